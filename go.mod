@@ -1,0 +1,3 @@
+module github.com/localsupervisor/supervisor
+
+go 1.26
