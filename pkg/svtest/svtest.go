@@ -1,0 +1,52 @@
+// Package svtest holds helpers shared by Supervisor's tests. It must only be
+// imported from _test.go files.
+package svtest
+
+import (
+	"os"
+	"os/exec"
+	"path/filepath"
+	"runtime"
+	"testing"
+)
+
+// RequireTool returns the path of an external tool (ffmpeg, ffprobe,
+// chromium). When the tool is missing the test is skipped, unless
+// SV_REQUIRE_TOOLS=1 is set (as in CI), in which case it fails.
+func RequireTool(tb testing.TB, names ...string) string {
+	tb.Helper()
+	for _, n := range names {
+		if p, err := exec.LookPath(n); err == nil {
+			return p
+		}
+	}
+	if os.Getenv("SV_REQUIRE_TOOLS") == "1" {
+		tb.Fatalf("required tool %v not found in PATH (SV_REQUIRE_TOOLS=1)", names)
+	}
+	tb.Skipf("tool %v not found; set SV_REQUIRE_TOOLS=1 to make this a failure", names)
+	return ""
+}
+
+// RepoRoot returns the repository root (the folder holding go.mod).
+func RepoRoot(tb testing.TB) string {
+	tb.Helper()
+	_, file, _, ok := runtime.Caller(0)
+	if !ok {
+		tb.Fatal("runtime.Caller failed")
+	}
+	return filepath.Clean(filepath.Join(filepath.Dir(file), "..", ".."))
+}
+
+// SharedFixtures returns ../shared/fixtures/realworld relative to the
+// repository, or skips (fails with SV_REQUIRE_TOOLS=1) when it is absent.
+func SharedFixtures(tb testing.TB) string {
+	tb.Helper()
+	p := filepath.Join(RepoRoot(tb), "..", "shared", "fixtures", "realworld")
+	if _, err := os.Stat(p); err != nil {
+		if os.Getenv("SV_REQUIRE_TOOLS") == "1" {
+			tb.Fatalf("shared fixtures missing at %s", p)
+		}
+		tb.Skipf("shared fixtures missing at %s", p)
+	}
+	return p
+}
