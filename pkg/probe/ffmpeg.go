@@ -1,0 +1,220 @@
+package probe
+
+import (
+	"bufio"
+	"bytes"
+	"cmp"
+	"context"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/localsupervisor/supervisor/pkg/reason"
+)
+
+// Limits for FFmpeg.
+const (
+	// MaxFrames caps Frames' n: more is never useful for previews or
+	// vision models and each frame costs one ffmpeg run.
+	MaxFrames = 64
+	// maxFrameBytes bounds one encoded frame read from ffmpeg.
+	maxFrameBytes = 32 << 20
+	// checkWindow is how much of the start and of the end DecodeCheck
+	// decodes, so a check costs about the same for a clip and a film.
+	checkWindow = 3 * time.Second
+)
+
+// FFmpeg runs ffmpeg for frames and decode checks. The zero value is
+// usable: Path defaults to DefaultFFmpegPath, Timeout (per ffmpeg run) to
+// DefaultFFmpegTimeout.
+type FFmpeg struct {
+	// Path of the ffmpeg binary (config tools.ffmpeg).
+	Path string
+	// Timeout bounds one ffmpeg run; the process is killed after it.
+	Timeout time.Duration
+	// Probe finds durations for Frames. When nil, an ffprobe next to Path
+	// is used if present (as the original did), else DefaultFFprobePath.
+	Probe *FFprobe
+}
+
+func (f *FFmpeg) tool() tool {
+	return tool{name: "ffmpeg", path: cmp.Or(f.Path, DefaultFFmpegPath),
+		timeout:     cmp.Or(f.Timeout, DefaultFFmpegTimeout),
+		codeMissing: CodeFFmpegMissing, codeFailed: CodeFFmpegFailed, codeTime: CodeFFmpegTimeout}
+}
+
+// Prober returns the FFprobe used for durations.
+func (f *FFmpeg) Prober() *FFprobe {
+	if f.Probe != nil {
+		return f.Probe
+	}
+	p := &FFprobe{Path: DefaultFFprobePath, Timeout: f.Timeout}
+	if f.Path != "" && strings.ContainsRune(f.Path, filepath.Separator) {
+		dir, base := filepath.Split(f.Path)
+		sib := filepath.Join(dir, strings.Replace(base, "ffmpeg", "ffprobe", 1))
+		if st, err := os.Stat(sib); err == nil && st.Mode().IsRegular() && sib != f.Path {
+			p.Path = sib
+		}
+	}
+	return p
+}
+
+// Frame extracts one frame at offset at as a JPEG whose longer side is at
+// most maxDim pixels (0 keeps the size; small videos are never enlarged).
+// Cover-art streams are ignored and display rotation is applied. When at
+// lies past the end (a wrong duration), the first frame is returned
+// instead. Errors: no_video_stream, no_frame, ffmpeg_failed,
+// ffmpeg_timeout, ffmpeg_missing.
+func (f *FFmpeg) Frame(ctx context.Context, path string, at time.Duration, maxDim int) ([]byte, error) {
+	img, err := f.frame(ctx, path, at, maxDim)
+	if err == nil && len(img) == 0 && at > 0 {
+		img, err = f.frame(ctx, path, 0, maxDim)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("frame of %s at %s: %w", path, at, err)
+	}
+	if len(img) == 0 {
+		return nil, fmt.Errorf("frame of %s: %w", path, reason.New(CodeNoFrame, "ffmpeg decoded no frame"))
+	}
+	return img, nil
+}
+
+func (f *FFmpeg) frame(ctx context.Context, path string, at time.Duration, maxDim int) ([]byte, error) {
+	args := []string{"-v", "error", "-nostdin", "-hide_banner"}
+	if at > 0 {
+		// Input seeking: fast (keyframe jump) and frame-accurate since
+		// ffmpeg 2.1 because it decodes from the keyframe to the target.
+		args = append(args, "-ss", strconv.FormatFloat(at.Seconds(), 'f', 3, 64))
+	}
+	args = append(args, "-i", path, "-map", "0:V:0", "-an", "-sn", "-dn", "-frames:v", "1")
+	if maxDim > 0 {
+		args = append(args, "-vf", fmt.Sprintf(
+			"scale='min(iw,%d)':'min(ih,%d)':force_original_aspect_ratio=decrease", maxDim, maxDim))
+	}
+	args = append(args, "-f", "image2pipe", "-c:v", "mjpeg", "-q:v", "3", "-")
+	out, _, err := f.tool().run(ctx, maxFrameBytes, args...)
+	return out, classifyNoVideo(err)
+}
+
+// classifyNoVideo turns ffmpeg's "matches no streams" into no_video_stream.
+func classifyNoVideo(err error) error {
+	if err != nil && reason.Code(err) == CodeFFmpegFailed && strings.Contains(err.Error(), "matches no streams") {
+		return &reason.Error{Code: CodeNoVideoStream, Kind: reason.KindPermanent, Msg: "file has no video stream", Err: err}
+	}
+	return err
+}
+
+// Frames extracts n frames (JPEG, longer side ≤ maxDim) spread evenly over
+// the duration, at the middles of n equal slices, not the first n
+// consecutive frames (a defect of the original). When the duration is
+// unknown only the first frame is returned.
+func (f *FFmpeg) Frames(ctx context.Context, path string, n, maxDim int) ([][]byte, error) {
+	if n <= 0 {
+		return nil, nil
+	}
+	n = min(n, MaxFrames)
+	info, err := f.Prober().Probe(ctx, path)
+	if err != nil {
+		return nil, err
+	}
+	if !info.HasVideo {
+		return nil, fmt.Errorf("frames of %s: %w", path, reason.New(CodeNoVideoStream, "file has no video stream"))
+	}
+	return f.FramesAt(ctx, path, FrameTimes(info.Duration, n), maxDim)
+}
+
+// FrameTimes returns n offsets at the middles of n equal slices of d, or a
+// single 0 when d is unknown.
+func FrameTimes(d time.Duration, n int) []time.Duration {
+	if d <= 0 || n <= 0 {
+		return []time.Duration{0}
+	}
+	ts := make([]time.Duration, n)
+	for i := range ts {
+		ts[i] = time.Duration((float64(i) + 0.5) / float64(n) * float64(d))
+	}
+	return ts
+}
+
+// FramesAt extracts one frame per offset, in order.
+func (f *FFmpeg) FramesAt(ctx context.Context, path string, at []time.Duration, maxDim int) ([][]byte, error) {
+	out := make([][]byte, 0, len(at))
+	for _, t := range at {
+		img, err := f.Frame(ctx, path, t, maxDim)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, img)
+	}
+	return out, nil
+}
+
+// DecodeCheck decodes the primary video stream for a few seconds at the
+// start and at the end of the file (ffmpeg -v error … -f null -), so the
+// cost does not grow with the length of the video. It fails with a
+// permanent video_decode_error when ffmpeg reports decoder or demuxer
+// errors or decodes no frame in a window (an intact header over cut-off
+// data), no_video_stream when there is no video, and passes ffmpeg_missing
+// and ffmpeg_timeout through.
+func (f *FFmpeg) DecodeCheck(ctx context.Context, path string) error {
+	for _, w := range []struct {
+		name string
+		args []string
+	}{
+		{"start", nil},
+		// -sseof on a file without a known duration is ignored with a
+		// warning, which then checks the start again: harmless.
+		{"end", []string{"-sseof", "-" + strconv.FormatFloat(checkWindow.Seconds(), 'f', 0, 64)}},
+	} {
+		args := append([]string{"-v", "error", "-nostdin", "-hide_banner"}, w.args...)
+		args = append(args, "-i", path, "-map", "0:V:0", "-t", strconv.FormatFloat(checkWindow.Seconds(), 'f', 0, 64),
+			"-f", "null", "-", "-progress", "pipe:1")
+		out, stderr, err := f.tool().run(ctx, 1<<20, args...)
+		if err = classifyNoVideo(err); err != nil {
+			if reason.Code(err) == CodeFFmpegFailed {
+				// ffmpeg could not even open or demux the file.
+				return fmt.Errorf("decode check of %s (%s): %w", path, w.name,
+					&reason.Error{Code: CodeVideoDecodeError, Kind: reason.KindPermanent, Msg: decodeErrors(stderr), Err: err})
+			}
+			return fmt.Errorf("decode check of %s (%s): %w", path, w.name, err)
+		}
+		if msg := decodeErrors(stderr); msg != "" {
+			return fmt.Errorf("decode check of %s (%s): %w", path, w.name, reason.New(CodeVideoDecodeError, msg))
+		}
+		if progressFrames(out) == 0 {
+			return fmt.Errorf("decode check of %s (%s): %w", path, w.name,
+				reason.New(CodeVideoDecodeError, "no frame could be decoded"))
+		}
+	}
+	return nil
+}
+
+// decodeErrors keeps ffmpeg's error lines that speak about the input. The
+// null muxer complains about timestamps of perfectly good WebM audio
+// ("non monotonically increasing dts"), which says nothing about the file.
+func decodeErrors(stderr string) string {
+	var keep []string
+	for _, l := range strings.Split(stderr, "\n") {
+		l = strings.TrimSpace(l)
+		if l == "" || strings.HasPrefix(l, "[null @") {
+			continue
+		}
+		keep = append(keep, l)
+	}
+	return reason.Truncate(lastLines(strings.Join(keep, "\n"), 3), 400)
+}
+
+// progressFrames returns the last frame= value of ffmpeg -progress output.
+func progressFrames(out []byte) int {
+	n := 0
+	sc := bufio.NewScanner(bytes.NewReader(out))
+	for sc.Scan() {
+		if v, ok := strings.CutPrefix(sc.Text(), "frame="); ok {
+			n, _ = strconv.Atoi(strings.TrimSpace(v))
+		}
+	}
+	return n
+}
