@@ -1,0 +1,269 @@
+// Package db opens Supervisor's SQLite database and applies its migrations.
+//
+// Writers use Open: WAL, synchronous=NORMAL, foreign_keys=ON, a busy timeout
+// and _txlock=immediate so every transaction takes the write lock at BEGIN
+// (a deferred BEGIN that upgrades later is what produced "database is locked"
+// in the original). Web reads use OpenReadOnly: query_only with a short busy
+// timeout, so a busy database answers fast with ErrBusy instead of hanging a
+// request.
+package db
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"net/url"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"time"
+
+	sqlite3 "github.com/mattn/go-sqlite3"
+
+	"github.com/localsupervisor/supervisor/pkg/reason"
+	"github.com/localsupervisor/supervisor/pkg/svtime"
+)
+
+// DriverName is the database/sql driver registered by this package: the
+// mattn/go-sqlite3 driver plus Supervisor's SQL functions (sv_ts).
+const DriverName = "sqlite3_supervisor"
+
+// Defaults for Options.
+const (
+	DefaultBusyTimeout     = 5 * time.Second
+	DefaultReadBusyTimeout = 250 * time.Millisecond
+	DefaultMaxOpenConns    = 4
+	DefaultMaxReadConns    = 8
+)
+
+// Reason codes for database errors.
+const (
+	CodeBusy        = "db_busy"
+	CodeNotSQLite   = "db_not_sqlite"
+	CodeOpenFailed  = "db_open_failed"
+	CodeDirMissing  = "db_dir_missing"
+	CodeDirReadOnly = "db_dir_not_writable"
+	CodePathMissing = "db_path_missing"
+)
+
+// ErrBusy is returned (wrapped) when SQLite reports SQLITE_BUSY or
+// SQLITE_LOCKED after the busy timeout.
+var ErrBusy = errors.New("database is busy")
+
+// registerOnce guards sql.Register, which panics when called twice for one
+// name; driver registration is process-global by database/sql's design.
+var registerOnce sync.Once
+
+func registerDriver() {
+	registerOnce.Do(func() {
+		sql.Register(DriverName, &sqlite3.SQLiteDriver{
+			ConnectHook: func(c *sqlite3.SQLiteConn) error {
+				// sv_ts normalises any legacy timestamp to UTC RFC 3339 and
+				// leaves unparseable text as it is.
+				return c.RegisterFunc("sv_ts", func(v any) any {
+					s, ok := v.(string)
+					if !ok {
+						if b, isBytes := v.([]byte); isBytes {
+							s, ok = string(b), true
+						}
+					}
+					if !ok {
+						return v
+					}
+					return svtime.Normalize(s)
+				}, true)
+			},
+		})
+	})
+}
+
+// Options configures Open.
+type Options struct {
+	// Path of the SQLite file. Required.
+	Path string
+	// BusyTimeout is how long a statement waits for a lock (default 5 s).
+	BusyTimeout time.Duration
+	// MaxOpenConns bounds the pool (default 4 for writers, 8 for readers).
+	// Writers may hold several connections: _txlock=immediate serialises
+	// write transactions in SQLite itself, and a single connection would
+	// deadlock a caller that reads while it iterates another result set.
+	MaxOpenConns int
+	// Create allows creating the parent folder and a new database file.
+	Create bool
+}
+
+// Open opens the database for reading and writing.
+func Open(ctx context.Context, opts Options) (*sql.DB, error) {
+	return open(ctx, opts, false)
+}
+
+// OpenReadOnly opens a query-only handle with a short busy timeout (default
+// 250 ms) for web requests.
+func OpenReadOnly(ctx context.Context, opts Options) (*sql.DB, error) {
+	if opts.BusyTimeout == 0 {
+		opts.BusyTimeout = DefaultReadBusyTimeout
+	}
+	if opts.MaxOpenConns == 0 {
+		opts.MaxOpenConns = DefaultMaxReadConns
+	}
+	opts.Create = false
+	return open(ctx, opts, true)
+}
+
+// DSN builds the connection string for path.
+func DSN(path string, busy time.Duration, readOnly bool) string {
+	q := url.Values{}
+	q.Set("_journal_mode", "WAL")
+	q.Set("_synchronous", "NORMAL")
+	q.Set("_busy_timeout", fmt.Sprint(busy.Milliseconds()))
+	q.Set("_foreign_keys", "1")
+	if readOnly {
+		q.Set("_query_only", "1")
+	} else {
+		q.Set("_txlock", "immediate")
+	}
+	q.Set("cache", "private")
+	return "file:" + (&url.URL{Path: filepath.ToSlash(path)}).EscapedPath() + "?" + q.Encode()
+}
+
+func open(ctx context.Context, opts Options, readOnly bool) (*sql.DB, error) {
+	registerDriver()
+	if strings.TrimSpace(opts.Path) == "" {
+		return nil, reason.New(CodePathMissing, "db.path is empty")
+	}
+	if opts.BusyTimeout == 0 {
+		opts.BusyTimeout = DefaultBusyTimeout
+	}
+	if opts.MaxOpenConns == 0 {
+		opts.MaxOpenConns = DefaultMaxOpenConns
+	}
+	if err := checkLocation(opts.Path, opts.Create && !readOnly); err != nil {
+		return nil, err
+	}
+	d, err := sql.Open(DriverName, DSN(opts.Path, opts.BusyTimeout, readOnly))
+	if err != nil {
+		return nil, reason.Permanent(CodeOpenFailed, fmt.Errorf("open %s: %w", opts.Path, err))
+	}
+	d.SetMaxOpenConns(opts.MaxOpenConns)
+	d.SetMaxIdleConns(opts.MaxOpenConns)
+	d.SetConnMaxIdleTime(5 * time.Minute)
+	// Touch the schema so "file is not a database" and permission problems
+	// surface here, not in the first real query.
+	var n int
+	if err := d.QueryRowContext(ctx, "SELECT count(*) FROM sqlite_master").Scan(&n); err != nil {
+		d.Close()
+		return nil, Classify(fmt.Errorf("open %s: %w", opts.Path, err))
+	}
+	return d, nil
+}
+
+func checkLocation(path string, create bool) error {
+	dir := filepath.Dir(path)
+	st, err := os.Stat(dir)
+	if err != nil {
+		if !errors.Is(err, os.ErrNotExist) {
+			return reason.Permanent(CodeOpenFailed, fmt.Errorf("stat %s: %w", dir, err))
+		}
+		if !create {
+			return reason.Permanent(CodeDirMissing, fmt.Errorf("database folder %s does not exist", dir))
+		}
+		if err := os.MkdirAll(dir, 0o755); err != nil {
+			return reason.Permanent(CodeDirReadOnly, fmt.Errorf("create database folder %s: %w", dir, err))
+		}
+	} else if !st.IsDir() {
+		return reason.Permanent(CodeDirMissing, fmt.Errorf("%s is not a folder", dir))
+	}
+	if _, err := os.Stat(path); errors.Is(err, os.ErrNotExist) {
+		if !create {
+			return reason.Permanent(CodeOpenFailed, fmt.Errorf("database %s does not exist (run init-db or migrate)", path))
+		}
+		// SQLite needs to create the file and its -wal/-shm beside it.
+		probe, err := os.CreateTemp(dir, ".sv-write-probe-*")
+		if err != nil {
+			return reason.Permanent(CodeDirReadOnly, fmt.Errorf("database folder %s is not writable: %w", dir, err))
+		}
+		probe.Close()
+		os.Remove(probe.Name())
+	}
+	return nil
+}
+
+// Classify maps SQLite errors to reason-coded errors: busy/locked →
+// transient db_busy wrapping ErrBusy; "not a database" → db_not_sqlite.
+// Other errors are returned unchanged.
+func Classify(err error) error {
+	if err == nil {
+		return nil
+	}
+	if IsBusy(err) {
+		return &reason.Error{Code: CodeBusy, Kind: reason.KindTransient, Err: fmt.Errorf("%w: %w", ErrBusy, err)}
+	}
+	var se sqlite3.Error
+	if errors.As(err, &se) {
+		switch se.Code {
+		case sqlite3.ErrNotADB:
+			return reason.Permanent(CodeNotSQLite, fmt.Errorf("not an SQLite database: %w", err))
+		case sqlite3.ErrCantOpen, sqlite3.ErrPerm, sqlite3.ErrReadonly:
+			return reason.Permanent(CodeOpenFailed, err)
+		}
+	}
+	return err
+}
+
+// IsBusy reports whether err is SQLITE_BUSY or SQLITE_LOCKED.
+func IsBusy(err error) bool {
+	if errors.Is(err, ErrBusy) {
+		return true
+	}
+	var se sqlite3.Error
+	if errors.As(err, &se) {
+		return se.Code == sqlite3.ErrBusy || se.Code == sqlite3.ErrLocked
+	}
+	return false
+}
+
+// IsUniqueViolation reports whether err is a UNIQUE or PRIMARY KEY
+// constraint failure.
+func IsUniqueViolation(err error) bool {
+	var se sqlite3.Error
+	if errors.As(err, &se) {
+		return se.ExtendedCode == sqlite3.ErrConstraintUnique || se.ExtendedCode == sqlite3.ErrConstraintPrimaryKey
+	}
+	return false
+}
+
+// InTx runs fn in one transaction (BEGIN IMMEDIATE on writer handles),
+// committing when fn returns nil and rolling back otherwise.
+func InTx(ctx context.Context, d *sql.DB, fn func(tx *sql.Tx) error) (err error) {
+	tx, err := d.BeginTx(ctx, nil)
+	if err != nil {
+		return Classify(fmt.Errorf("begin: %w", err))
+	}
+	defer func() {
+		if p := recover(); p != nil {
+			_ = tx.Rollback()
+			panic(p)
+		}
+		if err != nil {
+			if rbErr := tx.Rollback(); rbErr != nil && !errors.Is(rbErr, sql.ErrTxDone) {
+				err = fmt.Errorf("%w (rollback: %v)", err, rbErr)
+			}
+		}
+	}()
+	if err = fn(tx); err != nil {
+		return err
+	}
+	if err = tx.Commit(); err != nil {
+		return Classify(fmt.Errorf("commit: %w", err))
+	}
+	return nil
+}
+
+// Execer is satisfied by *sql.DB, *sql.Tx and *sql.Conn.
+type Execer interface {
+	ExecContext(ctx context.Context, query string, args ...any) (sql.Result, error)
+	QueryContext(ctx context.Context, query string, args ...any) (*sql.Rows, error)
+	QueryRowContext(ctx context.Context, query string, args ...any) *sql.Row
+}
