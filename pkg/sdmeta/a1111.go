@@ -1,0 +1,275 @@
+package sdmeta
+
+import (
+	"encoding/json"
+	"regexp"
+	"strconv"
+	"strings"
+)
+
+// Param is one "Key: value" pair of an A1111 parameter line, in order.
+type Param struct {
+	Key   string `json:"key"`
+	Value string `json:"value"`
+}
+
+// A1111 is the parsed form of A1111/Forge/SD.Next "parameters" text.
+type A1111 struct {
+	Prompt         string
+	NegativePrompt string
+	// ParamText is the parameter part (from the "Steps:" line on).
+	ParamText string
+	Params    []Param
+}
+
+// Get returns the value of the first parameter named key
+// (case-insensitive).
+func (a A1111) Get(key string) (string, bool) {
+	for _, p := range a.Params {
+		if strings.EqualFold(p.Key, key) {
+			return p.Value, true
+		}
+	}
+	return "", false
+}
+
+// reParam is A1111's own re_param_code: a key, then a value that is either
+// a double-quoted string (may contain commas and escapes) or runs to the
+// next comma.
+var reParam = regexp.MustCompile(`\s*(\w[\w \-/+.()]*?):\s*("(?:\\.|[^\\"])*"|[^,]*)(?:,|$)`)
+
+// reLoraTag matches <lora:name:weight> / <lyco:name:weight[:…]> in prompts.
+var reLoraTag = regexp.MustCompile(`<(?i:lora|lyco|lycoris):([^:<>]+)(?::([^:<>]*))?(?::[^<>]*)?>`)
+
+var reStepsLine = regexp.MustCompile(`^\s*Steps:\s*\d`)
+
+// ParseA1111 parses A1111-style parameters text:
+//
+//	<prompt, may span lines>
+//	Negative prompt: <negative, may span lines>
+//	Steps: 20, Sampler: Euler a, CFG scale: 7, Seed: 1, Size: 512x512, …
+//
+// The parameter line is the last line starting with "Steps:"; without one
+// the whole text (minus a negative part) is the prompt. ok reports whether
+// a parameter line was found.
+func ParseA1111(text string) (a A1111, ok bool) {
+	text = strings.ReplaceAll(text, "\r\n", "\n")
+	text = strings.TrimSpace(text)
+	lines := strings.Split(text, "\n")
+	paramIdx := -1
+	for i := len(lines) - 1; i >= 0; i-- {
+		if reStepsLine.MatchString(lines[i]) {
+			paramIdx = i
+			break
+		}
+	}
+	body := lines
+	if paramIdx >= 0 {
+		body = lines[:paramIdx]
+		a.ParamText = strings.TrimSpace(strings.Join(lines[paramIdx:], "\n"))
+		a.Params = parseParamLine(a.ParamText)
+		ok = true
+	}
+	negIdx := -1
+	for i, l := range body {
+		if len(l) >= 16 && strings.EqualFold(l[:16], "Negative prompt:") {
+			negIdx = i
+			break
+		}
+	}
+	if negIdx >= 0 {
+		a.Prompt = strings.TrimSpace(strings.Join(body[:negIdx], "\n"))
+		neg := append([]string{body[negIdx][16:]}, body[negIdx+1:]...)
+		a.NegativePrompt = strings.TrimSpace(strings.Join(neg, "\n"))
+	} else {
+		a.Prompt = strings.TrimSpace(strings.Join(body, "\n"))
+	}
+	return a, ok
+}
+
+// parseParamLine splits "K: v, K2: "quoted, value", …" into ordered pairs.
+func parseParamLine(s string) []Param {
+	var out []Param
+	for _, m := range reParam.FindAllStringSubmatch(s, 2000) {
+		k := strings.TrimSpace(m[1])
+		v := strings.TrimSpace(m[2])
+		if len(v) >= 2 && v[0] == '"' && v[len(v)-1] == '"' {
+			var u string
+			if err := json.Unmarshal([]byte(v), &u); err == nil {
+				v = u
+			} else {
+				v = v[1 : len(v)-1]
+			}
+		}
+		out = append(out, Param{Key: k, Value: v})
+	}
+	return out
+}
+
+// applyA1111 copies parsed parameters into the result columns and returns
+// the detected format.
+func applyA1111(res *Result, a A1111) string {
+	res.Prompt = a.Prompt
+	res.NegativePrompt = a.NegativePrompt
+	settings := map[string]any{}
+	var loras []Lora
+	var cns []ControlNet
+	format := FormatA1111
+	for _, p := range a.Params {
+		k := strings.ToLower(p.Key)
+		switch {
+		case k == "steps":
+			res.Steps = parseIntPtr(p.Value)
+		case k == "sampler":
+			res.Sampler = p.Value
+		case k == "schedule type" || k == "scheduler":
+			res.Scheduler = p.Value
+		case k == "cfg scale":
+			res.CFGScale = parseFloatPtr(p.Value)
+		case k == "seed":
+			res.Seed = strings.TrimSpace(p.Value)
+		case k == "size":
+			res.Width, res.Height = parseSize(p.Value)
+		case k == "model":
+			res.Model = p.Value
+		case k == "lora hashes":
+			for _, h := range parseParamLine(p.Value) {
+				loras = mergeLora(loras, Lora{Name: h.Key, Hash: h.Value, Source: "lora_hashes"})
+			}
+			settings[p.Key] = p.Value
+		case k == "controlnet" || strings.HasPrefix(k, "controlnet "):
+			cn := ControlNet{"unit": p.Key}
+			for _, kv := range parseParamLine(p.Value) {
+				cn[kv.Key] = kv.Value
+			}
+			cns = append(cns, cn)
+		case k == "civitai resources":
+			format = FormatCivitai
+			loras = append(loras, civitaiLoras(p.Value, res)...)
+			settings[p.Key] = p.Value
+		case k == "civitai metadata":
+			format = FormatCivitai
+			settings[p.Key] = p.Value
+		default:
+			settings[p.Key] = p.Value
+		}
+	}
+	for _, m := range reLoraTag.FindAllStringSubmatch(a.Prompt, 200) {
+		l := Lora{Name: strings.TrimSpace(m[1]), Source: "prompt_tag"}
+		l.Weight = parseFloatPtr(m[2])
+		if m[2] == "" {
+			one := 1.0
+			l.Weight = &one
+		}
+		loras = mergeLora(loras, l)
+	}
+	if format != FormatCivitai {
+		format = a1111Flavour(a)
+	}
+	if len(settings) > 0 {
+		res.SamplerSettings = settings
+	}
+	res.Loras = loras
+	res.Controlnet = cns
+	return format
+}
+
+// a1111Flavour tells A1111 from its forks by the Version / App keys.
+func a1111Flavour(a A1111) string {
+	if app, ok := a.Get("App"); ok && strings.Contains(strings.ToLower(app), "sd.next") {
+		return FormatSDNext
+	}
+	v, _ := a.Get("Version")
+	lv := strings.ToLower(v)
+	switch {
+	case strings.Contains(lv, "fooocus"):
+		return FormatFooocus
+	case strings.Contains(lv, "reforge"):
+		return FormatReForge
+	case len(lv) > 1 && lv[0] == 'f' && lv[1] >= '0' && lv[1] <= '9', strings.Contains(lv, "forge"):
+		return FormatForge
+	}
+	return FormatA1111
+}
+
+// mergeLora adds l, or completes an existing entry with the same name
+// (a <lora:…> tag and its "Lora hashes" entry describe one LoRA).
+func mergeLora(ls []Lora, l Lora) []Lora {
+	for i := range ls {
+		if strings.EqualFold(ls[i].Name, l.Name) {
+			if ls[i].Hash == "" {
+				ls[i].Hash = l.Hash
+			}
+			if ls[i].Weight == nil {
+				ls[i].Weight = l.Weight
+			}
+			if l.Source == "prompt_tag" {
+				ls[i].Source = l.Source
+			}
+			return ls
+		}
+	}
+	return append(ls, l)
+}
+
+// civitaiLoras reads the "Civitai resources" JSON list; the checkpoint
+// entry also fills Model when the text has none.
+func civitaiLoras(v string, res *Result) []Lora {
+	var list []map[string]any
+	d := json.NewDecoder(strings.NewReader(v))
+	d.UseNumber()
+	if d.Decode(&list) != nil {
+		return nil
+	}
+	var out []Lora
+	for _, r := range list {
+		typ, _ := r["type"].(string)
+		name, _ := r["modelName"].(string)
+		if vn, _ := r["modelVersionName"].(string); vn != "" && name != "" {
+			name += " (" + vn + ")"
+		}
+		switch strings.ToLower(typ) {
+		case "lora", "lycoris", "locon":
+			l := Lora{Name: name, Source: "metadata"}
+			l.Weight = numPtr(r["weight"])
+			out = append(out, l)
+		case "checkpoint":
+			if res.Model == "" {
+				res.Model = name
+			}
+		}
+	}
+	return out
+}
+
+func parseIntPtr(s string) *int {
+	s = strings.TrimSpace(s)
+	if n, err := strconv.Atoi(s); err == nil {
+		return &n
+	}
+	if f, err := strconv.ParseFloat(s, 64); err == nil && f == float64(int(f)) && f >= -1e9 && f <= 1e9 {
+		n := int(f)
+		return &n
+	}
+	return nil
+}
+
+func parseFloatPtr(s string) *float64 {
+	f, err := strconv.ParseFloat(strings.TrimSpace(s), 64)
+	if err != nil || f != f { // reject NaN: not JSON-encodable
+		return nil
+	}
+	if f > 1e300 || f < -1e300 {
+		return nil
+	}
+	return &f
+}
+
+// parseSize reads "512x768".
+func parseSize(s string) (w, h *int) {
+	a, b, ok := strings.Cut(strings.ToLower(strings.TrimSpace(s)), "x")
+	if !ok {
+		return nil, nil
+	}
+	return parseIntPtr(a), parseIntPtr(b)
+}

@@ -1,0 +1,73 @@
+package sdmeta
+
+import (
+	"bytes"
+	"encoding/xml"
+	"errors"
+	"io"
+	"strings"
+)
+
+// xmpFields are the XMP properties (by local name) that generators use for
+// prompts or parameter text; each found value becomes an "XMP.<name>" entry.
+var xmpFields = map[string]bool{
+	"description": true, "UserComment": true, "parameters": true,
+	"prompt": true, "Prompt": true, "workflow": true,
+}
+
+// addXMP stores the raw XMP packet and the few properties that may hold
+// generation data. The XML decoder works on the bounded in-memory packet
+// and is capped in tokens.
+func addXMP(c *collector, source string, data []byte) {
+	c.add(source, "XMP", string(bytes.TrimRight(data, "\x00 \r\n")))
+	d := xml.NewDecoder(bytes.NewReader(data))
+	d.Strict = false
+	var stack []string
+	var text strings.Builder
+	found := map[string]bool{}
+	for i := 0; i < 100000; i++ {
+		tok, err := d.Token()
+		if err != nil {
+			if !errors.Is(err, io.EOF) {
+				c.res.warn("xmp_parse_error")
+			}
+			return
+		}
+		switch t := tok.(type) {
+		case xml.StartElement:
+			stack = append(stack, t.Name.Local)
+			for _, a := range t.Attr {
+				if xmpFields[a.Name.Local] && a.Name.Space != "" && !found[a.Name.Local] && strings.TrimSpace(a.Value) != "" {
+					found[a.Name.Local] = true
+					c.add(source, "XMP."+a.Name.Local, a.Value)
+				}
+			}
+			text.Reset()
+		case xml.CharData:
+			if len(stack) > 0 && text.Len() < c.opts.maxText() {
+				text.Write(t)
+			}
+		case xml.EndElement:
+			if len(stack) == 0 {
+				continue
+			}
+			stack = stack[:len(stack)-1]
+			// Values sit in rdf:li inside rdf:Alt/Seq inside the property,
+			// or directly in the property element.
+			for j := len(stack); j >= 0 && j >= len(stack)-2; j-- {
+				name := t.Name.Local
+				if j < len(stack) {
+					name = stack[j]
+				}
+				if xmpFields[name] && !found[name] {
+					if v := strings.TrimSpace(text.String()); v != "" {
+						found[name] = true
+						c.add(source, "XMP."+name, v)
+					}
+					break
+				}
+			}
+			text.Reset()
+		}
+	}
+}
