@@ -1,0 +1,197 @@
+// Package cliapp is the shared bootstrap of every Supervisor binary: the
+// common flags, config loading, logging, database opening (optionally with
+// migrations), signal handling and the mapping of errors to exit codes
+// (0 success, 1 failure, 2 findings/pending).
+package cliapp
+
+import (
+	"context"
+	"database/sql"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"syscall"
+	"time"
+
+	"github.com/rs/zerolog"
+	"github.com/urfave/cli/v2"
+
+	"github.com/localsupervisor/supervisor/pkg/config"
+	"github.com/localsupervisor/supervisor/pkg/db"
+	"github.com/localsupervisor/supervisor/pkg/logging"
+	"github.com/localsupervisor/supervisor/pkg/reason"
+	"github.com/localsupervisor/supervisor/pkg/svtime"
+	"github.com/localsupervisor/supervisor/pkg/version"
+)
+
+// Exit codes shared by all binaries.
+const (
+	ExitOK       = 0
+	ExitFailure  = 1
+	ExitFindings = 2
+)
+
+// Flags are the flags every binary has.
+func Flags() []cli.Flag {
+	return []cli.Flag{
+		&cli.StringFlag{Name: "config", Usage: "config file (default $SV_CONFIG, else CONFIG/config.json, else embedded defaults)", EnvVars: []string{"SV_CONFIG"}},
+		&cli.BoolFlag{Name: "json", Usage: "print the summary as JSON"},
+	}
+}
+
+// Options says what a binary needs from Setup.
+type Options struct {
+	// Service names the log file LOGS/<service>.jsonl.
+	Service string
+	// NeedDB opens the writer database handle.
+	NeedDB bool
+	// CreateDB allows creating a missing database file (init-db, migrate, webui).
+	CreateDB bool
+	// Migrate applies pending migrations after opening.
+	Migrate bool
+	// BusyTimeout overrides db.busy_timeout_ms.
+	BusyTimeout time.Duration
+}
+
+// Env is what a command gets.
+type Env struct {
+	Config *config.Config
+	DB     *sql.DB
+	Logs   *logging.Set
+	Log    zerolog.Logger
+	Clock  svtime.Clock
+	Stdout io.Writer
+	Stderr io.Writer
+	JSON   bool
+}
+
+// Setup loads the config and opens logs and (optionally) the database.
+func Setup(c *cli.Context, opts Options) (*Env, error) {
+	cfg, err := config.Load(config.LoadOptions{Path: c.String("config")})
+	if err != nil {
+		return nil, err
+	}
+	return SetupWith(c.Context, cfg, opts, c.App.Writer, c.App.ErrWriter, c.Bool("json"))
+}
+
+// SetupWith is Setup with an already loaded config (tests, webui).
+func SetupWith(ctx context.Context, cfg *config.Config, opts Options, stdout, stderr io.Writer, jsonOut bool) (*Env, error) {
+	if stdout == nil {
+		stdout = os.Stdout
+	}
+	if stderr == nil {
+		stderr = os.Stderr
+	}
+	logs, err := logging.NewSet(logging.Options{Dir: cfg.Paths.Logs, Version: version.Version,
+		MaxSizeMB: cfg.Logging.MaxSizeMB, MaxBackups: cfg.Logging.MaxBackups, Console: consoleWriter(cfg)})
+	if err != nil {
+		return nil, reason.Permanent("log_root_unavailable", err)
+	}
+	env := &Env{Config: cfg, Logs: logs, Log: logs.Logger(opts.Service), Clock: svtime.SystemClock{},
+		Stdout: stdout, Stderr: stderr, JSON: jsonOut}
+	if opts.NeedDB || opts.Migrate {
+		busy := opts.BusyTimeout
+		if busy == 0 {
+			busy = time.Duration(cfg.DB.BusyTimeoutMS) * time.Millisecond
+		}
+		d, err := db.Open(ctx, db.Options{Path: cfg.DB.Path, BusyTimeout: busy, Create: opts.CreateDB})
+		if err != nil {
+			logs.Close()
+			return nil, err
+		}
+		env.DB = d
+		if opts.Migrate {
+			if _, err := db.Migrate(ctx, d, db.MigrateOptions{}); err != nil {
+				env.Close()
+				return nil, err
+			}
+		}
+	}
+	return env, nil
+}
+
+func consoleWriter(cfg *config.Config) io.Writer {
+	if !cfg.Logging.Console {
+		return io.Discard
+	}
+	return nil // logging decides: stderr when it is a terminal
+}
+
+// Close releases the database and log files.
+func (e *Env) Close() {
+	if e.DB != nil {
+		e.DB.Close()
+	}
+	if e.Logs != nil {
+		e.Logs.Close()
+	}
+}
+
+// Summary prints a one-line summary, or v as JSON with --json.
+func (e *Env) Summary(line string, v any) {
+	if e.JSON {
+		b, err := json.Marshal(v)
+		if err != nil {
+			fmt.Fprintln(e.Stderr, "summary:", err)
+			return
+		}
+		fmt.Fprintln(e.Stdout, string(b))
+		return
+	}
+	fmt.Fprintln(e.Stdout, line)
+}
+
+// FindingsError makes a command exit 2 with a message.
+type FindingsError struct{ Msg string }
+
+func (f *FindingsError) Error() string { return f.Msg }
+
+// Findings returns an error that exits 2.
+func Findings(msg string) error { return &FindingsError{Msg: msg} }
+
+// ExitCode maps an error to the process exit code.
+func ExitCode(err error) int {
+	if err == nil {
+		return ExitOK
+	}
+	var f *FindingsError
+	if errors.As(err, &f) {
+		return ExitFindings
+	}
+	var ec cli.ExitCoder
+	if errors.As(err, &ec) {
+		return ec.ExitCode()
+	}
+	return ExitFailure
+}
+
+// Run runs app with a context cancelled on SIGINT/SIGTERM and returns the
+// exit code; main calls os.Exit(cliapp.Run(app, os.Args)).
+func Run(app *cli.App, args []string) int {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	app.Version = version.Version
+	app.HideHelpCommand = true
+	app.ExitErrHandler = func(*cli.Context, error) {} // exit codes are ours
+	if app.ErrWriter == nil {
+		app.ErrWriter = os.Stderr
+	}
+	err := app.RunContext(ctx, args)
+	if err != nil {
+		var f *FindingsError
+		if !errors.As(err, &f) {
+			msg := err.Error()
+			if code := reason.Code(err); code != "" {
+				if fields := reason.FieldsOf(err); len(fields) > 0 {
+					b, _ := json.Marshal(fields)
+					msg += " " + string(b)
+				}
+			}
+			fmt.Fprintln(app.ErrWriter, "error:", msg)
+		}
+	}
+	return ExitCode(err)
+}
