@@ -136,14 +136,16 @@ func (m Mode) DependsOn() []Mode {
 	return nil
 }
 
-// OutputKey is the media_meta key whose presence means "this mode has a
-// result" — the one definition of missing-ness for enqueue.
+// OutputKey is the media_meta key whose presence means "this mode ran to
+// an end" (a result, a degraded result or a final parse failure) — the one
+// definition of missing-ness for enqueue, so a mode that produced no value
+// is not re-enqueued forever. ValueKey names the value itself.
 func (m Mode) OutputKey() string {
 	switch m {
 	case ModeCaption:
-		return "ollama.caption"
+		return "ollama.caption.meta"
 	case ModeTitle:
-		return "ollama.title"
+		return "ollama.title.meta"
 	case ModePromptEval:
 		return "ollama.prompt_eval.meta"
 	case ModeTagsNormalize:
@@ -158,6 +160,32 @@ func (m Mode) OutputKey() string {
 		return "ollama.embed.text.vector_id"
 	case ModeDupeHints:
 		return "ollama.dupe_hints.meta"
+	}
+	return ""
+}
+
+// ValueKey is the media_meta key holding the mode's main value
+// (ollama.caption, ollama.title, ollama.quality.score, …).
+func (m Mode) ValueKey() string {
+	switch m {
+	case ModeCaption:
+		return "ollama.caption"
+	case ModeTitle:
+		return "ollama.title"
+	case ModePromptEval:
+		return "ollama.prompt_eval.score"
+	case ModeTagsNormalize:
+		return "ollama.tags_normalized"
+	case ModeQuality:
+		return "ollama.quality.score"
+	case ModeNSFWClassify:
+		return "ollama.nsfw.score"
+	case ModePromptRecon:
+		return "ollama.prompt_recon.prompt"
+	case ModeEmbed:
+		return "ollama.embed.text.vector_id"
+	case ModeDupeHints:
+		return "ollama.dupe_hints.top"
 	}
 	return ""
 }

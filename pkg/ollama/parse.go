@@ -150,7 +150,10 @@ func ParseOutput(m Mode, text string) (*Output, error) {
 	switch m {
 	case ModeCaption:
 		out.Caption = p.str("caption", true, "description")
-		out.Title = p.str("title", false)
+		// The caption template does not ask for a title; keep one if sent.
+		if t, ok := obj["title"].(string); ok {
+			out.Title = strings.TrimSpace(t)
+		}
 		out.Contradictions = p.list("contradictions", false)
 		out.Missing = p.list("missing", false)
 		out.Rationale = p.str("rationale", false, "reason")
