@@ -1,0 +1,140 @@
+package library
+
+import (
+	"os"
+	"path/filepath"
+	"testing"
+
+	"github.com/localsupervisor/supervisor/pkg/config"
+	"github.com/localsupervisor/supervisor/pkg/reason"
+)
+
+func testRoots(base string) Roots {
+	return Roots{
+		ImagesSFW:  filepath.Join(base, "img"),
+		ImagesNSFW: filepath.Join(base, "img18"),
+		VideosSFW:  filepath.Join(base, "vid"),
+		VideosNSFW: filepath.Join(base, "vid18"),
+	}
+}
+
+func TestCanonicalPath(t *testing.T) {
+	r := testRoots("/lib")
+	cases := []struct {
+		name, typ string
+		nsfw      bool
+		hash, ext string
+		want      string
+		code      string
+	}{
+		{"image sfw", TypeImage, false, "ABcdef01", ".PNG", "/lib/img/ab/abcdef01.png", ""},
+		{"image nsfw", TypeImage, true, "abcdef01", "jpg", "/lib/img18/ab/abcdef01.jpg", ""},
+		{"video sfw", TypeVideo, false, "0123", "mp4", "/lib/vid/01/0123.mp4", ""},
+		{"video nsfw", TypeVideo, true, "0123", "we/bm", "/lib/vid18/01/0123.webm", ""},
+		{"bad hash", TypeImage, false, "../etc", "png", "", CodeInvalidHash},
+		{"short hash", TypeImage, false, "a", "png", "", CodeInvalidHash},
+		{"bad ext", TypeImage, false, "abcd", "..", "", CodeInvalidExt},
+		{"bad type", "audio", false, "abcd", "mp3", "", CodeRootMissing},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			got, err := Destination(r, c.typ, c.nsfw, c.hash, c.ext)
+			if reason.Code(err) != c.code {
+				t.Fatalf("code %q, want %q (%v)", reason.Code(err), c.code, err)
+			}
+			if got != filepath.FromSlash(c.want) {
+				t.Fatalf("got %q want %q", got, c.want)
+			}
+			if CanonicalPath(r, c.typ, c.nsfw, c.hash, c.ext) != got {
+				t.Fatal("CanonicalPath disagrees with Destination")
+			}
+		})
+	}
+	if (Roots{}).Root(TypeImage, false) != "" {
+		t.Fatal("empty roots must give empty root")
+	}
+}
+
+func TestRootsFromPathsLegacy(t *testing.T) {
+	r := RootsFromPaths(config.Paths{Images: "/a", ImagesNSFW: "/b", Videos18: "/c"})
+	if r.ImagesSFW != "/a" || r.ImagesNSFW != "/b" || r.VideosNSFW != "/c" || r.VideosSFW != "" {
+		t.Fatalf("%+v", r)
+	}
+}
+
+func TestInsideResolvesSymlinks(t *testing.T) {
+	base := t.TempDir()
+	r := testRoots(base)
+	for _, d := range r.All() {
+		if err := os.MkdirAll(d, 0o755); err != nil {
+			t.Fatal(err)
+		}
+	}
+	outside := filepath.Join(base, "outside")
+	os.MkdirAll(outside, 0o755)
+	os.WriteFile(filepath.Join(outside, "x.png"), []byte("x"), 0o644)
+	// A symlink inside a root that points outside must not count as inside.
+	if err := os.Symlink(outside, filepath.Join(r.ImagesSFW, "escape")); err != nil {
+		t.Skip("symlinks unsupported")
+	}
+	// A root reached through a symlink must still count.
+	os.Symlink(r.ImagesSFW, filepath.Join(base, "alias"))
+	cases := []struct {
+		p    string
+		want bool
+	}{
+		{filepath.Join(r.ImagesSFW, "ab", "abcd.png"), true}, // not yet existing
+		{filepath.Join(r.ImagesSFW, "escape", "x.png"), false},
+		{filepath.Join(r.ImagesSFW, "..", "outside", "x.png"), false},
+		{r.ImagesSFW, false}, // the root itself is not a file inside it
+		{filepath.Join(base, "alias", "q.png"), true},
+		{filepath.Join(outside, "x.png"), false},
+	}
+	for _, c := range cases {
+		if _, got := Inside(r.All(), c.p); got != c.want {
+			t.Errorf("Inside(%s)=%v want %v", c.p, got, c.want)
+		}
+	}
+	if typ, nsfw, ok := r.Classify(filepath.Join(r.VideosNSFW, "a.mp4")); !ok || typ != TypeVideo || !nsfw {
+		t.Errorf("classify: %v %v %v", typ, nsfw, ok)
+	}
+	if reason.Code(RequireInside(r.All(), filepath.Join(outside, "x.png"))) != CodeOutsideRoots {
+		t.Error("RequireInside must fail with path_outside_roots")
+	}
+}
+
+func TestCopyAndMove(t *testing.T) {
+	dir := t.TempDir()
+	src := filepath.Join(dir, "src.bin")
+	os.WriteFile(src, []byte("hello"), 0o644)
+	dst := filepath.Join(dir, "a", "b", "dst.bin")
+	if err := CopyAtomic(src, dst); err != nil {
+		t.Fatal(err)
+	}
+	if b, _ := os.ReadFile(dst); string(b) != "hello" {
+		t.Fatalf("dst=%q", b)
+	}
+	if _, err := os.Stat(src); err != nil {
+		t.Fatal("copy must keep source")
+	}
+	ents, _ := os.ReadDir(filepath.Dir(dst))
+	for _, e := range ents {
+		if IsTemp(e.Name()) {
+			t.Fatalf("temp left behind: %s", e.Name())
+		}
+	}
+	// md5("hello")
+	if ok, err := SameContent(dst, "5d41402abc4b2a76b9719d911017c592"); !ok || err != nil {
+		t.Fatalf("SameContent=%v %v", ok, err)
+	}
+	dst2 := filepath.Join(dir, "c", "moved.bin")
+	if err := MoveFile(src, dst2); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := os.Stat(src); !os.IsNotExist(err) {
+		t.Fatal("move must remove source")
+	}
+	if err := CopyAtomic(filepath.Join(dir, "missing"), dst); reason.Code(err) != CodePlaceFailed {
+		t.Fatalf("missing source: %v", err)
+	}
+}

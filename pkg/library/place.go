@@ -1,0 +1,116 @@
+package library
+
+import (
+	"bytes"
+	"crypto/md5"
+	"encoding/hex"
+	"errors"
+	"io"
+	"os"
+	"path/filepath"
+	"strconv"
+	"time"
+)
+
+// TempSuffix marks in-flight copies. A temp file is always next to its
+// destination (same directory, same filesystem) so the final rename is
+// atomic; leftovers from a crash are recognisable and safe to delete because
+// the source still exists until the DB row is committed.
+const TempSuffix = ".svtmp"
+
+// IsTemp reports whether name is an in-flight placement temp file.
+func IsTemp(name string) bool { return filepath.Ext(name) == TempSuffix }
+
+// CopyAtomic copies src to dst so that dst either does not exist or is a
+// complete, fsynced copy: write <dst>.<pid>.<n>.svtmp, fsync, rename, fsync
+// the directory. An existing dst is replaced.
+func CopyAtomic(src, dst string) error {
+	if err := os.MkdirAll(filepath.Dir(dst), 0o755); err != nil {
+		return errPlace("mkdir", filepath.Dir(dst), err)
+	}
+	in, err := os.Open(src)
+	if err != nil {
+		return errPlace("open", src, err)
+	}
+	defer in.Close()
+	tmp := dst + "." + strconv.Itoa(os.Getpid()) + "." + strconv.FormatInt(time.Now().UnixNano()%1e9, 36) + TempSuffix
+	out, err := os.OpenFile(tmp, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o644)
+	if err != nil {
+		return errPlace("create", tmp, err)
+	}
+	ok := false
+	defer func() {
+		if !ok {
+			out.Close()
+			os.Remove(tmp)
+		}
+	}()
+	if _, err := io.Copy(out, in); err != nil {
+		return errPlace("copy", src, err)
+	}
+	if err := out.Sync(); err != nil {
+		return errPlace("fsync", tmp, err)
+	}
+	if err := out.Close(); err != nil {
+		return errPlace("close", tmp, err)
+	}
+	if st, err := os.Stat(src); err == nil {
+		_ = os.Chtimes(tmp, st.ModTime(), st.ModTime())
+	}
+	if err := os.Rename(tmp, dst); err != nil {
+		return errPlace("rename", tmp, err)
+	}
+	ok = true
+	syncDir(filepath.Dir(dst))
+	return nil
+}
+
+// syncDir makes a rename durable. Errors are ignored: some filesystems
+// (and Windows) cannot fsync a directory.
+func syncDir(dir string) {
+	if d, err := os.Open(dir); err == nil {
+		_ = d.Sync()
+		d.Close()
+	}
+}
+
+// MoveFile moves src to dst crash-safely: a rename when both are on one
+// filesystem (atomic), otherwise CopyAtomic followed by removing src. At
+// every instant the content exists completely at src or dst.
+func MoveFile(src, dst string) error {
+	if src == dst {
+		return nil
+	}
+	if err := os.MkdirAll(filepath.Dir(dst), 0o755); err != nil {
+		return errPlace("mkdir", filepath.Dir(dst), err)
+	}
+	if err := os.Rename(src, dst); err == nil {
+		syncDir(filepath.Dir(dst))
+		return nil
+	}
+	if err := CopyAtomic(src, dst); err != nil {
+		return err
+	}
+	if err := os.Remove(src); err != nil && !errors.Is(err, os.ErrNotExist) {
+		return errPlace("remove", src, err)
+	}
+	return nil
+}
+
+// SameContent reports whether the file at p has the given MD5 (hex).
+func SameContent(p, md5hex string) (bool, error) {
+	f, err := os.Open(p)
+	if err != nil {
+		return false, err
+	}
+	defer f.Close()
+	h := md5.New()
+	if _, err := io.Copy(h, f); err != nil {
+		return false, err
+	}
+	want, err := hex.DecodeString(md5hex)
+	if err != nil {
+		return false, err
+	}
+	return bytes.Equal(h.Sum(nil), want), nil
+}
