@@ -118,7 +118,7 @@ func DetectHeader(head []byte) (Kind, string, error) {
 	case isBMP(head):
 		return KindImage, "bmp", nil
 	}
-	if len(head) >= 12 {
+	if len(head) >= 8 {
 		if k, ext, ok := detectISOBMFF(head); ok {
 			return k, ext, nil
 		}
@@ -145,6 +145,9 @@ func detectISOBMFF(h []byte) (Kind, string, bool) {
 	box := string(h[4:8])
 	switch box {
 	case "ftyp":
+		if len(h) < 12 {
+			return "", "", false
+		}
 	case "moov", "mdat", "wide", "pnot":
 		// Old QuickTime files may start without ftyp.
 		return KindVideo, "mov", true

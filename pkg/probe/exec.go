@@ -25,24 +25,32 @@ type tool struct {
 }
 
 // capBuffer is a bytes.Buffer that stops storing at max bytes. It keeps
-// accepting (and dropping) writes so the child never blocks on a full pipe;
-// the overflow flag lets run report a typed error instead of silently
+// accepting (and dropping) writes so the child never blocks on a full pipe
+// while it is being killed; the overflow flag lets run report a typed error instead of silently
 // returning truncated output.
 type capBuffer struct {
-	bytes.Buffer
+	// buf is a field, not embedded: an embedded bytes.Buffer would lend
+	// capBuffer its ReadFrom, and io.Copy would bypass the limit in Write.
+	buf      bytes.Buffer
 	max      int
 	overflow bool
+	// onOverflow runs once, at the first write past max: it kills the
+	// child so a runaway writer costs no more than max bytes of work.
+	onOverflow func()
 }
 
 func (c *capBuffer) Write(p []byte) (int, error) {
-	if room := c.max - c.Len(); len(p) > room {
+	if room := c.max - c.buf.Len(); len(p) > room {
 		if room > 0 {
-			c.Buffer.Write(p[:room])
+			c.buf.Write(p[:room])
+		}
+		if !c.overflow && c.onOverflow != nil {
+			c.onOverflow()
 		}
 		c.overflow = true
 		return len(p), nil
 	}
-	return c.Buffer.Write(p)
+	return c.buf.Write(p)
 }
 
 // run executes the tool with a hard timeout and bounded output. The process
@@ -53,7 +61,7 @@ func (t tool) run(ctx context.Context, maxOut int, args ...string) (stdoutData [
 	defer cancel()
 	cmd := exec.CommandContext(tctx, t.path, args...)
 	cmd.WaitDelay = 2 * time.Second
-	stdout := &capBuffer{max: maxOut}
+	stdout := &capBuffer{max: maxOut, onOverflow: cancel}
 	stderr := &capBuffer{max: maxStderr}
 	cmd.Stdout, cmd.Stderr = stdout, stderr
 	err = cmd.Run()
@@ -61,7 +69,7 @@ func (t tool) run(ctx context.Context, maxOut int, args ...string) (stdoutData [
 	case stdout.overflow:
 		return nil, "", reason.Permanent(CodeOutputTooLarge, fmt.Errorf("%s: output exceeds %d bytes", t.name, maxOut))
 	case err == nil:
-		return stdout.Bytes(), stderr.String(), nil
+		return stdout.buf.Bytes(), stderr.buf.String(), nil
 	case errors.Is(err, exec.ErrNotFound) || errors.Is(err, exec.ErrDot) || isNotExist(err):
 		// Permanent: retrying cannot help until someone installs the tool
 		// or fixes tools.<name> in the config.
@@ -73,11 +81,11 @@ func (t tool) run(ctx context.Context, maxOut int, args ...string) (stdoutData [
 		// job runner's attempt limit stops a file that always times out.
 		return nil, "", reason.Transient(t.codeTime, fmt.Errorf("%s: killed after %s", t.name, t.timeout))
 	}
-	msg := lastLines(stderr.String(), 3)
+	msg := lastLines(stderr.buf.String(), 3)
 	if msg == "" {
 		msg = err.Error()
 	}
-	return nil, stderr.String(), &reason.Error{Code: t.codeFailed, Kind: reason.KindPermanent,
+	return nil, stderr.buf.String(), &reason.Error{Code: t.codeFailed, Kind: reason.KindPermanent,
 		Msg: reason.Truncate(msg, 400), Err: err}
 }
 

@@ -93,6 +93,20 @@ func (v *VideoInfo) DisplaySize() (int, int) {
 	return v.Width, v.Height
 }
 
+// Tag returns a container tag by name, ignoring case: muxers differ
+// (Matroska TITLE, MP4 title) and ffprobe keeps what the file says.
+func (v *VideoInfo) Tag(name string) string {
+	if t, ok := v.FormatTags[name]; ok {
+		return t
+	}
+	for k, t := range v.FormatTags {
+		if strings.EqualFold(k, name) {
+			return t
+		}
+	}
+	return ""
+}
+
 // PrimaryVideo returns the first video stream that is not cover art.
 func (v *VideoInfo) PrimaryVideo() (Stream, bool) {
 	for _, s := range v.Streams {

@@ -160,9 +160,12 @@ func CheckImage(path string, maxPixels int64) error {
 }
 
 // jpegHasEOI walks the JPEG marker structure, including entropy-coded scan
-// data, and reports whether an EOI marker ends the image. Data appended
-// after EOI (motion photos, trailers) is ignored, which a plain "ends with
-// FFD9" test would get wrong.
+// data, and reports whether an EOI marker properly ends the image. Data
+// appended after EOI (motion photos, trailers) is ignored, which a plain
+// "ends with FFD9" test would get wrong. Tables (DHT/DQT/DRI) directly
+// before EOI also count as truncation: encoders only emit them for a scan
+// that follows, so a file cut after them and "repaired" with an EOI lost
+// its remaining progressive scans.
 func jpegHasEOI(r io.Reader) (bool, error) {
 	br := bufio.NewReaderSize(r, 64<<10)
 	var soi [2]byte
@@ -170,6 +173,7 @@ func jpegHasEOI(r io.Reader) (bool, error) {
 		return false, nil
 	}
 	inScan := false
+	var last byte // last marker with a segment
 	for {
 		b, err := br.ReadByte()
 		if err != nil {
@@ -194,6 +198,10 @@ func jpegHasEOI(r io.Reader) (bool, error) {
 		case m >= 0xD0 && m <= 0xD7, m == 0x01: // RSTn, TEM: no length
 			continue
 		case m == 0xD9:
+			switch last {
+			case 0xC4, 0xDB, 0xDD:
+				return false, nil
+			}
 			return true, nil
 		}
 		var l [2]byte
@@ -208,5 +216,6 @@ func jpegHasEOI(r io.Reader) (bool, error) {
 			return false, nil
 		}
 		inScan = m == 0xDA
+		last = m
 	}
 }
