@@ -1,0 +1,420 @@
+package catalog
+
+import (
+	"context"
+	"database/sql"
+	"fmt"
+	"path/filepath"
+	"strconv"
+	"strings"
+
+	"github.com/localsupervisor/supervisor/pkg/db"
+)
+
+// Cursor is a keyset position: the sort key and id of the last (or first)
+// card of a page. Key is the id for newest/oldest, the rating, the file size
+// or the random key otherwise. KeyNull marks a NULL file size.
+type Cursor struct {
+	Key     int64
+	KeyNull bool
+	ID      int64
+}
+
+// String encodes the cursor for URLs ("key_id", "n_id" for a NULL key).
+func (c Cursor) String() string {
+	if c.KeyNull {
+		return "n_" + strconv.FormatInt(c.ID, 10)
+	}
+	return strconv.FormatInt(c.Key, 10) + "_" + strconv.FormatInt(c.ID, 10)
+}
+
+// ParseCursor decodes a cursor; ok is false for empty or malformed input.
+func ParseCursor(s string) (Cursor, bool) {
+	k, id, found := strings.Cut(s, "_")
+	if !found || len(s) > 60 {
+		return Cursor{}, false
+	}
+	idn, err := strconv.ParseInt(id, 10, 64)
+	if err != nil || idn < 0 {
+		return Cursor{}, false
+	}
+	if k == "n" {
+		return Cursor{KeyNull: true, ID: idn}, true
+	}
+	kn, err := strconv.ParseInt(k, 10, 64)
+	if err != nil {
+		return Cursor{}, false
+	}
+	return Cursor{Key: kn, ID: idn}, true
+}
+
+// Page asks for one page: After continues forward, Before goes back; with
+// neither, the legacy page number (Filter.Page) is used with OFFSET.
+type Page struct {
+	After  *Cursor
+	Before *Cursor
+	Limit  int
+}
+
+// Card is everything one grid card or list row shows; it is filled with a
+// fixed number of batched queries per page, never one query per card.
+type Card struct {
+	ID            int64
+	Path          string
+	Name          string
+	Type          string
+	Width, Height int64
+	Duration      float64
+	Filesize      int64
+	Rating        int
+	NSFW          bool
+	Status        string
+	Lifecycle     string
+	Quality       string
+	Vote          string
+	Active        bool
+	Deleted       bool
+	Hash          string
+	ImportedAt    string
+	Title         string
+	Caption       string
+	Model         string
+	HasPrompt     bool
+	TagCount      int
+	MetaCount     int
+	OpenJobs      int
+	HDID          int64 // preferred (upscaled) variant id, 0 if none
+	Checked       bool
+	Broken        bool
+	ScanStale     bool
+	Clicks        int64
+
+	sortKey     int64
+	sortKeyNull bool
+}
+
+// Cursor returns the keyset position of the card.
+func (c Card) Cursor() Cursor { return Cursor{Key: c.sortKey, KeyNull: c.sortKeyNull, ID: c.ID} }
+
+// DisplayTitle is override > ollama title > prettified file name.
+func (c Card) DisplayTitle() string {
+	if c.Title != "" {
+		return c.Title
+	}
+	return PrettyName(c.Path)
+}
+
+// PrettyName turns a file name into a title: no extension, separators as spaces.
+func PrettyName(p string) string {
+	b := filepath.Base(strings.ReplaceAll(p, `\`, "/"))
+	b = strings.TrimSuffix(b, filepath.Ext(b))
+	b = strings.NewReplacer("_", " ", "-", " ").Replace(b)
+	return strings.TrimSpace(b)
+}
+
+// Result is one list page.
+type Result struct {
+	Cards []Card
+	// Next/Prev are set when there is a page in that direction.
+	Next, Prev *Cursor
+	// Total is the number of matches, counted up to CountCap.
+	Total     int
+	TotalMore bool
+}
+
+// CountCap bounds the match count so counting never scans a million rows.
+const CountCap = 10000
+
+type sortSpec struct {
+	key     string // SQL expression of the sort key
+	desc    bool
+	index   bool // key is a plain column (NULLs possible only for filesize)
+	nullable bool
+}
+
+func (f Filter) sortSpec() sortSpec {
+	switch f.Sort {
+	case "oldest":
+		return sortSpec{key: "m.id", desc: false}
+	case "rating":
+		return sortSpec{key: "m.rating", desc: true}
+	case "size":
+		return sortSpec{key: "m.filesize", desc: true, nullable: true}
+	case "random":
+		seed := f.Seed
+		if seed <= 0 {
+			seed = 1
+		}
+		return sortSpec{key: fmt.Sprintf("((m.id * 7919 + %d) %% 1000003)", seed), desc: false}
+	}
+	return sortSpec{key: "m.id", desc: true}
+}
+
+// keysetCond is the predicate "strictly after c" in direction desc.
+func keysetCond(s sortSpec, c Cursor, desc bool) (string, []any) {
+	lt := "<"
+	if !desc {
+		lt = ">"
+	}
+	if s.key == "m.id" {
+		return "m.id " + lt + " ?", []any{c.ID}
+	}
+	if s.nullable {
+		// NULLs sort lowest in SQLite: last when descending, first ascending.
+		if c.KeyNull {
+			if desc {
+				return "(" + s.key + " IS NULL AND m.id " + lt + " ?)", []any{c.ID}
+			}
+			return "(" + s.key + " IS NOT NULL OR m.id " + lt + " ?)", []any{c.ID}
+		}
+		if desc {
+			return "(" + s.key + " " + lt + " ? OR (" + s.key + " = ? AND m.id " + lt + " ?) OR " + s.key + " IS NULL)", []any{c.Key, c.Key, c.ID}
+		}
+		return "(" + s.key + " " + lt + " ? OR (" + s.key + " = ? AND m.id " + lt + " ?))", []any{c.Key, c.Key, c.ID}
+	}
+	return "(" + s.key + " " + lt + " ? OR (" + s.key + " = ? AND m.id " + lt + " ?))", []any{c.Key, c.Key, c.ID}
+}
+
+func orderBy(s sortSpec, desc bool) string {
+	dir := " ASC"
+	if desc {
+		dir = " DESC"
+	}
+	if s.key == "m.id" {
+		return "m.id" + dir
+	}
+	return s.key + dir + ", m.id" + dir
+}
+
+const cardColumns = `m.id, m.path, m.type, COALESCE(m.width,0), COALESCE(m.height,0), COALESCE(m.duration,0),
+	COALESCE(m.filesize,0), m.rating, m.has_nsfw, COALESCE(m.status,''), COALESCE(m.lifecycle_status,''),
+	COALESCE(m.quality_status,''), COALESCE(m.status_vote,''), m.is_active, m.is_deleted, COALESCE(m.hash,''),
+	COALESCE(m.imported_at,'')`
+
+// List returns one page of cards matching f. q is the read handle.
+func List(ctx context.Context, q *sql.DB, f Filter, pg Page, now int64) (Result, error) {
+	if pg.Limit <= 0 || pg.Limit > 500 {
+		pg.Limit = PageSize
+	}
+	where, args := f.Where(now)
+	s := f.sortSpec()
+	desc := s.desc
+	reverse := false
+	offset := 0
+	switch {
+	case pg.After != nil:
+		c, a := keysetCond(s, *pg.After, desc)
+		where += " AND " + c
+		args = append(args, a...)
+	case pg.Before != nil:
+		reverse = true
+		c, a := keysetCond(s, *pg.Before, !desc)
+		where += " AND " + c
+		args = append(args, a...)
+	default:
+		offset = (f.Page - 1) * pg.Limit
+	}
+	qdesc := desc
+	if reverse {
+		qdesc = !desc
+	}
+	sqlText := "SELECT " + cardColumns + ", " + s.key + " FROM media m WHERE " + where +
+		" ORDER BY " + orderBy(s, qdesc) + " LIMIT ? OFFSET ?"
+	args = append(args, pg.Limit+1, offset)
+	rows, err := q.QueryContext(ctx, sqlText, args...)
+	if err != nil {
+		return Result{}, fmt.Errorf("list media: %w", db.Classify(err))
+	}
+	var cards []Card
+	for rows.Next() {
+		var c Card
+		var key sql.NullInt64
+		if err := rows.Scan(&c.ID, &c.Path, &c.Type, &c.Width, &c.Height, &c.Duration, &c.Filesize, &c.Rating,
+			&c.NSFW, &c.Status, &c.Lifecycle, &c.Quality, &c.Vote, &c.Active, &c.Deleted, &c.Hash, &c.ImportedAt, &key); err != nil {
+			rows.Close()
+			return Result{}, fmt.Errorf("scan media row: %w", db.Classify(err))
+		}
+		c.sortKey, c.sortKeyNull = key.Int64, !key.Valid
+		c.Name = filepath.Base(strings.ReplaceAll(c.Path, `\`, "/"))
+		cards = append(cards, c)
+	}
+	if err := rows.Err(); err != nil {
+		rows.Close()
+		return Result{}, fmt.Errorf("list media: %w", db.Classify(err))
+	}
+	rows.Close()
+	more := len(cards) > pg.Limit
+	if more {
+		cards = cards[:pg.Limit]
+	}
+	if reverse {
+		for i, j := 0, len(cards)-1; i < j; i, j = i+1, j-1 {
+			cards[i], cards[j] = cards[j], cards[i]
+		}
+	}
+	res := Result{Cards: cards}
+	if len(cards) > 0 {
+		first, last := cards[0].Cursor(), cards[len(cards)-1].Cursor()
+		switch {
+		case reverse:
+			res.Next = &last
+			if more {
+				res.Prev = &first
+			}
+		case pg.After != nil:
+			res.Prev = &first
+			if more {
+				res.Next = &last
+			}
+		default:
+			if offset > 0 {
+				res.Prev = &first
+			}
+			if more {
+				res.Next = &last
+			}
+		}
+	}
+	if err := FillCards(ctx, q, res.Cards); err != nil {
+		return Result{}, err
+	}
+	return res, nil
+}
+
+// Count counts matches of f up to CountCap (more reports the cap was hit).
+func Count(ctx context.Context, q *sql.DB, f Filter, now int64) (n int, more bool, err error) {
+	where, args := f.Where(now)
+	args = append(args, CountCap+1)
+	err = q.QueryRowContext(ctx, "SELECT count(*) FROM (SELECT 1 FROM media m WHERE "+where+" LIMIT ?)", args...).Scan(&n)
+	if err != nil {
+		return 0, false, fmt.Errorf("count media: %w", db.Classify(err))
+	}
+	if n > CountCap {
+		return CountCap, true, nil
+	}
+	return n, false, nil
+}
+
+// Featured returns the Featureview: the n lowest-activity cards of f.
+func Featured(ctx context.Context, q *sql.DB, f Filter, n int, now int64) ([]Card, error) {
+	where, args := f.Where(now)
+	args = append([]any{now}, args...)
+	args = append(args, n)
+	rows, err := q.QueryContext(ctx, "SELECT "+cardColumns+", "+ActivityScoreExpr+" AS score FROM media m WHERE "+where+
+		" ORDER BY score ASC, m.created_at ASC, m.id ASC LIMIT ?", args...)
+	if err != nil {
+		return nil, fmt.Errorf("featureview: %w", db.Classify(err))
+	}
+	defer rows.Close()
+	var cards []Card
+	for rows.Next() {
+		var c Card
+		var score int64
+		if err := rows.Scan(&c.ID, &c.Path, &c.Type, &c.Width, &c.Height, &c.Duration, &c.Filesize, &c.Rating,
+			&c.NSFW, &c.Status, &c.Lifecycle, &c.Quality, &c.Vote, &c.Active, &c.Deleted, &c.Hash, &c.ImportedAt, &score); err != nil {
+			return nil, fmt.Errorf("featureview row: %w", db.Classify(err))
+		}
+		c.sortKey = score
+		c.Name = filepath.Base(strings.ReplaceAll(c.Path, `\`, "/"))
+		cards = append(cards, c)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("featureview: %w", db.Classify(err))
+	}
+	rows.Close()
+	return cards, FillCards(ctx, q, cards)
+}
+
+func idList(cards []Card) (string, []any, map[int64]*Card) {
+	ph := make([]string, len(cards))
+	args := make([]any, len(cards))
+	idx := make(map[int64]*Card, len(cards))
+	for i := range cards {
+		ph[i] = "?"
+		args[i] = cards[i].ID
+		idx[cards[i].ID] = &cards[i]
+	}
+	return strings.Join(ph, ","), args, idx
+}
+
+// FillCards adds titles, tags, prompts, jobs and activity to cards with five
+// queries in total (the original ran several queries and a stat per card).
+func FillCards(ctx context.Context, q *sql.DB, cards []Card) error {
+	if len(cards) == 0 {
+		return nil
+	}
+	in, args, idx := idList(cards)
+	// Meta: ascending id so the newest row of each key wins.
+	rows, err := q.QueryContext(ctx, `SELECT media_id, meta_key, COALESCE(meta_value,'') FROM media_meta
+		WHERE media_id IN (`+in+`) AND meta_key IN ('ollama.title','ollama.caption','title.override','integrity.ok',
+		'curation.checked','variant.preferred_media_id','scan_stale') ORDER BY id`, args...)
+	if err != nil {
+		return fmt.Errorf("card meta: %w", db.Classify(err))
+	}
+	override := map[int64]string{}
+	for rows.Next() {
+		var id int64
+		var k, v string
+		if err := rows.Scan(&id, &k, &v); err != nil {
+			rows.Close()
+			return fmt.Errorf("card meta: %w", db.Classify(err))
+		}
+		c := idx[id]
+		switch k {
+		case "ollama.title":
+			c.Title = v
+		case "ollama.caption":
+			c.Caption = v
+		case "title.override":
+			override[id] = v
+		case "integrity.ok":
+			c.Broken = v == "0"
+		case "curation.checked":
+			c.Checked = v == "1"
+		case "variant.preferred_media_id":
+			c.HDID, _ = strconv.ParseInt(v, 10, 64)
+		case "scan_stale":
+			c.ScanStale = v == "1"
+		}
+	}
+	rows.Close()
+	for id, v := range override {
+		if v != "" {
+			idx[id].Title = v
+		}
+	}
+	counts := []struct {
+		sql string
+		set func(c *Card, n int64, s string)
+	}{
+		{`SELECT media_id, count(*), COALESCE(MAX(CASE WHEN model IS NOT NULL THEN model END),'') FROM prompts WHERE media_id IN (` + in + `) GROUP BY media_id`,
+			func(c *Card, n int64, s string) { c.HasPrompt = n > 0; c.Model = s }},
+		{`SELECT media_id, count(*), '' FROM media_tags WHERE media_id IN (` + in + `) GROUP BY media_id`,
+			func(c *Card, n int64, _ string) { c.TagCount = int(n) }},
+		{`SELECT media_id, count(*), '' FROM jobs WHERE media_id IN (` + in + `) AND status IN ('queued','running') GROUP BY media_id`,
+			func(c *Card, n int64, _ string) { c.OpenJobs = int(n) }},
+		{`SELECT media_id, clicks, '' FROM media_activity WHERE media_id IN (` + in + `)`,
+			func(c *Card, n int64, _ string) { c.Clicks = n }},
+	}
+	for _, cq := range counts {
+		rows, err := q.QueryContext(ctx, cq.sql, args...)
+		if err != nil {
+			return fmt.Errorf("card details: %w", db.Classify(err))
+		}
+		for rows.Next() {
+			var id, n int64
+			var s string
+			if err := rows.Scan(&id, &n, &s); err != nil {
+				rows.Close()
+				return fmt.Errorf("card details: %w", db.Classify(err))
+			}
+			cq.set(idx[id], n, s)
+		}
+		err = rows.Err()
+		rows.Close()
+		if err != nil {
+			return fmt.Errorf("card details: %w", db.Classify(err))
+		}
+	}
+	return nil
+}
