@@ -118,7 +118,25 @@ var (
 // body_snippet fields.
 func SanitizeSnippet(s string, n int) string {
 	s = reDataURI.ReplaceAllString(s, "<base64>")
-	s = reBase64.ReplaceAllString(s, "<base64>")
+	s = reBase64.ReplaceAllStringFunc(s, func(m string) string {
+		// Long runs of one character class (a row of x's, a hex hash) are
+		// not blobs; real base64 mixes upper, lower and digits.
+		var up, low, dig bool
+		for _, r := range m {
+			switch {
+			case r >= 'A' && r <= 'Z':
+				up = true
+			case r >= 'a' && r <= 'z':
+				low = true
+			case r >= '0' && r <= '9', r == '+', r == '/':
+				dig = true
+			}
+		}
+		if up && low && dig {
+			return "<base64>"
+		}
+		return m
+	})
 	s = reWinPath.ReplaceAllString(s, "[path]")
 	s = reNixPath.ReplaceAllString(s, "$1[path]")
 	return reason.Truncate(s, n)

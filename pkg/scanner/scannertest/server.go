@@ -85,6 +85,10 @@ type Options struct {
 	Delay time.Duration
 	// Body, when set, is returned verbatim (200) by /check and /batch.
 	Body []byte
+	// CheckBodies, when set, are returned verbatim (200) by successive
+	// /check requests; the last one repeats. A body starting with "!" is
+	// answered with HTTP 500 and the rest as body (a failing frame).
+	CheckBodies [][]byte
 	// MaxImageBytes answers 413 above it on /check (real scanner: 10 MB).
 	MaxImageBytes int64
 }
@@ -115,6 +119,7 @@ type Server struct {
 	mu      sync.Mutex
 	opts    Options
 	reqs    []Request
+	checkN  int
 	release chan struct{}
 	once    sync.Once
 }
@@ -280,6 +285,20 @@ func (s *Server) handle(w http.ResponseWriter, r *http.Request) {
 	}
 	if !batch && opts.MaxImageBytes > 0 && part.Size > opts.MaxImageBytes {
 		w.WriteHeader(http.StatusRequestEntityTooLarge)
+		return
+	}
+	if !batch && len(opts.CheckBodies) > 0 {
+		s.mu.Lock()
+		i := min(s.checkN, len(opts.CheckBodies)-1)
+		s.checkN++
+		s.mu.Unlock()
+		b := opts.CheckBodies[i]
+		w.Header().Set("Content-Type", "application/json")
+		if len(b) > 0 && b[0] == '!' {
+			w.WriteHeader(http.StatusInternalServerError)
+			b = b[1:]
+		}
+		w.Write(b)
 		return
 	}
 	if opts.Body != nil {
