@@ -105,7 +105,7 @@ func TestParseOutputNormalisation(t *testing.T) {
 				}
 			}},
 		{name: "tags_normalize dedupes and keeps map", mode: ollama.ModeTagsNormalize,
-			in: `{"tags_normalized":["fox","fox","snow"],"tags_map":[{"raw":"Fox","normalized":"fox","confidence":0.9,"type":"subject"},{"raw":"","normalized":"x"}],"rationale":"r"}`,
+			in:       `{"tags_normalized":["fox","fox","snow"],"tags_map":[{"raw":"Fox","normalized":"fox","confidence":0.9,"type":"subject"},{"raw":"","normalized":"x"}],"rationale":"r"}`,
 			degraded: true,
 			check: func(t *testing.T, o *ollama.Output) {
 				if len(o.TagsNormalized) != 2 || len(o.TagsMap) != 1 || *o.TagsMap[0].Confidence != 0.9 {
