@@ -57,11 +57,16 @@ type Client struct {
 // through the context, so they work with any transport.
 func New(cfg Config, httpClient *http.Client) *Client {
 	if httpClient == nil {
-		httpClient = &http.Client{Transport: &http.Transport{
-			Proxy:               http.ProxyFromEnvironment,
-			MaxIdleConnsPerHost: 4,
-			IdleConnTimeout:     90 * time.Second,
-		}}
+		httpClient = &http.Client{
+			Transport: &http.Transport{
+				Proxy:               http.ProxyFromEnvironment,
+				MaxIdleConnsPerHost: 4,
+				IdleConnTimeout:     90 * time.Second,
+			},
+			// A followed 301/302 turns the POST into a body-less GET: the
+			// scanner would "receive no image data". Surface the redirect.
+			CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
+		}
 	}
 	return &Client{cfg: cfg.Normalized(), hc: httpClient}
 }
@@ -316,7 +321,15 @@ func (c *Client) post(ctx context.Context, endpoint, field, filename string, bod
 	if err != nil {
 		return nil, c.transportError(reqCtx, ctx, endpoint, err)
 	}
-	return c.interpret(resp.StatusCode, endpoint, data)
+	res, ierr := c.interpret(resp.StatusCode, endpoint, data)
+	if ierr != nil && resp.StatusCode >= 300 && resp.StatusCode < 400 {
+		var re *reason.Error
+		if errors.As(ierr, &re) {
+			re.Msg += fmt.Sprintf(": redirect to %s; point scanner.base_url/endpoints at the final address",
+				redactURL(resp.Header.Get("Location")))
+		}
+	}
+	return res, ierr
 }
 
 func (c *Client) setAuth(h http.Header) {

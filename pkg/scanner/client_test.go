@@ -541,3 +541,19 @@ func TestAbsoluteEndpoint(t *testing.T) {
 		t.Fatalf("err %v fields %v", err, reason.FieldsOf(err))
 	}
 }
+
+func TestRedirectNotFollowed(t *testing.T) {
+	t.Parallel()
+	hs := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path == "/check" {
+			http.Redirect(w, r, "/v2/check", http.StatusFound)
+			return
+		}
+		t.Errorf("redirect followed to %s %s", r.Method, r.URL.Path)
+	}))
+	t.Cleanup(hs.Close)
+	_, err := scanner.New(cfgFor(hs.URL), nil).ScanImage(context.Background(), writeFile(t, "a.png", 8))
+	if reason.Code(err) != scanner.CodeHTTP4xx || !strings.Contains(err.Error(), "/v2/check") {
+		t.Fatalf("err %v", err)
+	}
+}
