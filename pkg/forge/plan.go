@@ -318,7 +318,7 @@ func (pl Planner) PlanRegen(in RegenInput) (*Request, error) {
 		PromptMissing: pp.PromptMissing,
 		Grade:         pp.Quality.Grade,
 		FallbackUsed:  pp.FallbackUsed,
-		CoreMissing:   coreFieldsMissing(row),
+		CoreMissing:   coreFieldsMissing(row, ov, in.MetaSeed),
 		Denoise:       ov.Denoise,
 	})
 
@@ -391,9 +391,20 @@ func (pl Planner) fallback() string {
 	return InternalModelFallbackDefault
 }
 
-func coreFieldsMissing(r *PromptRow) bool {
-	return strings.TrimSpace(r.Prompt) == "" || r.Model == "" || r.Sampler == "" || r.Scheduler == "" ||
-		r.Steps == nil || strings.TrimSpace(r.Seed) == "" || r.Width == nil || r.Height == nil
+// coreFieldsMissing reports whether the generation parameters of the image
+// are unknown (neither stored nor given by the user), in which case txt2img
+// cannot reproduce it and img2img is the better guess. A scheduler folded
+// into an old sampler name ("DPM++ 2M Karras") counts as known.
+func coreFieldsMissing(r *PromptRow, ov Overrides, metaSeed string) bool {
+	has := func(ovr, stored string) bool { return strings.TrimSpace(ovr) != "" || strings.TrimSpace(stored) != "" }
+	prompt := (ov.ManualPrompt != nil && strings.TrimSpace(*ov.ManualPrompt) != "") || strings.TrimSpace(r.Prompt) != ""
+	sampler := firstNonEmpty(ov.Sampler, r.Sampler)
+	_, foldedSched := NormalizeSampler(ModelFamily{}, sampler, "", false)
+	scheduler := has(ov.Scheduler, r.Scheduler) || foldedSched != ""
+	steps := ov.Steps != nil || r.Steps != nil
+	seed := ov.Seed != nil || has(r.Seed, metaSeed)
+	size := r.Width != nil && r.Height != nil
+	return !(prompt && has(ov.Model, r.Model) && sampler != "" && scheduler && steps && seed && size)
 }
 
 // PromptInput is the input of PlanPrompt.

@@ -34,8 +34,9 @@ type Quality struct {
 }
 
 // garbled matches token soup that is not prompt syntax: runs of symbols
-// outside the usual weighting/lora punctuation, or six consonants in a row.
-var garbled = regexp.MustCompile(`[^\p{L}\p{N}\s,.;()\[\]{}:<>_\-'"!?|/+*#&%=~^@]{2,}|(?i)\b[bcdfghjklmnpqrstvwxz]{6,}\b|\\x[0-9a-f]{2}|\x{FFFD}`)
+// outside the usual weighting/lora punctuation, six consonants in a row,
+// escaped bytes, replacement characters and UTF-8 read as Latin-1 ("Ã©").
+var garbled = regexp.MustCompile(`[^\p{L}\p{N}\s,.;()\[\]{}:<>_\-'"!?|/+*#&%=~^@]{2,}|(?i)\b[bcdfghjklmnpqrstvwxz]{6,}\b|\\x[0-9a-f]{2}|\x{FFFD}|[ÃÂ][\x{0080}-\x{00BF}]|â€`)
 
 // AnalyzePromptQuality grades a stored prompt like the original
 // sv_analyze_prompt_quality: start at 85, subtract for emptiness, brevity,

@@ -132,6 +132,12 @@ func ParseRecipes(b []byte, source string) (*Recipes, error) {
 	var r Recipes
 	dec := json.NewDecoder(bytes.NewReader(b))
 	if err := dec.Decode(&r); err != nil {
+		// A type error names the JSON path (map keys excluded), which is
+		// still the best hint we can give the user.
+		var ute *json.UnmarshalTypeError
+		if errors.As(err, &ute) {
+			return nil, recipeErr(source, ute.Field, fmt.Sprintf("has JSON type %s, want %s", ute.Value, ute.Type))
+		}
 		return nil, recipeErr(source, "", fmt.Sprintf("not valid JSON: %v", err))
 	}
 	r.Source = source

@@ -156,11 +156,14 @@ type Server struct {
 }
 
 type generation struct {
-	steps     int
-	step      int
-	batches   int
-	interrupt chan struct{}
-	once      sync.Once
+	// interrupted is set by /interrupt (under Server.mu) and shown by
+	// /progress, like A1111's state.interrupted.
+	interrupted bool
+	steps       int
+	step        int
+	batches     int
+	interrupt   chan struct{}
+	once        sync.Once
 }
 
 // New starts a fake server.
@@ -352,6 +355,7 @@ func (s *Server) serve(w http.ResponseWriter, r *http.Request) {
 		s.mu.Lock()
 		s.interrupt++
 		if g := s.running; g != nil {
+			g.interrupted = true
 			g.once.Do(func() { close(g.interrupt) })
 		}
 		s.mu.Unlock()
@@ -416,6 +420,7 @@ func (s *Server) progress(w http.ResponseWriter) {
 		st["job_timestamp"] = "20260102030405"
 		st["sampling_step"] = g.step
 		st["sampling_steps"] = g.steps
+		st["interrupted"] = g.interrupted
 		prog = float64(g.step) / float64(g.steps)
 	}
 	writeJSON(w, map[string]any{"progress": prog, "eta_relative": 0.0, "state": st, "current_image": nil, "textinfo": nil})
