@@ -62,11 +62,13 @@ func TestFramesSpreadOverDuration(t *testing.T) {
 	if len(frames) != 4 {
 		t.Fatalf("got %d frames", len(frames))
 	}
-	// Slices of 1 s, middles at 0.5, 1.5, 2.5, 3.5 s → luma ≈ 30, 90, 150, 210.
-	// The first 4 consecutive frames would all be below 20.
-	for i, want := range []float64{30, 90, 150, 210} {
+	// Slices of 1 s, middles at 0.5, 1.5, 2.5, 3.5 s → Y ≈ 30, 90, 150, 210,
+	// which limited-range RGB shows as gray (Y-16)·255/219. The first 4
+	// consecutive frames would all be about 0.
+	for i, y := range []float64{30, 90, 150, 210} {
+		want := (y - 16) * 255 / 219
 		got := meanLuma(t, frames[i])
-		if got < want-20 || got > want+20 {
+		if got < want-15 || got > want+15 {
 			t.Errorf("frame %d mean luma %.1f, want ≈ %.0f", i, got, want)
 		}
 	}
