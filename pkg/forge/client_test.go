@@ -550,3 +550,24 @@ func TestDecodeImageDataURL(t *testing.T) {
 		t.Fatal(err)
 	}
 }
+
+func TestOutcomeAndErrorDetailHoldNoBlobs(t *testing.T) {
+	t.Parallel()
+	f := setup(t, forgetest.Options{}, forge.ClientOptions{})
+	p := basePayload()
+	p.BatchSize = 2
+	out, err := f.c.GenerateWithChain(context.Background(), forge.Img2Img, p, tinyPNG(t), nil)
+	if err != nil || len(out.Result.Images) != 2 {
+		t.Fatal(out, err)
+	}
+	b, _ := json.Marshal(out)
+	if bytes.Contains(b, []byte("iVBOR")) || len(b) > 10000 {
+		t.Fatalf("outcome JSON holds image data: %d bytes", len(b))
+	}
+	f.srv.SetFault(forgetest.FaultUnauthorized)
+	_, err = f.c.Health(context.Background())
+	d := forge.ErrorDetail(err)
+	if d["reason_code"] != forge.CodeHTTP401 || d["http_code"] != 401 || d["target_url"] != f.srv.URL+"/sdapi/v1/options" {
+		t.Fatalf("detail %v", d)
+	}
+}

@@ -3,7 +3,6 @@ package forge
 import (
 	"context"
 	"net/http"
-	"regexp"
 	"strings"
 	"time"
 
@@ -143,10 +142,34 @@ func listStatus(err error) string {
 	}
 }
 
-// titleHash extracts the "[hash]" suffix of a checkpoint title.
-var titleHash = regexp.MustCompile(`^\s*(.*?)\s*\[([0-9a-fA-F]{8,64})\]\s*$`)
+// splitTitle splits a checkpoint title "name [hash]" into its parts; hash
+// is "" when the string has no bracketed hex suffix. Hand-written because it
+// runs for every model on every lookup.
+func splitTitle(s string) (name, hash string) {
+	t := strings.TrimSpace(s)
+	if !strings.HasSuffix(t, "]") {
+		return t, ""
+	}
+	i := strings.LastIndexByte(t, '[')
+	if i < 0 || !isHex(t[i+1:len(t)-1]) {
+		return t, ""
+	}
+	return strings.TrimSpace(t[:i]), t[i+1 : len(t)-1]
+}
 
-var hexOnly = regexp.MustCompile(`^[0-9a-fA-F]{8,64}$`)
+// isHex reports whether s is 8..64 hex digits (short hash to sha256).
+func isHex(s string) bool {
+	if len(s) < 8 || len(s) > 64 {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		if !('0' <= c && c <= '9' || 'a' <= c && c <= 'f' || 'A' <= c && c <= 'F') {
+			return false
+		}
+	}
+	return true
+}
 
 // baseName strips directories written with either separator.
 func baseName(p string) string {
@@ -199,10 +222,7 @@ func FindModel(models []Model, requested string) (Model, string, bool) {
 			return m, MatchName, true
 		}
 	}
-	namePart, hashPart := q, ""
-	if sm := titleHash.FindStringSubmatch(q); sm != nil {
-		namePart, hashPart = sm[1], sm[2]
-	}
+	namePart, hashPart := splitTitle(q)
 	for _, m := range models {
 		if m.Filename != "" && strings.EqualFold(baseName(m.Filename), baseName(namePart)) {
 			return m, MatchFilename, true
@@ -216,7 +236,7 @@ func FindModel(models []Model, requested string) (Model, string, bool) {
 			}
 		}
 	}
-	if hashPart == "" && hexOnly.MatchString(q) {
+	if hashPart == "" && isHex(q) {
 		hashPart = q
 	}
 	if hashPart != "" {
@@ -230,17 +250,15 @@ func FindModel(models []Model, requested string) (Model, string, bool) {
 }
 
 func titleName(title string) string {
-	if sm := titleHash.FindStringSubmatch(title); sm != nil {
-		return sm[1]
-	}
-	return title
+	n, _ := splitTitle(title)
+	return n
 }
 
 func hashMatches(m Model, h string) bool {
 	h = strings.ToLower(h)
 	hs := []string{strings.ToLower(m.Hash), strings.ToLower(m.SHA256)}
-	if sm := titleHash.FindStringSubmatch(m.Title); sm != nil {
-		hs = append(hs, strings.ToLower(sm[2]))
+	if _, th := splitTitle(m.Title); th != "" {
+		hs = append(hs, strings.ToLower(th))
 	}
 	for _, x := range hs {
 		if x == "" {
