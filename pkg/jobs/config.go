@@ -1,0 +1,100 @@
+// Package jobs is Supervisor's job queue on SQLite: a registry of job types,
+// enqueue with caps and dedupe, atomic claim, leases kept alive by
+// heartbeats, retries with backoff, cancellation, stuck recovery, pruning,
+// and the Runner every worker binary uses (worker lockfile, heartbeat file,
+// batch and service loops, graceful shutdown).
+//
+// State machine (column jobs.status):
+//
+//	queued ──claim──► running ──► done | error | cancelled
+//	  ▲                 │
+//	  └──── retry (transient error, snooze, stuck recovery, shutdown release)
+//
+// Every write to a running job is fenced with
+// `WHERE id=? AND status='running' AND worker_owner=?`, where the owner token
+// is unique per claim, so a job that was recovered, cancelled or re-claimed can
+// never be overwritten by a late worker.
+package jobs
+
+import "time"
+
+// Config holds the queue settings. pkg/config embeds it under the "jobs" key.
+// A cap ≤ 0 disables that check (as in the original).
+type Config struct {
+	// QueueMaxTotal caps queued jobs over all types (default 2000).
+	QueueMaxTotal int `json:"queue_max_total"`
+	// QueueMaxPerTypeDefault caps queued jobs of one type (default 500).
+	QueueMaxPerTypeDefault int `json:"queue_max_per_type_default"`
+	// QueueMaxPerType overrides QueueMaxPerTypeDefault for single types.
+	QueueMaxPerType map[string]int `json:"queue_max_per_type,omitempty"`
+	// QueueMaxPerMedia caps queued jobs of one type for one media (default 2).
+	QueueMaxPerMedia int `json:"queue_max_per_media"`
+	// RetryBaseMS is the first retry delay (default 5000 ms); it doubles per
+	// attempt with ±20 % jitter.
+	RetryBaseMS int `json:"retry_base_ms"`
+	// RetryCapMS caps the retry delay (default 600000 ms = 10 min).
+	RetryCapMS int `json:"retry_cap_ms"`
+	// StuckMinutes is the lease of job types that declare none (default 10).
+	// A running job whose heartbeat is older than its lease is recovered.
+	StuckMinutes int `json:"stuck_minutes"`
+	// HeartbeatSeconds is how often a running job's heartbeat_at (and the
+	// worker's heartbeat file) is refreshed, and how often the cancel flag is
+	// polled (default 2).
+	HeartbeatSeconds int `json:"heartbeat_seconds"`
+	// ShutdownGraceSeconds is how long a running job may finish after
+	// SIGTERM/SIGINT before it is released back to the queue (default 10).
+	ShutdownGraceSeconds int `json:"shutdown_grace_seconds"`
+	// FreshSeconds is the age up to which a heartbeat file counts as fresh
+	// for health/launcher decisions (default 180, as the original).
+	FreshSeconds int `json:"fresh_seconds"`
+}
+
+// DefaultConfig returns the documented defaults.
+func DefaultConfig() Config {
+	return Config{
+		QueueMaxTotal:          2000,
+		QueueMaxPerTypeDefault: 500,
+		QueueMaxPerType:        map[string]int{},
+		QueueMaxPerMedia:       2,
+		RetryBaseMS:            5000,
+		RetryCapMS:             600000,
+		StuckMinutes:           10,
+		HeartbeatSeconds:       2,
+		ShutdownGraceSeconds:   10,
+		FreshSeconds:           180,
+	}
+}
+
+// withDefaults fills zero timings. Caps are taken as given because 0 means
+// "disabled"; start from DefaultConfig() to get the default caps.
+func (c Config) withDefaults() Config {
+	d := DefaultConfig()
+	if c.RetryBaseMS <= 0 {
+		c.RetryBaseMS = d.RetryBaseMS
+	}
+	if c.RetryCapMS <= 0 {
+		c.RetryCapMS = d.RetryCapMS
+	}
+	if c.StuckMinutes <= 0 {
+		c.StuckMinutes = d.StuckMinutes
+	}
+	if c.HeartbeatSeconds <= 0 {
+		c.HeartbeatSeconds = d.HeartbeatSeconds
+	}
+	if c.ShutdownGraceSeconds <= 0 {
+		c.ShutdownGraceSeconds = d.ShutdownGraceSeconds
+	}
+	if c.FreshSeconds <= 0 {
+		c.FreshSeconds = d.FreshSeconds
+	}
+	return c
+}
+
+func (c Config) typeCap(typ string) int {
+	if v, ok := c.QueueMaxPerType[typ]; ok {
+		return v
+	}
+	return c.QueueMaxPerTypeDefault
+}
+
+func ms(n int) time.Duration { return time.Duration(n) * time.Millisecond }

@@ -1,0 +1,344 @@
+package jobs
+
+import (
+	"context"
+	"database/sql"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"math/rand/v2"
+	"strconv"
+	"time"
+
+	"github.com/rs/zerolog"
+
+	"github.com/localsupervisor/supervisor/pkg/db"
+	"github.com/localsupervisor/supervisor/pkg/reason"
+	"github.com/localsupervisor/supervisor/pkg/svtime"
+)
+
+// QueueOptions configures NewQueue.
+type QueueOptions struct {
+	// DB is a writer handle from db.Open (BEGIN IMMEDIATE). Required.
+	DB *sql.DB
+	// Clock stamps every timestamp (default svtime.SystemClock).
+	Clock svtime.Clock
+	// Config holds caps and timings (start from DefaultConfig()).
+	Config Config
+	// Registry knows the job types (default DefaultRegistry()).
+	Registry *Registry
+	// Logger receives queue events (default: disabled).
+	Logger zerolog.Logger
+	// Jitter returns a number in [0,1) for backoff jitter (default
+	// math/rand/v2); tests inject a constant.
+	Jitter func() float64
+}
+
+// Queue is the job table API shared by enqueuers, the Runner and jobs-admin.
+// It is safe for concurrent use.
+type Queue struct {
+	db     *sql.DB
+	clock  svtime.Clock
+	cfg    Config
+	reg    *Registry
+	log    zerolog.Logger
+	jitter func() float64
+}
+
+// NewQueue builds a Queue. A nil DB is a programmer error and panics.
+func NewQueue(o QueueOptions) *Queue {
+	if o.DB == nil {
+		panic("jobs: QueueOptions.DB is nil")
+	}
+	q := &Queue{db: o.DB, clock: o.Clock, cfg: o.Config.withDefaults(), reg: o.Registry, log: o.Logger, jitter: o.Jitter}
+	if q.clock == nil {
+		q.clock = svtime.SystemClock{}
+	}
+	if q.reg == nil {
+		q.reg = DefaultRegistry()
+	}
+	if q.jitter == nil {
+		q.jitter = rand.Float64
+	}
+	return q
+}
+
+// Registry returns the queue's type registry.
+func (q *Queue) Registry() *Registry { return q.reg }
+
+// Config returns the effective configuration.
+func (q *Queue) Config() Config { return q.cfg }
+
+// DB returns the writer handle, for handlers that share a transaction with
+// CompleteTx.
+func (q *Queue) DB() *sql.DB { return q.db }
+
+// EnqueueRequest describes one job to insert.
+type EnqueueRequest struct {
+	// Type must be registered.
+	Type string
+	// MediaID is nil for path/global jobs (stored as NULL, never 0).
+	MediaID *int64
+	// PromptID is set for forge jobs only.
+	PromptID *int64
+	// Payload is marshalled to payload_json (json.RawMessage is kept as is).
+	Payload any
+	// DedupeKey makes the enqueue idempotent while a job with the same key
+	// is queued or running. Empty: "<type>:media:<id>" for UniquePerMedia
+	// types with a media id, else no dedupe.
+	DedupeKey string
+	// Priority overrides the type's default (lower runs first).
+	Priority *int
+	// NotBefore delays the first claim.
+	NotBefore time.Time
+	// ForgeRequest is stored in forge_request_json (forge types only).
+	ForgeRequest any
+}
+
+// EnqueueResult is the outcome of one enqueue.
+type EnqueueResult struct {
+	JobID   int64 `json:"job_id"`
+	Deduped bool  `json:"deduped"`
+	// ReasonCode and Err are set when EnqueueMany refused this item
+	// (queue_full_*); Enqueue returns the error instead.
+	ReasonCode string `json:"reason_code,omitempty"`
+	Err        error  `json:"-"`
+}
+
+// Enqueue inserts one job. Caps, dedupe and insert happen in one immediate
+// transaction, so concurrent enqueuers cannot overshoot a cap or create
+// twins. A refused enqueue returns a permanent *reason.Error with code
+// queue_full_total, queue_full_type or queue_full_media.
+func (q *Queue) Enqueue(ctx context.Context, req EnqueueRequest) (EnqueueResult, error) {
+	res, err := q.EnqueueMany(ctx, []EnqueueRequest{req})
+	if err != nil {
+		return EnqueueResult{}, err
+	}
+	if res[0].Err != nil {
+		return res[0], res[0].Err
+	}
+	return res[0], nil
+}
+
+// EnqueueMany inserts many jobs in one immediate transaction (bulk enqueue of
+// 100k Ollama jobs). Items refused by a cap carry Err/ReasonCode and do not
+// abort the others; an unknown type or a database error aborts the whole
+// batch and nothing is inserted.
+func (q *Queue) EnqueueMany(ctx context.Context, reqs []EnqueueRequest) ([]EnqueueResult, error) {
+	out := make([]EnqueueResult, len(reqs))
+	type prepared struct {
+		spec                          TypeSpec
+		payload, forge, key, notBefor sql.NullString
+		prio                          int
+	}
+	preps := make([]prepared, len(reqs))
+	for i, r := range reqs {
+		spec, ok := q.reg.Spec(r.Type)
+		if !ok {
+			return nil, reason.Newf(CodeUnknownType, "unknown job type %q", r.Type)
+		}
+		p := prepared{spec: spec, prio: spec.Priority}
+		if r.Priority != nil {
+			p.prio = *r.Priority
+		}
+		var err error
+		if p.payload, err = marshalNull(r.Payload); err != nil {
+			return nil, reason.Permanent(CodePayloadInvalid, fmt.Errorf("job %d payload: %w", i, err))
+		}
+		if p.forge, err = marshalNull(r.ForgeRequest); err != nil {
+			return nil, reason.Permanent(CodePayloadInvalid, fmt.Errorf("job %d forge request: %w", i, err))
+		}
+		key := r.DedupeKey
+		if key == "" && spec.UniquePerMedia && r.MediaID != nil {
+			key = r.Type + ":media:" + strconv.FormatInt(*r.MediaID, 10)
+		}
+		p.key = sql.NullString{String: key, Valid: key != ""}
+		if !r.NotBefore.IsZero() {
+			p.notBefor = sql.NullString{String: svtime.Format(r.NotBefore), Valid: true}
+		}
+		preps[i] = p
+	}
+	now := svtime.NowString(q.clock)
+	err := db.InTx(ctx, q.db, func(tx *sql.Tx) error {
+		// Counters are read once and maintained in memory: re-counting per
+		// row would make a 100k bulk enqueue quadratic. Safe because the
+		// immediate transaction excludes every other writer.
+		c, err := loadCounts(ctx, tx)
+		if err != nil {
+			return err
+		}
+		dedupe, err := tx.PrepareContext(ctx, `SELECT id FROM jobs WHERE dedupe_key = ? AND status IN ('queued','running') LIMIT 1`)
+		if err != nil {
+			return err
+		}
+		defer dedupe.Close()
+		ins, err := tx.PrepareContext(ctx, `INSERT INTO jobs (media_id, prompt_id, type, status, priority, attempts, max_attempts,
+			dedupe_key, not_before, created_at, updated_at, payload_json, forge_request_json)
+			VALUES (?, ?, ?, 'queued', ?, 0, ?, ?, ?, ?, ?, ?, ?)`)
+		if err != nil {
+			return err
+		}
+		defer ins.Close()
+		for i, r := range reqs {
+			p := preps[i]
+			if p.key.Valid {
+				var id int64
+				err := dedupe.QueryRowContext(ctx, p.key.String).Scan(&id)
+				if err == nil {
+					out[i] = EnqueueResult{JobID: id, Deduped: true}
+					continue
+				}
+				if !errors.Is(err, sql.ErrNoRows) {
+					return fmt.Errorf("dedupe lookup: %w", err)
+				}
+			}
+			if code, msg := c.refuse(q.cfg, r.Type, r.MediaID); code != "" {
+				out[i] = EnqueueResult{ReasonCode: code, Err: reason.New(code, msg).With("type", r.Type)}
+				continue
+			}
+			if r.MediaID != nil && q.cfg.QueueMaxPerMedia > 0 && c.mediaUnknown(r.Type, *r.MediaID) {
+				var n int
+				if err := tx.QueryRowContext(ctx, `SELECT count(*) FROM jobs WHERE status='queued' AND type=? AND media_id=?`, r.Type, *r.MediaID).Scan(&n); err != nil {
+					return err
+				}
+				c.perMedia[mediaKey{r.Type, *r.MediaID}] = n
+				if n >= q.cfg.QueueMaxPerMedia {
+					out[i] = EnqueueResult{ReasonCode: CodeQueueFullMedia, Err: reason.New(CodeQueueFullMedia, "job queue limit reached (media)").With("type", r.Type)}
+					continue
+				}
+			}
+			rs, err := ins.ExecContext(ctx, nullInt(r.MediaID), nullInt(r.PromptID), r.Type, p.prio, p.spec.MaxAttempts,
+				p.key, p.notBefor, now, now, p.payload, p.forge)
+			if err != nil {
+				return fmt.Errorf("insert %s job: %w", r.Type, err)
+			}
+			id, _ := rs.LastInsertId()
+			out[i] = EnqueueResult{JobID: id}
+			c.add(r.Type, r.MediaID)
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, db.Classify(fmt.Errorf("enqueue: %w", err))
+	}
+	return out, nil
+}
+
+type mediaKey struct {
+	typ string
+	id  int64
+}
+
+type queueCounts struct {
+	total    int
+	perType  map[string]int
+	perMedia map[mediaKey]int
+}
+
+func loadCounts(ctx context.Context, tx *sql.Tx) (*queueCounts, error) {
+	c := &queueCounts{perType: map[string]int{}, perMedia: map[mediaKey]int{}}
+	rows, err := tx.QueryContext(ctx, `SELECT type, count(*) FROM jobs WHERE status='queued' GROUP BY type`)
+	if err != nil {
+		return nil, fmt.Errorf("count queue: %w", err)
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var t string
+		var n int
+		if err := rows.Scan(&t, &n); err != nil {
+			return nil, err
+		}
+		c.perType[t] = n
+		c.total += n
+	}
+	return c, rows.Err()
+}
+
+func (c *queueCounts) mediaUnknown(typ string, id int64) bool {
+	_, ok := c.perMedia[mediaKey{typ, id}]
+	return !ok
+}
+
+func (c *queueCounts) refuse(cfg Config, typ string, media *int64) (string, string) {
+	if cfg.QueueMaxTotal > 0 && c.total >= cfg.QueueMaxTotal {
+		return CodeQueueFullTotal, "job queue limit reached (total)"
+	}
+	if tc := cfg.typeCap(typ); tc > 0 && c.perType[typ] >= tc {
+		return CodeQueueFullType, "job queue limit reached (" + typ + ")"
+	}
+	if media != nil && cfg.QueueMaxPerMedia > 0 {
+		if n, ok := c.perMedia[mediaKey{typ, *media}]; ok && n >= cfg.QueueMaxPerMedia {
+			return CodeQueueFullMedia, "job queue limit reached (media)"
+		}
+	}
+	return "", ""
+}
+
+func (c *queueCounts) add(typ string, media *int64) {
+	c.total++
+	c.perType[typ]++
+	if media != nil {
+		c.perMedia[mediaKey{typ, *media}]++
+	}
+}
+
+func marshalNull(v any) (sql.NullString, error) {
+	switch x := v.(type) {
+	case nil:
+		return sql.NullString{}, nil
+	case json.RawMessage:
+		if len(x) == 0 {
+			return sql.NullString{}, nil
+		}
+		if !json.Valid(x) {
+			return sql.NullString{}, errors.New("invalid JSON")
+		}
+		return sql.NullString{String: string(x), Valid: true}, nil
+	}
+	b, err := json.Marshal(v)
+	if err != nil {
+		return sql.NullString{}, err
+	}
+	if string(b) == "null" {
+		return sql.NullString{}, nil
+	}
+	return sql.NullString{String: string(b), Valid: true}, nil
+}
+
+func nullInt(p *int64) any {
+	if p == nil {
+		return nil
+	}
+	return *p
+}
+
+// backoff is the delay before retry number attempt (1-based): base·2^(n-1)
+// capped, with ±20 % jitter so that a burst of failures does not come back
+// as a burst.
+func (q *Queue) backoff(attempt int) time.Duration {
+	if attempt < 1 {
+		attempt = 1
+	}
+	base, capD := ms(q.cfg.RetryBaseMS), ms(q.cfg.RetryCapMS)
+	d := base
+	for i := 1; i < attempt && d < capD; i++ {
+		d *= 2
+	}
+	if d > capD {
+		d = capD
+	}
+	f := 0.8 + 0.4*q.jitter()
+	return time.Duration(float64(d) * f)
+}
+
+// audit appends one audit_log row; failures to audit never fail the caller's
+// transaction logic beyond returning the error.
+func audit(ctx context.Context, ex db.Execer, now, action string, jobID int64, details any) error {
+	b, _ := json.Marshal(details)
+	_, err := ex.ExecContext(ctx, `INSERT INTO audit_log (action, entity_type, entity_id, details_json, actor_ip, actor_key, created_at) VALUES (?, 'job', ?, ?, NULL, NULL, ?)`,
+		action, jobID, string(b), now)
+	if err != nil {
+		return fmt.Errorf("audit %s: %w", action, err)
+	}
+	return nil
+}

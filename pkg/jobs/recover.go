@@ -1,0 +1,159 @@
+package jobs
+
+import (
+	"context"
+	"database/sql"
+	"fmt"
+	"os"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/localsupervisor/supervisor/pkg/db"
+	"github.com/localsupervisor/supervisor/pkg/jobs/workerstate"
+	"github.com/localsupervisor/supervisor/pkg/svtime"
+)
+
+// Recovered describes one job taken back by stuck recovery.
+type Recovered struct {
+	JobID      int64  `json:"job_id"`
+	Type       string `json:"type"`
+	Owner      string `json:"owner"`
+	ReasonCode string `json:"reason_code"`
+	NewStatus  string `json:"new_status"`
+	Attempts   int    `json:"attempts"`
+}
+
+// RecoverStuck takes back running jobs of the given types (all types when
+// empty) whose heartbeat is older than their type's lease, or whose owner
+// process is gone on this host. A job with attempts left goes back to queued
+// with backoff; otherwise it ends as error. A job with cancel_requested ends
+// as cancelled. Each recovery is audited (job_stuck_recovered). It is the
+// rescuer's runOnce and runs before every batch.
+func (q *Queue) RecoverStuck(ctx context.Context, types []string) ([]Recovered, error) {
+	host, _ := os.Hostname()
+	now := q.clock.Now()
+	nowS := svtime.Format(now)
+	var out []Recovered
+	err := db.InTx(ctx, q.db, func(tx *sql.Tx) error {
+		query := `SELECT id, type, attempts, max_attempts, cancel_requested, COALESCE(worker_owner, ''), COALESCE(worker_pid, 0),
+			COALESCE(heartbeat_at, updated_at, started_at, created_at) FROM jobs WHERE status = 'running'`
+		var args []any
+		if len(types) > 0 {
+			query += ` AND type IN (` + placeholders(len(types)) + `)`
+			for _, t := range types {
+				args = append(args, t)
+			}
+		}
+		type cand struct {
+			id                 int64
+			typ, owner, beat   string
+			attempts, max, pid int
+			cancel             bool
+		}
+		rows, err := tx.QueryContext(ctx, query, args...)
+		if err != nil {
+			return err
+		}
+		var cands []cand
+		for rows.Next() {
+			var c cand
+			if err := rows.Scan(&c.id, &c.typ, &c.attempts, &c.max, &c.cancel, &c.owner, &c.pid, &c.beat); err != nil {
+				rows.Close()
+				return err
+			}
+			cands = append(cands, c)
+		}
+		rows.Close()
+		if err := rows.Err(); err != nil {
+			return err
+		}
+		for _, c := range cands {
+			code := ""
+			beat, ok := svtime.Parse(c.beat)
+			switch {
+			case !ok || now.Sub(beat) > q.reg.lease(c.typ, q.cfg):
+				code = CodeStuckHeartbeat
+			case ownerGone(c.owner, host):
+				code = CodeStuckWorkerGone
+			}
+			if code == "" {
+				continue
+			}
+			r := Recovered{JobID: c.id, Type: c.typ, Owner: c.owner, ReasonCode: code, Attempts: c.attempts}
+			var set string
+			var sargs []any
+			switch {
+			case c.cancel:
+				r.NewStatus = StatusCancelled
+				set = `status = 'cancelled', cancelled_at = ?, finished_at = ?, last_error_code = 'cancelled', error_message = 'cancel_requested'`
+				sargs = []any{nowS, nowS}
+			case c.attempts < c.max:
+				r.NewStatus = StatusQueued
+				set = `status = 'queued', not_before = ?, last_error_code = ?, error_message = ?`
+				sargs = []any{svtime.Format(now.Add(q.backoff(c.attempts))), code, "recovered: " + code}
+			default:
+				r.NewStatus = StatusError
+				set = `status = 'error', finished_at = ?, last_error_code = ?, error_message = ?`
+				sargs = []any{nowS, code, code}
+			}
+			sargs = append(sargs, nowS, c.id, c.owner)
+			rs, err := tx.ExecContext(ctx, `UPDATE jobs SET `+set+`, updated_at = ? WHERE id = ? AND status = 'running' AND COALESCE(worker_owner, '') = ?`, sargs...)
+			if err != nil {
+				return err
+			}
+			if n, _ := rs.RowsAffected(); n != 1 {
+				continue
+			}
+			if err := audit(ctx, tx, nowS, "job_stuck_recovered", c.id, map[string]any{
+				"type": c.typ, "owner": c.owner, "reason_code": code, "new_status": r.NewStatus,
+				"attempts": c.attempts, "max_attempts": c.max, "heartbeat_at": c.beat, "checked_at": nowS,
+			}); err != nil {
+				return err
+			}
+			out = append(out, r)
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, db.Classify(fmt.Errorf("recover stuck jobs: %w", err))
+	}
+	for _, r := range out {
+		q.log.Warn().Int64("job_id", r.JobID).Str("type", r.Type).Str("reason_code", r.ReasonCode).
+			Str("new_status", r.NewStatus).Str("owner", r.Owner).Msg("stuck job recovered")
+	}
+	return out, nil
+}
+
+// ownerGone reports whether the owner token names a process on this host
+// that no longer exists. A reused PID looks alive, which only delays
+// recovery until the lease expires; it never recovers a live job.
+func ownerGone(owner, host string) bool {
+	parts := strings.Split(owner, ":")
+	if len(parts) < 4 {
+		return false
+	}
+	// The worker name may itself contain ':'; host, pid, token are the tail.
+	h, pidS := parts[len(parts)-3], parts[len(parts)-2]
+	if h != host {
+		return false
+	}
+	pid, err := strconv.Atoi(pidS)
+	if err != nil || pid <= 0 {
+		return false
+	}
+	if pid == os.Getpid() {
+		return false
+	}
+	return !workerstate.ProcessAlive(pid)
+}
+
+func placeholders(n int) string {
+	if n <= 0 {
+		return ""
+	}
+	return strings.Repeat("?,", n-1) + "?"
+}
+
+// leaseFor exposes the effective lease of a type (jobs-admin stats).
+func (q *Queue) leaseFor(typ string) time.Duration { return q.reg.lease(typ, q.cfg) }

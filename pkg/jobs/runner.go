@@ -1,0 +1,502 @@
+package jobs
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"os"
+	"runtime/debug"
+	"sync"
+	"time"
+
+	"github.com/rs/zerolog"
+
+	"github.com/localsupervisor/supervisor/pkg/jobs/workerstate"
+	"github.com/localsupervisor/supervisor/pkg/reason"
+)
+
+// Handler runs one job. Its result is stored in result_json when it
+// returns nil. Errors: reason.Permanent (or any *reason.Error of kind
+// permanent) fails the job at once; anything else is retried with backoff
+// until max_attempts; Snooze(d) re-queues without counting the attempt. The
+// context is cancelled when an operator cancels the job, when the lease is
+// lost, or when the shutdown grace period ends.
+type Handler func(ctx context.Context, job *Job) (result any, err error)
+
+// RunnerOptions configures NewRunner.
+type RunnerOptions struct {
+	// Queue is the job table API. Required.
+	Queue *Queue
+	// Worker names the lock and heartbeat files (LOGS/<Worker>.lock.json,
+	// LOGS/<Worker>.heartbeat.json) and prefixes the claim owner. Required.
+	Worker string
+	// Types lists the job types this worker claims, highest priority first.
+	// Required.
+	Types []string
+	// Handlers maps every type in Types to its handler. Required.
+	Handlers map[string]Handler
+	// LogsDir is where lock and heartbeat files live. Required.
+	LogsDir string
+	// Logger receives runner events (default: disabled).
+	Logger zerolog.Logger
+	// MediaID restricts claims to one media (--media-id).
+	MediaID *int64
+	// Argv is hashed into the lock file's command_hash (default os.Args).
+	Argv []string
+	// HeartbeatInterval overrides Config.HeartbeatSeconds (tests).
+	HeartbeatInterval time.Duration
+	// Grace overrides Config.ShutdownGraceSeconds.
+	Grace time.Duration
+	// Abandon is how long after the grace period the Runner still waits for
+	// a handler that ignores its context before releasing the job anyway
+	// (default 5 s).
+	Abandon time.Duration
+}
+
+// Summary counts what a batch or loop did.
+type Summary struct {
+	Processed int            `json:"processed"`
+	Done      int            `json:"done"`
+	Errors    int            `json:"error"`
+	Retried   int            `json:"retried"`
+	Snoozed   int            `json:"snoozed"`
+	Cancelled int            `json:"cancelled"`
+	Released  int            `json:"released"`
+	Lost      int            `json:"lost"`
+	Recovered int            `json:"recovered"`
+	Batches   int            `json:"batches"`
+	ByType    map[string]int `json:"by_type"`
+}
+
+func (s *Summary) add(o Summary) {
+	s.Processed += o.Processed
+	s.Done += o.Done
+	s.Errors += o.Errors
+	s.Retried += o.Retried
+	s.Snoozed += o.Snoozed
+	s.Cancelled += o.Cancelled
+	s.Released += o.Released
+	s.Lost += o.Lost
+	s.Recovered += o.Recovered
+	s.Batches += o.Batches
+	for k, v := range o.ByType {
+		if s.ByType == nil {
+			s.ByType = map[string]int{}
+		}
+		s.ByType[k] += v
+	}
+}
+
+// Runner claims and runs jobs for one worker process. Use Start before
+// RunBatch/RunLoop and Close at the end. A Runner runs one job at a time;
+// run several processes for parallelism.
+type Runner struct {
+	q        *Queue
+	o        RunnerOptions
+	log      zerolog.Logger
+	host     string
+	pid      int
+	interval time.Duration
+	grace    time.Duration
+
+	wrr []int // smooth weighted round robin credit per type
+
+	mu        sync.Mutex
+	lock      *workerstate.Lock
+	hb        workerstate.Heartbeat
+	lastWrite time.Time
+	lastTouch time.Time
+}
+
+// NewRunner validates the options and builds a Runner.
+func NewRunner(o RunnerOptions) (*Runner, error) {
+	if o.Queue == nil || o.Worker == "" || len(o.Types) == 0 || o.LogsDir == "" {
+		return nil, errors.New("jobs: RunnerOptions needs Queue, Worker, Types and LogsDir")
+	}
+	for _, t := range o.Types {
+		if _, ok := o.Queue.reg.Spec(t); !ok {
+			return nil, reason.Newf(CodeUnknownType, "unknown job type %q", t)
+		}
+		if o.Handlers[t] == nil {
+			return nil, reason.Newf(CodeNoHandler, "no handler for job type %q", t)
+		}
+	}
+	if o.Argv == nil {
+		o.Argv = os.Args
+	}
+	if o.Abandon <= 0 {
+		o.Abandon = 5 * time.Second
+	}
+	r := &Runner{q: o.Queue, o: o, log: o.Logger.With().Str("worker", o.Worker).Logger(), pid: os.Getpid(), wrr: make([]int, len(o.Types))}
+	r.host, _ = os.Hostname()
+	r.interval = o.HeartbeatInterval
+	if r.interval <= 0 {
+		r.interval = time.Duration(r.q.cfg.HeartbeatSeconds) * time.Second
+	}
+	r.grace = o.Grace
+	if r.grace <= 0 {
+		r.grace = time.Duration(r.q.cfg.ShutdownGraceSeconds) * time.Second
+	}
+	return r, nil
+}
+
+// Start takes the worker lock and writes the "starting" heartbeat. When
+// another live process holds the lock the error carries reason code
+// lock_busy (callers treat that as "already running", exit 0).
+func (r *Runner) Start() error {
+	now := r.q.clock.Now()
+	l, err := workerstate.AcquireLock(r.o.LogsDir, r.o.Worker, now, r.o.Argv)
+	if err != nil {
+		var we *workerstate.Error
+		if errors.As(err, &we) {
+			return &reason.Error{Code: we.Code, Kind: reason.KindPermanent, Err: err}
+		}
+		return err
+	}
+	if q := l.Quarantined(); q != "" {
+		r.log.Warn().Str("quarantined", q).Msg("stale worker lock moved aside")
+	}
+	r.mu.Lock()
+	r.lock = l
+	ts := workerstate.Format(now)
+	r.hb = workerstate.Heartbeat{Service: r.o.Worker, PID: r.pid, State: workerstate.StateStarting, StartedAtUTC: ts}
+	r.mu.Unlock()
+	r.beat(workerstate.StateStarting, nil, true)
+	return nil
+}
+
+// Close writes the "stopped" heartbeat and releases the lock.
+func (r *Runner) Close() error {
+	r.beat(workerstate.StateStopped, nil, true)
+	r.mu.Lock()
+	l := r.lock
+	r.lock = nil
+	r.mu.Unlock()
+	if l != nil {
+		return l.Release()
+	}
+	return nil
+}
+
+// beat updates the heartbeat file (at most once a second unless forced or
+// the state changed: a file write per job would cap throughput) and the
+// lock's last_heartbeat_utc (at most every 5 s).
+func (r *Runner) beat(state string, jobID *int64, force bool) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.lock == nil {
+		return
+	}
+	now := r.q.clock.Now()
+	changed := r.hb.State != state || (jobID == nil) != (r.hb.CurrentJobID == nil)
+	r.hb.State, r.hb.CurrentJobID = state, jobID
+	if !force && !changed && time.Since(r.lastWrite) < time.Second {
+		return
+	}
+	r.lastWrite = time.Now()
+	r.hb.LastHeartbeatUTC = workerstate.Format(now)
+	if err := workerstate.WriteHeartbeat(r.o.LogsDir, r.hb); err != nil {
+		r.log.Error().Err(err).Msg("write heartbeat file")
+	}
+	if force || time.Since(r.lastTouch) >= 5*time.Second {
+		r.lastTouch = time.Now()
+		if err := r.lock.Touch(now); err != nil {
+			r.log.Error().Err(err).Msg("touch worker lock")
+		}
+	}
+}
+
+func (r *Runner) count(processed, errs int64) {
+	r.mu.Lock()
+	r.hb.Processed += processed
+	r.hb.Errors += errs
+	r.mu.Unlock()
+}
+
+// order returns the claim order for the next job: the type with the most
+// round-robin credit first, then the rest in declared priority order.
+// Smooth weighted round robin (as nginx): every claim adds each type's
+// weight to its credit and the claimed type pays the total back, so over
+// time each type with work gets claims in proportion to its weight and no
+// type starves; credit is capped so an idle type cannot bank a burst.
+func (r *Runner) order() []string {
+	best := 0
+	for i := range r.o.Types {
+		if r.wrr[i]+r.weight(i) > r.wrr[best]+r.weight(best) {
+			best = i
+		}
+	}
+	out := make([]string, 0, len(r.o.Types))
+	out = append(out, r.o.Types[best])
+	for i, t := range r.o.Types {
+		if i != best {
+			out = append(out, t)
+		}
+	}
+	return out
+}
+
+func (r *Runner) weight(i int) int {
+	s, _ := r.q.reg.Spec(r.o.Types[i])
+	return s.Weight
+}
+
+func (r *Runner) charge(typ string) {
+	total := 0
+	for i := range r.o.Types {
+		total += r.weight(i)
+	}
+	for i, t := range r.o.Types {
+		r.wrr[i] += r.weight(i)
+		if t == typ {
+			r.wrr[i] -= total
+		}
+		if r.wrr[i] > total {
+			r.wrr[i] = total
+		}
+	}
+}
+
+func (r *Runner) newOwner() string {
+	var b [6]byte
+	_, _ = rand.Read(b[:])
+	return fmt.Sprintf("%s:%s:%d:%s", r.o.Worker, r.host, r.pid, hex.EncodeToString(b[:]))
+}
+
+// RunBatch recovers stuck jobs, then claims and runs jobs until limit jobs
+// were processed (limit ≤ 0: no limit), the queue has no runnable job, or
+// ctx is cancelled (SIGTERM: no new claims; the running job gets the grace
+// period). It returns an error only for infrastructure failures; job
+// failures are recorded on the jobs and counted in the Summary.
+func (r *Runner) RunBatch(ctx context.Context, limit int) (Summary, error) {
+	s := Summary{ByType: map[string]int{}, Batches: 1}
+	rec, err := r.q.RecoverStuck(ctx, r.o.Types)
+	if err != nil {
+		return s, err
+	}
+	s.Recovered = len(rec)
+	for limit <= 0 || s.Processed < limit {
+		if ctx.Err() != nil {
+			break
+		}
+		job, err := r.q.claim(ctx, r.newOwner(), r.pid, r.order(), r.o.MediaID)
+		if err != nil {
+			if ctx.Err() != nil {
+				break
+			}
+			return s, err
+		}
+		if job == nil {
+			break
+		}
+		r.charge(job.Type)
+		out, err := r.runOne(ctx, job)
+		s.Processed++
+		s.ByType[job.Type]++
+		var errs int64
+		switch out {
+		case outDone:
+			s.Done++
+		case outError:
+			s.Errors++
+			errs = 1
+		case outRetry:
+			s.Retried++
+			errs = 1
+		case outSnoozed:
+			s.Snoozed++
+		case outCancelled:
+			s.Cancelled++
+		case outReleased:
+			s.Released++
+		case outLost:
+			s.Lost++
+		}
+		r.count(1, errs)
+		if err != nil {
+			return s, err
+		}
+	}
+	return s, nil
+}
+
+type handlerResult struct {
+	result any
+	err    error
+}
+
+// runOne runs the handler with a lease-keeping watcher and writes the
+// outcome.
+func (r *Runner) runOne(ctx context.Context, job *Job) (outcome, error) {
+	job.log = r.log.With().Int64("job_id", job.ID).Str("job_type", job.Type).Int("attempt", job.Attempt).Logger()
+	id := job.ID
+	r.beat(workerstate.StateRunning, &id, false)
+
+	// The handler's context is detached from ctx: a shutdown signal must
+	// not cancel the job at once but only after the grace period.
+	hctx, hcancel := context.WithCancelCause(context.WithoutCancel(ctx))
+	defer hcancel(nil)
+	bg := context.WithoutCancel(ctx)
+	resCh := make(chan handlerResult, 1)
+	abandon := make(chan struct{})
+	stop := make(chan struct{})
+	var wg sync.WaitGroup
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		r.watch(ctx, bg, job, hcancel, stop, abandon)
+	}()
+	go func() {
+		defer func() {
+			if p := recover(); p != nil {
+				job.log.Error().Interface("panic", p).Str("stack", string(debug.Stack())).Msg("job handler panicked")
+				resCh <- handlerResult{err: reason.Permanent(CodePanic, fmt.Errorf("panic: %v", p))}
+			}
+		}()
+		res, err := r.o.Handlers[job.Type](hctx, job)
+		resCh <- handlerResult{res, err}
+	}()
+	var hr handlerResult
+	select {
+	case hr = <-resCh:
+	case <-abandon:
+		hr = handlerResult{err: errShutdown}
+		job.log.Warn().Msg("handler ignored shutdown; releasing job")
+	}
+	close(stop)
+	wg.Wait()
+	cause := context.Cause(hctx)
+	if hctx.Err() == nil {
+		cause = nil
+	}
+	if hr.err != nil && cause == nil && errors.Is(hr.err, ErrLeaseLost) {
+		cause = ErrLeaseLost
+	}
+	fctx, cancel := context.WithTimeout(bg, 30*time.Second)
+	defer cancel()
+	out, err := r.q.finish(fctx, job, hr.result, hr.err, cause)
+	ev := job.log.Info()
+	if out != outDone {
+		ev = job.log.Warn().AnErr("job_error", hr.err)
+	}
+	ev.Str("outcome", string(out)).Msg("job finished")
+	r.beat(workerstate.StateRunning, nil, false)
+	return out, err
+}
+
+// watch keeps the lease alive, polls the cancel flag and enforces the
+// shutdown grace period until stop is closed.
+func (r *Runner) watch(ctx, bg context.Context, job *Job, cancel context.CancelCauseFunc, stop <-chan struct{}, abandon chan<- struct{}) {
+	t := time.NewTicker(r.interval)
+	defer t.Stop()
+	parentDone := ctx.Done()
+	var graceC, abandonC <-chan time.Time
+	for {
+		select {
+		case <-stop:
+			return
+		case <-parentDone:
+			parentDone = nil
+			graceC = time.After(r.grace)
+		case <-graceC:
+			graceC = nil
+			cancel(errShutdown)
+			abandonC = time.After(r.o.Abandon)
+		case <-abandonC:
+			close(abandon)
+			return
+		case <-t.C:
+			cancelReq, ok, err := r.q.heartbeat(bg, job)
+			switch {
+			case err != nil:
+				job.log.Error().Err(err).Msg("job heartbeat failed")
+			case !ok:
+				cancel(ErrLeaseLost)
+			case cancelReq:
+				cancel(errCancelRequested)
+			}
+			id := job.ID
+			r.beat(workerstate.StateRunning, &id, false)
+		}
+	}
+}
+
+// LoopOptions configures RunLoop.
+type LoopOptions struct {
+	// BatchLimit is the per-batch job limit (default 50).
+	BatchLimit int
+	// Sleep is the idle pause between empty batches (default 1.5 s).
+	Sleep time.Duration
+	// MaxDuration ends the loop after this long (0: never).
+	MaxDuration time.Duration
+	// MaxBatches ends the loop after this many batches (0: never).
+	MaxBatches int
+}
+
+// RunLoop is service mode: recover, run a batch, continue at once when it
+// did work, else write an idle heartbeat and sleep (in ≤5 s slices that
+// refresh the heartbeat). It never exits because it is idle; it returns when
+// ctx is cancelled or a Max* bound is reached. Batch errors are logged, the
+// heartbeat shows "error" during the back-off, and the loop continues.
+func (r *Runner) RunLoop(ctx context.Context, lo LoopOptions) (Summary, error) {
+	if lo.BatchLimit <= 0 {
+		lo.BatchLimit = 50
+	}
+	if lo.Sleep <= 0 {
+		lo.Sleep = 1500 * time.Millisecond
+	}
+	var deadline <-chan time.Time
+	if lo.MaxDuration > 0 {
+		t := time.NewTimer(lo.MaxDuration)
+		defer t.Stop()
+		deadline = t.C
+	}
+	var total Summary
+	for {
+		if ctx.Err() != nil {
+			return total, nil
+		}
+		select {
+		case <-deadline:
+			return total, nil
+		default:
+		}
+		s, err := r.RunBatch(ctx, lo.BatchLimit)
+		total.add(s)
+		state := workerstate.StateIdle
+		if err != nil {
+			r.log.Error().Err(err).Str("reason_code", reason.Code(err)).Msg("batch_exception")
+			state = workerstate.StateError
+		}
+		if lo.MaxBatches > 0 && total.Batches >= lo.MaxBatches {
+			return total, nil
+		}
+		if err == nil && s.Processed > 0 {
+			continue
+		}
+		r.beat(state, nil, true)
+		end := time.Now().Add(lo.Sleep)
+		for {
+			left := time.Until(end)
+			if left <= 0 {
+				break
+			}
+			slice := min(left, 5*time.Second)
+			select {
+			case <-ctx.Done():
+				return total, nil
+			case <-deadline:
+				return total, nil
+			case <-time.After(slice):
+			}
+			r.beat(state, nil, true)
+		}
+		select {
+		case <-deadline:
+			return total, nil
+		default:
+		}
+	}
+}
