@@ -12,8 +12,6 @@ import (
 	"sort"
 	"strings"
 
-	sqlite3 "github.com/mattn/go-sqlite3"
-
 	"github.com/localsupervisor/supervisor/pkg/reason"
 	"github.com/localsupervisor/supervisor/pkg/svtime"
 )
@@ -106,56 +104,6 @@ func Backup(ctx context.Context, d *sql.DB, opts BackupOptions) (BackupResult, e
 		}
 	}
 	return res, nil
-}
-
-func onlineCopy(ctx context.Context, d *sql.DB, dest string) error {
-	registerDriver()
-	dst, err := sql.Open(DriverName, "file:"+filepath.ToSlash(dest))
-	if err != nil {
-		return err
-	}
-	defer dst.Close()
-	dstConn, err := dst.Conn(ctx)
-	if err != nil {
-		return err
-	}
-	defer dstConn.Close()
-	srcConn, err := d.Conn(ctx)
-	if err != nil {
-		return err
-	}
-	defer srcConn.Close()
-	return dstConn.Raw(func(dc any) error {
-		dsc, ok := dc.(*sqlite3.SQLiteConn)
-		if !ok {
-			return fmt.Errorf("unexpected driver connection %T", dc)
-		}
-		return srcConn.Raw(func(sc any) error {
-			ssc, ok := sc.(*sqlite3.SQLiteConn)
-			if !ok {
-				return fmt.Errorf("unexpected driver connection %T", sc)
-			}
-			b, err := dsc.Backup("main", ssc, "main")
-			if err != nil {
-				return err
-			}
-			for {
-				if err := ctx.Err(); err != nil {
-					b.Close()
-					return err
-				}
-				done, err := b.Step(1024)
-				if err != nil {
-					b.Close()
-					return err
-				}
-				if done {
-					break
-				}
-			}
-			return b.Finish()
-		})
-	})
 }
 
 func gzipFile(src, dst string) error {

@@ -200,12 +200,11 @@ func Classify(err error) error {
 	if IsBusy(err) {
 		return &reason.Error{Code: CodeBusy, Kind: reason.KindTransient, Err: fmt.Errorf("%w: %w", ErrBusy, err)}
 	}
-	var se sqlite3.Error
-	if errors.As(err, &se) {
-		switch se.Code {
-		case sqlite3.ErrNotADB:
+	if code, _, ok := sqliteCode(err); ok {
+		switch code {
+		case codeNotADB:
 			return reason.Permanent(CodeNotSQLite, fmt.Errorf("not an SQLite database: %w", err))
-		case sqlite3.ErrCantOpen, sqlite3.ErrPerm, sqlite3.ErrReadonly:
+		case codeCantOpen, codePerm, codeReadonly:
 			return reason.Permanent(CodeOpenFailed, err)
 		}
 	}
@@ -217,22 +216,30 @@ func IsBusy(err error) bool {
 	if errors.Is(err, ErrBusy) {
 		return true
 	}
-	var se sqlite3.Error
-	if errors.As(err, &se) {
-		return se.Code == sqlite3.ErrBusy || se.Code == sqlite3.ErrLocked
-	}
-	return false
+	code, _, ok := sqliteCode(err)
+	return ok && (code == codeBusy || code == codeLocked)
 }
 
 // IsUniqueViolation reports whether err is a UNIQUE or PRIMARY KEY
 // constraint failure.
 func IsUniqueViolation(err error) bool {
-	var se sqlite3.Error
-	if errors.As(err, &se) {
-		return se.ExtendedCode == sqlite3.ErrConstraintUnique || se.ExtendedCode == sqlite3.ErrConstraintPrimaryKey
-	}
-	return false
+	_, ext, ok := sqliteCode(err)
+	return ok && (ext == extConstraintUnique || ext == extConstraintPrimaryKey)
 }
+
+// SQLite result codes (sqlite3.h); spelled out so the package also builds
+// without cgo (GOOS=windows cross builds), where the driver is a stub.
+const (
+	codePerm     = 3
+	codeBusy     = 5
+	codeLocked   = 6
+	codeReadonly = 8
+	codeCantOpen = 14
+	codeNotADB   = 26
+
+	extConstraintPrimaryKey = 19 | 6<<8
+	extConstraintUnique     = 19 | 8<<8
+)
 
 // InTx runs fn in one transaction (BEGIN IMMEDIATE on writer handles),
 // committing when fn returns nil and rolling back otherwise.
