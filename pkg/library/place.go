@@ -114,3 +114,25 @@ func SameContent(p, md5hex string) (bool, error) {
 	}
 	return bytes.Equal(h.Sum(nil), want), nil
 }
+
+// LinkOrCopyAtomic places src at dst while keeping src: a hard link
+// (instant, no data copied) made under a temp name and renamed into place
+// when both are on one filesystem, else CopyAtomic. Use it for move mode,
+// where src is removed after the DB commit; copy mode wants an independent
+// file and calls CopyAtomic.
+func LinkOrCopyAtomic(src, dst string) error {
+	if err := os.MkdirAll(filepath.Dir(dst), 0o755); err != nil {
+		return errPlace("mkdir", filepath.Dir(dst), err)
+	}
+	tmp := dst + "." + strconv.Itoa(os.Getpid()) + ".l" + TempSuffix
+	_ = os.Remove(tmp)
+	if err := os.Link(src, tmp); err == nil {
+		if err := os.Rename(tmp, dst); err != nil {
+			os.Remove(tmp)
+			return errPlace("rename", tmp, err)
+		}
+		syncDir(filepath.Dir(dst))
+		return nil
+	}
+	return CopyAtomic(src, dst)
+}
