@@ -58,14 +58,15 @@ type Options struct {
 
 // Env is what a command gets.
 type Env struct {
-	Config *config.Config
-	DB     *sql.DB
-	Logs   *logging.Set
-	Log    zerolog.Logger
-	Clock  svtime.Clock
-	Stdout io.Writer
-	Stderr io.Writer
-	JSON   bool
+	Config  *config.Config
+	Modules Modules
+	DB      *sql.DB
+	Logs    *logging.Set
+	Log     zerolog.Logger
+	Clock   svtime.Clock
+	Stdout  io.Writer
+	Stderr  io.Writer
+	JSON    bool
 }
 
 // Setup loads the config and opens logs and (optionally) the database.
@@ -85,12 +86,16 @@ func SetupWith(ctx context.Context, cfg *config.Config, opts Options, stdout, st
 	if stderr == nil {
 		stderr = os.Stderr
 	}
+	mods, err := LoadModules(cfg)
+	if err != nil {
+		return nil, err
+	}
 	logs, err := logging.NewSet(logging.Options{Dir: cfg.Paths.Logs, Version: version.Version,
 		MaxSizeMB: cfg.Logging.MaxSizeMB, MaxBackups: cfg.Logging.MaxBackups, Console: consoleWriter(cfg)})
 	if err != nil {
 		return nil, reason.Permanent("log_root_unavailable", err)
 	}
-	env := &Env{Config: cfg, Logs: logs, Log: logs.Logger(opts.Service), Clock: svtime.SystemClock{},
+	env := &Env{Config: cfg, Modules: mods, Logs: logs, Log: logs.Logger(opts.Service), Clock: svtime.SystemClock{},
 		Stdout: stdout, Stderr: stderr, JSON: jsonOut}
 	if opts.NeedDB || opts.Migrate {
 		busy := opts.BusyTimeout

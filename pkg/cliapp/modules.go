@@ -1,0 +1,40 @@
+package cliapp
+
+import (
+	"github.com/localsupervisor/supervisor/pkg/config"
+	"github.com/localsupervisor/supervisor/pkg/forge"
+	"github.com/localsupervisor/supervisor/pkg/jobs"
+	"github.com/localsupervisor/supervisor/pkg/ollama"
+	"github.com/localsupervisor/supervisor/pkg/scanner"
+)
+
+// Modules are the module sections of the config, decoded over each module's
+// defaults.
+type Modules struct {
+	Jobs    jobs.Config
+	Scanner scanner.Config
+	Forge   forge.Config
+	Ollama  ollama.Config
+}
+
+// LoadModules decodes the jobs, scanner, forge and ollama sections. Unknown
+// keys and wrong types are errors that name "<section>.<key>" and the file,
+// so every binary rejects a broken module section at start, not when the
+// module is first used.
+func LoadModules(cfg *config.Config) (Modules, error) {
+	m := Modules{Jobs: jobs.DefaultConfig(), Scanner: scanner.DefaultConfig(), Ollama: ollama.DefaultConfig()}
+	if err := cfg.DecodeSection("jobs", &m.Jobs); err != nil {
+		return m, err
+	}
+	if err := cfg.DecodeSection("scanner", &m.Scanner); err != nil {
+		return m, err
+	}
+	if err := cfg.DecodeSection("forge", &m.Forge); err != nil {
+		return m, err
+	}
+	m.Forge.ConfigPath = cfg.ConfigPath
+	if err := cfg.DecodeSection("ollama", &m.Ollama); err != nil {
+		return m, err
+	}
+	return m, nil
+}
