@@ -1,0 +1,152 @@
+package scan
+
+import (
+	"context"
+	"database/sql"
+	"encoding/json"
+	"net/http"
+	"os"
+	"path/filepath"
+	"time"
+
+	"github.com/localsupervisor/supervisor/pkg/config"
+	"github.com/localsupervisor/supervisor/pkg/library"
+	"github.com/localsupervisor/supervisor/pkg/probe"
+	"github.com/localsupervisor/supervisor/pkg/reason"
+	"github.com/localsupervisor/supervisor/pkg/scanner"
+	"github.com/localsupervisor/supervisor/pkg/sdmeta"
+	"github.com/localsupervisor/supervisor/pkg/svtime"
+)
+
+// Setup is the result of building an Importer from the config.
+type Setup struct {
+	Importer *Importer
+	Scanner  scanner.Config
+	// ScannerErr is the validation error when the scanner is enabled but
+	// misconfigured (reason_code, missing_keys, config_path); nil otherwise.
+	ScannerErr error
+}
+
+// FromConfig wires an Importer from the configuration: roots, mode, pixel
+// budget, ffprobe/ffmpeg, sdmeta with stealth setting and the tagger
+// (nil when scanner.enabled is false or the scanner is misconfigured; see
+// Setup.ScannerErr).
+func FromConfig(cfg *config.Config, d *sql.DB, clock svtime.Clock, httpClient *http.Client) (*Setup, error) {
+	sc := scanner.DefaultConfig()
+	if err := cfg.DecodeSection("scanner", &sc); err != nil {
+		return nil, err
+	}
+	ffprobe := &probe.FFprobe{Path: cfg.Tools.FFprobe}
+	ffmpeg := &probe.FFmpeg{Path: cfg.Tools.FFmpeg, Probe: ffprobe}
+	stealth := cfg.Metadata.Stealth
+	im := &Importer{
+		DB: d, Roots: library.RootsFromPaths(cfg.Paths), Mode: cfg.Import.Mode, MaxPixels: cfg.Import.MaxPixels,
+		Clock: clock, ScannerName: sc.Name, Frames: ffmpeg, Prober: ffprobe, DefaultNSFW: cfg.DefaultNSFW == 1,
+		VerifyDecode: true,
+		Extract: func(ctx context.Context, p string) (sdmeta.Result, error) {
+			return sdmeta.Extract(ctx, p, sdmeta.Options{Stealth: stealth, VideoTags: func(ctx context.Context, p string) (map[string]string, error) {
+				vi, err := ffprobe.Probe(ctx, p)
+				if err != nil {
+					return nil, err
+				}
+				return vi.FormatTags, nil
+			}})
+		},
+	}
+	s := &Setup{Importer: im, Scanner: sc}
+	if sc.Enabled {
+		if err := sc.ValidateAt(cfg.ConfigPath); err != nil {
+			s.ScannerErr = err
+		} else {
+			im.Tagger = scanner.New(sc, httpClient)
+		}
+	}
+	return s, nil
+}
+
+// ScanPathPayload is the scan_path job payload, as the original wrote it.
+type ScanPathPayload struct {
+	Path          string   `json:"path"`
+	RequestedPath string   `json:"requested_path"`
+	Limit         int      `json:"limit"`
+	Mode          string   `json:"mode,omitempty"`
+	Source        string   `json:"source,omitempty"`
+	NSFWThreshold *float64 `json:"nsfw_threshold,omitempty"`
+	CreatedAt     string   `json:"created_at"`
+}
+
+// NewScanPathPayload normalises path (absolute, cleaned, must exist) and
+// validates mode. source labels who asked (web, cli, …).
+func NewScanPathPayload(path string, limit int, mode, source string, now time.Time) (ScanPathPayload, error) {
+	abs, err := filepath.Abs(path)
+	if err != nil {
+		return ScanPathPayload{}, err
+	}
+	if _, err := os.Stat(abs); err != nil {
+		return ScanPathPayload{}, reason.Newf(CodeScanPathMissing, "scan path %s does not exist", abs)
+	}
+	if mode != "" && !ValidMode(mode) {
+		return ScanPathPayload{}, reason.Newf(CodeInvalidMode, "unknown import mode %q", mode)
+	}
+	return ScanPathPayload{Path: abs, RequestedPath: path, Limit: limit, Mode: mode, Source: source, CreatedAt: svtime.Format(now)}, nil
+}
+
+// Decoder is what a job handler needs from the claimed job (*jobs.Job).
+type Decoder interface {
+	Decode(v any) error
+}
+
+// ScanPathResult is the scan_path job result.
+type ScanPathResult struct {
+	Path        string  `json:"path"`
+	Limit       int     `json:"limit"`
+	Result      Summary `json:"result"`
+	CompletedAt string  `json:"completed_at"`
+}
+
+// HandleScanPath runs one scan_path job. A scanner that is enabled but
+// misconfigured fails the job at once (permanent, with missing_keys and
+// config_path), before any file is touched.
+func (s *Setup) HandleScanPath(ctx context.Context, job Decoder) (any, error) {
+	var p ScanPathPayload
+	if err := job.Decode(&p); err != nil {
+		return nil, reason.Permanent("invalid_payload", err)
+	}
+	if p.Path == "" {
+		return nil, reason.New(CodeScanPathMissing, "scan job without path")
+	}
+	if s.ScannerErr != nil {
+		return nil, s.ScannerErr
+	}
+	im := *s.Importer
+	if p.Mode != "" {
+		im.Mode = p.Mode
+	}
+	if p.NSFWThreshold != nil && s.Importer.Tagger != nil {
+		sc := s.Scanner
+		sc.NSFWThreshold = *p.NSFWThreshold
+		im.Tagger = scanner.New(sc, nil)
+	}
+	sum, err := im.ScanPath(ctx, p.Path, RunOptions{Limit: p.Limit})
+	if err != nil {
+		return nil, err
+	}
+	if sum.Cancelled {
+		return sum, ctx.Err()
+	}
+	return ScanPathResult{Path: p.Path, Limit: p.Limit, Result: sum, CompletedAt: svtime.Format(im.now())}, nil
+}
+
+// HandleRescanMedia runs one rescan_media job for mediaID.
+func (s *Setup) HandleRescanMedia(ctx context.Context, mediaID int64) (any, error) {
+	if s.ScannerErr != nil {
+		return nil, s.ScannerErr
+	}
+	return s.Importer.RescanMedia(ctx, mediaID)
+}
+
+// MarshalPayload is a helper for enqueuers that store payload_json.
+func (p ScanPathPayload) MarshalPayload() json.RawMessage {
+	b, _ := json.Marshal(p)
+	return b
+}
