@@ -1,0 +1,88 @@
+// Command webui serves Supervisor's web UI: media list, detail, thumbnails,
+// streaming, dashboard, job center and health. On start (never inside a
+// request) it creates and migrates the database, then prints the URL.
+package main
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+
+	"github.com/urfave/cli/v2"
+
+	"github.com/localsupervisor/supervisor/pkg/cliapp"
+	"github.com/localsupervisor/supervisor/pkg/config"
+	"github.com/localsupervisor/supervisor/pkg/version"
+	"github.com/localsupervisor/supervisor/pkg/web"
+)
+
+func main() {
+	app := &cli.App{
+		Name:  "webui",
+		Usage: "serve the Supervisor web UI",
+		Flags: append(cliapp.Flags(), &cli.StringFlag{Name: "addr", Usage: "listen address (default config web.addr, 127.0.0.1:8080)"}),
+		Action: func(c *cli.Context) error {
+			env, err := cliapp.Setup(c, cliapp.Options{Service: "webui", NeedDB: true, CreateDB: true, Migrate: true})
+			if err != nil {
+				return err
+			}
+			defer env.Close()
+			return web.Serve(c.Context, env, web.ServeOptions{
+				Addr:     c.String("addr"),
+				Version:  version.Version,
+				Launcher: execLauncher{cfg: env.Config},
+				Ready: func(url, key string) {
+					fmt.Fprintf(c.App.Writer, "webui listening on %s\n", url)
+					if key != "" {
+						fmt.Fprintf(c.App.Writer, "admin: no security.internal_api_key configured; one-time key for this run: %s\n  unlock: %s/login?key=%s\n", key, url, key)
+					}
+				},
+			})
+		},
+	}
+	os.Exit(cliapp.Run(app, os.Args))
+}
+
+// execLauncher starts a worker binary fire-and-forget until pkg/launch lands:
+// it never waits for the worker and reports started_unverified.
+type execLauncher struct{ cfg *config.Config }
+
+func (l execLauncher) Spawn(ctx context.Context, worker string, args []string) (string, error) {
+	bin := l.find(worker)
+	if bin == "" {
+		return "service_script_missing", nil
+	}
+	// Not bound to the request context: the worker outlives the request.
+	cmd := exec.Command(bin, args...)
+	if l.cfg.ConfigPath != "" {
+		cmd.Args = append(cmd.Args, "--config="+l.cfg.ConfigPath)
+	}
+	cmd.Dir = l.cfg.BaseDir
+	if err := cmd.Start(); err != nil {
+		return "spawn_failed", err
+	}
+	go func() { _ = cmd.Wait() }() // reap
+	return "started_unverified", nil
+}
+
+func (l execLauncher) find(worker string) string {
+	var dirs []string
+	if l.cfg.Workers.BinDir != "" {
+		dirs = append(dirs, l.cfg.Resolve(l.cfg.Workers.BinDir))
+	}
+	if exe, err := os.Executable(); err == nil {
+		dirs = append(dirs, filepath.Dir(exe))
+	}
+	for _, d := range dirs {
+		p := filepath.Join(d, worker)
+		if st, err := os.Stat(p); err == nil && !st.IsDir() {
+			return p
+		}
+	}
+	if p, err := exec.LookPath(worker); err == nil {
+		return p
+	}
+	return ""
+}

@@ -1,0 +1,98 @@
+package web
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"net/http"
+	"strings"
+	"time"
+
+	"github.com/localsupervisor/supervisor/pkg/cliapp"
+	"github.com/localsupervisor/supervisor/pkg/db"
+	"github.com/localsupervisor/supervisor/pkg/jobs"
+	"github.com/localsupervisor/supervisor/pkg/probe"
+	"github.com/localsupervisor/supervisor/pkg/thumb"
+)
+
+// ServeOptions configures Serve.
+type ServeOptions struct {
+	// Addr overrides config web.addr ("127.0.0.1:0" in tests).
+	Addr string
+	// Launcher spawns workers (nil: spawning reports spawn_unavailable).
+	Launcher Launcher
+	// Version for /health.php.
+	Version string
+	// Ready is called once the listener is bound, with the base URL and the
+	// one-time admin key when none is configured (else "").
+	Ready func(url, oneTimeKey string)
+	// Extend registers extra routes and detail sections before serving.
+	ExtraRoutes    func(mux *http.ServeMux, s *Server)
+	DetailSections []DetailSection
+}
+
+// Serve wires the webui from a cliapp.Env (writer DB already migrated),
+// listens, and shuts down gracefully when ctx is cancelled (SIGTERM).
+func Serve(ctx context.Context, env *cliapp.Env, o ServeOptions) error {
+	cfg := env.Config
+	addr := o.Addr
+	if addr == "" {
+		addr = cfg.Web.Addr
+	}
+	oneTime := ""
+	if strings.TrimSpace(cfg.Security.InternalAPIKey) == "" {
+		// No key configured: admin rights would be unreachable (loopback is
+		// not admin). A random per-process key is printed to the console of
+		// the person who started the server, like a notebook token.
+		oneTime = randomHex(16)
+		cfg.Security.InternalAPIKey = oneTime
+	}
+	readBusy := time.Duration(cfg.DB.ReadBusyTimeoutMS) * time.Millisecond
+	rdb, err := db.OpenReadOnly(ctx, db.Options{Path: cfg.DB.Path, BusyTimeout: readBusy})
+	if err != nil {
+		return fmt.Errorf("open read handle: %w", err)
+	}
+	defer rdb.Close()
+	var jcfg = jobs.DefaultConfig()
+	if err := cfg.DecodeSection("jobs", &jcfg); err != nil {
+		return err
+	}
+	q := jobs.NewQueue(jobs.QueueOptions{DB: env.DB, Clock: env.Clock, Config: jcfg, Logger: env.Log})
+	gen, err := thumb.New(thumb.Options{CacheDir: cfg.Resolve(cfg.Paths.ThumbCache), MaxPixels: cfg.Import.MaxPixels,
+		FFmpeg: &probe.FFmpeg{Path: cfg.Tools.FFmpeg}})
+	if err != nil {
+		return fmt.Errorf("thumbnail cache: %w", err)
+	}
+	srv, err := New(Options{Config: cfg, DB: env.DB, ReadDB: rdb, Log: env.Log, Clock: env.Clock,
+		Thumbs: ThumbAdapter{G: gen}, Jobs: q, JobAdmin: JobAdminAdapter{Q: q}, Launcher: o.Launcher,
+		Version: o.Version, ExtraRoutes: o.ExtraRoutes, DetailSections: o.DetailSections})
+	if err != nil {
+		return err
+	}
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		return fmt.Errorf("listen %s: %w", addr, err)
+	}
+	hs := &http.Server{Handler: srv.Handler(), ReadHeaderTimeout: 10 * time.Second, IdleTimeout: 120 * time.Second}
+	url := "http://" + ln.Addr().String()
+	if o.Ready != nil {
+		o.Ready(url, oneTime)
+	}
+	env.Log.Info().Str("event", "webui_start").Str("url", url).Msg("webui listening")
+	errc := make(chan error, 1)
+	go func() { errc <- hs.Serve(ln) }()
+	select {
+	case err := <-errc:
+		return err
+	case <-ctx.Done():
+	}
+	sctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	err = hs.Shutdown(sctx)
+	if serr := <-errc; serr != nil && !errors.Is(serr, http.ErrServerClosed) && err == nil {
+		err = serr
+	}
+	env.Log.Info().Str("event", "webui_stop").Msg("webui stopped")
+	return err
+}

@@ -1,0 +1,377 @@
+package web
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"html/template"
+	"net/http"
+	"strconv"
+	"strings"
+
+	"github.com/localsupervisor/supervisor/pkg/catalog"
+	"github.com/localsupervisor/supervisor/pkg/db"
+	"github.com/localsupervisor/supervisor/pkg/jobs"
+	"github.com/localsupervisor/supervisor/pkg/library"
+	"github.com/localsupervisor/supervisor/pkg/media"
+	"github.com/localsupervisor/supervisor/pkg/reason"
+)
+
+// parseID accepts 1..1e9 as the original did.
+func parseID(s string) (int64, bool) {
+	n, err := strconv.ParseInt(strings.TrimSpace(s), 10, 64)
+	return n, err == nil && n >= 1 && n <= 1_000_000_000
+}
+
+func (s *Server) handleDetail(w http.ResponseWriter, r *http.Request) {
+	id, ok := parseID(r.URL.Query().Get("id"))
+	if !ok {
+		s.fail(w, r, http.StatusBadRequest, CodeBadRequest, nil)
+		return
+	}
+	ctx := r.Context()
+	ri := info(r)
+	d, err := catalog.LoadDetail(ctx, s.rdb, id)
+	if err != nil {
+		s.failErr(w, r, err)
+		return
+	}
+	if d.Media.NSFW && !ri.sess.Adult {
+		s.fail(w, r, http.StatusForbidden, CodeAdultHidden, nil)
+		return
+	}
+	f, _ := s.listParams(r)
+	now := s.clock.Now()
+	prev, next, err := catalog.Neighbours(ctx, s.rdb, f, id, now.Unix())
+	if err != nil {
+		s.failErr(w, r, err)
+		return
+	}
+	if ri.admin {
+		// One counter row per media instead of an appended meta row per view.
+		// A busy writer must not fail the page, so the error is only logged.
+		if _, err := s.db.ExecContext(ctx, `INSERT INTO media_activity(media_id, clicks, last_click_at) VALUES (?, 1, ?)
+			ON CONFLICT(media_id) DO UPDATE SET clicks = clicks + 1, last_click_at = excluded.last_click_at`, id, now.Unix()); err != nil {
+			s.log.Debug().Err(err).Int64("media_id", id).Msg("activity click not recorded")
+		}
+	}
+	variant := r.URL.Query().Get("variant")
+	showID := id
+	if d.Lineage.Preferred > 0 && variant != "parent" {
+		showID = d.Lineage.Preferred
+	}
+	var sections []template.HTML
+	for _, sec := range s.sections {
+		h, err := sec(ctx, r, id)
+		if err != nil {
+			s.log.Warn().Err(err).Int64("media_id", id).Msg("detail section failed")
+			continue
+		}
+		sections = append(sections, h)
+	}
+	var diffs [][]DiffLine
+	for i := 0; i+1 < len(d.History) && i < 5; i++ {
+		diffs = append(diffs, lineDiff(d.History[i+1].Prompt, d.History[i].Prompt))
+	}
+	s.render(w, r, "detail", map[string]any{
+		"D": d, "M": d.Media, "Prev": prev, "Next": next, "Query": f.Values(), "ShowID": showID,
+		"Variant": variant, "Sections": sections, "Diffs": diffs, "Msg": r.URL.Query().Get("msg"),
+		"DisplayTitle": firstNonEmpty(d.Title, catalog.PrettyName(d.Media.Path)),
+	})
+}
+
+func firstNonEmpty(v ...string) string {
+	for _, s := range v {
+		if s != "" {
+			return s
+		}
+	}
+	return ""
+}
+
+// isPublicAction: these may be posted by any session with a valid CSRF
+// token; every other action needs admin rights.
+func isPublicAction(a string) bool { return a == "vote_set" || a == "rate" }
+
+// actionResult is the JSON answer of a media action.
+type actionResult struct {
+	OK      bool   `json:"ok"`
+	Action  string `json:"action"`
+	MediaID int64  `json:"media_id"`
+	Message string `json:"message,omitempty"`
+	JobID   int64  `json:"job_id,omitempty"`
+	Status  string `json:"status,omitempty"`
+	Value   any    `json:"value,omitempty"`
+}
+
+// handleMediaAction executes one POSTed action on one media (the forms of the
+// detail page and the list cards; JSON for fetch callers, redirect otherwise).
+func (s *Server) handleMediaAction(w http.ResponseWriter, r *http.Request) {
+	ri := info(r)
+	action := r.PostFormValue("action")
+	id, ok := parseID(r.PostFormValue("media_id"))
+	if !ok || action == "" {
+		s.fail(w, r, http.StatusBadRequest, CodeBadRequest, nil)
+		return
+	}
+	if qid := r.URL.Query().Get("id"); qid != "" && qid != strconv.FormatInt(id, 10) {
+		s.fail(w, r, http.StatusBadRequest, CodeBadRequest, nil)
+		return
+	}
+	if !isPublicAction(action) && !ri.admin {
+		s.securityLog(r, "admin_required", CodeAuthRequired)
+		s.fail(w, r, http.StatusForbidden, CodeAuthRequired, nil)
+		return
+	}
+	res, err := s.doAction(r.Context(), r, action, id)
+	if err != nil {
+		s.failErr(w, r, err)
+		return
+	}
+	res.OK, res.Action, res.MediaID = true, action, id
+	if wantsJSON(r) {
+		writeJSON(w, http.StatusOK, res)
+		return
+	}
+	target := "/media_view.php?id=" + strconv.FormatInt(id, 10)
+	if action == "hard_delete" {
+		target = "/mediadb.php"
+	}
+	if back := r.PostFormValue("back"); back != "" && strings.HasPrefix(back, "/") && !strings.HasPrefix(back, "//") {
+		target = back
+	}
+	http.Redirect(w, r, target, http.StatusSeeOther)
+}
+
+// handleBulk applies one action to up to 500 media ids.
+func (s *Server) handleBulk(w http.ResponseWriter, r *http.Request) {
+	action := r.PostFormValue("action")
+	allowed := map[string]bool{"rate": true, "tag_add": true, "rescan_job": true, "soft_delete": true, "vote_set": true}
+	if !allowed[action] {
+		s.fail(w, r, http.StatusBadRequest, CodeBadRequest, nil)
+		return
+	}
+	var ids []int64
+	for _, part := range strings.FieldsFunc(r.PostFormValue("ids"), func(r rune) bool { return r == ',' || r == ' ' }) {
+		if id, ok := parseID(part); ok {
+			ids = append(ids, id)
+		}
+	}
+	if len(ids) == 0 || len(ids) > 500 {
+		s.fail(w, r, http.StatusBadRequest, CodeBadRequest, nil)
+		return
+	}
+	done, failed := 0, 0
+	var lastErr error
+	for _, id := range ids {
+		if _, err := s.doAction(r.Context(), r, action, id); err != nil {
+			failed++
+			lastErr = err
+			if db.IsBusy(err) {
+				break
+			}
+			continue
+		}
+		done++
+	}
+	if lastErr != nil && done == 0 {
+		s.failErr(w, r, lastErr)
+		return
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"ok": true, "action": action, "done": done, "failed": failed})
+}
+
+func (s *Server) audit(ctx context.Context, r *http.Request, action string, id int64, details map[string]any) {
+	ri := info(r)
+	actor := "session"
+	if ri.keyAuth {
+		actor = "internal_key"
+	}
+	if err := media.Audit(ctx, s.db, media.AuditEntry{Action: action, EntityType: "media", EntityID: id,
+		Details: details, ActorIP: ri.clientIP, ActorKey: actor, At: s.clock.Now()}); err != nil {
+		s.log.Warn().Err(err).Str("action", action).Msg("audit not written")
+	}
+}
+
+func (s *Server) doAction(ctx context.Context, r *http.Request, action string, id int64) (actionResult, error) {
+	now := s.clock.Now()
+	m, err := catalog.Get(ctx, s.rdb, id)
+	if err != nil {
+		return actionResult{}, err
+	}
+	var res actionResult
+	switch action {
+	case "vote_set":
+		v := r.PostFormValue("vote_status")
+		if v != "neutral" && v != "approved" && v != "rejected" {
+			return res, reason.New(CodeBadRequest, "invalid vote")
+		}
+		if v == m.Vote { // requesting the current value toggles back to neutral
+			v = "neutral"
+		}
+		_, err = s.db.ExecContext(ctx, "UPDATE media SET status_vote = ? WHERE id = ?", v, id)
+		res.Value = v
+	case "rate":
+		n, perr := strconv.Atoi(r.PostFormValue("rating"))
+		if perr != nil || n < 0 || n > 3 {
+			return res, reason.New(CodeBadRequest, "invalid rating")
+		}
+		err = media.SetRating(ctx, s.db, id, n)
+		res.Value = n
+	case "checked_toggle":
+		v := "0"
+		if r.PostFormValue("checked_value") == "1" {
+			v = "1"
+		}
+		err = db.InTx(ctx, s.db, func(tx *sql.Tx) error {
+			if _, err := media.SetMeta(ctx, tx, id, "web", "curation.checked", v, now); err != nil {
+				return err
+			}
+			_, err := media.SetMeta(ctx, tx, id, "web", "curation.checked_at", strconv.FormatInt(now.Unix(), 10), now)
+			return err
+		})
+		res.Value = v
+	case "title_set":
+		t := strings.TrimSpace(r.PostFormValue("title_value"))
+		if rs := []rune(t); len(rs) > 200 {
+			t = string(rs[:200])
+		}
+		if t == "" {
+			err = media.DeleteMeta(ctx, s.db, id, "title.override")
+		} else {
+			_, err = media.SetMeta(ctx, s.db, id, "web", "title.override", t, now)
+		}
+	case "title_clear":
+		err = media.DeleteMeta(ctx, s.db, id, "title.override")
+	case "active_toggle":
+		_, err = s.db.ExecContext(ctx, "UPDATE media SET is_active = CASE is_active WHEN 1 THEN 0 ELSE 1 END WHERE id = ?", id)
+	case "toggle_nsfw":
+		want := r.PostFormValue("nsfw_value") == "1"
+		var p string
+		p, err = media.SetNSFW(ctx, s.db, library.RootsFromPaths(s.cfg.Paths), id, want, now)
+		_ = p // the new path is never shown to the client
+		res.Value = want
+	case "tag_add", "tag_remove", "tag_lock", "tag_unlock":
+		err = s.tagAction(ctx, r, action, id)
+	case "rescan_job":
+		res, err = s.enqueue(ctx, jobs.TypeRescanMedia, id, map[string]any{"media_id": id, "source": "web"}, "scan-worker")
+	case "upscale":
+		res, err = s.enqueue(ctx, jobs.TypeUpscale, id, map[string]any{"media_id": id, "source": "web"}, "media-worker")
+	case "forge_regen":
+		res, err = s.enqueue(ctx, jobs.TypeForgeRegen, id, map[string]any{"media_id": id, "source": "web",
+			"mode": r.PostFormValue("mode"), "prompt": r.PostFormValue("prompt")}, "forge-worker")
+	case "ollama_analyze":
+		mode := r.PostFormValue("mode")
+		if mode == "" {
+			mode = "caption"
+		}
+		valid := false
+		for _, md := range jobs.OllamaModes() {
+			valid = valid || md == mode
+		}
+		if !valid {
+			return res, reason.New(CodeBadRequest, "invalid mode")
+		}
+		// Only THIS media (the original enqueued library-wide).
+		res, err = s.enqueue(ctx, "ollama_"+mode, id, map[string]any{"media_id": id, "mode": mode, "source": "web"}, "ollama-worker")
+	case "soft_delete":
+		err = media.SoftDelete(ctx, s.db, id, now)
+	case "restore_media":
+		err = media.Restore(ctx, s.db, id)
+	case "hard_delete":
+		if r.PostFormValue("confirm") != "1" {
+			return res, reason.New("confirmation_required", "hard delete needs confirm=1")
+		}
+		var removed bool
+		removed, err = media.HardDelete(ctx, s.db, s.roots, id, now)
+		if err == nil {
+			if p, ok := s.thumbs.(interface{ Purge(id int64) error }); ok {
+				if perr := p.Purge(id); perr != nil {
+					s.log.Warn().Err(perr).Int64("media_id", id).Msg("thumbnail purge failed")
+				}
+			}
+		}
+		res.Value = removed
+	default:
+		return res, reason.New("unknown_action", "unknown action")
+	}
+	if err != nil {
+		return res, err
+	}
+	s.audit(ctx, r, action, id, map[string]any{"value": res.Value, "job_id": res.JobID})
+	return res, nil
+}
+
+func (s *Server) tagAction(ctx context.Context, r *http.Request, action string, id int64) error {
+	name := strings.TrimSpace(r.PostFormValue("tag_name"))
+	typ := strings.TrimSpace(r.PostFormValue("tag_type"))
+	if typ == "" {
+		typ = media.DefaultTagType
+	}
+	if name == "" || len(name) > 200 || len(typ) > 100 {
+		return reason.New(CodeBadRequest, "invalid tag")
+	}
+	if action == "tag_add" {
+		conf := 1.0
+		if c, err := strconv.ParseFloat(r.PostFormValue("tag_confidence"), 64); err == nil && c >= 0 && c <= 1 {
+			conf = c
+		}
+		_, err := media.AddTag(ctx, s.db, id, name, typ, conf, r.PostFormValue("tag_lock_flag") == "1")
+		return err
+	}
+	var tagID int64
+	err := s.db.QueryRowContext(ctx, "SELECT id FROM tags WHERE name = ? AND type = ?", name, typ).Scan(&tagID)
+	if errors.Is(err, sql.ErrNoRows) {
+		return reason.New(CodeBadRequest, "unknown tag")
+	}
+	if err != nil {
+		return fmt.Errorf("find tag: %w", db.Classify(err))
+	}
+	switch action {
+	case "tag_remove":
+		return media.RemoveTag(ctx, s.db, id, tagID)
+	case "tag_lock":
+		return media.LockTag(ctx, s.db, id, tagID, true)
+	default:
+		return media.LockTag(ctx, s.db, id, tagID, false)
+	}
+}
+
+// enqueue inserts a job for one media and starts its worker fire-and-forget.
+func (s *Server) enqueue(ctx context.Context, typ string, id int64, payload map[string]any, worker string) (actionResult, error) {
+	if s.jobs == nil {
+		return actionResult{}, reason.New("jobs_unavailable", "job queue not configured")
+	}
+	mid := id
+	er, err := s.jobs.Enqueue(ctx, jobs.EnqueueRequest{Type: typ, MediaID: &mid, Payload: payload})
+	if err != nil {
+		return actionResult{}, err
+	}
+	res := actionResult{JobID: er.JobID, Status: "queued"}
+	if er.Deduped {
+		res.Status = "deduped"
+	}
+	res.Message = s.spawn(ctx, worker, nil)
+	return res, nil
+}
+
+// spawn starts a worker when web spawning is enabled; it never blocks on the
+// worker and reports the launcher's status word.
+func (s *Server) spawn(ctx context.Context, worker string, args []string) string {
+	if !s.cfg.Workers.WebSpawnEnabled {
+		return "web_spawn_disabled"
+	}
+	if s.launcher == nil {
+		return "spawn_unavailable"
+	}
+	st, err := s.launcher.Spawn(ctx, worker, args)
+	if err != nil {
+		s.log.Warn().Err(err).Str("worker", worker).Msg("spawn failed")
+		if c := reason.Code(err); c != "" {
+			return c
+		}
+		return "spawn_failed"
+	}
+	return st
+}

@@ -1,0 +1,102 @@
+package web
+
+import (
+	"net/http"
+	"strconv"
+
+	"github.com/localsupervisor/supervisor/pkg/catalog"
+)
+
+// listParams parses filter and paging; adult comes from the session opt-in
+// only (the original trusted ?adult=1 from anyone).
+func (s *Server) listParams(r *http.Request) (catalog.Filter, catalog.Page) {
+	ri := info(r)
+	q := r.URL.Query()
+	f := catalog.ParseFilter(q, ri.admin)
+	f.Adult = ri.sess.Adult
+	pg := catalog.Page{Limit: catalog.PageSize}
+	if c, ok := catalog.ParseCursor(q.Get("after")); ok {
+		pg.After = &c
+	} else if c, ok := catalog.ParseCursor(q.Get("before")); ok {
+		pg.Before = &c
+	}
+	return f, pg
+}
+
+func (s *Server) handleList(w http.ResponseWriter, r *http.Request) {
+	f, pg := s.listParams(r)
+	ctx := r.Context()
+	now := s.clock.Now().Unix()
+	res, err := catalog.List(ctx, s.rdb, f, pg, now)
+	if err != nil {
+		s.failErr(w, r, err)
+		return
+	}
+	total, more, err := catalog.Count(ctx, s.rdb, f, now)
+	if err != nil {
+		s.failErr(w, r, err)
+		return
+	}
+	var featured []catalog.Card
+	// Featureview only on the first grid page; it is a full ordering of the
+	// filtered set by activity, so it is skipped on deeper pages.
+	if f.View == "grid" && pg.After == nil && pg.Before == nil && f.Page == 1 {
+		if featured, err = catalog.Featured(ctx, s.rdb, f, 4, now); err != nil {
+			s.failErr(w, r, err)
+			return
+		}
+	}
+	data := map[string]any{
+		"Filter": f, "Query": f.Values(), "Result": res, "Total": total, "TotalMore": more,
+		"Featured": featured, "Chips": f.Chips(), "Title": "list.title",
+	}
+	if res.Next != nil {
+		data["NextCursor"] = res.Next.String()
+	}
+	if res.Prev != nil {
+		data["PrevCursor"] = res.Prev.String()
+	}
+	s.render(w, r, "list", data)
+}
+
+// cardJSON is the JSON form of a card for infinite scroll.
+type cardJSON struct {
+	ID       int64  `json:"id"`
+	Title    string `json:"title"`
+	Name     string `json:"name"`
+	Type     string `json:"type"`
+	Width    int64  `json:"width"`
+	Height   int64  `json:"height"`
+	Rating   int    `json:"rating"`
+	NSFW     bool   `json:"nsfw"`
+	Vote     string `json:"vote"`
+	Tags     int    `json:"tags"`
+	Prompt   bool   `json:"has_prompt"`
+	Deleted  bool   `json:"deleted"`
+	ThumbURL string `json:"thumb_url"`
+	ViewURL  string `json:"view_url"`
+}
+
+// handleListJSON serves the next page for infinite scroll.
+func (s *Server) handleListJSON(w http.ResponseWriter, r *http.Request) {
+	f, pg := s.listParams(r)
+	res, err := catalog.List(r.Context(), s.rdb, f, pg, s.clock.Now().Unix())
+	if err != nil {
+		s.failErr(w, r, err)
+		return
+	}
+	qs := f.Values()
+	out := make([]cardJSON, 0, len(res.Cards))
+	for _, c := range res.Cards {
+		v := qs
+		id := strconv.FormatInt(c.ID, 10)
+		out = append(out, cardJSON{ID: c.ID, Title: c.DisplayTitle(), Name: c.Name, Type: c.Type, Width: c.Width,
+			Height: c.Height, Rating: c.Rating, NSFW: c.NSFW, Vote: c.Vote, Tags: c.TagCount, Prompt: c.HasPrompt,
+			Deleted: c.Deleted, ThumbURL: "/thumb.php?id=" + id, ViewURL: "/media_view.php?id=" + id + "&" + v.Encode()})
+	}
+	resp := map[string]any{"ok": true, "items": out}
+	if res.Next != nil {
+		resp["next"] = res.Next.String()
+	}
+	writeJSON(w, http.StatusOK, resp)
+}

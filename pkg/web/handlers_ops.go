@@ -1,0 +1,509 @@
+package web
+
+import (
+	"bufio"
+	"context"
+	"encoding/json"
+	"io"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/localsupervisor/supervisor/pkg/catalog"
+	"github.com/localsupervisor/supervisor/pkg/db"
+	"github.com/localsupervisor/supervisor/pkg/jobs"
+	"github.com/localsupervisor/supervisor/pkg/jobs/workerstate"
+	"github.com/localsupervisor/supervisor/pkg/reason"
+	"github.com/localsupervisor/supervisor/pkg/svtime"
+)
+
+// freshness is how old a heartbeat may be and still count (as the original).
+const freshness = 180 * time.Second
+
+// healthServices are reported by /health.php (spec 3.7).
+func healthServices() []string {
+	return []string{"scan_service", "forge_service", "media_service", "library_rename_service", "ollama_service", "scan_worker"}
+}
+
+// HealthService is one service entry of /health.php.
+type HealthService struct {
+	Optional         bool   `json:"optional"`
+	Running          bool   `json:"running"`
+	State            string `json:"state"`
+	Status           string `json:"status"`
+	LastHeartbeatUTC string `json:"last_heartbeat_utc,omitempty"`
+	ReasonCode       string `json:"reason_code,omitempty"`
+}
+
+// Health is the /health.php document.
+type Health struct {
+	OK               bool                     `json:"ok"`
+	TS               string                   `json:"ts"`
+	Version          string                   `json:"version"`
+	FreshnessSeconds int                      `json:"freshness_seconds"`
+	DB               map[string]any           `json:"db"`
+	Services         map[string]HealthService `json:"services"`
+}
+
+// health computes the snapshot. Required services come from
+// web.require_services (the original hard-coded four and always said 200).
+func (s *Server) health(ctx context.Context) Health {
+	now := s.clock.Now()
+	h := Health{OK: true, TS: svtime.Format(now), Version: s.version, FreshnessSeconds: int(freshness / time.Second),
+		Services: map[string]HealthService{}}
+	required := map[string]bool{}
+	for _, n := range s.cfg.Web.RequireServices {
+		required[n] = true
+	}
+	names := healthServices()
+	for n := range required {
+		found := false
+		for _, x := range names {
+			found = found || x == n
+		}
+		if !found {
+			names = append(names, n)
+		}
+	}
+	for _, n := range names {
+		st := workerstate.ServiceState(s.cfg.Paths.Logs, n, now, freshness)
+		state := st.State
+		if st.Status == workerstate.StatusMissing {
+			state = "missing"
+		}
+		hs := HealthService{Optional: !required[n], Running: st.Running, State: state, Status: st.Status,
+			LastHeartbeatUTC: st.LastHeartbeatUTC, ReasonCode: st.ReasonCode}
+		if required[n] && !st.Running {
+			h.OK = false
+		}
+		h.Services[n] = hs
+	}
+	dbState := map[string]any{"reachable": true}
+	cctx, cancel := context.WithTimeout(ctx, 2*time.Second)
+	defer cancel()
+	var one int
+	if err := s.rdb.QueryRowContext(cctx, "SELECT 1").Scan(&one); err != nil {
+		dbState["reachable"] = false
+		dbState["reason_code"] = CodeDBBusy
+		if !db.IsBusy(err) {
+			dbState["reason_code"] = "db_unreachable"
+		}
+		h.OK = false
+	}
+	h.DB = dbState
+	return h
+}
+
+func (s *Server) handleHealth(w http.ResponseWriter, r *http.Request) {
+	h := s.health(r.Context())
+	status := http.StatusOK
+	if !h.OK {
+		status = http.StatusServiceUnavailable
+	}
+	writeJSON(w, status, h)
+}
+
+// dashboardData is the live part of the dashboard, shared by the page and
+// the polling JSON endpoint.
+type dashboardData struct {
+	ServerTime   string              `json:"server_time"`
+	Counts       catalog.JobCounts   `json:"counts"`
+	Running      []catalog.JobRow    `json:"running"`
+	Queued       []catalog.JobRow    `json:"queued"`
+	Stuck        []catalog.JobRow    `json:"stuck"`
+	Done         []catalog.JobRow    `json:"done"`
+	Errors       []catalog.JobRow    `json:"errors"`
+	Health       Health              `json:"health"`
+	Pending      int                 `json:"pending_migrations"`
+	MediaTotal   int                 `json:"media_total"`
+	SystemErrors []map[string]any    `json:"system_errors"`
+}
+
+func (s *Server) dashboard(ctx context.Context) (dashboardData, error) {
+	now := s.clock.Now()
+	d := dashboardData{ServerTime: svtime.Format(now)}
+	stuckBefore := svtime.Format(now.Add(-10 * time.Minute))
+	var err error
+	if d.Counts, err = catalog.CountJobs(ctx, s.rdb, stuckBefore); err != nil {
+		return d, err
+	}
+	lists := []struct {
+		dst *[]catalog.JobRow
+		q   catalog.JobQuery
+	}{
+		{&d.Running, catalog.JobQuery{Statuses: []string{jobs.StatusRunning}, Limit: 8}},
+		{&d.Queued, catalog.JobQuery{Statuses: []string{jobs.StatusQueued}, Limit: 8}},
+		{&d.Stuck, catalog.JobQuery{StuckBefore: stuckBefore, Limit: 8}},
+		{&d.Done, catalog.JobQuery{Statuses: []string{jobs.StatusDone}, Limit: 8}},
+		{&d.Errors, catalog.JobQuery{Statuses: []string{jobs.StatusError, jobs.StatusCancelled}, Limit: 8}},
+	}
+	for _, l := range lists {
+		if *l.dst, err = catalog.ListJobs(ctx, s.rdb, l.q); err != nil {
+			return d, err
+		}
+	}
+	if err := s.rdb.QueryRowContext(ctx, "SELECT count(*) FROM media").Scan(&d.MediaTotal); err != nil {
+		return d, db.Classify(err)
+	}
+	if st, err := db.Status(ctx, s.rdb); err == nil {
+		d.Pending = len(st.Pending)
+	}
+	d.Health = s.health(ctx)
+	d.SystemErrors = readSystemErrors(filepath.Join(s.cfg.Paths.Logs, "system_errors.jsonl"), 50)
+	return d, nil
+}
+
+// readSystemErrors returns the last n JSON lines of the file (newest first),
+// reading at most the last 512 KiB so a huge log cannot stall the page.
+func readSystemErrors(path string, n int) []map[string]any {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil
+	}
+	defer f.Close()
+	if st, err := f.Stat(); err == nil && st.Size() > 512<<10 {
+		_, _ = f.Seek(st.Size()-512<<10, io.SeekStart)
+	}
+	var lines []string
+	sc := bufio.NewScanner(f)
+	sc.Buffer(make([]byte, 64<<10), 1<<20)
+	for sc.Scan() {
+		lines = append(lines, sc.Text())
+		if len(lines) > n*2 {
+			lines = lines[len(lines)-n:]
+		}
+	}
+	if len(lines) > n {
+		lines = lines[len(lines)-n:]
+	}
+	out := make([]map[string]any, 0, len(lines))
+	for i := len(lines) - 1; i >= 0; i-- {
+		var m map[string]any
+		if json.Unmarshal([]byte(lines[i]), &m) == nil {
+			// Absolute paths are not shown to the browser.
+			for k := range m {
+				if strings.Contains(k, "path") {
+					delete(m, k)
+				}
+			}
+			out = append(out, m)
+		}
+	}
+	return out
+}
+
+func (s *Server) requireAdminPage(w http.ResponseWriter, r *http.Request) bool {
+	if info(r).admin {
+		return true
+	}
+	if wantsJSON(r) {
+		s.fail(w, r, http.StatusForbidden, CodeAuthRequired, nil)
+		return false
+	}
+	http.Redirect(w, r, "/login?next="+r.URL.Path, http.StatusSeeOther)
+	return false
+}
+
+func (s *Server) handleDashboard(w http.ResponseWriter, r *http.Request) {
+	if !s.requireAdminPage(w, r) {
+		return
+	}
+	d, err := s.dashboard(r.Context())
+	if err != nil {
+		s.failErr(w, r, err)
+		return
+	}
+	s.render(w, r, "dashboard", map[string]any{"D": d, "Msg": r.URL.Query().Get("msg"), "JobAdmin": s.jobAdmin != nil,
+		"Title": "dash.title"})
+}
+
+func (s *Server) handleDashboardJSON(w http.ResponseWriter, r *http.Request) {
+	if !info(r).admin {
+		s.fail(w, r, http.StatusForbidden, CodeAuthRequired, nil)
+		return
+	}
+	d, err := s.dashboard(r.Context())
+	if err != nil {
+		s.failErr(w, r, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"ok": true, "data": d})
+}
+
+// ImportPayload is the scan_path job payload (spec: {path, requested_path,
+// limit, mode, source, created_at}).
+type ImportPayload struct {
+	Path          string `json:"path"`
+	RequestedPath string `json:"requested_path"`
+	Limit         int    `json:"limit"`
+	Mode          string `json:"mode"`
+	Source        string `json:"source"`
+	CreatedAt     string `json:"created_at"`
+}
+
+func (s *Server) handleDashboardAction(w http.ResponseWriter, r *http.Request) {
+	ctx := r.Context()
+	action := r.PostFormValue("action")
+	result := map[string]any{"ok": true, "action": action}
+	var err error
+	switch action {
+	case "scan_path":
+		result, err = s.importFolders(ctx, r)
+	case "rescan_db", "backfill_no_tags":
+		typ := jobs.TypeRescanMedia
+		if action == "backfill_no_tags" {
+			typ = jobs.TypeScanBackfillTags
+		}
+		limit := 200
+		if n, perr := strconv.Atoi(r.PostFormValue("limit")); perr == nil && n > 0 && n <= 500 {
+			limit = n
+		}
+		result, err = s.enqueueGlobal(ctx, typ, map[string]any{"limit": limit, "source": "web", "created_at": svtime.Format(s.clock.Now())}, limit)
+	case "job_cancel", "job_requeue", "job_delete":
+		id, ok := parseID(r.PostFormValue("job_id"))
+		if !ok {
+			s.fail(w, r, http.StatusBadRequest, CodeBadRequest, nil)
+			return
+		}
+		if s.jobAdmin == nil {
+			err = reason.New("jobs_admin_unavailable", "job administration not configured")
+			break
+		}
+		switch action {
+		case "job_cancel":
+			err = s.jobAdmin.Cancel(ctx, id)
+		case "job_requeue":
+			err = s.jobAdmin.Requeue(ctx, id)
+		default:
+			err = s.jobAdmin.Delete(ctx, id)
+		}
+		result["job_id"] = id
+	case "spawn":
+		result["status"] = s.spawn(ctx, "scan-worker", nil)
+	default:
+		s.fail(w, r, http.StatusBadRequest, "unknown_action", nil)
+		return
+	}
+	if err != nil {
+		s.failErr(w, r, err)
+		return
+	}
+	if err := s.auditGlobal(ctx, r, "dashboard_"+action, result); err != nil {
+		s.log.Warn().Err(err).Msg("audit not written")
+	}
+	if wantsJSON(r) {
+		writeJSON(w, http.StatusOK, result)
+		return
+	}
+	msg := action
+	if st, ok := result["spawn"].(string); ok {
+		msg += ": " + st
+	}
+	http.Redirect(w, r, "/index.php?msg="+urlQueryEscape(msg), http.StatusSeeOther)
+}
+
+func urlQueryEscape(s string) string {
+	r := strings.NewReplacer("%", "%25", "&", "%26", "+", "%2B", " ", "+", "#", "%23", "?", "%3F", "=", "%3D")
+	return r.Replace(s)
+}
+
+func (s *Server) auditGlobal(ctx context.Context, r *http.Request, action string, details map[string]any) error {
+	ri := info(r)
+	b, _ := json.Marshal(details)
+	_, err := s.db.ExecContext(ctx, `INSERT INTO audit_log(action, entity_type, entity_id, details_json, actor_ip, actor_key, created_at)
+		VALUES (?, 'dashboard', NULL, ?, ?, ?, ?)`, action, string(b), ri.clientIP, map[bool]string{true: "internal_key", false: "session"}[ri.keyAuth],
+		svtime.Format(s.clock.Now()))
+	return err
+}
+
+// importFolders enqueues one scan_path job per requested folder (one path
+// per line, at most 20, each ≤500 chars) and starts the scan worker.
+func (s *Server) importFolders(ctx context.Context, r *http.Request) (map[string]any, error) {
+	limit := 0
+	if n, err := strconv.Atoi(r.PostFormValue("scan_limit")); err == nil && n > 0 {
+		limit = min(n, 100000)
+	}
+	seen := map[string]bool{}
+	var reqs []jobs.EnqueueRequest
+	now := svtime.Format(s.clock.Now())
+	for _, line := range strings.Split(r.PostFormValue("scan_path"), "\n") {
+		p := strings.TrimSpace(line)
+		if p == "" || len(p) > 500 || seen[p] {
+			continue
+		}
+		seen[p] = true
+		abs := p
+		if !filepath.IsAbs(abs) {
+			abs = s.cfg.Resolve(p)
+		}
+		abs = filepath.Clean(abs)
+		st, err := os.Stat(abs)
+		if err != nil || !st.IsDir() {
+			return nil, reason.New("scan_path_not_found", "folder not found")
+		}
+		reqs = append(reqs, jobs.EnqueueRequest{Type: jobs.TypeScanPath, DedupeKey: "scan_path:" + abs,
+			Payload: ImportPayload{Path: abs, RequestedPath: p, Limit: limit, Mode: s.cfg.Import.Mode, Source: "web", CreatedAt: now}})
+		if len(reqs) >= 20 {
+			break
+		}
+	}
+	if len(reqs) == 0 {
+		return nil, reason.New("scan_path_empty", "no folder given")
+	}
+	if s.jobs == nil {
+		return nil, reason.New("jobs_unavailable", "job queue not configured")
+	}
+	var ids []int64
+	for _, rq := range reqs {
+		res, err := s.jobs.Enqueue(ctx, rq)
+		if err != nil {
+			return nil, err
+		}
+		ids = append(ids, res.JobID)
+	}
+	var args []string
+	if limit > 0 {
+		args = append(args, "--limit="+strconv.Itoa(limit))
+	}
+	return map[string]any{"ok": true, "action": "scan_path", "job_ids": ids, "spawn": s.spawn(ctx, "scan-worker", args)}, nil
+}
+
+func (s *Server) enqueueGlobal(ctx context.Context, typ string, payload map[string]any, limit int) (map[string]any, error) {
+	if s.jobs == nil {
+		return nil, reason.New("jobs_unavailable", "job queue not configured")
+	}
+	res, err := s.jobs.Enqueue(ctx, jobs.EnqueueRequest{Type: typ, Payload: payload, DedupeKey: typ + ":global"})
+	if err != nil {
+		return nil, err
+	}
+	return map[string]any{"ok": true, "job_id": res.JobID, "deduped": res.Deduped,
+		"spawn": s.spawn(ctx, "scan-worker", []string{"--limit=" + strconv.Itoa(limit)})}, nil
+}
+
+// handlePrune is POST /jobs_prune.php (spec 3.8) with the original groups.
+func (s *Server) handlePrune(w http.ResponseWriter, r *http.Request) {
+	if s.jobAdmin == nil {
+		s.fail(w, r, http.StatusServiceUnavailable, "jobs_admin_unavailable", nil)
+		return
+	}
+	reg := jobs.DefaultRegistry()
+	var types []string
+	switch g := r.PostFormValue("group"); g {
+	case "ollama", "scan", "media", "forge", "rename":
+		types = reg.Group(g)
+	case "importscan":
+		writeJSON(w, http.StatusOK, map[string]any{"ok": true, "result": PruneResult{DryRun: r.PostFormValue("dry_run") == "1"},
+			"note": s.i18n.T(info(r).lang, "prune.importscan_none")})
+		return
+	case "custom":
+		for _, t := range strings.Split(r.PostFormValue("job_types"), ",") {
+			if t = strings.TrimSpace(t); t != "" {
+				types = append(types, t)
+			}
+		}
+		if p := strings.TrimSpace(r.PostFormValue("type_prefix")); p != "" {
+			for _, n := range reg.Names() {
+				if strings.HasPrefix(n, p) {
+					types = append(types, n)
+				}
+			}
+		}
+		if len(types) == 0 {
+			s.fail(w, r, http.StatusBadRequest, "invalid_group", nil)
+			return
+		}
+	default:
+		s.fail(w, r, http.StatusBadRequest, "invalid_group", nil)
+		return
+	}
+	req := PruneRequest{Types: types, Force: r.PostFormValue("force") == "1", DryRun: r.PostFormValue("dry_run") == "1"}
+	if st := r.PostFormValue("status"); st != "" && st != "all" {
+		for _, x := range strings.Split(st, ",") {
+			req.Status = append(req.Status, strings.TrimSpace(x))
+		}
+	}
+	if r.PostFormValue("scope") == "media_id" {
+		id, ok := parseID(r.PostFormValue("media_id"))
+		if !ok {
+			s.fail(w, r, http.StatusBadRequest, CodeBadRequest, nil)
+			return
+		}
+		req.MediaID = id
+	}
+	res, err := s.jobAdmin.Prune(r.Context(), req)
+	if err != nil {
+		s.failErr(w, r, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"ok": true, "result": res})
+}
+
+func (s *Server) handleLoginForm(w http.ResponseWriter, r *http.Request) {
+	s.render(w, r, "login", map[string]any{"Next": safeNext(r.URL.Query().Get("next")), "Key": r.URL.Query().Get("key"),
+		"Title": "login.title", "Failed": r.URL.Query().Get("failed") == "1"})
+}
+
+func safeNext(n string) string {
+	if n == "" || !strings.HasPrefix(n, "/") || strings.HasPrefix(n, "//") || strings.ContainsAny(n, "\\\r\n") {
+		return "/index.php"
+	}
+	return n
+}
+
+// handleLogin unlocks admin rights for this session with the internal key.
+func (s *Server) handleLogin(w http.ResponseWriter, r *http.Request) {
+	ri := info(r)
+	next := safeNext(r.PostFormValue("next"))
+	if !s.ipAllowed(ri.clientIP) {
+		s.securityLog(r, "login_rejected", CodeIPNotWhitelisted)
+		s.fail(w, r, http.StatusForbidden, CodeIPNotWhitelisted, nil)
+		return
+	}
+	if strings.TrimSpace(s.cfg.Security.InternalAPIKey) == "" {
+		s.fail(w, r, http.StatusForbidden, CodeKeyMissing, nil)
+		return
+	}
+	if !s.keyValid(r.PostFormValue("key")) {
+		s.securityLog(r, "login_failed", CodeKeyInvalid)
+		if wantsJSON(r) {
+			s.fail(w, r, http.StatusForbidden, CodeKeyInvalid, nil)
+			return
+		}
+		http.Redirect(w, r, "/login?failed=1&next="+urlQueryEscape(next), http.StatusSeeOther)
+		return
+	}
+	ns := s.sessions.rotate(ri.sess.ID, s.clock.Now())
+	s.sessions.update(ns.ID, func(ss *session) { ss.Admin = true })
+	s.setSessionCookie(w, ns.ID)
+	s.log.Info().Str("event", "login").Str("client_ip", ri.clientIP).Msg("security")
+	if wantsJSON(r) {
+		writeJSON(w, http.StatusOK, map[string]any{"ok": true, "csrf_token": ns.CSRF})
+		return
+	}
+	http.Redirect(w, r, next, http.StatusSeeOther)
+}
+
+func (s *Server) handleLogout(w http.ResponseWriter, r *http.Request) {
+	s.sessions.update(info(r).sess.ID, func(ss *session) { ss.Admin = false })
+	http.Redirect(w, r, "/mediadb.php", http.StatusSeeOther)
+}
+
+// handleSettings stores UI preferences (language, adult opt-in) in the
+// session. It is a POST with CSRF, so a foreign page cannot flip them.
+func (s *Server) handleSettings(w http.ResponseWriter, r *http.Request) {
+	id := info(r).sess.ID
+	if l := r.PostFormValue("lang"); l != "" && s.i18n.has(l) {
+		s.sessions.update(id, func(ss *session) { ss.Lang = l })
+	}
+	if a := r.PostFormValue("adult"); a != "" {
+		s.sessions.update(id, func(ss *session) { ss.Adult = a == "1" })
+	}
+	if wantsJSON(r) {
+		writeJSON(w, http.StatusOK, map[string]any{"ok": true})
+		return
+	}
+	http.Redirect(w, r, safeNext(r.PostFormValue("back")), http.StatusSeeOther)
+}

@@ -1,0 +1,318 @@
+package web
+
+import (
+	"context"
+	"crypto/rand"
+	"crypto/subtle"
+	"encoding/hex"
+	"net"
+	"net/http"
+	"strings"
+	"sync"
+	"time"
+)
+
+// Reason codes the web layer answers with.
+const (
+	CodeForbidden          = "forbidden"
+	CodeInvalidCSRF        = "invalid_csrf_token"
+	CodeAuthRequired       = "internal_auth_required"
+	CodeKeyInvalid         = "internal_key_invalid"
+	CodeKeyMissing         = "internal_key_missing"
+	CodeIPNotWhitelisted   = "ip_not_whitelisted"
+	CodeHostNotAllowed     = "host_not_allowed"
+	CodeDBBusy             = "db_busy"
+	CodeBadRequest         = "bad_request"
+	CodeNotFound           = "not_found"
+	CodeMethodNotAllowed   = "method_not_allowed"
+	CodeInternal           = "internal_error"
+	CodeAdultHidden        = "adult_hidden"
+	CodePathBlocked        = "path_blocked"
+	sessionCookie          = "sv_session"
+	sessionTTL             = 12 * time.Hour
+	maxSessions            = 10000
+	csrfHeader             = "X-CSRF-Token"
+	internalKeyHeader      = "X-Internal-Key"
+)
+
+// session is one browser session. Admin is granted only by the login form
+// (internal key) or config loopback_is_admin — never by loopback alone.
+type session struct {
+	ID      string
+	CSRF    string
+	Admin   bool
+	Adult   bool
+	Lang    string
+	Expires time.Time
+}
+
+// sessionStore keeps sessions in memory; a restart logs everyone out, which
+// is acceptable for a local single-user tool and avoids a signing secret on
+// disk.
+type sessionStore struct {
+	mu   sync.Mutex
+	byID map[string]*session
+}
+
+func newSessionStore() *sessionStore { return &sessionStore{byID: map[string]*session{}} }
+
+func randomHex(n int) string {
+	b := make([]byte, n)
+	if _, err := rand.Read(b); err != nil {
+		panic("crypto/rand failed: " + err.Error()) // the OS RNG never fails on supported platforms
+	}
+	return hex.EncodeToString(b)
+}
+
+func (s *sessionStore) get(id string, now time.Time) (session, bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	ss, ok := s.byID[id]
+	if !ok || now.After(ss.Expires) {
+		delete(s.byID, id)
+		return session{}, false
+	}
+	return *ss, true
+}
+
+func (s *sessionStore) create(now time.Time) session {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if len(s.byID) >= maxSessions {
+		// Drop expired sessions first, then arbitrary ones, so a flood of
+		// cookie-less requests cannot grow memory without bound.
+		for id, ss := range s.byID {
+			if now.After(ss.Expires) || len(s.byID) >= maxSessions {
+				delete(s.byID, id)
+			}
+		}
+	}
+	ss := &session{ID: randomHex(32), CSRF: randomHex(32), Expires: now.Add(sessionTTL)}
+	s.byID[ss.ID] = ss
+	return *ss
+}
+
+func (s *sessionStore) update(id string, fn func(*session)) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if ss, ok := s.byID[id]; ok {
+		fn(ss)
+	}
+}
+
+// rotate replaces the session id (after login) to prevent fixation.
+func (s *sessionStore) rotate(old string, now time.Time) session {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	ss, ok := s.byID[old]
+	if !ok {
+		ss = &session{CSRF: randomHex(32)}
+	}
+	delete(s.byID, old)
+	ns := *ss
+	ns.ID = randomHex(32)
+	ns.Expires = now.Add(sessionTTL)
+	s.byID[ns.ID] = &ns
+	return ns
+}
+
+type ctxKey int
+
+const reqKey ctxKey = 1
+
+// reqInfo is the per-request security context.
+type reqInfo struct {
+	sess     session
+	clientIP string
+	// keyAuth is true when a valid X-Internal-Key header came from an
+	// allowed address; such requests are not browser-ambient, so CSRF
+	// does not apply to them.
+	keyAuth bool
+	admin   bool
+	lang    string
+}
+
+func info(r *http.Request) *reqInfo {
+	if ri, ok := r.Context().Value(reqKey).(*reqInfo); ok {
+		return ri
+	}
+	return &reqInfo{lang: "en"}
+}
+
+// clientIP returns the peer address; X-Forwarded-For is honoured only when the
+// peer is a configured trusted proxy.
+func (s *Server) clientIP(r *http.Request) string {
+	host, _, err := net.SplitHostPort(r.RemoteAddr)
+	if err != nil {
+		host = r.RemoteAddr
+	}
+	if ipInList(host, s.cfg.Security.TrustedProxies) {
+		if xff := r.Header.Get("X-Forwarded-For"); xff != "" {
+			first, _, _ := strings.Cut(xff, ",")
+			if ip := net.ParseIP(strings.TrimSpace(first)); ip != nil {
+				return ip.String()
+			}
+		}
+	}
+	return host
+}
+
+// ipInList matches ip against entries that are addresses or CIDR ranges.
+func ipInList(ip string, list []string) bool {
+	p := net.ParseIP(ip)
+	if p == nil {
+		return false
+	}
+	for _, e := range list {
+		e = strings.TrimSpace(e)
+		if strings.Contains(e, "/") {
+			if _, n, err := net.ParseCIDR(e); err == nil && n.Contains(p) {
+				return true
+			}
+			continue
+		}
+		if q := net.ParseIP(e); q != nil && q.Equal(p) {
+			return true
+		}
+	}
+	return false
+}
+
+func isLoopback(ip string) bool {
+	p := net.ParseIP(ip)
+	return p != nil && p.IsLoopback()
+}
+
+// ipAllowed applies security.ip_whitelist (empty = any address).
+func (s *Server) ipAllowed(ip string) bool {
+	if len(s.cfg.Security.IPWhitelist) == 0 {
+		return true
+	}
+	return ipInList(ip, s.cfg.Security.IPWhitelist)
+}
+
+// keyValid compares the internal key in constant time; an empty configured
+// key never matches.
+func (s *Server) keyValid(k string) bool {
+	want := strings.TrimSpace(s.cfg.Security.InternalAPIKey)
+	k = strings.TrimSpace(k)
+	if want == "" || k == "" {
+		return false
+	}
+	return subtle.ConstantTimeCompare([]byte(want), []byte(k)) == 1
+}
+
+// hostAllowed defends against DNS rebinding: a page on evil.example resolving
+// to 127.0.0.1 sends Host: evil.example, which is not on the list.
+func (s *Server) hostAllowed(host string) bool {
+	h := host
+	if hh, _, err := net.SplitHostPort(host); err == nil {
+		h = hh
+	}
+	h = strings.ToLower(strings.Trim(h, "[]"))
+	for _, a := range s.allowedHosts {
+		if h == a {
+			return true
+		}
+	}
+	return false
+}
+
+// withSecurity is the outer middleware: Host check, security headers,
+// session lookup/creation and identity.
+func (s *Server) withSecurity(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		hdr := w.Header()
+		hdr.Set("X-Content-Type-Options", "nosniff")
+		hdr.Set("X-Frame-Options", "DENY")
+		hdr.Set("Referrer-Policy", "same-origin")
+		hdr.Set("Content-Security-Policy", "default-src 'self'; img-src 'self' data:; media-src 'self'; style-src 'self'; script-src 'self'; frame-ancestors 'none'; form-action 'self'")
+		if !s.hostAllowed(r.Host) {
+			s.securityLog(r, "host_rejected", CodeHostNotAllowed)
+			s.fail(w, r, http.StatusForbidden, CodeHostNotAllowed, nil)
+			return
+		}
+		now := s.clock.Now()
+		ri := &reqInfo{clientIP: s.clientIP(r)}
+		if c, err := r.Cookie(sessionCookie); err == nil {
+			if ss, ok := s.sessions.get(c.Value, now); ok {
+				ri.sess = ss
+			}
+		}
+		if ri.sess.ID == "" && !isAsset(r.URL.Path) {
+			ri.sess = s.sessions.create(now)
+			s.setSessionCookie(w, ri.sess.ID)
+		}
+		if k := r.Header.Get(internalKeyHeader); k != "" {
+			if s.ipAllowed(ri.clientIP) && s.keyValid(k) {
+				ri.keyAuth = true
+			} else {
+				s.securityLog(r, "internal_key_rejected", CodeKeyInvalid)
+			}
+		}
+		ri.admin = s.ipAllowed(ri.clientIP) && (ri.keyAuth || ri.sess.Admin ||
+			(s.cfg.Security.LoopbackIsAdmin && isLoopback(ri.clientIP)))
+		ri.lang = s.i18n.pick(ri.sess.Lang, r.Header.Get("Accept-Language"), s.cfg.Web.Language)
+		next.ServeHTTP(w, r.WithContext(context.WithValue(r.Context(), reqKey, ri)))
+	})
+}
+
+func isAsset(p string) bool {
+	return strings.HasPrefix(p, "/static/") || p == "/health.php" || p == "/health" || p == "/favicon.ico"
+}
+
+func (s *Server) setSessionCookie(w http.ResponseWriter, id string) {
+	http.SetCookie(w, &http.Cookie{Name: sessionCookie, Value: id, Path: "/", HttpOnly: true,
+		SameSite: http.SameSiteStrictMode, MaxAge: int(sessionTTL / time.Second), Secure: s.secureCookies})
+}
+
+// csrfOK checks the token from the header or the csrf_token form field.
+func csrfOK(r *http.Request, ri *reqInfo) bool {
+	if ri.keyAuth {
+		return true
+	}
+	if ri.sess.CSRF == "" {
+		return false
+	}
+	tok := r.Header.Get(csrfHeader)
+	if tok == "" {
+		tok = r.PostFormValue("csrf_token")
+	}
+	return tok != "" && subtle.ConstantTimeCompare([]byte(tok), []byte(ri.sess.CSRF)) == 1
+}
+
+// mutating wraps a state-changing handler: POST only, valid CSRF token,
+// and (when admin is set) an admin identity.
+func (s *Server) mutating(admin bool, h http.HandlerFunc) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		if r.Method != http.MethodPost {
+			w.Header().Set("Allow", "POST")
+			s.fail(w, r, http.StatusMethodNotAllowed, CodeMethodNotAllowed, nil)
+			return
+		}
+		r.Body = http.MaxBytesReader(w, r.Body, 1<<20)
+		ri := info(r)
+		if !csrfOK(r, ri) {
+			s.securityLog(r, "csrf_rejected", CodeInvalidCSRF)
+			s.fail(w, r, http.StatusForbidden, CodeInvalidCSRF, nil)
+			return
+		}
+		if admin && !ri.admin {
+			code := CodeAuthRequired
+			if !s.ipAllowed(ri.clientIP) {
+				code = CodeIPNotWhitelisted
+			}
+			s.securityLog(r, "admin_required", code)
+			s.fail(w, r, http.StatusForbidden, code, nil)
+			return
+		}
+		h(w, r)
+	}
+}
+
+// securityLog records rejections only; allowed thumbnail/stream requests are
+// not logged (the original wrote one line per thumbnail).
+func (s *Server) securityLog(r *http.Request, event, code string) {
+	s.log.Warn().Str("event", event).Str("reason_code", code).Str("path", r.URL.Path).
+		Str("method", r.Method).Str("client_ip", s.clientIP(r)).Msg("security")
+}

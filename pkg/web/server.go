@@ -1,0 +1,352 @@
+// Package web is Supervisor's HTTP server: server-rendered html/template pages
+// (media list, detail, dashboard), thumbnails, Range streaming, health and the
+// JSON endpoints behind the plain JavaScript UI. It mirrors the original PHP
+// URLs (/mediadb.php, /media_view.php, /thumb.php, /media_stream.php,
+// /health.php, /jobs_prune.php) and fixes its defects: concurrent serving,
+// no N+1 queries, cached thumbnails, CSRF on every state change, no loopback
+// auto-admin, a Host allow-list, adult media gated by the session.
+package web
+
+import (
+	"bytes"
+	"context"
+	"database/sql"
+	"embed"
+	"encoding/json"
+	"errors"
+	"html/template"
+	"io/fs"
+	"net"
+	"net/http"
+	"strings"
+	"time"
+
+	"github.com/rs/zerolog"
+
+	"github.com/localsupervisor/supervisor/pkg/catalog"
+	"github.com/localsupervisor/supervisor/pkg/config"
+	"github.com/localsupervisor/supervisor/pkg/db"
+	"github.com/localsupervisor/supervisor/pkg/jobs"
+	"github.com/localsupervisor/supervisor/pkg/reason"
+	"github.com/localsupervisor/supervisor/pkg/svtime"
+)
+
+//go:embed templates/*.html static/*
+var assetsFS embed.FS
+
+// ThumbSource describes the media a thumbnail is asked for.
+type ThumbSource struct {
+	ID   int64
+	Path string // resolved, inside the library roots
+	Type string // image | video
+	Size int    // longest side in pixels
+}
+
+// Thumb is a generated (cached) thumbnail file.
+type Thumb struct {
+	Path        string
+	ContentType string
+	ETag        string
+	ModTime     time.Time
+}
+
+// Thumbnailer produces cached thumbnails (pkg/thumb implements it through an
+// adapter in cmd/webui). It must bound concurrency and generate one
+// thumbnail once for concurrent callers.
+type Thumbnailer interface {
+	Thumb(ctx context.Context, src ThumbSource) (Thumb, error)
+}
+
+// JobAdmin performs the job-center writes (pkg/jobs admin functions).
+type JobAdmin interface {
+	Cancel(ctx context.Context, id int64) error
+	Requeue(ctx context.Context, id int64) error
+	Delete(ctx context.Context, id int64) error
+	Prune(ctx context.Context, req PruneRequest) (PruneResult, error)
+}
+
+// PruneRequest mirrors the jobs_prune.php parameters.
+type PruneRequest struct {
+	Types   []string `json:"types"`
+	Status  []string `json:"status"`
+	MediaID int64    `json:"media_id,omitempty"`
+	Force   bool     `json:"force"`
+	DryRun  bool     `json:"dry_run"`
+}
+
+// PruneResult mirrors the jobs_prune.php answer.
+type PruneResult struct {
+	MatchedCount        int  `json:"matched_count"`
+	DeletedCount        int  `json:"deleted_count"`
+	UpdatedCount        int  `json:"updated_count"`
+	BlockedRunningCount int  `json:"blocked_running_count"`
+	DryRun              bool `json:"dry_run"`
+}
+
+// Launcher starts a worker binary fire-and-forget (pkg/launch). It returns a
+// status such as "started_unverified" and never waits for the worker.
+type Launcher interface {
+	Spawn(ctx context.Context, worker string, args []string) (status string, err error)
+}
+
+// Enqueuer inserts jobs (*jobs.Queue implements it).
+type Enqueuer interface {
+	Enqueue(ctx context.Context, req jobs.EnqueueRequest) (jobs.EnqueueResult, error)
+}
+
+// DetailSection is an extension point: extra HTML rendered on the detail page
+// (e.g. the Ollama and Forge panels) for a media id.
+type DetailSection func(ctx context.Context, r *http.Request, mediaID int64) (template.HTML, error)
+
+// Options wires a Server. DB (writer) and ReadDB (query-only, short busy
+// timeout) are required; the rest is optional and disables the matching
+// feature when nil.
+type Options struct {
+	Config   *config.Config
+	DB       *sql.DB
+	ReadDB   *sql.DB
+	Log      zerolog.Logger
+	Clock    svtime.Clock
+	Thumbs   Thumbnailer
+	Jobs     Enqueuer
+	JobAdmin JobAdmin
+	Launcher Launcher
+	// Version is reported by /health.php.
+	Version string
+	// SecureCookies sets the Secure flag (behind a TLS proxy).
+	SecureCookies bool
+	// ExtraRoutes registers additional handlers (Ollama/Forge pages). The
+	// register function wraps mutating handlers with CSRF/admin checks.
+	ExtraRoutes func(mux *http.ServeMux, s *Server)
+	// DetailSections are rendered at the bottom of the detail page.
+	DetailSections []DetailSection
+}
+
+// Server is the web UI. Create it with New and serve Handler().
+type Server struct {
+	cfg           *config.Config
+	db            *sql.DB
+	rdb           *sql.DB
+	log           zerolog.Logger
+	clock         svtime.Clock
+	thumbs        Thumbnailer
+	jobs          Enqueuer
+	jobAdmin      JobAdmin
+	launcher      Launcher
+	version       string
+	secureCookies bool
+	sessions      *sessionStore
+	i18n          *catalogue
+	pages         map[string]*template.Template
+	static        fs.FS
+	allowedHosts  []string
+	roots         []string
+	extraRoutes   func(mux *http.ServeMux, s *Server)
+	sections      []DetailSection
+	handler       http.Handler
+}
+
+// New builds a Server; templates are parsed once here (fail fast).
+func New(o Options) (*Server, error) {
+	if o.Config == nil || o.DB == nil || o.ReadDB == nil {
+		return nil, errors.New("web.New: Config, DB and ReadDB are required")
+	}
+	if o.Clock == nil {
+		o.Clock = svtime.SystemClock{}
+	}
+	cat, err := loadCatalogue()
+	if err != nil {
+		return nil, err
+	}
+	s := &Server{cfg: o.Config, db: o.DB, rdb: o.ReadDB, log: o.Log, clock: o.Clock, thumbs: o.Thumbs,
+		jobs: o.Jobs, jobAdmin: o.JobAdmin, launcher: o.Launcher, version: o.Version, secureCookies: o.SecureCookies,
+		sessions: newSessionStore(), i18n: cat, extraRoutes: o.ExtraRoutes, sections: o.DetailSections}
+	if s.version == "" {
+		s.version = "unknown"
+	}
+	for _, h := range o.Config.Security.AllowedHosts {
+		s.allowedHosts = append(s.allowedHosts, strings.ToLower(strings.Trim(strings.TrimSpace(h), "[]")))
+	}
+	// The bound address's own host is always acceptable.
+	if h, _, err := net.SplitHostPort(o.Config.Web.Addr); err == nil && h != "" && h != "0.0.0.0" && h != "::" {
+		s.allowedHosts = append(s.allowedHosts, strings.ToLower(strings.Trim(h, "[]")))
+	}
+	for _, r := range o.Config.MediaRoots() {
+		if r != "" {
+			s.roots = append(s.roots, r)
+		}
+	}
+	if d := o.Config.Paths.Derivatives; d != "" {
+		s.roots = append(s.roots, o.Config.Resolve(d))
+	}
+	if s.static, err = fs.Sub(assetsFS, "static"); err != nil {
+		return nil, err
+	}
+	if err := s.parseTemplates(); err != nil {
+		return nil, err
+	}
+	s.handler = s.routes()
+	return s, nil
+}
+
+// Handler returns the root handler with all middleware.
+func (s *Server) Handler() http.Handler { return s.handler }
+
+func (s *Server) routes() http.Handler {
+	mux := http.NewServeMux()
+	static := http.FileServerFS(s.static)
+	mux.Handle("GET /static/", http.StripPrefix("/static/", cacheStatic(static)))
+	mux.HandleFunc("GET /{$}", s.handleList)
+	mux.HandleFunc("GET /mediadb.php", s.handleList)
+	mux.HandleFunc("POST /mediadb.php", s.mutating(true, s.handleMediaAction))
+	mux.HandleFunc("GET /media_view.php", s.handleDetail)
+	mux.HandleFunc("POST /media_view.php", s.mutating(false, s.handleMediaAction))
+	mux.HandleFunc("/media/action", s.mutating(false, s.handleMediaAction))
+	mux.HandleFunc("/media/bulk", s.mutating(true, s.handleBulk))
+	mux.HandleFunc("GET /api/media", s.handleListJSON)
+	mux.HandleFunc("GET /thumb.php", s.handleThumb)
+	mux.HandleFunc("GET /media_stream.php", s.handleStream)
+	mux.HandleFunc("GET /health.php", s.handleHealth)
+	mux.HandleFunc("GET /health", s.handleHealth)
+	mux.HandleFunc("GET /index.php", s.handleDashboard)
+	mux.HandleFunc("GET /dashboard", s.handleDashboard)
+	mux.HandleFunc("POST /index.php", s.mutating(true, s.handleDashboardAction))
+	mux.HandleFunc("/dashboard/action", s.mutating(true, s.handleDashboardAction))
+	mux.HandleFunc("GET /api/dashboard", s.handleDashboardJSON)
+	mux.HandleFunc("/jobs_prune.php", s.mutating(true, s.handlePrune))
+	mux.HandleFunc("GET /login", s.handleLoginForm)
+	mux.HandleFunc("/login", s.mutating(false, s.handleLogin))
+	mux.HandleFunc("/logout", s.mutating(false, s.handleLogout))
+	mux.HandleFunc("/settings", s.mutating(false, s.handleSettings))
+	if s.extraRoutes != nil {
+		s.extraRoutes(mux, s)
+	}
+	return s.withSecurity(s.recoverer(mux))
+}
+
+// Mutating exposes the CSRF/admin wrapper to extension routes.
+func (s *Server) Mutating(admin bool, h http.HandlerFunc) http.HandlerFunc { return s.mutating(admin, h) }
+
+// IsAdmin reports whether the request carries admin rights.
+func IsAdmin(r *http.Request) bool { return info(r).admin }
+
+func cacheStatic(h http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Cache-Control", "public, max-age=3600")
+		h.ServeHTTP(w, r)
+	})
+}
+
+// recoverer turns a panic into a plain 500 without a stack trace in the
+// response (the trace goes to the log).
+func (s *Server) recoverer(h http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		defer func() {
+			if v := recover(); v != nil {
+				if v == http.ErrAbortHandler {
+					panic(v)
+				}
+				s.log.Error().Interface("panic", v).Str("path", r.URL.Path).Msg("handler panic")
+				s.fail(w, r, http.StatusInternalServerError, CodeInternal, nil)
+			}
+		}()
+		h.ServeHTTP(w, r)
+	})
+}
+
+func wantsJSON(r *http.Request) bool {
+	return strings.Contains(r.Header.Get("Accept"), "application/json") || r.URL.Path == "/jobs_prune.php" ||
+		strings.HasPrefix(r.URL.Path, "/api/") || r.Header.Get("X-Requested-With") != ""
+}
+
+// fail writes an error: JSON {ok:false, status, reason_code, error} for API
+// callers, a short plain text otherwise. Internal details (paths, SQL, stack
+// traces) are logged, never sent.
+func (s *Server) fail(w http.ResponseWriter, r *http.Request, status int, code string, err error) {
+	if err != nil {
+		s.log.Warn().Err(err).Str("reason_code", code).Str("path", r.URL.Path).Int("status", status).Msg("request failed")
+	}
+	if status == http.StatusServiceUnavailable {
+		w.Header().Set("Retry-After", "1")
+	}
+	msg := s.i18n.T(info(r).lang, "err."+code)
+	if msg == "err."+code { // codes without a catalogue text get a generic one
+		generic := "err.bad_request"
+		if status >= 500 {
+			generic = "err.internal_error"
+		} else if status == http.StatusForbidden {
+			generic = "err.forbidden"
+		}
+		msg = s.i18n.T(info(r).lang, generic)
+	}
+	if wantsJSON(r) {
+		writeJSON(w, status, map[string]any{"ok": false, "status": statusWord(status), "reason_code": code, "error": msg})
+		return
+	}
+	w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+	w.WriteHeader(status)
+	_, _ = w.Write([]byte(msg + "\n"))
+}
+
+func statusWord(status int) string {
+	switch status {
+	case http.StatusForbidden:
+		return "forbidden"
+	case http.StatusServiceUnavailable:
+		return "busy"
+	case http.StatusNotFound:
+		return "not_found"
+	}
+	return "error"
+}
+
+// failErr maps an error to a response: busy → 503, not found → 404,
+// permanent reason errors → 400, others → 500.
+func (s *Server) failErr(w http.ResponseWriter, r *http.Request, err error) {
+	switch {
+	case db.IsBusy(err) || errors.Is(err, db.ErrBusy):
+		s.fail(w, r, http.StatusServiceUnavailable, CodeDBBusy, err)
+	case errors.Is(err, catalog.ErrNotFound) || reason.Code(err) == catalog.CodeNotFound || reason.Code(err) == "media_not_found":
+		s.fail(w, r, http.StatusNotFound, CodeNotFound, err)
+	case reason.Code(err) != "" && reason.KindOf(err) == reason.KindPermanent:
+		s.fail(w, r, http.StatusBadRequest, reason.Code(err), err)
+	default:
+		s.fail(w, r, http.StatusInternalServerError, CodeInternal, err)
+	}
+}
+
+func writeJSON(w http.ResponseWriter, status int, v any) {
+	b, err := json.Marshal(v)
+	if err != nil {
+		status, b = http.StatusInternalServerError, []byte(`{"ok":false,"reason_code":"internal_error"}`)
+	}
+	w.Header().Set("Content-Type", "application/json; charset=utf-8")
+	w.Header().Set("Cache-Control", "no-store")
+	w.WriteHeader(status)
+	_, _ = w.Write(b)
+}
+
+// render executes a page into a buffer first so a template error never
+// produces a half-written page.
+func (s *Server) render(w http.ResponseWriter, r *http.Request, page string, data map[string]any) {
+	t, ok := s.pages[page]
+	if !ok {
+		s.fail(w, r, http.StatusInternalServerError, CodeInternal, errors.New("no template "+page))
+		return
+	}
+	ri := info(r)
+	data["Lang"] = ri.lang
+	data["CSRF"] = ri.sess.CSRF
+	data["Admin"] = ri.admin
+	data["Adult"] = ri.sess.Adult
+	data["Path"] = r.URL.Path
+	data["Version"] = s.version
+	var buf bytes.Buffer
+	if err := t.ExecuteTemplate(&buf, "layout", data); err != nil {
+		s.fail(w, r, http.StatusInternalServerError, CodeInternal, err)
+		return
+	}
+	w.Header().Set("Content-Type", "text/html; charset=utf-8")
+	w.Header().Set("Cache-Control", "no-store")
+	_, _ = buf.WriteTo(w)
+}

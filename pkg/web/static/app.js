@@ -1,0 +1,188 @@
+// Supervisor UI: plain JavaScript, no build step. Every POST carries the
+// session's CSRF token in the X-CSRF-Token header (hyphens, so proxies keep it).
+(function () {
+  'use strict';
+  var csrf = (document.querySelector('meta[name="csrf-token"]') || {}).content || '';
+  var isAdmin = document.body.dataset.admin === 'true';
+
+  function post(url, data) {
+    var body = new URLSearchParams(data);
+    return fetch(url, {method: 'POST', body: body, credentials: 'same-origin',
+      headers: {'X-CSRF-Token': csrf, 'Accept': 'application/json', 'X-Requested-With': 'fetch'}})
+      .then(function (r) { return r.json().catch(function () { return {ok: false, error: 'HTTP ' + r.status}; }); });
+  }
+  window.SuperVisor = {csrfToken: csrf, post: post};
+
+  // Confirmation for destructive forms.
+  document.addEventListener('submit', function (e) {
+    var msg = e.target.getAttribute('data-confirm');
+    if (msg && !window.confirm(msg)) { e.preventDefault(); }
+  });
+
+  // ---- media list: infinite scroll, keyboard, selection, bulk ----
+  var grid = document.getElementById('grid');
+  var cards = function () { return Array.prototype.slice.call(document.querySelectorAll('.card[data-id]')); };
+  var focusIdx = -1;
+  function focusCard(i) {
+    var cs = cards(); if (!cs.length) return;
+    focusIdx = Math.max(0, Math.min(cs.length - 1, i));
+    cs.forEach(function (c) { c.classList.remove('focus'); });
+    cs[focusIdx].classList.add('focus'); cs[focusIdx].focus({preventScroll: false});
+  }
+  function columns() {
+    if (!grid) return 1;
+    var cs = cards(); if (cs.length < 2) return 1;
+    var top = cs[0].offsetTop, n = 0;
+    cs.forEach(function (c) { if (c.offsetTop === top) n++; });
+    return Math.max(1, n);
+  }
+  function selected() {
+    return Array.prototype.slice.call(document.querySelectorAll('input.sel:checked')).map(function (i) { return i.value; });
+  }
+  function updateBulk() {
+    var bar = document.getElementById('bulkbar'); if (!bar) return;
+    var ids = selected(); bar.hidden = ids.length === 0;
+    document.getElementById('bulk-count').textContent = ids.length;
+    document.querySelectorAll('input.sel').forEach(function (i) {
+      var c = i.closest('.card'); if (c) c.classList.toggle('selected', i.checked);
+    });
+  }
+  document.addEventListener('change', function (e) { if (e.target.classList && e.target.classList.contains('sel')) updateBulk(); });
+
+  function rate(card, n) {
+    var id = card.dataset.id;
+    post('/media/action', {action: 'rate', media_id: id, rating: n}).then(function (r) {
+      if (!r.ok) { alert(r.error || 'error'); return; }
+      card.dataset.rating = n;
+      var chip = card.querySelector('.rating');
+      if (chip) chip.textContent = n > 0 ? '★' + n : '';
+      else if (n > 0) { var s = document.createElement('span'); s.className = 'chip rating'; s.textContent = '★' + n; var ch = card.querySelector('.chips'); if (ch) ch.appendChild(s); }
+      card.classList.add('rated');
+    });
+  }
+
+  document.addEventListener('keydown', function (e) {
+    var tag = (e.target.tagName || '').toLowerCase();
+    if (tag === 'input' || tag === 'textarea' || tag === 'select' || e.ctrlKey || e.metaKey || e.altKey) return;
+    var detail = document.getElementById('detail');
+    if (detail) {
+      if (e.key === 'ArrowLeft') { var p = document.getElementById('prev-media'); if (p) location.href = p.href; }
+      else if (e.key === 'ArrowRight') { var n = document.getElementById('next-media'); if (n) location.href = n.href; }
+      else if (/^[0-3]$/.test(e.key)) {
+        post('/media/action', {action: 'rate', media_id: detail.dataset.id, rating: e.key}).then(function (r) {
+          if (r.ok) { var c = document.getElementById('rating-chip'); if (c) c.textContent = '★' + e.key; }
+        });
+      }
+      return;
+    }
+    if (!cards().length) return;
+    var cols = columns();
+    var cs = cards();
+    switch (e.key) {
+      case 'ArrowRight': focusCard(focusIdx + 1); break;
+      case 'ArrowLeft': focusCard(focusIdx - 1); break;
+      case 'ArrowDown': focusCard(focusIdx < 0 ? 0 : focusIdx + cols); break;
+      case 'ArrowUp': focusCard(focusIdx - cols); break;
+      case 'Enter': if (focusIdx >= 0) { var a = cs[focusIdx].querySelector('a'); if (a) location.href = a.href; } break;
+      case 'x': if (focusIdx >= 0) { var cb = cs[focusIdx].querySelector('input.sel'); if (cb) { cb.checked = !cb.checked; updateBulk(); } } break;
+      case '0': case '1': case '2': case '3': if (focusIdx >= 0) rate(cs[focusIdx], e.key); break;
+      default: return;
+    }
+    e.preventDefault();
+  });
+
+  document.addEventListener('click', function (e) {
+    var b = e.target.closest('[data-bulk]');
+    if (b) {
+      var ids = selected(); if (!ids.length) return;
+      var msg = b.getAttribute('data-confirm'); if (msg && !confirm(msg)) return;
+      var data = {action: b.dataset.bulk, ids: ids.join(',')};
+      if (data.action === 'rate') data.rating = document.getElementById('bulk-rating').value;
+      if (data.action === 'tag_add') data.tag_name = document.getElementById('bulk-tag').value;
+      post('/media/bulk', data).then(function (r) { if (!r.ok) alert(r.error || 'error'); else location.reload(); });
+      return;
+    }
+    if (e.target.closest('[data-bulk-clear]')) {
+      document.querySelectorAll('input.sel:checked').forEach(function (i) { i.checked = false; }); updateBulk();
+    }
+  });
+
+  // Infinite scroll: fetch the next keyset page when the sentinel shows.
+  if (grid && 'IntersectionObserver' in window) {
+    var loading = false;
+    var pager = document.getElementById('pager');
+    var sentinel = document.createElement('div'); sentinel.id = 'sentinel'; grid.after(sentinel);
+    var io = new IntersectionObserver(function (entries) {
+      if (!entries[0].isIntersecting || loading || !grid.dataset.next) return;
+      loading = true;
+      var q = grid.dataset.query ? grid.dataset.query + '&' : '';
+      fetch('/api/media?' + q + 'after=' + encodeURIComponent(grid.dataset.next), {credentials: 'same-origin', headers: {'Accept': 'application/json'}})
+        .then(function (r) { return r.json(); })
+        .then(function (r) {
+          (r.items || []).forEach(function (it) { grid.appendChild(renderCard(it)); });
+          grid.dataset.next = r.next || '';
+          if (!r.next && pager) pager.hidden = true;
+          loading = false;
+        }).catch(function () { loading = false; });
+    }, {rootMargin: '600px'});
+    io.observe(sentinel);
+  }
+  function el(tag, cls, text) { var e = document.createElement(tag); if (cls) e.className = cls; if (text != null) e.textContent = text; return e; }
+  function renderCard(it) {
+    var a = el('article', 'card' + (it.nsfw ? ' nsfw' : '')); a.dataset.id = it.id; a.tabIndex = 0;
+    var link = el('a', 'thumb'); link.href = it.view_url;
+    var img = el('img'); img.loading = 'lazy'; img.src = it.thumb_url; img.alt = it.name; link.appendChild(img); a.appendChild(link);
+    var m = el('div', 'meta'); m.appendChild(el('div', 'title', it.title));
+    var chips = el('div', 'chips'); chips.appendChild(el('span', 'chip', it.type));
+    if (it.width) chips.appendChild(el('span', 'chip', it.width + '×' + it.height));
+    if (it.rating) chips.appendChild(el('span', 'chip rating', '★' + it.rating));
+    if (it.tags) chips.appendChild(el('span', 'chip', it.tags + ' tags'));
+    m.appendChild(chips); m.appendChild(el('div', 'sub', 'ID ' + it.id + ' · ' + it.name)); a.appendChild(m);
+    if (isAdmin) { var l = el('label', 'select'); var cb = el('input', 'sel'); cb.type = 'checkbox'; cb.value = it.id; l.appendChild(cb); a.appendChild(l); }
+    return a;
+  }
+
+  // ---- detail: player controls ----
+  var player = document.getElementById('player');
+  if (player) {
+    var sp = document.getElementById('speed'); if (sp) sp.addEventListener('change', function () { player.playbackRate = parseFloat(sp.value); });
+    var lp = document.getElementById('loop'); if (lp) lp.addEventListener('change', function () { player.loop = lp.checked; });
+  }
+
+  // ---- dashboard: live polling with back-off, paused in hidden tabs ----
+  var jc = document.getElementById('jobcenter');
+  if (jc) {
+    var delay = 2000, lastSig = '', timer = null;
+    var tick = function () {
+      timer = null;
+      if (document.hidden) return; // resumed by visibilitychange
+      fetch(jc.dataset.poll, {credentials: 'same-origin', headers: {'Accept': 'application/json'}})
+        .then(function (r) { return r.json(); })
+        .then(function (r) {
+          if (!r.ok) throw new Error('poll');
+          var c = r.data.counts || {}, sig = JSON.stringify(c);
+          Object.keys(c.by_status || {}).forEach(function (k) { var d = document.querySelector('[data-count="' + k + '"]'); if (d) d.textContent = c.by_status[k]; });
+          var st = document.querySelector('[data-count="stuck"]'); if (st) st.textContent = c.stuck;
+          var mt = document.getElementById('media-total'); if (mt) mt.textContent = r.data.media_total;
+          var active = (c.by_status || {}).running || (c.by_status || {}).queued;
+          // Busy: poll fast; idle or unchanged: back off up to 60 s.
+          delay = active ? 2000 : Math.min(delay * 2, 60000);
+          if (sig !== lastSig && lastSig !== '' && !active) { location.reload(); return; }
+          lastSig = sig;
+          schedule();
+        }).catch(function () { delay = Math.min(delay * 2, 60000); schedule(); });
+    };
+    var schedule = function () { if (!timer) timer = setTimeout(tick, delay); };
+    document.addEventListener('visibilitychange', function () { if (!document.hidden) { delay = 2000; schedule(); } });
+    schedule();
+    var pb = document.getElementById('prune-btn');
+    if (pb) pb.addEventListener('click', function () {
+      if (!confirm(pb.dataset.confirm)) return;
+      post('/jobs_prune.php', {group: document.getElementById('prune-group').value, status: document.getElementById('prune-status').value,
+        scope: 'all', dry_run: document.getElementById('prune-dry').checked ? '1' : '0'}).then(function (r) {
+        var res = r.result || {};
+        document.getElementById('prune-result').textContent = r.ok ? ('matched ' + res.matched_count + ' · deleted ' + res.deleted_count + ' · updated ' + res.updated_count + ' · blocked ' + res.blocked_running_count) : (r.error || 'error');
+      });
+    });
+  }
+})();

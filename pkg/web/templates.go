@@ -1,0 +1,160 @@
+package web
+
+import (
+	"fmt"
+	"github.com/localsupervisor/supervisor/pkg/catalog"
+	"html/template"
+	"net/url"
+	"strconv"
+	"strings"
+)
+
+var pageNames = []string{"list", "detail", "dashboard", "login"}
+
+func (s *Server) funcs() template.FuncMap {
+	return template.FuncMap{
+		"t": func(lang, key string, args ...any) string { return s.i18n.T(lang, key, args...) },
+		"bytes": func(n int64) string {
+			switch {
+			case n >= 1<<30:
+				return fmt.Sprintf("%.1f GB", float64(n)/(1<<30))
+			case n >= 1<<20:
+				return fmt.Sprintf("%.1f MB", float64(n)/(1<<20))
+			case n >= 1<<10:
+				return fmt.Sprintf("%.0f KB", float64(n)/(1<<10))
+			}
+			return fmt.Sprintf("%d B", n)
+		},
+		"dur": func(f float64) string {
+			sec := int(f + 0.5)
+			return fmt.Sprintf("%d:%02d", sec/60, sec%60)
+		},
+		"qset": func(v url.Values, kv ...string) string {
+			c := url.Values{}
+			for k, vs := range v {
+				c[k] = append([]string(nil), vs...)
+			}
+			for i := 0; i+1 < len(kv); i += 2 {
+				if kv[i+1] == "" {
+					c.Del(kv[i])
+				} else {
+					c.Set(kv[i], kv[i+1])
+				}
+			}
+			return c.Encode()
+		},
+		"without": func(v url.Values, k string) string {
+			c := url.Values{}
+			for kk, vs := range v {
+				if kk != k {
+					c[kk] = vs
+				}
+			}
+			return c.Encode()
+		},
+		"cv":   func(c catalog.Card, q url.Values) cardView { return cardView{Card: c, Q: q.Encode()} },
+		"jt": func(rows []catalog.JobRow, data map[string]any) map[string]any {
+			return map[string]any{"Rows": rows, "Admin": data["Admin"], "CSRF": data["CSRF"]}
+		},
+		"itoa": func(n int64) string { return strconv.FormatInt(n, 10) },
+		"seq": func(n int) []int {
+			out := make([]int, n)
+			for i := range out {
+				out[i] = i
+			}
+			return out
+		},
+		"lower": strings.ToLower,
+		"eqs":   func(a, b string) bool { return a == b },
+		"diff":  lineDiff,
+		"sel": func(a, b string) template.HTMLAttr {
+			if a == b {
+				return "selected"
+			}
+			return ""
+		},
+	}
+}
+
+func (s *Server) parseTemplates() error {
+	s.pages = map[string]*template.Template{}
+	for _, p := range pageNames {
+		t, err := template.New("layout").Funcs(s.funcs()).ParseFS(assetsFS, "templates/layout.html", "templates/"+p+".html")
+		if err != nil {
+			return fmt.Errorf("parse template %s: %w", p, err)
+		}
+		s.pages[p] = t
+	}
+	return nil
+}
+
+// DiffLine is one line of a prompt diff.
+type DiffLine struct {
+	Op   string // "=", "-", "+"
+	Text string
+}
+
+// lineDiff diffs two texts by comma-separated fragments (prompts are lists of
+// fragments more than lines) with a longest-common-subsequence table; prompts
+// are short, so O(n·m) is fine.
+func lineDiff(a, b string) []DiffLine {
+	split := func(s string) []string {
+		var out []string
+		for _, p := range strings.FieldsFunc(s, func(r rune) bool { return r == ',' || r == '\n' }) {
+			if p = strings.TrimSpace(p); p != "" {
+				out = append(out, p)
+			}
+		}
+		return out
+	}
+	x, y := split(a), split(b)
+	if len(x) > 400 {
+		x = x[:400]
+	}
+	if len(y) > 400 {
+		y = y[:400]
+	}
+	n, m := len(x), len(y)
+	l := make([][]int, n+1)
+	for i := range l {
+		l[i] = make([]int, m+1)
+	}
+	for i := n - 1; i >= 0; i-- {
+		for j := m - 1; j >= 0; j-- {
+			if x[i] == y[j] {
+				l[i][j] = l[i+1][j+1] + 1
+			} else {
+				l[i][j] = max(l[i+1][j], l[i][j+1])
+			}
+		}
+	}
+	var out []DiffLine
+	i, j := 0, 0
+	for i < n && j < m {
+		switch {
+		case x[i] == y[j]:
+			out = append(out, DiffLine{"=", x[i]})
+			i++
+			j++
+		case l[i+1][j] >= l[i][j+1]:
+			out = append(out, DiffLine{"-", x[i]})
+			i++
+		default:
+			out = append(out, DiffLine{"+", y[j]})
+			j++
+		}
+	}
+	for ; i < n; i++ {
+		out = append(out, DiffLine{"-", x[i]})
+	}
+	for ; j < m; j++ {
+		out = append(out, DiffLine{"+", y[j]})
+	}
+	return out
+}
+
+// cardView is a card plus the list query, so links keep the filters.
+type cardView struct {
+	catalog.Card
+	Q string
+}
