@@ -1,0 +1,287 @@
+package forgejob
+
+import (
+	"context"
+	"database/sql"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+
+	"github.com/localsupervisor/supervisor/pkg/db"
+	"github.com/localsupervisor/supervisor/pkg/forge"
+	"github.com/localsupervisor/supervisor/pkg/library"
+	"github.com/localsupervisor/supervisor/pkg/media"
+	"github.com/localsupervisor/supervisor/pkg/reason"
+	"github.com/localsupervisor/supervisor/pkg/sdmeta"
+)
+
+// ReplaceInfo describes a replaced original (the original's result fields
+// backup_path, old_hash, new_hash, … plus where the file went).
+type ReplaceInfo struct {
+	BackupPath      string `json:"backup_path"`
+	OldPath         string `json:"old_path"`
+	NewPath         string `json:"output_path"`
+	OldHash         string `json:"old_hash"`
+	NewHash         string `json:"new_hash"`
+	OrigExt         string `json:"orig_ext"`
+	OutExt          string `json:"out_ext"`
+	FormatPreserved bool   `json:"format_preserved"`
+	OrigWidth       int    `json:"orig_w"`
+	OrigHeight      int    `json:"orig_h"`
+	OutWidth        int    `json:"out_w"`
+	OutHeight       int    `json:"out_h"`
+	PromptID        int64  `json:"prompt_id"`
+	PromptVersion   int    `json:"prompt_version"`
+	PromptCreated   bool   `json:"prompt_created"`
+	MetaUpdated     int    `json:"meta_updated"`
+	// ScanUpdated is known only after the commit; the job result says
+	// "pending" and the scan_stale meta/audit records a failure.
+	ScanUpdated string `json:"scan_updated"`
+	VersionToken string `json:"version_token"`
+}
+
+// replaceInput is what the replace pipeline needs.
+type replaceInput struct {
+	Media   *media.Media
+	Out     Output
+	Request *forge.Request
+	JobID   int64
+	// Source labels the prompt history version and meta rows.
+	Source        string
+	Seed          *int64
+	UsedSampler   string
+	UsedScheduler string
+	Model         string
+	// Finish runs inside the commit transaction (job completion, accept
+	// bookkeeping). An error rolls everything back and restores the file.
+	Finish func(tx *sql.Tx, info *ReplaceInfo) error
+	// Audit extra details.
+	Extra map[string]any
+}
+
+// replace swaps a media's file for in.Out: back up the original (outside the
+// roots), write the new file atomically at its canonical path (or in place
+// for media catalogued outside the roots), then in one transaction update
+// the media row, the prompt (+ history version), meta and audit, and run
+// in.Finish. Any failure before the commit restores the original file
+// byte-for-byte; after the commit the old file is removed (the backup stays)
+// and the media is re-tagged.
+func (s *Service) replace(ctx context.Context, in replaceInput) (*ReplaceInfo, error) {
+	m := in.Media
+	oldPath := m.Path
+	oldHash, err := fileMD5(oldPath)
+	if err != nil {
+		return nil, reason.Permanent(CodeMediaMissing, fmt.Errorf("read original: %w", err))
+	}
+	if err := s.checkDirs(); err != nil {
+		return nil, err
+	}
+	ts := s.now().Format("20060102_150405")
+	backup := filepath.Join(s.BackupsDir, fmt.Sprintf("forge_regen_%s_%d_%s", ts, in.JobID, filepath.Base(oldPath)))
+	if err := library.CopyAtomic(oldPath, backup); err != nil {
+		return nil, reason.Transient(CodeBackupFailed, fmt.Errorf("back up original: %w", err))
+	}
+	if ok, err := library.SameContent(backup, oldHash); err != nil || !ok {
+		_ = os.Remove(backup)
+		return nil, reason.Transient(CodeBackupFailed, fmt.Errorf("backup %s does not match the original", backup))
+	}
+
+	info := &ReplaceInfo{BackupPath: backup, OldPath: oldPath, OldHash: oldHash, NewHash: in.Out.MD5,
+		OrigExt: strings.TrimPrefix(strings.ToLower(filepath.Ext(oldPath)), "."), OutExt: in.Out.Ext,
+		FormatPreserved: in.Out.FormatPreserved, OutWidth: in.Out.Width, OutHeight: in.Out.Height, ScanUpdated: "pending"}
+	if m.Width != nil {
+		info.OrigWidth = int(*m.Width)
+	}
+	if m.Height != nil {
+		info.OrigHeight = int(*m.Height)
+	}
+
+	dest, err := s.destination(m, in.Out)
+	if err != nil {
+		_ = os.Remove(backup)
+		return nil, err
+	}
+	info.NewPath = dest
+	inPlace := dest == oldPath
+	if !inPlace {
+		if _, err := os.Stat(dest); err == nil {
+			_ = os.Remove(backup)
+			return nil, errf(CodeHashCollision, "a file with the new content already exists at %s", dest)
+		}
+	}
+
+	// restore undoes the file side of a failed replace. The backup is
+	// removed only when the original is verified intact.
+	restore := func(cause error) error {
+		if inPlace {
+			if err := library.CopyAtomic(backup, oldPath); err != nil {
+				return reason.Permanent(CodeRestoreFailed, fmt.Errorf("%v; restoring %s from %s failed: %w", cause, oldPath, backup, err))
+			}
+		} else {
+			_ = os.Remove(dest)
+		}
+		if ok, err := library.SameContent(oldPath, oldHash); err != nil || !ok {
+			return reason.Permanent(CodeRestoreFailed, fmt.Errorf("%v; original %s differs from its backup %s after restore", cause, oldPath, backup))
+		}
+		_ = os.Remove(backup)
+		return cause
+	}
+
+	if err := writeFileAtomic(dest, in.Out.Data); err != nil {
+		return nil, restore(reason.Transient(CodeReplaceFailed, fmt.Errorf("write new file: %w", err)))
+	}
+	st, err := os.Stat(dest)
+	if err != nil {
+		return nil, restore(reason.Transient(CodeReplaceFailed, err))
+	}
+	info.VersionToken = strconv.FormatInt(st.ModTime().UnixNano(), 10)
+
+	var extracted *sdmeta.Result
+	if s.Extract != nil {
+		if r, err := s.Extract(ctx, dest); err == nil {
+			extracted = &r
+		}
+	}
+
+	err = db.InTx(ctx, s.DB, func(tx *sql.Tx) error {
+		if other, err := media.GetByHash(ctx, tx, in.Out.MD5); err != nil {
+			return err
+		} else if other != nil && other.ID != m.ID {
+			return errf(CodeHashCollision, "media %d already has the generated content (hash %s)", other.ID, in.Out.MD5)
+		}
+		if _, err := tx.ExecContext(ctx, `UPDATE media SET path = ?, hash = ?, width = ?, height = ?, filesize = ?, status = 'active' WHERE id = ?`,
+			dest, in.Out.MD5, in.Out.Width, in.Out.Height, len(in.Out.Data), m.ID); err != nil {
+			return db.Classify(err)
+		}
+		now := s.now()
+		// The re-extracted parameters (Forge's own infotext, kept in PNG
+		// outputs) are the truth of what was generated; without them the
+		// prompt is built from the request that was sent.
+		var sp media.SavePromptResult
+		var err error
+		if extracted != nil && media.PromptFromResult(*extracted).Prompt != "" {
+			sp, err = media.StoreExtraction(ctx, tx, m.ID, *extracted, in.Source, now)
+		} else {
+			sp, err = media.SavePrompt(ctx, tx, m.ID, promptFromRequest(in), in.Source, in.Request.Plan.OriginalPrompt, now)
+		}
+		if err != nil {
+			return err
+		}
+		info.PromptID, info.PromptCreated, info.PromptVersion = sp.PromptID, sp.Changed, sp.Version
+		n, err := media.SetMetaPairs(ctx, tx, m.ID, []media.MetaPair{
+			{Source: in.Source, Key: "forge.last_job_id", Value: strconv.FormatInt(in.JobID, 10)},
+			{Source: in.Source, Key: "forge.model", Value: in.Model},
+			{Source: in.Source, Key: "forge.previous_hash", Value: oldHash},
+			{Source: in.Source, Key: "forge.backup_path", Value: backup},
+			{Source: in.Source, Key: "forge.generation_mode", Value: string(in.Request.Generation)},
+		}, now)
+		if err != nil {
+			return err
+		}
+		info.MetaUpdated = n
+		d := map[string]any{"job_id": in.JobID, "requested_model": in.Request.Model.Requested, "resolved_model": in.Model,
+			"fallback_used": in.Request.Plan.FallbackUsed, "tag_prompt_used": in.Request.Plan.TagPromptUsed,
+			"old_hash": oldHash, "new_hash": in.Out.MD5, "orig_ext": info.OrigExt, "out_ext": info.OutExt,
+			"format_preserved": info.FormatPreserved, "orig_w": info.OrigWidth, "orig_h": info.OrigHeight,
+			"out_w": info.OutWidth, "out_h": info.OutHeight, "meta_updated": n > 0, "prompt_created": sp.Changed,
+			"prompt_category": in.Request.Plan.Category, "backup_path": backup, "old_path": oldPath, "new_path": dest,
+			"source": in.Source}
+		for k, v := range in.Extra {
+			d[k] = v
+		}
+		if err := media.Audit(ctx, tx, media.AuditEntry{Action: AuditRegenReplace, EntityType: "media", EntityID: m.ID, Details: d, At: now}); err != nil {
+			return err
+		}
+		if in.Finish != nil {
+			return in.Finish(tx, info)
+		}
+		return nil
+	})
+	if err != nil {
+		if reason.Code(err) == "" {
+			err = reason.Transient(CodeReplaceFailed, err)
+		}
+		return nil, restore(err)
+	}
+	if !inPlace {
+		// The old content lives on in the backup; the library keeps one file
+		// per media at its canonical path.
+		if err := os.Remove(oldPath); err != nil && !errors.Is(err, os.ErrNotExist) {
+			s.Log.Warn().Err(err).Str("path", oldPath).Msg("forge_replace_old_file_remove_failed")
+		}
+	}
+	s.refresh(context.WithoutCancel(ctx), m.ID, in.JobID)
+	return info, nil
+}
+
+// destination is where the new content goes: the canonical library path for
+// files inside the roots (the hash changed, so the name changes), else the
+// original's folder and name with the output extension.
+func (s *Service) destination(m *media.Media, o Output) (string, error) {
+	if _, in := library.Inside(s.Roots.All(), m.Path); in {
+		return library.Destination(s.Roots, m.Type, m.HasNSFW, o.MD5, o.Ext)
+	}
+	base := strings.TrimSuffix(m.Path, filepath.Ext(m.Path))
+	ext := strings.ToLower(filepath.Ext(m.Path))
+	if strings.TrimPrefix(ext, ".") == o.Ext {
+		return m.Path, nil
+	}
+	return base + "." + o.Ext, nil
+}
+
+// refresh re-tags the media after a replace; without a tagger (or when it
+// fails) the media is flagged scan_stale like the original.
+func (s *Service) refresh(ctx context.Context, mediaID, jobID int64) {
+	var err error
+	if s.Rescan == nil {
+		err = errors.New("forge_regen_no_scanner")
+	} else {
+		err = s.Rescan(ctx, mediaID)
+	}
+	if err == nil {
+		return
+	}
+	now := s.now()
+	_ = db.InTx(ctx, s.DB, func(tx *sql.Tx) error {
+		if _, err := media.SetMeta(ctx, tx, mediaID, SourceRegenReplace, "scan_stale", "1", now); err != nil {
+			return err
+		}
+		return media.Audit(ctx, tx, media.AuditEntry{Action: AuditScanStale, EntityType: "media", EntityID: mediaID,
+			Details: map[string]any{"reason": "forge_regen_no_scanner", "job_id": jobID, "error": reason.Truncate(err.Error(), 300)}, At: now})
+	})
+}
+
+// promptFromRequest builds the prompts row of a regenerated image from what
+// was actually sent (used sampler/scheduler and seed of the variant).
+func promptFromRequest(in replaceInput) media.Prompt {
+	pl := in.Request.Payload
+	cfg := pl.CFGScale
+	steps := int64(pl.Steps)
+	w, h := int64(in.Out.Width), int64(in.Out.Height)
+	p := media.Prompt{Prompt: pl.Prompt, NegativePrompt: pl.NegativePrompt, Model: in.Model,
+		Sampler: firstNonEmpty(in.UsedSampler, pl.SamplerName), Scheduler: firstNonEmpty(in.UsedScheduler, pl.Scheduler),
+		CFGScale: &cfg, Steps: &steps, Width: &w, Height: &h}
+	if in.Seed != nil {
+		p.Seed = strconv.FormatInt(*in.Seed, 10)
+	} else if pl.Seed >= 0 {
+		p.Seed = strconv.FormatInt(pl.Seed, 10)
+	}
+	sm, _ := json.Marshal(map[string]any{"source": in.Source, "prompt_category": in.Request.Plan.Category,
+		"fallback_used": in.Request.Plan.FallbackUsed, "tag_prompt_used": in.Request.Plan.TagPromptUsed,
+		"original_prompt": in.Request.Plan.OriginalPrompt, "job_id": in.JobID, "generation_mode": in.Request.Generation})
+	p.SourceMetadata = string(sm)
+	return p
+}
+
+func firstNonEmpty(ss ...string) string {
+	for _, s := range ss {
+		if strings.TrimSpace(s) != "" {
+			return s
+		}
+	}
+	return ""
+}
