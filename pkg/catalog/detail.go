@@ -145,19 +145,19 @@ type Lineage struct {
 
 // Detail is everything the detail page shows.
 type Detail struct {
-	Media    Media
-	Meta     []MetaEntry
-	MetaMap  map[string]string
-	Prompt   *Prompt
-	History  []Prompt
-	Tags     []Tag
-	Scans    []ScanResult
-	Ollama   []OllamaResult
-	Jobs     []JobRow
-	Lineage  Lineage
-	Clicks   int64
-	Title    string
-	Caption  string
+	Media   Media
+	Meta    []MetaEntry
+	MetaMap map[string]string
+	Prompt  *Prompt
+	History []Prompt
+	Tags    []Tag
+	Scans   []ScanResult
+	Ollama  []OllamaResult
+	Jobs    []JobRow
+	Lineage Lineage
+	Clicks  int64
+	Title   string
+	Caption string
 }
 
 func ns(s sql.NullString) string { return s.String }

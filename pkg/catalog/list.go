@@ -126,9 +126,9 @@ type Result struct {
 const CountCap = 10000
 
 type sortSpec struct {
-	key     string // SQL expression of the sort key
-	desc    bool
-	index   bool // key is a plain column (NULLs possible only for filesize)
+	key      string // SQL expression of the sort key
+	desc     bool
+	index    bool // key is a plain column (NULLs possible only for filesize)
 	nullable bool
 }
 

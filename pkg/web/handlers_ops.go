@@ -109,17 +109,17 @@ func (s *Server) handleHealth(w http.ResponseWriter, r *http.Request) {
 // dashboardData is the live part of the dashboard, shared by the page and
 // the polling JSON endpoint.
 type dashboardData struct {
-	ServerTime   string              `json:"server_time"`
-	Counts       catalog.JobCounts   `json:"counts"`
-	Running      []catalog.JobRow    `json:"running"`
-	Queued       []catalog.JobRow    `json:"queued"`
-	Stuck        []catalog.JobRow    `json:"stuck"`
-	Done         []catalog.JobRow    `json:"done"`
-	Errors       []catalog.JobRow    `json:"errors"`
-	Health       Health              `json:"health"`
-	Pending      int                 `json:"pending_migrations"`
-	MediaTotal   int                 `json:"media_total"`
-	SystemErrors []map[string]any    `json:"system_errors"`
+	ServerTime   string            `json:"server_time"`
+	Counts       catalog.JobCounts `json:"counts"`
+	Running      []catalog.JobRow  `json:"running"`
+	Queued       []catalog.JobRow  `json:"queued"`
+	Stuck        []catalog.JobRow  `json:"stuck"`
+	Done         []catalog.JobRow  `json:"done"`
+	Errors       []catalog.JobRow  `json:"errors"`
+	Health       Health            `json:"health"`
+	Pending      int               `json:"pending_migrations"`
+	MediaTotal   int               `json:"media_total"`
+	SystemErrors []map[string]any  `json:"system_errors"`
 }
 
 func (s *Server) dashboard(ctx context.Context) (dashboardData, error) {

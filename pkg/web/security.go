@@ -14,25 +14,25 @@ import (
 
 // Reason codes the web layer answers with.
 const (
-	CodeForbidden          = "forbidden"
-	CodeInvalidCSRF        = "invalid_csrf_token"
-	CodeAuthRequired       = "internal_auth_required"
-	CodeKeyInvalid         = "internal_key_invalid"
-	CodeKeyMissing         = "internal_key_missing"
-	CodeIPNotWhitelisted   = "ip_not_whitelisted"
-	CodeHostNotAllowed     = "host_not_allowed"
-	CodeDBBusy             = "db_busy"
-	CodeBadRequest         = "bad_request"
-	CodeNotFound           = "not_found"
-	CodeMethodNotAllowed   = "method_not_allowed"
-	CodeInternal           = "internal_error"
-	CodeAdultHidden        = "adult_hidden"
-	CodePathBlocked        = "path_blocked"
-	sessionCookie          = "sv_session"
-	sessionTTL             = 12 * time.Hour
-	maxSessions            = 10000
-	csrfHeader             = "X-CSRF-Token"
-	internalKeyHeader      = "X-Internal-Key"
+	CodeForbidden        = "forbidden"
+	CodeInvalidCSRF      = "invalid_csrf_token"
+	CodeAuthRequired     = "internal_auth_required"
+	CodeKeyInvalid       = "internal_key_invalid"
+	CodeKeyMissing       = "internal_key_missing"
+	CodeIPNotWhitelisted = "ip_not_whitelisted"
+	CodeHostNotAllowed   = "host_not_allowed"
+	CodeDBBusy           = "db_busy"
+	CodeBadRequest       = "bad_request"
+	CodeNotFound         = "not_found"
+	CodeMethodNotAllowed = "method_not_allowed"
+	CodeInternal         = "internal_error"
+	CodeAdultHidden      = "adult_hidden"
+	CodePathBlocked      = "path_blocked"
+	sessionCookie        = "sv_session"
+	sessionTTL           = 12 * time.Hour
+	maxSessions          = 10000
+	csrfHeader           = "X-CSRF-Token"
+	internalKeyHeader    = "X-Internal-Key"
 )
 
 // session is one browser session. Admin is granted only by the login form

@@ -225,7 +225,9 @@ func (s *Server) routes() http.Handler {
 }
 
 // Mutating exposes the CSRF/admin wrapper to extension routes.
-func (s *Server) Mutating(admin bool, h http.HandlerFunc) http.HandlerFunc { return s.mutating(admin, h) }
+func (s *Server) Mutating(admin bool, h http.HandlerFunc) http.HandlerFunc {
+	return s.mutating(admin, h)
+}
 
 // IsAdmin reports whether the request carries admin rights.
 func IsAdmin(r *http.Request) bool { return info(r).admin }
@@ -341,6 +343,9 @@ func (s *Server) render(w http.ResponseWriter, r *http.Request, page string, dat
 	data["Adult"] = ri.sess.Adult
 	data["Path"] = r.URL.Path
 	data["Version"] = s.version
+	if _, ok := data["Title"]; !ok {
+		data["Title"] = "nav.media"
+	}
 	var buf bytes.Buffer
 	if err := t.ExecuteTemplate(&buf, "layout", data); err != nil {
 		s.fail(w, r, http.StatusInternalServerError, CodeInternal, err)

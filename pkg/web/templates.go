@@ -52,7 +52,7 @@ func (s *Server) funcs() template.FuncMap {
 			}
 			return c.Encode()
 		},
-		"cv":   func(c catalog.Card, q url.Values) cardView { return cardView{Card: c, Q: q.Encode()} },
+		"cv": func(c catalog.Card, q url.Values) cardView { return cardView{Card: c, Q: q.Encode()} },
 		"jt": func(rows []catalog.JobRow, data map[string]any) map[string]any {
 			return map[string]any{"Rows": rows, "Admin": data["Admin"], "CSRF": data["CSRF"]}
 		},
