@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io/fs"
 	"os/exec"
+	"path/filepath"
 	"strings"
 	"time"
 
@@ -107,4 +108,14 @@ func lastLines(s string, n int) string {
 		}
 	}
 	return strings.Join(keep, " | ")
+}
+
+// inputPath makes a media path safe to hand to ffmpeg/ffprobe: relative
+// names such as "concat:a|b" or "http:x" would be taken as protocols and a
+// leading "-" as an option, so every input is passed as an absolute path.
+func inputPath(path string) string {
+	if abs, err := filepath.Abs(path); err == nil {
+		return abs
+	}
+	return path
 }

@@ -89,7 +89,7 @@ func (f *FFmpeg) frame(ctx context.Context, path string, at time.Duration, maxDi
 		// ffmpeg 2.1 because it decodes from the keyframe to the target.
 		args = append(args, "-ss", strconv.FormatFloat(at.Seconds(), 'f', 3, 64))
 	}
-	args = append(args, "-i", path, "-map", "0:V:0", "-an", "-sn", "-dn", "-frames:v", "1")
+	args = append(args, "-i", inputPath(path), "-map", "0:V:0", "-an", "-sn", "-dn", "-frames:v", "1")
 	if maxDim > 0 {
 		args = append(args, "-vf", fmt.Sprintf(
 			"scale='min(iw,%d)':'min(ih,%d)':force_original_aspect_ratio=decrease", maxDim, maxDim))
@@ -170,7 +170,7 @@ func (f *FFmpeg) DecodeCheck(ctx context.Context, path string) error {
 		{"end", []string{"-sseof", "-" + strconv.FormatFloat(checkWindow.Seconds(), 'f', 0, 64)}},
 	} {
 		args := append([]string{"-v", "error", "-nostdin", "-hide_banner"}, w.args...)
-		args = append(args, "-i", path, "-map", "0:V:0", "-t", strconv.FormatFloat(checkWindow.Seconds(), 'f', 0, 64),
+		args = append(args, "-i", inputPath(path), "-map", "0:V:0", "-t", strconv.FormatFloat(checkWindow.Seconds(), 'f', 0, 64),
 			"-f", "null", "-", "-progress", "pipe:1")
 		out, stderr, err := f.tool().run(ctx, 1<<20, args...)
 		if err = classifyNoVideo(err); err != nil {

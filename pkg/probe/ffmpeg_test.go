@@ -203,3 +203,25 @@ func BenchmarkFrame(b *testing.B) {
 		}
 	}
 }
+
+// TestProtocolLookingNames makes sure a file named like an ffmpeg protocol
+// is read as a file.
+func TestProtocolLookingNames(t *testing.T) {
+	f := testFFmpeg(t)
+	dir := t.TempDir()
+	data, err := os.ReadFile("testdata/gomp4_sample.mp4")
+	if err != nil {
+		t.Fatal(err)
+	}
+	name := "concat:x.mp4"
+	if err := os.WriteFile(filepath.Join(dir, name), data, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	t.Chdir(dir)
+	if _, err := f.Prober().Probe(context.Background(), name); err != nil {
+		t.Fatalf("probe: %v", err)
+	}
+	if _, err := f.Frame(context.Background(), name, 0, 64); err != nil {
+		t.Fatalf("frame: %v", err)
+	}
+}

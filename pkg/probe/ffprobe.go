@@ -128,7 +128,7 @@ func (p *FFprobe) tool() tool {
 // is an ffprobe_failed error; an audio-only file is not (HasVideo false).
 func (p *FFprobe) Probe(ctx context.Context, path string) (*VideoInfo, error) {
 	out, stderr, err := p.tool().run(ctx, cmp.Or(p.MaxOutput, DefaultMaxProbeOutput),
-		"-v", "error", "-print_format", "json", "-show_format", "-show_streams", "--", path)
+		"-v", "error", "-print_format", "json", "-show_format", "-show_streams", "--", inputPath(path))
 	if err != nil {
 		return nil, fmt.Errorf("probe %s: %w", path, err)
 	}

@@ -583,3 +583,22 @@ func BenchmarkVideoThumbnail(b *testing.B) {
 		}
 	}
 }
+
+func TestVideoWithoutFFmpegIsRetried(t *testing.T) {
+	t.Parallel()
+	fx := newFixture(t, func(o *Options) {
+		o.FFmpeg = &probe.FFmpeg{Path: "/nonexistent/ffmpeg", Probe: &probe.FFprobe{Path: "/nonexistent/ffprobe"}}
+	})
+	src := filepath.Join(fx.dir, "clip.mp4")
+	os.WriteFile(src, []byte("\x00\x00\x00\x18ftypisom"), 0o644)
+	s := source(t, 11, src, "video", 0)
+	for range 2 {
+		if _, _, err := fx.g.Get(context.Background(), s); reason.Code(err) != probe.CodeFFprobeMissing {
+			t.Fatalf("err = %v", err)
+		}
+	}
+	// Installing the tool must fix it at once: no negative cache entry.
+	if n := fx.count.Load(); n != 2 {
+		t.Fatalf("generated %d times, want 2", n)
+	}
+}
