@@ -258,7 +258,11 @@ func (s *Server) withSecurity(next http.Handler) http.Handler {
 }
 
 func isAsset(p string) bool {
-	return strings.HasPrefix(p, "/static/") || p == "/health.php" || p == "/health" || p == "/favicon.ico"
+	// Media endpoints read an existing session (adult opt-in) but never
+	// create one: a cookie-less client fetching thousands of thumbnails
+	// must not fill the session store.
+	return strings.HasPrefix(p, "/static/") || p == "/health.php" || p == "/health" || p == "/favicon.ico" ||
+		p == "/thumb.php" || p == "/media_stream.php"
 }
 
 func (s *Server) setSessionCookie(w http.ResponseWriter, id string) {
