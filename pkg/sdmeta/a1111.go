@@ -88,11 +88,28 @@ func ParseA1111(text string) (a A1111, ok bool) {
 }
 
 // parseParamLine splits "K: v, K2: "quoted, value", …" into ordered pairs.
+// Unquoted JSON values (Civitai writes `Civitai resources: [{…}, …]`) run to
+// their balanced closing bracket instead of the next comma.
 func parseParamLine(s string) []Param {
 	var out []Param
-	for _, m := range reParam.FindAllStringSubmatch(s, 2000) {
-		k := strings.TrimSpace(m[1])
-		v := strings.TrimSpace(m[2])
+	for pos := 0; pos < len(s) && len(out) < 2000; {
+		m := reParam.FindStringSubmatchIndex(s[pos:])
+		if m == nil || m[1] == 0 {
+			break
+		}
+		k := strings.TrimSpace(s[pos+m[2] : pos+m[3]])
+		vStart, next := pos+m[4], pos+m[1]
+		v := strings.TrimSpace(s[vStart : pos+m[5]])
+		if vs := strings.TrimLeft(s[vStart:], " "); len(vs) > 0 && (vs[0] == '[' || vs[0] == '{') {
+			off := vStart + len(s[vStart:]) - len(vs)
+			if end := balancedEnd(s, off); end > 0 {
+				v = s[off:end]
+				next = end
+				if next < len(s) && s[next] == ',' {
+					next++
+				}
+			}
+		}
 		if len(v) >= 2 && v[0] == '"' && v[len(v)-1] == '"' {
 			var u string
 			if err := json.Unmarshal([]byte(v), &u); err == nil {
@@ -102,8 +119,34 @@ func parseParamLine(s string) []Param {
 			}
 		}
 		out = append(out, Param{Key: k, Value: v})
+		pos = next
 	}
 	return out
+}
+
+// balancedEnd returns the index after the bracket matching s[start], or -1.
+func balancedEnd(s string, start int) int {
+	depth, inStr, esc := 0, false, false
+	for i := start; i < len(s); i++ {
+		c := s[i]
+		switch {
+		case esc:
+			esc = false
+		case inStr && c == '\\':
+			esc = true
+		case c == '"':
+			inStr = !inStr
+		case inStr:
+		case c == '[' || c == '{':
+			depth++
+		case c == ']' || c == '}':
+			depth--
+			if depth == 0 {
+				return i + 1
+			}
+		}
+	}
+	return -1
 }
 
 // applyA1111 copies parsed parameters into the result columns and returns

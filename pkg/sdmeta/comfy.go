@@ -97,10 +97,15 @@ func link(v any) (string, bool) {
 var valueNames = []string{"value", "seed", "noise_seed", "int", "float", "number", "text", "string", "Text", "STRING", "prompt"}
 
 // scalar resolves an input to a literal, following links into primitive or
-// utility nodes.
-func (g comfyGraph) scalar(id, name string, depth int) (any, bool) {
+// utility nodes. Each node is entered at most once per resolution, so a
+// cyclic graph costs O(nodes), not an exponential search.
+func (g comfyGraph) scalar(id, name string, _ int) (any, bool) {
+	return g.scalarSeen(id, name, map[string]bool{})
+}
+
+func (g comfyGraph) scalarSeen(id, name string, seen map[string]bool) (any, bool) {
 	n := g[id]
-	if n == nil || depth > maxComfyDepth {
+	if n == nil || len(seen) > maxComfyDepth {
 		return nil, false
 	}
 	v, ok := n.Inputs[name]
@@ -115,17 +120,18 @@ func (g comfyGraph) scalar(id, name string, depth int) (any, bool) {
 		return v, true
 	}
 	sn := g[src]
-	if sn == nil {
+	if sn == nil || seen[src] {
 		return nil, false
 	}
+	seen[src] = true
 	if _, has := sn.Inputs[name]; has {
-		if r, ok := g.scalar(src, name, depth+1); ok {
+		if r, ok := g.scalarSeen(src, name, seen); ok {
 			return r, true
 		}
 	}
 	for _, vn := range valueNames {
 		if _, has := sn.Inputs[vn]; has {
-			if r, ok := g.scalar(src, vn, depth+1); ok {
+			if r, ok := g.scalarSeen(src, vn, seen); ok {
 				return r, true
 			}
 		}
