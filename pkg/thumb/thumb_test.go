@@ -8,6 +8,7 @@ import (
 	"hash/crc32"
 	"image"
 	"image/color"
+	"image/gif"
 	"image/png"
 	"os"
 	"os/exec"
@@ -600,5 +601,35 @@ func TestVideoWithoutFFmpegIsRetried(t *testing.T) {
 	// Installing the tool must fix it at once: no negative cache entry.
 	if n := fx.count.Load(); n != 2 {
 		t.Fatalf("generated %d times, want 2", n)
+	}
+}
+
+func TestAnimatedGIFAsVideo(t *testing.T) {
+	t.Parallel()
+	fx := newFixture(t, func(o *Options) { o.FFmpeg = &probe.FFmpeg{Path: svtest.RequireTool(t, "ffmpeg")} })
+	pal := color.Palette{color.Black, color.White}
+	g := &gif.GIF{}
+	for i := range 10 {
+		img := image.NewPaletted(image.Rect(0, 0, 120, 60), pal)
+		for x := range 120 {
+			img.SetColorIndex(x, i, 1)
+		}
+		g.Image, g.Delay = append(g.Image, img), append(g.Delay, 10)
+	}
+	var b bytes.Buffer
+	if err := gif.EncodeAll(&b, g); err != nil {
+		t.Fatal(err)
+	}
+	src := filepath.Join(fx.dir, "anim.gif")
+	os.WriteFile(src, b.Bytes(), 0o644)
+	if kind, ext, err := probe.DetectFile(src); err != nil || kind != probe.KindVideo || ext != "gif" {
+		t.Fatalf("DetectFile = %s %s %v", kind, ext, err)
+	}
+	p, ct, err := fx.g.Get(context.Background(), source(t, 12, src, "video", 0))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if img, _ := decodeFile(t, p); ct != ContentTypeJPEG || img.Bounds().Dx() != 120 || img.Bounds().Dy() != 60 {
+		t.Fatalf("got %s %v", ct, img.Bounds())
 	}
 }
