@@ -40,7 +40,7 @@ type ReplaceInfo struct {
 	MetaUpdated     int    `json:"meta_updated"`
 	// ScanUpdated is known only after the commit; the job result says
 	// "pending" and the scan_stale meta/audit records a failure.
-	ScanUpdated string `json:"scan_updated"`
+	ScanUpdated  string `json:"scan_updated"`
 	VersionToken string `json:"version_token"`
 }
 
