@@ -1,0 +1,78 @@
+// Command media-worker runs integrity_check, hash_compute and upscale jobs
+// (the original media_worker_cli.php / media_service_cli.php):
+//
+//	media-worker [--limit=50] [--loop --sleep-ms=1500]
+//	media-worker enqueue --type=upscale --media-id=N [--scale=2] [--model=X]
+//	media-worker enqueue --type=hash_compute --all-missing [--limit=N]
+package main
+
+import (
+	"context"
+	"fmt"
+	"os"
+
+	"github.com/urfave/cli/v2"
+
+	"github.com/localsupervisor/supervisor/pkg/cliapp"
+	"github.com/localsupervisor/supervisor/pkg/config"
+	"github.com/localsupervisor/supervisor/pkg/jobs"
+	"github.com/localsupervisor/supervisor/pkg/mediaops"
+	"github.com/localsupervisor/supervisor/pkg/workercmd"
+)
+
+func main() {
+	app := workercmd.App(workercmd.Spec{
+		Name:            "media-worker",
+		Usage:           "run media jobs (integrity_check, hash_compute, upscale)",
+		Worker:          "media_worker",
+		Types:           []string{jobs.TypeIntegrityCheck, jobs.TypeHashCompute, jobs.TypeUpscale},
+		DefaultLimit:    50,
+		SleepFromConfig: func(c *config.Config) int { return c.Workers.Media.SleepMS },
+		Setup: func(ctx context.Context, env *workercmd.Env) (map[string]jobs.Handler, func(), error) {
+			s, err := mediaops.FromConfig(env.Config, env.DB, env.Clock, nil)
+			if err != nil {
+				return nil, nil, err
+			}
+			return s.MediaHandlers(), nil, nil
+		},
+	})
+	app.Commands = []*cli.Command{{
+		Name:  "enqueue",
+		Usage: "enqueue media jobs for given media or for every media missing the result",
+		Flags: append(cliapp.Flags(),
+			&cli.StringFlag{Name: "type", Usage: "integrity_check | hash_compute | upscale", Required: true},
+			&cli.Int64SliceFlag{Name: "media-id", Usage: "media id (repeatable)"},
+			&cli.BoolFlag{Name: "all-missing", Usage: "every active media without the job's result"},
+			&cli.IntFlag{Name: "limit", Usage: "cap for --all-missing (0 = no cap)"},
+			&cli.Float64Flag{Name: "scale", Usage: "upscale factor", Value: 2},
+			&cli.StringFlag{Name: "model", Usage: "upscaler name (Forge) recorded as upscale.model"},
+		),
+		Action: enqueue,
+	}}
+	os.Exit(cliapp.Run(app, os.Args))
+}
+
+func enqueue(c *cli.Context) error {
+	if len(c.Int64Slice("media-id")) == 0 && !c.Bool("all-missing") {
+		return cli.Exit("enqueue needs --media-id=N or --all-missing", cliapp.ExitFailure)
+	}
+	env, err := cliapp.Setup(c, cliapp.Options{Service: "media_worker", NeedDB: true})
+	if err != nil {
+		return err
+	}
+	defer env.Close()
+	q := jobs.NewQueue(jobs.QueueOptions{DB: env.DB, Clock: env.Clock, Config: env.Modules.Jobs, Logger: env.Log})
+	sum, err := mediaops.EnqueueMedia(c.Context, q, mediaops.EnqueueOptions{
+		Type: c.String("type"), MediaIDs: c.Int64Slice("media-id"), AllMissing: c.Bool("all-missing"),
+		Limit: c.Int("limit"), Upscale: mediaops.UpscalePayload{Scale: c.Float64("scale"), Model: c.String("model")},
+	})
+	if err != nil {
+		return err
+	}
+	env.Summary(fmt.Sprintf("media-worker enqueue %s: candidates=%d enqueued=%d deduped=%d skipped=%d queue_full=%v",
+		c.String("type"), sum.Candidates, sum.Enqueued, sum.Deduped, sum.Skipped, sum.QueueFull), sum)
+	if len(sum.Errors) > 0 && sum.Enqueued+sum.Deduped == 0 {
+		return cli.Exit(sum.Errors[0], cliapp.ExitFailure)
+	}
+	return nil
+}

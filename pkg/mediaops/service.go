@@ -1,0 +1,224 @@
+package mediaops
+
+import (
+	"context"
+	"database/sql"
+	"fmt"
+	"strings"
+
+	"github.com/localsupervisor/supervisor/pkg/db"
+	"github.com/localsupervisor/supervisor/pkg/jobs"
+	"github.com/localsupervisor/supervisor/pkg/library"
+	"github.com/localsupervisor/supervisor/pkg/media"
+	"github.com/localsupervisor/supervisor/pkg/reason"
+	"github.com/localsupervisor/supervisor/pkg/svtime"
+)
+
+// Meta sources written by the media worker.
+const (
+	SourceIntegrity = "integrity"
+	SourceHash      = "hash"
+)
+
+// Service holds what the media and rename jobs need. Fields are set by the
+// caller (cmd wiring); zero values are documented per field.
+type Service struct {
+	// DB is the writer handle. Required.
+	DB *sql.DB
+	// Clock stamps checked_at values. Required.
+	Clock svtime.Clock
+	// Roots are the four library roots (rename targets, inside checks).
+	Roots library.Roots
+	// Derivatives is paths.derivatives, where upscales are written.
+	Derivatives string
+	// MaxPixels is the decode budget (0: probe.DefaultMaxPixels).
+	MaxPixels int64
+	// Video checks videos; nil makes video integrity jobs fail with
+	// tool_missing.
+	Video VideoChecker
+	// Remote, when set, upscales through Forge instead of locally.
+	Remote RemoteUpscaler
+	// AfterMove is a test hook called by Rename right after the file was
+	// moved and before the DB commit (crash tests kill the process here).
+	AfterMove func(from, to string)
+}
+
+// AllRoots are the library roots plus the derivatives folder, the set a
+// catalogued file must lie in.
+func (s *Service) AllRoots() []string {
+	r := s.Roots.All()
+	if s.Derivatives != "" {
+		r = append(r, s.Derivatives)
+	}
+	return r
+}
+
+// MediaHandlers returns the handlers for the media worker's job types.
+func (s *Service) MediaHandlers() map[string]jobs.Handler {
+	return map[string]jobs.Handler{
+		jobs.TypeIntegrityCheck: s.handleIntegrity,
+		jobs.TypeHashCompute:    s.handleHash,
+		jobs.TypeUpscale:        s.handleUpscale,
+	}
+}
+
+// RenameHandlers returns the handler of the library rename worker.
+func (s *Service) RenameHandlers() map[string]jobs.Handler {
+	return map[string]jobs.Handler{jobs.TypeLibraryRename: s.handleRename}
+}
+
+func jobMedia(j *jobs.Job) (int64, error) {
+	if j.MediaID == nil {
+		return 0, reason.New(jobs.CodePayloadInvalid, "job has no media_id")
+	}
+	return *j.MediaID, nil
+}
+
+// IntegrityResult is the integrity_check job result.
+type IntegrityResult struct {
+	MediaID int64 `json:"media_id"`
+	Integrity
+}
+
+// CheckMedia runs the integrity check for one media row and stores
+// integrity.* meta. complete (may be nil) runs in the same transaction.
+func (s *Service) CheckMedia(ctx context.Context, id int64, complete func(*sql.Tx, any) error) (IntegrityResult, error) {
+	m, err := media.Get(ctx, s.DB, id)
+	if err != nil {
+		return IntegrityResult{}, err
+	}
+	// Reads are done before the transaction: no external work while the
+	// write lock is held.
+	res, err := CheckIntegrity(ctx, m.Path, m.Type, s.MaxPixels, s.Video)
+	if err != nil {
+		return IntegrityResult{}, err
+	}
+	out := IntegrityResult{MediaID: id, Integrity: res}
+	err = db.InTx(ctx, s.DB, func(tx *sql.Tx) error {
+		if err := s.writeIntegrity(ctx, tx, id, res); err != nil {
+			return err
+		}
+		if complete != nil {
+			return complete(tx, out)
+		}
+		return nil
+	})
+	return out, err
+}
+
+func (s *Service) writeIntegrity(ctx context.Context, tx *sql.Tx, id int64, res Integrity) error {
+	now := s.Clock.Now()
+	ok := "1"
+	if !res.OK {
+		ok = "0"
+	}
+	_, err := media.SetMetaPairs(ctx, tx, id, []media.MetaPair{
+		{Source: SourceIntegrity, Key: "integrity.ok", Value: ok},
+		{Source: SourceIntegrity, Key: "integrity.error_code", Value: res.Code},
+		{Source: SourceIntegrity, Key: "integrity.error_message", Value: res.Message},
+		// checked_at always changes, so it is always appended: it records
+		// that the check ran.
+		{Source: SourceIntegrity, Key: "integrity.checked_at", Value: svtime.Format(now)},
+	}, now)
+	return err
+}
+
+func (s *Service) handleIntegrity(ctx context.Context, j *jobs.Job) (any, error) {
+	id, err := jobMedia(j)
+	if err != nil {
+		return nil, err
+	}
+	return s.CheckMedia(ctx, id, func(tx *sql.Tx, v any) error { return j.CompleteTx(ctx, tx, v) })
+}
+
+// HashResult is the hash_compute job result.
+type HashResult struct {
+	MediaID int64  `json:"media_id"`
+	SHA256  string `json:"sha256"`
+	MD5     string `json:"md5"`
+	Size    int64  `json:"filesize"`
+	// Mismatch is set when the content no longer matches the import-time
+	// MD5 (media.hash) or the previously recorded SHA-256: bit rot or a
+	// replaced file.
+	Mismatch   bool   `json:"mismatch"`
+	ReasonCode string `json:"reason_code,omitempty"`
+	Detail     string `json:"detail,omitempty"`
+}
+
+// HashMedia computes SHA-256 (and MD5) of one media file, stores
+// hash.sha256/hash.checked_at and reports a mismatch against the import-
+// time hash as hash_mismatch (integrity.ok=0, a consistency_log row and an
+// audit entry). media.hash is never changed: it is the identity the
+// library path is derived from.
+func (s *Service) HashMedia(ctx context.Context, id int64, complete func(*sql.Tx, any) error) (HashResult, error) {
+	m, err := media.Get(ctx, s.DB, id)
+	if err != nil {
+		return HashResult{}, err
+	}
+	prev, _, err := media.GetMeta(ctx, s.DB, id, "hash.sha256")
+	if err != nil {
+		return HashResult{}, err
+	}
+	d, err := HashFile(ctx, m.Path, true)
+	if err != nil {
+		return HashResult{}, err
+	}
+	res := HashResult{MediaID: id, SHA256: d.SHA256, MD5: d.MD5, Size: d.Size}
+	var why []string
+	if m.Hash != "" && !strings.EqualFold(m.Hash, d.MD5) {
+		why = append(why, fmt.Sprintf("md5 %s, import-time %s", d.MD5, m.Hash))
+	}
+	if prev != "" && !strings.EqualFold(prev, d.SHA256) {
+		why = append(why, fmt.Sprintf("sha256 %s, previously %s", d.SHA256, prev))
+	}
+	if len(why) > 0 {
+		res.Mismatch, res.ReasonCode, res.Detail = true, CodeHashMismatch, strings.Join(why, "; ")
+	}
+	now := s.Clock.Now()
+	err = db.InTx(ctx, s.DB, func(tx *sql.Tx) error {
+		pairs := []media.MetaPair{
+			{Source: SourceHash, Key: "hash.sha256", Value: d.SHA256},
+			{Source: SourceHash, Key: "hash.checked_at", Value: svtime.Format(now)},
+		}
+		if _, err := media.SetMetaPairs(ctx, tx, id, pairs, now); err != nil {
+			return err
+		}
+		if res.Mismatch {
+			if err := s.writeIntegrity(ctx, tx, id, Integrity{OK: false, Code: CodeHashMismatch, Message: reason.Truncate(res.Detail, 240)}); err != nil {
+				return err
+			}
+			if err := media.ConsistencyLog(ctx, tx, CodeHashMismatch, "warn", fmt.Sprintf("media %d: %s", id, res.Detail), now); err != nil {
+				return err
+			}
+			if err := media.Audit(ctx, tx, media.AuditEntry{Action: CodeHashMismatch, EntityType: "media", EntityID: id,
+				Details: map[string]any{"sha256": d.SHA256, "md5": d.MD5, "hash": m.Hash, "previous_sha256": prev}, ActorIP: "cli", ActorKey: "cli", At: now}); err != nil {
+				return err
+			}
+		}
+		if complete != nil {
+			return complete(tx, res)
+		}
+		return nil
+	})
+	return res, err
+}
+
+func (s *Service) handleHash(ctx context.Context, j *jobs.Job) (any, error) {
+	id, err := jobMedia(j)
+	if err != nil {
+		return nil, err
+	}
+	return s.HashMedia(ctx, id, func(tx *sql.Tx, v any) error { return j.CompleteTx(ctx, tx, v) })
+}
+
+func (s *Service) handleUpscale(ctx context.Context, j *jobs.Job) (any, error) {
+	id, err := jobMedia(j)
+	if err != nil {
+		return nil, err
+	}
+	var p UpscalePayload
+	if err := j.Decode(&p); err != nil {
+		return nil, err
+	}
+	return s.Upscale(ctx, id, p, func(tx *sql.Tx, v any) error { return j.CompleteTx(ctx, tx, v) })
+}
