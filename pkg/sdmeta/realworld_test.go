@@ -27,8 +27,8 @@ func TestRealWorldFixtures(t *testing.T) {
 	dir := svtest.SharedFixtures(t)
 	const duck = "photo of a duck"
 	cases := map[string]want{
-		"sd_a1111/sdparsers_automatic1111_cropped.png": {format: FormatA1111, prompt: duck, negative: "monochrome", sampler: "UniPC", model: "realistic_realisticVisionV20_v20", seed: "235284042", steps: 15, cfg: 5, w: 512, h: 400},
-		"sd_a1111/sdparsers_text_after_idat.png":       {format: FormatA1111, prompt: duck, negative: "monochrome", sampler: "UniPC", seed: "235284042", steps: 15, cfg: 5, w: 512, h: 400},
+		"sd_a1111/sdparsers_automatic1111_cropped.png":  {format: FormatA1111, prompt: duck, negative: "monochrome", sampler: "UniPC", model: "realistic_realisticVisionV20_v20", seed: "235284042", steps: 15, cfg: 5, w: 512, h: 400},
+		"sd_a1111/sdparsers_text_after_idat.png":        {format: FormatA1111, prompt: duck, negative: "monochrome", sampler: "UniPC", seed: "235284042", steps: 15, cfg: 5, w: 512, h: 400},
 		"exif_jpeg/sdparsers_automatic1111_cropped.jpg": {format: FormatA1111, prompt: duck, negative: "monochrome", sampler: "UniPC", model: "realistic_realisticVisionV20_v20", seed: "235284042", steps: 15, cfg: 5, w: 512, h: 400},
 		"comfyui/sdparsers_img2img_cropped.png": {format: FormatComfyUI, prompt: "photograph of victorian woman with wings, sky clouds, meadow grass", negative: "watermark, text",
 			sampler: "sample_dpmpp_2m", scheduler: "normal", model: "v1-5-pruned-emaonly.ckpt", seed: "280823642470253", steps: 20, cfg: 8},
@@ -42,12 +42,12 @@ func TestRealWorldFixtures(t *testing.T) {
 		"invokeai/sdparsers_invokeai_sdmeta1.png": {format: FormatInvokeAI, negative: "rendering, glowing eyes, skinny", sampler: "k_lms", seed: "2980747362", steps: 50, cfg: 5, w: 512, h: 768, model: "deliberateForInvoke_v08"},
 		"invokeai/sdparsers_invokeai_imeta1.png": {format: FormatInvokeAI, prompt: "digital artwork, oil painting. painterly brushstrokes, holidays,", negative: "grainy+, photo, oversaturated, overexposed, blurry, compressed jpg+, noisy++, unfocused , black and white",
 			sampler: "euler", seed: "3293022630", steps: 35, cfg: 8, w: 1024, h: 1024, model: "juggernautXL"},
-		"fooocus/sdparsers_fooocus1_cropped.png": {format: FormatFooocus, prompt: "a smiling goldfish", sampler: "dpmpp_2m_sde_gpu", scheduler: "karras", seed: "6952411511246973023", steps: 30, cfg: 4, w: 768, h: 1280, model: "juggernautXL_v8Rundiffusion"},
-		"nometa/sdparsers_empty_image.png":       {format: FormatNone},
-		"nometa/sdparsers_empty_image.jpg":       {format: FormatNone},
-		"corrupt/sdparsers_empty_file.png":       {err: CodeCorrupt},
-		"corrupt/derived_text_named.jpg":         {err: CodeUnsupported},
-		"corrupt/pillow_pngtest_bad.png.bin":     {err: CodeUnsupported},
+		"fooocus/sdparsers_fooocus1_cropped.png":       {format: FormatFooocus, prompt: "a smiling goldfish", sampler: "dpmpp_2m_sde_gpu", scheduler: "karras", seed: "6952411511246973023", steps: 30, cfg: 4, w: 768, h: 1280, model: "juggernautXL_v8Rundiffusion"},
+		"nometa/sdparsers_empty_image.png":             {format: FormatNone},
+		"nometa/sdparsers_empty_image.jpg":             {format: FormatNone},
+		"corrupt/sdparsers_empty_file.png":             {err: CodeCorrupt},
+		"corrupt/derived_text_named.jpg":               {err: CodeUnsupported},
+		"corrupt/pillow_pngtest_bad.png.bin":           {err: CodeUnsupported},
 		"sd_a1111/sdparsers_automatic1111_stealth.png": {format: FormatNone}, // stealth is off by default
 	}
 	for _, c := range []string{"video/selfmade_core_prompt_workflow_prog8s.mp4", "video/selfmade_vhs_comment_prog8s.mp4", "video/selfmade_vhs_comment_sample.webm"} {

@@ -57,6 +57,8 @@ func Run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 			&cli.StringFlag{Name: "config", Usage: "ignored; accepted for consistency with the other binaries"},
 		},
 		HideHelpCommand: true,
+		// Exit codes are mapped by Run; urfave/cli must not call os.Exit.
+		ExitErrHandler: func(*cli.Context, error) {},
 		Action: func(c *cli.Context) error {
 			if c.NArg() == 0 {
 				return cli.Exit("meta-inspect: no FILE given (see --help)", 2)

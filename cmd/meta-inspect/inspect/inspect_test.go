@@ -1,0 +1,86 @@
+package inspect
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"path/filepath"
+	"sort"
+	"strings"
+	"testing"
+
+	"github.com/localsupervisor/supervisor/pkg/svtest"
+)
+
+func TestRun(t *testing.T) {
+	dir := svtest.SharedFixtures(t)
+	duck := filepath.Join(dir, "sd_a1111", "sdparsers_automatic1111_cropped.png")
+	bad := filepath.Join(dir, "corrupt", "derived_text_named.jpg")
+	cases := []struct {
+		name  string
+		args  []string
+		code  int
+		lines int
+	}{
+		{"json after files", []string{"meta-inspect", duck, "--json"}, 0, 1},
+		{"unreadable file", []string{"meta-inspect", "--json", duck, bad}, 1, 2},
+		{"missing file", []string{"meta-inspect", "--json", filepath.Join(dir, "nope.png")}, 1, 1},
+		{"no files", []string{"meta-inspect"}, 2, 0},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			var out, errb bytes.Buffer
+			if code := Run(context.Background(), c.args, &out, &errb); code != c.code {
+				t.Fatalf("exit %d, want %d (stderr %s)", code, c.code, errb.String())
+			}
+			lines := strings.Split(strings.TrimSpace(out.String()), "\n")
+			if c.lines == 0 {
+				return
+			}
+			if len(lines) != c.lines {
+				t.Fatalf("lines %d: %s", len(lines), out.String())
+			}
+			var m map[string]any
+			if err := json.Unmarshal([]byte(lines[0]), &m); err != nil {
+				t.Fatal(err)
+			}
+			var keys []string
+			for k := range m {
+				keys = append(keys, k)
+			}
+			sort.Strings(keys)
+			want := "cfg_scale,controlnet,file,format,height,loras,model,negative_prompt,prompt,sampler,sampler_settings,scheduler,seed,steps,warnings,width"
+			if strings.Join(keys, ",") != want {
+				t.Errorf("keys %v", keys)
+			}
+			if c.name == "json after files" && (m["prompt"] != "photo of a duck" || m["seed"] != "235284042" || m["steps"] != 15.0) {
+				t.Errorf("line %v", m)
+			}
+		})
+	}
+}
+
+func TestTextOutput(t *testing.T) {
+	dir := svtest.SharedFixtures(t)
+	var out bytes.Buffer
+	if code := Run(context.Background(), []string{"meta-inspect", filepath.Join(dir, "novelai", "sdparsers_novelai1_cropped.png")}, &out, &out); code != 0 {
+		t.Fatalf("exit %d: %s", code, out.String())
+	}
+	for _, s := range []string{"format:          novelai", "sampler:         k_euler_ancestral", "seed:            2253955223"} {
+		if !strings.Contains(out.String(), s) {
+			t.Errorf("missing %q in\n%s", s, out.String())
+		}
+	}
+}
+
+func TestFFprobeTags(t *testing.T) {
+	bin := svtest.RequireTool(t, "ffprobe")
+	dir := svtest.SharedFixtures(t)
+	tags, err := FFprobeTags(bin)(context.Background(), filepath.Join(dir, "video", "selfmade_vhs_comment_sample.webm"))
+	if err != nil || !strings.Contains(tags["COMMENT"]+tags["comment"], "workflow") {
+		t.Fatalf("tags %v err %v", tags, err)
+	}
+	if _, err := FFprobeTags(filepath.Join(t.TempDir(), "no-ffprobe"))(context.Background(), "x"); err == nil {
+		t.Error("missing binary gave no error")
+	}
+}
