@@ -2,8 +2,8 @@ package mediaops_test
 
 import (
 	"context"
-	"database/sql"
 	"crypto/sha256"
+	"database/sql"
 	"encoding/hex"
 	"image"
 	_ "image/png"

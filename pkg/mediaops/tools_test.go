@@ -1,0 +1,113 @@
+package mediaops_test
+
+import (
+	"context"
+	"os"
+	"path/filepath"
+	"testing"
+
+	"github.com/localsupervisor/supervisor/pkg/media"
+	"github.com/localsupervisor/supervisor/pkg/mediaops"
+)
+
+func TestConsistencyFindsAndRepairs(t *testing.T) {
+	e := newEnv(t)
+	ctx := context.Background()
+	ok := e.addMedia(t, filepath.Join(e.svc.Roots.ImagesSFW, "ok.png"), "image", pngBytes(t, 5, 5), false)
+	gone := e.addMedia(t, filepath.Join(e.svc.Roots.ImagesSFW, "gone.png"), "image", pngBytes(t, 6, 5), false)
+	os.Remove(filepath.Join(e.svc.Roots.ImagesSFW, "gone.png"))
+	writeFile(t, filepath.Join(e.svc.Roots.ImagesSFW, "stray.png"), []byte("x"))
+	thumbs := filepath.Join(e.dir, "thumbs")
+	writeFile(t, filepath.Join(thumbs, "999", "999", "t.jpg"), []byte("x"))
+	writeFile(t, filepath.Join(thumbs, "001", "1", "t.jpg"), []byte("x"))
+	e.db.Exec(`PRAGMA foreign_keys=OFF`)
+	mustExec := func(q string, args ...any) {
+		t.Helper()
+		if _, err := e.db.Exec(q, args...); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// Orphans need FKs off, as in a legacy PHP database.
+	conn, _ := e.db.Conn(ctx)
+	conn.ExecContext(ctx, `PRAGMA foreign_keys=OFF`)
+	conn.ExecContext(ctx, `INSERT INTO scan_results(media_id, scanner, run_at) VALUES (4242, 's', '2026-01-01T00:00:00Z')`)
+	conn.ExecContext(ctx, `INSERT INTO prompt_history(media_id, version, source, created_at) VALUES (4243, 1, 'import', '2026-01-01T00:00:00Z')`)
+	conn.Close()
+	mustExec(`INSERT INTO prompt_history(media_id, version, source, created_at) VALUES (?, 2, 'import', '2026-01-01T00:00:00Z'), (?, 5, 'rescan', '2026-01-02T00:00:00Z')`, ok, ok)
+	mustExec(`INSERT INTO jobs(type, status, created_at) VALUES ('integrity_check', 'bogus', '2026-01-01T00:00:00Z')`)
+	mustExec(`INSERT INTO jobs(type, status, created_at, updated_at) VALUES ('hash_compute', 'error', '2026-01-01T00:00:00Z', '2026-01-01T00:00:00Z')`)
+
+	rep, err := e.svc.RunConsistency(ctx, mediaops.ConsistencyOptions{ThumbCache: thumbs})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, check := range []string{"media_missing", "library_untracked_file", "scan_results_orphan", "prompt_history_media_missing",
+		"prompt_history_version_gap", "job_state_invalid", "job_state_gap", "thumb_orphan", "scan_missing_latest"} {
+		if rep.Counts[check] == 0 {
+			t.Errorf("check %s found nothing: %+v", check, rep.Findings)
+		}
+	}
+	if rep.Counts["thumb_orphan"] != 1 {
+		t.Errorf("thumbs of live media flagged: %d", rep.Counts["thumb_orphan"])
+	}
+	if n := e.count(t, `SELECT COUNT(*) FROM consistency_log`); n != len(rep.Findings) {
+		t.Fatalf("consistency_log %d rows, %d findings", n, len(rep.Findings))
+	}
+	rep, err = e.svc.RunConsistency(ctx, mediaops.ConsistencyOptions{ThumbCache: thumbs, Repair: "simple"})
+	if err != nil || rep.Repaired == 0 {
+		t.Fatalf("repair: %v %+v", err, rep)
+	}
+	m, _ := media.Get(ctx, e.db, gone)
+	if m.Status != "missing" {
+		t.Fatal("status not repaired")
+	}
+	if e.count(t, `SELECT COUNT(*) FROM prompt_history WHERE media_id=? AND version IN (1,2)`, ok) != 2 {
+		t.Fatal("versions not renumbered")
+	}
+	if _, err := os.Stat(filepath.Join(thumbs, "999", "999")); !os.IsNotExist(err) {
+		t.Fatal("orphan thumbs kept")
+	}
+	if _, err := os.Stat(filepath.Join(thumbs, "001", "1")); err != nil {
+		t.Fatal("live thumbs removed")
+	}
+	if e.count(t, `SELECT COUNT(*) FROM audit_log WHERE action='consistency_repair'`) != 1 {
+		t.Fatal("repair not audited")
+	}
+	rep, _ = e.svc.RunConsistency(ctx, mediaops.ConsistencyOptions{ThumbCache: thumbs})
+	for _, c := range []string{"media_missing", "scan_results_orphan", "prompt_history_media_missing", "prompt_history_version_gap", "thumb_orphan"} {
+		if rep.Counts[c] != 0 {
+			t.Errorf("%s still found after repair", c)
+		}
+	}
+}
+
+func TestCleanupMissing(t *testing.T) {
+	e := newEnv(t)
+	ctx := context.Background()
+	a := e.addMedia(t, filepath.Join(e.svc.Roots.ImagesSFW, "a.png"), "image", pngBytes(t, 5, 5), false)
+	b := e.addMedia(t, filepath.Join(e.svc.Roots.ImagesSFW, "b.png"), "image", pngBytes(t, 6, 5), false)
+	c := e.addMedia(t, filepath.Join(e.svc.Roots.ImagesSFW, "c.png"), "image", pngBytes(t, 7, 5), false)
+	os.Remove(filepath.Join(e.svc.Roots.ImagesSFW, "b.png"))
+	os.Remove(filepath.Join(e.svc.Roots.ImagesSFW, "c.png"))
+	if _, err := media.AddTag(ctx, e.db, c, "keep", "content", 1, true); err != nil {
+		t.Fatal(err)
+	}
+	rep, err := e.svc.CleanupMissing(ctx, mediaops.CleanupOptions{Mark: true})
+	if err != nil || rep.Marked != 2 || !rep.DryRun || rep.Locked != 1 {
+		t.Fatalf("mark: %+v %v", rep, err)
+	}
+	if e.count(t, `SELECT COUNT(*) FROM media`) != 3 {
+		t.Fatal("dry run deleted")
+	}
+	rep, _ = e.svc.CleanupMissing(ctx, mediaops.CleanupOptions{Delete: true})
+	if rep.Deleted != 1 || e.count(t, `SELECT COUNT(*) FROM media WHERE id=?`, b) != 0 || e.count(t, `SELECT COUNT(*) FROM media WHERE id=?`, c) != 1 {
+		t.Fatalf("delete: %+v", rep)
+	}
+	// A file that comes back is marked active again.
+	writeFile(t, filepath.Join(e.svc.Roots.ImagesSFW, "c.png"), []byte("back"))
+	rep, _ = e.svc.CleanupMissing(ctx, mediaops.CleanupOptions{Mark: true})
+	if rep.Restored != 1 {
+		t.Fatalf("restore: %+v", rep)
+	}
+	_ = a
+}
