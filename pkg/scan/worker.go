@@ -1,0 +1,380 @@
+package scan
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"path/filepath"
+	"sort"
+	"strings"
+	"time"
+
+	"github.com/localsupervisor/supervisor/pkg/jobs"
+	"github.com/localsupervisor/supervisor/pkg/media"
+	"github.com/localsupervisor/supervisor/pkg/reason"
+	"github.com/localsupervisor/supervisor/pkg/svtime"
+)
+
+// HandlerOptions configures the scan worker's job handlers.
+type HandlerOptions struct {
+	// Queue enqueues rescan_media jobs (backfill) and media follow-up jobs.
+	Queue *jobs.Queue
+	// PathPrefix (scan-worker --path) limits scan_path jobs to payload paths
+	// below it. Jobs outside are snoozed for ForeignSnooze, since the shared
+	// claim query has no payload filter.
+	PathPrefix string
+	// ForeignSnooze is the delay for scan_path jobs outside PathPrefix
+	// (default 30 s).
+	ForeignSnooze time.Duration
+	// Walk configures folder walks (skip dirs, symlinks).
+	Walk WalkOptions
+	// BackfillRunCap is how many new rescan_media jobs one backfill run may
+	// create before it checkpoints and re-queues itself (default 200, the
+	// original max_enqueue_per_run).
+	BackfillRunCap int
+	// BackfillPause is the pause before a capped backfill job runs again
+	// (default 5 s): the rescans it queued get their turn first.
+	BackfillPause time.Duration
+}
+
+// Handlers returns the scan group's job handlers (scan_path, rescan_media,
+// scan_backfill_tags). Each writes its result JSON (via the Runner) and an
+// audit row, and honours ctx cancellation: a cancelled job returns the ctx
+// error so the Runner records it as cancelled.
+func (s *Setup) Handlers(o HandlerOptions) map[string]jobs.Handler {
+	if o.ForeignSnooze <= 0 {
+		o.ForeignSnooze = 30 * time.Second
+	}
+	if o.BackfillRunCap <= 0 {
+		o.BackfillRunCap = 200
+	}
+	if o.BackfillPause <= 0 {
+		o.BackfillPause = 5 * time.Second
+	}
+	if o.Queue != nil && s.Importer.Enqueue == nil {
+		s.Importer.Enqueue = QueueEnqueuer(o.Queue)
+	}
+	return map[string]jobs.Handler{
+		jobs.TypeScanPath:         func(ctx context.Context, j *jobs.Job) (any, error) { return s.scanPathJob(ctx, j, o) },
+		jobs.TypeRescanMedia:      func(ctx context.Context, j *jobs.Job) (any, error) { return s.rescanJob(ctx, j) },
+		jobs.TypeScanBackfillTags: func(ctx context.Context, j *jobs.Job) (any, error) { return s.backfillJob(ctx, j, o) },
+	}
+}
+
+// underPrefix reports whether p is prefix or below it.
+func underPrefix(p, prefix string) bool {
+	prefix = filepath.Clean(prefix)
+	p = filepath.Clean(p)
+	return p == prefix || strings.HasPrefix(p, strings.TrimSuffix(prefix, string(filepath.Separator))+string(filepath.Separator))
+}
+
+// audit writes one audit row; mediaID 0 means a path/global job. Audit
+// failures never change a job's outcome.
+func (s *Setup) audit(ctx context.Context, action string, mediaID int64, details map[string]any) {
+	im := s.Importer
+	et := "job"
+	if mediaID > 0 {
+		et = "media"
+	}
+	_ = media.Audit(context.WithoutCancel(ctx), im.DB, media.AuditEntry{Action: action, EntityType: et, EntityID: mediaID, Details: details, At: im.now()})
+}
+
+// errorDetails renders err for audit rows and job error messages, keeping
+// reason_code and structured fields (missing_keys, config_path).
+func errorDetails(err error) map[string]any {
+	d := map[string]any{"reason_code": reason.CodeOr(err, "error"), "error": reason.Truncate(err.Error(), 500)}
+	var re *reason.Error
+	if errors.As(err, &re) {
+		for k, v := range re.Fields {
+			d[k] = v
+		}
+	}
+	return d
+}
+
+// withFields appends an error's structured fields to its message: the jobs
+// row only keeps last_error_code and error_message, and an operator must see
+// which keys are missing where.
+func withFields(err error) error {
+	var re *reason.Error
+	if !errors.As(err, &re) || len(re.Fields) == 0 {
+		return err
+	}
+	keys := make([]string, 0, len(re.Fields))
+	for k := range re.Fields {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	parts := make([]string, 0, len(keys))
+	for _, k := range keys {
+		b, _ := json.Marshal(re.Fields[k])
+		parts = append(parts, k+"="+string(b))
+	}
+	return &reason.Error{Code: re.Code, Kind: re.Kind, Msg: re.Msg + " (" + strings.Join(parts, " ") + ")", Fields: re.Fields, Err: re.Err}
+}
+
+func (s *Setup) scanPathJob(ctx context.Context, j *jobs.Job, o HandlerOptions) (any, error) {
+	var p ScanPathPayload
+	if err := j.Decode(&p); err != nil {
+		return nil, err
+	}
+	if o.PathPrefix != "" && p.Path != "" && !underPrefix(p.Path, o.PathPrefix) {
+		return nil, jobs.Snooze(o.ForeignSnooze)
+	}
+	if s.ScannerErr != nil {
+		// Config errors are logged with every field so the operator sees
+		// the missing keys and the file to edit without reading code.
+		if s.Importer.Ingest != nil {
+			f := errorDetails(s.ScannerErr)
+			f["operation"] = "scan_path"
+			f["job_id"] = j.ID
+			f["path"] = p.Path
+			s.Importer.Ingest("scanner_ingest", f)
+		}
+	}
+	d := map[string]any{"job_id": j.ID, "path": p.Path, "source": p.Source}
+	res, err := s.handleScanPath(ctx, j, o)
+	if err != nil {
+		if ctx.Err() != nil {
+			d["cancelled"] = true
+		}
+		for k, v := range errorDetails(err) {
+			d[k] = v
+		}
+		if r, ok := res.(Summary); ok {
+			d["result"] = r
+		}
+		s.audit(ctx, "scan_job_failed", 0, d)
+		return nil, withFields(err)
+	}
+	d["result"] = res.(ScanPathResult).Result
+	s.audit(ctx, "scan_job_done", 0, d)
+	return res, nil
+}
+
+// handleScanPath is HandleScanPath with the worker's walk options.
+func (s *Setup) handleScanPath(ctx context.Context, j Decoder, o HandlerOptions) (any, error) {
+	var p ScanPathPayload
+	if err := j.Decode(&p); err != nil {
+		return nil, reason.Permanent("invalid_payload", err)
+	}
+	if p.Path == "" {
+		return nil, reason.New(CodeScanPathMissing, "scan job without path")
+	}
+	if s.ScannerErr != nil {
+		return nil, s.ScannerErr
+	}
+	im := *s.Importer
+	if p.Mode != "" {
+		if !ValidMode(p.Mode) {
+			return nil, reason.Newf(CodeInvalidMode, "unknown import mode %q", p.Mode)
+		}
+		im.Mode = p.Mode
+	}
+	sum, err := im.ScanPath(ctx, p.Path, RunOptions{Limit: p.Limit, Walk: o.Walk})
+	if err != nil {
+		return sum, err
+	}
+	if sum.Cancelled {
+		if err := ctx.Err(); err != nil {
+			return sum, err
+		}
+		return sum, context.Canceled
+	}
+	return ScanPathResult{Path: p.Path, Limit: p.Limit, Result: sum, CompletedAt: svtime.Format(im.now())}, nil
+}
+
+func (s *Setup) rescanJob(ctx context.Context, j *jobs.Job) (any, error) {
+	var p struct {
+		MediaID int64 `json:"media_id"`
+	}
+	if err := j.Decode(&p); err != nil {
+		return nil, err
+	}
+	id := p.MediaID
+	if j.MediaID != nil {
+		id = *j.MediaID
+	}
+	if id <= 0 {
+		return nil, reason.New("invalid_payload", "rescan_media job without media_id")
+	}
+	started := s.Importer.now()
+	res, err := s.HandleRescanMedia(ctx, id)
+	if err == nil && ctx.Err() != nil {
+		err = ctx.Err()
+	}
+	if err != nil {
+		d := errorDetails(err)
+		d["job_id"] = j.ID
+		d["media_id"] = id
+		s.audit(ctx, "rescan_job_failed", id, d)
+		return nil, withFields(err)
+	}
+	s.audit(ctx, "rescan_job_done", id, map[string]any{"job_id": j.ID, "media_id": id, "started_at": svtime.Format(started), "result": res})
+	return res, nil
+}
+
+// BackfillPayload is the scan_backfill_tags payload and checkpoint (the
+// original's field names).
+type BackfillPayload struct {
+	Mode             string `json:"mode"`
+	Chunk            int    `json:"chunk,omitempty"`
+	Max              int    `json:"max,omitempty"`
+	MaxEnqueuePerRun int    `json:"max_enqueue_per_run,omitempty"`
+	CursorLastID     int64  `json:"cursor_last_id"`
+	Processed        int    `json:"processed"`
+	EnqueuedTotal    int    `json:"enqueued_total"`
+	DedupedTotal     int    `json:"deduped_total"`
+	FailedTotal      int    `json:"failed_total"`
+	Done             bool   `json:"done,omitempty"`
+	CreatedAt        string `json:"created_at,omitempty"`
+}
+
+// BackfillResult is the scan_backfill_tags job result.
+type BackfillResult struct {
+	BackfillPayload
+	Result      string `json:"result"` // done | max_reached
+	CompletedAt string `json:"completed_at"`
+}
+
+// EnqueueBackfill queues a scan_backfill_tags job (mode no_tags). chunk is
+// clamped to 1..500 (default 200); max 0 means all.
+func EnqueueBackfill(ctx context.Context, q *jobs.Queue, chunk, maxN int, now time.Time) (jobs.EnqueueResult, error) {
+	if chunk <= 0 {
+		chunk = 200
+	}
+	chunk = min(chunk, 500)
+	return q.Enqueue(ctx, jobs.EnqueueRequest{Type: jobs.TypeScanBackfillTags, DedupeKey: "scan_backfill_tags:no_tags",
+		Payload: BackfillPayload{Mode: "no_tags", Chunk: chunk, Max: max(maxN, 0), CreatedAt: svtime.Format(now)}})
+}
+
+// backfillJob enqueues rescan_media jobs for active media without any tag,
+// in id order from the payload's cursor. After every chunk the cursor is
+// saved in the payload, so a crash or a re-queue resumes there. When the
+// per-run cap is reached the job re-queues itself (Snooze) instead of
+// staying running as the original did.
+func (s *Setup) backfillJob(ctx context.Context, j *jobs.Job, o HandlerOptions) (any, error) {
+	var p BackfillPayload
+	if err := j.Decode(&p); err != nil {
+		return nil, err
+	}
+	if p.Mode == "" {
+		p.Mode = "no_tags"
+	}
+	if p.Mode != "no_tags" {
+		return nil, reason.Newf(CodeBackfillBadMode, "unknown backfill mode %q", p.Mode)
+	}
+	if o.Queue == nil {
+		return nil, reason.New("backfill_no_queue", "backfill handler built without a queue")
+	}
+	chunk := p.Chunk
+	if chunk <= 0 {
+		chunk = 200
+	}
+	chunk = min(chunk, 500)
+	runCap := o.BackfillRunCap
+	if p.MaxEnqueuePerRun > 0 {
+		runCap = p.MaxEnqueuePerRun
+	}
+	created := 0
+	for {
+		if err := ctx.Err(); err != nil {
+			return nil, err
+		}
+		if p.Max > 0 && p.Processed >= p.Max {
+			return s.backfillDone(ctx, j, p, "max_reached")
+		}
+		n := chunk
+		if p.Max > 0 {
+			n = min(n, p.Max-p.Processed)
+		}
+		n = min(n, runCap-created)
+		ids, paths, err := s.noTagIDs(ctx, p.CursorLastID, n)
+		if err != nil {
+			return nil, err
+		}
+		if len(ids) == 0 {
+			return s.backfillDone(ctx, j, p, "done")
+		}
+		reqs := make([]jobs.EnqueueRequest, len(ids))
+		for i, id := range ids {
+			mid := id
+			reqs[i] = jobs.EnqueueRequest{Type: jobs.TypeRescanMedia, MediaID: &mid, Payload: map[string]any{"media_id": id, "path": paths[i]}}
+		}
+		res, err := o.Queue.EnqueueMany(ctx, reqs)
+		if err != nil {
+			return nil, err
+		}
+		full := false
+		last := p.CursorLastID
+		for i, r := range res {
+			if r.Err != nil {
+				// A full queue: stop before this item so it is retried
+				// on the next run instead of being skipped.
+				full = true
+				break
+			}
+			last = ids[i]
+			p.Processed++
+			if r.Deduped {
+				p.DedupedTotal++
+			} else {
+				p.EnqueuedTotal++
+				created++
+			}
+		}
+		p.CursorLastID = last
+		if err := j.SavePayload(ctx, p); err != nil {
+			return nil, err
+		}
+		_ = j.Progress(ctx, p.Processed, p.Max)
+		if full {
+			l := j.Logger()
+			l.Info().Int64("cursor", p.CursorLastID).Msg("backfill: queue full, re-queued")
+			return nil, jobs.Snooze(o.BackfillPause * 6)
+		}
+		if created >= runCap {
+			l := j.Logger()
+			l.Info().Int64("cursor", p.CursorLastID).Int("created", created).Msg("backfill: per-run cap reached, re-queued")
+			return nil, jobs.Snooze(o.BackfillPause)
+		}
+	}
+}
+
+func (s *Setup) backfillDone(ctx context.Context, j *jobs.Job, p BackfillPayload, result string) (any, error) {
+	p.Done = true
+	if err := j.SavePayload(ctx, p); err != nil {
+		return nil, err
+	}
+	r := BackfillResult{BackfillPayload: p, Result: result, CompletedAt: svtime.Format(s.Importer.now())}
+	s.audit(ctx, "backfill_no_tags_done", 0, map[string]any{"job_id": j.ID, "result": result, "processed": p.Processed,
+		"enqueued": p.EnqueuedTotal, "deduped": p.DedupedTotal, "last_id": p.CursorLastID})
+	return r, nil
+}
+
+// noTagIDs returns up to n active media ids above after without any
+// media_tags row, with their paths.
+func (s *Setup) noTagIDs(ctx context.Context, after int64, n int) ([]int64, []string, error) {
+	if n <= 0 {
+		return nil, nil, nil
+	}
+	rows, err := s.Importer.DB.QueryContext(ctx, `SELECT m.id, m.path FROM media m WHERE m.id > ? AND m.status = 'active'
+		AND NOT EXISTS (SELECT 1 FROM media_tags t WHERE t.media_id = m.id) ORDER BY m.id LIMIT ?`, after, n)
+	if err != nil {
+		return nil, nil, fmt.Errorf("backfill query: %w", err)
+	}
+	defer rows.Close()
+	var ids []int64
+	var paths []string
+	for rows.Next() {
+		var id int64
+		var p string
+		if err := rows.Scan(&id, &p); err != nil {
+			return nil, nil, err
+		}
+		ids = append(ids, id)
+		paths = append(paths, p)
+	}
+	return ids, paths, rows.Err()
+}
