@@ -422,7 +422,7 @@ func TestReplaceFailureRestoresOriginalByteForByte(t *testing.T) {
 }
 
 func TestCancelInterruptsGeneration(t *testing.T) {
-	e := newEnv(t, nil)
+	e := newEnv(t, func(s *forgejob.Service) { s.ProgressInterval = 10 * time.Millisecond })
 	id, _, _ := e.addMedia(100, 70, "png", true)
 	jobID := e.enqueue(id, forgejob.EnqueueRequest{})
 	e.fake.Hold()
@@ -436,6 +436,15 @@ func TestCancelInterruptsGeneration(t *testing.T) {
 	case <-e.fake.Started():
 	case <-time.After(10 * time.Second):
 		t.Fatal("generation never started")
+	}
+	// The held generation reports its first step; the poller copies it into
+	// progress_bits.
+	deadline := time.Now().Add(10 * time.Second)
+	for e.count(`SELECT progress_bits FROM jobs WHERE id=?`, jobID) == 0 {
+		if time.Now().After(deadline) {
+			t.Fatal("progress_bits never updated")
+		}
+		time.Sleep(5 * time.Millisecond)
 	}
 	if _, err := e.queue.Cancel(context.Background(), jobID); err != nil {
 		t.Fatal(err)
