@@ -1,0 +1,186 @@
+package ollamasvc
+
+import (
+	"context"
+	"database/sql"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net/http"
+	"os"
+	"strings"
+
+	"github.com/rs/zerolog"
+
+	"github.com/localsupervisor/supervisor/pkg/ollama"
+	"github.com/localsupervisor/supervisor/pkg/reason"
+	"github.com/localsupervisor/supervisor/pkg/svtime"
+)
+
+// ChildOptions configure RunChild (the ollama-worker binary).
+type ChildOptions struct {
+	DB     *sql.DB
+	Clock  svtime.Clock
+	Config ollama.Config
+	HTTP   *http.Client
+	JobID  int64
+	// Owner is the claim token the service wrote; every write is fenced by it.
+	Owner     string
+	TraceFile string
+	// JobsLog is the ollama_jobs channel; ErrorsLog the ollama_errors one.
+	JobsLog   zerolog.Logger
+	ErrorsLog zerolog.Logger
+}
+
+// ChildResult is the one JSON line the child prints.
+type ChildResult struct {
+	OK      bool   `json:"ok"`
+	JobID   int64  `json:"job_id"`
+	Status  string `json:"status"`
+	Code    string `json:"error_code,omitempty"`
+	Error   string `json:"error,omitempty"`
+	Written bool   `json:"written"`
+}
+
+// RunChild runs one claimed job: loads inputs, runs the mode through
+// ollama.Processor, stores the result or (on the final attempt) the failure,
+// and writes the job's end state fenced by the owner token. When ctx ends
+// (the service's SIGTERM) it writes nothing: the service finalises.
+func RunChild(ctx context.Context, o ChildOptions) ChildResult {
+	res := ChildResult{JobID: o.JobID}
+	j, err := loadJob(ctx, o.DB, o.JobID)
+	if err != nil {
+		res.Status, res.Code, res.Error = "error", reason.CodeOr(err, "init_error"), err.Error()
+		return res
+	}
+	if j.Status != "running" || (o.Owner != "" && j.Owner != o.Owner) {
+		res.Status, res.Code, res.Error = "error", CodeLeaseLost, fmt.Sprintf("job %d is %s owned by %q", j.ID, j.Status, j.Owner)
+		return res
+	}
+	tr := OpenTrace(o.TraceFile, o.Clock)
+	if o.TraceFile == "" {
+		tr = OpenTrace(os.DevNull+".none", o.Clock)
+	}
+	cfg := o.Config.Normalized()
+	tr.Set(map[string]any{"job_id": j.ID, "media_id": j.MediaID, "job_type": j.Type, "mode": string(j.Mode), "attempt": j.Attempt,
+		"model": cfg.ModelFor(j.Mode), "request_url": cfg.BaseURL, "pid": os.Getpid()})
+	stage := func(s string) {
+		_ = tr.Stage(s, nil)
+		_, _ = fenced(ctx, o.DB, o.Clock, j, `stage = ?, stage_changed_at = ?`, s, svtime.NowString(o.Clock))
+	}
+	stage("start")
+	_, _ = fenced(ctx, o.DB, o.Clock, j, `worker_pid = ?, progress_bits = 200`, os.Getpid())
+	o.JobsLog.Info().Str("event", "start").Int64("job_id", j.ID).Int64("media_id", j.MediaID).Str("mode", string(j.Mode)).
+		Int("attempt", j.Attempt).Str("trace_file", o.TraceFile).Int("pid", os.Getpid()).Msg("start")
+
+	in, err := loadInputs(ctx, o.DB, j.MediaID)
+	if err == nil {
+		stage("request")
+		client := ollama.New(cfg, o.HTTP)
+		proc := &ollama.Processor{
+			Analyzer: ollama.NewAnalyzer(cfg, client, ollama.NewTemplates(cfg.PromptsDir)),
+			Store:    ollama.NewStore(o.DB, o.Clock, ollama.StoreOptions{NSFWUpdatesMedia: cfg.NSFWUpdatesMedia}),
+		}
+		var out *ollama.Outcome
+		out, err = proc.Process(ctx, j.Mode, in, ollama.JobRef{JobID: j.ID, JobType: j.Type, Attempt: j.Attempt})
+		if err == nil && out != nil {
+			ex := map[string]any{"deduped": out.Deduped, "vector_id": out.VectorID}
+			if out.Result != nil {
+				tr.Set(map[string]any{"prompt": out.Result.Prompt, "response_text": out.Result.RawText, "latency_ms": out.Result.Latency.Milliseconds(),
+					"template_source": out.Result.TemplateSource, "http_status": out.Result.HTTPStatus, "parse_error": out.Result.ParseError(), "usage": out.Result.Usage})
+				if out.Result.Output != nil {
+					tr.Set(map[string]any{"extracted": out.Result.Output})
+				}
+			}
+			tr.Set(map[string]any{"outcome": ex})
+			stage("persist")
+			b, _ := json.Marshal(out)
+			f := Final{Status: "done", Result: b}
+			return finishChild(ctx, o, j, tr, f, res)
+		}
+	}
+	if ctx.Err() != nil {
+		// Killed or cancelled by the service: it writes the end state.
+		res.Status, res.Code, res.Error = "error", "interrupted", context.Cause(ctx).Error()
+		_ = tr.Fail("interrupted", res.Error, nil)
+		return res
+	}
+	f := decide(cfg, o.Clock, j, err)
+	if f.Status == "error" && f.Code != ollama.CodeTooLargeForVision {
+		// Final failure: record it so the mode counts as ran (raw answer kept).
+		if _, serr := ollama.NewStore(o.DB, o.Clock, ollama.StoreOptions{}).SaveFailure(ctx, j.MediaID, j.Mode, cfg.ModelFor(j.Mode), err,
+			ollama.JobRef{JobID: j.ID, JobType: j.Type, Attempt: j.Attempt}); serr != nil {
+			o.ErrorsLog.Error().Err(serr).Int64("job_id", j.ID).Msg("save_failure")
+		}
+	}
+	if raw := ollama.RawOutput(err); raw != "" {
+		tr.Set(map[string]any{"response_text": raw})
+	}
+	_ = tr.Fail(f.Code, f.Message, nil)
+	return finishChild(ctx, o, j, tr, f, res)
+}
+
+func finishChild(ctx context.Context, o ChildOptions, j *JobRow, tr *Trace, f Final, res ChildResult) ChildResult {
+	ok, err := finishJob(ctx, o.DB, o.Clock, j, f)
+	res.Status, res.Code, res.Error, res.Written = f.Status, f.Code, f.Message, ok
+	res.OK = f.Status == "done"
+	if err != nil {
+		res.Status, res.Code, res.Error = "error", reason.CodeOr(err, "db_error"), err.Error()
+	} else if !ok {
+		res.Code = CodeLeaseLost
+	}
+	if f.Status == "done" {
+		_ = tr.Stage("final_done", nil)
+	}
+	ev := o.JobsLog.Info()
+	if f.Status != "done" {
+		ev = o.JobsLog.Warn()
+		if f.Status == "error" {
+			o.ErrorsLog.Error().Str("event", "error").Int64("job_id", j.ID).Int64("media_id", j.MediaID).Str("mode", string(j.Mode)).
+				Int("attempt", j.Attempt).Str("error_code", f.Code).Str("error", f.Message).Str("trace_file", tr.Path()).Msg("error")
+		}
+	}
+	ev.Str("event", "final").Int64("job_id", j.ID).Int64("media_id", j.MediaID).Str("mode", string(j.Mode)).Int("attempt", j.Attempt).
+		Str("status", f.Status).Str("error_code", f.Code).Str("error", f.Message).Str("not_before", f.NotBefore).Str("trace_file", tr.Path()).Msg("final")
+	return res
+}
+
+// loadInputs reads what the catalogue knows about a media: type, image bytes
+// (images only; videos get no frame here, so vision modes report
+// unsupported_media for them), raw tags and the newest prompt.
+func loadInputs(ctx context.Context, d *sql.DB, mediaID int64) (ollama.Inputs, error) {
+	in := ollama.Inputs{MediaID: mediaID}
+	var path string
+	if err := d.QueryRowContext(ctx, `SELECT path, type FROM media WHERE id = ?`, mediaID).Scan(&path, &in.MediaType); err != nil {
+		if errors.Is(err, sql.ErrNoRows) {
+			return in, reason.Permanent("media_not_found", fmt.Errorf("media %d not found", mediaID))
+		}
+		return in, fmt.Errorf("load media %d: %w", mediaID, err)
+	}
+	rows, err := d.QueryContext(ctx, `SELECT t.name FROM media_tags mt JOIN tags t ON t.id = mt.tag_id WHERE mt.media_id = ? ORDER BY mt.confidence DESC, t.name`, mediaID)
+	if err != nil {
+		return in, fmt.Errorf("load tags %d: %w", mediaID, err)
+	}
+	for rows.Next() {
+		var n string
+		if err := rows.Scan(&n); err == nil {
+			in.Tags = append(in.Tags, n)
+		}
+	}
+	rows.Close()
+	var prompt sql.NullString
+	_ = d.QueryRowContext(ctx, `SELECT prompt FROM prompts WHERE media_id = ? AND TRIM(COALESCE(prompt,'')) <> '' ORDER BY id DESC LIMIT 1`, mediaID).Scan(&prompt)
+	if strings.TrimSpace(prompt.String) != "" {
+		in.Prompt, in.PromptSource = prompt.String, "prompt"
+	} else if len(in.Tags) > 0 {
+		in.PromptSource = "tags"
+	}
+	if in.MediaType == "image" {
+		b, err := os.ReadFile(path)
+		if err != nil {
+			return in, reason.Permanent(ollama.CodeInvalidImage, fmt.Errorf("read media %d: %w", mediaID, err))
+		}
+		in.Image, in.ImageSource = b, ollama.ImageSourcePath
+	}
+	return in, nil
+}
