@@ -4,6 +4,7 @@ import (
 	"os"
 	"path/filepath"
 	"testing"
+	"time"
 
 	"github.com/localsupervisor/supervisor/pkg/config"
 	"github.com/localsupervisor/supervisor/pkg/reason"
@@ -136,5 +137,37 @@ func TestCopyAndMove(t *testing.T) {
 	}
 	if err := CopyAtomic(filepath.Join(dir, "missing"), dst); reason.Code(err) != CodePlaceFailed {
 		t.Fatalf("missing source: %v", err)
+	}
+}
+
+func TestRemoveStaleTemps(t *testing.T) {
+	dir := t.TempDir()
+	dst := filepath.Join(dir, "ab", "abc[1].png")
+	os.MkdirAll(filepath.Dir(dst), 0o755)
+	now := time.Now()
+	files := map[string]struct {
+		age   time.Duration
+		alive bool
+		keep  bool
+	}{
+		dst + ".111.l" + TempSuffix:                            {0, false, false},            // dead writer
+		dst + ".222.xyz" + TempSuffix:                          {0, true, true},              // live writer, fresh
+		dst + ".333.l" + TempSuffix:                            {2 * time.Hour, true, false}, // too old
+		dst + ".nopid" + TempSuffix:                            {0, true, false},             // not ours to parse
+		filepath.Join(dir, "ab", "other.png.111.l"+TempSuffix): {0, false, true},             // other destination
+	}
+	for p, f := range files {
+		os.WriteFile(p, []byte("x"), 0o644)
+		os.Chtimes(p, now.Add(-f.age), now.Add(-f.age))
+	}
+	alive := func(pid int) bool { return pid == 222 || pid == 333 }
+	if n := RemoveStaleTemps(dst, time.Hour, now, alive); n != 3 {
+		t.Errorf("removed %d, want 3", n)
+	}
+	for p, f := range files {
+		_, err := os.Stat(p)
+		if (err == nil) != f.keep {
+			t.Errorf("%s kept=%v, want %v", filepath.Base(p), err == nil, f.keep)
+		}
 	}
 }

@@ -9,6 +9,7 @@ import (
 	"os"
 	"path/filepath"
 	"strconv"
+	"strings"
 	"time"
 )
 
@@ -135,4 +136,46 @@ func LinkOrCopyAtomic(src, dst string) error {
 		return nil
 	}
 	return CopyAtomic(src, dst)
+}
+
+// RemoveStaleTemps deletes placement temp files of dst (<dst>.<pid>.….svtmp)
+// left by a crashed run: those whose writer process is gone, or older than
+// maxAge whatever their pid (a pid can be reused). A live writer's fresh
+// temp is kept. It returns how many were removed; errors are ignored
+// because a leftover temp is harmless (the walker skips it).
+func RemoveStaleTemps(dst string, maxAge time.Duration, now time.Time, alive func(pid int) bool) int {
+	matches, _ := filepath.Glob(globEscape(dst) + ".*" + TempSuffix)
+	n := 0
+	for _, m := range matches {
+		rest := strings.TrimPrefix(m, dst+".")
+		pidStr, _, _ := strings.Cut(rest, ".")
+		pid, err := strconv.Atoi(pidStr)
+		st, serr := os.Lstat(m)
+		if serr != nil {
+			continue
+		}
+		stale := now.Sub(st.ModTime()) > maxAge || err != nil
+		if !stale && pid != os.Getpid() && (alive == nil || !alive(pid)) {
+			stale = true
+		}
+		if stale && os.Remove(m) == nil {
+			n++
+		}
+	}
+	return n
+}
+
+// globEscape quotes glob metacharacters in a literal path.
+func globEscape(p string) string {
+	var b strings.Builder
+	for _, r := range p {
+		switch r {
+		case '*', '?', '[', '\\':
+			if filepath.Separator != '\\' || r != '\\' {
+				b.WriteRune('\\')
+			}
+		}
+		b.WriteRune(r)
+	}
+	return b.String()
 }

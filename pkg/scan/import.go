@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"github.com/localsupervisor/supervisor/pkg/db"
+	"github.com/localsupervisor/supervisor/pkg/jobs/workerstate"
 	"github.com/localsupervisor/supervisor/pkg/library"
 	"github.com/localsupervisor/supervisor/pkg/media"
 	"github.com/localsupervisor/supervisor/pkg/probe"
@@ -342,6 +343,9 @@ func (im *Importer) ImportFile(ctx context.Context, path string) (Outcome, error
 		}
 		dest = d
 		if dest != path {
+			// Temps of this destination left by a killed run go first, so
+			// a re-run after a crash leaves no .svtmp behind.
+			library.RemoveStaleTemps(dest, time.Hour, time.Now(), workerstate.ProcessAlive)
 			if _, err := os.Stat(dest); err == nil {
 				// Left by an interrupted run (placed, not committed) or a
 				// foreign file: only identical content is accepted.
