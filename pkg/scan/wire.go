@@ -42,7 +42,9 @@ func FromConfig(cfg *config.Config, d *sql.DB, clock svtime.Clock, httpClient *h
 	im := &Importer{
 		DB: d, Roots: library.RootsFromPaths(cfg.Paths), Mode: cfg.Import.Mode, MaxPixels: cfg.Import.MaxPixels,
 		Clock: clock, ScannerName: sc.Name, Frames: ffmpeg, Prober: ffprobe, DefaultNSFW: cfg.DefaultNSFW == 1,
-		VerifyDecode: true,
+		// No full decode on import: header dimensions and the pixel budget
+		// are checked here; integrity_check jobs decode later (import speed).
+		VerifyDecode: false,
 		Extract: func(ctx context.Context, p string) (sdmeta.Result, error) {
 			return sdmeta.Extract(ctx, p, sdmeta.Options{Stealth: stealth, VideoTags: func(ctx context.Context, p string) (map[string]string, error) {
 				vi, err := ffprobe.Probe(ctx, p)
