@@ -14,7 +14,7 @@ func (s *Server) listParams(r *http.Request) (catalog.Filter, catalog.Page) {
 	q := r.URL.Query()
 	f := catalog.ParseFilter(q, ri.admin)
 	f.Adult = ri.sess.Adult
-	pg := catalog.Page{Limit: catalog.PageSize}
+	pg := catalog.Page{Limit: s.pageSize}
 	if c, ok := catalog.ParseCursor(q.Get("after")); ok {
 		pg.After = &c
 	} else if c, ok := catalog.ParseCursor(q.Get("before")); ok {

@@ -120,6 +120,9 @@ type Options struct {
 	ExtraRoutes func(mux *http.ServeMux, s *Server)
 	// DetailSections are rendered at the bottom of the detail page.
 	DetailSections []DetailSection
+	// PageSize is the number of cards per list page (0: catalog.PageSize).
+	// Tests use small pages to reach page boundaries with little data.
+	PageSize int
 }
 
 // Server is the web UI. Create it with New and serve Handler().
@@ -143,6 +146,7 @@ type Server struct {
 	roots         []string
 	extraRoutes   func(mux *http.ServeMux, s *Server)
 	sections      []DetailSection
+	pageSize      int
 	handler       http.Handler
 }
 
@@ -160,7 +164,11 @@ func New(o Options) (*Server, error) {
 	}
 	s := &Server{cfg: o.Config, db: o.DB, rdb: o.ReadDB, log: o.Log, clock: o.Clock, thumbs: o.Thumbs,
 		jobs: o.Jobs, jobAdmin: o.JobAdmin, launcher: o.Launcher, version: o.Version, secureCookies: o.SecureCookies,
-		sessions: newSessionStore(), i18n: cat, extraRoutes: o.ExtraRoutes, sections: o.DetailSections}
+		sessions: newSessionStore(), i18n: cat, extraRoutes: o.ExtraRoutes, sections: o.DetailSections,
+		pageSize: o.PageSize}
+	if s.pageSize <= 0 {
+		s.pageSize = catalog.PageSize
+	}
 	if s.version == "" {
 		s.version = "unknown"
 	}

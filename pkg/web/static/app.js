@@ -123,6 +123,10 @@
           grid.dataset.next = r.next || '';
           if (!r.next && pager) pager.hidden = true;
           loading = false;
+          // The observer only fires on changes: when the sentinel is still
+          // in view after a short page, re-observing reports it again so
+          // the next page loads without the user having to scroll.
+          if (r.next) { io.unobserve(sentinel); io.observe(sentinel); }
         }).catch(function () { loading = false; });
     }, {rootMargin: '600px'});
     io.observe(sentinel);

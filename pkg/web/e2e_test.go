@@ -1,0 +1,396 @@
+package web
+
+import (
+	"context"
+	"crypto/sha256"
+	"database/sql"
+	"encoding/hex"
+	"fmt"
+	"image"
+	"image/color"
+	"image/png"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/chromedp/cdproto/runtime"
+	"github.com/chromedp/chromedp"
+	"github.com/rs/zerolog"
+
+	"github.com/localsupervisor/supervisor/pkg/config"
+	"github.com/localsupervisor/supervisor/pkg/db"
+	"github.com/localsupervisor/supervisor/pkg/jobs"
+	"github.com/localsupervisor/supervisor/pkg/media"
+	"github.com/localsupervisor/supervisor/pkg/probe"
+	"github.com/localsupervisor/supervisor/pkg/svtest"
+	"github.com/localsupervisor/supervisor/pkg/thumb"
+)
+
+// e2eImages spans three list pages of e2ePageSize, so infinite scroll has
+// more than one keyset page to load.
+const (
+	e2eImages   = 30
+	e2ePageSize = 12
+)
+
+// rangeRecorder wraps the server handler and remembers the Range headers of
+// stream requests, so the test can prove the browser's player seeks by range.
+type rangeRecorder struct {
+	h      http.Handler
+	mu     sync.Mutex
+	ranges []string
+}
+
+func (rr *rangeRecorder) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	if r.URL.Path == "/media_stream.php" && r.Header.Get("Range") != "" {
+		rr.mu.Lock()
+		rr.ranges = append(rr.ranges, r.Header.Get("Range"))
+		rr.mu.Unlock()
+	}
+	rr.h.ServeHTTP(w, r)
+}
+
+func (rr *rangeRecorder) seen() []string {
+	rr.mu.Lock()
+	defer rr.mu.Unlock()
+	return append([]string(nil), rr.ranges...)
+}
+
+// sha256File hashes a file like the importer (hex SHA-256, size).
+func sha256File(path string) (string, int64, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return "", 0, err
+	}
+	defer f.Close()
+	h := sha256.New()
+	n, err := io.Copy(h, f)
+	return hex.EncodeToString(h.Sum(nil)), n, err
+}
+
+func writePNG(t *testing.T, path string, i int) int64 {
+	t.Helper()
+	img := image.NewRGBA(image.Rect(0, 0, 24, 16))
+	// Each image differs in its pixels so its hash differs.
+	for y := 0; y < 16; y++ {
+		for x := 0; x < 24; x++ {
+			img.Set(x, y, color.RGBA{uint8(i), uint8(x * 10), uint8(y * 15), 255})
+		}
+	}
+	f, err := os.Create(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := png.Encode(f, img); err != nil {
+		t.Fatal(err)
+	}
+	if err := f.Close(); err != nil {
+		t.Fatal(err)
+	}
+	st, err := os.Stat(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return st.Size()
+}
+
+// steppingClock advances one second per reading so imported_at values are
+// distinct and the newest-first order is predictable.
+type steppingClock struct {
+	mu sync.Mutex
+	t  time.Time
+}
+
+func (c *steppingClock) Now() time.Time {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.t = c.t.Add(time.Second)
+	return c.t
+}
+
+type e2eEnv struct {
+	cfg     *config.Config
+	db      *sql.DB
+	url     string
+	rec     *rangeRecorder
+	videoID int64
+	firstID int64 // newest image
+}
+
+func newE2E(t *testing.T) *e2eEnv {
+	t.Helper()
+	ffmpeg := svtest.RequireTool(t, "ffmpeg")
+	base := t.TempDir()
+	cfg, err := config.Load(config.LoadOptions{Getenv: func(k string) string {
+		if k == "SV_BASE" {
+			return base
+		}
+		return ""
+	}, WorkDir: base})
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg.Security.InternalAPIKey = testKey
+	cfg.Tools.FFmpeg = ffmpeg
+	ctx := context.Background()
+	w, err := db.Open(ctx, db.Options{Path: cfg.DB.Path, Create: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { w.Close() })
+	if _, err := db.Migrate(ctx, w, db.MigrateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	r, err := db.OpenReadOnly(ctx, db.Options{Path: cfg.DB.Path, BusyTimeout: 200 * time.Millisecond})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { r.Close() })
+	clock := &steppingClock{t: time.Date(2026, 1, 2, 3, 0, 0, 0, time.UTC)}
+	env := &e2eEnv{cfg: cfg, db: w}
+
+	// The generated library: rows go in through pkg/media like an import.
+	imgDir, vidDir := cfg.Paths.ImagesSFW, cfg.Paths.VideosSFW
+	for _, d := range []string{imgDir, vidDir} {
+		if err := os.MkdirAll(d, 0o755); err != nil {
+			t.Fatal(err)
+		}
+	}
+	vid := filepath.Join(vidDir, "clip.mp4")
+	out, err := exec.Command(ffmpeg, "-hide_banner", "-loglevel", "error", "-f", "lavfi", "-i",
+		"testsrc=duration=3:size=160x120:rate=10", "-pix_fmt", "yuv420p", "-c:v", "libx264", "-movflags", "+faststart",
+		"-y", vid).CombinedOutput()
+	if err != nil {
+		t.Fatalf("ffmpeg: %v %s", err, out)
+	}
+	vsha, vsize, err := sha256File(vid)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if env.videoID, err = media.Insert(ctx, w, media.NewMedia{Path: vid, Type: "video", Width: 160, Height: 120,
+		Duration: 3, FPS: 10, Filesize: vsize, Hash: vsha}, clock.Now()); err != nil {
+		t.Fatal(err)
+	}
+	for i := 0; i < e2eImages; i++ {
+		p := filepath.Join(imgDir, fmt.Sprintf("img%03d.png", i))
+		writePNG(t, p, i)
+		sha, size, err := sha256File(p)
+		if err != nil {
+			t.Fatal(err)
+		}
+		id, err := media.Insert(ctx, w, media.NewMedia{Path: p, Type: "image", Width: 24, Height: 16, Filesize: size, Hash: sha}, clock.Now())
+		if err != nil {
+			t.Fatal(err)
+		}
+		env.firstID = id
+	}
+
+	gen, err := thumb.New(thumb.Options{CacheDir: filepath.Join(base, "thumbs"), MaxPixels: cfg.Import.MaxPixels,
+		FFmpeg: &probe.FFmpeg{Path: ffmpeg}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	q := jobs.NewQueue(jobs.QueueOptions{DB: w, Clock: clock, Config: jobs.DefaultConfig()})
+	s, err := New(Options{Config: cfg, DB: w, ReadDB: r, Log: zerolog.Nop(), Clock: clock, Thumbs: ThumbAdapter{G: gen},
+		Jobs: q, JobAdmin: JobAdminAdapter{Q: q}, Version: "e2e", PageSize: e2ePageSize})
+	if err != nil {
+		t.Fatal(err)
+	}
+	env.rec = &rangeRecorder{h: s.Handler()}
+	ts := httptest.NewServer(env.rec)
+	t.Cleanup(ts.Close)
+	env.url = ts.URL
+	return env
+}
+
+func artifactsDir(t *testing.T) string {
+	if d := os.Getenv("SV_ARTIFACTS_DIR"); d != "" {
+		d = filepath.Join(d, "web-e2e")
+		if err := os.MkdirAll(d, 0o755); err != nil {
+			t.Fatal(err)
+		}
+		return d
+	}
+	return t.TempDir()
+}
+
+// TestBrowserEndToEnd drives the real UI in headless Chromium: login with the
+// internal key, filter, infinite scroll, detail page, video playback by
+// Range requests, tag add, keyboard rating.
+func TestBrowserEndToEnd(t *testing.T) {
+	chromium := svtest.RequireTool(t, "chromium")
+	env := newE2E(t)
+	shots := artifactsDir(t)
+
+	opts := []chromedp.ExecAllocatorOption{
+		chromedp.ExecPath(chromium),
+		chromedp.Headless, chromedp.NoSandbox, chromedp.DisableGPU, chromedp.NoFirstRun, chromedp.NoDefaultBrowserCheck,
+		chromedp.Flag("disable-background-networking", true),
+		chromedp.Flag("disable-component-update", true),
+		chromedp.Flag("disable-sync", true),
+		chromedp.Flag("disable-dev-shm-usage", true),
+		chromedp.Flag("autoplay-policy", "no-user-gesture-required"),
+		chromedp.Flag("mute-audio", true),
+		chromedp.UserDataDir(t.TempDir()),
+		chromedp.WindowSize(1280, 900),
+	}
+	actx, cancelA := chromedp.NewExecAllocator(context.Background(), opts...)
+	defer cancelA()
+	bctx, cancelB := chromedp.NewContext(actx)
+	defer cancelB()
+	// Generous bound for a loaded shared machine; an idle one needs ~10 s.
+	ctx, cancel := context.WithTimeout(bctx, 100*time.Second)
+	defer cancel()
+
+	shot := func(name string) chromedp.Action {
+		return chromedp.ActionFunc(func(ctx context.Context) error {
+			var buf []byte
+			if err := chromedp.FullScreenshot(&buf, 80).Do(ctx); err != nil {
+				return err
+			}
+			return os.WriteFile(filepath.Join(shots, name+".png"), buf, 0o644)
+		})
+	}
+	start := time.Now()
+	run := func(step string, actions ...chromedp.Action) {
+		t.Helper()
+		defer func() { t.Logf("%-12s done at %v", step, time.Since(start).Round(time.Millisecond)) }()
+		if err := chromedp.Run(ctx, actions...); err != nil {
+			var loc, state string
+			_ = chromedp.Run(ctx, chromedp.Location(&loc), chromedp.Evaluate(`JSON.stringify({cards: document.querySelectorAll('.card[data-id]').length, next: (document.getElementById('grid')||{dataset:{}}).dataset.next, log: window.__errs || []})`, &state))
+			t.Fatalf("%s: %v (at %s; page %s)", step, err, loc, state)
+		}
+	}
+	cardCount := func(n *int) chromedp.Action {
+		return chromedp.Evaluate(`document.querySelectorAll('#grid .card[data-id]').length`, n)
+	}
+
+	// 1. Log in with the internal key; the form posts with the CSRF token.
+	var admin string
+	run("login",
+		chromedp.Navigate(env.url+"/login?next=/mediadb.php"),
+		chromedp.WaitVisible(`#login-key`, chromedp.ByQuery),
+		chromedp.SendKeys(`#login-key`, testKey, chromedp.ByQuery),
+		chromedp.Click(`#login-submit`, chromedp.ByQuery),
+		chromedp.WaitVisible(`#grid`, chromedp.ByQuery),
+		chromedp.AttributeValue(`body`, "data-admin", &admin, nil, chromedp.ByQuery),
+		shot("01-list"),
+	)
+	if admin != "true" {
+		t.Fatalf("after login body data-admin=%q, want true", admin)
+	}
+
+	// 2. Apply a filter: images only. The video must disappear.
+	var n int
+	var loc string
+	run("filter",
+		chromedp.SetValue(`#f-type`, "image", chromedp.ByQuery),
+		chromedp.Click(`#filter-apply`, chromedp.ByQuery),
+		chromedp.WaitVisible(`#chips`, chromedp.ByQuery),
+		chromedp.Location(&loc),
+		cardCount(&n),
+	)
+	if !strings.Contains(loc, "type=image") {
+		t.Fatalf("filter not in URL: %s", loc)
+	}
+	if n != e2ePageSize {
+		t.Fatalf("first filtered page has %d cards, want %d", n, e2ePageSize)
+	}
+	var hasVideo bool
+	run("no video", chromedp.Evaluate(fmt.Sprintf(`!!document.querySelector('.card[data-id="%d"]')`, env.videoID), &hasVideo))
+	if hasVideo {
+		t.Fatal("video card shown under type=image")
+	}
+
+	// 3. Infinite scroll: scrolling to the end appends the second keyset page.
+	run("scroll",
+		// Scroll on every poll: each appended page pushes the sentinel out
+		// of view again.
+		chromedp.Poll(fmt.Sprintf(`(window.scrollTo(0, document.body.scrollHeight), document.querySelectorAll('#grid .card[data-id]').length >= %d)`, e2eImages), nil,
+			chromedp.WithPollingTimeout(15*time.Second)),
+		cardCount(&n),
+		shot("02-scrolled"),
+	)
+	if n != e2eImages {
+		t.Fatalf("after scrolling %d cards, want %d (duplicates or missing across the page boundary)", n, e2eImages)
+	}
+	var distinct int
+	run("distinct", chromedp.Evaluate(`new Set(Array.from(document.querySelectorAll('#grid .card[data-id]')).map(c => c.dataset.id)).size`, &distinct))
+	if distinct != e2eImages {
+		t.Fatalf("%d distinct ids among %d cards", distinct, n)
+	}
+
+	// 4. Open a detail page from the list by clicking the first card.
+	var detailID string
+	run("open detail",
+		chromedp.Evaluate(`window.scrollTo(0, 0)`, nil),
+		chromedp.Click(`#grid .card[data-id] a.thumb`, chromedp.ByQuery),
+		chromedp.WaitVisible(`#detail`, chromedp.ByQuery),
+		chromedp.AttributeValue(`#detail`, "data-id", &detailID, nil, chromedp.ByQuery),
+		shot("03-detail-image"),
+	)
+	if detailID != fmt.Sprint(env.firstID) {
+		t.Fatalf("detail of %s, want the newest image %d", detailID, env.firstID)
+	}
+
+	// 5. Play the video: the player must load it through Range requests.
+	var played bool
+	run("play video",
+		chromedp.Navigate(fmt.Sprintf("%s/media_view.php?id=%d", env.url, env.videoID)),
+		chromedp.WaitVisible(`#player`, chromedp.ByQuery),
+		chromedp.Evaluate(`document.getElementById('player').play().then(() => true, () => false)`, &played,
+			func(p *runtime.EvaluateParams) *runtime.EvaluateParams { return p.WithAwaitPromise(true) }),
+		chromedp.Poll(`(() => { const v = document.getElementById('player'); return v.readyState >= 2 && v.currentTime > 0 || v.error !== null; })()`,
+			nil, chromedp.WithPollingTimeout(15*time.Second)),
+		shot("04-video"),
+	)
+	var mediaErr string
+	run("video error", chromedp.Evaluate(`(() => { const e = document.getElementById('player').error; return e ? e.code + ' ' + e.message : ''; })()`, &mediaErr))
+	if mediaErr != "" || !played {
+		t.Fatalf("video did not play: played=%v error=%q", played, mediaErr)
+	}
+	if rs := env.rec.seen(); len(rs) == 0 {
+		t.Fatal("no Range request reached /media_stream.php while the video played")
+	} else {
+		t.Logf("range requests: %v", rs)
+	}
+
+	// 6. Add a tag through the admin form (full POST with CSRF token).
+	var tagsText string
+	run("tag add",
+		chromedp.SendKeys(`#tag-name`, "e2e-sunset", chromedp.ByQuery),
+		chromedp.Click(`#tag-add`, chromedp.ByQuery),
+		// The video had no tags: a tag item only exists on the reloaded page
+		// (polling JavaScript across the navigation would hit the old page).
+		chromedp.WaitVisible(`#tags li.tag`, chromedp.ByQuery),
+		chromedp.Text(`#tags`, &tagsText, chromedp.ByQuery),
+	)
+	if !strings.Contains(tagsText, "e2e-sunset") {
+		t.Fatalf("tag list after add: %q", tagsText)
+	}
+	var tagged int
+	if err := env.db.QueryRow(`SELECT COUNT(*) FROM media_tags mt JOIN tags t ON t.id = mt.tag_id WHERE mt.media_id = ? AND t.name = 'e2e-sunset'`,
+		env.videoID).Scan(&tagged); err != nil || tagged != 1 {
+		t.Fatalf("tag in DB: count=%d err=%v", tagged, err)
+	}
+
+	// 7. Rate with the keyboard: "3" on the detail page.
+	run("rate key",
+		chromedp.Evaluate(`document.activeElement && document.activeElement.blur()`, nil),
+		chromedp.KeyEvent("3"),
+		chromedp.Poll(`document.getElementById('rating-chip').textContent.includes('3')`, nil, chromedp.WithPollingTimeout(10*time.Second)),
+		shot("05-rated"),
+	)
+	var rating int
+	if err := env.db.QueryRow(`SELECT rating FROM media WHERE id = ?`, env.videoID).Scan(&rating); err != nil || rating != 3 {
+		t.Fatalf("rating in DB = %d (err %v), want 3", rating, err)
+	}
+	t.Logf("screenshots in %s", shots)
+}
