@@ -73,7 +73,7 @@ func RunChild(ctx context.Context, o ChildOptions) ChildResult {
 	o.JobsLog.Info().Str("event", "start").Int64("job_id", j.ID).Int64("media_id", j.MediaID).Str("mode", string(j.Mode)).
 		Int("attempt", j.Attempt).Str("trace_file", o.TraceFile).Int("pid", os.Getpid()).Msg("start")
 
-	in, err := loadInputs(ctx, o.DB, j.MediaID)
+	in, err := loadInputs(ctx, o.DB, j.MediaID, j.Mode.RequiresImage())
 	if err == nil {
 		stage("request")
 		client := ollama.New(cfg, o.HTTP)
@@ -148,7 +148,7 @@ func finishChild(ctx context.Context, o ChildOptions, j *JobRow, tr *Trace, f Fi
 // loadInputs reads what the catalogue knows about a media: type, image bytes
 // (images only; videos get no frame here, so vision modes report
 // unsupported_media for them), raw tags and the newest prompt.
-func loadInputs(ctx context.Context, d *sql.DB, mediaID int64) (ollama.Inputs, error) {
+func loadInputs(ctx context.Context, d *sql.DB, mediaID int64, needImage bool) (ollama.Inputs, error) {
 	in := ollama.Inputs{MediaID: mediaID}
 	var path string
 	if err := d.QueryRowContext(ctx, `SELECT path, type FROM media WHERE id = ?`, mediaID).Scan(&path, &in.MediaType); err != nil {
@@ -175,7 +175,7 @@ func loadInputs(ctx context.Context, d *sql.DB, mediaID int64) (ollama.Inputs, e
 	} else if len(in.Tags) > 0 {
 		in.PromptSource = "tags"
 	}
-	if in.MediaType == "image" {
+	if needImage && in.MediaType == "image" {
 		b, err := os.ReadFile(path)
 		if err != nil {
 			return in, reason.Permanent(ollama.CodeInvalidImage, fmt.Errorf("read media %d: %w", mediaID, err))
