@@ -190,7 +190,9 @@ func (r *Runner) beat(state string, jobID *int64, force bool) {
 		return
 	}
 	now := r.q.clock.Now()
-	changed := r.hb.State != state || (jobID == nil) != (r.hb.CurrentJobID == nil)
+	// Only a state change forces a write: current_job_id may lag by up to a
+	// second, which keeps the file write off the per-job hot path.
+	changed := r.hb.State != state
 	r.hb.State, r.hb.CurrentJobID = state, jobID
 	if !force && !changed && time.Since(r.lastWrite) < time.Second {
 		return

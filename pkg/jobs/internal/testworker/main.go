@@ -1,0 +1,103 @@
+// Command testworker is the worker binary the pkg/jobs multi-process tests
+// build into a temp dir. It runs the real workercmd/Runner stack against a
+// database given by --db; its handler records every committed execution in
+// test_executions in the same transaction as the job's completion.
+package main
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"os"
+	"time"
+
+	"github.com/rs/zerolog"
+	"github.com/urfave/cli/v2"
+
+	"github.com/localsupervisor/supervisor/pkg/db"
+	"github.com/localsupervisor/supervisor/pkg/jobs"
+	"github.com/localsupervisor/supervisor/pkg/reason"
+	"github.com/localsupervisor/supervisor/pkg/svtime"
+	"github.com/localsupervisor/supervisor/pkg/workercmd"
+)
+
+type payload struct {
+	SleepMS   int    `json:"sleep_ms"`
+	Fail      string `json:"fail"` // transient | permanent
+	Panic     bool   `json:"panic"`
+	IgnoreCtx bool   `json:"ignore_ctx"`
+}
+
+func main() {
+	spec := workercmd.Spec{
+		Name:   "testworker",
+		Worker: "test_worker",
+		Types:  []string{"test_exec"},
+		Setup:  setup,
+		ExtraFlags: []cli.Flag{
+			&cli.StringFlag{Name: "db", Required: true},
+			&cli.StringFlag{Name: "logs", Required: true},
+			&cli.IntFlag{Name: "lease-ms", Value: 3000},
+			&cli.IntFlag{Name: "heartbeat-ms", Value: 500},
+			&cli.IntFlag{Name: "grace-ms", Value: 2000},
+			&cli.IntFlag{Name: "max-attempts", Value: 3},
+		},
+		Bootstrap: func(c *cli.Context) (*workercmd.Base, error) {
+			d, err := db.Open(c.Context, db.Options{Path: c.String("db")})
+			if err != nil {
+				return nil, err
+			}
+			cfg := jobs.DefaultConfig()
+			cfg.RetryBaseMS, cfg.RetryCapMS = 100, 500
+			log := zerolog.New(os.Stderr).With().Timestamp().Int("pid", os.Getpid()).Logger().Level(zerolog.WarnLevel)
+			reg := jobs.NewRegistry(jobs.TypeSpec{Name: "test_exec", Group: "test",
+				Lease: time.Duration(c.Int("lease-ms")) * time.Millisecond, MaxAttempts: c.Int("max-attempts")})
+			return &workercmd.Base{DB: d, Registry: reg, Log: log, Clock: svtime.SystemClock{}, LogsDir: c.String("logs"), Jobs: cfg,
+				Tune: func(o *jobs.RunnerOptions) {
+					o.HeartbeatInterval = time.Duration(c.Int("heartbeat-ms")) * time.Millisecond
+					o.Grace = time.Duration(c.Int("grace-ms")) * time.Millisecond
+					o.Abandon = time.Second
+				},
+				Close: func() { d.Close() }}, nil
+		},
+	}
+	os.Exit(workercmd.Main(spec))
+}
+
+func setup(_ context.Context, env *workercmd.Env) (map[string]jobs.Handler, func(), error) {
+	h := func(ctx context.Context, job *jobs.Job) (any, error) {
+		var p payload
+		if err := job.Decode(&p); err != nil {
+			return nil, err
+		}
+		if p.Panic {
+			panic("boom")
+		}
+		if p.SleepMS > 0 {
+			t := time.NewTimer(time.Duration(p.SleepMS) * time.Millisecond)
+			if p.IgnoreCtx {
+				<-t.C
+			} else {
+				select {
+				case <-t.C:
+				case <-ctx.Done():
+					return nil, context.Cause(ctx)
+				}
+			}
+		}
+		switch p.Fail {
+		case "transient":
+			return nil, reason.Transient("test_transient", errors.New("try again"))
+		case "permanent":
+			return nil, reason.New("test_permanent", "never works")
+		}
+		err := db.InTx(ctx, env.DB, func(tx *sql.Tx) error {
+			if _, err := tx.ExecContext(ctx, `INSERT INTO test_executions (job_id, attempt, pid) VALUES (?, ?, ?)`, job.ID, job.Attempt, os.Getpid()); err != nil {
+				return err
+			}
+			return job.CompleteTx(ctx, tx, map[string]int{"pid": os.Getpid()})
+		})
+		return nil, err
+	}
+	return map[string]jobs.Handler{"test_exec": h}, nil, nil
+}
