@@ -5,26 +5,21 @@ import (
 	"sort"
 	"strings"
 
-	"github.com/gofrs/flock"
+	"github.com/localsupervisor/supervisor/pkg/jobs/workerstate"
 )
 
-// HeldWorkerLocks lists the workers whose LOGS/<worker>.lock.json is locked
-// by a live process right now. A kernel lock vanishes with its process, so
-// a lock we can take ourselves is not held.
+// HeldWorkerLocks lists the workers whose OS lock is held by a live process
+// right now. Workers describe themselves in LOGS/<worker>.lock.json; the
+// kernel lock itself is taken by workerstate on a separate file, so the
+// decision is delegated to workerstate.LockHeld.
 func HeldWorkerLocks(logsDir string) []string {
 	matches, _ := filepath.Glob(filepath.Join(logsDir, "*.lock.json"))
 	var held []string
 	for _, m := range matches {
-		lk := flock.New(m)
-		ok, err := lk.TryLock()
-		if err != nil {
-			continue
+		svc := strings.TrimSuffix(filepath.Base(m), ".lock.json")
+		if ok, err := workerstate.LockHeld(logsDir, svc); err == nil && ok {
+			held = append(held, svc)
 		}
-		if ok {
-			lk.Unlock()
-			continue
-		}
-		held = append(held, strings.TrimSuffix(filepath.Base(m), ".lock.json"))
 	}
 	sort.Strings(held)
 	return held
