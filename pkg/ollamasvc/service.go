@@ -148,7 +148,9 @@ func (s *Service) cancelAll() { s.wg.Wait() }
 // batch runs one round: recovery, health gate, preflight, claims up to the
 // free child slots. It returns how long to wait before the next round.
 func (s *Service) batch(ctx context.Context) time.Duration {
+	s.mu.Lock()
 	s.Stats.Batches++
+	s.mu.Unlock()
 	s.lastBatch = svtime.NowString(s.o.Clock)
 	defer s.writeStatus(ctx, "", true)
 	if s.o.Queue != nil {
@@ -228,8 +230,8 @@ func (s *Service) batch(ctx context.Context) time.Duration {
 func (s *Service) start(ctx context.Context, j *JobRow) {
 	s.mu.Lock()
 	s.running[j.ID] = true
-	s.mu.Unlock()
 	s.Stats.Spawned++
+	s.mu.Unlock()
 	s.wg.Add(1)
 	go func() {
 		defer s.wg.Done()
@@ -297,12 +299,36 @@ loop:
 			killReason = CodeChildTimeout
 			break loop
 		case <-ctx.Done():
+			// Shutdown: a child about to finish gets the grace period first.
+			g := time.NewTimer(s.cfg.KillGrace())
+			select {
+			case <-exited:
+				g.Stop()
+				break loop
+			case <-g.C:
+			}
 			killReason = "shutdown"
 			break loop
 		case <-tick.C:
-			cancel, ok, _ := heartbeatJob(context.Background(), s.o.DB, s.o.Clock, j)
-			if cancel || !ok {
+			cancel, ok, err := heartbeatJob(context.Background(), s.o.DB, s.o.Clock, j)
+			if err != nil {
+				continue // DB busy: the lease survives a missed beat
+			}
+			if cancel {
 				killReason = CodeCancelled
+				break loop
+			}
+			if !ok {
+				// The child wrote the end state (or the row was deleted):
+				// it is about to exit; only a child that lingers is killed.
+				g := time.NewTimer(s.cfg.KillGrace())
+				select {
+				case <-exited:
+					g.Stop()
+					break loop
+				case <-g.C:
+				}
+				killReason = "lost"
 				break loop
 			}
 		}
@@ -320,7 +346,9 @@ loop:
 		}
 		return
 	}
+	s.mu.Lock()
 	s.Stats.Killed++
+	s.mu.Unlock()
 	term := []map[string]any{{"method": "sigterm_group", "ok": signalGroup(pid, true) == nil}}
 	grace := time.NewTimer(s.cfg.KillGrace())
 	killFailed := false
@@ -341,6 +369,9 @@ loop:
 		f = Final{Status: "error", Code: CodeKillFailed, Message: "child did not exit after SIGKILL"}
 	case killReason == CodeCancelled:
 		f = Final{Status: "cancelled", Message: "cancelled_by_parent"}
+	case killReason == "lost":
+		_ = tr.Stage("child_lingered_killed", map[string]any{"termination": term})
+		return
 	case killReason == "shutdown":
 		// Not the job's fault: give the attempt back.
 		_, _ = fenced(context.Background(), s.o.DB, s.o.Clock, j, `status = 'queued', attempts = max(attempts - 1, 0), worker_pid = NULL, last_error_code = 'shutdown_released', error_message = 'released at service shutdown'`)
@@ -386,6 +417,7 @@ func (s *Service) writeStatus(ctx context.Context, state string, running bool) {
 	for id := range s.running {
 		ids = append(ids, id)
 	}
+	st := s.Stats
 	s.mu.Unlock()
 	if state == "" {
 		state = "idle"
@@ -396,7 +428,7 @@ func (s *Service) writeStatus(ctx context.Context, state string, running bool) {
 	now := svtime.NowString(s.o.Clock)
 	_ = writeRuntime(s.o.LogsDir, HeartbeatFile, RuntimeHeartbeat{TS: now, PID: os.Getpid(), Owner: "worker:ollama", State: state, CurrentJobs: ids, LastBatchTS: s.lastBatch})
 	_ = workerstate.WriteHeartbeat(s.o.LogsDir, workerstate.Heartbeat{Service: ServiceName, PID: os.Getpid(), State: state,
-		LastHeartbeatUTC: now, Processed: int64(s.Stats.Done + s.Stats.Errors), Errors: int64(s.Stats.Errors)})
+		LastHeartbeatUTC: now, Processed: int64(st.Done + st.Errors), Errors: int64(st.Errors)})
 	gs := GlobalStatus{TS: now, WorkerPID: os.Getpid(), WorkerRunning: running, LastBatchTS: s.lastBatch, Children: ids, Blockers: s.blockers}
 	if c, err := Counts(ctx, s.o.DB); err == nil {
 		gs.QueueQueued, gs.QueuePending, gs.QueueRunning, gs.ByMode = c.Queued, c.Queued, c.Running, c.ByMode

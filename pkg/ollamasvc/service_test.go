@@ -55,7 +55,9 @@ type rig struct {
 	logs    *logging.Set
 }
 
-func newRig(t *testing.T, mut func(*ollama.Config)) *rig {
+func newRig(t *testing.T, mut func(*ollama.Config)) *rig { return newRigTB(t, mut) }
+
+func newRigTB(t testing.TB, mut func(*ollama.Config)) *rig {
 	t.Helper()
 	dir := t.TempDir()
 	ctx := context.Background()
@@ -96,7 +98,9 @@ func newRig(t *testing.T, mut func(*ollama.Config)) *rig {
 	return &rig{dir: dir, db: d, q: q, fake: fake, cfg: cfg, cfgPath: cfgPath, logs: logs}
 }
 
-func (r *rig) addImage(t *testing.T) int64 {
+func (r *rig) addImage(t *testing.T) int64 { return r.addImageTB(t) }
+
+func (r *rig) addImageTB(t testing.TB) int64 {
 	t.Helper()
 	var buf bytes.Buffer
 	_ = png.Encode(&buf, image.NewRGBA(image.Rect(0, 0, 32, 32)))
@@ -140,7 +144,9 @@ func (r *rig) service(o ServiceOptions) *Service {
 }
 
 // runUntil runs the service until cond holds (checked on the DB) or 60 s.
-func (r *rig) runUntil(t *testing.T, s *Service, cond func() bool) {
+func (r *rig) runUntil(t *testing.T, s *Service, cond func() bool) { r.runUntilTB(t, s, cond) }
+
+func (r *rig) runUntilTB(t testing.TB, s *Service, cond func() bool) {
 	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
