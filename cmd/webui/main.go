@@ -33,6 +33,11 @@ func main() {
 				Addr:     c.String("addr"),
 				Version:  version.Version,
 				Launcher: execLauncher{cfg: env.Config},
+				// Ollama pages: the service binary is found like other workers.
+				ExtraRoutes: web.OllamaRoutes(web.OllamaOptions{Config: env.Modules.Ollama, Jobs: env.Modules.Jobs,
+					LogsDir: env.Config.Paths.Logs, ServiceBin: execLauncher{cfg: env.Config}.find("ollama-service"),
+					ServiceArgs: configArgs(env.Config)}),
+				DetailSections: []web.DetailSection{web.OllamaDetailSection()},
 				Ready: func(url, key string) {
 					fmt.Fprintf(c.App.Writer, "webui listening on %s\n", url)
 					if key != "" {
@@ -85,4 +90,12 @@ func (l execLauncher) find(worker string) string {
 		return p
 	}
 	return ""
+}
+
+// configArgs forwards the config file to spawned services.
+func configArgs(cfg *config.Config) []string {
+	if cfg.ConfigPath == "" {
+		return nil
+	}
+	return []string{"--config=" + cfg.ConfigPath}
 }
