@@ -50,6 +50,10 @@ func Autostart(ctx context.Context, o AutostartOptions) SpawnResult {
 		r.Status, r.ReasonCode = "running", "worker_running"
 		return r
 	}
+	if st, err := os.Stat(o.ServiceBin); o.ServiceBin == "" || err != nil || st.IsDir() {
+		r.Status, r.ReasonCode = "config_failed", "service_binary_missing"
+		return r
+	}
 	lock, err := workerstate.AcquireLock(o.LogsDir, "ollama_launcher", now, nil)
 	if err != nil {
 		r.Status, r.ReasonCode = "locked", "lock_busy"
