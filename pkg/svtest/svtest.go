@@ -37,11 +37,15 @@ func RepoRoot(tb testing.TB) string {
 	return filepath.Clean(filepath.Join(filepath.Dir(file), "..", ".."))
 }
 
-// SharedFixtures returns ../shared/fixtures/realworld relative to the
-// repository, or skips (fails with SV_REQUIRE_TOOLS=1) when it is absent.
+// SharedFixtures returns the team's shared fixtures: $SV_SHARED_DIR/fixtures/
+// realworld when set, else ../shared/fixtures/realworld beside the repository
+// (where CI puts it). It skips (fails with SV_REQUIRE_TOOLS=1) when absent.
 func SharedFixtures(tb testing.TB) string {
 	tb.Helper()
 	p := filepath.Join(RepoRoot(tb), "..", "shared", "fixtures", "realworld")
+	if dir := os.Getenv("SV_SHARED_DIR"); dir != "" {
+		p = filepath.Join(dir, "fixtures", "realworld")
+	}
 	if _, err := os.Stat(p); err != nil {
 		if os.Getenv("SV_REQUIRE_TOOLS") == "1" {
 			tb.Fatalf("shared fixtures missing at %s", p)
