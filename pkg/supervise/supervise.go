@@ -1,0 +1,297 @@
+// Package supervise lets webui run --loop workers itself (config
+// workers.supervise, e.g. ["scan","media"]): it starts each worker binary,
+// restarts it with exponential backoff when it exits, stops it on shutdown
+// (SIGTERM, then kill after a grace period) and reports every worker's state
+// for /health.php and the dashboard.
+package supervise
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"runtime"
+	"strings"
+	"sync"
+	"syscall"
+	"time"
+
+	"github.com/rs/zerolog"
+
+	"github.com/localsupervisor/supervisor/pkg/config"
+	"github.com/localsupervisor/supervisor/pkg/reason"
+	"github.com/localsupervisor/supervisor/pkg/svtime"
+)
+
+// CodeBinaryMissing is the reason code when a supervised worker's binary
+// cannot be found.
+const CodeBinaryMissing = "worker_binary_missing"
+
+// Worker states reported by State.State.
+const (
+	StateStarting = "starting"
+	StateRunning  = "running"
+	StateBackoff  = "backoff" // exited, waiting to restart
+	StateStopping = "stopping"
+	StateStopped  = "stopped"
+)
+
+// Spec describes one supervised worker process.
+type Spec struct {
+	Name string   // short name ("scan")
+	Path string   // resolved binary path
+	Args []string // e.g. --loop --config=...
+	Dir  string   // working directory ("" = inherit)
+	Env  []string // nil = inherit
+}
+
+// State is a snapshot of one worker, JSON-ready for /health.php.
+type State struct {
+	Name       string `json:"name"`
+	Path       string `json:"path"`
+	State      string `json:"state"`
+	PID        int    `json:"pid,omitempty"`
+	Restarts   int    `json:"restarts"`
+	StartedAt  string `json:"started_at,omitempty"`
+	LastExit   string `json:"last_exit,omitempty"`
+	LastExitAt string `json:"last_exit_at,omitempty"`
+	NextStart  string `json:"next_start_at,omitempty"`
+	LastError  string `json:"last_error,omitempty"`
+}
+
+// Running reports whether the worker process is up.
+func (s State) Running() bool { return s.State == StateRunning }
+
+// Options configures a Supervisor. Zero durations take the defaults.
+type Options struct {
+	Specs []Spec
+	Log   zerolog.Logger
+	// Clock stamps the reported times; waiting uses real timers.
+	Clock svtime.Clock
+	// MinBackoff (1 s) doubles per quick crash up to MaxBackoff (60 s).
+	MinBackoff, MaxBackoff time.Duration
+	// StableAfter (60 s): a run at least this long resets the backoff, so
+	// a worker that crashes once a day restarts at once.
+	StableAfter time.Duration
+	// Grace (10 s) between SIGTERM and kill on shutdown.
+	Grace time.Duration
+	// Stdout/Stderr of the workers (nil: discarded; workers log to their
+	// own rotated files).
+	Stdout, Stderr io.Writer
+}
+
+// Supervisor runs the workers. Create with New, then Run.
+type Supervisor struct {
+	o      Options
+	mu     sync.Mutex
+	states []State
+}
+
+// New validates the options.
+func New(o Options) (*Supervisor, error) {
+	if o.Clock == nil {
+		o.Clock = svtime.SystemClock{}
+	}
+	if o.MinBackoff <= 0 {
+		o.MinBackoff = time.Second
+	}
+	if o.MaxBackoff < o.MinBackoff {
+		o.MaxBackoff = 60 * time.Second
+		if o.MaxBackoff < o.MinBackoff {
+			o.MaxBackoff = o.MinBackoff
+		}
+	}
+	if o.StableAfter <= 0 {
+		o.StableAfter = 60 * time.Second
+	}
+	if o.Grace <= 0 {
+		o.Grace = 10 * time.Second
+	}
+	s := &Supervisor{o: o}
+	seen := map[string]bool{}
+	for _, sp := range o.Specs {
+		if sp.Name == "" || sp.Path == "" {
+			return nil, errors.New("supervise: spec needs Name and Path")
+		}
+		if seen[sp.Name] {
+			return nil, fmt.Errorf("supervise: worker %q listed twice", sp.Name)
+		}
+		seen[sp.Name] = true
+		s.states = append(s.states, State{Name: sp.Name, Path: sp.Path, State: StateStopped})
+	}
+	return s, nil
+}
+
+// States returns a copy of every worker's current state, in spec order.
+func (s *Supervisor) States() []State {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return append([]State(nil), s.states...)
+}
+
+func (s *Supervisor) update(i int, f func(*State)) {
+	s.mu.Lock()
+	f(&s.states[i])
+	s.mu.Unlock()
+}
+
+// Run starts every worker and keeps them running until ctx is cancelled;
+// then it stops them and returns once all have exited.
+func (s *Supervisor) Run(ctx context.Context) error {
+	var wg sync.WaitGroup
+	for i := range s.o.Specs {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			s.loop(ctx, i)
+		}()
+	}
+	wg.Wait()
+	return nil
+}
+
+func (s *Supervisor) loop(ctx context.Context, i int) {
+	sp := s.o.Specs[i]
+	log := s.o.Log.With().Str("worker", sp.Name).Logger()
+	backoff := s.o.MinBackoff
+	for ctx.Err() == nil {
+		s.update(i, func(st *State) { st.State, st.PID, st.NextStart = StateStarting, 0, "" })
+		cmd := exec.Command(sp.Path, sp.Args...)
+		cmd.Dir, cmd.Env, cmd.Stdout, cmd.Stderr = sp.Dir, sp.Env, s.o.Stdout, s.o.Stderr
+		started := time.Now()
+		var exitMsg string
+		if err := cmd.Start(); err != nil {
+			exitMsg = "start failed: " + err.Error()
+			log.Error().Err(err).Str("event", "worker_start_failed").Msg("supervise")
+		} else {
+			pid := cmd.Process.Pid
+			s.update(i, func(st *State) {
+				st.State, st.PID, st.StartedAt, st.LastError = StateRunning, pid, svtime.Format(s.o.Clock.Now()), ""
+			})
+			log.Info().Int("pid", pid).Str("event", "worker_started").Msg("supervise")
+			done := make(chan error, 1)
+			go func() { done <- cmd.Wait() }()
+			var err error
+			select {
+			case err = <-done:
+			case <-ctx.Done():
+				s.update(i, func(st *State) { st.State = StateStopping })
+				err = s.stop(cmd, done, log)
+			}
+			exitMsg = exitString(err)
+			log.Info().Int("pid", pid).Str("exit", exitMsg).Str("event", "worker_exited").Msg("supervise")
+		}
+		now := svtime.Format(s.o.Clock.Now())
+		if ctx.Err() != nil {
+			s.update(i, func(st *State) { st.State, st.PID, st.LastExit, st.LastExitAt = StateStopped, 0, exitMsg, now })
+			return
+		}
+		// A long healthy run resets the backoff; quick crashes double it.
+		if time.Since(started) >= s.o.StableAfter {
+			backoff = s.o.MinBackoff
+		}
+		wait := backoff
+		backoff = min(backoff*2, s.o.MaxBackoff)
+		s.update(i, func(st *State) {
+			st.State, st.PID, st.LastExit, st.LastExitAt = StateBackoff, 0, exitMsg, now
+			st.NextStart = svtime.Format(s.o.Clock.Now().Add(wait))
+			if strings.HasPrefix(exitMsg, "start failed") {
+				st.LastError = exitMsg
+			}
+		})
+		t := time.NewTimer(wait)
+		select {
+		case <-ctx.Done():
+			t.Stop()
+			s.update(i, func(st *State) { st.State, st.NextStart = StateStopped, "" })
+			return
+		case <-t.C:
+		}
+		s.update(i, func(st *State) { st.Restarts++ })
+	}
+	s.update(i, func(st *State) { st.State = StateStopped })
+}
+
+// stop asks the worker to finish its current job (SIGTERM) and kills it
+// after the grace period. Windows has no SIGTERM for other processes, so
+// the signal fails there and the worker is killed at once.
+func (s *Supervisor) stop(cmd *exec.Cmd, done <-chan error, log zerolog.Logger) error {
+	if runtime.GOOS == "windows" || cmd.Process.Signal(syscall.SIGTERM) != nil {
+		_ = cmd.Process.Kill()
+		return <-done
+	}
+	t := time.NewTimer(s.o.Grace)
+	defer t.Stop()
+	select {
+	case err := <-done:
+		return err
+	case <-t.C:
+		log.Warn().Int("pid", cmd.Process.Pid).Str("event", "worker_kill_after_grace").Msg("supervise")
+		_ = cmd.Process.Kill()
+		return <-done
+	}
+}
+
+func exitString(err error) string {
+	if err == nil {
+		return "exit status 0"
+	}
+	return err.Error() // "exit status 1", "signal: killed"
+}
+
+// BinaryName maps a configured worker name to its binary: "scan" →
+// "scan-worker" ("scan-worker" stays), with ".exe" on Windows.
+func BinaryName(name string) string {
+	b := name
+	if !strings.HasSuffix(b, "-worker") {
+		b += "-worker"
+	}
+	if runtime.GOOS == "windows" && !strings.HasSuffix(b, ".exe") {
+		b += ".exe"
+	}
+	return b
+}
+
+// Find locates a worker binary in binDir, then beside exeDir (the webui
+// executable), then on $PATH.
+func Find(name, binDir, exeDir string) (string, error) {
+	bin := BinaryName(name)
+	for _, d := range []string{binDir, exeDir} {
+		if d == "" {
+			continue
+		}
+		p := filepath.Join(d, bin)
+		if st, err := os.Stat(p); err == nil && !st.IsDir() {
+			return p, nil
+		}
+	}
+	if p, err := exec.LookPath(bin); err == nil {
+		return p, nil
+	}
+	return "", reason.Newf(CodeBinaryMissing, "worker binary %s not found (workers.bin_dir, beside webui, $PATH)", bin)
+}
+
+// SpecsFromConfig builds the specs for cfg.Workers.Supervise: every worker
+// runs with --loop and the same config file as webui.
+func SpecsFromConfig(cfg *config.Config, exeDir string) ([]Spec, error) {
+	var specs []Spec
+	for _, n := range cfg.Workers.Supervise {
+		n = strings.TrimSpace(n)
+		if n == "" {
+			continue
+		}
+		p, err := Find(n, cfg.Workers.BinDir, exeDir)
+		if err != nil {
+			return nil, err
+		}
+		args := []string{"--loop"}
+		if cfg.ConfigPath != "" {
+			args = append(args, "--config="+cfg.ConfigPath)
+		}
+		specs = append(specs, Spec{Name: n, Path: p, Args: args, Dir: cfg.BaseDir})
+	}
+	return specs, nil
+}

@@ -1,0 +1,178 @@
+package supervise
+
+import (
+	"context"
+	"errors"
+	"os"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/rs/zerolog"
+
+	"github.com/localsupervisor/supervisor/pkg/config"
+	"github.com/localsupervisor/supervisor/pkg/reason"
+	"github.com/localsupervisor/supervisor/pkg/svtest"
+)
+
+// waitFor polls cond with a bounded deadline; it asserts an outcome, never
+// a duration.
+func waitFor(t *testing.T, what string, s *Supervisor, cond func([]State) bool) []State {
+	t.Helper()
+	deadline := time.Now().Add(20 * time.Second)
+	for {
+		st := s.States()
+		if cond(st) {
+			return st
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out waiting for %s; states %+v", what, st)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+func alive(pid int) bool { return syscall.Kill(pid, 0) == nil }
+
+func TestSuperviseRestartAndStop(t *testing.T) {
+	bin := svtest.BuildBinary(t, "./pkg/supervise/internal/fakeworker")
+	s, err := New(Options{Log: zerolog.Nop(), MinBackoff: 10 * time.Millisecond, MaxBackoff: 50 * time.Millisecond,
+		Grace: 300 * time.Millisecond, Specs: []Spec{
+			{Name: "scan", Path: bin, Args: []string{"--loop"}},
+			// Ignores SIGTERM: shutdown must fall back to kill.
+			{Name: "media", Path: bin, Args: []string{"--loop", "--ignore-term"}},
+		}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	// Closed after the result so the deferred receive never blocks twice.
+	go func() { done <- s.Run(ctx); close(done) }()
+	defer func() { cancel(); <-done }()
+
+	st := waitFor(t, "both running", s, func(st []State) bool { return st[0].Running() && st[1].Running() })
+	oldPID, otherPID := st[0].PID, st[1].PID
+	if err := syscall.Kill(oldPID, syscall.SIGKILL); err != nil {
+		t.Fatal(err)
+	}
+	st = waitFor(t, "scan restarted", s, func(st []State) bool {
+		return st[0].Running() && st[0].PID != oldPID && st[0].Restarts >= 1
+	})
+	if !strings.Contains(st[0].LastExit, "killed") {
+		t.Errorf("last exit %q, want the kill signal", st[0].LastExit)
+	}
+	if st[1].Restarts != 0 || st[1].PID != otherPID {
+		t.Errorf("media was disturbed: %+v", st[1])
+	}
+	newPID := st[0].PID
+
+	cancel()
+	select {
+	case <-done:
+	case <-time.After(20 * time.Second):
+		t.Fatal("Run did not return after cancel")
+	}
+	for _, x := range s.States() {
+		if x.State != StateStopped || x.PID != 0 {
+			t.Errorf("after shutdown: %+v", x)
+		}
+	}
+	for _, pid := range []int{newPID, otherPID} {
+		if alive(pid) {
+			t.Errorf("pid %d still alive after shutdown", pid)
+		}
+	}
+	if got := s.States()[1].LastExit; !strings.Contains(got, "killed") {
+		t.Errorf("SIGTERM-ignoring worker exit %q, want killed after grace", got)
+	}
+	// A just-restarted worker may get SIGTERM before its handler is
+	// installed ("signal: terminated"); either way it must not need a kill.
+	if got := s.States()[0].LastExit; got != "exit status 0" && got != "signal: terminated" {
+		t.Errorf("well-behaved worker exit %q, want it to end on SIGTERM", got)
+	}
+}
+
+func TestSuperviseBackoffOnStartFailure(t *testing.T) {
+	s, err := New(Options{Log: zerolog.Nop(), MinBackoff: 5 * time.Millisecond, MaxBackoff: 20 * time.Millisecond,
+		Specs: []Spec{{Name: "scan", Path: filepath.Join(t.TempDir(), "nope")}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- s.Run(ctx) }()
+	st := waitFor(t, "repeated start attempts", s, func(st []State) bool { return st[0].Restarts >= 3 })
+	cancel()
+	<-done
+	if !strings.HasPrefix(st[0].LastError, "start failed") {
+		t.Errorf("last error %q", st[0].LastError)
+	}
+	if s.States()[0].State != StateStopped {
+		t.Errorf("state after cancel %q", s.States()[0].State)
+	}
+}
+
+func TestNewRejectsBadSpecs(t *testing.T) {
+	for name, specs := range map[string][]Spec{
+		"no path":   {{Name: "scan"}},
+		"no name":   {{Path: "/bin/true"}},
+		"duplicate": {{Name: "a", Path: "/bin/true"}, {Name: "a", Path: "/bin/true"}},
+	} {
+		if _, err := New(Options{Specs: specs}); err == nil {
+			t.Errorf("%s: accepted", name)
+		}
+	}
+}
+
+func TestFindAndSpecs(t *testing.T) {
+	binDir, exeDir := t.TempDir(), t.TempDir()
+	mk := func(dir, name string) string {
+		p := filepath.Join(dir, name)
+		if err := os.WriteFile(p, []byte("#!/bin/sh\n"), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		return p
+	}
+	inBin := mk(binDir, "scan-worker")
+	mk(exeDir, "scan-worker")
+	beside := mk(exeDir, "media-worker")
+	t.Setenv("PATH", t.TempDir())
+	cases := []struct {
+		name, want, code string
+	}{
+		{"scan", inBin, ""},              // bin_dir wins over beside-webui
+		{"scan-worker", inBin, ""},       // full binary name accepted
+		{"media", beside, ""},            // beside the webui executable
+		{"forge", "", CodeBinaryMissing}, // nowhere
+	}
+	for _, c := range cases {
+		got, err := Find(c.name, binDir, exeDir)
+		if c.code != "" {
+			if reason.Code(err) != c.code {
+				t.Errorf("%s: err %v, want %s", c.name, err, c.code)
+			}
+			continue
+		}
+		if err != nil || got != c.want {
+			t.Errorf("%s: %q %v, want %q", c.name, got, err, c.want)
+		}
+	}
+	cfg := &config.Config{ConfigPath: "/etc/sv/config.json", BaseDir: "/srv/sv"}
+	cfg.Workers.BinDir = binDir
+	cfg.Workers.Supervise = []string{"scan", " ", "media"}
+	specs, err := SpecsFromConfig(cfg, exeDir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(specs) != 2 || specs[0].Path != inBin || specs[1].Path != beside ||
+		strings.Join(specs[0].Args, " ") != "--loop --config=/etc/sv/config.json" || specs[0].Dir != "/srv/sv" {
+		t.Fatalf("specs %+v", specs)
+	}
+	cfg.Workers.Supervise = []string{"forge"}
+	if _, err := SpecsFromConfig(cfg, exeDir); !errors.Is(err, err) || reason.Code(err) != CodeBinaryMissing {
+		t.Fatalf("missing binary: %v", err)
+	}
+}
