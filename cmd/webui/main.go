@@ -14,6 +14,7 @@ import (
 
 	"github.com/localsupervisor/supervisor/pkg/cliapp"
 	"github.com/localsupervisor/supervisor/pkg/config"
+	"github.com/localsupervisor/supervisor/pkg/supervise"
 	"github.com/localsupervisor/supervisor/pkg/version"
 	"github.com/localsupervisor/supervisor/pkg/web"
 )
@@ -29,10 +30,21 @@ func main() {
 				return err
 			}
 			defer env.Close()
+			sup, err := newSupervisor(env)
+			if err != nil {
+				return err
+			}
+			// Workers stop only after the server has shut down, so a job a
+			// request just enqueued still finds a worker.
+			ctx, cancelWorkers := context.WithCancel(context.Background())
+			supDone := make(chan struct{})
+			go func() { defer close(supDone); _ = sup.Run(ctx) }()
+			defer func() { cancelWorkers(); <-supDone }()
 			return web.Serve(c.Context, env, web.ServeOptions{
-				Addr:     c.String("addr"),
-				Version:  version.Version,
-				Launcher: execLauncher{cfg: env.Config},
+				Supervised: sup,
+				Addr:       c.String("addr"),
+				Version:    version.Version,
+				Launcher:   execLauncher{cfg: env.Config},
 				// Ollama pages: the service binary is found like other workers.
 				ExtraRoutes: web.OllamaRoutes(web.OllamaOptions{Config: env.Modules.Ollama, Jobs: env.Modules.Jobs,
 					LogsDir: env.Config.Paths.Logs, ServiceBin: execLauncher{cfg: env.Config}.find("ollama-service"),
@@ -48,6 +60,20 @@ func main() {
 		},
 	}
 	os.Exit(cliapp.Run(app, os.Args))
+}
+
+// newSupervisor builds the worker supervisor from workers.supervise; an
+// empty list yields a supervisor with nothing to run.
+func newSupervisor(env *cliapp.Env) (*supervise.Supervisor, error) {
+	exeDir := ""
+	if exe, err := os.Executable(); err == nil {
+		exeDir = filepath.Dir(exe)
+	}
+	specs, err := supervise.SpecsFromConfig(env.Config, exeDir)
+	if err != nil {
+		return nil, err
+	}
+	return supervise.New(supervise.Options{Specs: specs, Log: env.Log, Clock: env.Clock, Stderr: os.Stderr})
 }
 
 // execLauncher starts a worker binary fire-and-forget until pkg/launch lands:

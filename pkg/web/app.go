@@ -28,7 +28,9 @@ type ServeOptions struct {
 	// one-time admin key when none is configured (else "").
 	Ready func(url, oneTimeKey string)
 	// Extend registers extra routes and detail sections before serving.
-	ExtraRoutes    func(mux *http.ServeMux, s *Server)
+	ExtraRoutes func(mux *http.ServeMux, s *Server)
+	// Supervised is shown in /health.php and on the dashboard.
+	Supervised     Supervised
 	DetailSections []DetailSection
 }
 
@@ -66,7 +68,7 @@ func Serve(ctx context.Context, env *cliapp.Env, o ServeOptions) error {
 	}
 	srv, err := New(Options{Config: cfg, DB: env.DB, ReadDB: rdb, Log: env.Log, Clock: env.Clock,
 		Thumbs: ThumbAdapter{G: gen}, Jobs: q, JobAdmin: JobAdminAdapter{Q: q}, Launcher: o.Launcher,
-		Version: o.Version, ExtraRoutes: o.ExtraRoutes, DetailSections: o.DetailSections})
+		Version: o.Version, ExtraRoutes: o.ExtraRoutes, Supervised: o.Supervised, DetailSections: o.DetailSections})
 	if err != nil {
 		return err
 	}

@@ -17,6 +17,7 @@ import (
 	"github.com/localsupervisor/supervisor/pkg/jobs"
 	"github.com/localsupervisor/supervisor/pkg/jobs/workerstate"
 	"github.com/localsupervisor/supervisor/pkg/reason"
+	"github.com/localsupervisor/supervisor/pkg/supervise"
 	"github.com/localsupervisor/supervisor/pkg/svtime"
 )
 
@@ -46,6 +47,8 @@ type Health struct {
 	FreshnessSeconds int                      `json:"freshness_seconds"`
 	DB               map[string]any           `json:"db"`
 	Services         map[string]HealthService `json:"services"`
+	// Supervised lists the workers webui runs itself (workers.supervise).
+	Supervised []supervise.State `json:"supervised,omitempty"`
 }
 
 // health computes the snapshot. Required services come from
@@ -94,6 +97,16 @@ func (s *Server) health(ctx context.Context) Health {
 		h.OK = false
 	}
 	h.DB = dbState
+	if s.supervised != nil {
+		// The admin asked webui to keep these running: one that is down
+		// (crashed, waiting for its restart) makes the instance unhealthy.
+		h.Supervised = s.supervised.States()
+		for _, st := range h.Supervised {
+			if !st.Running() {
+				h.OK = false
+			}
+		}
+	}
 	return h
 }
 

@@ -28,6 +28,7 @@ import (
 	"github.com/localsupervisor/supervisor/pkg/db"
 	"github.com/localsupervisor/supervisor/pkg/jobs"
 	"github.com/localsupervisor/supervisor/pkg/reason"
+	"github.com/localsupervisor/supervisor/pkg/supervise"
 	"github.com/localsupervisor/supervisor/pkg/svtime"
 )
 
@@ -89,6 +90,12 @@ type Launcher interface {
 	Spawn(ctx context.Context, worker string, args []string) (status string, err error)
 }
 
+// Supervised exposes the state of webui-supervised workers
+// (*supervise.Supervisor implements it).
+type Supervised interface {
+	States() []supervise.State
+}
+
 // Enqueuer inserts jobs (*jobs.Queue implements it).
 type Enqueuer interface {
 	Enqueue(ctx context.Context, req jobs.EnqueueRequest) (jobs.EnqueueResult, error)
@@ -120,6 +127,8 @@ type Options struct {
 	ExtraRoutes func(mux *http.ServeMux, s *Server)
 	// DetailSections are rendered at the bottom of the detail page.
 	DetailSections []DetailSection
+	// Supervised reports the workers webui supervises (nil: none).
+	Supervised Supervised
 	// PageSize is the number of cards per list page (0: catalog.PageSize).
 	// Tests use small pages to reach page boundaries with little data.
 	PageSize int
@@ -147,6 +156,7 @@ type Server struct {
 	extraRoutes   func(mux *http.ServeMux, s *Server)
 	sections      []DetailSection
 	pageSize      int
+	supervised    Supervised
 	handler       http.Handler
 }
 
@@ -165,7 +175,7 @@ func New(o Options) (*Server, error) {
 	s := &Server{cfg: o.Config, db: o.DB, rdb: o.ReadDB, log: o.Log, clock: o.Clock, thumbs: o.Thumbs,
 		jobs: o.Jobs, jobAdmin: o.JobAdmin, launcher: o.Launcher, version: o.Version, secureCookies: o.SecureCookies,
 		sessions: newSessionStore(), i18n: cat, extraRoutes: o.ExtraRoutes, sections: o.DetailSections,
-		pageSize: o.PageSize}
+		pageSize: o.PageSize, supervised: o.Supervised}
 	if s.pageSize <= 0 {
 		s.pageSize = catalog.PageSize
 	}

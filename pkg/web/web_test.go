@@ -3,6 +3,7 @@ package web
 import (
 	"context"
 	"database/sql"
+	"encoding/json"
 	"fmt"
 	"io"
 	"net/http"
@@ -21,6 +22,7 @@ import (
 	"github.com/localsupervisor/supervisor/pkg/config"
 	"github.com/localsupervisor/supervisor/pkg/db"
 	"github.com/localsupervisor/supervisor/pkg/jobs"
+	"github.com/localsupervisor/supervisor/pkg/supervise"
 	"github.com/localsupervisor/supervisor/pkg/svtime"
 )
 
@@ -411,5 +413,45 @@ func TestThumbPlaceholderAndBusy(t *testing.T) {
 	s.failErr(rec2, req, fmt.Errorf("list: %w", db.ErrBusy))
 	if rec2.Code != 503 || rec2.Header().Get("Retry-After") != "1" {
 		t.Fatalf("busy: %d %q", rec2.Code, rec2.Header().Get("Retry-After"))
+	}
+}
+
+type fakeSupervised []supervise.State
+
+func (f fakeSupervised) States() []supervise.State { return f }
+
+// TestHealthSupervised: supervised workers appear in /health.php and one
+// that is down (waiting for its restart) makes the instance unhealthy.
+func TestHealthSupervised(t *testing.T) {
+	for _, c := range []struct {
+		name   string
+		states fakeSupervised
+		code   int
+	}{
+		{"all running", fakeSupervised{{Name: "scan", State: supervise.StateRunning, PID: 42}}, http.StatusOK},
+		{"one restarting", fakeSupervised{{Name: "scan", State: supervise.StateRunning, PID: 42},
+			{Name: "media", State: supervise.StateBackoff, Restarts: 2, LastExit: "signal: killed"}}, http.StatusServiceUnavailable},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			f := newFixture(t)
+			f.srv.supervised = c.states
+			resp := f.client().do("GET", "/health.php", nil)
+			if resp.Code != c.code {
+				t.Fatalf("status %d, want %d: %s", resp.Code, c.code, resp.Body.String())
+			}
+			var h Health
+			if err := json.Unmarshal(resp.Body.Bytes(), &h); err != nil {
+				t.Fatal(err)
+			}
+			if len(h.Supervised) != len(c.states) || h.Supervised[len(h.Supervised)-1].Restarts != c.states[len(c.states)-1].Restarts {
+				t.Fatalf("supervised in health: %+v", h.Supervised)
+			}
+			dash := f.client()
+			dash.hdr.Set("X-Internal-Key", testKey)
+			page := dash.do("GET", "/index.php", nil)
+			if !strings.Contains(page.Body.String(), `id="supervised"`) || !strings.Contains(page.Body.String(), "<td>scan</td>") {
+				t.Fatalf("dashboard lacks the supervised table (status %d)", page.Code)
+			}
+		})
 	}
 }
