@@ -106,39 +106,6 @@ type ScanPathResult struct {
 	CompletedAt string  `json:"completed_at"`
 }
 
-// HandleScanPath runs one scan_path job. A scanner that is enabled but
-// misconfigured fails the job at once (permanent, with missing_keys and
-// config_path), before any file is touched.
-func (s *Setup) HandleScanPath(ctx context.Context, job Decoder) (any, error) {
-	var p ScanPathPayload
-	if err := job.Decode(&p); err != nil {
-		return nil, reason.Permanent("invalid_payload", err)
-	}
-	if p.Path == "" {
-		return nil, reason.New(CodeScanPathMissing, "scan job without path")
-	}
-	if s.ScannerErr != nil {
-		return nil, s.ScannerErr
-	}
-	im := *s.Importer
-	if p.Mode != "" {
-		im.Mode = p.Mode
-	}
-	if p.NSFWThreshold != nil && s.Importer.Tagger != nil {
-		sc := s.Scanner
-		sc.NSFWThreshold = *p.NSFWThreshold
-		im.Tagger = scanner.New(sc, nil)
-	}
-	sum, err := im.ScanPath(ctx, p.Path, RunOptions{Limit: p.Limit})
-	if err != nil {
-		return nil, err
-	}
-	if sum.Cancelled {
-		return sum, ctx.Err()
-	}
-	return ScanPathResult{Path: p.Path, Limit: p.Limit, Result: sum, CompletedAt: svtime.Format(im.now())}, nil
-}
-
 // HandleRescanMedia runs one rescan_media job for mediaID.
 func (s *Setup) HandleRescanMedia(ctx context.Context, mediaID int64) (any, error) {
 	if s.ScannerErr != nil {

@@ -13,6 +13,7 @@ import (
 	"github.com/localsupervisor/supervisor/pkg/jobs"
 	"github.com/localsupervisor/supervisor/pkg/media"
 	"github.com/localsupervisor/supervisor/pkg/reason"
+	"github.com/localsupervisor/supervisor/pkg/scanner"
 	"github.com/localsupervisor/supervisor/pkg/svtime"
 )
 
@@ -153,7 +154,10 @@ func (s *Setup) scanPathJob(ctx context.Context, j *jobs.Job, o HandlerOptions) 
 	return res, nil
 }
 
-// handleScanPath is HandleScanPath with the worker's walk options.
+// handleScanPath runs one scan_path job. A scanner that is enabled but
+// misconfigured fails the job at once (permanent, with missing_keys and
+// config_path), before any file is touched. A payload nsfw_threshold
+// overrides the configured one for this job, as in the original.
 func (s *Setup) handleScanPath(ctx context.Context, j Decoder, o HandlerOptions) (any, error) {
 	var p ScanPathPayload
 	if err := j.Decode(&p); err != nil {
@@ -171,6 +175,11 @@ func (s *Setup) handleScanPath(ctx context.Context, j Decoder, o HandlerOptions)
 			return nil, reason.Newf(CodeInvalidMode, "unknown import mode %q", p.Mode)
 		}
 		im.Mode = p.Mode
+	}
+	if p.NSFWThreshold != nil && s.Importer.Tagger != nil {
+		sc := s.Scanner
+		sc.NSFWThreshold = *p.NSFWThreshold
+		im.Tagger = scanner.New(sc, nil)
 	}
 	sum, err := im.ScanPath(ctx, p.Path, RunOptions{Limit: p.Limit, Walk: o.Walk})
 	if err != nil {
