@@ -53,3 +53,13 @@ func (e *SnoozeError) Error() string { return fmt.Sprintf("snooze %s", e.After) 
 // Snooze returns an error that re-queues the job after d without burning an
 // attempt, e.g. when an external service asked to come back later.
 func Snooze(d time.Duration) error { return &SnoozeError{After: d} }
+
+// IsQueueFull reports whether err is an enqueue refused by a queue cap
+// (queue_full_total, queue_full_type or queue_full_media).
+func IsQueueFull(err error) bool {
+	switch reason.Code(err) {
+	case CodeQueueFullTotal, CodeQueueFullType, CodeQueueFullMedia:
+		return true
+	}
+	return false
+}

@@ -56,8 +56,7 @@ func EnqueueMedia(ctx context.Context, q *jobs.Queue, o EnqueueOptions) (Enqueue
 		}
 		r, err := q.Enqueue(ctx, req)
 		if err != nil {
-			switch reason.Code(err) {
-			case jobs.CodeQueueFullTotal, jobs.CodeQueueFullType, jobs.CodeQueueFullMedia:
+			if jobs.IsQueueFull(err) {
 				sum.QueueFull = true
 				return true, nil
 			}
@@ -88,30 +87,13 @@ func EnqueueMedia(ctx context.Context, q *jobs.Queue, o EnqueueOptions) (Enqueue
 	if !o.AllMissing {
 		return sum, nil
 	}
-	var last int64
-	for {
-		rows, err := q.DB().QueryContext(ctx, query, last)
-		if err != nil {
-			return sum, db.Classify(err)
-		}
-		var ids []int64
-		for rows.Next() {
-			var id int64
-			if err := rows.Scan(&id); err != nil {
-				rows.Close()
-				return sum, err
-			}
-			ids = append(ids, id)
-		}
-		rows.Close()
-		if len(ids) == 0 {
-			return sum, nil
-		}
-		last = ids[len(ids)-1]
+	err = pageIDs(ctx, q.DB(), query, func(ids []int64) (bool, error) {
 		for _, id := range ids {
 			if stop, err := enqueue(id); err != nil || stop {
-				return sum, err
+				return true, err
 			}
 		}
-	}
+		return false, nil
+	})
+	return sum, err
 }

@@ -188,26 +188,7 @@ type EnqueueSummary struct {
 // path outside the roots are skipped; it stops at the queue cap.
 func (s *Service) EnqueueRenames(ctx context.Context, q *jobs.Queue, limit int) (EnqueueSummary, error) {
 	var sum EnqueueSummary
-	var last int64
-	for {
-		rows, err := s.DB.QueryContext(ctx, `SELECT id FROM media WHERE id>? AND hash IS NOT NULL AND hash<>'' AND status='active' AND is_deleted=0 ORDER BY id LIMIT 500`, last)
-		if err != nil {
-			return sum, db.Classify(err)
-		}
-		var ids []int64
-		for rows.Next() {
-			var id int64
-			if err := rows.Scan(&id); err != nil {
-				rows.Close()
-				return sum, err
-			}
-			ids = append(ids, id)
-		}
-		rows.Close()
-		if len(ids) == 0 {
-			return sum, nil
-		}
-		last = ids[len(ids)-1]
+	err := pageIDs(ctx, s.DB, `SELECT id FROM media WHERE id>? AND hash IS NOT NULL AND hash<>'' AND status='active' AND is_deleted=0 ORDER BY id LIMIT 500`, func(ids []int64) (bool, error) {
 		for _, id := range ids {
 			m, err := media.Get(ctx, s.DB, id)
 			if err != nil {
@@ -229,11 +210,11 @@ func (s *Service) EnqueueRenames(ctx context.Context, q *jobs.Queue, limit int) 
 			r, err := q.Enqueue(ctx, jobs.EnqueueRequest{Type: jobs.TypeLibraryRename, MediaID: &mid,
 				Payload: RenamePayload{MediaID: id, FromPath: m.Path, ToPath: to, Hash: m.Hash, Ext: library.NormalizeExt(filepath.Ext(m.Path))}})
 			if err != nil {
-				if c := reason.Code(err); c == jobs.CodeQueueFullTotal || c == jobs.CodeQueueFullType || c == jobs.CodeQueueFullMedia {
+				if jobs.IsQueueFull(err) {
 					sum.QueueFull = true
-					return sum, nil
+					return true, nil
 				}
-				return sum, err
+				return true, err
 			}
 			if r.Deduped {
 				sum.Deduped++
@@ -242,8 +223,10 @@ func (s *Service) EnqueueRenames(ctx context.Context, q *jobs.Queue, limit int) 
 				sum.JobIDs = append(sum.JobIDs, r.JobID)
 			}
 			if limit > 0 && sum.Candidates >= limit {
-				return sum, nil
+				return true, nil
 			}
 		}
-	}
+		return false, nil
+	})
+	return sum, err
 }

@@ -1,0 +1,45 @@
+package mediaops
+
+import (
+	"context"
+
+	"github.com/localsupervisor/supervisor/pkg/db"
+)
+
+// idPageSize bounds one page of pageIDs.
+const idPageSize = 500
+
+// pageIDs runs query (one "?" for the last id seen, selecting only id,
+// ORDER BY id LIMIT idPageSize) page by page and hands each page to fn.
+// Each page is read completely and its cursor closed before fn runs, so no
+// read transaction stays open while fn enqueues or touches files. It stops
+// when a page is empty or fn says stop.
+func pageIDs(ctx context.Context, q db.Execer, query string, fn func(ids []int64) (stop bool, err error)) error {
+	var last int64
+	for {
+		rows, err := q.QueryContext(ctx, query, last)
+		if err != nil {
+			return db.Classify(err)
+		}
+		var ids []int64
+		for rows.Next() {
+			var id int64
+			if err := rows.Scan(&id); err != nil {
+				rows.Close()
+				return err
+			}
+			ids = append(ids, id)
+		}
+		rows.Close()
+		if err := rows.Err(); err != nil {
+			return db.Classify(err)
+		}
+		if len(ids) == 0 {
+			return nil
+		}
+		last = ids[len(ids)-1]
+		if stop, err := fn(ids); err != nil || stop {
+			return err
+		}
+	}
+}
