@@ -51,7 +51,7 @@ func setup(c *cli.Context) (*cliapp.Env, *forgejob.Service, error) {
 	if err != nil {
 		return nil, nil, err
 	}
-	q := jobs.NewQueue(jobs.QueueOptions{DB: env.DB, Clock: env.Clock, Config: env.Modules.Jobs, Logger: env.Log})
+	q := env.Queue()
 	s, err := forgejob.FromConfig(env.Config, env.DB, q, env.Clock, env.Log)
 	if err != nil {
 		env.Close()

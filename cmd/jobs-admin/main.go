@@ -62,12 +62,8 @@ func withQueue(fn func(c *cli.Context, e cmdEnv) error) cli.ActionFunc {
 			return err
 		}
 		defer env.Close()
-		jc := jobs.DefaultConfig()
-		if err := env.Config.DecodeSection("jobs", &jc); err != nil {
-			return err
-		}
 		env.JSON = env.JSON || c.Bool("json")
-		q := jobs.NewQueue(jobs.QueueOptions{DB: env.DB, Clock: env.Clock, Config: jc, Logger: env.Log})
+		q := env.Queue()
 		return fn(c, cmdEnv{env, q})
 	}
 }

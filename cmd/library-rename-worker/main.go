@@ -49,7 +49,7 @@ func main() {
 			if err != nil {
 				return err
 			}
-			q := jobs.NewQueue(jobs.QueueOptions{DB: env.DB, Clock: env.Clock, Config: env.Modules.Jobs, Logger: env.Log})
+			q := env.Queue()
 			sum, err := s.EnqueueRenames(c.Context, q, c.Int("limit"))
 			if err != nil {
 				return err

@@ -61,7 +61,7 @@ func enqueue(c *cli.Context) error {
 		return err
 	}
 	defer env.Close()
-	q := jobs.NewQueue(jobs.QueueOptions{DB: env.DB, Clock: env.Clock, Config: env.Modules.Jobs, Logger: env.Log})
+	q := env.Queue()
 	sum, err := mediaops.EnqueueMedia(c.Context, q, mediaops.EnqueueOptions{
 		Type: c.String("type"), MediaIDs: c.Int64Slice("media-id"), AllMissing: c.Bool("all-missing"),
 		Limit: c.Int("limit"), Upscale: mediaops.UpscalePayload{Scale: c.Float64("scale"), Model: c.String("model")},

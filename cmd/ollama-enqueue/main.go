@@ -13,7 +13,6 @@ import (
 	"github.com/urfave/cli/v2"
 
 	"github.com/localsupervisor/supervisor/pkg/cliapp"
-	"github.com/localsupervisor/supervisor/pkg/jobs"
 	"github.com/localsupervisor/supervisor/pkg/ollamasvc"
 )
 
@@ -47,7 +46,7 @@ func main() {
 			}
 			defer env.Close()
 			oc := env.Modules.Ollama.Normalized()
-			q := jobs.NewQueue(jobs.QueueOptions{DB: env.DB, Clock: env.Clock, Config: env.Modules.Jobs, Logger: env.Log})
+			q := env.Queue()
 			e := &ollamasvc.Enqueuer{Queue: q, Clock: env.Clock}
 			sum, err := e.Enqueue(c.Context, ollamasvc.EnqueueOptions{Modes: modes, Limit: c.Int("limit"), Since: since, All: c.Bool("all"),
 				MissingTitle: c.Bool("missing-title"), MissingCaption: c.Bool("missing-caption"), MediaID: c.Int64("media-id"),

@@ -49,7 +49,7 @@ func main() {
 				batch = c.Int("limit")
 			}
 			svc := ollamasvc.NewService(ollamasvc.ServiceOptions{DB: env.DB, Clock: env.Clock, Config: env.Modules.Ollama,
-				Queue:   jobs.NewQueue(jobs.QueueOptions{DB: env.DB, Clock: env.Clock, Config: env.Modules.Jobs, Logger: env.Log}),
+				Queue:   env.Queue(),
 				LogsDir: env.Config.Paths.Logs, WorkerBin: bin, WorkerArgs: wargs, Sleep: time.Duration(max(0, c.Int("sleep-ms"))) * time.Millisecond,
 				Batch: batch, MediaID: c.Int64("media-id"), MaxBatches: c.Int("max-batches"), MaxMinutes: c.Int("max-minutes"),
 				Log: env.Log, JobsLog: env.Logs.File("ollama_jobs", "ollama_service"), ErrorsLog: env.Logs.File("ollama_errors", "ollama_service")})

@@ -40,10 +40,7 @@ func run(c *cli.Context) error {
 	if err != nil {
 		return err
 	}
-	q, err := scan.NewQueue(env.Config, env.DB, env.Clock)
-	if err != nil {
-		return err
-	}
+	q := env.Queue()
 	if !c.Bool("now") {
 		res, err := scan.EnqueueScanPath(ctx, q, p)
 		if err != nil {

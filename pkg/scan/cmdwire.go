@@ -2,23 +2,9 @@ package scan
 
 import (
 	"context"
-	"database/sql"
 
-	"github.com/localsupervisor/supervisor/pkg/config"
 	"github.com/localsupervisor/supervisor/pkg/jobs"
-	"github.com/localsupervisor/supervisor/pkg/svtime"
 )
-
-// NewQueue builds the job queue from the config's jobs section.
-func NewQueue(cfg *config.Config, d *sql.DB, clock svtime.Clock) (*jobs.Queue, error) {
-	jc := jobs.DefaultConfig()
-	if len(cfg.Jobs) > 0 {
-		if err := cfg.DecodeSection("jobs", &jc); err != nil {
-			return nil, err
-		}
-	}
-	return jobs.NewQueue(jobs.QueueOptions{DB: d, Clock: clock, Config: jc}), nil
-}
 
 // QueueEnqueuer adapts a Queue to the importer's Enqueuer (media jobs,
 // deduped per media by the queue).

@@ -11,7 +11,6 @@ import (
 
 	"github.com/localsupervisor/supervisor/pkg/cliapp"
 	"github.com/localsupervisor/supervisor/pkg/db"
-	"github.com/localsupervisor/supervisor/pkg/jobs"
 	"github.com/localsupervisor/supervisor/pkg/probe"
 	"github.com/localsupervisor/supervisor/pkg/thumb"
 )
@@ -56,11 +55,7 @@ func Serve(ctx context.Context, env *cliapp.Env, o ServeOptions) error {
 		return fmt.Errorf("open read handle: %w", err)
 	}
 	defer rdb.Close()
-	var jcfg = jobs.DefaultConfig()
-	if err := cfg.DecodeSection("jobs", &jcfg); err != nil {
-		return err
-	}
-	q := jobs.NewQueue(jobs.QueueOptions{DB: env.DB, Clock: env.Clock, Config: jcfg, Logger: env.Log})
+	q := env.Queue()
 	gen, err := thumb.New(thumb.Options{CacheDir: cfg.Resolve(cfg.Paths.ThumbCache), MaxPixels: cfg.Import.MaxPixels,
 		FFmpeg: &probe.FFmpeg{Path: cfg.Tools.FFmpeg}})
 	if err != nil {
