@@ -124,13 +124,8 @@ func defaultBootstrap(spec Spec) func(c *cli.Context) (*Base, error) {
 		if err != nil {
 			return nil, err
 		}
-		jc := jobs.DefaultConfig()
-		if err := env.Config.DecodeSection("jobs", &jc); err != nil {
-			env.Close()
-			return nil, err
-		}
 		return &Base{Config: env.Config, DB: env.DB, Log: env.Log, Clock: env.Clock, LogsDir: env.Config.Paths.Logs,
-			Jobs: jc, Stdout: env.Stdout, JSON: env.JSON, Close: env.Close}, nil
+			Jobs: env.Modules.Jobs, Stdout: env.Stdout, JSON: env.JSON, Close: env.Close}, nil
 	}
 }
 
