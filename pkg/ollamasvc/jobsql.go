@@ -1,6 +1,7 @@
 package ollamasvc
 
 import (
+	"cmp"
 	"context"
 	"database/sql"
 	"encoding/json"
@@ -205,7 +206,7 @@ func finishJob(ctx context.Context, d *sql.DB, clock svtime.Clock, j *JobRow, f 
 	case "retry":
 		return fenced(ctx, d, clock, j, `status = 'queued', not_before = ?, last_error_code = ?, error_message = ?, worker_pid = NULL, stage = 'retry_wait'`, f.NotBefore, f.Code, f.Message)
 	case "cancelled":
-		return fenced(ctx, d, clock, j, `status = 'cancelled', cancelled_at = ?, finished_at = ?, last_error_code = 'cancelled', error_message = ?, stage = 'child_cancel', progress_bits = 1000`, now, now, cmpOr(f.Message, "cancel_requested"))
+		return fenced(ctx, d, clock, j, `status = 'cancelled', cancelled_at = ?, finished_at = ?, last_error_code = 'cancelled', error_message = ?, stage = 'child_cancel', progress_bits = 1000`, now, now, cmp.Or(f.Message, "cancel_requested"))
 	default:
 		return fenced(ctx, d, clock, j, `status = 'error', finished_at = ?, last_error_code = ?, error_message = ?, progress_bits = 1000, stage = COALESCE(?, stage)`, now, f.Code, f.Message, stageFor(f.Code))
 	}
@@ -219,13 +220,6 @@ func stageFor(code string) any {
 		return "child_kill_failed"
 	}
 	return nil
-}
-
-func cmpOr(a, b string) string {
-	if a != "" {
-		return a
-	}
-	return b
 }
 
 // QueueCounts are the Ollama queue counts of the status files.

@@ -2,6 +2,7 @@ package ollamasvc
 
 import (
 	"bufio"
+	"cmp"
 	"context"
 	"crypto/rand"
 	"database/sql"
@@ -386,7 +387,7 @@ loop:
 	}
 	_, _ = finishJob(context.Background(), s.o.DB, s.o.Clock, j, f)
 	s.count(f.Status)
-	_ = tr.Fail(cmpOr(f.Code, CodeCancelled), f.Message, map[string]any{"killed": true, "kill_failed": killFailed, "termination": term, "budget_ms": budget.Milliseconds()})
+	_ = tr.Fail(cmp.Or(f.Code, CodeCancelled), f.Message, map[string]any{"killed": true, "kill_failed": killFailed, "termination": term, "budget_ms": budget.Milliseconds()})
 	s.o.JobsLog.Warn().Str("event", "killed").Int64("job_id", j.ID).Str("mode", string(j.Mode)).Int("pid", pid).Str("reason", killReason).
 		Str("status", f.Status).Str("error_code", f.Code).Str("trace_file", tracePath).Interface("termination", term).Msg("killed")
 }

@@ -2,6 +2,7 @@ package scanner
 
 import (
 	"bytes"
+	"cmp"
 	"encoding/json"
 	"fmt"
 	"sort"
@@ -600,10 +601,10 @@ func merge(parts []*Result, threshold float64) *Result {
 		out.Debug.TagSourcesUsed = appendUnique(out.Debug.TagSourcesUsed, p.Debug.TagSourcesUsed...)
 		out.Debug.TagCountIn += p.Debug.TagCountIn
 		out.Debug.TagCountNormalized += p.Debug.TagCountNormalized
-		out.Scanner = firstNonEmpty(out.Scanner, p.Scanner)
-		out.RunAt = firstNonEmpty(out.RunAt, p.RunAt)
-		out.ModelID = firstNonEmpty(out.ModelID, p.ModelID)
-		out.ModelVersion = firstNonEmpty(out.ModelVersion, p.ModelVersion)
+		out.Scanner = cmp.Or(out.Scanner, p.Scanner)
+		out.RunAt = cmp.Or(out.RunAt, p.RunAt)
+		out.ModelID = cmp.Or(out.ModelID, p.ModelID)
+		out.ModelVersion = cmp.Or(out.ModelVersion, p.ModelVersion)
 	}
 	out.Tags = set.tags
 	out.Debug.TagCountDeduped = len(set.tags)
@@ -691,13 +692,6 @@ func nilIfEmpty(s string) any {
 		return nil
 	}
 	return s
-}
-
-func firstNonEmpty(a, b string) string {
-	if a != "" {
-		return a
-	}
-	return b
 }
 
 func appendUnique(dst []string, src ...string) []string {

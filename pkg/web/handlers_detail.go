@@ -1,6 +1,7 @@
 package web
 
 import (
+	"cmp"
 	"context"
 	"database/sql"
 	"errors"
@@ -77,17 +78,8 @@ func (s *Server) handleDetail(w http.ResponseWriter, r *http.Request) {
 	s.render(w, r, "detail", map[string]any{
 		"D": d, "M": d.Media, "Prev": prev, "Next": next, "Query": f.Values(), "ShowID": showID,
 		"Variant": variant, "Sections": sections, "Diffs": diffs, "Msg": r.URL.Query().Get("msg"),
-		"DisplayTitle": firstNonEmpty(d.Title, catalog.PrettyName(d.Media.Path)),
+		"DisplayTitle": cmp.Or(d.Title, catalog.PrettyName(d.Media.Path)),
 	})
-}
-
-func firstNonEmpty(v ...string) string {
-	for _, s := range v {
-		if s != "" {
-			return s
-		}
-	}
-	return ""
 }
 
 // isPublicAction: these may be posted by any session with a valid CSRF
