@@ -6,6 +6,7 @@ import (
 	"database/sql"
 	"encoding/hex"
 	"fmt"
+	"github.com/localsupervisor/supervisor/pkg/db/dbtest"
 	"image"
 	"image/color"
 	"image/png"
@@ -140,14 +141,7 @@ func newE2E(t *testing.T) *e2eEnv {
 	cfg.Security.InternalAPIKey = testKey
 	cfg.Tools.FFmpeg = ffmpeg
 	ctx := context.Background()
-	w, err := db.Open(ctx, db.Options{Path: cfg.DB.Path, Create: true})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { w.Close() })
-	if _, err := db.Migrate(ctx, w, db.MigrateOptions{}); err != nil {
-		t.Fatal(err)
-	}
+	w := dbtest.Open(t, cfg.DB.Path)
 	r, err := db.OpenReadOnly(ctx, db.Options{Path: cfg.DB.Path, BusyTimeout: 200 * time.Millisecond})
 	if err != nil {
 		t.Fatal(err)
@@ -229,6 +223,21 @@ func TestBrowserEndToEnd(t *testing.T) {
 	env := newE2E(t)
 	shots := artifactsDir(t)
 
+	// Chromium's helper processes can still write into the profile for a
+	// moment after the browser is gone, which makes t.TempDir's strict
+	// cleanup fail; the profile is removed best-effort instead.
+	profile, err := os.MkdirTemp("", "sv-e2e-profile-")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer func() {
+		for i := 0; i < 20; i++ {
+			if os.RemoveAll(profile) == nil {
+				return
+			}
+			time.Sleep(100 * time.Millisecond)
+		}
+	}()
 	opts := []chromedp.ExecAllocatorOption{
 		chromedp.ExecPath(chromium),
 		chromedp.Headless, chromedp.NoSandbox, chromedp.DisableGPU, chromedp.NoFirstRun, chromedp.NoDefaultBrowserCheck,
@@ -238,7 +247,7 @@ func TestBrowserEndToEnd(t *testing.T) {
 		chromedp.Flag("disable-dev-shm-usage", true),
 		chromedp.Flag("autoplay-policy", "no-user-gesture-required"),
 		chromedp.Flag("mute-audio", true),
-		chromedp.UserDataDir(t.TempDir()),
+		chromedp.UserDataDir(profile),
 		chromedp.WindowSize(1280, 900),
 	}
 	actx, cancelA := chromedp.NewExecAllocator(context.Background(), opts...)
