@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"github.com/localsupervisor/supervisor/pkg/db/dbtest"
 	"os"
 	"path/filepath"
 	"strings"
@@ -11,7 +12,6 @@ import (
 
 	"github.com/urfave/cli/v2"
 
-	"github.com/localsupervisor/supervisor/pkg/db"
 	"github.com/localsupervisor/supervisor/pkg/jobs"
 )
 
@@ -19,14 +19,7 @@ func setup(t *testing.T) (cfgPath string, q *jobs.Queue) {
 	t.Helper()
 	dir := t.TempDir()
 	dbPath := filepath.Join(dir, "DB", "local.sqlite")
-	d, err := db.Open(context.Background(), db.Options{Path: dbPath, Create: true})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { d.Close() })
-	if _, err := db.Migrate(context.Background(), d, db.MigrateOptions{}); err != nil {
-		t.Fatal(err)
-	}
+	d := dbtest.Open(t, dbPath)
 	cfg := map[string]any{"db": map[string]any{"path": dbPath}, "paths": map[string]any{"logs": filepath.Join(dir, "LOGS")}}
 	b, _ := json.Marshal(cfg)
 	cfgPath = filepath.Join(dir, "config.json")

@@ -5,6 +5,7 @@ import (
 	"context"
 	"database/sql"
 	"encoding/json"
+	"github.com/localsupervisor/supervisor/pkg/db/dbtest"
 	"image"
 	"image/png"
 	"os"
@@ -13,7 +14,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/localsupervisor/supervisor/pkg/db"
 	"github.com/localsupervisor/supervisor/pkg/jobs"
 	"github.com/localsupervisor/supervisor/pkg/scan"
 	"github.com/localsupervisor/supervisor/pkg/svtest"
@@ -46,15 +46,7 @@ func site(t *testing.T, dir string, scanner map[string]any) (*sql.DB, string) {
 	if err := os.WriteFile(cp, b, 0o644); err != nil {
 		t.Fatal(err)
 	}
-	ctx := context.Background()
-	d, err := db.Open(ctx, db.Options{Path: filepath.Join(dir, "DB", "local.sqlite"), Create: true})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { d.Close() })
-	if _, err := db.Migrate(ctx, d, db.MigrateOptions{}); err != nil {
-		t.Fatal(err)
-	}
+	d := dbtest.Open(t, filepath.Join(dir, "DB", "local.sqlite"))
 	return d, cp
 }
 

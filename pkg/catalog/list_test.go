@@ -5,6 +5,7 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"github.com/localsupervisor/supervisor/pkg/db/dbtest"
 	"net/url"
 	"path/filepath"
 	"testing"
@@ -24,14 +25,7 @@ func newDB(t testing.TB, n int) (path string, w, r *sql.DB) {
 	t.Helper()
 	ctx := context.Background()
 	path = filepath.Join(t.TempDir(), "sv.db")
-	w, err := db.Open(ctx, db.Options{Path: path, Create: true})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { w.Close() })
-	if _, err := db.Migrate(ctx, w, db.MigrateOptions{}); err != nil {
-		t.Fatal(err)
-	}
+	w = dbtest.Open(t, path)
 	for i := 1; i <= n; i++ {
 		var size any = int64(1000 * (i % 3))
 		if i%5 == 0 {
@@ -43,7 +37,7 @@ func newDB(t testing.TB, n int) (path string, w, r *sql.DB) {
 			t.Fatal(err)
 		}
 	}
-	r, err = db.OpenReadOnly(ctx, db.Options{Path: path, BusyTimeout: 50 * time.Millisecond})
+	r, err := db.OpenReadOnly(ctx, db.Options{Path: path, BusyTimeout: 50 * time.Millisecond})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -5,6 +5,7 @@ import (
 	"context"
 	"database/sql"
 	"encoding/json"
+	"github.com/localsupervisor/supervisor/pkg/db/dbtest"
 	"image"
 	"image/color"
 	"image/jpeg"
@@ -16,7 +17,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/localsupervisor/supervisor/pkg/db"
 	"github.com/localsupervisor/supervisor/pkg/forge"
 	"github.com/localsupervisor/supervisor/pkg/forge/forgetest"
 	"github.com/localsupervisor/supervisor/pkg/forgejob"
@@ -46,15 +46,7 @@ func boolp(b bool) *bool { return &b }
 func newEnv(t *testing.T, mut func(*forgejob.Service)) *env {
 	t.Helper()
 	dir := t.TempDir()
-	ctx := context.Background()
-	d, err := db.Open(ctx, db.Options{Path: filepath.Join(dir, "DB", "local.sqlite"), Create: true})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { d.Close() })
-	if _, err := db.Migrate(ctx, d, db.MigrateOptions{}); err != nil {
-		t.Fatal(err)
-	}
+	d := dbtest.Open(t, filepath.Join(dir, "DB", "local.sqlite"))
 	fake := forgetest.New(forgetest.Options{})
 	t.Cleanup(fake.Close)
 	roots := library.Roots{ImagesSFW: filepath.Join(dir, "LIB", "images_sfw"), ImagesNSFW: filepath.Join(dir, "LIB", "images_nsfw"),

@@ -3,12 +3,12 @@ package jobs
 import (
 	"context"
 	"database/sql"
+	"github.com/localsupervisor/supervisor/pkg/db/dbtest"
 	"path/filepath"
 	"sync"
 	"testing"
 	"time"
 
-	"github.com/localsupervisor/supervisor/pkg/db"
 	"os"
 )
 
@@ -36,14 +36,7 @@ func (c *testClock) Advance(d time.Duration) {
 func openDB(tb testing.TB) (*sql.DB, string) {
 	tb.Helper()
 	path := filepath.Join(tb.TempDir(), "DB", "local.sqlite")
-	d, err := db.Open(context.Background(), db.Options{Path: path, Create: true})
-	if err != nil {
-		tb.Fatal(err)
-	}
-	tb.Cleanup(func() { d.Close() })
-	if _, err := db.Migrate(context.Background(), d, db.MigrateOptions{}); err != nil {
-		tb.Fatal(err)
-	}
+	d := dbtest.Open(tb, path)
 	return d, path
 }
 

@@ -3,13 +3,13 @@ package media_test
 import (
 	"context"
 	"database/sql"
+	"github.com/localsupervisor/supervisor/pkg/db/dbtest"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
 	"time"
 
-	"github.com/localsupervisor/supervisor/pkg/db"
 	"github.com/localsupervisor/supervisor/pkg/library"
 	"github.com/localsupervisor/supervisor/pkg/media"
 	"github.com/localsupervisor/supervisor/pkg/reason"
@@ -20,15 +20,7 @@ var t0 = time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)
 
 func openDB(t testing.TB) *sql.DB {
 	t.Helper()
-	ctx := context.Background()
-	d, err := db.Open(ctx, db.Options{Path: filepath.Join(t.TempDir(), "t.sqlite"), Create: true})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { d.Close() })
-	if _, err := db.Migrate(ctx, d, db.MigrateOptions{}); err != nil {
-		t.Fatal(err)
-	}
+	d := dbtest.Open(t, filepath.Join(t.TempDir(), "t.sqlite"))
 	return d
 }
 

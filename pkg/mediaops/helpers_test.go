@@ -6,6 +6,7 @@ import (
 	"crypto/md5"
 	"database/sql"
 	"encoding/hex"
+	"github.com/localsupervisor/supervisor/pkg/db/dbtest"
 	"image"
 	"image/color"
 	"image/jpeg"
@@ -15,7 +16,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/localsupervisor/supervisor/pkg/db"
 	"github.com/localsupervisor/supervisor/pkg/library"
 	"github.com/localsupervisor/supervisor/pkg/media"
 	"github.com/localsupervisor/supervisor/pkg/mediaops"
@@ -34,15 +34,7 @@ type env struct {
 func newEnv(t testing.TB) *env {
 	t.Helper()
 	dir := t.TempDir()
-	ctx := context.Background()
-	d, err := db.Open(ctx, db.Options{Path: filepath.Join(dir, "DB", "t.sqlite"), Create: true})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { d.Close() })
-	if _, err := db.Migrate(ctx, d, db.MigrateOptions{}); err != nil {
-		t.Fatal(err)
-	}
+	d := dbtest.Open(t, filepath.Join(dir, "DB", "t.sqlite"))
 	lib := filepath.Join(dir, "LIBRARY")
 	roots := library.Roots{ImagesSFW: filepath.Join(lib, "images_sfw"), ImagesNSFW: filepath.Join(lib, "images_nsfw"),
 		VideosSFW: filepath.Join(lib, "videos_sfw"), VideosNSFW: filepath.Join(lib, "videos_nsfw")}

@@ -5,6 +5,7 @@ import (
 	"context"
 	"database/sql"
 	"encoding/json"
+	"github.com/localsupervisor/supervisor/pkg/db/dbtest"
 	"image"
 	"image/color"
 	"image/png"
@@ -13,7 +14,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/localsupervisor/supervisor/pkg/db"
 	"github.com/localsupervisor/supervisor/pkg/ollama"
 	"github.com/localsupervisor/supervisor/pkg/ollama/ollamatest"
 	"github.com/localsupervisor/supervisor/pkg/reason"
@@ -22,15 +22,7 @@ import (
 
 func openDB(t testing.TB) *sql.DB {
 	t.Helper()
-	ctx := context.Background()
-	d, err := db.Open(ctx, db.Options{Path: filepath.Join(t.TempDir(), "t.sqlite"), Create: true})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { d.Close() })
-	if _, err := db.Migrate(ctx, d, db.MigrateOptions{}); err != nil {
-		t.Fatal(err)
-	}
+	d := dbtest.Open(t, filepath.Join(t.TempDir(), "t.sqlite"))
 	return d
 }
 

@@ -3,6 +3,7 @@ package ollamasvc
 import (
 	"context"
 	"database/sql"
+	"github.com/localsupervisor/supervisor/pkg/db/dbtest"
 	"path/filepath"
 	"testing"
 
@@ -35,15 +36,8 @@ func BenchmarkEnqueueAll100k(b *testing.B) {
 
 func seedMedia(b *testing.B, n int) *sql.DB {
 	ctx := context.Background()
-	d, err := db.Open(ctx, db.Options{Path: filepath.Join(b.TempDir(), "b.sqlite"), Create: true})
-	if err != nil {
-		b.Fatal(err)
-	}
-	b.Cleanup(func() { d.Close() })
-	if _, err := db.Migrate(ctx, d, db.MigrateOptions{}); err != nil {
-		b.Fatal(err)
-	}
-	err = db.InTx(ctx, d, func(tx *sql.Tx) error {
+	d := dbtest.Open(b, filepath.Join(b.TempDir(), "b.sqlite"))
+	err := db.InTx(ctx, d, func(tx *sql.Tx) error {
 		if _, err := tx.Exec(`INSERT INTO tags (name) VALUES ('sky')`); err != nil {
 			return err
 		}

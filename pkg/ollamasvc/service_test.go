@@ -6,6 +6,7 @@ import (
 	"database/sql"
 	"encoding/json"
 	"fmt"
+	"github.com/localsupervisor/supervisor/pkg/db/dbtest"
 	"image"
 	"image/png"
 	"io"
@@ -16,7 +17,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/localsupervisor/supervisor/pkg/db"
 	"github.com/localsupervisor/supervisor/pkg/jobs"
 	"github.com/localsupervisor/supervisor/pkg/logging"
 	"github.com/localsupervisor/supervisor/pkg/ollama"
@@ -60,15 +60,7 @@ func newRig(t *testing.T, mut func(*ollama.Config)) *rig { return newRigTB(t, mu
 func newRigTB(t testing.TB, mut func(*ollama.Config)) *rig {
 	t.Helper()
 	dir := t.TempDir()
-	ctx := context.Background()
-	d, err := db.Open(ctx, db.Options{Path: filepath.Join(dir, "db.sqlite"), Create: true})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { d.Close() })
-	if _, err := db.Migrate(ctx, d, db.MigrateOptions{}); err != nil {
-		t.Fatal(err)
-	}
+	d := dbtest.Open(t, filepath.Join(dir, "db.sqlite"))
 	fake := ollamatest.New()
 	t.Cleanup(fake.Close)
 	cfg := ollama.DefaultConfig()

@@ -5,6 +5,7 @@ import (
 	"context"
 	"database/sql"
 	"encoding/binary"
+	"github.com/localsupervisor/supervisor/pkg/db/dbtest"
 	"hash/crc32"
 	"image"
 	"image/color"
@@ -18,7 +19,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/localsupervisor/supervisor/pkg/db"
 	"github.com/localsupervisor/supervisor/pkg/library"
 	"github.com/localsupervisor/supervisor/pkg/probe"
 	"github.com/localsupervisor/supervisor/pkg/scan"
@@ -30,15 +30,7 @@ var t0 = time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)
 
 func openDB(tb testing.TB) *sql.DB {
 	tb.Helper()
-	ctx := context.Background()
-	d, err := db.Open(ctx, db.Options{Path: filepath.Join(tb.TempDir(), "t.sqlite"), Create: true})
-	if err != nil {
-		tb.Fatal(err)
-	}
-	tb.Cleanup(func() { d.Close() })
-	if _, err := db.Migrate(ctx, d, db.MigrateOptions{}); err != nil {
-		tb.Fatal(err)
-	}
+	d := dbtest.Open(tb, filepath.Join(tb.TempDir(), "t.sqlite"))
 	return d
 }
 

@@ -5,6 +5,7 @@ import (
 	"database/sql"
 	"encoding/json"
 	"fmt"
+	"github.com/localsupervisor/supervisor/pkg/db/dbtest"
 	"io"
 	"net/http"
 	"net/http/httptest"
@@ -52,14 +53,7 @@ func newFixture(t *testing.T) *fixture {
 	}
 	cfg.Security.InternalAPIKey = testKey
 	ctx := context.Background()
-	w, err := db.Open(ctx, db.Options{Path: cfg.DB.Path, Create: true})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { w.Close() })
-	if _, err := db.Migrate(ctx, w, db.MigrateOptions{}); err != nil {
-		t.Fatal(err)
-	}
+	w := dbtest.Open(t, cfg.DB.Path)
 	r, err := db.OpenReadOnly(ctx, db.Options{Path: cfg.DB.Path})
 	if err != nil {
 		t.Fatal(err)
