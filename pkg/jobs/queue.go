@@ -125,19 +125,59 @@ func (q *Queue) Enqueue(ctx context.Context, req EnqueueRequest) (EnqueueResult,
 // abort the others; an unknown type or a database error aborts the whole
 // batch and nothing is inserted.
 func (q *Queue) EnqueueMany(ctx context.Context, reqs []EnqueueRequest) ([]EnqueueResult, error) {
-	out := make([]EnqueueResult, len(reqs))
-	type prepared struct {
-		spec                          TypeSpec
-		payload, forge, key, notBefor sql.NullString
-		prio                          int
+	preps, err := q.prepareEnqueue(reqs)
+	if err != nil {
+		return nil, err
 	}
-	preps := make([]prepared, len(reqs))
+	var out []EnqueueResult
+	err = db.InTx(ctx, q.db, func(tx *sql.Tx) error {
+		var err error
+		out, err = q.enqueueIn(ctx, tx, reqs, preps)
+		return err
+	})
+	if err != nil {
+		return nil, db.Classify(fmt.Errorf("enqueue: %w", err))
+	}
+	return out, nil
+}
+
+// EnqueueTx enqueues inside the caller's write transaction (a transaction
+// begun on a db.Open handle, i.e. BEGIN IMMEDIATE), so follow-up jobs commit
+// or roll back together with the caller's own writes (an import and its
+// hash/integrity jobs). Caps and dedupe are checked exactly as in
+// EnqueueMany: refused items carry Err/ReasonCode, an unknown type, invalid
+// payload or database error returns an error and the caller must roll back.
+// The transaction must be a write transaction from its first statement: a
+// deferred read transaction could count the queue and then lose the write
+// race, overshooting a cap.
+func (q *Queue) EnqueueTx(ctx context.Context, tx *sql.Tx, reqs []EnqueueRequest) ([]EnqueueResult, error) {
+	preps, err := q.prepareEnqueue(reqs)
+	if err != nil {
+		return nil, err
+	}
+	out, err := q.enqueueIn(ctx, tx, reqs, preps)
+	if err != nil {
+		return nil, db.Classify(fmt.Errorf("enqueue: %w", err))
+	}
+	return out, nil
+}
+
+// preparedEnqueue is one request validated and marshalled outside any
+// transaction, so the write lock is not held while JSON is encoded.
+type preparedEnqueue struct {
+	spec                           TypeSpec
+	payload, forge, key, notBefore sql.NullString
+	prio                           int
+}
+
+func (q *Queue) prepareEnqueue(reqs []EnqueueRequest) ([]preparedEnqueue, error) {
+	preps := make([]preparedEnqueue, len(reqs))
 	for i, r := range reqs {
 		spec, ok := q.reg.Spec(r.Type)
 		if !ok {
 			return nil, reason.Newf(CodeUnknownType, "unknown job type %q", r.Type)
 		}
-		p := prepared{spec: spec, prio: spec.Priority}
+		p := preparedEnqueue{spec: spec, prio: spec.Priority}
 		if r.Priority != nil {
 			p.prio = *r.Priority
 		}
@@ -154,72 +194,72 @@ func (q *Queue) EnqueueMany(ctx context.Context, reqs []EnqueueRequest) ([]Enque
 		}
 		p.key = sql.NullString{String: key, Valid: key != ""}
 		if !r.NotBefore.IsZero() {
-			p.notBefor = sql.NullString{String: svtime.Format(r.NotBefore), Valid: true}
+			p.notBefore = sql.NullString{String: svtime.Format(r.NotBefore), Valid: true}
 		}
 		preps[i] = p
 	}
+	return preps, nil
+}
+
+// enqueueIn checks caps and dedupe and inserts, all inside tx.
+func (q *Queue) enqueueIn(ctx context.Context, tx *sql.Tx, reqs []EnqueueRequest, preps []preparedEnqueue) ([]EnqueueResult, error) {
+	out := make([]EnqueueResult, len(reqs))
 	now := svtime.NowString(q.clock)
-	err := db.InTx(ctx, q.db, func(tx *sql.Tx) error {
-		// Counters are read once and maintained in memory: re-counting per
-		// row would make a 100k bulk enqueue quadratic. Safe because the
-		// immediate transaction excludes every other writer.
-		c, err := loadCounts(ctx, tx)
-		if err != nil {
-			return err
-		}
-		dedupe, err := tx.PrepareContext(ctx, `SELECT id FROM jobs WHERE dedupe_key = ? AND status IN ('queued','running') LIMIT 1`)
-		if err != nil {
-			return err
-		}
-		defer dedupe.Close()
-		ins, err := tx.PrepareContext(ctx, `INSERT INTO jobs (media_id, prompt_id, type, status, priority, attempts, max_attempts,
-			dedupe_key, not_before, created_at, updated_at, payload_json, forge_request_json)
-			VALUES (?, ?, ?, 'queued', ?, 0, ?, ?, ?, ?, ?, ?, ?)`)
-		if err != nil {
-			return err
-		}
-		defer ins.Close()
-		for i, r := range reqs {
-			p := preps[i]
-			if p.key.Valid {
-				var id int64
-				err := dedupe.QueryRowContext(ctx, p.key.String).Scan(&id)
-				if err == nil {
-					out[i] = EnqueueResult{JobID: id, Deduped: true}
-					continue
-				}
-				if !errors.Is(err, sql.ErrNoRows) {
-					return fmt.Errorf("dedupe lookup: %w", err)
-				}
-			}
-			if code, msg := c.refuse(q.cfg, r.Type, r.MediaID); code != "" {
-				out[i] = EnqueueResult{ReasonCode: code, Err: reason.New(code, msg).With("type", r.Type)}
+	// Counters are read once and maintained in memory: re-counting per row
+	// would make a 100k bulk enqueue quadratic. Safe because the immediate
+	// transaction excludes every other writer.
+	c, err := loadCounts(ctx, tx)
+	if err != nil {
+		return nil, err
+	}
+	dedupe, err := tx.PrepareContext(ctx, `SELECT id FROM jobs WHERE dedupe_key = ? AND status IN ('queued','running') LIMIT 1`)
+	if err != nil {
+		return nil, err
+	}
+	defer dedupe.Close()
+	ins, err := tx.PrepareContext(ctx, `INSERT INTO jobs (media_id, prompt_id, type, status, priority, attempts, max_attempts,
+		dedupe_key, not_before, created_at, updated_at, payload_json, forge_request_json)
+		VALUES (?, ?, ?, 'queued', ?, 0, ?, ?, ?, ?, ?, ?, ?)`)
+	if err != nil {
+		return nil, err
+	}
+	defer ins.Close()
+	for i, r := range reqs {
+		p := preps[i]
+		if p.key.Valid {
+			var id int64
+			err := dedupe.QueryRowContext(ctx, p.key.String).Scan(&id)
+			if err == nil {
+				out[i] = EnqueueResult{JobID: id, Deduped: true}
 				continue
 			}
-			if r.MediaID != nil && q.cfg.QueueMaxPerMedia > 0 && c.mediaUnknown(r.Type, *r.MediaID) {
-				var n int
-				if err := tx.QueryRowContext(ctx, `SELECT count(*) FROM jobs WHERE status='queued' AND type=? AND media_id=?`, r.Type, *r.MediaID).Scan(&n); err != nil {
-					return err
-				}
-				c.perMedia[mediaKey{r.Type, *r.MediaID}] = n
-				if n >= q.cfg.QueueMaxPerMedia {
-					out[i] = EnqueueResult{ReasonCode: CodeQueueFullMedia, Err: reason.New(CodeQueueFullMedia, "job queue limit reached (media)").With("type", r.Type)}
-					continue
-				}
+			if !errors.Is(err, sql.ErrNoRows) {
+				return nil, fmt.Errorf("dedupe lookup: %w", err)
 			}
-			rs, err := ins.ExecContext(ctx, nullInt(r.MediaID), nullInt(r.PromptID), r.Type, p.prio, p.spec.MaxAttempts,
-				p.key, p.notBefor, now, now, p.payload, p.forge)
-			if err != nil {
-				return fmt.Errorf("insert %s job: %w", r.Type, err)
-			}
-			id, _ := rs.LastInsertId()
-			out[i] = EnqueueResult{JobID: id}
-			c.add(r.Type, r.MediaID)
 		}
-		return nil
-	})
-	if err != nil {
-		return nil, db.Classify(fmt.Errorf("enqueue: %w", err))
+		if code, msg := c.refuse(q.cfg, r.Type, r.MediaID); code != "" {
+			out[i] = EnqueueResult{ReasonCode: code, Err: reason.New(code, msg).With("type", r.Type)}
+			continue
+		}
+		if r.MediaID != nil && q.cfg.QueueMaxPerMedia > 0 && c.mediaUnknown(r.Type, *r.MediaID) {
+			var n int
+			if err := tx.QueryRowContext(ctx, `SELECT count(*) FROM jobs WHERE status='queued' AND type=? AND media_id=?`, r.Type, *r.MediaID).Scan(&n); err != nil {
+				return nil, err
+			}
+			c.perMedia[mediaKey{r.Type, *r.MediaID}] = n
+			if n >= q.cfg.QueueMaxPerMedia {
+				out[i] = EnqueueResult{ReasonCode: CodeQueueFullMedia, Err: reason.New(CodeQueueFullMedia, "job queue limit reached (media)").With("type", r.Type)}
+				continue
+			}
+		}
+		rs, err := ins.ExecContext(ctx, nullInt(r.MediaID), nullInt(r.PromptID), r.Type, p.prio, p.spec.MaxAttempts,
+			p.key, p.notBefore, now, now, p.payload, p.forge)
+		if err != nil {
+			return nil, fmt.Errorf("insert %s job: %w", r.Type, err)
+		}
+		id, _ := rs.LastInsertId()
+		out[i] = EnqueueResult{JobID: id}
+		c.add(r.Type, r.MediaID)
 	}
 	return out, nil
 }
