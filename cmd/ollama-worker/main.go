@@ -12,6 +12,7 @@ import (
 
 	"github.com/localsupervisor/supervisor/pkg/cliapp"
 	"github.com/localsupervisor/supervisor/pkg/ollamasvc"
+	"github.com/localsupervisor/supervisor/pkg/probe"
 )
 
 func main() {
@@ -31,7 +32,8 @@ func main() {
 			defer env.Close()
 			r := ollamasvc.RunChild(c.Context, ollamasvc.ChildOptions{DB: env.DB, Clock: env.Clock, Config: env.Modules.Ollama,
 				JobID: c.Int64("job-id"), Owner: c.String("owner"), TraceFile: c.String("trace-file"),
-				JobsLog: env.Logs.File("ollama_jobs", "ollama_worker"), ErrorsLog: env.Logs.File("ollama_errors", "ollama_worker")})
+				JobsLog: env.Logs.File("ollama_jobs", "ollama_worker"), ErrorsLog: env.Logs.File("ollama_errors", "ollama_worker"),
+				FFmpeg: &probe.FFmpeg{Path: env.Config.Tools.FFmpeg, Probe: &probe.FFprobe{Path: env.Config.Tools.FFprobe}}})
 			b, _ := json.Marshal(r)
 			_, _ = os.Stdout.Write(append(b, '\n'))
 			if !r.OK {

@@ -1,6 +1,7 @@
 package ollamasvc
 
 import (
+	"cmp"
 	"context"
 	"database/sql"
 	"encoding/json"
@@ -9,10 +10,12 @@ import (
 	"net/http"
 	"os"
 	"strings"
+	"time"
 
 	"github.com/rs/zerolog"
 
 	"github.com/localsupervisor/supervisor/pkg/ollama"
+	"github.com/localsupervisor/supervisor/pkg/probe"
 	"github.com/localsupervisor/supervisor/pkg/reason"
 	"github.com/localsupervisor/supervisor/pkg/svtime"
 )
@@ -30,6 +33,9 @@ type ChildOptions struct {
 	// JobsLog is the ollama_jobs channel; ErrorsLog the ollama_errors one.
 	JobsLog   zerolog.Logger
 	ErrorsLog zerolog.Logger
+	// FFmpeg takes the video frame for vision modes when
+	// ollama.video_frames is on (nil: ffmpeg and ffprobe from PATH).
+	FFmpeg *probe.FFmpeg
 }
 
 // ChildResult is the one JSON line the child prints.
@@ -73,7 +79,11 @@ func RunChild(ctx context.Context, o ChildOptions) ChildResult {
 	o.JobsLog.Info().Str("event", "start").Int64("job_id", j.ID).Int64("media_id", j.MediaID).Str("mode", string(j.Mode)).
 		Int("attempt", j.Attempt).Str("trace_file", o.TraceFile).Int("pid", os.Getpid()).Msg("start")
 
-	in, err := loadInputs(ctx, o.DB, j.MediaID, j.Mode.RequiresImage())
+	var frames *probe.FFmpeg
+	if cfg.VideoFrames && j.Mode.RequiresImage() {
+		frames = cmp.Or(o.FFmpeg, &probe.FFmpeg{})
+	}
+	in, err := loadInputs(ctx, o.DB, j.MediaID, j.Mode.RequiresImage(), frames)
 	if err == nil {
 		stage("request")
 		client := ollama.New(cfg, o.HTTP)
@@ -106,7 +116,9 @@ func RunChild(ctx context.Context, o ChildOptions) ChildResult {
 		return res
 	}
 	f := decide(cfg, o.Clock, j, err)
-	if f.Status == "error" && f.Code != ollama.CodeTooLargeForVision {
+	// too_large_for_vision is recorded by the processor; a missing ffmpeg is
+	// the installation's fault, so the mode must stay a candidate.
+	if f.Status == "error" && f.Code != ollama.CodeTooLargeForVision && f.Code != probe.CodeFFmpegMissing {
 		// Final failure: record it so the mode counts as ran (raw answer kept).
 		if _, serr := ollama.NewStore(o.DB, o.Clock, ollama.StoreOptions{}).SaveFailure(ctx, j.MediaID, j.Mode, cfg.ModelFor(j.Mode), err,
 			ollama.JobRef{JobID: j.ID, JobType: j.Type, Attempt: j.Attempt}); serr != nil {
@@ -146,12 +158,14 @@ func finishChild(ctx context.Context, o ChildOptions, j *JobRow, tr *Trace, f Fi
 }
 
 // loadInputs reads what the catalogue knows about a media: type, image bytes
-// (images only; videos get no frame here, so vision modes report
-// unsupported_media for them), raw tags and the newest prompt.
-func loadInputs(ctx context.Context, d *sql.DB, mediaID int64, needImage bool) (ollama.Inputs, error) {
+// (vision modes: the file of an image; of a video a representative frame
+// when frames is set, else none, so the mode ends unsupported_media), raw
+// tags and the newest prompt.
+func loadInputs(ctx context.Context, d *sql.DB, mediaID int64, needImage bool, frames *probe.FFmpeg) (ollama.Inputs, error) {
 	in := ollama.Inputs{MediaID: mediaID}
 	var path string
-	if err := d.QueryRowContext(ctx, `SELECT path, type FROM media WHERE id = ?`, mediaID).Scan(&path, &in.MediaType); err != nil {
+	var seconds float64
+	if err := d.QueryRowContext(ctx, `SELECT path, type, COALESCE(duration, 0) FROM media WHERE id = ?`, mediaID).Scan(&path, &in.MediaType, &seconds); err != nil {
 		if errors.Is(err, sql.ErrNoRows) {
 			return in, reason.Permanent("media_not_found", fmt.Errorf("media %d not found", mediaID))
 		}
@@ -181,6 +195,13 @@ func loadInputs(ctx context.Context, d *sql.DB, mediaID int64, needImage bool) (
 			return in, reason.Permanent(ollama.CodeInvalidImage, fmt.Errorf("read media %d: %w", mediaID, err))
 		}
 		in.Image, in.ImageSource = b, ollama.ImageSourcePath
+	}
+	if needImage && in.MediaType == "video" && frames != nil {
+		b, err := representativeFrame(ctx, frames, path, time.Duration(seconds*float64(time.Second)))
+		if err != nil {
+			return in, fmt.Errorf("video frame of media %d: %w", mediaID, err)
+		}
+		in.Image, in.ImageSource = b, ollama.ImageSourceFrame
 	}
 	return in, nil
 }

@@ -1,0 +1,218 @@
+package ollamasvc
+
+import (
+	"bytes"
+	"context"
+	"encoding/base64"
+	"image"
+	"image/color"
+	"image/jpeg"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"testing"
+	"time"
+
+	"github.com/localsupervisor/supervisor/pkg/ollama"
+	"github.com/localsupervisor/supervisor/pkg/probe"
+	"github.com/localsupervisor/supervisor/pkg/reason"
+	"github.com/localsupervisor/supervisor/pkg/svtest"
+	"github.com/localsupervisor/supervisor/pkg/svtime"
+)
+
+func jpegOf(t *testing.T, w, h int, fill func(x, y int) color.Color) []byte {
+	t.Helper()
+	img := image.NewRGBA(image.Rect(0, 0, w, h))
+	for y := 0; y < h; y++ {
+		for x := 0; x < w; x++ {
+			img.Set(x, y, fill(x, y))
+		}
+	}
+	var buf bytes.Buffer
+	if err := jpeg.Encode(&buf, img, &jpeg.Options{Quality: 90}); err != nil {
+		t.Fatal(err)
+	}
+	return buf.Bytes()
+}
+
+func TestIsDark(t *testing.T) {
+	black := func(int, int) color.Color { return color.Black }
+	cases := []struct {
+		name string
+		img  []byte
+		want bool
+	}{
+		{"black", jpegOf(t, 64, 48, black), true},
+		{"near black noise", jpegOf(t, 64, 48, func(x, y int) color.Color { return color.Gray{Y: uint8((x + y) % 20)} }), true},
+		{"white", jpegOf(t, 64, 48, func(int, int) color.Color { return color.White }), false},
+		{"dark red", jpegOf(t, 64, 48, func(int, int) color.Color { return color.RGBA{R: 140, A: 255} }), false},
+		{"black with a bright half", jpegOf(t, 64, 48, func(x, _ int) color.Color {
+			if x < 32 {
+				return color.Black
+			}
+			return color.White
+		}), false},
+		{"not a jpeg", []byte("nope"), false},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			if got := isDark(tc.img); got != tc.want {
+				t.Fatalf("isDark = %v, want %v", got, tc.want)
+			}
+		})
+	}
+}
+
+// makeVideo writes an mp4 that is black for blackSec seconds and red for
+// redSec seconds.
+func makeVideo(t *testing.T, dir string, blackSec, redSec int) string {
+	t.Helper()
+	ff := svtest.RequireTool(t, "ffmpeg")
+	p := filepath.Join(dir, "clip.mp4")
+	graph := "color=c=black:s=160x120:r=10:d=" + strconv.Itoa(blackSec) + "[a];color=c=red:s=160x120:r=10:d=" + strconv.Itoa(redSec) + "[b];[a][b]concat=n=2:v=1[v]"
+	out, err := exec.Command(ff, "-v", "error", "-y", "-filter_complex", graph, "-map", "[v]", "-c:v", "libx264", "-pix_fmt", "yuv420p", p).CombinedOutput()
+	if err != nil {
+		// Builds without libx264 still have the mpeg4 encoder.
+		out, err = exec.Command(ff, "-v", "error", "-y", "-filter_complex", graph, "-map", "[v]", "-c:v", "mpeg4", p).CombinedOutput()
+	}
+	if err != nil {
+		t.Fatalf("ffmpeg: %v\n%s", err, out)
+	}
+	return p
+}
+
+func meanRGB(t *testing.T, jpg []byte) (r, g, b uint32) {
+	t.Helper()
+	img, err := jpeg.Decode(bytes.NewReader(jpg))
+	if err != nil {
+		t.Fatalf("frame is not a JPEG: %v", err)
+	}
+	bd := img.Bounds()
+	var n uint32
+	for y := bd.Min.Y; y < bd.Max.Y; y += 4 {
+		for x := bd.Min.X; x < bd.Max.X; x += 4 {
+			cr, cg, cb, _ := img.At(x, y).RGBA()
+			r, g, b, n = r+cr>>8, g+cg>>8, b+cb>>8, n+1
+		}
+	}
+	return r / n, g / n, b / n
+}
+
+func TestRepresentativeFrameSkipsBlackStart(t *testing.T) {
+	svtest.RequireTool(t, "ffprobe")
+	// 2 s black + 3 s red: 10 % (0.5 s) and 30 % (1.5 s) are black, 50 % is red.
+	p := makeVideo(t, t.TempDir(), 2, 3)
+	cases := []struct {
+		name     string
+		duration time.Duration
+		red      bool
+	}{
+		{"duration from the catalogue", 5 * time.Second, true},
+		{"duration from ffprobe", 0, true},
+		// A wrong, too short catalogue duration lands in the black part; the
+		// first (black) frame is returned rather than nothing.
+		{"all candidates black", 2 * time.Second, false},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			img, err := representativeFrame(context.Background(), &probe.FFmpeg{}, p, tc.duration)
+			if err != nil {
+				t.Fatal(err)
+			}
+			r, g, b := meanRGB(t, img)
+			if isRed := r > 150 && g < 80 && b < 80; isRed != tc.red {
+				t.Fatalf("mean colour %d/%d/%d, want red=%v", r, g, b, tc.red)
+			}
+		})
+	}
+}
+
+func TestRepresentativeFrameErrors(t *testing.T) {
+	svtest.RequireTool(t, "ffmpeg")
+	dir := t.TempDir()
+	cases := []struct {
+		name string
+		ff   *probe.FFmpeg
+		path string
+		code string
+	}{
+		{"missing ffmpeg", &probe.FFmpeg{Path: filepath.Join(dir, "no-ffmpeg"), Probe: &probe.FFprobe{Path: filepath.Join(dir, "no-ffprobe")}}, makeVideo(t, dir, 0, 1), probe.CodeFFmpegMissing},
+		{"not a video", &probe.FFmpeg{}, garbageFile(t, dir), probe.CodeFFmpegFailed},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			_, err := representativeFrame(context.Background(), tc.ff, tc.path, time.Second)
+			if code := reason.Code(err); code != tc.code {
+				t.Fatalf("code %q (%v), want %q", code, err, tc.code)
+			}
+		})
+	}
+}
+
+func garbageFile(t *testing.T, dir string) string {
+	t.Helper()
+	p := filepath.Join(dir, "garbage.mp4")
+	if err := os.WriteFile(p, []byte("not a video at all"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	return p
+}
+
+// TestVideoFrameSentToVisionMode runs the child for a caption job of a
+// video: with ollama.video_frames a JPEG frame reaches /api/generate and
+// the result records image_source video_frame; without it the job ends
+// unsupported_media and nothing is sent.
+func TestVideoFrameSentToVisionMode(t *testing.T) {
+	svtest.RequireTool(t, "ffprobe")
+	for _, frames := range []bool{true, false} {
+		t.Run(map[bool]string{true: "frames on", false: "frames off"}[frames], func(t *testing.T) {
+			r := newRig(t, func(c *ollama.Config) { c.VideoFrames = frames })
+			p := makeVideo(t, r.dir, 1, 4)
+			res, err := r.db.Exec(`INSERT INTO media (path, type, source, imported_at, duration) VALUES (?, 'video', 'import', '2026-01-01T00:00:00Z', 5.0)`, p)
+			if err != nil {
+				t.Fatal(err)
+			}
+			id, _ := res.LastInsertId()
+			sum := r.enqueue(t, EnqueueOptions{Modes: []ollama.Mode{ollama.ModeCaption}, MediaID: id, VideoFrames: frames, Force: true})
+			if len(sum.JobIDs) != 1 {
+				t.Fatalf("enqueue: %+v", sum)
+			}
+			ctx := context.Background()
+			j, err := claimJob(ctx, r.db, svtime.SystemClock{}, "owner", 0, 1)
+			if err != nil || j == nil {
+				t.Fatalf("claim: %v %v", j, err)
+			}
+			out := RunChild(ctx, ChildOptions{DB: r.db, Clock: svtime.SystemClock{}, Config: r.cfg, JobID: j.ID, Owner: j.Owner,
+				TraceFile: filepath.Join(r.dir, "t.json"), JobsLog: r.logs.File("ollama_jobs", "t"), ErrorsLog: r.logs.File("ollama_errors", "t")})
+			reqs := r.fake.RequestsTo("/api/generate")
+			if !frames {
+				if out.Status != "error" || out.Code != ollama.CodeUnsupportedMedia || len(reqs) != 0 {
+					t.Fatalf("child %+v, %d requests", out, len(reqs))
+				}
+				return
+			}
+			if out.Status != "done" || len(reqs) != 1 {
+				t.Fatalf("child %+v, %d requests", out, len(reqs))
+			}
+			imgs, _ := reqs[0].JSON["images"].([]any)
+			if len(imgs) != 1 {
+				t.Fatalf("images: %v", reqs[0].JSON["images"])
+			}
+			jpg, err := base64.StdEncoding.DecodeString(imgs[0].(string))
+			if err != nil {
+				t.Fatal(err)
+			}
+			if rr, g, b := meanRGB(t, jpg); rr < 150 || g > 80 || b > 80 {
+				t.Fatalf("sent frame is not the red part: %d/%d/%d", rr, g, b)
+			}
+			var meta string
+			if err := r.db.QueryRow(`SELECT COALESCE(meta, '') FROM ollama_results WHERE media_id = ? AND mode = 'caption'`, id).Scan(&meta); err != nil {
+				t.Fatal(err)
+			}
+			if !bytes.Contains([]byte(meta), []byte(`"image_source":"video_frame"`)) {
+				t.Fatalf("result meta: %s", meta)
+			}
+		})
+	}
+}
