@@ -54,6 +54,9 @@ type Filter struct {
 	Adult bool
 	// Internal enables the admin-only filters (vote, checked, low_activity).
 	Internal bool
+	// likeText forces the LIKE text search (the reference the FTS results
+	// are tested against).
+	likeText bool
 }
 
 func pick(v string, allowed ...string) string {
@@ -274,23 +277,9 @@ func (f Filter) Where(now int64) (string, []any) {
 		add("NOT EXISTS (SELECT 1 FROM media_meta mm WHERE mm.media_id = m.id)")
 	}
 	if f.Q != "" {
-		pat := escapeLike(f.Q)
-		path := `m.path LIKE ? ESCAPE '\'`
-		title := newestMeta("ollama.title") + ` LIKE ? ESCAPE '\'`
-		caption := newestMeta("ollama.caption") + ` LIKE ? ESCAPE '\'`
-		prompt := newestPrompt + ` LIKE ? ESCAPE '\'`
-		switch f.QScope {
-		case "path":
-			add(path, pat)
-		case "title":
-			add("("+title+" OR "+newestMeta("title.override")+` LIKE ? ESCAPE '\')`, pat, pat)
-		case "caption":
-			add(caption, pat)
-		case "prompt":
-			add(prompt, pat)
-		default:
-			add("("+path+" OR "+title+" OR "+caption+" OR "+prompt+")", pat, pat, pat, pat)
-		}
+		// Full-text index, LIKE only for what FTS cannot express (search.go).
+		c, a := f.textWhere()
+		add(c, a...)
 	}
 	switch f.Status {
 	case "active", "archived", "deleted", "missing", "deleted_logical":

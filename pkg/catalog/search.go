@@ -1,0 +1,186 @@
+package catalog
+
+import (
+	"strings"
+	"unicode"
+)
+
+// Text search (the list's q + q_scope) runs on the FTS4 table media_fts
+// (schema 0301), which the triggers keep equal to path, the newest
+// ollama.title / title.override / ollama.caption and the newest prompt of
+// every media.
+//
+// Semantics, as a user of a search box expects them:
+//   - every whitespace-separated word must match (AND), in any order;
+//   - a word matches a token of the searched text by prefix ("cast" finds
+//     "castle"), case- and accent-insensitively (unicode61);
+//   - a word that contains punctuation ("img_12", "2024-05") matches its
+//     parts as adjacent tokens, the last one by prefix;
+//   - "quoted words" match as an exact phrase (whole tokens, adjacent);
+//   - in scope "any" each word may match a different field, a phrase must lie
+//     within one field (scope "title" searches override and Ollama title the
+//     same way).
+//
+// What FTS cannot express falls back to LIKE: a word without any letter or
+// digit ("_", "%", "-") is matched as a literal substring (LIKE '%…%') on the
+// scope's fields, AND-ed with the FTS part. The one documented difference to
+// the original LIKE '%q%': a word inside a token ("ast" in "castle") does not
+// match; token prefixes do.
+
+// maxTextTerms bounds the number of words/phrases taken from q, so a pasted
+// paragraph cannot build a huge FTS expression.
+const maxTextTerms = 16
+
+// textQuery is q split into an FTS4 MATCH expression and the literal items
+// that only LIKE can express.
+type textQuery struct {
+	parts []string // FTS terms/phrases; all must match
+	like  []string // items matched with LIKE '%item%'
+}
+
+// match is the FTS expression requiring every part (implicit AND).
+func (tq textQuery) match() string { return strings.Join(tq.parts, " ") }
+
+// ftsTokens splits s the way the unicode61 tokenizer does: runs of letters,
+// digits and combining marks; everything else separates. Tokens are lowered
+// so FTS operator words (OR, AND, NOT, NEAR) are never produced.
+func ftsTokens(s string) []string {
+	f := strings.FieldsFunc(s, func(r rune) bool {
+		return !(unicode.IsLetter(r) || unicode.IsDigit(r) || unicode.IsMark(r))
+	})
+	for i := range f {
+		f[i] = strings.ToLower(f[i])
+	}
+	return f
+}
+
+// splitQuery separates quoted phrases from bare words; an unbalanced quote
+// runs to the end of the input.
+func splitQuery(q string) (items []string, quoted []bool) {
+	for q = strings.TrimSpace(q); q != ""; q = strings.TrimSpace(q) {
+		if q[0] == '"' {
+			end := strings.IndexByte(q[1:], '"')
+			if end < 0 {
+				items, quoted = append(items, q[1:]), append(quoted, true)
+				break
+			}
+			items, quoted = append(items, q[1:1+end]), append(quoted, true)
+			q = q[2+end:]
+			continue
+		}
+		end := strings.IndexFunc(q, func(r rune) bool { return unicode.IsSpace(r) || r == '"' })
+		if end < 0 {
+			end = len(q)
+		}
+		items, quoted = append(items, q[:end]), append(quoted, false)
+		q = q[end:]
+	}
+	return items, quoted
+}
+
+// parseTextQuery builds the FTS expression for q.
+func parseTextQuery(q string) textQuery {
+	items, quoted := splitQuery(q)
+	var tq textQuery
+	for i, it := range items {
+		if len(tq.parts)+len(tq.like) >= maxTextTerms {
+			break
+		}
+		toks := ftsTokens(it)
+		if len(toks) == 0 {
+			if strings.TrimSpace(it) != "" {
+				tq.like = append(tq.like, strings.TrimSpace(it))
+			}
+			continue
+		}
+		switch {
+		case quoted[i]:
+			tq.parts = append(tq.parts, `"`+strings.Join(toks, " ")+`"`)
+		case len(toks) == 1:
+			tq.parts = append(tq.parts, toks[0]+"*")
+		default:
+			tq.parts = append(tq.parts, `"`+strings.Join(toks, " ")+`*"`)
+		}
+	}
+	return tq
+}
+
+// textWhere is the q/q_scope predicate. fields are the LIKE expressions of
+// the scope (for the fallback); the FTS part restricts m.id by docid.
+func (f Filter) textWhere() (string, []any) {
+	fields := likeFields(f.QScope)
+	if f.likeText {
+		return likeAll(fields, wordsOf(f.Q))
+	}
+	tq := parseTextQuery(f.Q)
+	var conds []string
+	var args []any
+	if len(tq.parts) > 0 {
+		switch f.QScope {
+		case "path", "caption", "prompt":
+			conds = append(conds, "m.id IN (SELECT docid FROM media_fts WHERE "+f.QScope+" MATCH ?)")
+			args = append(args, tq.match())
+		case "title":
+			// Two columns but no column filter for phrases in FTS4 query
+			// syntax: one docid set per part, each part in either column.
+			for _, p := range tq.parts {
+				conds = append(conds, "m.id IN (SELECT docid FROM media_fts WHERE title MATCH ? UNION ALL SELECT docid FROM media_fts WHERE override MATCH ?)")
+				args = append(args, p, p)
+			}
+		default:
+			conds = append(conds, "m.id IN (SELECT docid FROM media_fts WHERE media_fts MATCH ?)")
+			args = append(args, tq.match())
+		}
+	}
+	if len(tq.like) > 0 {
+		c, a := likeAll(fields, tq.like)
+		conds = append(conds, c)
+		args = append(args, a...)
+	}
+	if len(conds) == 0 {
+		return "1", nil
+	}
+	return strings.Join(conds, " AND "), args
+}
+
+// likeFields are the searched SQL expressions of a scope.
+func likeFields(scope string) []string {
+	title, override := newestMeta("ollama.title"), newestMeta("title.override")
+	switch scope {
+	case "path":
+		return []string{"m.path"}
+	case "title":
+		return []string{title, override}
+	case "caption":
+		return []string{newestMeta("ollama.caption")}
+	case "prompt":
+		return []string{newestPrompt}
+	}
+	return []string{"m.path", title, override, newestMeta("ollama.caption"), newestPrompt}
+}
+
+// wordsOf splits q into whitespace-separated words (quotes kept as phrases).
+func wordsOf(q string) []string {
+	items, _ := splitQuery(q)
+	return items
+}
+
+// likeAll requires every word as a literal substring of at least one field.
+// It is the fallback for items FTS cannot express and, with
+// Filter.likeText, the reference the FTS results are tested against.
+func likeAll(fields, words []string) (string, []any) {
+	var conds []string
+	var args []any
+	for _, w := range words {
+		var ors []string
+		for _, fl := range fields {
+			ors = append(ors, fl+` LIKE ? ESCAPE '\'`)
+			args = append(args, escapeLike(w))
+		}
+		conds = append(conds, "("+strings.Join(ors, " OR ")+")")
+	}
+	if len(conds) == 0 {
+		return "1", nil
+	}
+	return strings.Join(conds, " AND "), args
+}

@@ -1,0 +1,257 @@
+package catalog
+
+import (
+	"context"
+	"database/sql"
+	"fmt"
+	"math/rand/v2"
+	"net/url"
+	"path/filepath"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/localsupervisor/supervisor/pkg/db"
+	"github.com/localsupervisor/supervisor/pkg/db/dbtest"
+)
+
+// searchVocab: no query word below is an infix of a vocabulary word except
+// as its prefix, so LIKE '%w%' and the FTS token-prefix match must agree.
+var searchVocab = []string{"red", "blue", "green", "castle", "forest", "river", "dragon", "knight", "portrait",
+	"sunset", "mountain", "ocean", "neon", "city", "robot", "garden", "winter", "cyber"}
+
+// newSearchDB generates n media with paths, prompt histories (older prompts
+// differ from the newest) and title/override/caption meta logs, written in
+// the order workers write them, so the FTS rows come from the triggers.
+func newSearchDB(t *testing.T, n int) (w, r *sql.DB) {
+	t.Helper()
+	path := filepath.Join(t.TempDir(), "search.db")
+	w = dbtest.Open(t, path)
+	rng := rand.New(rand.NewPCG(7, 11))
+	words := func(k int) string {
+		out := make([]string, k)
+		for i := range out {
+			out[i] = searchVocab[rng.IntN(len(searchVocab))]
+		}
+		return strings.Join(out, " ")
+	}
+	for i := 1; i <= n; i++ {
+		p := fmt.Sprintf("/lib/set_%c/img%d_%s.png", 'a'+rune(i%4), i, searchVocab[i%len(searchVocab)])
+		if _, err := w.Exec(`INSERT INTO media(path, type, source, hash, imported_at) VALUES (?, 'image', 'import', ?, '2026-01-01T00:00:00Z')`,
+			p, fmt.Sprintf("%064x", i)); err != nil {
+			t.Fatal(err)
+		}
+		for range rng.IntN(3) {
+			if _, err := w.Exec(`INSERT INTO prompts(media_id, prompt) VALUES (?, ?)`, i, words(3+rng.IntN(4))); err != nil {
+				t.Fatal(err)
+			}
+		}
+		for _, k := range []string{"ollama.title", "title.override", "ollama.caption"} {
+			for range rng.IntN(3) {
+				if _, err := w.Exec(`INSERT INTO media_meta(media_id, source, meta_key, meta_value, created_at) VALUES (?, 'test', ?, ?, '2026-01-01T00:00:00Z')`,
+					i, k, words(1+rng.IntN(3))); err != nil {
+					t.Fatal(err)
+				}
+			}
+		}
+	}
+	r, err := db.OpenReadOnly(context.Background(), db.Options{Path: path, BusyTimeout: 50 * time.Millisecond})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { r.Close() })
+	return w, r
+}
+
+func matchIDs(t *testing.T, r *sql.DB, f Filter) []int64 {
+	t.Helper()
+	res, err := List(context.Background(), r, f, Page{Limit: 500}, testNow)
+	if err != nil {
+		t.Fatalf("q=%q scope=%s like=%v: %v", f.Q, f.QScope, f.likeText, err)
+	}
+	return ids(res.Cards)
+}
+
+// TestTextSearchEqualsLike runs a table of queries in every scope through
+// the FTS index and through the LIKE reference and requires equal results.
+func TestTextSearchEqualsLike(t *testing.T) {
+	_, r := newSearchDB(t, 400)
+	queries := []struct {
+		q        string
+		wantSome bool // the fixture has matches in scope "any"
+	}{
+		{"red", true},
+		{"RED", true},
+		{"cast", true},
+		{"drag knight", true},
+		{`"red castle"`, true},
+		{"neon city ocean", true},
+		{"img12", true},
+		{"set_b", true},
+		{"castle.png", true},
+		{"_", true},     // punctuation only: LIKE fallback
+		{"red _", true}, // FTS part AND LIKE part
+		{"zzz", false},
+		{`"castle red" forest`, true},
+	}
+	for _, qc := range queries {
+		for _, scope := range []string{"any", "path", "title", "caption", "prompt"} {
+			t.Run(qc.q+"/"+scope, func(t *testing.T) {
+				f := ParseFilter(url.Values{"q": {qc.q}, "q_scope": {scope}}, true)
+				got := matchIDs(t, r, f)
+				f.likeText = true
+				want := matchIDs(t, r, f)
+				if !slices.Equal(got, want) {
+					t.Fatalf("fts %d ids %v\nlike %d ids %v", len(got), got, len(want), want)
+				}
+				if scope == "any" && qc.wantSome != (len(got) > 0) {
+					t.Fatalf("matches %d, want some=%v", len(got), qc.wantSome)
+				}
+			})
+		}
+	}
+}
+
+// TestTextSearchFTSOnly checks what only the index gives: case/accent
+// folding and that the query uses media_fts, not a LIKE scan.
+func TestTextSearchFTSOnly(t *testing.T) {
+	w, r := newSearchDB(t, 20)
+	if _, err := w.Exec(`INSERT INTO prompts(media_id, prompt) VALUES (3, 'Café Crème at night')`); err != nil {
+		t.Fatal(err)
+	}
+	for _, q := range []string{"cafe creme", "CAFÉ", `"café crème"`, "crè"} {
+		f := ParseFilter(url.Values{"q": {q}, "q_scope": {"prompt"}}, true)
+		if got := matchIDs(t, r, f); !slices.Equal(got, []int64{3}) {
+			t.Errorf("q=%q: got %v, want [3]", q, got)
+		}
+	}
+	where, args := ParseFilter(url.Values{"q": {"red castle"}}, true).Where(testNow)
+	var plan strings.Builder
+	rows, err := r.Query("EXPLAIN QUERY PLAN SELECT m.id FROM media m WHERE "+where+" ORDER BY m.id DESC LIMIT 10", args...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for rows.Next() {
+		var a, b, c int
+		var d string
+		if err := rows.Scan(&a, &b, &c, &d); err != nil {
+			t.Fatal(err)
+		}
+		plan.WriteString(d + "\n")
+	}
+	rows.Close()
+	if !strings.Contains(plan.String(), "VIRTUAL TABLE INDEX") || strings.Contains(where, "LIKE") {
+		t.Fatalf("text query does not use the FTS index:\n%s\n%s", where, plan.String())
+	}
+}
+
+func TestParseTextQuery(t *testing.T) {
+	cases := []struct {
+		q     string
+		parts []string
+		like  []string
+	}{
+		{"red castle", []string{"red*", "castle*"}, nil},
+		{`"Red Castle" night`, []string{`"red castle"`, "night*"}, nil},
+		{"img_12", []string{`"img 12*"`}, nil},
+		{"OR NOT near", []string{"or*", "not*", "near*"}, nil},
+		{"_ % red", []string{"red*"}, []string{"_", "%"}},
+		{`"unclosed phrase`, []string{`"unclosed phrase"`}, nil},
+		{`""`, nil, nil},
+		{`a*b" (x)`, []string{`"a b*"`, `"x"`}, nil}, // the stray quote opens a phrase
+	}
+	for _, c := range cases {
+		tq := parseTextQuery(c.q)
+		if !slices.Equal(tq.parts, c.parts) || !slices.Equal(tq.like, c.like) {
+			t.Errorf("%q: parts %q like %q, want %q %q", c.q, tq.parts, tq.like, c.parts, c.like)
+		}
+	}
+	many := strings.Repeat("w ", 40)
+	if n := len(parseTextQuery(many).parts); n != maxTextTerms {
+		t.Errorf("%d parts from 40 words, want cap %d", n, maxTextTerms)
+	}
+}
+
+// ftsRow is media_fts's content for one media.
+func ftsRow(t *testing.T, w *sql.DB, id int64) (row [5]string, ok bool) {
+	t.Helper()
+	var v [5]sql.NullString
+	err := w.QueryRow(`SELECT path, title, override, caption, prompt FROM media_fts WHERE docid = ?`, id).
+		Scan(&v[0], &v[1], &v[2], &v[3], &v[4])
+	if err == sql.ErrNoRows {
+		return row, false
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := range v {
+		row[i] = v[i].String
+	}
+	return row, true
+}
+
+// TestFTSTriggers changes media, prompts and meta and checks after every step
+// that the index row equals the newest values, and that every index row
+// of the table matches a fresh computation.
+func TestFTSTriggers(t *testing.T) {
+	w, _ := newSearchDB(t, 30)
+	exec := func(q string, a ...any) {
+		t.Helper()
+		if _, err := w.Exec(q, a...); err != nil {
+			t.Fatal(err)
+		}
+	}
+	exec(`INSERT INTO media(id, path, type, source, hash, imported_at) VALUES (100, '/x/first.png', 'image', 'import', 'h100', '2026-01-01T00:00:00Z')`)
+	steps := []struct {
+		name string
+		sql  string
+		args []any
+		want [5]string // path, title, override, caption, prompt
+		gone bool
+	}{
+		{"media insert", ``, nil, [5]string{"/x/first.png"}, false},
+		{"path update", `UPDATE media SET path = '/x/second.png' WHERE id = 100`, nil, [5]string{"/x/second.png"}, false},
+		{"prompt insert", `INSERT INTO prompts(id, media_id, prompt) VALUES (9001, 100, 'old prompt')`, nil, [5]string{"/x/second.png", "", "", "", "old prompt"}, false},
+		{"newer prompt", `INSERT INTO prompts(id, media_id, prompt) VALUES (9002, 100, 'new prompt')`, nil, [5]string{"/x/second.png", "", "", "", "new prompt"}, false},
+		{"prompt update", `UPDATE prompts SET prompt = 'edited' WHERE id = 9002`, nil, [5]string{"/x/second.png", "", "", "", "edited"}, false},
+		{"older prompt update is no-op", `UPDATE prompts SET prompt = 'older edited' WHERE id = 9001`, nil, [5]string{"/x/second.png", "", "", "", "edited"}, false},
+		{"newest prompt delete", `DELETE FROM prompts WHERE id = 9002`, nil, [5]string{"/x/second.png", "", "", "", "older edited"}, false},
+		{"prompt moves away", `UPDATE prompts SET media_id = 1 WHERE id = 9001`, nil, [5]string{"/x/second.png"}, false},
+		{"title", `INSERT INTO media_meta(id, media_id, source, meta_key, meta_value, created_at) VALUES (99001, 100, 't', 'ollama.title', 'Sky', 'x')`, nil, [5]string{"/x/second.png", "Sky"}, false},
+		{"override", `INSERT INTO media_meta(id, media_id, source, meta_key, meta_value, created_at) VALUES (99002, 100, 't', 'title.override', 'Mine', 'x')`, nil, [5]string{"/x/second.png", "Sky", "Mine"}, false},
+		{"caption", `INSERT INTO media_meta(id, media_id, source, meta_key, meta_value, created_at) VALUES (99003, 100, 't', 'ollama.caption', 'A sky', 'x')`, nil, [5]string{"/x/second.png", "Sky", "Mine", "A sky"}, false},
+		{"other key ignored", `INSERT INTO media_meta(media_id, source, meta_key, meta_value, created_at) VALUES (100, 't', 'scan.x', 'zz', 'x')`, nil, [5]string{"/x/second.png", "Sky", "Mine", "A sky"}, false},
+		{"newer title", `INSERT INTO media_meta(id, media_id, source, meta_key, meta_value, created_at) VALUES (99010, 100, 't', 'ollama.title', 'Sea', 'x')`, nil, [5]string{"/x/second.png", "Sea", "Mine", "A sky"}, false},
+		{"meta value update", `UPDATE media_meta SET meta_value = 'Lake' WHERE id = 99010`, nil, [5]string{"/x/second.png", "Lake", "Mine", "A sky"}, false},
+		{"meta delete", `DELETE FROM media_meta WHERE id = 99010`, nil, [5]string{"/x/second.png", "Sky", "Mine", "A sky"}, false},
+		{"meta key update", `UPDATE media_meta SET meta_key = 'old.caption' WHERE id = 99003`, nil, [5]string{"/x/second.png", "Sky", "Mine"}, false},
+		{"media delete", `DELETE FROM media WHERE id = 100`, nil, [5]string{}, true},
+	}
+	for _, s := range steps {
+		if s.sql != "" {
+			exec(s.sql, s.args...)
+		}
+		got, ok := ftsRow(t, w, 100)
+		if ok == s.gone || got != s.want {
+			t.Fatalf("%s: row %q present=%v, want %q present=%v", s.name, got, ok, s.want, !s.gone)
+		}
+	}
+	// Every index row equals the newest values (media 1 got prompt 9001).
+	var bad int
+	if err := w.QueryRow(`SELECT count(*) FROM media m LEFT JOIN media_fts f ON f.docid = m.id WHERE f.docid IS NULL
+		OR f.path IS NOT m.path OR f.prompt IS NOT ` + newestPrompt + ` OR f.title IS NOT ` + newestMeta("ollama.title") +
+		` OR f.override IS NOT ` + newestMeta("title.override") + ` OR f.caption IS NOT ` + newestMeta("ollama.caption")).Scan(&bad); err != nil {
+		t.Fatal(err)
+	}
+	var extra int
+	if err := w.QueryRow(`SELECT count(*) FROM media_fts WHERE docid NOT IN (SELECT id FROM media)`).Scan(&extra); err != nil {
+		t.Fatal(err)
+	}
+	if bad != 0 || extra != 0 {
+		t.Fatalf("%d media with a stale index row, %d index rows without media", bad, extra)
+	}
+	if got, _ := ftsRow(t, w, 1); got[4] != "older edited" {
+		t.Fatalf("media 1 prompt %q, want the moved prompt", got[4])
+	}
+}
