@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -32,6 +33,19 @@ func writeConfig(t *testing.T, e *env) string {
 	return writeFile(t, filepath.Join(e.dir, "config.json"), b)
 }
 
+// buildRenameWorker builds cmd/library-rename-worker with the given build
+// tags (svtest.BuildBinary takes no build flags).
+func buildRenameWorker(t *testing.T, tags string) string {
+	t.Helper()
+	out := filepath.Join(t.TempDir(), "library-rename-worker")
+	cmd := exec.Command("go", "build", "-tags", tags, "-o", out, "./cmd/library-rename-worker")
+	cmd.Dir = svtest.RepoRoot(t)
+	if b, err := cmd.CombinedOutput(); err != nil {
+		t.Fatalf("go build -tags %q: %v\n%s", tags, err, b)
+	}
+	return out
+}
+
 // TestRenameKill9ThenRerun kills the rename worker with SIGKILL between
 // the file move and the DB commit, then re-runs it: file and DB must agree.
 func TestRenameKill9ThenRerun(t *testing.T) {
@@ -45,7 +59,8 @@ func TestRenameKill9ThenRerun(t *testing.T) {
 	id := e.addMedia(t, from, "image", data, false)
 	canon := library.CanonicalPath(e.svc.Roots, "image", false, md5hex(data), "png")
 	cfg := writeConfig(t, e)
-	bin := svtest.BuildBinary(t, "./cmd/library-rename-worker")
+	// The fault hook exists only in svfault builds.
+	bin := buildRenameWorker(t, "svfault")
 
 	r := svtest.RunBinary(t, e.dir, nil, bin, "enqueue", "--config="+cfg)
 	if r.Code != 0 || !strings.Contains(r.Stdout, "enqueued=1") {
@@ -77,5 +92,38 @@ func TestRenameKill9ThenRerun(t *testing.T) {
 	e.db.QueryRow(`SELECT status, COALESCE(result_json,'') FROM jobs WHERE type='library_rename'`).Scan(&st, &res)
 	if st != "done" || !strings.Contains(res, "adopted_target") {
 		t.Fatalf("job %s %s", st, res)
+	}
+}
+
+// TestReleaseBuildIgnoresFaultEnv: a worker built without the svfault tag
+// must not kill itself when the fault variable is set; it moves the file
+// and commits as usual.
+func TestReleaseBuildIgnoresFaultEnv(t *testing.T) {
+	if testing.Short() {
+		t.Skip("builds a binary")
+	}
+	e := newEnv(t)
+	ctx := context.Background()
+	data := pngBytes(t, 10, 10)
+	from := filepath.Join(e.svc.Roots.ImagesSFW, "release build.png")
+	id := e.addMedia(t, from, "image", data, false)
+	canon := library.CanonicalPath(e.svc.Roots, "image", false, md5hex(data), "png")
+	cfg := writeConfig(t, e)
+	bin := svtest.BuildBinary(t, "./cmd/library-rename-worker")
+	if r := svtest.RunBinary(t, e.dir, nil, bin, "enqueue", "--config="+cfg); r.Code != 0 {
+		t.Fatalf("enqueue: %+v", r)
+	}
+	r := svtest.RunBinary(t, e.dir, []string{mediaops.EnvCrashAfterMove + "=1"}, bin, "--config="+cfg, "--limit=1")
+	if r.Code != 0 {
+		t.Fatalf("release build reacted to %s: %+v", mediaops.EnvCrashAfterMove, r)
+	}
+	m, _ := media.Get(ctx, e.db, id)
+	if m.Path != canon {
+		t.Fatalf("row %s, want %s", m.Path, canon)
+	}
+	var res string
+	e.db.QueryRow(`SELECT COALESCE(result_json,'') FROM jobs WHERE type='library_rename' AND status='done'`).Scan(&res)
+	if !strings.Contains(res, `"moved"`) {
+		t.Fatalf("job result %q, want outcome moved", res)
 	}
 }

@@ -4,7 +4,6 @@ import (
 	"context"
 	"database/sql"
 	"net/http"
-	"os"
 
 	"github.com/localsupervisor/supervisor/pkg/config"
 	"github.com/localsupervisor/supervisor/pkg/forge"
@@ -14,9 +13,10 @@ import (
 )
 
 // EnvCrashAfterMove names a fault-injection switch for crash tests: when
-// set to "1" in the environment of library-rename-worker, the process
-// SIGKILLs itself right after moving a file and before the DB commit,
-// the worst possible moment. It has no effect otherwise.
+// set to "1" in the environment of a library-rename-worker built with
+// -tags svfault, the process SIGKILLs itself right after moving a file and
+// before the DB commit, the worst possible moment. Release builds (without
+// the tag) ignore it.
 const EnvCrashAfterMove = "SV_FAULT_RENAME_KILL_AFTER_MOVE"
 
 // FromConfig builds a Service from the configuration: library roots,
@@ -43,9 +43,7 @@ func FromConfig(cfg *config.Config, d *sql.DB, clock svtime.Clock, hc *http.Clie
 			s.Remote = ForgeUpscaler(cl, fc.Upscaler)
 		}
 	}
-	if os.Getenv(EnvCrashAfterMove) == "1" {
-		s.AfterMove = func(string, string) { killSelf() }
-	}
+	s.AfterMove = faultAfterMove()
 	return s, nil
 }
 
