@@ -488,8 +488,11 @@ func (s *Server) handleLogin(w http.ResponseWriter, r *http.Request) {
 		http.Redirect(w, r, "/login?failed=1&next="+urlQueryEscape(next), http.StatusSeeOther)
 		return
 	}
-	ns := s.sessions.rotate(ri.sess.ID, s.clock.Now())
-	s.sessions.update(ns.ID, func(ss *session) { ss.Admin = true })
+	ns, err := s.sessions.rotate(r.Context(), ri.sess.ID, s.clock.Now(), func(ss *session) { ss.Admin = true })
+	if err != nil {
+		s.failErr(w, r, err)
+		return
+	}
 	s.setSessionCookie(w, ns.ID)
 	s.log.Info().Str("event", "login").Str("client_ip", ri.clientIP).Msg("security")
 	if wantsJSON(r) {
@@ -500,7 +503,10 @@ func (s *Server) handleLogin(w http.ResponseWriter, r *http.Request) {
 }
 
 func (s *Server) handleLogout(w http.ResponseWriter, r *http.Request) {
-	s.sessions.update(info(r).sess.ID, func(ss *session) { ss.Admin = false })
+	if err := s.sessions.update(r.Context(), info(r).sess.ID, s.clock.Now(), func(ss *session) { ss.Admin = false }); err != nil {
+		s.failErr(w, r, err)
+		return
+	}
 	http.Redirect(w, r, "/mediadb.php", http.StatusSeeOther)
 }
 
@@ -508,11 +514,17 @@ func (s *Server) handleLogout(w http.ResponseWriter, r *http.Request) {
 // session. It is a POST with CSRF, so a foreign page cannot flip them.
 func (s *Server) handleSettings(w http.ResponseWriter, r *http.Request) {
 	id := info(r).sess.ID
-	if l := r.PostFormValue("lang"); l != "" && s.i18n.has(l) {
-		s.sessions.update(id, func(ss *session) { ss.Lang = l })
-	}
-	if a := r.PostFormValue("adult"); a != "" {
-		s.sessions.update(id, func(ss *session) { ss.Adult = a == "1" })
+	l, a := r.PostFormValue("lang"), r.PostFormValue("adult")
+	if err := s.sessions.update(r.Context(), id, s.clock.Now(), func(ss *session) {
+		if l != "" && s.i18n.has(l) {
+			ss.Lang = l
+		}
+		if a != "" {
+			ss.Adult = a == "1"
+		}
+	}); err != nil {
+		s.failErr(w, r, err)
+		return
 	}
 	if wantsJSON(r) {
 		writeJSON(w, http.StatusOK, map[string]any{"ok": true})

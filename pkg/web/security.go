@@ -2,13 +2,10 @@ package web
 
 import (
 	"context"
-	"crypto/rand"
 	"crypto/subtle"
-	"encoding/hex"
 	"net"
 	"net/http"
 	"strings"
-	"sync"
 	"time"
 )
 
@@ -29,92 +26,9 @@ const (
 	CodeAdultHidden      = "adult_hidden"
 	CodePathBlocked      = "path_blocked"
 	sessionCookie        = "sv_session"
-	sessionTTL           = 12 * time.Hour
-	maxSessions          = 10000
 	csrfHeader           = "X-CSRF-Token"
 	internalKeyHeader    = "X-Internal-Key"
 )
-
-// session is one browser session. Admin is granted only by the login form
-// (internal key) or config loopback_is_admin — never by loopback alone.
-type session struct {
-	ID      string
-	CSRF    string
-	Admin   bool
-	Adult   bool
-	Lang    string
-	Expires time.Time
-}
-
-// sessionStore keeps sessions in memory; a restart logs everyone out, which
-// is acceptable for a local single-user tool and avoids a signing secret on
-// disk.
-type sessionStore struct {
-	mu   sync.Mutex
-	byID map[string]*session
-}
-
-func newSessionStore() *sessionStore { return &sessionStore{byID: map[string]*session{}} }
-
-func randomHex(n int) string {
-	b := make([]byte, n)
-	if _, err := rand.Read(b); err != nil {
-		panic("crypto/rand failed: " + err.Error()) // the OS RNG never fails on supported platforms
-	}
-	return hex.EncodeToString(b)
-}
-
-func (s *sessionStore) get(id string, now time.Time) (session, bool) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	ss, ok := s.byID[id]
-	if !ok || now.After(ss.Expires) {
-		delete(s.byID, id)
-		return session{}, false
-	}
-	return *ss, true
-}
-
-func (s *sessionStore) create(now time.Time) session {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if len(s.byID) >= maxSessions {
-		// Drop expired sessions first, then arbitrary ones, so a flood of
-		// cookie-less requests cannot grow memory without bound.
-		for id, ss := range s.byID {
-			if now.After(ss.Expires) || len(s.byID) >= maxSessions {
-				delete(s.byID, id)
-			}
-		}
-	}
-	ss := &session{ID: randomHex(32), CSRF: randomHex(32), Expires: now.Add(sessionTTL)}
-	s.byID[ss.ID] = ss
-	return *ss
-}
-
-func (s *sessionStore) update(id string, fn func(*session)) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if ss, ok := s.byID[id]; ok {
-		fn(ss)
-	}
-}
-
-// rotate replaces the session id (after login) to prevent fixation.
-func (s *sessionStore) rotate(old string, now time.Time) session {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	ss, ok := s.byID[old]
-	if !ok {
-		ss = &session{CSRF: randomHex(32)}
-	}
-	delete(s.byID, old)
-	ns := *ss
-	ns.ID = randomHex(32)
-	ns.Expires = now.Add(sessionTTL)
-	s.byID[ns.ID] = &ns
-	return ns
-}
 
 type ctxKey int
 
@@ -235,13 +149,24 @@ func (s *Server) withSecurity(next http.Handler) http.Handler {
 		now := s.clock.Now()
 		ri := &reqInfo{clientIP: s.clientIP(r)}
 		if c, err := r.Cookie(sessionCookie); err == nil {
-			if ss, ok := s.sessions.get(c.Value, now); ok {
+			ss, ok, err := s.sessions.get(r.Context(), c.Value, now)
+			if err != nil {
+				// A busy/unreadable session table must not take pages
+				// down: the request goes on without a session (no admin,
+				// no adult opt-in, no CSRF token).
+				s.log.Warn().Err(err).Msg("session lookup failed")
+			}
+			if ok {
 				ri.sess = ss
 			}
 		}
 		if ri.sess.ID == "" && !isAsset(r.URL.Path) {
-			ri.sess = s.sessions.create(now)
-			s.setSessionCookie(w, ri.sess.ID)
+			if ss, err := s.sessions.create(r.Context(), now); err != nil {
+				s.log.Warn().Err(err).Msg("session create failed")
+			} else {
+				ri.sess = ss
+				s.setSessionCookie(w, ri.sess.ID)
+			}
 		}
 		if k := r.Header.Get(internalKeyHeader); k != "" {
 			if s.ipAllowed(ri.clientIP) && s.keyValid(k) {

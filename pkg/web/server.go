@@ -174,7 +174,7 @@ func New(o Options) (*Server, error) {
 	}
 	s := &Server{cfg: o.Config, db: o.DB, rdb: o.ReadDB, log: o.Log, clock: o.Clock, thumbs: o.Thumbs,
 		jobs: o.Jobs, jobAdmin: o.JobAdmin, launcher: o.Launcher, version: o.Version, secureCookies: o.SecureCookies,
-		sessions: newSessionStore(), i18n: cat, extraRoutes: o.ExtraRoutes, sections: o.DetailSections,
+		sessions: newSessionStore(o.DB, o.ReadDB), i18n: cat, extraRoutes: o.ExtraRoutes, sections: o.DetailSections,
 		pageSize: o.PageSize, supervised: o.Supervised}
 	if s.pageSize <= 0 {
 		s.pageSize = catalog.PageSize
