@@ -121,7 +121,35 @@ func SameContent(p, md5hex string) (bool, error) {
 // when both are on one filesystem, else CopyAtomic. Use it for move mode,
 // where src is removed after the DB commit; copy mode wants an independent
 // file and calls CopyAtomic.
-func LinkOrCopyAtomic(src, dst string) error {
+func LinkOrCopyAtomic(src, dst string) error { return LinkOrCopyDeferred(src, dst, nil) }
+
+// DirSyncer collects folders whose new entries must be made durable, so a
+// batch of placements fsyncs each folder once (before the batch's DB
+// commit) instead of once per file. The zero value is ready to use.
+type DirSyncer struct{ dirs map[string]bool }
+
+// Add remembers dir for the next Sync.
+func (s *DirSyncer) Add(dir string) {
+	if s.dirs == nil {
+		s.dirs = map[string]bool{}
+	}
+	s.dirs[dir] = true
+}
+
+// Sync fsyncs every remembered folder and forgets them.
+func (s *DirSyncer) Sync() {
+	for d := range s.dirs {
+		syncDir(d)
+	}
+	clear(s.dirs)
+}
+
+// LinkOrCopyDeferred is LinkOrCopyAtomic whose folder fsync after a hard
+// link is left to ds (nil: done at once). The caller must call ds.Sync
+// before it commits rows that point at dst. A link shares the source's
+// already written data, so only the new folder entry needs the fsync; the
+// copy fallback is CopyAtomic, fully synced.
+func LinkOrCopyDeferred(src, dst string, ds *DirSyncer) error {
 	if err := os.MkdirAll(filepath.Dir(dst), 0o755); err != nil {
 		return errPlace("mkdir", filepath.Dir(dst), err)
 	}
@@ -132,7 +160,11 @@ func LinkOrCopyAtomic(src, dst string) error {
 			os.Remove(tmp)
 			return errPlace("rename", tmp, err)
 		}
-		syncDir(filepath.Dir(dst))
+		if ds != nil {
+			ds.Add(filepath.Dir(dst))
+		} else {
+			syncDir(filepath.Dir(dst))
+		}
 		return nil
 	}
 	return CopyAtomic(src, dst)
@@ -145,11 +177,23 @@ func LinkOrCopyAtomic(src, dst string) error {
 // because a leftover temp is harmless (the walker skips it).
 func RemoveStaleTemps(dst string, maxAge time.Duration, now time.Time, alive func(pid int) bool) int {
 	matches, _ := filepath.Glob(globEscape(dst) + ".*" + TempSuffix)
+	return removeStale(matches, maxAge, now, alive)
+}
+
+// RemoveStaleTempsIn is RemoveStaleTemps for every placement temp in dir:
+// one folder read instead of one per destination, for importers that place
+// many files into the same folders.
+func RemoveStaleTempsIn(dir string, maxAge time.Duration, now time.Time, alive func(pid int) bool) int {
+	matches, _ := filepath.Glob(filepath.Join(globEscape(dir), "*"+TempSuffix))
+	return removeStale(matches, maxAge, now, alive)
+}
+
+// removeStale removes those temps (<dst>.<pid>.….svtmp) whose writer is
+// gone or that are older than maxAge.
+func removeStale(matches []string, maxAge time.Duration, now time.Time, alive func(pid int) bool) int {
 	n := 0
 	for _, m := range matches {
-		rest := strings.TrimPrefix(m, dst+".")
-		pidStr, _, _ := strings.Cut(rest, ".")
-		pid, err := strconv.Atoi(pidStr)
+		pid, err := tempPID(m)
 		st, serr := os.Lstat(m)
 		if serr != nil {
 			continue
@@ -163,6 +207,16 @@ func RemoveStaleTemps(dst string, maxAge time.Duration, now time.Time, alive fun
 		}
 	}
 	return n
+}
+
+// tempPID reads the writer pid of a temp name <dst>.<pid>.<tag>.svtmp: the
+// second-to-last dot-separated field before the suffix.
+func tempPID(name string) (int, error) {
+	parts := strings.Split(strings.TrimSuffix(filepath.Base(name), TempSuffix), ".")
+	if len(parts) < 3 {
+		return 0, strconv.ErrSyntax
+	}
+	return strconv.Atoi(parts[len(parts)-2])
 }
 
 // globEscape quotes glob metacharacters in a literal path.

@@ -2,17 +2,37 @@ package scan
 
 import (
 	"context"
+	"database/sql"
+	"fmt"
 
 	"github.com/localsupervisor/supervisor/pkg/jobs"
 )
 
-// QueueEnqueuer adapts a Queue to the importer's Enqueuer (media jobs,
-// deduped per media by the queue).
+// QueueEnqueuer adapts a Queue to the importer's Enqueuer: hash_compute
+// and integrity_check per new media, inside the import transaction
+// (jobs.Queue.EnqueueTx; deduped per media by the queue). Jobs a cap
+// refuses become consistency_log warnings, not import errors: a full queue
+// must not stop imports.
 func QueueEnqueuer(q *jobs.Queue) Enqueuer {
-	return func(ctx context.Context, jobType string, mediaID int64) error {
-		id := mediaID
-		_, err := q.Enqueue(ctx, jobs.EnqueueRequest{Type: jobType, MediaID: &id, Payload: map[string]any{"media_id": mediaID}})
-		return err
+	return func(ctx context.Context, tx *sql.Tx, mediaIDs []int64) ([]string, error) {
+		reqs := make([]jobs.EnqueueRequest, 0, len(mediaIDs)*len(followUpJobs))
+		for _, id := range mediaIDs {
+			for _, t := range followUpJobs {
+				mid := id
+				reqs = append(reqs, jobs.EnqueueRequest{Type: t, MediaID: &mid, Payload: map[string]any{"media_id": id}})
+			}
+		}
+		res, err := q.EnqueueTx(ctx, tx, reqs)
+		if err != nil {
+			return nil, err
+		}
+		var refused []string
+		for i, r := range res {
+			if r.Err != nil {
+				refused = append(refused, fmt.Sprintf("media %d %s: %v", *reqs[i].MediaID, reqs[i].Type, r.Err))
+			}
+		}
+		return refused, nil
 	}
 }
 

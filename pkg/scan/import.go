@@ -2,13 +2,9 @@ package scan
 
 import (
 	"context"
-	"crypto/md5"
-	"crypto/sha256"
 	"database/sql"
-	"encoding/hex"
 	"errors"
 	"fmt"
-	"io"
 	"io/fs"
 	"os"
 	"path/filepath"
@@ -16,7 +12,6 @@ import (
 	"time"
 
 	"github.com/localsupervisor/supervisor/pkg/db"
-	"github.com/localsupervisor/supervisor/pkg/jobs/workerstate"
 	"github.com/localsupervisor/supervisor/pkg/library"
 	"github.com/localsupervisor/supervisor/pkg/media"
 	"github.com/localsupervisor/supervisor/pkg/probe"
@@ -75,9 +70,11 @@ type VideoProber interface {
 	Probe(ctx context.Context, path string) (*probe.VideoInfo, error)
 }
 
-// Enqueuer queues follow-up jobs; pkg/jobs' Queue is wired by the caller.
-// mediaID jobs: hash_compute and integrity_check for every new media.
-type Enqueuer func(ctx context.Context, jobType string, mediaID int64) error
+// Enqueuer queues the follow-up jobs (hash_compute, integrity_check) of
+// newly imported media inside the import transaction, so a crash can never
+// commit a media without them. refused lists jobs a queue cap turned down
+// (logged as a warning after the commit); err rolls the import back.
+type Enqueuer func(ctx context.Context, tx *sql.Tx, mediaIDs []int64) (refused []string, err error)
 
 // Importer imports files into the catalogue. Fields are dependencies and
 // settings; the zero value of optional fields disables that step.
@@ -100,8 +97,19 @@ type Importer struct {
 	// Extract pulls generation metadata (sdmeta.Extract wired with
 	// options); nil skips metadata.
 	Extract func(ctx context.Context, path string) (sdmeta.Result, error)
-	// Enqueue queues hash_compute/integrity_check; nil skips.
+	// Enqueue queues hash_compute/integrity_check in the import
+	// transaction; nil skips.
 	Enqueue Enqueuer
+	// BatchSize is how many new media one write transaction commits
+	// (default DefaultBatchSize); 1 commits every file on its own.
+	BatchSize int
+	// BatchMaxAge bounds how long imported-but-uncommitted work waits
+	// for its batch (default DefaultBatchMaxAge): with a slow tagger a
+	// crash loses at most that much tagging.
+	BatchMaxAge time.Duration
+	// Workers examine (open, detect, hash, probe, extract) files in
+	// parallel ahead of the single writer (default GOMAXPROCS).
+	Workers int
 	// DefaultNSFW is has_nsfw for media imported without a tagger.
 	DefaultNSFW bool
 	// VerifyDecode fully decodes images at import (truncation and corrupt
@@ -140,26 +148,6 @@ func (im *Importer) mode() string {
 // ValidMode reports whether m is a known import mode.
 func ValidMode(m string) bool { return m == ModeMove || m == ModeCopy || m == ModeInPlace }
 
-// Hashes computes MD5 and SHA-256 of r in one streaming read.
-func Hashes(r io.Reader) (md5hex, sha256hex string, n int64, err error) {
-	m, s := md5.New(), sha256.New()
-	n, err = io.CopyBuffer(io.MultiWriter(m, s), r, make([]byte, 256<<10))
-	if err != nil {
-		return "", "", n, err
-	}
-	return hex.EncodeToString(m.Sum(nil)), hex.EncodeToString(s.Sum(nil)), n, nil
-}
-
-// HashFile is Hashes on a file.
-func HashFile(path string) (string, string, int64, error) {
-	f, err := os.Open(path)
-	if err != nil {
-		return "", "", 0, err
-	}
-	defer f.Close()
-	return Hashes(f)
-}
-
 // fileKey is the unchanged-detection key of a source file.
 type fileKey struct {
 	size    int64
@@ -170,23 +158,58 @@ func keyOf(info fs.FileInfo) fileKey {
 	return fileKey{size: info.Size(), mtimeNS: info.ModTime().UnixNano()}
 }
 
-// unchanged reports whether path was handled before with the same size and
-// mtime and its media row still exists.
+// scanFileRow is one scan_files row as the unchanged check needs it, with
+// the path of its media.
+type scanFileRow struct {
+	k         fileKey
+	media     sql.NullInt64
+	status    string
+	mediaPath sql.NullString
+}
+
+// scanFileCols selects a scanFileRow from scan_files sf (LEFT JOIN media m).
+const scanFileCols = `sf.size, sf.mtime_ns, sf.media_id, sf.status, m.path`
+
+// unchangedRow reports whether a scan_files row proves the file at path
+// was handled before with the same size and mtime and its media row still
+// exists. In move mode a handled source should be gone: if it is still
+// there (a kill between commit and removal) it is examined again so the
+// duplicate path finishes the move; only the library file itself counts as
+// unchanged.
+func (im *Importer) unchangedRow(r scanFileRow, path string, k fileKey) (bool, int64) {
+	if r.k != k || !r.media.Valid || (r.status != StatusImported && r.status != StatusSkippedDuplicate) {
+		return false, 0
+	}
+	if im.mode() == ModeMove && r.mediaPath.String != path {
+		return false, 0
+	}
+	return true, r.media.Int64
+}
+
+// unchanged is the single-file form of the unchanged check (ScanPath loads
+// a folder's rows at once, see dirRows).
 func (im *Importer) unchanged(ctx context.Context, path string, k fileKey) (bool, int64, error) {
-	var size, mt int64
-	var mid sql.NullInt64
-	var status string
-	err := im.DB.QueryRowContext(ctx, `SELECT size, mtime_ns, media_id, status FROM scan_files WHERE path=?`, path).Scan(&size, &mt, &mid, &status)
+	var r scanFileRow
+	err := im.DB.QueryRowContext(ctx, `SELECT `+scanFileCols+` FROM scan_files sf LEFT JOIN media m ON m.id=sf.media_id WHERE sf.path=?`, path).
+		Scan(&r.k.size, &r.k.mtimeNS, &r.media, &r.status, &r.mediaPath)
 	if errors.Is(err, sql.ErrNoRows) {
 		return false, 0, nil
 	}
 	if err != nil {
 		return false, 0, db.Classify(err)
 	}
-	if size != k.size || mt != k.mtimeNS || !mid.Valid || (status != StatusImported && status != StatusSkippedDuplicate) {
-		return false, 0, nil
+	ok, id := im.unchangedRow(r, path, k)
+	return ok, id, nil
+}
+
+// hashKnown reports whether a media with this MD5 exists.
+func (im *Importer) hashKnown(ctx context.Context, md5hex string) (bool, error) {
+	var one int
+	err := im.DB.QueryRowContext(ctx, `SELECT 1 FROM media WHERE hash=? LIMIT 1`, md5hex).Scan(&one)
+	if errors.Is(err, sql.ErrNoRows) {
+		return false, nil
 	}
-	return true, mid.Int64, nil
+	return err == nil, db.Classify(err)
 }
 
 func recordFile(ctx context.Context, q db.Execer, path string, k fileKey, mediaID int64, hash, status string, now time.Time) error {
@@ -201,7 +224,7 @@ func recordFile(ctx context.Context, q db.Execer, path string, k fileKey, mediaI
 	return db.Classify(err)
 }
 
-// logError writes the import_log error row (and a scan_files row, so an
+// fail writes the import_log error row (and a scan_files row, so an
 // unchanged broken file is not re-examined on every scan… but a changed one
 // is).
 func (im *Importer) fail(ctx context.Context, path string, k fileKey, err error) (Outcome, error) {
@@ -220,10 +243,11 @@ func (im *Importer) fail(ctx context.Context, path string, k fileKey, err error)
 	return Outcome{Path: path, Status: StatusError, Code: code}, nil
 }
 
-// ImportFile imports one file. The returned error is only for failures of
-// the catalogue itself (DB unavailable, ctx cancelled); problems with the
-// file become an Outcome with status error and a reason code, logged in
-// import_log.
+// ImportFile imports one file and commits it at once. The returned error is
+// only for failures of the catalogue itself (DB unavailable, ctx
+// cancelled); problems with the file become an Outcome with status error
+// and a reason code, logged in import_log. ScanPath imports folders in
+// batches instead.
 func (im *Importer) ImportFile(ctx context.Context, path string) (Outcome, error) {
 	if !ValidMode(im.mode()) {
 		return Outcome{}, reason.Newf(CodeInvalidMode, "unknown import mode %q", im.Mode)
@@ -235,219 +259,28 @@ func (im *Importer) ImportFile(ctx context.Context, path string) (Outcome, error
 	if err != nil {
 		return Outcome{}, err
 	}
-	path = abs
-	info, err := os.Stat(path)
+	info, err := os.Stat(abs)
 	if err != nil {
 		// Vanished between walk and import: nothing to log against a row.
-		return Outcome{Path: path, Status: StatusError, Code: probe.CodeMissingFile}, nil
+		return Outcome{Path: abs, Status: StatusError, Code: probe.CodeMissingFile}, nil
 	}
-	k := keyOf(info)
-	ext := library.NormalizeExt(filepath.Ext(path))
-	if ok, mid, err := im.unchanged(ctx, path, k); err != nil {
+	var p *prepared
+	if ok, mid, err := im.unchanged(ctx, abs, keyOf(info)); err != nil {
 		return Outcome{}, err
 	} else if ok {
-		return Outcome{Path: path, Status: StatusUnchanged, MediaID: mid}, nil
+		p = &prepared{path: abs, done: &Outcome{Path: abs, Status: StatusUnchanged, MediaID: mid}}
+	} else {
+		p = im.prepare(ctx, abs, info, make([]byte, headSize))
 	}
-
-	kind, cext, derr := probe.DetectFile(path)
-	if derr != nil {
-		if !mediaExts[ext] && reason.Code(derr) == probe.CodeUnsupportedType {
-			return Outcome{Path: path, Status: StatusNotMedia}, nil
-		}
-		if info.Size() == 0 && !mediaExts[ext] {
-			return Outcome{Path: path, Status: StatusNotMedia}, nil
-		}
-		return im.fail(ctx, path, k, derr)
-	}
-	mediaType := string(kind)
-
-	var width, height int
-	var vinfo *probe.VideoInfo
-	if kind == probe.KindImage {
-		maxPix := im.MaxPixels
-		if maxPix <= 0 {
-			maxPix = probe.DefaultMaxPixels
-		}
-		if im.VerifyDecode {
-			if err := probe.CheckImage(path, maxPix); err != nil {
-				return im.fail(ctx, path, k, err)
-			}
-		}
-		w, h, _, err := probe.ImageInfo(path)
-		if err != nil {
-			return im.fail(ctx, path, k, err)
-		}
-		if err := probe.CheckPixels(int64(w), int64(h), maxPix); err != nil {
-			return im.fail(ctx, path, k, err)
-		}
-		width, height = w, h
-	} else if im.Prober != nil {
-		vi, err := im.Prober.Probe(ctx, path)
-		if err != nil {
-			if ctx.Err() != nil {
-				return Outcome{}, ctx.Err()
-			}
-			return im.fail(ctx, path, k, err)
-		}
-		vinfo = vi
-		width, height = vi.DisplaySize()
-	}
-
-	md5hex, shahex, _, err := HashFile(path)
-	if err != nil {
-		return im.fail(ctx, path, k, reason.Transient(CodeHashFailed, err))
-	}
-
-	// Duplicate check BEFORE any tagger call (spec §10 item 16).
-	existing, err := media.GetByHash(ctx, im.DB, md5hex)
-	if err != nil {
+	var out Outcome
+	w := im.newWriter(func(o Outcome) { out = o })
+	if err := w.add(ctx, p); err != nil {
 		return Outcome{}, err
 	}
-	if existing != nil {
-		return im.duplicate(ctx, path, k, existing, md5hex, cext)
+	if err := w.flush(ctx); err != nil {
+		return Outcome{}, err
 	}
-
-	// Tagger (outside any transaction).
-	var res *scanner.Result
-	var scanErr error
-	rating, nsfw := 0, im.DefaultNSFW
-	if im.Tagger != nil {
-		if kind == probe.KindVideo {
-			res, scanErr = im.Tagger.ScanVideo(ctx, path, im.Frames)
-		} else {
-			res, scanErr = im.Tagger.ScanImage(ctx, path)
-		}
-		if ctx.Err() != nil {
-			return Outcome{}, ctx.Err()
-		}
-		if scanErr == nil && res != nil {
-			rating, nsfw = res.Rating, res.HasNSFW
-		}
-		im.ingest("import", path, mediaType, info.Size(), res, scanErr)
-	}
-
-	// Metadata (outside the transaction; failures only warn).
-	var meta *sdmeta.Result
-	if im.Extract != nil {
-		if r, err := im.Extract(ctx, path); err == nil {
-			meta = &r
-		}
-	}
-
-	dest := path
-	placed := false
-	if im.mode() != ModeInPlace {
-		d, err := library.Destination(im.Roots, mediaType, nsfw, md5hex, cext)
-		if err != nil {
-			return im.fail(ctx, path, k, err)
-		}
-		dest = d
-		if dest != path {
-			// Temps of this destination left by a killed run go first, so
-			// a re-run after a crash leaves no .svtmp behind.
-			library.RemoveStaleTemps(dest, time.Hour, time.Now(), workerstate.ProcessAlive)
-			if _, err := os.Stat(dest); err == nil {
-				// Left by an interrupted run (placed, not committed) or a
-				// foreign file: only identical content is accepted.
-				same, err := library.SameContent(dest, md5hex)
-				if err != nil || !same {
-					return im.fail(ctx, path, k, reason.Newf(library.CodeHashCollision, "destination %s exists with other content", dest))
-				}
-			} else {
-				var perr error
-				if im.mode() == ModeMove {
-					perr = library.LinkOrCopyAtomic(path, dest)
-				} else {
-					perr = library.CopyAtomic(path, dest)
-				}
-				if perr != nil {
-					return im.fail(ctx, path, k, perr)
-				}
-				placed = true
-			}
-		}
-	}
-
-	now := im.now()
-	var mediaID int64
-	err = db.InTx(ctx, im.DB, func(tx *sql.Tx) error {
-		nm := media.NewMedia{Path: dest, Type: mediaType, Source: media.SourceImport, Width: width, Height: height,
-			Filesize: info.Size(), Hash: md5hex, FileMTime: info.ModTime(), Rating: rating, HasNSFW: nsfw}
-		if vinfo != nil {
-			nm.Duration = vinfo.Duration.Seconds()
-			nm.FPS = vinfo.FPS
-		}
-		id, err := media.Insert(ctx, tx, nm, now)
-		if err != nil {
-			return err
-		}
-		mediaID = id
-		pairs := []media.MetaPair{
-			{Source: media.SourceImport, Key: "original_path", Value: path},
-			{Source: media.SourceImport, Key: "original_name", Value: filepath.Base(path)},
-			{Source: media.SourceImport, Key: "hash.sha256", Value: shahex},
-		}
-		if cext != ext && !(cext == "jpg" && ext == "jpeg") && mediaExts[ext] {
-			pairs = append(pairs, media.MetaPair{Source: media.SourceImport, Key: "ext_mismatch",
-				Value: fmt.Sprintf(`{"content":%q,"name":%q}`, cext, ext)})
-		}
-		if vinfo != nil {
-			for _, p := range vinfo.MetaPairs() {
-				pairs = append(pairs, media.MetaPair{Source: "ffmpeg", Key: p.Key, Value: p.Value})
-			}
-		}
-		if im.Tagger == nil {
-			pairs = append(pairs, media.MetaPair{Source: media.SourceScanner, Key: "scanner.pending", Value: "1"})
-		}
-		if _, err := media.SetMetaPairs(ctx, tx, id, pairs, now); err != nil {
-			return err
-		}
-		if im.Tagger != nil {
-			if err := storeScan(ctx, tx, id, res, scanErr, im.ScannerName, map[string]any{"path_after": dest}, now, false); err != nil {
-				return err
-			}
-		}
-		if meta != nil {
-			if _, err := media.StoreExtraction(ctx, tx, id, *meta, media.PromptSourceImport, now); err != nil {
-				return err
-			}
-		}
-		if err := media.ImportLog(ctx, tx, dest, StatusImported, "", now); err != nil {
-			return err
-		}
-		return recordFile(ctx, tx, path, k, id, md5hex, StatusImported, now)
-	})
-	if err != nil {
-		// Compensation: the row is not there, so the placed copy must go
-		// (the source is untouched).
-		if placed {
-			os.Remove(dest)
-		}
-		if db.IsUniqueViolation(err) {
-			// Another worker imported the same content meanwhile.
-			existing, gerr := media.GetByHash(ctx, im.DB, md5hex)
-			if gerr == nil && existing != nil {
-				return im.duplicate(ctx, path, k, existing, md5hex, cext)
-			}
-		}
-		if ctx.Err() != nil || db.IsBusy(err) {
-			return Outcome{}, err
-		}
-		return im.fail(ctx, path, k, reason.Wrap(err, CodeDBError, reason.KindOf(err)))
-	}
-	if im.mode() == ModeMove && dest != path {
-		if err := os.Remove(path); err != nil && !errors.Is(err, os.ErrNotExist) {
-			_ = media.ConsistencyLog(ctx, im.DB, "import_source_remove", "warning", fmt.Sprintf("%s: %v", path, err), now)
-		}
-	}
-	if im.Enqueue != nil {
-		for _, t := range []string{"hash_compute", "integrity_check"} {
-			if err := im.Enqueue(ctx, t, mediaID); err != nil {
-				_ = media.ConsistencyLog(ctx, im.DB, "import_enqueue", "warning", fmt.Sprintf("media %d %s: %v", mediaID, t, err), now)
-			}
-		}
-	}
-	return Outcome{Path: path, Status: StatusImported, MediaID: mediaID, Dest: dest}, nil
+	return out, nil
 }
 
 // duplicate handles a file whose content is already catalogued. No tagger

@@ -6,7 +6,9 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"runtime"
 	"strings"
+	"sync"
 
 	"github.com/localsupervisor/supervisor/pkg/media"
 	"github.com/localsupervisor/supervisor/pkg/reason"
@@ -37,11 +39,17 @@ type Summary struct {
 }
 
 // ScanPath walks root (a folder or one file) and imports every media file.
-// After a complete walk of a folder, catalogued files below it that no
-// longer exist are marked missing. A cancelled ctx ends the run with
-// Cancelled set and no error.
+// The walk runs ahead in its own goroutine (recognising unchanged files
+// from one scan_files query per folder), Workers examine and hash files in
+// parallel, and one writer takes them in walk order and commits new media
+// in batches. After a complete walk of a folder, catalogued files below it
+// that no longer exist are marked missing. A cancelled ctx ends the run
+// with Cancelled set and no error; the batch in flight is committed first.
 func (im *Importer) ScanPath(ctx context.Context, root string, opts RunOptions) (Summary, error) {
 	var s Summary
+	if !ValidMode(im.mode()) {
+		return s, reason.Newf(CodeInvalidMode, "unknown import mode %q", im.Mode)
+	}
 	abs, err := filepath.Abs(root)
 	if err != nil {
 		return s, err
@@ -50,29 +58,11 @@ func (im *Importer) ScanPath(ctx context.Context, root string, opts RunOptions) 
 	if err != nil {
 		return s, reason.Permanent(CodeScanPathMissing, err)
 	}
-	wo := opts.Walk
-	userErr := wo.OnError
-	wo.OnError = func(p string, err error) {
-		s.Errors++
-		_ = media.ImportLog(ctx, im.DB, p, StatusError, reason.CodeOr(err, "not_readable")+": "+reason.Truncate(err.Error(), 200), im.now())
-		if userErr != nil {
-			userErr(p, err)
-		}
-	}
 	seen := map[string]bool{}
-	werr := Walk(ctx, abs, wo, func(p string, _ fs.FileInfo) error {
-		if opts.Limit > 0 && s.Processed >= opts.Limit {
-			s.Limited = true
-			return StopWalk
-		}
-		seen[p] = true
-		out, err := im.ImportFile(ctx, p)
-		if err != nil {
-			return err
-		}
+	emit := func(out Outcome) {
 		if out.Status == StatusNotMedia {
 			s.NotMedia++
-			return nil
+			return
 		}
 		s.Processed++
 		switch out.Status {
@@ -88,14 +78,51 @@ func (im *Importer) ScanPath(ctx context.Context, root string, opts RunOptions) 
 		if opts.Progress != nil {
 			opts.Progress(s, out)
 		}
-		return nil
-	})
-	if werr != nil {
-		if errors.Is(werr, context.Canceled) || errors.Is(werr, context.DeadlineExceeded) {
+	}
+	w := im.newWriter(emit)
+	walkCtx, stopWalk := context.WithCancel(ctx)
+	defer stopWalk()
+	items, wait := im.feed(walkCtx, abs, opts.Walk)
+	handed := 0 // media files handed to the writer (pending ones included)
+	var runErr error
+	for it := range items {
+		if it.walkErr != nil {
+			s.Errors++
+			_ = media.ImportLog(ctx, im.DB, it.path, StatusError, reason.CodeOr(it.walkErr, "not_readable")+": "+reason.Truncate(it.walkErr.Error(), 200), im.now())
+			if opts.Walk.OnError != nil {
+				opts.Walk.OnError(it.path, it.walkErr)
+			}
+			continue
+		}
+		if opts.Limit > 0 && handed >= opts.Limit {
+			s.Limited = true
+			break
+		}
+		p := <-it.res
+		seen[it.path] = true
+		if err := w.add(ctx, p); err != nil {
+			runErr = err
+			break
+		}
+		if p.done == nil || p.done.Status != StatusNotMedia {
+			handed++
+		}
+	}
+	stopWalk()
+	werr := wait()
+	// Whatever stopped the loop, placed files of the batch get their rows.
+	if ferr := w.flush(ctx); ferr != nil && runErr == nil {
+		runErr = ferr
+	}
+	if runErr == nil && !s.Limited && ctx.Err() == nil {
+		runErr = werr
+	}
+	if runErr != nil || ctx.Err() != nil {
+		if ctx.Err() != nil && (runErr == nil || errors.Is(runErr, context.Canceled) || errors.Is(runErr, context.DeadlineExceeded)) {
 			s.Cancelled = true
 			return s, nil
 		}
-		return s, werr
+		return s, runErr
 	}
 	if st.IsDir() && !s.Limited {
 		n, err := im.markMissing(ctx, abs, seen)
@@ -105,6 +132,130 @@ func (im *Importer) ScanPath(ctx context.Context, root string, opts RunOptions) 
 		s.Missing = n
 	}
 	return s, nil
+}
+
+// walkItem is one entry of the ordered feed: a file whose prepared result
+// arrives on res, or an entry the walk could not read.
+type walkItem struct {
+	path    string
+	res     chan *prepared
+	walkErr error
+}
+
+// feedDepth is how far the walk and the workers may run ahead of the writer.
+const feedDepth = 64
+
+// feed walks root in a goroutine and examines files with Workers
+// goroutines; items come out in walk order. wait stops nothing by itself
+// (cancel ctx for that): it waits for every goroutine and returns the walk
+// error.
+func (im *Importer) feed(ctx context.Context, root string, wo WalkOptions) (<-chan walkItem, func() error) {
+	n := im.Workers
+	if n <= 0 {
+		n = runtime.GOMAXPROCS(0)
+	}
+	type job struct {
+		path string
+		info fs.FileInfo
+		res  chan *prepared
+	}
+	jobsCh := make(chan job, feedDepth)
+	items := make(chan walkItem, feedDepth)
+	var wg sync.WaitGroup
+	for range n {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			buf := make([]byte, headSize)
+			for j := range jobsCh {
+				j.res <- im.prepare(ctx, j.path, j.info, buf)
+			}
+		}()
+	}
+	var werr error
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		defer close(items)
+		defer close(jobsCh)
+		send := func(it walkItem) error {
+			select {
+			case items <- it:
+				return nil
+			case <-ctx.Done():
+				return ctx.Err()
+			}
+		}
+		dirs := dirRows{im: im}
+		wo.OnError = func(p string, err error) { _ = send(walkItem{path: p, walkErr: err}) }
+		werr = Walk(ctx, root, wo, func(p string, info fs.FileInfo) error {
+			res := make(chan *prepared, 1)
+			if ok, mid := dirs.unchanged(ctx, p, keyOf(info)); ok {
+				res <- &prepared{path: p, done: &Outcome{Path: p, Status: StatusUnchanged, MediaID: mid}}
+			} else {
+				// jobs first: a worker never blocks (res is buffered), so
+				// the writer waiting on res cannot deadlock the feed.
+				select {
+				case jobsCh <- job{path: p, info: info, res: res}:
+				case <-ctx.Done():
+					return ctx.Err()
+				}
+			}
+			return send(walkItem{path: p, res: res})
+		})
+	}()
+	return items, func() error {
+		// Drain so a walk blocked on a full feed sees the cancel.
+		for range items {
+		}
+		<-done
+		wg.Wait()
+		return werr
+	}
+}
+
+// dirRows answers the unchanged check from the scan_files rows of one
+// folder, loaded with one indexed query when the walk enters it (the walk
+// finishes a folder's files before the next folder's).
+type dirRows struct {
+	im   *Importer
+	dir  string
+	rows map[string]scanFileRow
+}
+
+// dirExpr is the folder part (with trailing separator) of scan_files.path;
+// idx_scan_files_dir (schema 0201) indexes exactly this expression.
+const dirExpr = `rtrim(sf.path, replace(replace(sf.path, '/', ''), '\', ''))`
+
+func (d *dirRows) unchanged(ctx context.Context, path string, k fileKey) (bool, int64) {
+	dir, name := filepath.Split(path)
+	if strings.ContainsAny(name, `/\`) {
+		// A backslash in a POSIX name splits differently in SQL.
+		ok, id, _ := d.im.unchanged(ctx, path, k)
+		return ok, id
+	}
+	if dir != d.dir || d.rows == nil {
+		d.dir, d.rows = dir, map[string]scanFileRow{}
+		rows, err := d.im.DB.QueryContext(ctx, `SELECT sf.path, `+scanFileCols+` FROM scan_files sf LEFT JOIN media m ON m.id=sf.media_id
+			WHERE `+dirExpr+` = ?`, dir)
+		if err != nil {
+			d.rows = nil
+			return false, 0 // examined like a new file: slower, never wrong
+		}
+		for rows.Next() {
+			var p string
+			var r scanFileRow
+			if rows.Scan(&p, &r.k.size, &r.k.mtimeNS, &r.media, &r.status, &r.mediaPath) == nil {
+				d.rows[p] = r
+			}
+		}
+		rows.Close()
+	}
+	r, ok := d.rows[path]
+	if !ok {
+		return false, 0
+	}
+	return d.im.unchangedRow(r, path, k)
 }
 
 // markMissing flags media below dir whose file is gone, and forgets

@@ -1,0 +1,428 @@
+package scan
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"time"
+
+	"github.com/localsupervisor/supervisor/pkg/db"
+	"github.com/localsupervisor/supervisor/pkg/jobs"
+	"github.com/localsupervisor/supervisor/pkg/jobs/workerstate"
+	"github.com/localsupervisor/supervisor/pkg/library"
+	"github.com/localsupervisor/supervisor/pkg/media"
+	"github.com/localsupervisor/supervisor/pkg/probe"
+	"github.com/localsupervisor/supervisor/pkg/reason"
+	"github.com/localsupervisor/supervisor/pkg/scanner"
+)
+
+// Batch defaults.
+const (
+	// DefaultBatchSize new media per write transaction: large enough that
+	// the commit cost vanishes, small enough that the write lock is held
+	// for milliseconds.
+	DefaultBatchSize = 256
+	// DefaultBatchMaxAge flushes a batch that has waited this long.
+	DefaultBatchMaxAge = time.Second
+)
+
+// followUpJobs are queued for every new media (the media worker's jobs).
+var followUpJobs = []string{jobs.TypeHashCompute, jobs.TypeIntegrityCheck}
+
+// pendingImport is a new media whose file is placed and whose rows wait
+// for the batch commit.
+type pendingImport struct {
+	p       *prepared
+	res     *scanner.Result
+	scanErr error
+	rating  int
+	nsfw    bool
+	dest    string
+	placed  bool
+	id      int64
+}
+
+// writer is the single catalogue writer of an import run. It takes
+// prepared files in walk order, decides duplicates (before any tagger
+// call), calls the tagger, places files and commits new media in batches:
+// placed → committed (rows + follow-up jobs in one transaction) → source
+// removed in move mode, the crash-safe order of a single file, per batch.
+type writer struct {
+	im      *Importer
+	emit    func(Outcome)
+	batch   []*pendingImport
+	hashes  map[string]bool
+	started time.Time
+	// dirs are library folders with new links not yet fsynced; synced
+	// once per batch before its commit.
+	dirs library.DirSyncer
+	// cleaned are library folders already rid of stale temps this run.
+	cleaned map[string]bool
+}
+
+func (im *Importer) newWriter(emit func(Outcome)) *writer {
+	return &writer{im: im, emit: emit, hashes: map[string]bool{}, cleaned: map[string]bool{}}
+}
+
+func (im *Importer) batchSize() int {
+	if im.BatchSize <= 0 {
+		return DefaultBatchSize
+	}
+	return im.BatchSize
+}
+
+// add handles one prepared file. Files that need no new media row are
+// finished (and emitted) at once; new media join the batch, which is
+// flushed when full or old. The error is a catalogue failure.
+func (w *writer) add(ctx context.Context, p *prepared) error {
+	im := w.im
+	switch {
+	case p.fatal != nil:
+		return p.fatal
+	case p.done != nil:
+		w.emit(*p.done)
+		return nil
+	case p.ferr != nil:
+		out, err := im.fail(ctx, p.path, p.k, p.ferr)
+		if err != nil {
+			return err
+		}
+		w.emit(out)
+		return nil
+	}
+	// Same content twice in one batch: commit the first so the second is
+	// an ordinary duplicate.
+	if w.hashes[p.md5] {
+		if err := w.flush(ctx); err != nil {
+			return err
+		}
+	}
+	// Duplicate check BEFORE any tagger call (spec §10 item 16).
+	existing, err := media.GetByHash(ctx, im.DB, p.md5)
+	if err != nil {
+		return err
+	}
+	if existing != nil {
+		out, err := im.duplicate(ctx, p.path, p.k, existing, p.md5, p.cext)
+		if err != nil {
+			return err
+		}
+		w.emit(out)
+		return nil
+	}
+	it := &pendingImport{p: p, rating: 0, nsfw: im.DefaultNSFW, dest: p.path}
+	mediaType := string(p.kind)
+	if im.Tagger != nil {
+		if p.kind == probe.KindVideo {
+			it.res, it.scanErr = im.Tagger.ScanVideo(ctx, p.path, im.Frames)
+		} else {
+			it.res, it.scanErr = im.Tagger.ScanImage(ctx, p.path)
+		}
+		if ctx.Err() != nil {
+			return ctx.Err()
+		}
+		if it.scanErr == nil && it.res != nil {
+			it.rating, it.nsfw = it.res.Rating, it.res.HasNSFW
+		}
+		im.ingest("import", p.path, mediaType, p.info.Size(), it.res, it.scanErr)
+	}
+	if p.meta == nil && im.Extract != nil {
+		// The worker skipped extraction because the hash looked known
+		// then; it is not now.
+		if r, err := im.Extract(ctx, p.path); err == nil {
+			p.meta = &r
+		}
+	}
+	if im.mode() != ModeInPlace {
+		out, ok, err := w.place(ctx, it)
+		if err != nil {
+			return err
+		}
+		if !ok {
+			w.emit(out)
+			return nil
+		}
+	}
+	if len(w.batch) == 0 {
+		w.started = time.Now()
+	}
+	w.batch = append(w.batch, it)
+	w.hashes[p.md5] = true
+	if len(w.batch) >= im.batchSize() || time.Since(w.started) >= cmpDur(im.BatchMaxAge, DefaultBatchMaxAge) {
+		return w.flush(ctx)
+	}
+	return nil
+}
+
+func cmpDur(d, def time.Duration) time.Duration {
+	if d <= 0 {
+		return def
+	}
+	return d
+}
+
+// place copies (copy mode) or links (move mode) the file to its canonical
+// destination before any row exists. ok=false: the file ended as an error
+// (out says which); err is a catalogue failure.
+func (w *writer) place(ctx context.Context, it *pendingImport) (Outcome, bool, error) {
+	im, p := w.im, it.p
+	fail := func(err error) (Outcome, bool, error) {
+		out, ferr := im.fail(ctx, p.path, p.k, err)
+		return out, false, ferr
+	}
+	dest, err := library.Destination(im.Roots, string(p.kind), it.nsfw, p.md5, p.cext)
+	if err != nil {
+		return fail(err)
+	}
+	it.dest = dest
+	if dest == p.path {
+		return Outcome{}, true, nil
+	}
+	// Temps left in this folder by a killed run go first (once per folder
+	// and run), so a re-run after a crash leaves no .svtmp behind.
+	if dir := filepath.Dir(dest); !w.cleaned[dir] {
+		library.RemoveStaleTempsIn(dir, time.Hour, time.Now(), workerstate.ProcessAlive)
+		w.cleaned[dir] = true
+	}
+	if _, err := os.Stat(dest); err == nil {
+		// Left by an interrupted run (placed, not committed) or a foreign
+		// file: only identical content is accepted.
+		same, err := library.SameContent(dest, p.md5)
+		if err != nil || !same {
+			return fail(reason.Newf(library.CodeHashCollision, "destination %s exists with other content", dest))
+		}
+		return Outcome{}, true, nil
+	}
+	var perr error
+	if im.mode() == ModeMove {
+		perr = library.LinkOrCopyDeferred(p.path, dest, &w.dirs)
+	} else {
+		perr = library.CopyAtomic(p.path, dest)
+	}
+	if perr != nil {
+		return fail(perr)
+	}
+	it.placed = true
+	return Outcome{}, true, nil
+}
+
+// flush commits the batch in one transaction. If that fails because of one
+// file's rows (a unique violation when another worker imported the same
+// content meanwhile, a constraint), every file is committed on its own so
+// only the culprit ends as an error. Busy and cancellation errors are
+// returned; placed copies without rows are removed (the sources are intact).
+func (w *writer) flush(ctx context.Context) error {
+	items := w.batch
+	w.batch = nil
+	clear(w.hashes)
+	if len(items) == 0 {
+		return nil
+	}
+	// The files are placed and tagged; a cancel arriving now must not
+	// throw that away, and the commit is short.
+	cctx := context.WithoutCancel(ctx)
+	// New folder entries are durable before any row points at them.
+	w.dirs.Sync()
+	now := w.im.now()
+	refused, err := w.commit(cctx, items, now)
+	if err == nil {
+		w.finish(cctx, items, refused, now)
+		return nil
+	}
+	if db.IsBusy(err) {
+		w.compensate(items)
+		return err
+	}
+	for i, it := range items {
+		refused, err := w.commit(cctx, items[i:i+1], now)
+		if err == nil {
+			w.finish(cctx, items[i:i+1], refused, now)
+			continue
+		}
+		w.compensate(items[i : i+1])
+		if db.IsBusy(err) {
+			w.compensate(items[i+1:])
+			return err
+		}
+		out, oerr := w.im.afterInsertError(cctx, it.p, err)
+		if oerr != nil {
+			w.compensate(items[i+1:])
+			return oerr
+		}
+		w.emit(out)
+	}
+	return nil
+}
+
+// compensate removes copies placed for rows that were not committed.
+func (w *writer) compensate(items []*pendingImport) {
+	for _, it := range items {
+		if it.placed {
+			os.Remove(it.dest)
+		}
+	}
+}
+
+// afterInsertError turns a failed commit of one file into its outcome.
+func (im *Importer) afterInsertError(ctx context.Context, p *prepared, err error) (Outcome, error) {
+	if db.IsUniqueViolation(err) {
+		// Another worker imported the same content meanwhile.
+		existing, gerr := media.GetByHash(ctx, im.DB, p.md5)
+		if gerr == nil && existing != nil {
+			return im.duplicate(ctx, p.path, p.k, existing, p.md5, p.cext)
+		}
+	}
+	return im.fail(ctx, p.path, p.k, reason.Wrap(err, CodeDBError, reason.KindOf(err)))
+}
+
+// commit writes the rows of items and their follow-up jobs in one
+// transaction, with statements prepared once per transaction.
+func (w *writer) commit(ctx context.Context, items []*pendingImport, now time.Time) ([]string, error) {
+	var refused []string
+	err := db.InTx(ctx, w.im.DB, func(tx *sql.Tx) error {
+		q := newStmtCache(tx)
+		ids := make([]int64, 0, len(items))
+		for _, it := range items {
+			id, err := w.im.insertNew(ctx, q, it, now)
+			if err != nil {
+				return err
+			}
+			it.id = id
+			ids = append(ids, id)
+		}
+		if w.im.Enqueue == nil {
+			return nil
+		}
+		var err error
+		refused, err = w.im.Enqueue(ctx, tx, ids)
+		return err
+	})
+	return refused, err
+}
+
+// finish runs after a commit: sources go in move mode (only now: until the
+// commit the source is the file of record), outcomes are emitted.
+func (w *writer) finish(ctx context.Context, items []*pendingImport, refused []string, now time.Time) {
+	im := w.im
+	for _, r := range refused {
+		_ = media.ConsistencyLog(ctx, im.DB, "import_enqueue", "warning", r, now)
+	}
+	for _, it := range items {
+		if im.mode() == ModeMove && it.dest != it.p.path {
+			if err := os.Remove(it.p.path); err != nil && !errors.Is(err, os.ErrNotExist) {
+				_ = media.ConsistencyLog(ctx, im.DB, "import_source_remove", "warning", fmt.Sprintf("%s: %v", it.p.path, err), now)
+			}
+		}
+		w.emit(Outcome{Path: it.p.path, Status: StatusImported, MediaID: it.id, Dest: it.dest})
+	}
+}
+
+// insertNew writes one new media with its meta, scan result, extraction,
+// import_log and scan_files rows.
+func (im *Importer) insertNew(ctx context.Context, q db.Execer, it *pendingImport, now time.Time) (int64, error) {
+	p := it.p
+	nm := media.NewMedia{Path: it.dest, Type: string(p.kind), Source: media.SourceImport, Width: p.width, Height: p.height,
+		Filesize: p.info.Size(), Hash: p.md5, FileMTime: p.info.ModTime(), Rating: it.rating, HasNSFW: it.nsfw}
+	if p.vinfo != nil {
+		nm.Duration = p.vinfo.Duration.Seconds()
+		nm.FPS = p.vinfo.FPS
+	}
+	id, err := media.Insert(ctx, q, nm, now)
+	if err != nil {
+		return 0, err
+	}
+	pairs := []media.MetaPair{
+		{Source: media.SourceImport, Key: "original_path", Value: p.path},
+		{Source: media.SourceImport, Key: "original_name", Value: filepath.Base(p.path)},
+		{Source: media.SourceImport, Key: "hash.sha256", Value: p.sha},
+	}
+	if p.cext != p.ext && !(p.cext == "jpg" && p.ext == "jpeg") && mediaExts[p.ext] {
+		pairs = append(pairs, media.MetaPair{Source: media.SourceImport, Key: "ext_mismatch",
+			Value: fmt.Sprintf(`{"content":%q,"name":%q}`, p.cext, p.ext)})
+	}
+	if p.vinfo != nil {
+		for _, mp := range p.vinfo.MetaPairs() {
+			pairs = append(pairs, media.MetaPair{Source: "ffmpeg", Key: mp.Key, Value: mp.Value})
+		}
+	}
+	if im.Tagger == nil || it.scanErr != nil || it.res == nil {
+		// Untagged (scanner disabled or failing): flagged so a later
+		// rescan/backfill tags it; a successful scan deletes the flag.
+		pairs = append(pairs, media.MetaPair{Source: media.SourceScanner, Key: "scanner.pending", Value: "1"})
+	}
+	if _, err := media.SetMetaPairs(ctx, q, id, pairs, now); err != nil {
+		return 0, err
+	}
+	if im.Tagger != nil {
+		if err := storeScan(ctx, q, id, it.res, it.scanErr, im.ScannerName, map[string]any{"path_after": it.dest}, now, false); err != nil {
+			return 0, err
+		}
+	}
+	if p.meta != nil {
+		if _, err := media.StoreExtraction(ctx, q, id, *p.meta, media.PromptSourceImport, now); err != nil {
+			return 0, err
+		}
+	}
+	// A failed tagger call does not stop the import; its reason code is
+	// kept on the import_log row (the details are in scan_results).
+	msg := ""
+	if im.Tagger != nil && it.scanErr != nil {
+		msg = reason.CodeOr(it.scanErr, CodeScannerFailed)
+	}
+	if err := media.ImportLog(ctx, q, it.dest, StatusImported, msg, now); err != nil {
+		return 0, err
+	}
+	return id, recordFile(ctx, q, p.path, p.k, id, p.md5, StatusImported, now)
+}
+
+// stmtCache is a db.Execer over a transaction that prepares every distinct
+// statement once, so a batch of hundreds of imports parses each INSERT once
+// instead of once per row (the driver has no statement cache by default).
+type stmtCache struct {
+	tx *sql.Tx
+	m  map[string]*sql.Stmt
+}
+
+func newStmtCache(tx *sql.Tx) *stmtCache { return &stmtCache{tx: tx, m: map[string]*sql.Stmt{}} }
+
+func (c *stmtCache) stmt(ctx context.Context, query string) (*sql.Stmt, error) {
+	if st, ok := c.m[query]; ok {
+		return st, nil
+	}
+	// Statements prepared on a Tx are closed by its commit or rollback.
+	st, err := c.tx.PrepareContext(ctx, query)
+	if err != nil {
+		return nil, err
+	}
+	c.m[query] = st
+	return st, nil
+}
+
+func (c *stmtCache) ExecContext(ctx context.Context, query string, args ...any) (sql.Result, error) {
+	st, err := c.stmt(ctx, query)
+	if err != nil {
+		return nil, err
+	}
+	return st.ExecContext(ctx, args...)
+}
+
+func (c *stmtCache) QueryContext(ctx context.Context, query string, args ...any) (*sql.Rows, error) {
+	st, err := c.stmt(ctx, query)
+	if err != nil {
+		return nil, err
+	}
+	return st.QueryContext(ctx, args...)
+}
+
+func (c *stmtCache) QueryRowContext(ctx context.Context, query string, args ...any) *sql.Row {
+	st, err := c.stmt(ctx, query)
+	if err != nil {
+		// A *sql.Row cannot be built with an error from outside; run the
+		// query unprepared so the same error surfaces from Scan.
+		return c.tx.QueryRowContext(ctx, query, args...)
+	}
+	return st.QueryRowContext(ctx, args...)
+}

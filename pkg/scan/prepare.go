@@ -1,0 +1,214 @@
+package scan
+
+import (
+	"context"
+	"crypto/md5"
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"hash"
+	"image"
+	"io"
+	"io/fs"
+	"os"
+	"path/filepath"
+
+	"github.com/localsupervisor/supervisor/pkg/library"
+	"github.com/localsupervisor/supervisor/pkg/probe"
+	"github.com/localsupervisor/supervisor/pkg/reason"
+	"github.com/localsupervisor/supervisor/pkg/sdmeta"
+)
+
+// headSize is the first read of every file: it serves type detection and
+// the image header (a JPEG's SOF can sit behind a 64 KiB EXIF segment) and
+// is then fed to the hashers, so a small file is read exactly once.
+const headSize = 128 << 10
+
+// prepared is what the importer learns about one file without writing to
+// the catalogue. Workers produce it in parallel; the single writer consumes
+// it in walk order.
+type prepared struct {
+	path string
+	info fs.FileInfo
+	k    fileKey
+	ext  string
+	// done is the final outcome of a file that needs no catalogue write
+	// (unchanged, not media, vanished).
+	done *Outcome
+	// ferr is a problem with the file; it ends as an import_log error.
+	ferr error
+	// fatal ends the run (ctx cancelled).
+	fatal error
+
+	kind          probe.Kind
+	cext          string
+	width, height int
+	vinfo         *probe.VideoInfo
+	md5, sha      string
+	// meta is the sdmeta extraction, done here (in parallel) for content
+	// not yet catalogued.
+	meta *sdmeta.Result
+}
+
+// headReaderAt serves ReadAt from the already-read head and falls back to
+// the file beyond it, so detection and header parsing add no read for
+// small files.
+type headReaderAt struct {
+	head []byte
+	f    *os.File
+}
+
+func (h headReaderAt) ReadAt(p []byte, off int64) (int, error) {
+	if off+int64(len(p)) <= int64(len(h.head)) {
+		return copy(p, h.head[off:]), nil
+	}
+	return h.f.ReadAt(p, off)
+}
+
+// hashPair writes to MD5 and SHA-256 at once.
+type hashPair struct{ m, s hash.Hash }
+
+func (h hashPair) Write(p []byte) (int, error) {
+	h.m.Write(p)
+	return h.s.Write(p)
+}
+
+// prepare examines one file with one open and one streaming read: type
+// from the head, image header from the head, MD5+SHA-256 over head and
+// rest; videos are probed with ffprobe. buf (at least headSize) is the
+// caller's reusable read buffer.
+func (im *Importer) prepare(ctx context.Context, path string, info fs.FileInfo, buf []byte) *prepared {
+	p := &prepared{path: path, info: info, k: keyOf(info), ext: library.NormalizeExt(filepath.Ext(path))}
+	if err := ctx.Err(); err != nil {
+		p.fatal = err
+		return p
+	}
+	f, err := os.Open(path)
+	if err != nil {
+		if errors.Is(err, os.ErrNotExist) {
+			// Vanished between walk and import: nothing to log against a row.
+			p.done = &Outcome{Path: path, Status: StatusError, Code: probe.CodeMissingFile}
+			return p
+		}
+		p.ferr = reason.Permanent(probe.CodeNotReadable, err)
+		return p
+	}
+	defer f.Close()
+	n, err := io.ReadFull(f, buf[:headSize])
+	if err != nil && !errors.Is(err, io.EOF) && !errors.Is(err, io.ErrUnexpectedEOF) {
+		p.ferr = reason.Transient(probe.CodeNotReadable, err)
+		return p
+	}
+	head := buf[:n]
+	ra := headReaderAt{head: head, f: f}
+
+	kind, cext, derr := probe.DetectType(ra)
+	if derr != nil {
+		if !mediaExts[p.ext] && (reason.Code(derr) == probe.CodeUnsupportedType || info.Size() == 0) {
+			p.done = &Outcome{Path: path, Status: StatusNotMedia}
+			return p
+		}
+		p.ferr = derr
+		return p
+	}
+	p.kind, p.cext = kind, cext
+	if kind == probe.KindImage {
+		maxPix := im.MaxPixels
+		if maxPix <= 0 {
+			maxPix = probe.DefaultMaxPixels
+		}
+		if im.VerifyDecode {
+			if err := probe.CheckImage(path, maxPix); err != nil {
+				p.ferr = err
+				return p
+			}
+		}
+		w, h, err := imageHeader(io.NewSectionReader(ra, 0, info.Size()))
+		if err != nil {
+			p.ferr = err
+			return p
+		}
+		if err := probe.CheckPixels(int64(w), int64(h), maxPix); err != nil {
+			p.ferr = err
+			return p
+		}
+		p.width, p.height = w, h
+	} else if im.Prober != nil {
+		vi, err := im.Prober.Probe(ctx, path)
+		if err != nil {
+			if ctx.Err() != nil {
+				p.fatal = ctx.Err()
+				return p
+			}
+			p.ferr = err
+			return p
+		}
+		p.vinfo = vi
+		p.width, p.height = vi.DisplaySize()
+	}
+
+	hp := hashPair{md5.New(), sha256.New()}
+	hp.Write(head)
+	if n == headSize {
+		if err := copyCtx(ctx, hp, f, buf); err != nil {
+			if ctx.Err() != nil {
+				p.fatal = ctx.Err()
+				return p
+			}
+			p.ferr = reason.Transient(CodeHashFailed, err)
+			return p
+		}
+	}
+	p.md5, p.sha = hex.EncodeToString(hp.m.Sum(nil)), hex.EncodeToString(hp.s.Sum(nil))
+
+	// Metadata only for content not catalogued yet (a duplicate never
+	// needs it); the writer re-checks duplicates authoritatively.
+	if im.Extract != nil {
+		if known, err := im.hashKnown(ctx, p.md5); err == nil && !known {
+			if r, err := im.Extract(ctx, path); err == nil {
+				p.meta = &r
+			}
+		}
+	}
+	return p
+}
+
+// copyCtx streams r into w with buf, checking ctx between chunks so a
+// multi-GB hash stops promptly when the job is cancelled.
+func copyCtx(ctx context.Context, w io.Writer, r io.Reader, buf []byte) error {
+	for i := 0; ; i++ {
+		if i%64 == 0 {
+			if err := ctx.Err(); err != nil {
+				return err
+			}
+		}
+		n, err := r.Read(buf)
+		if n > 0 {
+			w.Write(buf[:n])
+		}
+		if errors.Is(err, io.EOF) {
+			return nil
+		}
+		if err != nil {
+			return err
+		}
+	}
+}
+
+// imageHeader reads width and height from an image header with the reason
+// codes of probe.ImageInfo, from an already open reader (probe.ImageInfo
+// takes a path and would open the file again).
+func imageHeader(r io.Reader) (int, int, error) {
+	cfg, _, err := image.DecodeConfig(r)
+	if err != nil {
+		if errors.Is(err, image.ErrFormat) {
+			return 0, 0, reason.Permanent(probe.CodeUnsupportedType, err)
+		}
+		return 0, 0, reason.Permanent(probe.CodeInvalidHeader, fmt.Errorf("decode image header: %w", err))
+	}
+	if cfg.Width <= 0 || cfg.Height <= 0 {
+		return 0, 0, reason.Newf(probe.CodeInvalidHeader, "image header has size %dx%d", cfg.Width, cfg.Height)
+	}
+	return cfg.Width, cfg.Height, nil
+}
