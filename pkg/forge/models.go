@@ -76,6 +76,23 @@ func (c *Client) RefreshModelList(ctx context.Context) (ModelList, error) {
 	return c.modelList(ctx, true)
 }
 
+// CachedModelList returns the last fetched list without any network call
+// (ok false when none was ever fetched), so a page can render a model select
+// without waiting for Forge.
+func (c *Client) CachedModelList() (ModelList, bool) {
+	c.mu.Lock()
+	cached := c.cache
+	c.mu.Unlock()
+	if cached.fetchedAt.IsZero() {
+		return ModelList{Models: []Model{}}, false
+	}
+	src := SourceCache
+	if !cached.failAt.IsZero() || c.clock.Now().Sub(cached.fetchedAt) >= c.modelsTTL {
+		src = SourceStaleCache
+	}
+	return ModelList{Models: cloneModels(cached.models), Status: ListOK, Source: src, FetchedAt: cached.fetchedAt}, true
+}
+
 func (c *Client) modelList(ctx context.Context, force bool) (ModelList, error) {
 	now := c.clock.Now()
 	c.mu.Lock()

@@ -109,6 +109,9 @@ type Overrides struct {
 	Model          string   `json:"model,omitempty"`
 	Strategy       string   `json:"strategy,omitempty"`
 	ForceTxt2Img   bool     `json:"force_txt2img,omitempty"`
+	// NewSeed draws a fresh random seed instead of reusing the stored one
+	// (the form's seed policy "new"); an explicit Seed still wins.
+	NewSeed bool `json:"new_seed,omitempty"`
 	// Variants is how many images to generate (1..8, default 1).
 	Variants int `json:"variants,omitempty"`
 }
@@ -281,7 +284,7 @@ func (pl Planner) PlanRegen(in RegenInput) (*Request, error) {
 
 	neg := ResolveNegative(NegativeInput{Manual: ov.ManualNegative, Stored: row.NegativePrompt, Family: family, AllowEmpty: ov.AllowEmptyNeg})
 
-	seed, seedSrc, gen := pl.resolveSeed(ov.Seed, row.Seed, in.MetaSeed, false)
+	seed, seedSrc, gen := pl.resolveSeed(ov.Seed, row.Seed, in.MetaSeed, ov.NewSeed)
 
 	sampler, scheduler := ov.Sampler, ov.Scheduler
 	if sampler == "" {

@@ -4,6 +4,7 @@ import (
 	"context"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/localsupervisor/supervisor/pkg/forge"
 	"github.com/localsupervisor/supervisor/pkg/jobs"
@@ -24,6 +25,12 @@ type EnqueueRequest struct {
 	ActorIP string
 	// SkipHealth skips the health check (tests of planning only).
 	SkipHealth bool
+	// ProbeTimeout, when > 0, bounds the health check and the model list
+	// fetch together (the web must not wait the full forge.timeout). A
+	// health check that only ran out of this time does not refuse the job:
+	// the worker checks again with the full timeout, and Result.Health says
+	// "unverified".
+	ProbeTimeout time.Duration
 }
 
 // EnqueueResult is the answer of Enqueue.
@@ -32,7 +39,24 @@ type EnqueueResult struct {
 	Deduped bool           `json:"deduped"`
 	Status  string         `json:"status"`
 	Request *forge.Request `json:"request"`
+	// Health is the enqueue-time health check (nil when skipped).
+	Health *HealthState `json:"health,omitempty"`
 }
+
+// HealthState is a health check as the UI shows it: ok, failed (with
+// reason_code, http_code and target_url) or unverified (no answer within
+// the caller's probe time).
+type HealthState struct {
+	State string `json:"state"` // ok | failed | unverified
+	forge.HealthResult
+}
+
+// Health states.
+const (
+	HealthOK         = "ok"
+	HealthFailed     = "failed"
+	HealthUnverified = "unverified"
+)
 
 // Enqueue validates the runtime config (dispatch required), checks Forge's
 // health (a failure is audited as forge_health_failed with reason_code,
@@ -53,11 +77,19 @@ func (s *Service) Enqueue(ctx context.Context, er EnqueueRequest) (*EnqueueResul
 	if err := checkSource(m, mi); err != nil {
 		return nil, err
 	}
+	pctx := ctx
+	if er.ProbeTimeout > 0 {
+		var cancel context.CancelFunc
+		pctx, cancel = context.WithTimeout(ctx, er.ProbeTimeout)
+		defer cancel()
+	}
+	var health *HealthState
 	if !er.SkipHealth {
-		if hr, err := s.Client.Health(ctx); err != nil {
-			s.auditHealth(context.WithoutCancel(ctx), hr, err, 0, er.MediaID)
+		h, err := s.probeHealth(ctx, pctx, er.MediaID)
+		if err != nil {
 			return nil, err
 		}
+		health = &h
 	}
 	row, tags, seed, err := planInputs(ctx, s.DB, er.MediaID)
 	if err != nil {
@@ -65,7 +97,7 @@ func (s *Service) Enqueue(ctx context.Context, er EnqueueRequest) (*EnqueueResul
 	}
 	// An unreachable model list is not fatal: the request keeps the model
 	// unverified and the worker resolves it against the live list.
-	ml, _ := s.Client.ModelList(ctx)
+	ml, _ := s.Client.ModelList(pctx)
 	pl := forge.Planner{Recipes: s.Recipes, Models: ml.Models, FallbackModel: s.Config.FallbackModel(), Rand: s.Rand}
 
 	repair := er.Repair
@@ -127,7 +159,58 @@ func (s *Service) Enqueue(ctx context.Context, er EnqueueRequest) (*EnqueueResul
 		ActorIP: er.ActorIP, Details: details, At: now}); err != nil {
 		return nil, err
 	}
-	return &EnqueueResult{JobID: res.JobID, Deduped: res.Deduped, Status: jobs.StatusQueued, Request: req}, nil
+	return &EnqueueResult{JobID: res.JobID, Deduped: res.Deduped, Status: jobs.StatusQueued, Request: req, Health: health}, nil
+}
+
+// probeHealth checks Forge with pctx (a possibly shorter child of ctx). A
+// failure is audited as forge_health_failed and returned; running out of
+// pctx's time while ctx is still alive is only "unverified".
+func (s *Service) probeHealth(ctx, pctx context.Context, mediaID int64) (HealthState, error) {
+	hr, err := s.Client.Health(pctx)
+	switch {
+	case err == nil:
+		return HealthState{State: HealthOK, HealthResult: hr}, nil
+	case pctx.Err() != nil && ctx.Err() == nil:
+		hr.ReasonCode = forge.CodeTimeout
+		return HealthState{State: HealthUnverified, HealthResult: hr}, nil
+	}
+	s.auditHealth(context.WithoutCancel(ctx), hr, err, 0, mediaID)
+	return HealthState{State: HealthFailed, HealthResult: hr}, err
+}
+
+// Health checks Forge within timeout (0: the client's forge.timeout) for
+// the UI. A real failure is audited like every other health failure; a
+// check that only ran out of timeout reports "unverified". Config problems
+// come back as the validation error.
+func (s *Service) Health(ctx context.Context, timeout time.Duration) (HealthState, error) {
+	if err := s.validate(false); err != nil {
+		return HealthState{}, err
+	}
+	pctx := ctx
+	if timeout > 0 {
+		var cancel context.CancelFunc
+		pctx, cancel = context.WithTimeout(ctx, timeout)
+		defer cancel()
+	}
+	h, err := s.probeHealth(ctx, pctx, 0)
+	if err != nil && h.State == HealthFailed {
+		return h, nil
+	}
+	return h, err
+}
+
+// ConfigError runs the runtime config validation (dispatch required for
+// anything that generates) without touching Forge; nil when usable. Use
+// Problem to turn it into the visible message.
+func (s *Service) ConfigError(requireDispatch bool) error { return s.validate(requireDispatch) }
+
+// CachedModels returns the last fetched model list without a network call
+// (ok false when there is none yet).
+func (s *Service) CachedModels() (forge.ModelList, bool) {
+	if s.Client == nil {
+		return forge.ModelList{Models: []forge.Model{}}, false
+	}
+	return s.Client.CachedModelList()
 }
 
 // Models lists the server's checkpoints for the regen form (config needs

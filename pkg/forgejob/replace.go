@@ -10,6 +10,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/localsupervisor/supervisor/pkg/db"
 	"github.com/localsupervisor/supervisor/pkg/forge"
@@ -17,6 +18,7 @@ import (
 	"github.com/localsupervisor/supervisor/pkg/media"
 	"github.com/localsupervisor/supervisor/pkg/reason"
 	"github.com/localsupervisor/supervisor/pkg/sdmeta"
+	"github.com/localsupervisor/supervisor/pkg/svtime"
 )
 
 // ReplaceInfo describes a replaced original (the original's result fields
@@ -157,6 +159,9 @@ func (s *Service) replace(ctx context.Context, in replaceInput) (*ReplaceInfo, e
 			dest, in.Out.MD5, in.Out.Width, in.Out.Height, len(in.Out.Data), m.ID); err != nil {
 			return db.Classify(err)
 		}
+		if err := updateScanFiles(ctx, tx, oldPath, dest, st, m.ID, in.Out.MD5, s.now()); err != nil {
+			return err
+		}
 		now := s.now()
 		// The re-extracted parameters (Forge's own infotext, kept in PNG
 		// outputs) are the truth of what was generated; without them the
@@ -216,6 +221,20 @@ func (s *Service) replace(ctx context.Context, in replaceInput) (*ReplaceInfo, e
 	}
 	s.refresh(context.WithoutCancel(ctx), m.ID, in.JobID)
 	return info, nil
+}
+
+// updateScanFiles keeps the scanner's source-file index true after a
+// replace: the old path's fingerprint (size, mtime, old hash) would claim a
+// vanished or rewritten file is unchanged, so it goes, and the new file is
+// recorded as this media's imported file so a scan of the library does not
+// re-hash it.
+func updateScanFiles(ctx context.Context, tx *sql.Tx, oldPath, dest string, st os.FileInfo, mediaID int64, hash string, now time.Time) error {
+	if _, err := tx.ExecContext(ctx, `DELETE FROM scan_files WHERE path IN (?, ?)`, oldPath, dest); err != nil {
+		return db.Classify(err)
+	}
+	_, err := tx.ExecContext(ctx, `INSERT INTO scan_files(path, size, mtime_ns, media_id, hash, status, seen_at) VALUES (?,?,?,?,?,?,?)`,
+		dest, st.Size(), st.ModTime().UnixNano(), mediaID, hash, media.ImportImported, svtime.Format(now))
+	return db.Classify(err)
 }
 
 // destination is where the new content goes: the canonical library path for

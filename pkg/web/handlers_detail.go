@@ -251,8 +251,9 @@ func (s *Server) doAction(ctx context.Context, r *http.Request, action string, i
 	case "upscale":
 		res, err = s.enqueue(ctx, jobs.TypeUpscale, id, map[string]any{"media_id": id, "source": "web"}, "media-worker")
 	case "forge_regen":
-		res, err = s.enqueue(ctx, jobs.TypeForgeRegen, id, map[string]any{"media_id": id, "source": "web",
-			"mode": r.PostFormValue("mode"), "prompt": r.PostFormValue("prompt")}, "forge-worker")
+		// Planned like the Forge panel (pkg/web/forge.go): a raw payload
+		// would reach the worker without prompt plan or model resolution.
+		res, err = s.forgeRegenAction(ctx, r, id)
 	case "ollama_analyze":
 		mode := r.PostFormValue("mode")
 		if mode == "" {
