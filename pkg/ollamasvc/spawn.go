@@ -1,26 +1,27 @@
 package ollamasvc
 
 import (
+	"cmp"
 	"context"
-	"encoding/json"
-	"os"
-	"os/exec"
-	"path/filepath"
 	"time"
 
-	"github.com/localsupervisor/supervisor/pkg/jobs/workerstate"
+	"github.com/localsupervisor/supervisor/pkg/launch"
 	"github.com/localsupervisor/supervisor/pkg/svtime"
 )
 
 // SpawnResult follows the seed's status schema.
 type SpawnResult struct {
-	Status     string   `json:"status"` // started|running|locked|busy|start_failed|skipped
+	// Status is started|running|locked|busy|start_failed|open_failed|config_failed|skipped.
+	Status     string   `json:"status"`
 	ReasonCode string   `json:"reason_code"`
 	PID        int      `json:"pid,omitempty"`
 	Pending    int      `json:"pending_jobs"`
 	Error      string   `json:"error,omitempty"`
 	TS         string   `json:"ts"`
 	Args       []string `json:"args,omitempty"`
+	Command    []string `json:"cmd,omitempty"`
+	OutLog     string   `json:"out_log,omitempty"`
+	ErrLog     string   `json:"err_log,omitempty"`
 }
 
 // AutostartOptions configure Autostart.
@@ -28,63 +29,41 @@ type AutostartOptions struct {
 	LogsDir    string
 	ServiceBin string
 	Args       []string
-	Cooldown   time.Duration
-	Clock      svtime.Clock
-	Pending    int
+	// Cooldown between two spawns; 0 means launch.DefaultCooldown.
+	Cooldown time.Duration
+	Clock    svtime.Clock
+	Pending  int
 	// Force spawns even with no pending jobs (run_once).
 	Force bool
+	// RequestedBy is recorded in the spawn status (cli, web); default "cli".
+	RequestedBy string
 }
 
-// Autostart starts ollama-service fire-and-forget unless it runs already,
-// another launcher holds LOGS/ollama_launcher lock, or the last spawn is
-// younger than the cooldown. The result is also written to
-// LOGS/runtime/ollama_worker_spawn.last.json.
+// Autostart starts ollama-service fire-and-forget through pkg/launch (new
+// session / detached process, spawn lock LOGS/ollama_service_spawn.lock,
+// cooldown, LOGS/ollama_service_spawn_last.json) unless nothing is pending
+// or the service already runs (its lock is held and its heartbeat fresh).
+// A second service can never run anyway: ollama-service takes the service
+// lock at start and exits "locked". The result is also written to
+// LOGS/runtime/ollama_worker_spawn.last.json for the dashboard.
 func Autostart(ctx context.Context, o AutostartOptions) SpawnResult {
 	now := o.Clock.Now()
 	r := SpawnResult{TS: svtime.Format(now), Pending: o.Pending, Args: o.Args}
-	switch {
-	case o.Pending == 0 && !o.Force:
+	if o.Pending == 0 && !o.Force {
 		r.Status, r.ReasonCode = "skipped", "no_pending"
 		return r
-	case workerstate.ServiceState(o.LogsDir, ServiceName, now, 3*time.Minute).Running:
-		r.Status, r.ReasonCode = "running", "worker_running"
-		return r
 	}
-	if st, err := os.Stat(o.ServiceBin); o.ServiceBin == "" || err != nil || st.IsDir() {
-		r.Status, r.ReasonCode = "config_failed", "service_binary_missing"
-		return r
+	st := launch.Spawn(ctx, launch.SpawnRequest{Worker: ServiceName, Binary: o.ServiceBin, Args: o.Args, LogsDir: o.LogsDir,
+		RequestedBy: cmp.Or(o.RequestedBy, "cli"), Cooldown: o.Cooldown, SkipIfRunning: true, Now: o.Clock.Now})
+	r.Status, r.ReasonCode, r.PID, r.Error = st.Status, st.ReasonCode, st.PID, st.Error
+	r.Command, r.OutLog, r.ErrLog = st.Command, st.OutLog, st.ErrLog
+	if st.Status == launch.StatusStartedUnverified {
+		// The seed's schema knows "started"; the reason code says that
+		// nobody waited to verify it.
+		r.Status = launch.StatusStarted
 	}
-	lock, err := workerstate.AcquireLock(o.LogsDir, "ollama_launcher", now, nil)
-	if err != nil {
-		r.Status, r.ReasonCode = "locked", "lock_busy"
-		return r
+	if st.Status != launch.StatusRunning && st.Status != launch.StatusLocked && st.Status != launch.StatusBusy {
+		_ = writeRuntime(o.LogsDir, SpawnLastFile, r)
 	}
-	defer lock.Release()
-	lastPath := filepath.Join(RuntimeDir(o.LogsDir), SpawnLastFile)
-	var last SpawnResult
-	if b, err := os.ReadFile(lastPath); err == nil && json.Unmarshal(b, &last) == nil && last.Status == "started" {
-		if t, ok := svtime.Parse(last.TS); ok && now.Sub(t) < o.Cooldown {
-			r.Status, r.ReasonCode = "busy", "spawn_cooldown"
-			return r
-		}
-	}
-	out, _ := os.OpenFile(filepath.Join(o.LogsDir, "ollama_worker.out.log"), os.O_CREATE|os.O_APPEND|os.O_WRONLY, 0o644)
-	errf, _ := os.OpenFile(filepath.Join(o.LogsDir, "ollama_worker.err.log"), os.O_CREATE|os.O_APPEND|os.O_WRONLY, 0o644)
-	cmd := exec.Command(o.ServiceBin, o.Args...)
-	cmd.Stdout, cmd.Stderr = out, errf
-	setGroup(cmd) // survives the caller's process group (web server restart, terminal close)
-	if err := cmd.Start(); err != nil {
-		r.Status, r.ReasonCode, r.Error = "start_failed", "spawn_failed", err.Error()
-	} else {
-		r.Status, r.ReasonCode, r.PID = "started", "spawn_unverified", cmd.Process.Pid
-		go func() { _ = cmd.Wait() }() // reap; the caller may be long-lived (webui)
-	}
-	if out != nil {
-		out.Close()
-	}
-	if errf != nil {
-		errf.Close()
-	}
-	_ = writeRuntime(o.LogsDir, SpawnLastFile, r)
 	return r
 }

@@ -2,13 +2,18 @@ package ollamasvc
 
 import (
 	"context"
+	"encoding/json"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"sync"
 	"testing"
 	"time"
 
+	"github.com/gofrs/flock"
+
 	"github.com/localsupervisor/supervisor/pkg/jobs/workerstate"
+	"github.com/localsupervisor/supervisor/pkg/launch"
 	"github.com/localsupervisor/supervisor/pkg/svtime"
 )
 
@@ -27,17 +32,18 @@ func TestAutostartNeverDoubleStarts(t *testing.T) {
 		code   string
 	}{
 		{"no pending", func() func() { o.Pending = 0; return func() { o.Pending = 3 } }, "skipped", "no_pending"},
-		{"missing binary", func() func() { o.ServiceBin = filepath.Join(logs, "nope"); return func() { o.ServiceBin = truePath } }, "config_failed", "service_binary_missing"},
-		{"first spawn", nil, "started", "spawn_unverified"},
-		{"within cooldown", nil, "busy", "spawn_cooldown"},
-		{"launcher lock held", func() func() {
+		{"missing binary", func() func() { o.ServiceBin = filepath.Join(logs, "nope"); return func() { o.ServiceBin = truePath } },
+			launch.StatusConfigFailed, launch.CodeBinaryMissing},
+		{"first spawn", nil, launch.StatusStarted, launch.CodeSpawnUnverified},
+		{"within cooldown", nil, launch.StatusBusy, launch.CodeSpawnCooldown},
+		{"spawn lock held", func() func() {
 			clock.T = clock.T.Add(time.Minute)
-			l, err := workerstate.AcquireLock(logs, "ollama_launcher", clock.T, nil)
-			if err != nil {
-				t.Fatal(err)
+			l := flock.New(filepath.Join(logs, ServiceName+"_spawn.lock"))
+			if ok, err := l.TryLock(); !ok || err != nil {
+				t.Fatalf("take spawn lock: %v %v", ok, err)
 			}
-			return func() { l.Release() }
-		}, "locked", "lock_busy"},
+			return func() { l.Unlock() }
+		}, launch.StatusLocked, launch.CodeSpawnLockBusy},
 		{"service running", func() func() {
 			l, err := workerstate.AcquireLock(logs, ServiceName, clock.T, nil)
 			if err != nil {
@@ -45,8 +51,8 @@ func TestAutostartNeverDoubleStarts(t *testing.T) {
 			}
 			_ = workerstate.WriteHeartbeat(logs, workerstate.Heartbeat{Service: ServiceName, PID: os.Getpid(), State: "idle", LastHeartbeatUTC: svtime.Format(clock.T)})
 			return func() { l.Release() }
-		}, "running", "worker_running"},
-		{"after cooldown", nil, "started", "spawn_unverified"},
+		}, launch.StatusRunning, launch.CodeWorkerRunning},
+		{"after cooldown", nil, launch.StatusStarted, launch.CodeSpawnUnverified},
 	}
 	for _, s := range steps {
 		var undo func()
@@ -58,7 +64,61 @@ func TestAutostartNeverDoubleStarts(t *testing.T) {
 			undo()
 		}
 		if r.Status != s.status || r.ReasonCode != s.code {
-			t.Fatalf("%s: got %s/%s, want %s/%s", s.name, r.Status, r.ReasonCode, s.status, s.code)
+			t.Fatalf("%s: got %s/%s (%s), want %s/%s", s.name, r.Status, r.ReasonCode, r.Error, s.status, s.code)
+		}
+		if s.status == launch.StatusStarted && r.PID <= 0 {
+			t.Fatalf("%s: no pid: %+v", s.name, r)
 		}
 	}
+	var last SpawnResult
+	if err := readJSON(filepath.Join(RuntimeDir(logs), SpawnLastFile), &last); err != nil || last.Status != launch.StatusStarted || last.TS != svtime.Format(clock.T) {
+		t.Fatalf("spawn last file: %+v %v", last, err)
+	}
+}
+
+// TestAutostartConcurrentCallersStartOnce: many launchers at the same
+// moment (web requests, enqueue runs) start the service exactly once; the
+// others see the spawn lock or the cooldown.
+func TestAutostartConcurrentCallersStartOnce(t *testing.T) {
+	truePath, err := exec.LookPath("true")
+	if err != nil {
+		t.Skip("no true binary")
+	}
+	logs := t.TempDir()
+	clock := &svtime.FixedClock{T: time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)}
+	const n = 12
+	results := make([]SpawnResult, n)
+	var wg sync.WaitGroup
+	start := make(chan struct{})
+	for i := range n {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			<-start
+			results[i] = Autostart(context.Background(), AutostartOptions{LogsDir: logs, ServiceBin: truePath, Cooldown: time.Minute, Clock: clock, Pending: 1})
+		}()
+	}
+	close(start)
+	wg.Wait()
+	started := 0
+	for _, r := range results {
+		switch r.Status {
+		case launch.StatusStarted:
+			started++
+		case launch.StatusLocked, launch.StatusBusy:
+		default:
+			t.Fatalf("unexpected result %+v", r)
+		}
+	}
+	if started != 1 {
+		t.Fatalf("started %d times: %+v", started, results)
+	}
+}
+
+func readJSON(path string, v any) error {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return err
+	}
+	return json.Unmarshal(b, v)
 }

@@ -247,7 +247,7 @@ func (h *ollamaHandlers) spawn(ctx context.Context, force bool, batch int) ollam
 	}
 	args := append(append([]string{}, h.o.ServiceArgs...), fmt.Sprintf("--batch=%d", batch), "--sleep-ms=1000")
 	return ollamasvc.Autostart(ctx, ollamasvc.AutostartOptions{LogsDir: h.o.LogsDir, ServiceBin: h.o.ServiceBin, Args: args,
-		Cooldown: time.Duration(h.cfg.SpawnCooldown) * time.Second, Clock: h.s.clock, Pending: pending, Force: force})
+		Cooldown: time.Duration(h.cfg.SpawnCooldown) * time.Second, Clock: h.s.clock, Pending: pending, Force: force, RequestedBy: "web"})
 }
 
 // delete removes the jobs of media+mode and the mode's results. Without
