@@ -4,6 +4,7 @@ import (
 	"context"
 	"path/filepath"
 	"testing"
+	"time"
 
 	"github.com/localsupervisor/supervisor/pkg/ollama"
 	"github.com/localsupervisor/supervisor/pkg/ollama/ollamatest"
@@ -38,5 +39,58 @@ func TestParseErrorRetriedOnceThenFailedWithRawKept(t *testing.T) {
 	}
 	if s := r.enqueue(t, EnqueueOptions{Modes: []ollama.Mode{ollama.ModeTitle}}); s.Candidates != 0 {
 		t.Fatalf("failed mode re-enqueued: %+v", s)
+	}
+}
+
+// TestJobRetryBackoffSequence: a transient failure (HTTP 500) is retried
+// while attempts remain, each time with not_before = now + JobBackoff(n)
+// (1 s, 2 s with backoff_ms=1000), and the last attempt ends error with
+// the code kept and the failure recorded.
+func TestJobRetryBackoffSequence(t *testing.T) {
+	r := newRig(t, func(c *ollama.Config) {
+		c.Worker.MaxRetries = 2
+		c.Retry.BackoffMS, c.Retry.BackoffMSMax = 1000, 30000
+	})
+	id := r.addImage(t)
+	sum := r.enqueue(t, EnqueueOptions{Modes: []ollama.Mode{ollama.ModeTitle}, MediaID: id})
+	r.fake.SetFault(ollamatest.FaultServerError, -1, "/api/generate")
+	ctx := context.Background()
+	clock := &svtime.FixedClock{T: time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC)}
+	want := []struct {
+		status string
+		wait   time.Duration
+	}{{"retry", time.Second}, {"retry", 2 * time.Second}, {"error", 0}}
+	for i, w := range want {
+		// Not claimable before not_before.
+		if i > 0 {
+			if j, err := claimJob(ctx, r.db, clock, "early", 0, 3); err != nil || j != nil {
+				t.Fatalf("attempt %d claimable before not_before: %+v %v", i+1, j, err)
+			}
+			clock.T = clock.T.Add(want[i-1].wait)
+		}
+		j, err := claimJob(ctx, r.db, clock, "owner", 0, 3)
+		if err != nil || j == nil || j.Attempt != i+1 {
+			t.Fatalf("claim %d: %+v %v", i+1, j, err)
+		}
+		res := RunChild(ctx, ChildOptions{DB: r.db, Clock: clock, Config: r.cfg, JobID: j.ID, Owner: j.Owner,
+			TraceFile: filepath.Join(r.dir, "t.json"), JobsLog: r.logs.File("ollama_jobs", "t"), ErrorsLog: r.logs.File("ollama_errors", "t")})
+		if res.Status != w.status || res.Code != ollama.CodeHTTP5xx {
+			t.Fatalf("attempt %d: %+v, want %s/%s", i+1, res, w.status, ollama.CodeHTTP5xx)
+		}
+		row := r.job(t, sum.JobIDs[0])
+		if w.status == "retry" && (row.Status != "queued" || row.NotBefore != svtime.Format(clock.T.Add(w.wait))) {
+			t.Fatalf("attempt %d row: %s not_before=%s, want queued %s", i+1, row.Status, row.NotBefore, svtime.Format(clock.T.Add(w.wait)))
+		}
+		if w.status == "error" && (row.Status != "error" || row.Attempts != 3 || row.LastErrorCode != ollama.CodeHTTP5xx) {
+			t.Fatalf("final row: %+v", row)
+		}
+	}
+	if n := len(r.fake.RequestsTo("/api/generate")); n != 3 {
+		t.Fatalf("%d generate requests, want 3 (one per attempt)", n)
+	}
+	var failures int
+	r.db.QueryRow(`SELECT COUNT(*) FROM ollama_results WHERE media_id = ? AND mode = 'title' AND parse_error = 1`, id).Scan(&failures)
+	if failures != 1 {
+		t.Fatalf("failure rows = %d, want 1 (only the final attempt records)", failures)
 	}
 }

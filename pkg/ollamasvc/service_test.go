@@ -313,3 +313,53 @@ func readTrace(t *testing.T, r *rig, row jobs.Row) map[string]any {
 	}
 	return tr
 }
+
+// TestServiceSurvivesOllamaRestart: one service instance runs a job, then
+// Ollama goes away (a new job is only marked blocked_by_ollama, no attempt
+// consumed, nothing running, the status file reports it), then Ollama
+// comes back and the same instance runs the blocked job and clears the
+// marker.
+func TestServiceSurvivesOllamaRestart(t *testing.T) {
+	r := newRig(t, nil)
+	first := r.enqueue(t, EnqueueOptions{Modes: []ollama.Mode{ollama.ModeTagsNormalize}, MediaID: r.addImage(t)})
+	svc := r.service(ServiceOptions{})
+	logs := filepath.Join(r.dir, "LOGS")
+	var second int64
+	phase := "first"
+	r.runUntil(t, svc, func() bool {
+		switch phase {
+		case "first":
+			if r.job(t, first.JobIDs[0]).Status == "done" {
+				r.fake.Stop()
+				second = r.enqueue(t, EnqueueOptions{Modes: []ollama.Mode{ollama.ModeTagsNormalize}, MediaID: r.addImage(t)}).JobIDs[0]
+				phase = "down"
+			}
+		case "down":
+			row := r.job(t, second)
+			if row.Status != "queued" || row.Attempts != 0 {
+				t.Fatalf("job ran while Ollama was down: %+v", row)
+			}
+			gs, _ := ReadGlobalStatus(logs)
+			if row.LastErrorCode == CodeBlockedByOllama && gs.LastError != nil && gs.Blockers[ollama.CodeOllamaDown] == true {
+				if err := r.fake.Start(); err != nil {
+					t.Fatal(err)
+				}
+				phase = "up"
+			}
+		case "up":
+			return r.job(t, second).Status == "done"
+		}
+		return false
+	})
+	row := r.job(t, second)
+	if row.Attempts != 1 || row.LastErrorCode != "" {
+		t.Fatalf("blocked job after restart: %+v", row)
+	}
+	if svc.Stats.Done != 2 {
+		t.Fatalf("stats: %+v", svc.Stats)
+	}
+	jl, _ := os.ReadFile(filepath.Join(logs, "ollama_jobs.jsonl"))
+	if !strings.Contains(string(jl), `"ollama_down"`) {
+		t.Fatalf("no ollama_down in ollama_jobs log")
+	}
+}
