@@ -21,6 +21,7 @@ import (
 	"github.com/localsupervisor/supervisor/pkg/jobs"
 	"github.com/localsupervisor/supervisor/pkg/jobs/workerstate"
 	"github.com/localsupervisor/supervisor/pkg/ollama"
+	"github.com/localsupervisor/supervisor/pkg/reason"
 	"github.com/localsupervisor/supervisor/pkg/svtime"
 )
 
@@ -320,8 +321,16 @@ loop:
 				break loop
 			}
 			if !ok {
-				// The child wrote the end state (or the row was deleted):
-				// it is about to exit; only a child that lingers is killed.
+				// The row was deleted or cancelled by force (web delete
+				// force=1): stop the child now, before it stores a result
+				// the delete just removed.
+				if row, err := loadJob(context.Background(), s.o.DB, j.ID); reason.Code(err) == CodeJobNotFound ||
+					(err == nil && (row.Status == "cancelled" || row.Owner != j.Owner)) {
+					killReason = "lost"
+					break loop
+				}
+				// The child wrote its end state: it is about to exit; only
+				// a child that lingers is killed.
 				g := time.NewTimer(s.cfg.KillGrace())
 				select {
 				case <-exited:
@@ -371,7 +380,11 @@ loop:
 	case killReason == CodeCancelled:
 		f = Final{Status: "cancelled", Message: "cancelled_by_parent"}
 	case killReason == "lost":
-		_ = tr.Stage("child_lingered_killed", map[string]any{"termination": term})
+		// Nothing to finalise: the row is gone, cancelled by someone else
+		// or finished by the child.
+		_ = tr.Stage("child_lost_killed", map[string]any{"termination": term})
+		s.o.JobsLog.Warn().Str("event", "killed").Int64("job_id", j.ID).Str("mode", string(j.Mode)).Int("pid", pid).Str("reason", killReason).
+			Str("trace_file", tracePath).Interface("termination", term).Msg("killed")
 		return
 	case killReason == "shutdown":
 		// Not the job's fault: give the attempt back.

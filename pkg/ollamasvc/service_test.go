@@ -363,3 +363,50 @@ func TestServiceSurvivesOllamaRestart(t *testing.T) {
 		t.Fatalf("no ollama_down in ollama_jobs log")
 	}
 }
+
+// TestForceDeleteKillsRunningChild: the web's force delete cancels and
+// deletes the row of a running job; the service sees the lost row at the
+// next heartbeat, kills the child at once (not at the deadline) and leaves
+// no job row and no result behind.
+func TestForceDeleteKillsRunningChild(t *testing.T) {
+	r := newRig(t, func(c *ollama.Config) { c.Worker.MaxSecondsVision = 60 })
+	id := r.addImage(t)
+	sum := r.enqueue(t, EnqueueOptions{Modes: []ollama.Mode{ollama.ModeCaption}, MediaID: id})
+	r.fake.SetFault(ollamatest.FaultHang, -1, "/api/generate")
+	svc := r.service(ServiceOptions{})
+	deleted := false
+	r.runUntil(t, svc, func() bool {
+		if !deleted {
+			row := r.job(t, sum.JobIDs[0])
+			if row.Status != "running" || row.Stage != "request" {
+				return false
+			}
+			// What /internal_ollama.php action=delete force=1 does.
+			if _, err := r.db.Exec(`UPDATE jobs SET status = 'cancelled', cancel_requested = 1, last_error_code = 'forced_delete' WHERE id = ?`, row.ID); err != nil {
+				t.Fatal(err)
+			}
+			if _, err := r.db.Exec(`DELETE FROM jobs WHERE id = ?`, row.ID); err != nil {
+				t.Fatal(err)
+			}
+			deleted = true
+		}
+		return svc.active() == 0
+	})
+	if svc.Stats.Killed != 1 {
+		t.Fatalf("stats: %+v", svc.Stats)
+	}
+	var jobsLeft, results int
+	r.db.QueryRow(`SELECT COUNT(*) FROM jobs`).Scan(&jobsLeft)
+	r.db.QueryRow(`SELECT COUNT(*) FROM ollama_results WHERE media_id = ?`, id).Scan(&results)
+	if jobsLeft != 0 || results != 0 {
+		t.Fatalf("left behind: %d jobs, %d results", jobsLeft, results)
+	}
+	m, _ := filepath.Glob(filepath.Join(r.dir, "LOGS", "ollama_raw", "*", fmt.Sprintf("job_%d_*.json", sum.JobIDs[0])))
+	if len(m) != 1 {
+		t.Fatalf("trace files: %v", m)
+	}
+	b, _ := os.ReadFile(m[0])
+	if !strings.Contains(string(b), `"child_lost_killed"`) {
+		t.Fatalf("trace does not record the kill of the lost child: %s", b)
+	}
+}
