@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -37,6 +38,36 @@ type Job struct {
 	q         *Queue
 	log       zerolog.Logger
 	completed atomic.Bool
+	priority  int
+
+	// Set by the Runner's lease keeper for held jobs: lost means the row is
+	// no longer ours, cancelReq that an operator asked to stop it. abort
+	// cancels the handler's context while the job runs.
+	lost      atomic.Bool
+	cancelReq atomic.Bool
+	abortMu   sync.Mutex
+	abort     context.CancelCauseFunc
+}
+
+// setAbort installs (or with nil removes) the running handler's cancel func.
+func (j *Job) setAbort(f context.CancelCauseFunc) {
+	j.abortMu.Lock()
+	j.abort = f
+	j.abortMu.Unlock()
+}
+
+// signal records a lease-keeper finding and cancels a running handler.
+func (j *Job) signal(cause error) {
+	if errors.Is(cause, ErrLeaseLost) {
+		j.lost.Store(true)
+	} else {
+		j.cancelReq.Store(true)
+	}
+	j.abortMu.Lock()
+	if j.abort != nil {
+		j.abort(cause)
+	}
+	j.abortMu.Unlock()
 }
 
 // Decode unmarshals the payload into v; an empty payload leaves v untouched.
@@ -91,6 +122,15 @@ func (j *Job) CompleteTx(ctx context.Context, tx *sql.Tx, result any) error {
 	return nil
 }
 
+// Update applies set (SQL assignments with ? placeholders for args) to the
+// job's row, fenced by id + status running + this claim's owner, and sets
+// updated_at. It returns ErrLeaseLost when the job is no longer ours. It is
+// the primitive for consumers that finish jobs themselves instead of through
+// the Runner (a terminal write is an Update that sets status).
+func (j *Job) Update(ctx context.Context, set string, args ...any) error {
+	return j.fenced(ctx, set, args...)
+}
+
 func (j *Job) fenced(ctx context.Context, set string, args ...any) error {
 	args = append(args, svtime.NowString(j.q.clock), j.ID, j.Owner)
 	var n int64
@@ -111,95 +151,8 @@ func (j *Job) fenced(ctx context.Context, set string, args ...any) error {
 	return nil
 }
 
-const jobColumns = `id, type, media_id, prompt_id, payload_json, forge_request_json, attempts, max_attempts, worker_owner, created_at`
-
-func scanJob(sc interface{ Scan(...any) error }) (*Job, error) {
-	var (
-		j                  Job
-		media, prompt      sql.NullInt64
-		payload, forge     sql.NullString
-		owner, createdText sql.NullString
-	)
-	if err := sc.Scan(&j.ID, &j.Type, &media, &prompt, &payload, &forge, &j.Attempt, &j.MaxAttempts, &owner, &createdText); err != nil {
-		return nil, err
-	}
-	if media.Valid {
-		j.MediaID = &media.Int64
-	}
-	if prompt.Valid {
-		j.PromptID = &prompt.Int64
-	}
-	if payload.Valid {
-		j.Payload = json.RawMessage(payload.String)
-	}
-	if forge.Valid {
-		j.ForgeRequest = json.RawMessage(forge.String)
-	}
-	j.Owner = owner.String
-	j.CreatedAt, _ = svtime.Parse(createdText.String)
-	return &j, nil
-}
-
-// claim takes the next runnable job of the first type in order that has
-// one. Each per-type UPDATE … RETURNING uses idx_jobs_claim
-// (status, type, priority, id); all of them run inside one BEGIN IMMEDIATE
-// transaction so no other process can claim between the check and the set.
-func (q *Queue) claim(ctx context.Context, owner string, pid int, order []string, mediaID *int64) (*Job, error) {
-	now := svtime.NowString(q.clock)
-	var job *Job
-	err := db.InTx(ctx, q.db, func(tx *sql.Tx) error {
-		for _, typ := range order {
-			args := []any{owner, pid, now, now, now, typ, now}
-			filter := ""
-			if mediaID != nil {
-				filter = " AND media_id = ?"
-				args = append(args, *mediaID)
-			}
-			row := tx.QueryRowContext(ctx, `UPDATE jobs SET status = 'running', worker_owner = ?, worker_pid = ?,
-				started_at = ?, heartbeat_at = ?, updated_at = ?, attempts = attempts + 1,
-				cancel_requested = 0, finished_at = NULL, stage = NULL, stage_changed_at = NULL
-				WHERE id = (SELECT id FROM jobs WHERE status = 'queued' AND type = ?
-					AND (not_before IS NULL OR not_before <= ?)`+filter+`
-					ORDER BY priority, id LIMIT 1)
-				RETURNING `+jobColumns, args...)
-			j, err := scanJob(row)
-			if errors.Is(err, sql.ErrNoRows) {
-				continue
-			}
-			if err != nil {
-				return fmt.Errorf("claim %s: %w", typ, err)
-			}
-			job = j
-			return nil
-		}
-		return nil
-	})
-	if err != nil {
-		return nil, db.Classify(err)
-	}
-	if job != nil {
-		job.q = q
-	}
-	return job, nil
-}
-
-// heartbeat refreshes the lease. ok=false means the job is no longer ours.
-func (q *Queue) heartbeat(ctx context.Context, j *Job) (cancel bool, ok bool, err error) {
-	now := svtime.NowString(q.clock)
-	err = db.InTx(ctx, q.db, func(tx *sql.Tx) error {
-		e := tx.QueryRowContext(ctx, `UPDATE jobs SET heartbeat_at = ? WHERE id = ? AND status = 'running' AND worker_owner = ? RETURNING cancel_requested`,
-			now, j.ID, j.Owner).Scan(&cancel)
-		if errors.Is(e, sql.ErrNoRows) {
-			return nil
-		}
-		if e != nil {
-			return e
-		}
-		ok = true
-		return nil
-	})
-	return cancel, ok, db.Classify(err)
-}
+const completeSQL = `UPDATE jobs SET status = 'done', result_json = ?, error_message = NULL, last_error_code = NULL,
+	finished_at = ?, updated_at = ? WHERE id = ? AND status = 'running' AND worker_owner = ?`
 
 func (q *Queue) completeIn(ctx context.Context, ex db.Execer, j *Job, result any) error {
 	res, err := marshalNull(result)
@@ -207,8 +160,7 @@ func (q *Queue) completeIn(ctx context.Context, ex db.Execer, j *Job, result any
 		return reason.Permanent(CodePayloadInvalid, fmt.Errorf("job %d result: %w", j.ID, err))
 	}
 	now := svtime.NowString(q.clock)
-	rs, err := ex.ExecContext(ctx, `UPDATE jobs SET status = 'done', result_json = ?, error_message = NULL, last_error_code = NULL,
-		finished_at = ?, updated_at = ? WHERE id = ? AND status = 'running' AND worker_owner = ?`, res, now, now, j.ID, j.Owner)
+	rs, err := ex.ExecContext(ctx, completeSQL, res, now, now, j.ID, j.Owner)
 	if err != nil {
 		return db.Classify(fmt.Errorf("complete job %d: %w", j.ID, err))
 	}

@@ -25,7 +25,7 @@ var (
 )
 
 // testWorkerBin builds internal/testworker once per test binary run.
-func testWorkerBin(t *testing.T) string {
+func testWorkerBin(t testing.TB) string {
 	t.Helper()
 	buildOnce.Do(func() {
 		dir, err := os.MkdirTemp("", "sv-testworker-")
@@ -61,7 +61,7 @@ type procEnv struct {
 	bin    string
 }
 
-func newProcEnv(t *testing.T) *procEnv {
+func newProcEnv(t testing.TB) *procEnv {
 	t.Helper()
 	d, path := openDB(t)
 	if _, err := d.Exec(`CREATE TABLE test_executions (id INTEGER PRIMARY KEY, job_id INTEGER NOT NULL, attempt INTEGER, pid INTEGER)`); err != nil {
@@ -73,7 +73,7 @@ func newProcEnv(t *testing.T) *procEnv {
 	return &procEnv{db: d, q: q, dbPath: path, logs: filepath.Join(t.TempDir(), "LOGS"), bin: testWorkerBin(t)}
 }
 
-func (e *procEnv) enqueue(t *testing.T, n int, payload func(i int) any) {
+func (e *procEnv) enqueue(t testing.TB, n int, payload func(i int) any) {
 	t.Helper()
 	reqs := make([]EnqueueRequest, n)
 	for i := range reqs {
@@ -91,7 +91,7 @@ func (e *procEnv) cmd(args ...string) (*exec.Cmd, *bytes.Buffer, *bytes.Buffer) 
 	return c, &out, &errb
 }
 
-func (e *procEnv) counts(t *testing.T) map[string]int {
+func (e *procEnv) counts(t testing.TB) map[string]int {
 	t.Helper()
 	rows, err := e.db.Query(`SELECT status, count(*) FROM jobs GROUP BY status`)
 	if err != nil {

@@ -43,6 +43,7 @@ type Queue struct {
 	reg    *Registry
 	log    zerolog.Logger
 	jitter func() float64
+	stmts  *stmtCache
 }
 
 // NewQueue builds a Queue. A nil DB is a programmer error and panics.
@@ -50,7 +51,7 @@ func NewQueue(o QueueOptions) *Queue {
 	if o.DB == nil {
 		panic("jobs: QueueOptions.DB is nil")
 	}
-	q := &Queue{db: o.DB, clock: o.Clock, cfg: o.Config.withDefaults(), reg: o.Registry, log: o.Logger, jitter: o.Jitter}
+	q := &Queue{db: o.DB, clock: o.Clock, cfg: o.Config.withDefaults(), reg: o.Registry, log: o.Logger, jitter: o.Jitter, stmts: &stmtCache{}}
 	if q.clock == nil {
 		q.clock = svtime.SystemClock{}
 	}

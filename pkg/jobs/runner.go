@@ -7,7 +7,6 @@ import (
 	"errors"
 	"fmt"
 	"os"
-	"runtime/debug"
 	"sync"
 	"time"
 
@@ -53,6 +52,17 @@ type RunnerOptions struct {
 	// a handler that ignores its context before releasing the job anyway
 	// (default 5 s).
 	Abandon time.Duration
+	// ClaimFilter restricts claims per type in SQL, so jobs this worker
+	// would refuse are never claimed (scan-worker --path: scan_path jobs
+	// whose payload path is outside the prefix stay queued, attempts 0).
+	ClaimFilter ClaimFilterFunc
+	// Prefetch is the most jobs claimed per transaction (default 16; 1
+	// disables prefetching). The Runner only prefetches while handlers are
+	// fast: it claims about PrefetchBudget / (average handler time) jobs, so
+	// a held job waits at most ~PrefetchBudget before it starts.
+	Prefetch int
+	// PrefetchBudget bounds how long prefetched jobs wait (default 20 ms).
+	PrefetchBudget time.Duration
 }
 
 // Summary counts what a batch or loop did.
@@ -103,6 +113,19 @@ type Runner struct {
 
 	wrr []int // smooth weighted round robin credit per type
 
+	// Hot-path state, used by the RunBatch goroutine only.
+	stmts   []claimStmt   // prepared claim statements, one per type
+	pending []pendingDone // successful jobs whose completion is not written yet
+	avg     time.Duration // moving average of handler run time
+	avgSet  bool
+
+	// live holds every job this Runner has claimed and not yet finished in
+	// the database (held, running, pending completion); the lease keeper
+	// heartbeats all of them.
+	liveMu sync.Mutex
+	live   map[int64]*Job
+	cur    *int64
+
 	mu        sync.Mutex
 	lock      *workerstate.Lock
 	hb        workerstate.Heartbeat
@@ -129,7 +152,13 @@ func NewRunner(o RunnerOptions) (*Runner, error) {
 	if o.Abandon <= 0 {
 		o.Abandon = 5 * time.Second
 	}
-	r := &Runner{q: o.Queue, o: o, log: o.Logger.With().Str("worker", o.Worker).Logger(), pid: os.Getpid(), wrr: make([]int, len(o.Types))}
+	if o.Prefetch <= 0 {
+		o.Prefetch = 16
+	}
+	if o.PrefetchBudget <= 0 {
+		o.PrefetchBudget = 20 * time.Millisecond
+	}
+	r := &Runner{q: o.Queue, o: o, log: o.Logger.With().Str("worker", o.Worker).Logger(), pid: os.Getpid(), wrr: make([]int, len(o.Types)), live: map[int64]*Job{}}
 	r.host, _ = os.Hostname()
 	r.interval = o.HeartbeatInterval
 	if r.interval <= 0 {
@@ -224,12 +253,7 @@ func (r *Runner) count(processed, errs int64) {
 // time each type with work gets claims in proportion to its weight and no
 // type starves; credit is capped so an idle type cannot bank a burst.
 func (r *Runner) order() []string {
-	best := 0
-	for i := range r.o.Types {
-		if r.wrr[i]+r.weight(i) > r.wrr[best]+r.weight(best) {
-			best = i
-		}
-	}
+	best := r.best(r.wrr)
 	out := make([]string, 0, len(r.o.Types))
 	out = append(out, r.o.Types[best])
 	for i, t := range r.o.Types {
@@ -240,189 +264,65 @@ func (r *Runner) order() []string {
 	return out
 }
 
+// best is the type index with the most credit after this round's weight.
+func (r *Runner) best(credit []int) int {
+	best := 0
+	for i := range r.o.Types {
+		if credit[i]+r.weight(i) > credit[best]+r.weight(best) {
+			best = i
+		}
+	}
+	return best
+}
+
 func (r *Runner) weight(i int) int {
 	s, _ := r.q.reg.Spec(r.o.Types[i])
 	return s.Weight
 }
 
 func (r *Runner) charge(typ string) {
+	for i, t := range r.o.Types {
+		if t == typ {
+			r.chargeIdx(r.wrr, i)
+			return
+		}
+	}
+}
+
+func (r *Runner) chargeIdx(credit []int, idx int) {
 	total := 0
 	for i := range r.o.Types {
 		total += r.weight(i)
 	}
-	for i, t := range r.o.Types {
-		r.wrr[i] += r.weight(i)
-		if t == typ {
-			r.wrr[i] -= total
+	for i := range r.o.Types {
+		credit[i] += r.weight(i)
+		if i == idx {
+			credit[i] -= total
 		}
-		if r.wrr[i] > total {
-			r.wrr[i] = total
+		if credit[i] > total {
+			credit[i] = total
 		}
 	}
+}
+
+// plan splits n claim slots over the types as n rounds of the weighted
+// round robin would (on a copy of the credit; charge happens per claimed
+// job).
+func (r *Runner) plan(n int) []int {
+	credit := append([]int(nil), r.wrr...)
+	quota := make([]int, len(r.o.Types))
+	for range n {
+		b := r.best(credit)
+		quota[b]++
+		r.chargeIdx(credit, b)
+	}
+	return quota
 }
 
 func (r *Runner) newOwner() string {
 	var b [6]byte
 	_, _ = rand.Read(b[:])
 	return fmt.Sprintf("%s:%s:%d:%s", r.o.Worker, r.host, r.pid, hex.EncodeToString(b[:]))
-}
-
-// RunBatch recovers stuck jobs, then claims and runs jobs until limit jobs
-// were processed (limit ≤ 0: no limit), the queue has no runnable job, or
-// ctx is cancelled (SIGTERM: no new claims; the running job gets the grace
-// period). It returns an error only for infrastructure failures; job
-// failures are recorded on the jobs and counted in the Summary.
-func (r *Runner) RunBatch(ctx context.Context, limit int) (Summary, error) {
-	s := Summary{ByType: map[string]int{}, Batches: 1}
-	rec, err := r.q.RecoverStuck(ctx, r.o.Types)
-	if err != nil {
-		return s, err
-	}
-	s.Recovered = len(rec)
-	for limit <= 0 || s.Processed < limit {
-		if ctx.Err() != nil {
-			break
-		}
-		job, err := r.q.claim(ctx, r.newOwner(), r.pid, r.order(), r.o.MediaID)
-		if err != nil {
-			if ctx.Err() != nil {
-				break
-			}
-			return s, err
-		}
-		if job == nil {
-			break
-		}
-		r.charge(job.Type)
-		out, err := r.runOne(ctx, job)
-		s.Processed++
-		s.ByType[job.Type]++
-		var errs int64
-		switch out {
-		case outDone:
-			s.Done++
-		case outError:
-			s.Errors++
-			errs = 1
-		case outRetry:
-			s.Retried++
-			errs = 1
-		case outSnoozed:
-			s.Snoozed++
-		case outCancelled:
-			s.Cancelled++
-		case outReleased:
-			s.Released++
-		case outLost:
-			s.Lost++
-		}
-		r.count(1, errs)
-		if err != nil {
-			return s, err
-		}
-	}
-	return s, nil
-}
-
-type handlerResult struct {
-	result any
-	err    error
-}
-
-// runOne runs the handler with a lease-keeping watcher and writes the
-// outcome.
-func (r *Runner) runOne(ctx context.Context, job *Job) (outcome, error) {
-	job.log = r.log.With().Int64("job_id", job.ID).Str("job_type", job.Type).Int("attempt", job.Attempt).Logger()
-	id := job.ID
-	r.beat(workerstate.StateRunning, &id, false)
-
-	// The handler's context is detached from ctx: a shutdown signal must
-	// not cancel the job at once but only after the grace period.
-	hctx, hcancel := context.WithCancelCause(context.WithoutCancel(ctx))
-	defer hcancel(nil)
-	bg := context.WithoutCancel(ctx)
-	resCh := make(chan handlerResult, 1)
-	abandon := make(chan struct{})
-	stop := make(chan struct{})
-	var wg sync.WaitGroup
-	wg.Add(1)
-	go func() {
-		defer wg.Done()
-		r.watch(ctx, bg, job, hcancel, stop, abandon)
-	}()
-	go func() {
-		defer func() {
-			if p := recover(); p != nil {
-				job.log.Error().Interface("panic", p).Str("stack", string(debug.Stack())).Msg("job handler panicked")
-				resCh <- handlerResult{err: reason.Permanent(CodePanic, fmt.Errorf("panic: %v", p))}
-			}
-		}()
-		res, err := r.o.Handlers[job.Type](hctx, job)
-		resCh <- handlerResult{res, err}
-	}()
-	var hr handlerResult
-	select {
-	case hr = <-resCh:
-	case <-abandon:
-		hr = handlerResult{err: errShutdown}
-		job.log.Warn().Msg("handler ignored shutdown; releasing job")
-	}
-	close(stop)
-	wg.Wait()
-	cause := context.Cause(hctx)
-	if hctx.Err() == nil {
-		cause = nil
-	}
-	if hr.err != nil && cause == nil && errors.Is(hr.err, ErrLeaseLost) {
-		cause = ErrLeaseLost
-	}
-	fctx, cancel := context.WithTimeout(bg, 30*time.Second)
-	defer cancel()
-	out, err := r.q.finish(fctx, job, hr.result, hr.err, cause)
-	ev := job.log.Info()
-	if out != outDone {
-		ev = job.log.Warn().AnErr("job_error", hr.err)
-	}
-	ev.Str("outcome", string(out)).Msg("job finished")
-	r.beat(workerstate.StateRunning, nil, false)
-	return out, err
-}
-
-// watch keeps the lease alive, polls the cancel flag and enforces the
-// shutdown grace period until stop is closed.
-func (r *Runner) watch(ctx, bg context.Context, job *Job, cancel context.CancelCauseFunc, stop <-chan struct{}, abandon chan<- struct{}) {
-	t := time.NewTicker(r.interval)
-	defer t.Stop()
-	parentDone := ctx.Done()
-	var graceC, abandonC <-chan time.Time
-	for {
-		select {
-		case <-stop:
-			return
-		case <-parentDone:
-			parentDone = nil
-			graceC = time.After(r.grace)
-		case <-graceC:
-			graceC = nil
-			cancel(errShutdown)
-			abandonC = time.After(r.o.Abandon)
-		case <-abandonC:
-			close(abandon)
-			return
-		case <-t.C:
-			cancelReq, ok, err := r.q.heartbeat(bg, job)
-			switch {
-			case err != nil:
-				job.log.Error().Err(err).Msg("job heartbeat failed")
-			case !ok:
-				cancel(ErrLeaseLost)
-			case cancelReq:
-				cancel(errCancelRequested)
-			}
-			id := job.ID
-			r.beat(workerstate.StateRunning, &id, false)
-		}
-	}
 }
 
 // LoopOptions configures RunLoop.

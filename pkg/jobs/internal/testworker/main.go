@@ -41,6 +41,7 @@ func main() {
 			&cli.IntFlag{Name: "heartbeat-ms", Value: 500},
 			&cli.IntFlag{Name: "grace-ms", Value: 2000},
 			&cli.IntFlag{Name: "max-attempts", Value: 3},
+			&cli.BoolFlag{Name: "noop", Usage: "handler returns at once without recording (claim+complete benchmark)"},
 		},
 		Bootstrap: func(c *cli.Context) (*workercmd.Base, error) {
 			d, err := db.Open(c.Context, db.Options{Path: c.String("db")})
@@ -65,6 +66,9 @@ func main() {
 }
 
 func setup(_ context.Context, env *workercmd.Env) (map[string]jobs.Handler, func(), error) {
+	if env.CLI.Bool("noop") {
+		return map[string]jobs.Handler{"test_exec": func(context.Context, *jobs.Job) (any, error) { return nil, nil }}, nil, nil
+	}
 	h := func(ctx context.Context, job *jobs.Job) (any, error) {
 		var p payload
 		if err := job.Decode(&p); err != nil {

@@ -1,0 +1,468 @@
+package jobs
+
+import (
+	"cmp"
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"slices"
+	"strings"
+	"sync"
+
+	"github.com/localsupervisor/supervisor/pkg/db"
+	"github.com/localsupervisor/supervisor/pkg/reason"
+	"github.com/localsupervisor/supervisor/pkg/svtime"
+)
+
+// ClaimFilter restricts which queued jobs a claim may take, in SQL, so a
+// worker never claims (and burns an attempt on) a job it would refuse. The
+// zero value restricts nothing. Both parts combine with AND.
+type ClaimFilter struct {
+	// PayloadField and PayloadPrefix: only jobs whose payload_json has the
+	// top-level string field PayloadField starting with PayloadPrefix
+	// (byte-wise, no LIKE wildcards). Jobs without the field do not match.
+	PayloadField  string
+	PayloadPrefix string
+	// Where is an extra SQL predicate on the candidate row, which has the
+	// alias j (e.g. "NOT EXISTS (SELECT 1 FROM jobs d WHERE d.media_id =
+	// j.media_id AND …)"); Args are its ? parameters. The text must be
+	// constant per consumer: it is part of a cached prepared statement.
+	Where string
+	Args  []any
+}
+
+// PayloadPrefix returns a filter for "payload field has prefix".
+func PayloadPrefix(field, prefix string) ClaimFilter {
+	return ClaimFilter{PayloadField: field, PayloadPrefix: prefix}
+}
+
+// ClaimFilterFunc returns the filter for one job type (zero: none).
+type ClaimFilterFunc func(typ string) ClaimFilter
+
+func (f ClaimFilter) sql() (string, []any) {
+	var parts []string
+	var args []any
+	if f.PayloadField != "" {
+		// substr/length count characters of TEXT on both sides, so the
+		// comparison is exact for any prefix, including '%' and '_'.
+		parts = append(parts, `substr(json_extract(j.payload_json, ?), 1, length(?)) = ?`)
+		args = append(args, "$."+jsonKey(f.PayloadField), f.PayloadPrefix, f.PayloadPrefix)
+	}
+	if f.Where != "" {
+		parts = append(parts, "("+f.Where+")")
+		args = append(args, f.Args...)
+	}
+	if len(parts) == 0 {
+		return "", nil
+	}
+	return " AND " + strings.Join(parts, " AND "), args
+}
+
+// jsonKey quotes a field name for a JSON path when it is not a plain
+// identifier.
+func jsonKey(k string) string {
+	for _, r := range k {
+		if !(r == '_' || r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9') {
+			return `"` + strings.ReplaceAll(k, `"`, `\"`) + `"`
+		}
+	}
+	return k
+}
+
+// ClaimRequest describes one claim for Queue.Claim / ClaimTx.
+type ClaimRequest struct {
+	// Owner is the fence token written to worker_owner; every later write
+	// must present it. Use NewOwner. Required.
+	Owner string
+	// PID is stored in worker_pid (0 stores NULL).
+	PID int
+	// Types are tried in order: the first type with a runnable job wins
+	// (per job when Limit > 1). With Mixed, all Types are one candidate set
+	// ordered by priority, id.
+	Types []string
+	Mixed bool
+	// MediaID restricts to one media.
+	MediaID *int64
+	// Filter restricts per type (with Mixed it is called with "").
+	Filter ClaimFilterFunc
+	// Set adds assignments to the claim's UPDATE (e.g. "stage = 'claimed',
+	// max_attempts = min(max_attempts, ?)"), SetArgs its parameters. Must be
+	// constant text per consumer (prepared statement cache).
+	Set     string
+	SetArgs []any
+	// Limit is the maximum number of jobs (default 1).
+	Limit int
+}
+
+// claimColumns is what a claim returns (jobColumns plus priority for the
+// in-batch order; RETURNING has no ORDER BY).
+const claimColumns = `id, type, media_id, prompt_id, payload_json, forge_request_json, attempts, max_attempts, worker_owner, created_at, priority`
+
+// Claim claims up to req.Limit runnable jobs (status queued, not_before
+// passed) in one BEGIN IMMEDIATE transaction: one UPDATE … RETURNING per
+// type on idx_jobs_claim (status, type, priority, id). It sets owner, pid,
+// started_at, heartbeat_at and attempts+1. The jobs are ordered by type
+// order, then priority, then id.
+//
+// A consumer that does not use the Runner must keep the lease itself
+// (Queue.Heartbeat at least every few seconds) and end every job with a
+// fenced write (Job.Update, Job.CompleteTx, Queue.Release).
+func (q *Queue) Claim(ctx context.Context, req ClaimRequest) ([]*Job, error) {
+	if req.Limit <= 0 {
+		req.Limit = 1
+	}
+	stmts, err := q.claimStmts(ctx, req)
+	if err != nil {
+		return nil, err
+	}
+	var out []*Job
+	err = db.InTx(ctx, q.db, func(tx *sql.Tx) error {
+		var err error
+		out, err = q.claimIn(ctx, tx, req, stmts, nil)
+		return err
+	})
+	if err != nil {
+		return nil, db.Classify(err)
+	}
+	return out, nil
+}
+
+// ClaimTx is Claim inside the caller's write transaction (the caller
+// commits; on rollback nothing was claimed).
+func (q *Queue) ClaimTx(ctx context.Context, tx *sql.Tx, req ClaimRequest) ([]*Job, error) {
+	if req.Limit <= 0 {
+		req.Limit = 1
+	}
+	out, err := q.claimIn(ctx, tx, req, nil, nil)
+	return out, db.Classify(err)
+}
+
+// claimStmt is one per-type claim statement with its WHERE arguments.
+type claimStmt struct {
+	typ   string
+	query string
+	args  []any // type/filter args, without SET args, now and limit
+	stmt  *sql.Stmt
+}
+
+// claimQueries builds the per-type claim statements of req.
+func claimQueries(req ClaimRequest) []claimStmt {
+	groups := make([][]string, 0, len(req.Types))
+	if req.Mixed {
+		groups = append(groups, req.Types)
+	} else {
+		for _, t := range req.Types {
+			groups = append(groups, []string{t})
+		}
+	}
+	out := make([]claimStmt, 0, len(groups))
+	for _, g := range groups {
+		var where strings.Builder
+		var args []any
+		where.WriteString(`j.status = 'queued' AND j.type IN (` + placeholders(len(g)) + `)`)
+		for _, t := range g {
+			args = append(args, t)
+		}
+		where.WriteString(` AND (j.not_before IS NULL OR j.not_before <= ?)`)
+		args = append(args, nil) // now, filled per claim
+		if req.MediaID != nil {
+			where.WriteString(` AND j.media_id = ?`)
+			args = append(args, *req.MediaID)
+		}
+		typ := ""
+		if !req.Mixed {
+			typ = g[0]
+		}
+		if req.Filter != nil {
+			fs, fa := req.Filter(typ).sql()
+			where.WriteString(fs)
+			args = append(args, fa...)
+		}
+		set := ""
+		if req.Set != "" {
+			set = ", " + req.Set
+		}
+		query := `UPDATE jobs SET status = 'running', worker_owner = ?, worker_pid = ?,
+			started_at = ?, heartbeat_at = ?, updated_at = ?, attempts = attempts + 1,
+			cancel_requested = 0, finished_at = NULL, stage = NULL, stage_changed_at = NULL` + set + `
+			WHERE id IN (SELECT j.id FROM jobs j WHERE ` + where.String() + ` ORDER BY j.priority, j.id LIMIT ?)
+			RETURNING ` + claimColumns
+		out = append(out, claimStmt{typ: typ, query: query, args: args})
+	}
+	return out
+}
+
+// claimStmts prepares req's statements through the queue's cache. It must
+// be called outside a transaction: preparing on the pool while holding a
+// transaction's connection could wait for a connection forever.
+func (q *Queue) claimStmts(ctx context.Context, req ClaimRequest) ([]claimStmt, error) {
+	cs := claimQueries(req)
+	for i := range cs {
+		st, err := q.stmts.get(ctx, q.db, cs[i].query)
+		if err != nil {
+			return nil, db.Classify(fmt.Errorf("prepare claim: %w", err))
+		}
+		cs[i].stmt = st
+	}
+	return cs, nil
+}
+
+// claimIn runs the claim statements inside tx. quota, when set, caps the
+// jobs per statement (weighted round robin) before the remaining slots are
+// filled in statement order. stmts may be nil (statements are then prepared
+// on the transaction).
+func (q *Queue) claimIn(ctx context.Context, tx *sql.Tx, req ClaimRequest, stmts []claimStmt, quota []int) ([]*Job, error) {
+	if stmts == nil {
+		stmts = claimQueries(req)
+	}
+	now := svtime.NowString(q.clock)
+	var pid any
+	if req.PID != 0 {
+		pid = req.PID
+	}
+	var out []*Job
+	run := func(i, n int) error {
+		c := stmts[i]
+		args := make([]any, 0, 6+len(req.SetArgs)+len(c.args))
+		args = append(args, req.Owner, pid, now, now, now)
+		args = append(args, req.SetArgs...)
+		for _, a := range c.args {
+			if a == nil {
+				a = now
+			}
+			args = append(args, a)
+		}
+		args = append(args, n)
+		var rows *sql.Rows
+		var err error
+		if c.stmt != nil {
+			rows, err = tx.StmtContext(ctx, c.stmt).QueryContext(ctx, args...)
+		} else {
+			rows, err = tx.QueryContext(ctx, c.query, args...)
+		}
+		if err != nil {
+			return fmt.Errorf("claim %s: %w", c.typ, err)
+		}
+		defer rows.Close()
+		first := len(out)
+		for rows.Next() {
+			j, err := scanClaimed(rows)
+			if err != nil {
+				return fmt.Errorf("claim %s: %w", c.typ, err)
+			}
+			j.q = q
+			out = append(out, j)
+		}
+		if err := rows.Err(); err != nil {
+			return fmt.Errorf("claim %s: %w", c.typ, err)
+		}
+		slices.SortFunc(out[first:], func(a, b *Job) int { return cmp.Or(cmp.Compare(a.priority, b.priority), cmp.Compare(a.ID, b.ID)) })
+		return nil
+	}
+	if quota != nil {
+		for i := range stmts {
+			if n := min(quota[i], req.Limit-len(out)); n > 0 {
+				if err := run(i, n); err != nil {
+					return nil, err
+				}
+			}
+		}
+	}
+	for i := range stmts {
+		if n := req.Limit - len(out); n > 0 {
+			if err := run(i, n); err != nil {
+				return nil, err
+			}
+		}
+	}
+	return out, nil
+}
+
+func scanClaimed(sc interface{ Scan(...any) error }) (*Job, error) {
+	var (
+		j                  Job
+		media, prompt      sql.NullInt64
+		payload, forge     sql.NullString
+		owner, createdText sql.NullString
+	)
+	if err := sc.Scan(&j.ID, &j.Type, &media, &prompt, &payload, &forge, &j.Attempt, &j.MaxAttempts, &owner, &createdText, &j.priority); err != nil {
+		return nil, err
+	}
+	if media.Valid {
+		j.MediaID = &media.Int64
+	}
+	if prompt.Valid {
+		j.PromptID = &prompt.Int64
+	}
+	if payload.Valid {
+		j.Payload = []byte(payload.String)
+	}
+	if forge.Valid {
+		j.ForgeRequest = []byte(forge.String)
+	}
+	j.Owner = owner.String
+	j.CreatedAt, _ = svtime.Parse(createdText.String)
+	return &j, nil
+}
+
+// claim takes the next runnable job of the first type in order that has
+// one (single-job form used by tests and simple callers).
+func (q *Queue) claim(ctx context.Context, owner string, pid int, order []string, mediaID *int64) (*Job, error) {
+	js, err := q.Claim(ctx, ClaimRequest{Owner: owner, PID: pid, Types: order, MediaID: mediaID, Limit: 1})
+	if err != nil || len(js) == 0 {
+		return nil, err
+	}
+	return js[0], nil
+}
+
+// Attach returns a handle for a job claimed elsewhere (e.g. by a parent
+// process that hands the job id and owner token to a child), so the child
+// can use the fenced writes. It returns ErrLeaseLost when the job is not
+// running under owner and job_not_found when it does not exist.
+func (q *Queue) Attach(ctx context.Context, id int64, owner string) (*Job, error) {
+	row := q.db.QueryRowContext(ctx, `SELECT `+claimColumns+`, status FROM jobs WHERE id = ?`, id)
+	var st string
+	j, err := scanClaimed(scanPlus{row, &st})
+	if errors.Is(err, sql.ErrNoRows) {
+		return nil, reason.Newf(CodeNotFound, "job %d not found", id)
+	}
+	if err != nil {
+		return nil, db.Classify(fmt.Errorf("attach job %d: %w", id, err))
+	}
+	if st != StatusRunning || j.Owner != owner {
+		return nil, ErrLeaseLost
+	}
+	j.q = q
+	j.log = q.log.With().Int64("job_id", j.ID).Str("job_type", j.Type).Logger()
+	return j, nil
+}
+
+// scanPlus appends extra destinations to a Scan.
+type scanPlus struct {
+	sc    interface{ Scan(...any) error }
+	extra any
+}
+
+func (s scanPlus) Scan(dest ...any) error { return s.sc.Scan(append(dest, s.extra)...) }
+
+// Lease is the heartbeat outcome of one job.
+type Lease struct {
+	// Held is false when the job is no longer running under its owner.
+	Held bool
+	// CancelRequested is set when an operator asked to cancel the job.
+	CancelRequested bool
+}
+
+const heartbeatSQL = `UPDATE jobs SET heartbeat_at = ? WHERE id = ? AND status = 'running' AND worker_owner = ? RETURNING cancel_requested`
+
+// Heartbeat refreshes heartbeat_at of all given jobs in one transaction
+// (fenced by owner) and reports per job whether it is still held and
+// whether cancel was requested. Consumers outside the Runner call it every
+// few seconds (Config.HeartbeatSeconds) for every job they hold.
+func (q *Queue) Heartbeat(ctx context.Context, js ...*Job) ([]Lease, error) {
+	if len(js) == 0 {
+		return nil, nil
+	}
+	st, err := q.stmts.get(ctx, q.db, heartbeatSQL)
+	if err != nil {
+		return nil, db.Classify(fmt.Errorf("prepare heartbeat: %w", err))
+	}
+	out := make([]Lease, len(js))
+	now := svtime.NowString(q.clock)
+	err = db.InTx(ctx, q.db, func(tx *sql.Tx) error {
+		ts := tx.StmtContext(ctx, st)
+		defer ts.Close()
+		for i, j := range js {
+			var cancel bool
+			err := ts.QueryRowContext(ctx, now, j.ID, j.Owner).Scan(&cancel)
+			if errors.Is(err, sql.ErrNoRows) {
+				out[i] = Lease{}
+				continue
+			}
+			if err != nil {
+				return err
+			}
+			out[i] = Lease{Held: true, CancelRequested: cancel}
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, db.Classify(fmt.Errorf("heartbeat: %w", err))
+	}
+	return out, nil
+}
+
+// heartbeat refreshes one lease. ok=false means the job is no longer ours.
+func (q *Queue) heartbeat(ctx context.Context, j *Job) (cancel bool, ok bool, err error) {
+	ls, err := q.Heartbeat(ctx, j)
+	if err != nil {
+		return false, false, err
+	}
+	return ls[0].CancelRequested, ls[0].Held, nil
+}
+
+const releaseSQL = `UPDATE jobs SET status = 'queued', attempts = max(attempts - 1, 0), worker_owner = NULL, worker_pid = NULL,
+	started_at = NULL, heartbeat_at = NULL, updated_at = ? WHERE id = ? AND status = 'running' AND worker_owner = ?`
+
+// Release gives claimed jobs that were never started back to queued without
+// counting the attempt (prefetched jobs at shutdown). Jobs no longer held
+// are skipped. It returns how many were released.
+func (q *Queue) Release(ctx context.Context, js ...*Job) (int, error) {
+	var n int
+	err := db.InTx(ctx, q.db, func(tx *sql.Tx) error {
+		var err error
+		n, err = q.releaseIn(ctx, tx, js)
+		return err
+	})
+	return n, db.Classify(err)
+}
+
+func (q *Queue) releaseIn(ctx context.Context, tx *sql.Tx, js []*Job) (int, error) {
+	now := svtime.NowString(q.clock)
+	n := 0
+	for _, j := range js {
+		rs, err := tx.ExecContext(ctx, releaseSQL, now, j.ID, j.Owner)
+		if err != nil {
+			return n, fmt.Errorf("release job %d: %w", j.ID, err)
+		}
+		if k, _ := rs.RowsAffected(); k == 1 {
+			n++
+		}
+	}
+	return n, nil
+}
+
+// stmtCache keeps prepared statements of the hot path (claim, complete,
+// heartbeat) per Queue: parsing the SQL again for every job cost about a
+// fifth of a claim+complete. Statements are prepared on the pool and
+// re-bound to a transaction's connection with Tx.StmtContext, which
+// database/sql caches per connection.
+type stmtCache struct {
+	mu sync.Mutex
+	m  map[string]*sql.Stmt
+}
+
+func (c *stmtCache) get(ctx context.Context, d *sql.DB, query string) (*sql.Stmt, error) {
+	c.mu.Lock()
+	st := c.m[query]
+	c.mu.Unlock()
+	if st != nil {
+		return st, nil
+	}
+	st, err := d.PrepareContext(ctx, query)
+	if err != nil {
+		return nil, err
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if old := c.m[query]; old != nil {
+		st.Close()
+		return old, nil
+	}
+	if c.m == nil {
+		c.m = map[string]*sql.Stmt{}
+	}
+	c.m[query] = st
+	return st, nil
+}
