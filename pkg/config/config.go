@@ -151,6 +151,9 @@ type Web struct {
 	Addr            string   `json:"addr"`
 	Language        string   `json:"language"`
 	RequireServices []string `json:"require_services"`
+	// ThumbCacheMaxMB caps paths.thumb_cache; least recently used
+	// thumbnails are evicted beyond it (0: no cap).
+	ThumbCacheMaxMB int64 `json:"thumb_cache_max_mb"`
 }
 
 // Logging configures JSONL logs.

@@ -27,6 +27,8 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/nfnt/resize"
@@ -101,6 +103,12 @@ type Options struct {
 	// OnGenerate, if set, is called once per thumbnail actually generated
 	// (not for cache hits), for metrics and tests.
 	OnGenerate func(Source)
+	// MaxBytes caps the cache size (config web.thumb_cache_max_mb); the
+	// least recently used thumbnails are evicted beyond it (cache.go).
+	// 0 means no cap.
+	MaxBytes int64
+	// Now is the clock for access times (default time.Now).
+	Now func() time.Time
 }
 
 // Generator makes and caches thumbnails. It is safe for concurrent use.
@@ -109,6 +117,18 @@ type Generator struct {
 	interp resize.InterpolationFunction
 	sem    chan struct{}
 	flight singleflight.Group
+
+	used     atomic.Int64 // cache bytes, exact after each Evict walk
+	sized    atomic.Bool  // used has been measured
+	evicting atomic.Bool  // a background Evict runs
+	bg       sync.WaitGroup
+}
+
+func (g *Generator) now() time.Time {
+	if g.opts.Now != nil {
+		return g.opts.Now()
+	}
+	return time.Now()
 }
 
 // New returns a Generator with defaults filled in.
@@ -184,7 +204,7 @@ func (g *Generator) Get(ctx context.Context, src Source) (cachePath, contentType
 		return "", "", err
 	}
 	base := filepath.Join(g.mediaDir(src.MediaID), key(src))
-	if p, ct, err, ok := lookup(base); ok {
+	if p, ct, err, ok := g.lookup(base); ok {
 		return p, ct, err
 	}
 	// The shared work must not die with the first requester's context:
@@ -201,7 +221,7 @@ func (g *Generator) Get(ctx context.Context, src Source) (cachePath, contentType
 				return nil, reason.Transient(probe.CodeCancelled, ctx.Err())
 			}
 			defer func() { <-g.sem }()
-			if p, ct, err, ok := lookup(base); ok { // made while we queued
+			if p, ct, err, ok := g.lookup(base); ok { // made while we queued
 				return [2]string{p, ct}, err
 			}
 			p, ct, err := g.generate(work, src, base)
@@ -225,10 +245,12 @@ func (g *Generator) Get(ctx context.Context, src Source) (cachePath, contentType
 	}
 }
 
-// lookup checks the cache for a thumbnail or a recorded failure.
-func lookup(base string) (path, contentType string, err error, ok bool) {
+// lookup checks the cache for a thumbnail or a recorded failure; a hit
+// counts as a use for the LRU cap.
+func (g *Generator) lookup(base string) (path, contentType string, err error, ok bool) {
 	for _, c := range []struct{ ext, ct string }{{".jpg", ContentTypeJPEG}, {".png", ContentTypePNG}} {
 		if st, err := os.Stat(base + c.ext); err == nil && st.Size() > 0 {
+			g.touch(base+c.ext, st.ModTime())
 			return base + c.ext, c.ct, nil, true
 		}
 	}
@@ -263,6 +285,12 @@ func (g *Generator) generate(ctx context.Context, src Source, base string) (stri
 		return "", "", reason.Transient(CodeWriteFailed, err)
 	}
 	removeStale(filepath.Dir(base), filepath.Base(base))
+	if g.opts.MaxBytes > 0 {
+		// The access clock of the LRU is the mtime, on the generator's clock.
+		now := g.now()
+		_ = os.Chtimes(p, now, now)
+	}
+	g.noteWrite(int64(len(data)))
 	return p, ct, nil
 }
 

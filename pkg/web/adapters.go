@@ -24,11 +24,9 @@ func (a ThumbAdapter) Thumb(ctx context.Context, src ThumbSource) (Thumb, error)
 	if err != nil {
 		return Thumb{}, err
 	}
-	mod := st.ModTime()
-	if cst, err := os.Stat(p); err == nil {
-		mod = cst.ModTime()
-	}
-	return Thumb{Path: p, ContentType: ct, ETag: thumb.ETag(ts), ModTime: mod.UTC().Truncate(time.Second)}, nil
+	// Last-Modified is the source's mtime, not the cache file's: the
+	// cache's LRU cap uses the cache file's mtime as its access time.
+	return Thumb{Path: p, ContentType: ct, ETag: thumb.ETag(ts), ModTime: st.ModTime().UTC().Truncate(time.Second)}, nil
 }
 
 // Purge removes the cached thumbnails of a media item.
