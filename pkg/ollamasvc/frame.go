@@ -24,20 +24,27 @@ const (
 )
 
 // representativeFrame returns one JPEG frame of the video at path for the
-// vision modes: at 10 % of the duration (past intros and fade-ins), and
-// when that frame is black at 30 % and then 50 %. duration is the
-// catalogue's media.duration; when it is unknown ffprobe is asked, and
-// when that fails too the first frame is taken. If every candidate is
-// black the first one is returned: a dark video is still that video.
+// vision modes (see pickFrame). duration is the catalogue's
+// media.duration; when it is unknown ffprobe is asked, and when that fails
+// too the first frame is taken.
 func representativeFrame(ctx context.Context, ff *probe.FFmpeg, path string, duration time.Duration) ([]byte, error) {
 	if duration <= 0 {
 		if info, err := ff.Prober().Probe(ctx, path); err == nil {
 			duration = info.Duration
 		}
 	}
+	return pickFrame(duration, func(at time.Duration) ([]byte, error) { return ff.Frame(ctx, path, at, frameMaxDim) })
+}
+
+// pickFrame grabs the frame at 10 % of the duration (past intros and
+// fade-ins), and when that one is black the frames at 30 % and then 50 %.
+// If every candidate is black the first is returned: a dark video is still
+// that video. Only a failure of the first grab is an error. With an unknown
+// duration the first frame is the only candidate.
+func pickFrame(duration time.Duration, grab func(at time.Duration) ([]byte, error)) ([]byte, error) {
 	var first []byte
 	for _, share := range []float64{0.10, 0.30, 0.50} {
-		img, err := ff.Frame(ctx, path, time.Duration(share*float64(duration)), frameMaxDim)
+		img, err := grab(time.Duration(share * float64(duration)))
 		if err != nil {
 			if first != nil {
 				return first, nil

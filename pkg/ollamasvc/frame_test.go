@@ -4,12 +4,14 @@ import (
 	"bytes"
 	"context"
 	"encoding/base64"
+	"errors"
 	"image"
 	"image/color"
 	"image/jpeg"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"testing"
 	"time"
@@ -64,19 +66,15 @@ func TestIsDark(t *testing.T) {
 	}
 }
 
-// makeVideo writes an mp4 that is black for blackSec seconds and red for
-// redSec seconds.
+// makeVideo writes a small mp4 that is black for blackSec seconds and red
+// for redSec seconds (ffmpeg's native mpeg4 encoder: present in every
+// build and cheap to start).
 func makeVideo(t *testing.T, dir string, blackSec, redSec int) string {
 	t.Helper()
 	ff := svtest.RequireTool(t, "ffmpeg")
 	p := filepath.Join(dir, "clip.mp4")
-	graph := "color=c=black:s=160x120:r=10:d=" + strconv.Itoa(blackSec) + "[a];color=c=red:s=160x120:r=10:d=" + strconv.Itoa(redSec) + "[b];[a][b]concat=n=2:v=1[v]"
-	out, err := exec.Command(ff, "-v", "error", "-y", "-filter_complex", graph, "-map", "[v]", "-c:v", "libx264", "-pix_fmt", "yuv420p", p).CombinedOutput()
-	if err != nil {
-		// Builds without libx264 still have the mpeg4 encoder.
-		out, err = exec.Command(ff, "-v", "error", "-y", "-filter_complex", graph, "-map", "[v]", "-c:v", "mpeg4", p).CombinedOutput()
-	}
-	if err != nil {
+	graph := "color=c=black:s=96x64:r=5:d=" + strconv.Itoa(blackSec) + "[a];color=c=red:s=96x64:r=5:d=" + strconv.Itoa(redSec) + "[b];[a][b]concat=n=2:v=1[v]"
+	if out, err := exec.Command(ff, "-v", "error", "-nostdin", "-y", "-filter_complex", graph, "-map", "[v]", "-c:v", "mpeg4", "-q:v", "4", p).CombinedOutput(); err != nil {
 		t.Fatalf("ffmpeg: %v\n%s", err, out)
 	}
 	return p
@@ -99,32 +97,60 @@ func meanRGB(t *testing.T, jpg []byte) (r, g, b uint32) {
 	return r / n, g / n, b / n
 }
 
-func TestRepresentativeFrameSkipsBlackStart(t *testing.T) {
-	svtest.RequireTool(t, "ffprobe")
-	// 2 s black + 3 s red: 10 % (0.5 s) and 30 % (1.5 s) are black, 50 % is red.
-	p := makeVideo(t, t.TempDir(), 2, 3)
+func TestPickFrame(t *testing.T) {
+	black := jpegOf(t, 32, 24, func(int, int) color.Color { return color.Black })
+	bright := jpegOf(t, 32, 24, func(int, int) color.Color { return color.White })
+	boom := errors.New("ffmpeg failed")
 	cases := []struct {
 		name     string
 		duration time.Duration
-		red      bool
+		frames   map[time.Duration][]byte // missing offset = grab error
+		want     []byte
+		wantAt   []time.Duration
+		err      bool
 	}{
-		{"duration from the catalogue", 5 * time.Second, true},
-		{"duration from ffprobe", 0, true},
-		// A wrong, too short catalogue duration lands in the black part; the
-		// first (black) frame is returned rather than nothing.
-		{"all candidates black", 2 * time.Second, false},
+		{"first candidate bright", 10 * time.Second, map[time.Duration][]byte{time.Second: bright}, bright, []time.Duration{time.Second}, false},
+		{"black start skipped", 10 * time.Second, map[time.Duration][]byte{time.Second: black, 3 * time.Second: black, 5 * time.Second: bright},
+			bright, []time.Duration{time.Second, 3 * time.Second, 5 * time.Second}, false},
+		{"all black gives the first", 10 * time.Second, map[time.Duration][]byte{time.Second: black, 3 * time.Second: black, 5 * time.Second: black},
+			black, []time.Duration{time.Second, 3 * time.Second, 5 * time.Second}, false},
+		{"later grab fails: first kept", 10 * time.Second, map[time.Duration][]byte{time.Second: black}, black, []time.Duration{time.Second, 3 * time.Second}, false},
+		{"unknown duration: first frame only", 0, map[time.Duration][]byte{0: black}, black, []time.Duration{0}, false},
+		{"first grab fails", 10 * time.Second, nil, nil, []time.Duration{time.Second}, true},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
-			img, err := representativeFrame(context.Background(), &probe.FFmpeg{}, p, tc.duration)
-			if err != nil {
-				t.Fatal(err)
+			var asked []time.Duration
+			got, err := pickFrame(tc.duration, func(at time.Duration) ([]byte, error) {
+				asked = append(asked, at)
+				if img, ok := tc.frames[at]; ok {
+					return img, nil
+				}
+				return nil, boom
+			})
+			if (err != nil) != tc.err || !bytes.Equal(got, tc.want) {
+				t.Fatalf("got %d bytes, err %v; want %d bytes, err %v", len(got), err, len(tc.want), tc.err)
 			}
-			r, g, b := meanRGB(t, img)
-			if isRed := r > 150 && g < 80 && b < 80; isRed != tc.red {
-				t.Fatalf("mean colour %d/%d/%d, want red=%v", r, g, b, tc.red)
+			if !slices.Equal(asked, tc.wantAt) {
+				t.Fatalf("grabbed at %v, want %v", asked, tc.wantAt)
 			}
 		})
+	}
+}
+
+// TestRepresentativeFrameProbesDuration runs ffmpeg/ffprobe on a real mp4
+// without a catalogue duration: 2 s black + 3 s red, so 10 % (0.5 s) and
+// 30 % (1.5 s) are black and only 50 % is red. (The catalogue-duration path
+// is TestVideoFrameSentToVisionMode.)
+func TestRepresentativeFrameProbesDuration(t *testing.T) {
+	svtest.RequireTool(t, "ffprobe")
+	p := makeVideo(t, t.TempDir(), 2, 3)
+	img, err := representativeFrame(context.Background(), &probe.FFmpeg{}, p, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if r, g, b := meanRGB(t, img); r < 150 || g > 80 || b > 80 {
+		t.Fatalf("mean colour %d/%d/%d, want the red part", r, g, b)
 	}
 }
 
@@ -137,7 +163,7 @@ func TestRepresentativeFrameErrors(t *testing.T) {
 		path string
 		code string
 	}{
-		{"missing ffmpeg", &probe.FFmpeg{Path: filepath.Join(dir, "no-ffmpeg"), Probe: &probe.FFprobe{Path: filepath.Join(dir, "no-ffprobe")}}, makeVideo(t, dir, 0, 1), probe.CodeFFmpegMissing},
+		{"missing ffmpeg", &probe.FFmpeg{Path: filepath.Join(dir, "no-ffmpeg"), Probe: &probe.FFprobe{Path: filepath.Join(dir, "no-ffprobe")}}, garbageFile(t, dir), probe.CodeFFmpegMissing},
 		{"not a video", &probe.FFmpeg{}, garbageFile(t, dir), probe.CodeFFmpegFailed},
 	}
 	for _, tc := range cases {
@@ -168,7 +194,11 @@ func TestVideoFrameSentToVisionMode(t *testing.T) {
 	for _, frames := range []bool{true, false} {
 		t.Run(map[bool]string{true: "frames on", false: "frames off"}[frames], func(t *testing.T) {
 			r := newRig(t, func(c *ollama.Config) { c.VideoFrames = frames })
-			p := makeVideo(t, r.dir, 1, 4)
+			// Without frames the file is never read.
+			p := garbageFile(t, r.dir)
+			if frames {
+				p = makeVideo(t, r.dir, 1, 4)
+			}
 			res, err := r.db.Exec(`INSERT INTO media (path, type, source, imported_at, duration) VALUES (?, 'video', 'import', '2026-01-01T00:00:00Z', 5.0)`, p)
 			if err != nil {
 				t.Fatal(err)
