@@ -39,6 +39,9 @@ type Integrity struct {
 	OK      bool   `json:"ok"`
 	Code    string `json:"error_code"`
 	Message string `json:"error_message"`
+	// Warning is what the checker noticed in a file it still judged
+	// playable (e.g. junk after a live-recorded Matroska stream).
+	Warning string `json:"warning,omitempty"`
 }
 
 // VideoChecker probes and decode-checks a video. *probe.FFmpeg (with its
@@ -48,7 +51,8 @@ type VideoChecker interface {
 	// finds no video stream.
 	Probe(ctx context.Context, path string) error
 	// DecodeCheck decodes the start and end of the primary video stream.
-	DecodeCheck(ctx context.Context, path string) error
+	// warnings describes remarks about a file that still passed.
+	DecodeCheck(ctx context.Context, path string) (warnings string, err error)
 }
 
 // FFmpegChecker adapts pkg/probe's ffmpeg wrappers to VideoChecker.
@@ -67,7 +71,7 @@ func (c FFmpegChecker) Probe(ctx context.Context, path string) error {
 }
 
 // DecodeCheck runs the bounded ffmpeg decode probe.
-func (c FFmpegChecker) DecodeCheck(ctx context.Context, path string) error {
+func (c FFmpegChecker) DecodeCheck(ctx context.Context, path string) (string, error) {
 	return c.FF.DecodeCheck(ctx, path)
 }
 
@@ -118,12 +122,14 @@ func CheckIntegrity(ctx context.Context, path, mediaType string, maxPixels int64
 		if vc == nil {
 			return Integrity{}, reason.New(CodeToolMissing, "no video checker configured")
 		}
-		for _, step := range []func(context.Context, string) error{vc.Probe, vc.DecodeCheck} {
-			if err := step(ctx, path); err != nil {
-				return classify(err)
-			}
+		if err := vc.Probe(ctx, path); err != nil {
+			return classify(err)
 		}
-		return Integrity{OK: true}, nil
+		warn, err := vc.DecodeCheck(ctx, path)
+		if err != nil {
+			return classify(err)
+		}
+		return Integrity{OK: true, Warning: reason.Truncate(warn, 240)}, nil
 	}
 	if err := probe.CheckImage(path, maxPixels); err != nil {
 		return classify(err)

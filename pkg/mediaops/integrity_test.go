@@ -9,6 +9,7 @@ import (
 
 	"github.com/localsupervisor/supervisor/pkg/mediaops"
 	"github.com/localsupervisor/supervisor/pkg/probe"
+	"github.com/localsupervisor/supervisor/pkg/probe/probetest"
 	"github.com/localsupervisor/supervisor/pkg/svtest"
 )
 
@@ -102,33 +103,80 @@ func TestCheckIntegrityGeneratedImages(t *testing.T) {
 	}
 }
 
+// TestCheckIntegrityVideos runs the whole video check (ffprobe, then the
+// decode probe) over every real video of the shared manifest: kind corrupt
+// is flagged, audio-only is flagged no_video_stream, every other video is
+// ok; only the live Matroska file with trailing junk carries a warning.
 func TestCheckIntegrityVideos(t *testing.T) {
 	svtest.RequireTool(t, "ffmpeg", "ffprobe")
-	fx := svtest.SharedFixtures(t)
 	vc := mediaops.FFmpegChecker{FF: &probe.FFmpeg{}}
-	cases := []struct {
-		file string
-		ok   bool
-		code string
-	}{
-		{"video/mp4ff_prog_8s.mp4", true, ""},
-		{"video/mkvparse_example.mkv", true, ""},
-		{"corrupt/derived_mp4ff_bbb_prog_10s_half.mp4", false, ""},
-		{"corrupt/derived_mp4ff_prog_8s_half.mp4", false, ""},
-		{"corrupt/mp4ff_init_truncated.mp4", false, ""},
-		{"corrupt/gomp4_sample_qt_moov_only.mp4", false, ""},
-		{"video/mp4ff_opus.mp4", false, probe.CodeNoVideoStream},
-	}
-	for _, c := range cases {
-		t.Run(c.file, func(t *testing.T) {
-			res, err := mediaops.CheckIntegrity(context.Background(), filepath.Join(fx, c.file), "video", 0, vc)
+	warns := map[string]bool{"video/mkvparse_example-live+junk.mkv": true}
+	for _, fx := range probetest.VideoFixtures(t) {
+		t.Run(fx.File, func(t *testing.T) {
+			t.Parallel()
+			res, err := mediaops.CheckIntegrity(context.Background(), fx.Path, "video", 0, vc)
 			if err != nil {
 				t.Fatal(err)
 			}
-			if res.OK != c.ok || (c.code != "" && res.Code != c.code) {
-				t.Fatalf("got %+v, want ok=%v code=%q", res, c.ok, c.code)
+			wantOK := !fx.Broken && !fx.AudioOnly
+			if res.OK != wantOK || (fx.AudioOnly && res.Code != probe.CodeNoVideoStream) {
+				t.Fatalf("got %+v, want ok=%v", res, wantOK)
+			}
+			if res.OK == (res.Code != "") {
+				t.Fatalf("ok and error code disagree: %+v", res)
+			}
+			if (res.Warning != "") != warns[fx.File] {
+				t.Fatalf("warning %q, want one: %v", res.Warning, warns[fx.File])
 			}
 		})
+	}
+}
+
+// TestCheckMediaStoresWarning: a playable video with a warning is ok=1
+// with integrity.warning; a re-check leaves the meta alone; when the file
+// is replaced by a clean one the warning is cleared.
+func TestCheckMediaStoresWarning(t *testing.T) {
+	svtest.RequireTool(t, "ffmpeg", "ffprobe")
+	fx := svtest.SharedFixtures(t)
+	e := newEnv(t)
+	ctx := context.Background()
+	junk, err := os.ReadFile(filepath.Join(fx, "video/mkvparse_example-live+junk.mkv"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	path := filepath.Join(e.svc.Roots.VideosSFW, "live.mkv")
+	id := e.addMedia(t, path, "video", junk, false)
+	if _, err := e.svc.CheckMedia(ctx, id, nil); err != nil {
+		t.Fatal(err)
+	}
+	if e.meta(t, id, "integrity.ok") != "1" || !strings.Contains(e.meta(t, id, "integrity.warning"), "EBML") {
+		t.Fatalf("ok=%q warning=%q", e.meta(t, id, "integrity.ok"), e.meta(t, id, "integrity.warning"))
+	}
+	before := e.count(t, `SELECT COUNT(*) FROM media_meta WHERE media_id=? AND meta_key='integrity.warning'`, id)
+	if _, err := e.svc.CheckMedia(ctx, id, nil); err != nil {
+		t.Fatal(err)
+	}
+	if after := e.count(t, `SELECT COUNT(*) FROM media_meta WHERE media_id=? AND meta_key='integrity.warning'`, id); after != before {
+		t.Fatalf("an unchanged warning was appended again (%d → %d rows)", before, after)
+	}
+	clean, err := os.ReadFile(filepath.Join(fx, "video/mkvparse_example.mkv"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	writeFile(t, path, clean)
+	if _, err := e.svc.CheckMedia(ctx, id, nil); err != nil {
+		t.Fatal(err)
+	}
+	if w := e.meta(t, id, "integrity.warning"); w != "" {
+		t.Fatalf("stale warning %q after the file became clean", w)
+	}
+	// A clean file never gets the key.
+	other := e.addMedia(t, filepath.Join(e.svc.Roots.VideosSFW, "clean.mkv"), "video", clean, false)
+	if _, err := e.svc.CheckMedia(ctx, other, nil); err != nil {
+		t.Fatal(err)
+	}
+	if n := e.count(t, `SELECT COUNT(*) FROM media_meta WHERE media_id=? AND meta_key='integrity.warning'`, other); n != 0 {
+		t.Fatalf("clean file got %d integrity.warning rows", n)
 	}
 }
 

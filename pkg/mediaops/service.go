@@ -112,14 +112,25 @@ func (s *Service) writeIntegrity(ctx context.Context, tx *sql.Tx, id int64, res 
 	if !res.OK {
 		ok = "0"
 	}
-	_, err := media.SetMetaPairs(ctx, tx, id, []media.MetaPair{
+	pairs := []media.MetaPair{
 		{Source: SourceIntegrity, Key: "integrity.ok", Value: ok},
 		{Source: SourceIntegrity, Key: "integrity.error_code", Value: res.Code},
 		{Source: SourceIntegrity, Key: "integrity.error_message", Value: res.Message},
 		// checked_at always changes, so it is always appended: it records
 		// that the check ran.
 		{Source: SourceIntegrity, Key: "integrity.checked_at", Value: svtime.Format(now)},
-	}, now)
+	}
+	// integrity.warning (beyond the spec's keys) is written when there is
+	// one, and cleared when an earlier one no longer applies; clean files
+	// never get the key.
+	prev, _, err := media.GetMeta(ctx, tx, id, "integrity.warning")
+	if err != nil {
+		return err
+	}
+	if res.Warning != "" || prev != "" {
+		pairs = append(pairs, media.MetaPair{Source: SourceIntegrity, Key: "integrity.warning", Value: res.Warning})
+	}
+	_, err = media.SetMetaPairs(ctx, tx, id, pairs, now)
 	return err
 }
 

@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -154,12 +155,20 @@ func (f *FFmpeg) FramesAt(ctx context.Context, path string, at []time.Duration, 
 
 // DecodeCheck decodes the primary video stream for a few seconds at the
 // start and at the end of the file (ffmpeg -v error … -f null -), so the
-// cost does not grow with the length of the video. It fails with a
-// permanent video_decode_error when ffmpeg reports decoder or demuxer
-// errors or decodes no frame in a window (an intact header over cut-off
-// data), no_video_stream when there is no video, and passes ffmpeg_missing
-// and ffmpeg_timeout through.
-func (f *FFmpeg) DecodeCheck(ctx context.Context, path string) error {
+// cost does not grow with the length of the video.
+//
+// A file is broken (permanent video_decode_error) when ffmpeg cannot open
+// or demux it, a decoder reports an error, ffmpeg says data is missing
+// (truncation: "File ended prematurely", "partial file", …) or a window
+// decodes no frame (an intact header over cut-off data). Other complaints
+// of the container demuxer while both windows decode are not a verdict: a
+// live-recorded Matroska file followed by junk plays fine, and the user
+// expects it to count as healthy. Those lines come back as warnings (one
+// line each, without ffmpeg's memory addresses, so a re-check yields the
+// same text). A file without video is no_video_stream; ffmpeg_missing and
+// ffmpeg_timeout pass through.
+func (f *FFmpeg) DecodeCheck(ctx context.Context, path string) (warnings string, err error) {
+	var notes []string
 	for _, w := range []struct {
 		name string
 		args []string
@@ -173,38 +182,107 @@ func (f *FFmpeg) DecodeCheck(ctx context.Context, path string) error {
 		args = append(args, "-i", inputPath(path), "-map", "0:V:0", "-t", strconv.FormatFloat(checkWindow.Seconds(), 'f', 0, 64),
 			"-f", "null", "-", "-progress", "pipe:1")
 		out, stderr, err := f.tool().run(ctx, 1<<20, args...)
+		fatal, benign := sortDecodeErrors(stderr)
 		if err = classifyNoVideo(err); err != nil {
 			if reason.Code(err) == CodeFFmpegFailed {
 				// ffmpeg could not even open or demux the file.
-				return fmt.Errorf("decode check of %s (%s): %w", path, w.name,
-					&reason.Error{Code: CodeVideoDecodeError, Kind: reason.KindPermanent, Msg: decodeErrors(stderr), Err: err})
+				return "", fmt.Errorf("decode check of %s (%s): %w", path, w.name,
+					&reason.Error{Code: CodeVideoDecodeError, Kind: reason.KindPermanent, Msg: joinLines(append(fatal, benign...)), Err: err})
 			}
-			return fmt.Errorf("decode check of %s (%s): %w", path, w.name, err)
+			return "", fmt.Errorf("decode check of %s (%s): %w", path, w.name, err)
 		}
-		if msg := decodeErrors(stderr); msg != "" {
-			return fmt.Errorf("decode check of %s (%s): %w", path, w.name, reason.New(CodeVideoDecodeError, msg))
+		if len(fatal) > 0 {
+			return "", fmt.Errorf("decode check of %s (%s): %w", path, w.name, reason.New(CodeVideoDecodeError, joinLines(fatal)))
 		}
 		if progressFrames(out) == 0 {
-			return fmt.Errorf("decode check of %s (%s): %w", path, w.name,
-				reason.New(CodeVideoDecodeError, "no frame could be decoded"))
+			msg := "no frame could be decoded"
+			if len(benign) > 0 {
+				msg += ": " + joinLines(benign)
+			}
+			return "", fmt.Errorf("decode check of %s (%s): %w", path, w.name, reason.New(CodeVideoDecodeError, msg))
+		}
+		for _, l := range benign {
+			if !slices.Contains(notes, l) {
+				notes = append(notes, l)
+			}
 		}
 	}
-	return nil
+	return joinLines(notes), nil
 }
 
-// decodeErrors keeps ffmpeg's error lines that speak about the input. The
-// null muxer complains about timestamps of perfectly good WebM audio
-// ("non monotonically increasing dts"), which says nothing about the file.
-func decodeErrors(stderr string) string {
-	var keep []string
+// sortDecodeErrors splits ffmpeg's error output into lines that make the
+// file broken and lines that are only remarks of the container demuxer.
+// Decoder errors, lines of unknown origin and any line that says data is
+// missing are fatal; the null muxer's complaints about timestamps of
+// perfectly good WebM audio ("non monotonically increasing dts") say
+// nothing about the file and are dropped. Memory addresses are removed.
+func sortDecodeErrors(stderr string) (fatal, benign []string) {
 	for _, l := range strings.Split(stderr, "\n") {
 		l = strings.TrimSpace(l)
-		if l == "" || strings.HasPrefix(l, "[null @") {
+		if l == "" || strings.HasPrefix(l, "Last message repeated") {
 			continue
 		}
-		keep = append(keep, l)
+		src, l := logSource(l)
+		switch {
+		case src == "null":
+			continue
+		case reportsMissingData(l):
+			fatal = append(fatal, l)
+		case isContainerDemuxer(src):
+			benign = append(benign, l)
+		default:
+			fatal = append(fatal, l)
+		}
 	}
-	return reason.Truncate(lastLines(strings.Join(keep, "\n"), 3), 400)
+	return fatal, benign
+}
+
+// logSource returns the component that logged line l ("matroska,webm" for
+// "[matroska,webm @ 0x55…] text"; "" when the line has no prefix) and the
+// line with the address dropped ("[matroska,webm] text"). Newer ffmpeg
+// tags input-side lines "in#0/matroska,webm".
+func logSource(l string) (src, clean string) {
+	rest, ok := strings.CutPrefix(l, "[")
+	if !ok {
+		return "", l
+	}
+	tag, text, ok := strings.Cut(rest, "]")
+	if !ok {
+		return "", l
+	}
+	name, _, _ := strings.Cut(tag, " @ ")
+	if i := strings.LastIndex(name, "/"); i >= 0 && strings.HasPrefix(name, "in#") {
+		name = name[i+1:]
+	}
+	return name, "[" + name + "]" + text
+}
+
+// reportsMissingData is true for ffmpeg's words for a file that ends
+// before its content does (truncation, a lost index), whoever logs them.
+func reportsMissingData(l string) bool {
+	l = strings.ToLower(l)
+	for _, m := range []string{"file ended prematurely", "partial file", "moov atom not found",
+		"invalid data found", "truncat", "end of file", "corrupt"} {
+		if strings.Contains(l, m) {
+			return true
+		}
+	}
+	return false
+}
+
+// isContainerDemuxer reports whether src names an ffmpeg demuxer of a
+// video container (its log prefix), as opposed to a decoder such as h264.
+func isContainerDemuxer(src string) bool {
+	switch src {
+	case "matroska,webm", "mov,mp4,m4a,3gp,3g2,mj2", "avi", "flv", "mpegts", "mpeg", "asf", "ogg", "nut":
+		return true
+	}
+	return false
+}
+
+// joinLines keeps the last three lines, bounded for meta and messages.
+func joinLines(ls []string) string {
+	return reason.Truncate(lastLines(strings.Join(ls, "\n"), 3), 400)
 }
 
 // progressFrames returns the last frame= value of ffmpeg -progress output.
