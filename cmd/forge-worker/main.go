@@ -5,6 +5,7 @@
 //	forge-worker [--limit=1] [--media-id=N] [--loop --sleep-ms=1500]
 //	forge-worker enqueue --media-id=N [--mode=preview|replace] [--recipe=repair.normal] [overrides]
 //	forge-worker accept --job-id=N --variant=1 --as=replace|child
+//	forge-worker discard --job-id=N [--variant=N]
 //	forge-worker recipes [--json]
 package main
 
@@ -42,7 +43,7 @@ func main() {
 			return s.Handlers(), nil, nil
 		},
 	})
-	app.Commands = []*cli.Command{enqueueCmd(), acceptCmd(), recipesCmd()}
+	app.Commands = []*cli.Command{enqueueCmd(), acceptCmd(), discardCmd(), recipesCmd()}
 	os.Exit(cliapp.Run(app, os.Args))
 }
 
@@ -169,6 +170,30 @@ func acceptCmd() *cli.Command {
 				line += fmt.Sprintf(" child_media_id=%d", res.ChildMediaID)
 			}
 			env.Summary(line, res)
+			return nil
+		},
+	}
+}
+
+func discardCmd() *cli.Command {
+	return &cli.Command{
+		Name:  "discard",
+		Usage: "reject previews of a finished job: delete the files, mark them discarded",
+		Flags: append(cliapp.Flags(),
+			&cli.Int64Flag{Name: "job-id", Required: true},
+			&cli.IntFlag{Name: "variant", Usage: "1-based preview to discard (default: every preview not accepted)"},
+		),
+		Action: func(c *cli.Context) error {
+			env, s, err := setup(c)
+			if err != nil {
+				return err
+			}
+			defer env.Close()
+			res, err := s.Discard(c.Context, forgejob.DiscardRequest{JobID: c.Int64("job-id"), Variant: c.Int("variant")})
+			if err != nil {
+				return err
+			}
+			env.Summary(fmt.Sprintf("forge-worker discard: job_id=%d discarded=%v", res.JobID, res.Discarded), res)
 			return nil
 		},
 	}

@@ -44,8 +44,10 @@ func TestForgeBrowserFlow(t *testing.T) {
 	// Generous bound for a loaded shared machine.
 	ctx, cancel := context.WithTimeout(bctx, 90*time.Second)
 	defer cancel()
+	start := time.Now()
 	run := func(step string, actions ...chromedp.Action) {
 		t.Helper()
+		defer func() { t.Logf("%-28s done at %v", step, time.Since(start).Round(time.Millisecond)) }()
 		if err := chromedp.Run(ctx, actions...); err != nil {
 			var loc, panel string
 			_ = chromedp.Run(ctx, chromedp.Location(&loc), chromedp.Evaluate(`(document.getElementById('forge-panel')||{}).innerText||''`, &panel))
@@ -73,7 +75,7 @@ func TestForgeBrowserFlow(t *testing.T) {
 
 	var msg string
 	run("regen form",
-		chromedp.SendKeys(`#forge-regen-form textarea[name=prompt]`, "a lighthouse on a rocky coast at sunset, dramatic clouds, detailed painting", chromedp.ByQuery),
+		chromedp.SetValue(`#forge-regen-form textarea[name=prompt]`, "a lighthouse on a rocky coast at sunset, dramatic clouds, detailed painting", chromedp.ByQuery),
 		chromedp.SetValue(`#forge-regen-form input[name=variants]`, "2", chromedp.ByQuery),
 		chromedp.SetValue(`#forge-regen-form select[name=gen]`, "txt2img", chromedp.ByQuery),
 		chromedp.Click(`#forge-regen-btn`, chromedp.ByQuery),

@@ -361,7 +361,9 @@ func TestForgeConfigProblemsVisible(t *testing.T) {
 		missing string
 	}{
 		{"no forge section", nil, forge.CodeConfigMissing, "forge"},
-		{"dispatch key absent", func(u string) *forge.Config { return &forge.Config{Enabled: boolPtr(true), BaseURL: u, ConfigPath: "/cfg/config.json"} },
+		{"dispatch key absent", func(u string) *forge.Config {
+			return &forge.Config{Enabled: boolPtr(true), BaseURL: u, ConfigPath: "/cfg/config.json"}
+		},
 			forge.CodeConfigIncomplete, "forge.dispatch_enabled"},
 		{"disabled", func(u string) *forge.Config {
 			return &forge.Config{Enabled: boolPtr(false), DispatchEnabled: boolPtr(true), BaseURL: u, ConfigPath: "/cfg/config.json"}
