@@ -30,57 +30,27 @@ type Recovered struct {
 // with backoff; otherwise it ends as error. A job with cancel_requested ends
 // as cancelled. Each recovery is audited (job_stuck_recovered). It is the
 // rescuer's runOnce and runs before every batch.
+//
+// The probe is a plain read of the running rows (idx_jobs_claim, a handful
+// of rows): only when it finds a candidate does RecoverStuck take the write
+// lock, and each write re-checks the row (owner, heartbeat, cancel flag) so a
+// heartbeat that arrives between probe and write keeps the job alive.
 func (q *Queue) RecoverStuck(ctx context.Context, types []string) ([]Recovered, error) {
 	host, _ := os.Hostname()
 	now := q.clock.Now()
 	nowS := svtime.Format(now)
+	cands, err := q.stuckCandidates(ctx, types, now, host)
+	if err != nil {
+		return nil, db.Classify(fmt.Errorf("recover stuck jobs: %w", err))
+	}
+	if len(cands) == 0 {
+		return nil, nil
+	}
 	var out []Recovered
-	err := db.InTx(ctx, q.db, func(tx *sql.Tx) error {
-		query := `SELECT id, type, attempts, max_attempts, cancel_requested, COALESCE(worker_owner, ''), COALESCE(worker_pid, 0),
-			COALESCE(heartbeat_at, updated_at, started_at, created_at) FROM jobs WHERE status = 'running'`
-		var args []any
-		if len(types) > 0 {
-			query += ` AND type IN (` + placeholders(len(types)) + `)`
-			for _, t := range types {
-				args = append(args, t)
-			}
-		}
-		type cand struct {
-			id                 int64
-			typ, owner, beat   string
-			attempts, max, pid int
-			cancel             bool
-		}
-		rows, err := tx.QueryContext(ctx, query, args...)
-		if err != nil {
-			return err
-		}
-		var cands []cand
-		for rows.Next() {
-			var c cand
-			if err := rows.Scan(&c.id, &c.typ, &c.attempts, &c.max, &c.cancel, &c.owner, &c.pid, &c.beat); err != nil {
-				rows.Close()
-				return err
-			}
-			cands = append(cands, c)
-		}
-		rows.Close()
-		if err := rows.Err(); err != nil {
-			return err
-		}
+	err = db.InTx(ctx, q.db, func(tx *sql.Tx) error {
+		out = out[:0]
 		for _, c := range cands {
-			code := ""
-			beat, ok := svtime.Parse(c.beat)
-			switch {
-			case !ok || now.Sub(beat) > q.reg.lease(c.typ, q.cfg):
-				code = CodeStuckHeartbeat
-			case ownerGone(c.owner, host):
-				code = CodeStuckWorkerGone
-			}
-			if code == "" {
-				continue
-			}
-			r := Recovered{JobID: c.id, Type: c.typ, Owner: c.owner, ReasonCode: code, Attempts: c.attempts}
+			r := Recovered{JobID: c.id, Type: c.typ, Owner: c.owner, ReasonCode: c.code, Attempts: c.attempts}
 			var set string
 			var sargs []any
 			switch {
@@ -91,14 +61,15 @@ func (q *Queue) RecoverStuck(ctx context.Context, types []string) ([]Recovered, 
 			case c.attempts < c.max:
 				r.NewStatus = StatusQueued
 				set = `status = 'queued', not_before = ?, last_error_code = ?, error_message = ?`
-				sargs = []any{svtime.Format(now.Add(q.backoff(c.attempts))), code, "recovered: " + code}
+				sargs = []any{svtime.Format(now.Add(q.backoff(c.attempts))), c.code, "recovered: " + c.code}
 			default:
 				r.NewStatus = StatusError
 				set = `status = 'error', finished_at = ?, last_error_code = ?, error_message = ?`
-				sargs = []any{nowS, code, code}
+				sargs = []any{nowS, c.code, c.code}
 			}
-			sargs = append(sargs, nowS, c.id, c.owner)
-			rs, err := tx.ExecContext(ctx, `UPDATE jobs SET `+set+`, updated_at = ? WHERE id = ? AND status = 'running' AND COALESCE(worker_owner, '') = ?`, sargs...)
+			sargs = append(sargs, nowS, c.id, c.owner, c.beat, c.cancel)
+			rs, err := tx.ExecContext(ctx, `UPDATE jobs SET `+set+`, updated_at = ? WHERE id = ? AND status = 'running'
+				AND COALESCE(worker_owner, '') = ? AND COALESCE(heartbeat_at, updated_at, started_at, created_at) = ? AND cancel_requested = ?`, sargs...)
 			if err != nil {
 				return err
 			}
@@ -106,7 +77,7 @@ func (q *Queue) RecoverStuck(ctx context.Context, types []string) ([]Recovered, 
 				continue
 			}
 			if err := audit(ctx, tx, nowS, "job_stuck_recovered", c.id, map[string]any{
-				"type": c.typ, "owner": c.owner, "reason_code": code, "new_status": r.NewStatus,
+				"type": c.typ, "owner": c.owner, "reason_code": c.code, "new_status": r.NewStatus,
 				"attempts": c.attempts, "max_attempts": c.max, "heartbeat_at": c.beat, "checked_at": nowS,
 			}); err != nil {
 				return err
@@ -123,6 +94,50 @@ func (q *Queue) RecoverStuck(ctx context.Context, types []string) ([]Recovered, 
 			Str("new_status", r.NewStatus).Str("owner", r.Owner).Msg("stuck job recovered")
 	}
 	return out, nil
+}
+
+type stuckCand struct {
+	id                     int64
+	typ, owner, beat, code string
+	attempts, max          int
+	cancel                 bool
+}
+
+// stuckCandidates reads the running jobs (outside any transaction) and
+// returns those whose lease expired or whose owner process is gone.
+func (q *Queue) stuckCandidates(ctx context.Context, types []string, now time.Time, host string) ([]stuckCand, error) {
+	query := `SELECT id, type, attempts, max_attempts, cancel_requested, COALESCE(worker_owner, ''),
+		COALESCE(heartbeat_at, updated_at, started_at, created_at) FROM jobs WHERE status = 'running'`
+	var args []any
+	if len(types) > 0 {
+		query += ` AND type IN (` + placeholders(len(types)) + `)`
+		for _, t := range types {
+			args = append(args, t)
+		}
+	}
+	rows, err := q.db.QueryContext(ctx, query, args...)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var out []stuckCand
+	for rows.Next() {
+		var c stuckCand
+		if err := rows.Scan(&c.id, &c.typ, &c.attempts, &c.max, &c.cancel, &c.owner, &c.beat); err != nil {
+			return nil, err
+		}
+		beat, ok := svtime.Parse(c.beat)
+		switch {
+		case !ok || now.Sub(beat) > q.reg.lease(c.typ, q.cfg):
+			c.code = CodeStuckHeartbeat
+		case ownerGone(c.owner, host):
+			c.code = CodeStuckWorkerGone
+		default:
+			continue
+		}
+		out = append(out, c)
+	}
+	return out, rows.Err()
 }
 
 // ownerGone reports whether the owner token names a process on this host

@@ -22,11 +22,14 @@ type HandlerOptions struct {
 	// Queue enqueues rescan_media jobs (backfill) and media follow-up jobs.
 	Queue *jobs.Queue
 	// PathPrefix (scan-worker --path) limits scan_path jobs to payload paths
-	// below it. Jobs outside are snoozed for ForeignSnooze, since the shared
-	// claim query has no payload filter.
+	// below it. The Runner enforces it in the claim query when its
+	// RunnerOptions.ClaimFilter is PathClaimFilter(PathPrefix): foreign jobs
+	// are then never claimed and stay queued with their attempts untouched.
+	// The handler keeps a guard for runners built without that filter: a
+	// foreign job that reaches it is snoozed for ForeignSnooze.
 	PathPrefix string
-	// ForeignSnooze is the delay for scan_path jobs outside PathPrefix
-	// (default 30 s).
+	// ForeignSnooze is the delay for scan_path jobs outside PathPrefix that
+	// reached the handler because the filter was not installed (default 30 s).
 	ForeignSnooze time.Duration
 	// Walk configures folder walks (skip dirs, symlinks).
 	Walk WalkOptions
@@ -60,6 +63,32 @@ func (s *Setup) Handlers(o HandlerOptions) map[string]jobs.Handler {
 		jobs.TypeScanPath:         func(ctx context.Context, j *jobs.Job) (any, error) { return s.scanPathJob(ctx, j, o) },
 		jobs.TypeRescanMedia:      func(ctx context.Context, j *jobs.Job) (any, error) { return s.rescanJob(ctx, j) },
 		jobs.TypeScanBackfillTags: func(ctx context.Context, j *jobs.Job) (any, error) { return s.backfillJob(ctx, j, o) },
+	}
+}
+
+// PathClaimFilter is the claim filter for scan-worker --path=prefix
+// (RunnerOptions.ClaimFilter): scan_path jobs are claimed only when their
+// payload path is empty, the prefix itself or below it (at a separator
+// boundary, as underPrefix: /lib/in does not match /lib/inbox); other job
+// types are not restricted. Payload paths are stored cleaned and absolute
+// (NewScanPathPayload), so a byte-wise comparison in SQL matches
+// underPrefix. An empty prefix returns nil (no filter).
+func PathClaimFilter(prefix string) jobs.ClaimFilterFunc {
+	if prefix == "" {
+		return nil
+	}
+	prefix = filepath.Clean(prefix)
+	below := strings.TrimSuffix(prefix, string(filepath.Separator)) + string(filepath.Separator)
+	f := jobs.ClaimFilter{
+		Where: `COALESCE(json_extract(j.payload_json, '$.path'), '') IN ('', ?)
+			OR substr(json_extract(j.payload_json, '$.path'), 1, length(?)) = ?`,
+		Args: []any{prefix, below, below},
+	}
+	return func(typ string) jobs.ClaimFilter {
+		if typ != jobs.TypeScanPath {
+			return jobs.ClaimFilter{}
+		}
+		return f
 	}
 }
 

@@ -135,3 +135,66 @@ func TestScanPathCancel(t *testing.T) {
 		t.Fatalf("cancel audit rows %d", n)
 	}
 }
+
+// TestPathClaimFilterLeavesForeignJobsQueued: with scan-worker --path the
+// Runner's claim query skips scan_path jobs outside the prefix, so they stay
+// queued with attempts 0 and no snooze (not_before untouched), while jobs
+// at or below the prefix and jobs of other types run.
+func TestPathClaimFilterLeavesForeignJobsQueued(t *testing.T) {
+	ctx := context.Background()
+	d := openDB(t)
+	q := jobs.NewQueue(jobs.QueueOptions{DB: d, Clock: &svtime.FixedClock{T: t0}, Config: jobs.DefaultConfig()})
+	root := filepath.Join(string(filepath.Separator), "lib", "in")
+	tests := []struct {
+		path string
+		want bool // claimed and run
+	}{
+		{root, true},
+		{filepath.Join(root, "sub", "x"), true},
+		{"", true},
+		{filepath.Join(string(filepath.Separator), "lib", "inbox"), false}, // shares the bytes, not the folder
+		{filepath.Join(string(filepath.Separator), "other", "in"), false},
+		{filepath.Join(string(filepath.Separator), "lib"), false},
+	}
+	ids := make([]int64, len(tests))
+	for i, tc := range tests {
+		res, err := q.Enqueue(ctx, jobs.EnqueueRequest{Type: jobs.TypeScanPath, Payload: scan.ScanPathPayload{Path: tc.path}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		ids[i] = res.JobID
+	}
+	ran := map[int64]bool{}
+	h := func(_ context.Context, j *jobs.Job) (any, error) { ran[j.ID] = true; return nil, nil }
+	r, err := jobs.NewRunner(jobs.RunnerOptions{Queue: q, Worker: "scan_worker", Types: []string{jobs.TypeScanPath},
+		Handlers: map[string]jobs.Handler{jobs.TypeScanPath: h}, LogsDir: t.TempDir(), ClaimFilter: scan.PathClaimFilter(root + string(filepath.Separator))})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := r.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer r.Close()
+	s, err := r.RunBatch(ctx, 0)
+	if err != nil || s.Snoozed != 0 {
+		t.Fatalf("batch %+v %v", s, err)
+	}
+	for i, tc := range tests {
+		row, err := q.Get(ctx, ids[i])
+		if err != nil {
+			t.Fatal(err)
+		}
+		if tc.want {
+			if !ran[ids[i]] || row.Status != jobs.StatusDone {
+				t.Errorf("path %q: ran=%v status=%s, want done", tc.path, ran[ids[i]], row.Status)
+			}
+			continue
+		}
+		if ran[ids[i]] || row.Status != jobs.StatusQueued || row.Attempts != 0 || row.NotBefore != "" || row.WorkerOwner != "" {
+			t.Errorf("foreign path %q: ran=%v row=%+v, want untouched queued", tc.path, ran[ids[i]], row)
+		}
+	}
+	if scan.PathClaimFilter("") != nil {
+		t.Fatal("empty prefix must not filter")
+	}
+}
