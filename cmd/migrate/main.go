@@ -12,7 +12,12 @@ import (
 
 	"github.com/localsupervisor/supervisor/pkg/cliapp"
 	"github.com/localsupervisor/supervisor/pkg/db"
+	"github.com/localsupervisor/supervisor/pkg/reason"
 )
+
+// CodeWorkersRunning: a worker holds its lock, so migrating now could
+// change the schema under a running job.
+const CodeWorkersRunning = "workers_running"
 
 func main() {
 	app := &cli.App{
@@ -31,7 +36,8 @@ func main() {
 			defer env.Close()
 			if !c.Bool("force") && !c.Bool("dry-run") {
 				if held := cliapp.HeldWorkerLocks(env.Config.Paths.Logs); len(held) > 0 {
-					return fmt.Errorf("workers are running (%s); stop them or pass --force", strings.Join(held, ", "))
+					return reason.Newf(CodeWorkersRunning, "workers are running (%s); stop them or pass --force", strings.Join(held, ", ")).
+						With("workers", held)
 				}
 			}
 			res, err := db.Migrate(c.Context, env.DB, db.MigrateOptions{DryRun: c.Bool("dry-run")})

@@ -9,6 +9,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"time"
 
 	"github.com/urfave/cli/v2"
 
@@ -69,11 +70,14 @@ func newSupervisor(env *cliapp.Env) (*supervise.Supervisor, error) {
 	if exe, err := os.Executable(); err == nil {
 		exeDir = filepath.Dir(exe)
 	}
-	specs, err := supervise.SpecsFromConfig(env.Config, exeDir)
+	// The options carry the logs folder so health shows each supervised
+	// worker's own heartbeat, not only whether its process is up.
+	o, err := supervise.OptionsFromConfig(env.Config, exeDir, time.Duration(env.Modules.Jobs.FreshSeconds)*time.Second)
 	if err != nil {
 		return nil, err
 	}
-	return supervise.New(supervise.Options{Specs: specs, Log: env.Log, Clock: env.Clock, Stderr: os.Stderr})
+	o.Log, o.Clock, o.Stderr = env.Log, env.Clock, os.Stderr
+	return supervise.New(o)
 }
 
 // execLauncher starts a worker binary fire-and-forget until pkg/launch lands:

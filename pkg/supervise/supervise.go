@@ -22,6 +22,7 @@ import (
 	"github.com/rs/zerolog"
 
 	"github.com/localsupervisor/supervisor/pkg/config"
+	"github.com/localsupervisor/supervisor/pkg/jobs/workerstate"
 	"github.com/localsupervisor/supervisor/pkg/reason"
 	"github.com/localsupervisor/supervisor/pkg/svtime"
 )
@@ -41,11 +42,14 @@ const (
 
 // Spec describes one supervised worker process.
 type Spec struct {
-	Name string   // short name ("scan")
-	Path string   // resolved binary path
-	Args []string // e.g. --loop --config=...
-	Dir  string   // working directory ("" = inherit)
-	Env  []string // nil = inherit
+	Name string // short name ("scan")
+	Path string // resolved binary path
+	// Service names the worker's lock and heartbeat files (scan_worker);
+	// "" reports no heartbeat.
+	Service string
+	Args    []string // e.g. --loop --config=...
+	Dir     string   // working directory ("" = inherit)
+	Env     []string // nil = inherit
 }
 
 // State is a snapshot of one worker, JSON-ready for /health.php.
@@ -60,6 +64,16 @@ type State struct {
 	LastExitAt string `json:"last_exit_at,omitempty"`
 	NextStart  string `json:"next_start_at,omitempty"`
 	LastError  string `json:"last_error,omitempty"`
+	// Service, Heartbeat (a workerstate status: busy, alive, stale,
+	// stopped, missing), LastHeartbeatUTC and HeartbeatAge come from the
+	// worker's own heartbeat file, read at every States call: a live
+	// process whose heartbeat went stale (hung) shows "stale" on the next
+	// health poll.
+	Service          string `json:"service,omitempty"`
+	Heartbeat        string `json:"heartbeat,omitempty"`
+	HeartbeatReason  string `json:"heartbeat_reason,omitempty"`
+	LastHeartbeatUTC string `json:"last_heartbeat_utc,omitempty"`
+	HeartbeatAge     int64  `json:"heartbeat_age_seconds,omitempty"`
 }
 
 // Running reports whether the worker process is up.
@@ -78,6 +92,10 @@ type Options struct {
 	StableAfter time.Duration
 	// Grace (10 s) between SIGTERM and kill on shutdown.
 	Grace time.Duration
+	// LogsDir holds the workers' heartbeat files; "" reports none.
+	LogsDir string
+	// Fresh (180 s, as /health.php) is how old a heartbeat may be.
+	Fresh time.Duration
 	// Stdout/Stderr of the workers (nil: discarded; workers log to their
 	// own rotated files).
 	Stdout, Stderr io.Writer
@@ -110,6 +128,9 @@ func New(o Options) (*Supervisor, error) {
 	if o.Grace <= 0 {
 		o.Grace = 10 * time.Second
 	}
+	if o.Fresh <= 0 {
+		o.Fresh = 180 * time.Second
+	}
 	s := &Supervisor{o: o}
 	seen := map[string]bool{}
 	for _, sp := range o.Specs {
@@ -120,16 +141,31 @@ func New(o Options) (*Supervisor, error) {
 			return nil, fmt.Errorf("supervise: worker %q listed twice", sp.Name)
 		}
 		seen[sp.Name] = true
-		s.states = append(s.states, State{Name: sp.Name, Path: sp.Path, State: StateStopped})
+		s.states = append(s.states, State{Name: sp.Name, Path: sp.Path, Service: sp.Service, State: StateStopped})
 	}
 	return s, nil
 }
 
-// States returns a copy of every worker's current state, in spec order.
+// States returns a copy of every worker's current state, in spec order,
+// with its heartbeat as of now. The files are read outside the mutex so a
+// slow disk never blocks the restart loops.
 func (s *Supervisor) States() []State {
 	s.mu.Lock()
-	defer s.mu.Unlock()
-	return append([]State(nil), s.states...)
+	out := append([]State(nil), s.states...)
+	s.mu.Unlock()
+	if s.o.LogsDir == "" {
+		return out
+	}
+	now := s.o.Clock.Now()
+	for i := range out {
+		if out[i].Service == "" {
+			continue
+		}
+		hb := workerstate.ServiceState(s.o.LogsDir, out[i].Service, now, s.o.Fresh)
+		out[i].Heartbeat, out[i].HeartbeatReason = hb.Status, hb.ReasonCode
+		out[i].LastHeartbeatUTC, out[i].HeartbeatAge = hb.LastHeartbeatUTC, hb.AgeSeconds
+	}
+	return out
 }
 
 func (s *Supervisor) update(i int, f func(*State)) {
@@ -242,18 +278,48 @@ func exitString(err error) string {
 	return err.Error() // "exit status 1", "signal: killed"
 }
 
-// BinaryName maps a configured worker name to its binary: "scan" →
-// "scan-worker" ("scan-worker" stays), with ".exe" on Windows.
-func BinaryName(name string) string {
-	b := name
-	if !strings.HasSuffix(b, "-worker") {
-		b += "-worker"
+// worker is what a configured name in workers.supervise stands for.
+type worker struct {
+	bin     string   // binary without .exe
+	service string   // lock/heartbeat name
+	args    []string // service-mode flags
+}
+
+// lookup maps a configured name to its worker. The known names are spelled
+// several ways in configs ("scan", "scan-worker", "library_rename"), and
+// two differ from the <name>-worker pattern: library renames run in
+// library-rename-worker, and Ollama's long-running process is
+// ollama-service, which has no --loop flag (ollama-worker runs one job as
+// its child and must never be supervised).
+func lookup(name string) worker {
+	n := strings.ToLower(strings.TrimSuffix(strings.TrimSpace(name), ".exe"))
+	key := strings.ReplaceAll(n, "_", "-")
+	key = strings.TrimSuffix(strings.TrimSuffix(key, "-worker"), "-service")
+	switch key {
+	case "ollama":
+		return worker{bin: "ollama-service", service: "ollama_service"}
+	case "rename", "library-rename":
+		key = "library-rename"
+	case "":
+		key = n
 	}
-	if runtime.GOOS == "windows" && !strings.HasSuffix(b, ".exe") {
+	return worker{bin: key + "-worker", service: strings.ReplaceAll(key, "-", "_") + "_worker", args: []string{"--loop"}}
+}
+
+// BinaryName maps a configured worker name to its binary: "scan" →
+// "scan-worker" ("scan-worker" stays, "ollama" → "ollama-service"), with
+// ".exe" on Windows.
+func BinaryName(name string) string {
+	b := lookup(name).bin
+	if runtime.GOOS == "windows" {
 		b += ".exe"
 	}
 	return b
 }
+
+// ServiceName is the lock/heartbeat name of a configured worker ("scan" →
+// "scan_worker").
+func ServiceName(name string) string { return lookup(name).service }
 
 // Find locates a worker binary in binDir, then beside exeDir (the webui
 // executable), then on $PATH.
@@ -275,23 +341,41 @@ func Find(name, binDir, exeDir string) (string, error) {
 }
 
 // SpecsFromConfig builds the specs for cfg.Workers.Supervise: every worker
-// runs with --loop and the same config file as webui.
+// runs in service mode (--loop) with the same config file as webui. A
+// relative workers.bin_dir resolves against the base directory, as every
+// configured path does, not against webui's working directory.
 func SpecsFromConfig(cfg *config.Config, exeDir string) ([]Spec, error) {
 	var specs []Spec
+	binDir := cfg.Workers.BinDir
+	if binDir != "" {
+		binDir = cfg.Resolve(binDir)
+	}
 	for _, n := range cfg.Workers.Supervise {
 		n = strings.TrimSpace(n)
 		if n == "" {
 			continue
 		}
-		p, err := Find(n, cfg.Workers.BinDir, exeDir)
+		p, err := Find(n, binDir, exeDir)
 		if err != nil {
 			return nil, err
 		}
-		args := []string{"--loop"}
+		w := lookup(n)
+		args := append([]string(nil), w.args...)
 		if cfg.ConfigPath != "" {
 			args = append(args, "--config="+cfg.ConfigPath)
 		}
-		specs = append(specs, Spec{Name: n, Path: p, Args: args, Dir: cfg.BaseDir})
+		specs = append(specs, Spec{Name: n, Path: p, Service: w.service, Args: args, Dir: cfg.BaseDir})
 	}
 	return specs, nil
+}
+
+// OptionsFromConfig fills the parts of Options that come from the
+// configuration: the specs, the logs folder with the heartbeats and the
+// freshness threshold (jobs.fresh_seconds when set).
+func OptionsFromConfig(cfg *config.Config, exeDir string, fresh time.Duration) (Options, error) {
+	specs, err := SpecsFromConfig(cfg, exeDir)
+	if err != nil {
+		return Options{}, err
+	}
+	return Options{Specs: specs, LogsDir: cfg.Paths.Logs, Fresh: fresh}, nil
 }

@@ -13,8 +13,10 @@ import (
 	"github.com/rs/zerolog"
 
 	"github.com/localsupervisor/supervisor/pkg/config"
+	"github.com/localsupervisor/supervisor/pkg/jobs/workerstate"
 	"github.com/localsupervisor/supervisor/pkg/reason"
 	"github.com/localsupervisor/supervisor/pkg/svtest"
+	"github.com/localsupervisor/supervisor/pkg/svtime"
 )
 
 // waitFor polls cond with a bounded deadline; it asserts an outcome, never
@@ -171,8 +173,94 @@ func TestFindAndSpecs(t *testing.T) {
 		strings.Join(specs[0].Args, " ") != "--loop --config=/etc/sv/config.json" || specs[0].Dir != "/srv/sv" {
 		t.Fatalf("specs %+v", specs)
 	}
+	if specs[0].Service != "scan_worker" || specs[1].Service != "media_worker" {
+		t.Fatalf("services %q %q", specs[0].Service, specs[1].Service)
+	}
+	// A relative bin_dir resolves against the base directory, not the
+	// working directory.
+	cfg.BaseDir, cfg.Workers.BinDir = filepath.Dir(binDir), filepath.Base(binDir)
+	if specs, err := SpecsFromConfig(cfg, exeDir); err != nil || specs[0].Path != inBin {
+		t.Fatalf("relative bin_dir: %+v %v", specs, err)
+	}
 	cfg.Workers.Supervise = []string{"forge"}
 	if _, err := SpecsFromConfig(cfg, exeDir); !errors.Is(err, err) || reason.Code(err) != CodeBinaryMissing {
 		t.Fatalf("missing binary: %v", err)
+	}
+}
+
+func TestLookupNames(t *testing.T) {
+	cases := []struct{ name, bin, service, args string }{
+		{"scan", "scan-worker", "scan_worker", "--loop"},
+		{"scan-worker", "scan-worker", "scan_worker", "--loop"},
+		{"scan_worker", "scan-worker", "scan_worker", "--loop"},
+		{"media", "media-worker", "media_worker", "--loop"},
+		{"forge", "forge-worker", "forge_worker", "--loop"},
+		{"library_rename", "library-rename-worker", "library_rename_worker", "--loop"},
+		{"rename", "library-rename-worker", "library_rename_worker", "--loop"},
+		{"library-rename-worker", "library-rename-worker", "library_rename_worker", "--loop"},
+		// ollama-service runs until stopped and has no --loop flag;
+		// ollama-worker is its one-job child, never supervised.
+		{"ollama", "ollama-service", "ollama_service", ""},
+		{"ollama-service", "ollama-service", "ollama_service", ""},
+		{"custom", "custom-worker", "custom_worker", "--loop"},
+	}
+	for _, c := range cases {
+		w := lookup(c.name)
+		if w.bin != c.bin || w.service != c.service || strings.Join(w.args, " ") != c.args {
+			t.Errorf("%s: %+v, want %s %s %q", c.name, w, c.bin, c.service, c.args)
+		}
+		if ServiceName(c.name) != c.service {
+			t.Errorf("%s: ServiceName %q", c.name, ServiceName(c.name))
+		}
+	}
+}
+
+// TestStatesHeartbeat: States reads each worker's heartbeat at call time,
+// so a heartbeat older than Fresh shows stale on the next poll even while
+// the process is up.
+func TestStatesHeartbeat(t *testing.T) {
+	logs := t.TempDir()
+	start := time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)
+	clock := &svtime.FixedClock{T: start}
+	s, err := New(Options{Log: zerolog.Nop(), Clock: clock, LogsDir: logs, Fresh: time.Minute, Specs: []Spec{
+		{Name: "scan", Path: "/bin/true", Service: "scan_worker"},
+		{Name: "media", Path: "/bin/true", Service: "media_worker"},
+		{Name: "x", Path: "/bin/true"}, // no service: no heartbeat reported
+	}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	lock, err := workerstate.AcquireLock(logs, "scan_worker", start, []string{"scan-worker"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer lock.Release()
+	if err := workerstate.WriteHeartbeat(logs, workerstate.Heartbeat{Service: "scan_worker", PID: 7, State: workerstate.StateIdle,
+		StartedAtUTC: svtime.Format(start), LastHeartbeatUTC: svtime.Format(start)}); err != nil {
+		t.Fatal(err)
+	}
+	cases := []struct {
+		name         string
+		advance      time.Duration
+		scan, reason string
+		age          int64
+	}{
+		{"fresh", 0, workerstate.StatusAlive, "heartbeat_file_active", 0},
+		{"at the threshold", time.Minute, workerstate.StatusAlive, "heartbeat_file_active", 60},
+		{"past the threshold", time.Minute + time.Second, workerstate.StatusStale, "heartbeat_file_stale", 61},
+	}
+	for _, c := range cases {
+		clock.T = start.Add(c.advance)
+		st := s.States()
+		if st[0].Heartbeat != c.scan || st[0].HeartbeatReason != c.reason || st[0].HeartbeatAge != c.age ||
+			st[0].LastHeartbeatUTC != svtime.Format(start) || st[0].Service != "scan_worker" {
+			t.Errorf("%s: scan %+v", c.name, st[0])
+		}
+		if st[1].Heartbeat != workerstate.StatusMissing {
+			t.Errorf("%s: media without a heartbeat file: %+v", c.name, st[1])
+		}
+		if st[2].Heartbeat != "" {
+			t.Errorf("%s: worker without service reports %q", c.name, st[2].Heartbeat)
+		}
 	}
 }
