@@ -2,14 +2,12 @@ package main_test
 
 import (
 	"encoding/binary"
-	"encoding/json"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"syscall"
 	"testing"
 
-	"github.com/localsupervisor/supervisor/pkg/db"
 	"github.com/localsupervisor/supervisor/pkg/svtest"
 )
 
@@ -33,24 +31,7 @@ func TestBigVideoPeakRSS(t *testing.T) {
 	svtest.RequireTool(t, "ffmpeg", "ffprobe")
 	bin := svtest.BuildBinary(t, "./cmd/scan-path")
 	dir := t.TempDir()
-	lib := filepath.Join(dir, "lib")
-	cfg := map[string]any{
-		"db":      map[string]any{"path": filepath.Join(dir, "DB", "local.sqlite")},
-		"scanner": map[string]any{"enabled": false},
-		"paths": map[string]any{"images_sfw": filepath.Join(lib, "img"), "images_nsfw": filepath.Join(lib, "img18"),
-			"videos_sfw": filepath.Join(lib, "vid"), "videos_nsfw": filepath.Join(lib, "vid18"), "logs": filepath.Join(dir, "LOGS")},
-	}
-	b, _ := json.Marshal(cfg)
-	cp := filepath.Join(dir, "config.json")
-	os.WriteFile(cp, b, 0o644)
-	d, err := db.Open(t.Context(), db.Options{Path: filepath.Join(dir, "DB", "local.sqlite"), Create: true})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer d.Close()
-	if _, err := db.Migrate(t.Context(), d, db.MigrateOptions{}); err != nil {
-		t.Fatal(err)
-	}
+	cp, d := setupScanPath(t, dir, "copy")
 
 	src := filepath.Join(dir, "inbox")
 	os.MkdirAll(src, 0o755)

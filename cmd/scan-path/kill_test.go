@@ -2,8 +2,8 @@ package main_test
 
 import (
 	"bytes"
-	"context"
 	"crypto/md5"
+	"database/sql"
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
@@ -17,7 +17,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/localsupervisor/supervisor/pkg/db"
+	"github.com/localsupervisor/supervisor/pkg/db/dbtest"
 	"github.com/localsupervisor/supervisor/pkg/svtest"
 )
 
@@ -30,16 +30,7 @@ func TestKillDuringMoveImport(t *testing.T) {
 	bin := svtest.BuildBinary(t, "./cmd/scan-path")
 	dir := t.TempDir()
 	lib := filepath.Join(dir, "lib")
-	cfg := map[string]any{
-		"db":      map[string]any{"path": filepath.Join(dir, "DB", "local.sqlite")},
-		"import":  map[string]any{"mode": "move"},
-		"scanner": map[string]any{"enabled": false},
-		"paths": map[string]any{"images_sfw": filepath.Join(lib, "img"), "images_nsfw": filepath.Join(lib, "img18"),
-			"videos_sfw": filepath.Join(lib, "vid"), "videos_nsfw": filepath.Join(lib, "vid18"), "logs": filepath.Join(dir, "LOGS")},
-	}
-	b, _ := json.Marshal(cfg)
-	cp := filepath.Join(dir, "config.json")
-	os.WriteFile(cp, b, 0o644)
+	cp, d := setupScanPath(t, dir, "move")
 
 	src := filepath.Join(dir, "inbox")
 	const n = 300
@@ -63,15 +54,6 @@ func TestKillDuringMoveImport(t *testing.T) {
 	}
 	env := []string{"SV_CONFIG=", "SV_BASE="}
 	args := []string{"--config=" + cp, "--path=" + src, "--now", "--mode=move"}
-	ctx := context.Background()
-	d, err := db.Open(ctx, db.Options{Path: filepath.Join(dir, "DB", "local.sqlite"), Create: true})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer d.Close()
-	if _, err := db.Migrate(ctx, d, db.MigrateOptions{}); err != nil {
-		t.Fatal(err)
-	}
 	for round, killAt := range []int{1, 40, 120, 200} {
 		cmd := exec.Command(bin, args...)
 		cmd.Dir, cmd.Env = dir, append(os.Environ(), env...)
@@ -150,4 +132,24 @@ func TestKillDuringMoveImport(t *testing.T) {
 		}
 		return nil
 	})
+}
+
+// setupScanPath writes a config for dir (library under dir/lib, scanner
+// disabled, import.mode mode) and creates its migrated database.
+func setupScanPath(t *testing.T, dir, mode string) (string, *sql.DB) {
+	t.Helper()
+	lib := filepath.Join(dir, "lib")
+	cfg := map[string]any{
+		"db":      map[string]any{"path": filepath.Join(dir, "DB", "local.sqlite")},
+		"import":  map[string]any{"mode": mode},
+		"scanner": map[string]any{"enabled": false},
+		"paths": map[string]any{"images_sfw": filepath.Join(lib, "img"), "images_nsfw": filepath.Join(lib, "img18"),
+			"videos_sfw": filepath.Join(lib, "vid"), "videos_nsfw": filepath.Join(lib, "vid18"), "logs": filepath.Join(dir, "LOGS")},
+	}
+	b, _ := json.Marshal(cfg)
+	cp := filepath.Join(dir, "config.json")
+	if err := os.WriteFile(cp, b, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	return cp, dbtest.Open(t, filepath.Join(dir, "DB", "local.sqlite"))
 }
