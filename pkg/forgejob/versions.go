@@ -102,11 +102,15 @@ func (v *JobView) fill(payload, result, resp string) {
 	if json.Unmarshal([]byte(payload), &req) == nil && req.Payload.Prompt != "" {
 		v.Mode, v.Generation, v.Model, v.Variants, v.JobLabel = req.Mode, string(req.Generation), req.Model.Checkpoint, req.Payload.Variants(), req.JobLabel
 	}
-	var failed struct {
-		Error map[string]any `json:"error"`
-	}
-	if json.Unmarshal([]byte(resp), &failed) == nil && failed.Error != nil {
-		v.Failure = failed.Error
+	// Only failed (or retried) jobs carry {"error": …}; a done job's
+	// response is its result, decoded once below.
+	if v.Status != jobs.StatusDone {
+		var failed struct {
+			Error map[string]any `json:"error"`
+		}
+		if json.Unmarshal([]byte(resp), &failed) == nil && failed.Error != nil {
+			v.Failure = failed.Error
+		}
 	}
 	raw := result
 	if strings.TrimSpace(raw) == "" {
