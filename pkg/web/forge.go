@@ -522,6 +522,19 @@ func (f *Forge) preview(w http.ResponseWriter, r *http.Request) {
 		f.s.fail(w, r, http.StatusForbidden, CodeAdultHidden, nil)
 		return
 	}
+	w.Header().Set("X-Content-Type-Options", "nosniff")
+	// size=N asks for a cached thumbnail (the panel lists many previews);
+	// it shares the media's thumbnail folder, so purging the media's
+	// thumbnails drops these too. Without a thumbnailer, or when it fails,
+	// the preview itself is served.
+	if size, _ := strconv.Atoi(r.URL.Query().Get("size")); size > 0 && f.s.thumbs != nil {
+		if t, err := f.s.thumbs.Thumb(r.Context(), ThumbSource{ID: mediaID, Path: path, Type: "image", Size: size}); err == nil {
+			path = t.Path
+			w.Header().Set("Content-Type", t.ContentType)
+		} else {
+			f.s.log.Debug().Err(err).Int64("job_id", jobID).Msg("forge preview thumbnail failed")
+		}
+	}
 	fh, err := os.Open(path)
 	if err != nil {
 		f.s.fail(w, r, http.StatusNotFound, CodeNotFound, err)
@@ -534,7 +547,6 @@ func (f *Forge) preview(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	w.Header().Set("Cache-Control", "private, max-age=300")
-	w.Header().Set("X-Content-Type-Options", "nosniff")
 	http.ServeContent(w, r, st.Name(), st.ModTime(), fh)
 }
 

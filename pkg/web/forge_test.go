@@ -569,3 +569,49 @@ func TestLegacyForgeRegenActionIsPlanned(t *testing.T) {
 		t.Errorf("legacy action enqueued an unplanned payload: %s", payload)
 	}
 }
+
+// stubThumbs records thumbnail requests and answers with a fixed file.
+type stubThumbs struct {
+	file string
+	got  []ThumbSource
+}
+
+func (s *stubThumbs) Thumb(_ context.Context, src ThumbSource) (Thumb, error) {
+	s.got = append(s.got, src)
+	return Thumb{Path: s.file, ContentType: "image/jpeg", ModTime: time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)}, nil
+}
+
+func TestForgePreviewThumbnail(t *testing.T) {
+	e := newForgeEnv(t, okForge)
+	thumbFile := filepath.Join(e.base, "thumb.jpg")
+	if err := os.WriteFile(thumbFile, []byte("thumb-bytes"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	st := &stubThumbs{file: thumbFile}
+	f := NewForge(ForgeOptions{Service: e.svc})
+	s, err := New(Options{Config: e.cfg, DB: e.db, ReadDB: e.srv.rdb, Log: zerolog.Nop(), Clock: e.srv.clock, Jobs: e.queue, Thumbs: st,
+		ExtraRoutes: f.Routes, DetailSections: []DetailSection{f.DetailSection()}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	e.h = s.Handler()
+	_, m := e.postJSON(e.regenForm(nil))
+	jobID := jobIDOf(t, m)
+	e.runJobs()
+	if !strings.Contains(e.detail(), "variant=1&amp;size=240") {
+		t.Error("panel does not ask for preview thumbnails")
+	}
+	rec := e.c.do("GET", "/forge_preview.php?job_id="+strconv.FormatInt(jobID, 10)+"&variant=1&size=240", nil)
+	if rec.Code != 200 || rec.Body.String() != "thumb-bytes" || rec.Header().Get("Content-Type") != "image/jpeg" {
+		t.Fatalf("thumbnail: %d %q %s", rec.Code, rec.Body, rec.Header().Get("Content-Type"))
+	}
+	vs := e.versions(jobID)
+	if len(st.got) != 1 || st.got[0].Path != vs[0].Path || st.got[0].ID != e.imgID || st.got[0].Size != 240 {
+		t.Errorf("thumbnail requests %+v", st.got)
+	}
+	// Without size the preview itself is served.
+	rec = e.c.do("GET", "/forge_preview.php?job_id="+strconv.FormatInt(jobID, 10)+"&variant=1", nil)
+	if !bytes.Equal(rec.Body.Bytes(), mustRead(t, vs[0].Path)) {
+		t.Error("full preview not served without size")
+	}
+}
