@@ -14,6 +14,7 @@ import (
 
 	"github.com/rs/zerolog"
 
+	"github.com/localsupervisor/supervisor/pkg/jobs"
 	"github.com/localsupervisor/supervisor/pkg/ollama"
 	"github.com/localsupervisor/supervisor/pkg/probe"
 	"github.com/localsupervisor/supervisor/pkg/reason"
@@ -22,12 +23,15 @@ import (
 
 // ChildOptions configure RunChild (the ollama-worker binary).
 type ChildOptions struct {
-	DB     *sql.DB
+	DB *sql.DB
+	// Queue is the shared job queue (nil: one on DB with default config).
+	Queue  *jobs.Queue
 	Clock  svtime.Clock
 	Config ollama.Config
 	HTTP   *http.Client
 	JobID  int64
-	// Owner is the claim token the service wrote; every write is fenced by it.
+	// Owner is the claim token the service wrote; every write is fenced by
+	// it, and the child refuses a job not running under it.
 	Owner     string
 	TraceFile string
 	// JobsLog is the ollama_jobs channel; ErrorsLog the ollama_errors one.
@@ -54,13 +58,13 @@ type ChildResult struct {
 // (the service's SIGTERM) it writes nothing: the service finalises.
 func RunChild(ctx context.Context, o ChildOptions) ChildResult {
 	res := ChildResult{JobID: o.JobID}
-	j, err := loadJob(ctx, o.DB, o.JobID)
+	q := o.Queue
+	if q == nil {
+		q = jobs.NewQueue(jobs.QueueOptions{DB: o.DB, Clock: o.Clock, Config: jobs.DefaultConfig()})
+	}
+	j, err := attachJob(ctx, q, o.JobID, o.Owner)
 	if err != nil {
 		res.Status, res.Code, res.Error = "error", reason.CodeOr(err, "init_error"), err.Error()
-		return res
-	}
-	if j.Status != "running" || (o.Owner != "" && j.Owner != o.Owner) {
-		res.Status, res.Code, res.Error = "error", CodeLeaseLost, fmt.Sprintf("job %d is %s owned by %q", j.ID, j.Status, j.Owner)
 		return res
 	}
 	tr := OpenTrace(o.TraceFile, o.Clock)
@@ -72,10 +76,10 @@ func RunChild(ctx context.Context, o ChildOptions) ChildResult {
 		"model": cfg.ModelFor(j.Mode), "request_url": cfg.BaseURL, "pid": os.Getpid()})
 	stage := func(s string) {
 		_ = tr.Stage(s, nil)
-		_, _ = fenced(ctx, o.DB, o.Clock, j, `stage = ?, stage_changed_at = ?`, s, svtime.NowString(o.Clock))
+		_, _ = j.update(ctx, `stage = ?, stage_changed_at = ?`, s, svtime.NowString(o.Clock))
 	}
 	stage("start")
-	_, _ = fenced(ctx, o.DB, o.Clock, j, `worker_pid = ?, progress_bits = 200`, os.Getpid())
+	_, _ = j.update(ctx, `worker_pid = ?, progress_bits = 200`, os.Getpid())
 	o.JobsLog.Info().Str("event", "start").Int64("job_id", j.ID).Int64("media_id", j.MediaID).Str("mode", string(j.Mode)).
 		Int("attempt", j.Attempt).Str("trace_file", o.TraceFile).Int("pid", os.Getpid()).Msg("start")
 
@@ -133,7 +137,7 @@ func RunChild(ctx context.Context, o ChildOptions) ChildResult {
 }
 
 func finishChild(ctx context.Context, o ChildOptions, j *JobRow, tr *Trace, f Final, res ChildResult) ChildResult {
-	ok, err := finishJob(ctx, o.DB, o.Clock, j, f)
+	ok, err := finishJob(ctx, o.Clock, j, f)
 	res.Status, res.Code, res.Error, res.Written = f.Status, f.Code, f.Message, ok
 	res.OK = f.Status == "done"
 	if err != nil {

@@ -209,7 +209,7 @@ func TestVideoFrameSentToVisionMode(t *testing.T) {
 				t.Fatalf("enqueue: %+v", sum)
 			}
 			ctx := context.Background()
-			j, err := claimJob(ctx, r.db, svtime.SystemClock{}, "owner", 0, 1)
+			j, err := claimJob(ctx, r.q, "owner", 0, 1)
 			if err != nil || j == nil {
 				t.Fatalf("claim: %v %v", j, err)
 			}

@@ -10,6 +10,7 @@ import (
 	"strings"
 
 	"github.com/localsupervisor/supervisor/pkg/db"
+	"github.com/localsupervisor/supervisor/pkg/jobs"
 	"github.com/localsupervisor/supervisor/pkg/ollama"
 	"github.com/localsupervisor/supervisor/pkg/reason"
 	"github.com/localsupervisor/supervisor/pkg/svtime"
@@ -29,7 +30,9 @@ const (
 	CodeLeaseLost       = "lease_lost"
 )
 
-// JobRow is the part of a claimed job the service and the child need.
+// JobRow is a claimed Ollama job: the shared queue's handle (pkg/jobs),
+// whose every write is fenced by id + running + the claim's owner token,
+// plus the Ollama view of the row.
 type JobRow struct {
 	ID          int64
 	Type        string
@@ -38,8 +41,19 @@ type JobRow struct {
 	Attempt     int
 	MaxAttempts int
 	Owner       string
-	Status      string
-	Cancel      bool
+	job         *jobs.Job
+}
+
+func newJobRow(j *jobs.Job) (*JobRow, error) {
+	m, ok := ollama.ModeFromJobType(j.Type)
+	if !ok {
+		return nil, reason.Permanent("job_type_unknown", fmt.Errorf("job %d has type %s, not an ollama job", j.ID, j.Type))
+	}
+	r := &JobRow{ID: j.ID, Type: j.Type, Mode: m, Attempt: j.Attempt, MaxAttempts: j.MaxAttempts, Owner: j.Owner, job: j}
+	if j.MediaID != nil {
+		r.MediaID = *j.MediaID
+	}
+	return r, nil
 }
 
 func typesIn(types []string) string {
@@ -69,101 +83,78 @@ func depClause() string {
 	return "NOT (" + strings.Join(parts, " OR ") + ")"
 }
 
-// claimJob claims the oldest runnable Ollama job (priority, id) in one
-// immediate transaction. maxAttempts caps jobs.max_attempts with the
-// configured ollama.worker.max_retries.
-func claimJob(ctx context.Context, d *sql.DB, clock svtime.Clock, owner string, mediaID int64, maxAttempts int) (*JobRow, error) {
-	now := svtime.NowString(clock)
-	filter := ""
-	args := []any{owner, now, now, now, maxAttempts, now}
+// claimSet is what an Ollama claim adds to the shared claim: the
+// configured ollama.worker.max_retries caps max_attempts, and the stage and
+// 0..1000 progress scale the dashboard shows.
+const claimSet = `max_attempts = min(max_attempts, ?), stage = 'claimed', progress_bits = 0, progress_bits_total = 1000`
+
+// claimJob claims the oldest runnable Ollama job over all modes (priority,
+// id) through the shared queue, skipping jobs whose inputs are still being
+// produced (depClause). maxAttempts caps jobs.max_attempts.
+func claimJob(ctx context.Context, q *jobs.Queue, owner string, mediaID int64, maxAttempts int) (*JobRow, error) {
+	req := jobs.ClaimRequest{Owner: owner, Types: JobTypes(), Mixed: true, Limit: 1,
+		Filter: func(string) jobs.ClaimFilter { return jobs.ClaimFilter{Where: depClause()} },
+		Set:    claimSet, SetArgs: []any{maxAttempts}}
 	if mediaID > 0 {
-		filter = " AND j.media_id = ?"
-		args = append(args, mediaID)
+		req.MediaID = &mediaID
 	}
-	var j JobRow
-	var media sql.NullInt64
-	err := db.InTx(ctx, d, func(tx *sql.Tx) error {
-		return tx.QueryRowContext(ctx, `UPDATE jobs SET status = 'running', worker_owner = ?, worker_pid = NULL,
-			started_at = ?, heartbeat_at = ?, updated_at = ?, attempts = attempts + 1, max_attempts = min(max_attempts, ?),
-			cancel_requested = 0, finished_at = NULL, stage = 'claimed', stage_changed_at = NULL, progress_bits = 0, progress_bits_total = 1000
-			WHERE id = (SELECT j.id FROM jobs j WHERE j.status = 'queued' AND j.type IN `+typesIn(JobTypes())+`
-				AND (j.not_before IS NULL OR j.not_before <= ?)`+filter+` AND `+depClause()+`
-				ORDER BY j.priority, j.id LIMIT 1)
-			RETURNING id, type, media_id, attempts, max_attempts, worker_owner`, args...).
-			Scan(&j.ID, &j.Type, &media, &j.Attempt, &j.MaxAttempts, &j.Owner)
-	})
-	if errors.Is(err, sql.ErrNoRows) {
+	js, err := q.Claim(ctx, req)
+	if err != nil {
+		return nil, fmt.Errorf("claim ollama job: %w", err)
+	}
+	if len(js) == 0 {
 		return nil, nil
 	}
-	if err != nil {
-		return nil, db.Classify(fmt.Errorf("claim ollama job: %w", err))
-	}
-	j.MediaID = media.Int64
-	j.Mode, _ = ollama.ModeFromJobType(j.Type)
-	j.Status = "running"
-	return &j, nil
+	return newJobRow(js[0]) // cannot fail: the claim is restricted to JobTypes
 }
 
-// loadJob reads one job row.
-func loadJob(ctx context.Context, d *sql.DB, id int64) (*JobRow, error) {
-	var j JobRow
-	var media sql.NullInt64
-	var owner sql.NullString
-	err := d.QueryRowContext(ctx, `SELECT id, type, media_id, attempts, max_attempts, worker_owner, status, cancel_requested FROM jobs WHERE id = ?`, id).
-		Scan(&j.ID, &j.Type, &media, &j.Attempt, &j.MaxAttempts, &owner, &j.Status, &j.Cancel)
-	if errors.Is(err, sql.ErrNoRows) {
-		return nil, reason.Permanent(CodeJobNotFound, fmt.Errorf("job %d not found", id))
-	}
+// attachJob is the child's handle for the job its service claimed: it
+// fails with lease_lost unless the row is running under owner.
+func attachJob(ctx context.Context, q *jobs.Queue, id int64, owner string) (*JobRow, error) {
+	j, err := q.Attach(ctx, id, owner)
 	if err != nil {
-		return nil, db.Classify(fmt.Errorf("load job %d: %w", id, err))
+		return nil, err
 	}
-	j.MediaID = media.Int64
-	j.Owner = owner.String
-	var ok bool
-	if j.Mode, ok = ollama.ModeFromJobType(j.Type); !ok {
-		return nil, reason.Permanent("job_type_unknown", fmt.Errorf("job %d has type %s, not an ollama job", id, j.Type))
-	}
-	return &j, nil
+	return newJobRow(j)
 }
 
-// fenced runs an UPDATE guarded by id + running + owner; false = lost.
-func fenced(ctx context.Context, d *sql.DB, clock svtime.Clock, j *JobRow, set string, args ...any) (bool, error) {
-	args = append(args, svtime.NowString(clock), j.ID, j.Owner)
-	var n int64
-	err := db.InTx(ctx, d, func(tx *sql.Tx) error {
-		rs, err := tx.ExecContext(ctx, `UPDATE jobs SET `+set+`, updated_at = ? WHERE id = ? AND status = 'running' AND worker_owner = ?`, args...)
-		if err != nil {
-			return err
-		}
-		n, _ = rs.RowsAffected()
-		return nil
-	})
-	if err != nil {
-		return false, db.Classify(fmt.Errorf("update job %d: %w", j.ID, err))
+// update runs a fenced UPDATE of the job's row; false = the job is no
+// longer ours (deleted, cancelled by force, recovered by someone else).
+func (j *JobRow) update(ctx context.Context, set string, args ...any) (bool, error) {
+	err := j.job.Update(ctx, set, args...)
+	if errors.Is(err, jobs.ErrLeaseLost) {
+		return false, nil
 	}
-	return n == 1, nil
+	return err == nil, err
 }
 
-// heartbeatJob refreshes heartbeat_at and reports cancel_requested; ok=false
+// heartbeatJob refreshes the lease and reports cancel_requested; ok=false
 // means the job is no longer running under this owner.
-func heartbeatJob(ctx context.Context, d *sql.DB, clock svtime.Clock, j *JobRow) (cancel, ok bool, err error) {
-	err = db.InTx(ctx, d, func(tx *sql.Tx) error {
-		e := tx.QueryRowContext(ctx, `UPDATE jobs SET heartbeat_at = ? WHERE id = ? AND status = 'running' AND worker_owner = ? RETURNING cancel_requested`,
-			svtime.NowString(clock), j.ID, j.Owner).Scan(&cancel)
-		if errors.Is(e, sql.ErrNoRows) {
-			return nil
-		}
-		if e == nil {
-			ok = true
-		}
-		return e
-	})
-	return cancel, ok, db.Classify(err)
+func heartbeatJob(ctx context.Context, q *jobs.Queue, j *JobRow) (cancel, ok bool, err error) {
+	ls, err := q.Heartbeat(ctx, j.job)
+	if err != nil {
+		return false, false, err
+	}
+	return ls[0].CancelRequested, ls[0].Held, nil
+}
+
+// jobState reads status and owner of a job (for the service's checks of a
+// child's end state); code job_not_found when the row is gone.
+func jobState(ctx context.Context, d *sql.DB, id int64) (status, owner string, err error) {
+	var o sql.NullString
+	err = d.QueryRowContext(ctx, `SELECT status, worker_owner FROM jobs WHERE id = ?`, id).Scan(&status, &o)
+	if errors.Is(err, sql.ErrNoRows) {
+		return "", "", reason.Permanent(CodeJobNotFound, fmt.Errorf("job %d not found", id))
+	}
+	if err != nil {
+		return "", "", db.Classify(fmt.Errorf("load job %d: %w", id, err))
+	}
+	return status, o.String, nil
 }
 
 // Final is how one attempt of a job ended.
 type Final struct {
-	// Status is done, retry, error or cancelled.
+	// Status is done, retry, error, cancelled or released.
 	Status    string          `json:"status"`
 	Code      string          `json:"error_code,omitempty"`
 	Message   string          `json:"error,omitempty"`
@@ -194,7 +185,7 @@ func decide(cfg ollama.Config, clock svtime.Clock, j *JobRow, err error) Final {
 }
 
 // finishJob writes f to the job row, fenced by owner. ok=false: lost.
-func finishJob(ctx context.Context, d *sql.DB, clock svtime.Clock, j *JobRow, f Final) (bool, error) {
+func finishJob(ctx context.Context, clock svtime.Clock, j *JobRow, f Final) (bool, error) {
 	now := svtime.NowString(clock)
 	switch f.Status {
 	case "done":
@@ -202,13 +193,16 @@ func finishJob(ctx context.Context, d *sql.DB, clock svtime.Clock, j *JobRow, f 
 		if len(f.Result) > 0 {
 			res = string(f.Result)
 		}
-		return fenced(ctx, d, clock, j, `status = 'done', result_json = ?, error_message = NULL, last_error_code = NULL, finished_at = ?, stage = 'done', progress_bits = 1000`, res, now)
+		return j.update(ctx, `status = 'done', result_json = ?, error_message = NULL, last_error_code = NULL, finished_at = ?, stage = 'done', progress_bits = 1000`, res, now)
 	case "retry":
-		return fenced(ctx, d, clock, j, `status = 'queued', not_before = ?, last_error_code = ?, error_message = ?, worker_pid = NULL, stage = 'retry_wait'`, f.NotBefore, f.Code, f.Message)
+		return j.update(ctx, `status = 'queued', not_before = ?, last_error_code = ?, error_message = ?, worker_pid = NULL, stage = 'retry_wait'`, f.NotBefore, f.Code, f.Message)
 	case "cancelled":
-		return fenced(ctx, d, clock, j, `status = 'cancelled', cancelled_at = ?, finished_at = ?, last_error_code = 'cancelled', error_message = ?, stage = 'child_cancel', progress_bits = 1000`, now, now, cmp.Or(f.Message, "cancel_requested"))
+		return j.update(ctx, `status = 'cancelled', cancelled_at = ?, finished_at = ?, last_error_code = 'cancelled', error_message = ?, stage = 'child_cancel', progress_bits = 1000`, now, now, cmp.Or(f.Message, "cancel_requested"))
+	case "released":
+		// Not the job's fault (service shutdown): the attempt is given back.
+		return j.update(ctx, `status = 'queued', attempts = max(attempts - 1, 0), worker_pid = NULL, last_error_code = ?, error_message = ?`, jobs.CodeShutdownReleased, f.Message)
 	default:
-		return fenced(ctx, d, clock, j, `status = 'error', finished_at = ?, last_error_code = ?, error_message = ?, progress_bits = 1000, stage = COALESCE(?, stage)`, now, f.Code, f.Message, stageFor(f.Code))
+		return j.update(ctx, `status = 'error', finished_at = ?, last_error_code = ?, error_message = ?, progress_bits = 1000, stage = COALESCE(?, stage)`, now, f.Code, f.Message, stageFor(f.Code))
 	}
 }
 

@@ -6,6 +6,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/localsupervisor/supervisor/pkg/jobs"
 	"github.com/localsupervisor/supervisor/pkg/ollama"
 	"github.com/localsupervisor/supervisor/pkg/ollama/ollamatest"
 	"github.com/localsupervisor/supervisor/pkg/svtime"
@@ -23,7 +24,7 @@ func TestParseErrorRetriedOnceThenFailedWithRawKept(t *testing.T) {
 	want := []string{"retry", "error"}
 	for i, st := range want {
 		r.db.Exec(`UPDATE jobs SET not_before = NULL WHERE id = ?`, sum.JobIDs[0])
-		j, err := claimJob(ctx, r.db, svtime.SystemClock{}, "owner", 0, 4)
+		j, err := claimJob(ctx, r.q, "owner", 0, 4)
 		if err != nil || j == nil {
 			t.Fatalf("claim %d: %v %v", i, j, err)
 		}
@@ -56,6 +57,7 @@ func TestJobRetryBackoffSequence(t *testing.T) {
 	r.fake.SetFault(ollamatest.FaultServerError, -1, "/api/generate")
 	ctx := context.Background()
 	clock := &svtime.FixedClock{T: time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC)}
+	q := jobs.NewQueue(jobs.QueueOptions{DB: r.db, Clock: clock, Config: jobs.DefaultConfig()})
 	want := []struct {
 		status string
 		wait   time.Duration
@@ -63,12 +65,12 @@ func TestJobRetryBackoffSequence(t *testing.T) {
 	for i, w := range want {
 		// Not claimable before not_before.
 		if i > 0 {
-			if j, err := claimJob(ctx, r.db, clock, "early", 0, 3); err != nil || j != nil {
+			if j, err := claimJob(ctx, q, "early", 0, 3); err != nil || j != nil {
 				t.Fatalf("attempt %d claimable before not_before: %+v %v", i+1, j, err)
 			}
 			clock.T = clock.T.Add(want[i-1].wait)
 		}
-		j, err := claimJob(ctx, r.db, clock, "owner", 0, 3)
+		j, err := claimJob(ctx, q, "owner", 0, 3)
 		if err != nil || j == nil || j.Attempt != i+1 {
 			t.Fatalf("claim %d: %+v %v", i+1, j, err)
 		}
@@ -92,5 +94,43 @@ func TestJobRetryBackoffSequence(t *testing.T) {
 	r.db.QueryRow(`SELECT COUNT(*) FROM ollama_results WHERE media_id = ? AND mode = 'title' AND parse_error = 1`, id).Scan(&failures)
 	if failures != 1 {
 		t.Fatalf("failure rows = %d, want 1 (only the final attempt records)", failures)
+	}
+}
+
+// TestChildRefusesJobNotHeld: the child attaches through the shared queue
+// and does nothing (no request, no write) for a job that is not running
+// under its owner token or does not exist.
+func TestChildRefusesJobNotHeld(t *testing.T) {
+	r := newRig(t, nil)
+	sum := r.enqueue(t, EnqueueOptions{Modes: []ollama.Mode{ollama.ModeTitle}, MediaID: r.addImage(t)})
+	ctx := context.Background()
+	j, err := claimJob(ctx, r.q, "service-owner", 0, 1)
+	if err != nil || j == nil || j.ID != sum.JobIDs[0] {
+		t.Fatalf("claim: %+v %v", j, err)
+	}
+	cases := []struct {
+		name  string
+		id    int64
+		owner string
+		code  string
+	}{
+		{"other owner", j.ID, "someone-else", jobs.CodeLeaseLost},
+		{"no owner", j.ID, "", jobs.CodeLeaseLost},
+		{"missing job", j.ID + 1000, "service-owner", jobs.CodeNotFound},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			res := RunChild(ctx, ChildOptions{DB: r.db, Queue: r.q, Clock: svtime.SystemClock{}, Config: r.cfg, JobID: tc.id, Owner: tc.owner,
+				JobsLog: r.logs.File("ollama_jobs", "t"), ErrorsLog: r.logs.File("ollama_errors", "t")})
+			if res.OK || res.Code != tc.code || res.Written {
+				t.Fatalf("child: %+v, want code %s", res, tc.code)
+			}
+		})
+	}
+	if n := len(r.fake.RequestsTo("/api/generate")); n != 0 {
+		t.Fatalf("%d requests sent for jobs the child does not hold", n)
+	}
+	if row := r.job(t, j.ID); row.Status != "running" || row.Stage != "claimed" || row.Attempts != 1 {
+		t.Fatalf("row touched: %+v", row)
 	}
 }

@@ -91,6 +91,9 @@ func NewService(o ServiceOptions) *Service {
 	if o.HeartbeatEvery <= 0 {
 		o.HeartbeatEvery = time.Second
 	}
+	if o.Queue == nil {
+		o.Queue = jobs.NewQueue(jobs.QueueOptions{DB: o.DB, Clock: o.Clock, Config: jobs.DefaultConfig()})
+	}
 	cfg := o.Config.Normalized()
 	if o.Batch <= 0 {
 		o.Batch = cfg.Worker.BatchSize
@@ -137,6 +140,12 @@ func (s *Service) Run(ctx context.Context) (ServiceStats, error) {
 		}
 		t.Stop()
 	}
+}
+
+func (s *Service) spawned() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.Stats.Spawned
 }
 
 func (s *Service) active() int {
@@ -212,7 +221,7 @@ func (s *Service) batch(ctx context.Context) time.Duration {
 	}
 	claimed := 0
 	for claimed < s.o.Batch && s.active() < max(1, s.cfg.Worker.MaxConcurrency) && ctx.Err() == nil {
-		j, err := claimJob(ctx, s.o.DB, s.o.Clock, s.owner+":"+strconv.Itoa(s.Stats.Spawned), s.o.MediaID, s.cfg.Worker.MaxRetries+1)
+		j, err := claimJob(ctx, s.o.Queue, s.owner+":"+strconv.Itoa(s.spawned()), s.o.MediaID, s.cfg.Worker.MaxRetries+1)
 		if err != nil {
 			s.o.Log.Error().Err(err).Str("event", "claim_failed").Msg("claim_failed")
 			break
@@ -267,12 +276,12 @@ func (s *Service) supervise(ctx context.Context, j *JobRow) {
 		if j.Attempt < j.MaxAttempts {
 			f = Final{Status: "retry", Code: CodeChildSpawn, Message: err.Error(), NotBefore: svtime.Format(s.o.Clock.Now().Add(s.cfg.JobBackoff(j.Attempt)))}
 		}
-		_, _ = finishJob(context.Background(), s.o.DB, s.o.Clock, j, f)
+		_, _ = finishJob(context.Background(), s.o.Clock, j, f)
 		_ = tr.Fail(CodeChildSpawn, err.Error(), nil)
 		return
 	}
 	pid := cmd.Process.Pid
-	_, _ = fenced(context.Background(), s.o.DB, s.o.Clock, j, `worker_pid = ?, stage = 'child_running', stage_changed_at = ?`, pid, svtime.NowString(s.o.Clock))
+	_, _ = j.update(context.Background(), `worker_pid = ?, stage = 'child_running', stage_changed_at = ?`, pid, svtime.NowString(s.o.Clock))
 	var line string
 	readDone := make(chan struct{})
 	go func() {
@@ -312,7 +321,7 @@ loop:
 			killReason = "shutdown"
 			break loop
 		case <-tick.C:
-			cancel, ok, err := heartbeatJob(context.Background(), s.o.DB, s.o.Clock, j)
+			cancel, ok, err := heartbeatJob(context.Background(), s.o.Queue, j)
 			if err != nil {
 				continue // DB busy: the lease survives a missed beat
 			}
@@ -324,8 +333,8 @@ loop:
 				// The row was deleted or cancelled by force (web delete
 				// force=1): stop the child now, before it stores a result
 				// the delete just removed.
-				if row, err := loadJob(context.Background(), s.o.DB, j.ID); reason.Code(err) == CodeJobNotFound ||
-					(err == nil && (row.Status == "cancelled" || row.Owner != j.Owner)) {
+				if st, owner, err := jobState(context.Background(), s.o.DB, j.ID); reason.Code(err) == CodeJobNotFound ||
+					(err == nil && (st == "cancelled" || owner != j.Owner)) {
 					killReason = "lost"
 					break loop
 				}
@@ -348,10 +357,10 @@ loop:
 		_ = json.Unmarshal([]byte(line), &r)
 		s.count(r.Status)
 		// A child that died without writing its end state (crash, OOM).
-		if row, err := loadJob(context.Background(), s.o.DB, j.ID); err == nil && row.Status == "running" && row.Owner == j.Owner {
+		if st, owner, err := jobState(context.Background(), s.o.DB, j.ID); err == nil && st == "running" && owner == j.Owner {
 			f := decide(s.cfg, s.o.Clock, j, fmt.Errorf("%s: child exited without result", CodeChildNoResult))
 			f.Code = CodeChildNoResult
-			_, _ = finishJob(context.Background(), s.o.DB, s.o.Clock, j, f)
+			_, _ = finishJob(context.Background(), s.o.Clock, j, f)
 			_ = tr.Fail(CodeChildNoResult, "child exited without result", nil)
 		}
 		return
@@ -388,7 +397,7 @@ loop:
 		return
 	case killReason == "shutdown":
 		// Not the job's fault: give the attempt back.
-		_, _ = fenced(context.Background(), s.o.DB, s.o.Clock, j, `status = 'queued', attempts = max(attempts - 1, 0), worker_pid = NULL, last_error_code = 'shutdown_released', error_message = 'released at service shutdown'`)
+		_, _ = finishJob(context.Background(), s.o.Clock, j, Final{Status: "released", Message: "released at service shutdown"})
 		_ = tr.Fail("shutdown_released", "service stopped", map[string]any{"killed": true, "termination": term})
 		return
 	default:
@@ -398,7 +407,7 @@ loop:
 			f.Status = "error"
 		}
 	}
-	_, _ = finishJob(context.Background(), s.o.DB, s.o.Clock, j, f)
+	_, _ = finishJob(context.Background(), s.o.Clock, j, f)
 	s.count(f.Status)
 	_ = tr.Fail(cmp.Or(f.Code, CodeCancelled), f.Message, map[string]any{"killed": true, "kill_failed": killFailed, "termination": term, "budget_ms": budget.Milliseconds()})
 	s.o.JobsLog.Warn().Str("event", "killed").Int64("job_id", j.ID).Str("mode", string(j.Mode)).Int("pid", pid).Str("reason", killReason).

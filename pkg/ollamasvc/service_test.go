@@ -277,7 +277,7 @@ func TestChildConnectionRefusedFinalisesTrace(t *testing.T) {
 	id := r.addImage(t)
 	sum := r.enqueue(t, EnqueueOptions{Modes: []ollama.Mode{ollama.ModeTagsNormalize}, MediaID: id})
 	ctx := context.Background()
-	j, err := claimJob(ctx, r.db, svtime.SystemClock{}, "test-owner", 0, 2)
+	j, err := claimJob(ctx, r.q, "test-owner", 0, 2)
 	if err != nil || j == nil || j.ID != sum.JobIDs[0] {
 		t.Fatalf("claim: %+v %v", j, err)
 	}
