@@ -311,14 +311,9 @@ loop:
 			break loop
 		case <-ctx.Done():
 			// Shutdown: a child about to finish gets the grace period first.
-			g := time.NewTimer(s.cfg.KillGrace())
-			select {
-			case <-exited:
-				g.Stop()
-				break loop
-			case <-g.C:
+			if !waitExit(exited, s.cfg.KillGrace()) {
+				killReason = "shutdown"
 			}
-			killReason = "shutdown"
 			break loop
 		case <-tick.C:
 			cancel, ok, err := heartbeatJob(context.Background(), s.o.Queue, j)
@@ -340,14 +335,9 @@ loop:
 				}
 				// The child wrote its end state: it is about to exit; only
 				// a child that lingers is killed.
-				g := time.NewTimer(s.cfg.KillGrace())
-				select {
-				case <-exited:
-					g.Stop()
-					break loop
-				case <-g.C:
+				if !waitExit(exited, s.cfg.KillGrace()) {
+					killReason = "lost"
 				}
-				killReason = "lost"
 				break loop
 			}
 		}
@@ -412,6 +402,18 @@ loop:
 	_ = tr.Fail(cmp.Or(f.Code, CodeCancelled), f.Message, map[string]any{"killed": true, "kill_failed": killFailed, "termination": term, "budget_ms": budget.Milliseconds()})
 	s.o.JobsLog.Warn().Str("event", "killed").Int64("job_id", j.ID).Str("mode", string(j.Mode)).Int("pid", pid).Str("reason", killReason).
 		Str("status", f.Status).Str("error_code", f.Code).Str("trace_file", tracePath).Interface("termination", term).Msg("killed")
+}
+
+// waitExit reports whether the child exits within d.
+func waitExit(exited <-chan error, d time.Duration) bool {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-exited:
+		return true
+	case <-t.C:
+		return false
+	}
 }
 
 func (s *Service) count(status string) {

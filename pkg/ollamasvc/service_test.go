@@ -228,13 +228,10 @@ func TestOllamaDownBlocksWithoutAttempt(t *testing.T) {
 }
 
 func TestHangingVisionRequestKilledAtDeadline(t *testing.T) {
-	r := newRig(t, func(c *ollama.Config) { c.Worker.MaxSecondsVision = 1 })
-	id := r.addImage(t)
-	sum := r.enqueue(t, EnqueueOptions{Modes: []ollama.Mode{ollama.ModeCaption}, MediaID: id})
-	r.fake.SetFault(ollamatest.FaultHang, -1, "/api/generate")
+	r, _, jobID := hangingCaption(t, 1)
 	svc := r.service(ServiceOptions{})
-	r.runUntil(t, svc, func() bool { s := r.job(t, sum.JobIDs[0]).Status; return s != "queued" && s != "running" })
-	row := r.job(t, sum.JobIDs[0])
+	r.runUntil(t, svc, func() bool { s := r.job(t, jobID).Status; return s != "queued" && s != "running" })
+	row := r.job(t, jobID)
 	if row.Status != "error" || row.LastErrorCode != CodeChildTimeout {
 		t.Fatalf("job: %+v", row)
 	}
@@ -250,15 +247,23 @@ func TestHangingVisionRequestKilledAtDeadline(t *testing.T) {
 	}
 }
 
-func TestCancelRunningChild(t *testing.T) {
-	r := newRig(t, func(c *ollama.Config) { c.Worker.MaxSecondsVision = 30 })
+// hangingCaption is a rig with one queued caption job whose request hangs
+// and a mode budget of budgetSec.
+func hangingCaption(t *testing.T, budgetSec int) (*rig, int64, int64) {
+	t.Helper()
+	r := newRig(t, func(c *ollama.Config) { c.Worker.MaxSecondsVision = budgetSec })
 	id := r.addImage(t)
 	sum := r.enqueue(t, EnqueueOptions{Modes: []ollama.Mode{ollama.ModeCaption}, MediaID: id})
 	r.fake.SetFault(ollamatest.FaultHang, -1, "/api/generate")
+	return r, id, sum.JobIDs[0]
+}
+
+func TestCancelRunningChild(t *testing.T) {
+	r, _, jobID := hangingCaption(t, 30)
 	svc := r.service(ServiceOptions{})
 	asked := false
 	r.runUntil(t, svc, func() bool {
-		row := r.job(t, sum.JobIDs[0])
+		row := r.job(t, jobID)
 		if row.Status == "running" && row.Stage == "request" && !asked {
 			if _, err := r.q.Cancel(context.Background(), row.ID); err != nil {
 				t.Error(err)
@@ -369,15 +374,12 @@ func TestServiceSurvivesOllamaRestart(t *testing.T) {
 // next heartbeat, kills the child at once (not at the deadline) and leaves
 // no job row and no result behind.
 func TestForceDeleteKillsRunningChild(t *testing.T) {
-	r := newRig(t, func(c *ollama.Config) { c.Worker.MaxSecondsVision = 60 })
-	id := r.addImage(t)
-	sum := r.enqueue(t, EnqueueOptions{Modes: []ollama.Mode{ollama.ModeCaption}, MediaID: id})
-	r.fake.SetFault(ollamatest.FaultHang, -1, "/api/generate")
+	r, id, jobID := hangingCaption(t, 60)
 	svc := r.service(ServiceOptions{})
 	deleted := false
 	r.runUntil(t, svc, func() bool {
 		if !deleted {
-			row := r.job(t, sum.JobIDs[0])
+			row := r.job(t, jobID)
 			if row.Status != "running" || row.Stage != "request" {
 				return false
 			}
@@ -401,7 +403,7 @@ func TestForceDeleteKillsRunningChild(t *testing.T) {
 	if jobsLeft != 0 || results != 0 {
 		t.Fatalf("left behind: %d jobs, %d results", jobsLeft, results)
 	}
-	m, _ := filepath.Glob(filepath.Join(r.dir, "LOGS", "ollama_raw", "*", fmt.Sprintf("job_%d_*.json", sum.JobIDs[0])))
+	m, _ := filepath.Glob(filepath.Join(r.dir, "LOGS", "ollama_raw", "*", fmt.Sprintf("job_%d_*.json", jobID)))
 	if len(m) != 1 {
 		t.Fatalf("trace files: %v", m)
 	}
