@@ -46,27 +46,33 @@ func buildRenameWorker(t *testing.T, tags string) string {
 	return out
 }
 
+// enqueuedRename builds the rename worker with tags, adds one image at a
+// non-canonical path and enqueues its rename through the binary.
+func enqueuedRename(t *testing.T, tags string) (e *env, id int64, from, canon, cfg, bin string) {
+	t.Helper()
+	e = newEnv(t)
+	data := pngBytes(t, 12, 12)
+	from = filepath.Join(e.svc.Roots.ImagesSFW, "flat name.png")
+	id = e.addMedia(t, from, "image", data, false)
+	canon = library.CanonicalPath(e.svc.Roots, "image", false, md5hex(data), "png")
+	cfg = writeConfig(t, e)
+	bin = buildRenameWorker(t, tags)
+	if r := svtest.RunBinary(t, e.dir, nil, bin, "enqueue", "--config="+cfg); r.Code != 0 || !strings.Contains(r.Stdout, "enqueued=1") {
+		t.Fatalf("enqueue: %+v", r)
+	}
+	return e, id, from, canon, cfg, bin
+}
+
 // TestRenameKill9ThenRerun kills the rename worker with SIGKILL between
 // the file move and the DB commit, then re-runs it: file and DB must agree.
 func TestRenameKill9ThenRerun(t *testing.T) {
 	if testing.Short() {
 		t.Skip("builds a binary")
 	}
-	e := newEnv(t)
 	ctx := context.Background()
-	data := pngBytes(t, 12, 12)
-	from := filepath.Join(e.svc.Roots.ImagesSFW, "flat name.png")
-	id := e.addMedia(t, from, "image", data, false)
-	canon := library.CanonicalPath(e.svc.Roots, "image", false, md5hex(data), "png")
-	cfg := writeConfig(t, e)
 	// The fault hook exists only in svfault builds.
-	bin := buildRenameWorker(t, "svfault")
-
-	r := svtest.RunBinary(t, e.dir, nil, bin, "enqueue", "--config="+cfg)
-	if r.Code != 0 || !strings.Contains(r.Stdout, "enqueued=1") {
-		t.Fatalf("enqueue: %+v", r)
-	}
-	r = svtest.RunBinary(t, e.dir, []string{mediaops.EnvCrashAfterMove + "=1"}, bin, "--config="+cfg, "--limit=1")
+	e, id, from, canon, cfg, bin := enqueuedRename(t, "svfault")
+	r := svtest.RunBinary(t, e.dir, []string{mediaops.EnvCrashAfterMove + "=1"}, bin, "--config="+cfg, "--limit=1")
 	if r.Code == 0 {
 		t.Fatalf("worker was not killed: %+v", r)
 	}
@@ -102,17 +108,8 @@ func TestReleaseBuildIgnoresFaultEnv(t *testing.T) {
 	if testing.Short() {
 		t.Skip("builds a binary")
 	}
-	e := newEnv(t)
 	ctx := context.Background()
-	data := pngBytes(t, 10, 10)
-	from := filepath.Join(e.svc.Roots.ImagesSFW, "release build.png")
-	id := e.addMedia(t, from, "image", data, false)
-	canon := library.CanonicalPath(e.svc.Roots, "image", false, md5hex(data), "png")
-	cfg := writeConfig(t, e)
-	bin := svtest.BuildBinary(t, "./cmd/library-rename-worker")
-	if r := svtest.RunBinary(t, e.dir, nil, bin, "enqueue", "--config="+cfg); r.Code != 0 {
-		t.Fatalf("enqueue: %+v", r)
-	}
+	e, id, _, canon, cfg, bin := enqueuedRename(t, "")
 	r := svtest.RunBinary(t, e.dir, []string{mediaops.EnvCrashAfterMove + "=1"}, bin, "--config="+cfg, "--limit=1")
 	if r.Code != 0 {
 		t.Fatalf("release build reacted to %s: %+v", mediaops.EnvCrashAfterMove, r)

@@ -48,25 +48,16 @@ func EnqueueMedia(ctx context.Context, q *jobs.Queue, o EnqueueOptions) (Enqueue
 		return sum, err
 	}
 	enqueue := func(id int64) (stop bool, err error) {
-		sum.Candidates++
 		mid := id
 		req := jobs.EnqueueRequest{Type: o.Type, MediaID: &mid, Payload: map[string]any{"media_id": id}}
 		if o.Type == jobs.TypeUpscale {
 			req.Payload = o.Upscale
 		}
-		r, err := q.Enqueue(ctx, req)
-		if err != nil {
-			if jobs.IsQueueFull(err) {
-				sum.QueueFull = true
-				return true, nil
+		if stop, err := sum.add(q.Enqueue(ctx, req)); err != nil || stop {
+			if err != nil {
+				err = fmt.Errorf("enqueue %s for media %d: %w", o.Type, id, err)
 			}
-			return true, fmt.Errorf("enqueue %s for media %d: %w", o.Type, id, err)
-		}
-		if r.Deduped {
-			sum.Deduped++
-		} else {
-			sum.Enqueued++
-			sum.JobIDs = append(sum.JobIDs, r.JobID)
+			return true, err
 		}
 		return o.Limit > 0 && sum.Candidates >= o.Limit, nil
 	}

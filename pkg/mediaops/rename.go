@@ -163,14 +163,6 @@ func (s *Service) Rename(ctx context.Context, id int64, complete func(*sql.Tx, a
 	return res, nil
 }
 
-func (s *Service) handleRename(ctx context.Context, j *jobs.Job) (any, error) {
-	id, err := jobMedia(j)
-	if err != nil {
-		return nil, err
-	}
-	return s.Rename(ctx, id, func(tx *sql.Tx, v any) error { return j.CompleteTx(ctx, tx, v) })
-}
-
 // EnqueueSummary counts an enqueue run.
 type EnqueueSummary struct {
 	Candidates int      `json:"candidates"`
@@ -180,6 +172,25 @@ type EnqueueSummary struct {
 	QueueFull  bool     `json:"queue_full"`
 	JobIDs     []int64  `json:"job_ids,omitempty"`
 	Errors     []string `json:"errors,omitempty"`
+}
+
+// add counts one enqueue attempt. A full queue stops the run without an
+// error (QueueFull says so); any other error stops it with the error.
+func (sum *EnqueueSummary) add(r jobs.EnqueueResult, err error) (stop bool, _ error) {
+	sum.Candidates++
+	switch {
+	case jobs.IsQueueFull(err):
+		sum.QueueFull = true
+		return true, nil
+	case err != nil:
+		return true, err
+	case r.Deduped:
+		sum.Deduped++
+	default:
+		sum.Enqueued++
+		sum.JobIDs = append(sum.JobIDs, r.JobID)
+	}
+	return false, nil
 }
 
 // EnqueueRenames enqueues library_rename jobs for up to limit media whose
@@ -205,22 +216,10 @@ func (s *Service) EnqueueRenames(ctx context.Context, q *jobs.Queue, limit int) 
 				sum.Skipped++
 				continue
 			}
-			sum.Candidates++
 			mid := id
-			r, err := q.Enqueue(ctx, jobs.EnqueueRequest{Type: jobs.TypeLibraryRename, MediaID: &mid,
-				Payload: RenamePayload{MediaID: id, FromPath: m.Path, ToPath: to, Hash: m.Hash, Ext: library.NormalizeExt(filepath.Ext(m.Path))}})
-			if err != nil {
-				if jobs.IsQueueFull(err) {
-					sum.QueueFull = true
-					return true, nil
-				}
+			if stop, err := sum.add(q.Enqueue(ctx, jobs.EnqueueRequest{Type: jobs.TypeLibraryRename, MediaID: &mid,
+				Payload: RenamePayload{MediaID: id, FromPath: m.Path, ToPath: to, Hash: m.Hash, Ext: library.NormalizeExt(filepath.Ext(m.Path))}})); err != nil || stop {
 				return true, err
-			}
-			if r.Deduped {
-				sum.Deduped++
-			} else {
-				sum.Enqueued++
-				sum.JobIDs = append(sum.JobIDs, r.JobID)
 			}
 			if limit > 0 && sum.Candidates >= limit {
 				return true, nil

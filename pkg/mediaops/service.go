@@ -56,22 +56,35 @@ func (s *Service) AllRoots() []string {
 // MediaHandlers returns the handlers for the media worker's job types.
 func (s *Service) MediaHandlers() map[string]jobs.Handler {
 	return map[string]jobs.Handler{
-		jobs.TypeIntegrityCheck: s.handleIntegrity,
-		jobs.TypeHashCompute:    s.handleHash,
-		jobs.TypeUpscale:        s.handleUpscale,
+		jobs.TypeIntegrityCheck: mediaJob(byMedia(s.CheckMedia)),
+		jobs.TypeHashCompute:    mediaJob(byMedia(s.HashMedia)),
+		jobs.TypeUpscale:        mediaJob(s.handleUpscale),
 	}
 }
 
 // RenameHandlers returns the handler of the library rename worker.
 func (s *Service) RenameHandlers() map[string]jobs.Handler {
-	return map[string]jobs.Handler{jobs.TypeLibraryRename: s.handleRename}
+	return map[string]jobs.Handler{jobs.TypeLibraryRename: mediaJob(byMedia(s.Rename))}
 }
 
-func jobMedia(j *jobs.Job) (int64, error) {
-	if j.MediaID == nil {
-		return 0, reason.New(jobs.CodePayloadInvalid, "job has no media_id")
+// mediaJob adapts a per-media operation to a jobs.Handler: the job's
+// media_id is the target, and the job completes inside the operation's own
+// transaction, so result and job state commit together.
+func mediaJob[R any](run func(ctx context.Context, j *jobs.Job, id int64, complete func(*sql.Tx, any) error) (R, error)) jobs.Handler {
+	return func(ctx context.Context, j *jobs.Job) (any, error) {
+		if j.MediaID == nil {
+			return nil, reason.New(jobs.CodePayloadInvalid, "job has no media_id")
+		}
+		res, err := run(ctx, j, *j.MediaID, func(tx *sql.Tx, v any) error { return j.CompleteTx(ctx, tx, v) })
+		return res, err
 	}
-	return *j.MediaID, nil
+}
+
+// byMedia drops the job argument for operations that need only the id.
+func byMedia[R any](op func(ctx context.Context, id int64, complete func(*sql.Tx, any) error) (R, error)) func(context.Context, *jobs.Job, int64, func(*sql.Tx, any) error) (R, error) {
+	return func(ctx context.Context, _ *jobs.Job, id int64, complete func(*sql.Tx, any) error) (R, error) {
+		return op(ctx, id, complete)
+	}
 }
 
 // IntegrityResult is the integrity_check job result.
@@ -132,14 +145,6 @@ func (s *Service) writeIntegrity(ctx context.Context, tx *sql.Tx, id int64, res 
 	}
 	_, err = media.SetMetaPairs(ctx, tx, id, pairs, now)
 	return err
-}
-
-func (s *Service) handleIntegrity(ctx context.Context, j *jobs.Job) (any, error) {
-	id, err := jobMedia(j)
-	if err != nil {
-		return nil, err
-	}
-	return s.CheckMedia(ctx, id, func(tx *sql.Tx, v any) error { return j.CompleteTx(ctx, tx, v) })
 }
 
 // HashResult is the hash_compute job result.
@@ -214,22 +219,11 @@ func (s *Service) HashMedia(ctx context.Context, id int64, complete func(*sql.Tx
 	return res, err
 }
 
-func (s *Service) handleHash(ctx context.Context, j *jobs.Job) (any, error) {
-	id, err := jobMedia(j)
-	if err != nil {
-		return nil, err
-	}
-	return s.HashMedia(ctx, id, func(tx *sql.Tx, v any) error { return j.CompleteTx(ctx, tx, v) })
-}
-
-func (s *Service) handleUpscale(ctx context.Context, j *jobs.Job) (any, error) {
-	id, err := jobMedia(j)
-	if err != nil {
-		return nil, err
-	}
+// handleUpscale runs an upscale job with the payload's scale and model.
+func (s *Service) handleUpscale(ctx context.Context, j *jobs.Job, id int64, complete func(*sql.Tx, any) error) (UpscaleResult, error) {
 	var p UpscalePayload
 	if err := j.Decode(&p); err != nil {
-		return nil, err
+		return UpscaleResult{}, err
 	}
-	return s.Upscale(ctx, id, p, func(tx *sql.Tx, v any) error { return j.CompleteTx(ctx, tx, v) })
+	return s.Upscale(ctx, id, p, complete)
 }

@@ -111,3 +111,89 @@ func TestCleanupMissing(t *testing.T) {
 	}
 	_ = a
 }
+
+// rawExec runs statements on one connection with foreign keys off, the
+// way a legacy PHP database could hold orphans.
+func (e *env) rawExec(t *testing.T, stmts ...string) {
+	t.Helper()
+	ctx := context.Background()
+	conn, err := e.db.Conn(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	defer conn.ExecContext(ctx, `PRAGMA foreign_keys=ON`)
+	if _, err := conn.ExecContext(ctx, `PRAGMA foreign_keys=OFF`); err != nil {
+		t.Fatal(err)
+	}
+	for _, q := range stmts {
+		if _, err := conn.ExecContext(ctx, q); err != nil {
+			t.Fatalf("%s: %v", q, err)
+		}
+	}
+}
+
+// TestConsistencyEachCheck sets up one defect per case in an otherwise
+// empty catalogue and expects exactly that check to report it (an empty
+// catalogue reports nothing, see the "clean" case).
+func TestConsistencyEachCheck(t *testing.T) {
+	const at = `'2026-01-01T00:00:00Z'`
+	tests := []struct {
+		name  string
+		setup func(t *testing.T, e *env)
+		want  string // check name; "" = no finding at all
+	}{
+		{"clean", func(*testing.T, *env) {}, ""},
+		{"media_tags_orphan", func(t *testing.T, e *env) {
+			e.rawExec(t, `INSERT INTO tags(id, name) VALUES (1, 'cat')`, `INSERT INTO media_tags(media_id, tag_id) VALUES (4242, 1)`)
+		}, "media_tags_orphan"},
+		{"media_duplicate_hash", func(t *testing.T, e *env) {
+			// The unique index is case-sensitive; legacy rows differ in case.
+			e.rawExec(t, `INSERT INTO media(id, path, type, source, hash, status, created_at, imported_at, is_deleted) VALUES
+				(1, '/x/a.png', 'image', 'import', 'ABCDEF0123456789ABCDEF0123456789', 'deleted', `+at+`, `+at+`, 1),
+				(2, '/x/b.png', 'image', 'import', 'abcdef0123456789abcdef0123456789', 'deleted', `+at+`, `+at+`, 1)`)
+		}, "media_duplicate_hash"},
+		{"media_tags_lock_conflict", func(t *testing.T, e *env) {
+			e.rawExec(t, `INSERT INTO media(id, path, type, source, hash, status, created_at, imported_at, is_deleted) VALUES
+				(1, '/x/a.png', 'image', 'import', 'aa', 'deleted', `+at+`, `+at+`, 1)`,
+				`INSERT INTO tags(id, name) VALUES (1, 'cat')`, `INSERT INTO media_tags(media_id, tag_id, locked) VALUES (1, 1, 1)`)
+		}, "media_tags_lock_conflict"},
+		{"derivative_without_parent", func(t *testing.T, e *env) {
+			p := writeFile(t, filepath.Join(e.svc.Derivatives, "upscale_9.png"), []byte("x"))
+			e.rawExec(t, `INSERT INTO media(id, path, type, source, hash, status, created_at, imported_at, parent_media_id) VALUES
+				(1, '`+p+`', 'image', 'upscale', 'aa', 'active', `+at+`, `+at+`, 77)`)
+		}, "derivative_without_parent"},
+		{"derivative_untracked_file", func(t *testing.T, e *env) {
+			writeFile(t, filepath.Join(e.svc.Derivatives, "stray.png"), []byte("x"))
+		}, "derivative_untracked_file"},
+		{"prompt_history_orphan", func(t *testing.T, e *env) {
+			e.rawExec(t, `INSERT INTO media(id, path, type, source, hash, status, created_at, imported_at, is_deleted) VALUES
+				(1, '/x/a.png', 'image', 'import', 'aa', 'deleted', `+at+`, `+at+`, 1)`,
+				`INSERT INTO prompt_history(media_id, prompt_id, version, source, created_at) VALUES (1, 555, 1, 'import', `+at+`)`)
+		}, "prompt_history_orphan"},
+		{"scan_missing_run_at", func(t *testing.T, e *env) {
+			e.rawExec(t, `INSERT INTO media(id, path, type, source, hash, status, created_at, imported_at, is_deleted) VALUES
+				(1, '/x/a.png', 'image', 'import', 'aa', 'deleted', `+at+`, `+at+`, 1)`,
+				`INSERT INTO scan_results(media_id, scanner, run_at) VALUES (1, 's', '')`)
+		}, "scan_missing_run_at"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			e := newEnv(t)
+			tc.setup(t, e)
+			rep, err := e.svc.RunConsistency(context.Background(), mediaops.ConsistencyOptions{ThumbCache: filepath.Join(e.dir, "thumbs")})
+			if err != nil {
+				t.Fatal(err)
+			}
+			for _, f := range rep.Findings {
+				if f.Check != tc.want {
+					t.Errorf("unexpected finding %+v", f)
+				}
+			}
+			if tc.want != "" && rep.Counts[tc.want] == 0 {
+				t.Fatalf("%s found nothing: %+v", tc.want, rep.Findings)
+			}
+		})
+	}
+}
