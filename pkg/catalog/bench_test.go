@@ -8,12 +8,14 @@ import (
 	"testing"
 	"time"
 
+	"github.com/localsupervisor/supervisor/pkg/catalog/catalogtest"
 	"github.com/localsupervisor/supervisor/pkg/db"
 )
 
-// BenchmarkList generates 1,000,000 media with one recursive-CTE
-// INSERT…SELECT (only when benchmarks run) and measures the list page
-// queries the web UI issues, plus the detail page load.
+// BenchmarkList generates 1,000,000 media with prompts and titles
+// (catalogtest.Generate, only when benchmarks run) and measures the list
+// page queries the web UI issues — text queries through the FTS index —
+// plus the detail page load.
 func BenchmarkList(b *testing.B) {
 	const n = 1_000_000
 	ctx := context.Background()
@@ -27,19 +29,18 @@ func BenchmarkList(b *testing.B) {
 		b.Fatal(err)
 	}
 	start := time.Now()
-	if _, err := w.Exec(`WITH RECURSIVE seq(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM seq WHERE i < ?)
-		INSERT INTO media(path, type, source, width, height, filesize, hash, imported_at, created_at, rating, has_nsfw)
-		SELECT '/lib/' || (i % 256) || '/img' || i || CASE WHEN i % 10 = 0 THEN '.mp4' ELSE '.png' END,
-			CASE WHEN i % 10 = 0 THEN 'video' ELSE 'image' END, 'import', 512, 768, 1000 + (i * 7919) % 5000000,
-			printf('%064x', i), strftime('%Y-%m-%dT%H:%M:%SZ', 1735689600 + i, 'unixepoch'),
-			strftime('%Y-%m-%dT%H:%M:%SZ', 1735689600 + i, 'unixepoch'), i % 4, CASE WHEN i % 7 = 0 THEN 1 ELSE 0 END
-		FROM seq`, n); err != nil {
+	if err := catalogtest.Generate(ctx, w, n, "/lib"); err != nil {
 		b.Fatal(err)
 	}
-	if _, err := w.Exec(`ANALYZE`); err != nil {
+	b.Logf("generated %d media, prompts, titles (FTS rows via triggers) in %v", n, time.Since(start).Round(time.Millisecond))
+	// The legacy-upgrade path: migration 0301's backfill over all rows.
+	start = time.Now()
+	if _, err := w.Exec(`DELETE FROM media_fts; INSERT INTO media_fts(docid, path, title, override, caption, prompt)
+		SELECT m.id, m.path, ` + newestMeta("ollama.title") + `, ` + newestMeta("title.override") + `, ` +
+		newestMeta("ollama.caption") + `, ` + newestPrompt + ` FROM media m`); err != nil {
 		b.Fatal(err)
 	}
-	b.Logf("generated %d media in %v", n, time.Since(start).Round(time.Millisecond))
+	b.Logf("rebuilt media_fts like migration 0301 in %v", time.Since(start).Round(time.Millisecond))
 	r, err := db.OpenReadOnly(ctx, db.Options{Path: path})
 	if err != nil {
 		b.Fatal(err)
@@ -56,6 +57,14 @@ func BenchmarkList(b *testing.B) {
 		{"NoFilter", url.Values{}, Page{}},
 		{"ThreeFilters", url.Values{"type": {"image"}, "min_rating": {"2"}, "sort": {"rating"}}, Page{}},
 		{"TextQuery", url.Values{"q": {"img12345"}, "q_scope": {"path"}}, Page{}},
+		{"TextQueryAnyRare", url.Values{"q": {"img98765"}}, Page{}},
+		{"TextQueryCommonWord", url.Values{"q": {"dragon"}}, Page{}},
+		{"TextQueryTwoWordsPrompt", url.Values{"q": {"red castle"}, "q_scope": {"prompt"}}, Page{}},
+		{"TextQueryPhrase", url.Values{"q": {`"neon city"`}}, Page{}},
+		{"TextQueryTitle", url.Values{"q": {"robot"}, "q_scope": {"title"}}, Page{}},
+		{"TextQueryPrefix2", url.Values{"q": {"dr"}, "q_scope": {"prompt"}}, Page{}},
+		{"TextQueryNoMatch", url.Values{"q": {"zzzz"}}, Page{}},
+		{"TextQueryPlusFilters", url.Values{"q": {"dragon"}, "type": {"image"}, "min_rating": {"2"}, "sort": {"rating"}}, Page{}},
 		{"DeepPage", url.Values{}, Page{After: &deep}},
 	}
 	for _, c := range cases {
