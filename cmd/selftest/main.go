@@ -6,6 +6,7 @@ package main
 import (
 	"fmt"
 	"os"
+	"time"
 
 	"github.com/urfave/cli/v2"
 
@@ -25,7 +26,8 @@ func main() {
 			}
 			defer env.Close()
 			rep := selftest.Run(c.Context, selftest.Options{Config: env.Config, Scanner: env.Modules.Scanner,
-				Forge: env.Modules.Forge, Ollama: env.Modules.Ollama, Keep: c.Bool("keep")})
+				Forge: env.Modules.Forge, Ollama: env.Modules.Ollama, Keep: c.Bool("keep"),
+				Clock: env.Clock, Fresh: time.Duration(env.Modules.Jobs.FreshSeconds) * time.Second})
 			verdict := "ok"
 			switch {
 			case rep.Failed():

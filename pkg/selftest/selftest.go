@@ -3,7 +3,8 @@
 // parameters and (when ffmpeg exists) an MP4, imports both through the real
 // importer, checks the extracted prompt, makes thumbnails, runs the
 // integrity and hash jobs' code, checks WAL mode and log-folder writability,
-// and asks the configured external services whether they answer.
+// reports every worker's heartbeat, and asks the configured external
+// services whether they answer.
 package selftest
 
 import (
@@ -19,12 +20,14 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"sort"
 	"strings"
 	"time"
 
 	"github.com/localsupervisor/supervisor/pkg/config"
 	"github.com/localsupervisor/supervisor/pkg/db"
 	"github.com/localsupervisor/supervisor/pkg/forge"
+	"github.com/localsupervisor/supervisor/pkg/jobs/workerstate"
 	"github.com/localsupervisor/supervisor/pkg/media"
 	"github.com/localsupervisor/supervisor/pkg/mediaops"
 	"github.com/localsupervisor/supervisor/pkg/ollama"
@@ -89,6 +92,10 @@ type Options struct {
 	HTTP *http.Client
 	// Keep leaves the temporary folder in place for inspection.
 	Keep bool
+	// Clock dates the heartbeat check (default: system clock); Fresh is
+	// how old a heartbeat may be (default 180 s, jobs.fresh_seconds).
+	Clock svtime.Clock
+	Fresh time.Duration
 }
 
 // Prompt is what the generated PNG carries.
@@ -105,6 +112,11 @@ func Run(ctx context.Context, opts Options) *Report {
 		hc = &http.Client{Timeout: 5 * time.Second}
 	}
 	checkLogs(rep, opts.Config.Paths.Logs)
+	clock := opts.Clock
+	if clock == nil {
+		clock = svtime.SystemClock{}
+	}
+	rep.Checks = append(rep.Checks, Heartbeats(opts.Config.Paths.Logs, clock.Now(), opts.Fresh)...)
 
 	tmp, err := os.MkdirTemp("", "supervisor-selftest-")
 	if err != nil {
@@ -134,6 +146,39 @@ func checkLogs(rep *Report, dir string) {
 	f.Close()
 	os.Remove(f.Name())
 	rep.add("logs_writable", StatusOK, "%s", dir)
+}
+
+// Heartbeats reports every worker and service that has written a
+// heartbeat into logsDir, judged as /health.php judges it (lock held and
+// heartbeat fresh): running is ok, a clean stop is skipped, and a stale one
+// (a worker that died or hangs) is missing, which makes the run degraded
+// rather than failed — the installation itself works.
+func Heartbeats(logsDir string, now time.Time, fresh time.Duration) []Check {
+	if fresh <= 0 {
+		fresh = 180 * time.Second
+	}
+	files, _ := filepath.Glob(filepath.Join(logsDir, "*.heartbeat.json"))
+	sort.Strings(files)
+	if len(files) == 0 {
+		return []Check{{Name: "heartbeats", Status: StatusSkipped, Detail: "no worker has written a heartbeat in " + logsDir}}
+	}
+	var out []Check
+	for _, f := range files {
+		svc := strings.TrimSuffix(filepath.Base(f), ".heartbeat.json")
+		st := workerstate.ServiceState(logsDir, svc, now, fresh)
+		c := Check{Name: "heartbeat_" + svc,
+			Detail: fmt.Sprintf("%s (%s), last %s, %ds ago, pid %d", st.Status, st.ReasonCode, st.LastHeartbeatUTC, st.AgeSeconds, st.PID)}
+		switch {
+		case st.Running:
+			c.Status = StatusOK
+		case st.Status == workerstate.StatusStopped:
+			c.Status = StatusSkipped
+		default:
+			c.Status = StatusMissing
+		}
+		out = append(out, c)
+	}
+	return out
 }
 
 func runLibrary(ctx context.Context, rep *Report, opts Options, tmp string) {

@@ -6,12 +6,15 @@ import (
 	"net/http/httptest"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/localsupervisor/supervisor/pkg/config"
+	"github.com/localsupervisor/supervisor/pkg/jobs/workerstate"
 	"github.com/localsupervisor/supervisor/pkg/ollama"
 	"github.com/localsupervisor/supervisor/pkg/scanner"
 	"github.com/localsupervisor/supervisor/pkg/selftest"
 	"github.com/localsupervisor/supervisor/pkg/svtest"
+	"github.com/localsupervisor/supervisor/pkg/svtime"
 )
 
 func load(t *testing.T) *config.Config {
@@ -75,5 +78,53 @@ func TestSelftestServiceReachability(t *testing.T) {
 	rep = selftest.Run(context.Background(), selftest.Options{Config: cfg, Scanner: sc})
 	if statuses(rep)["scanner"] != selftest.StatusFail || !strings.Contains(rep.Checks[len(rep.Checks)-3].Detail+rep.Checks[len(rep.Checks)-2].Detail+rep.Checks[len(rep.Checks)-1].Detail, "scanner") {
 		t.Fatalf("misconfigured scanner must fail: %+v", rep.Checks)
+	}
+}
+
+// TestHeartbeats: each heartbeat in LOGS is reported as health judges it.
+func TestHeartbeats(t *testing.T) {
+	logs := t.TempDir()
+	now := time.Date(2026, 3, 4, 5, 6, 7, 0, time.UTC)
+	if c := selftest.Heartbeats(logs, now, time.Minute); len(c) != 1 || c[0].Status != selftest.StatusSkipped {
+		t.Fatalf("empty logs: %+v", c)
+	}
+	beats := []struct {
+		svc, state string
+		age        time.Duration
+		lock       bool
+		want       string
+	}{
+		{"scan_worker", workerstate.StateIdle, 10 * time.Second, true, selftest.StatusOK},
+		{"media_worker", workerstate.StateIdle, 2 * time.Minute, true, selftest.StatusMissing}, // stale
+		{"forge_worker", workerstate.StateRunning, time.Second, false, selftest.StatusMissing}, // lock gone: died
+		{"ollama_service", workerstate.StateStopped, time.Hour, false, selftest.StatusSkipped}, // clean stop
+	}
+	for _, b := range beats {
+		if b.lock {
+			l, err := workerstate.AcquireLock(logs, b.svc, now, []string{b.svc})
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer l.Release()
+		}
+		if err := workerstate.WriteHeartbeat(logs, workerstate.Heartbeat{Service: b.svc, PID: 1, State: b.state,
+			StartedAtUTC: svtime.Format(now.Add(-b.age)), LastHeartbeatUTC: svtime.Format(now.Add(-b.age))}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	got := map[string]selftest.Check{}
+	for _, c := range selftest.Heartbeats(logs, now, time.Minute) {
+		got[c.Name] = c
+	}
+	if len(got) != len(beats) {
+		t.Fatalf("checks %+v", got)
+	}
+	for _, b := range beats {
+		if c := got["heartbeat_"+b.svc]; c.Status != b.want {
+			t.Errorf("%s: %+v, want %s", b.svc, c, b.want)
+		}
+	}
+	if d := got["heartbeat_media_worker"].Detail; !strings.Contains(d, "heartbeat_file_stale") || !strings.Contains(d, "120s ago") {
+		t.Errorf("stale detail %q", d)
 	}
 }
