@@ -90,7 +90,9 @@ type Options struct {
 	// StableAfter (60 s): a run at least this long resets the backoff, so
 	// a worker that crashes once a day restarts at once.
 	StableAfter time.Duration
-	// Grace (10 s) between SIGTERM and kill on shutdown.
+	// Grace (15 s) between SIGTERM and kill on shutdown. It must outlast
+	// jobs.shutdown_grace_seconds (10 s by default) so a worker can finish
+	// or release its running job before it is killed.
 	Grace time.Duration
 	// LogsDir holds the workers' heartbeat files; "" reports none.
 	LogsDir string
@@ -126,7 +128,7 @@ func New(o Options) (*Supervisor, error) {
 		o.StableAfter = 60 * time.Second
 	}
 	if o.Grace <= 0 {
-		o.Grace = 10 * time.Second
+		o.Grace = 15 * time.Second
 	}
 	if o.Fresh <= 0 {
 		o.Fresh = 180 * time.Second
@@ -285,25 +287,27 @@ type worker struct {
 	args    []string // service-mode flags
 }
 
-// lookup maps a configured name to its worker. The known names are spelled
-// several ways in configs ("scan", "scan-worker", "library_rename"), and
-// two differ from the <name>-worker pattern: library renames run in
-// library-rename-worker, and Ollama's long-running process is
-// ollama-service, which has no --loop flag (ollama-worker runs one job as
-// its child and must never be supervised).
+// lookup maps a configured name to its worker. Short names are what
+// configs use ("scan", "library_rename"); two differ from the <name>-worker
+// pattern: library renames run in library-rename-worker, and Ollama's
+// long-running process is ollama-service, which has no --loop flag
+// (ollama-worker runs one job as its child). A full binary name
+// ("scan-worker", "ollama-service", also with underscores) is taken as
+// given, so Find("ollama-worker") still finds that binary.
 func lookup(name string) worker {
-	n := strings.ToLower(strings.TrimSuffix(strings.TrimSpace(name), ".exe"))
-	key := strings.ReplaceAll(n, "_", "-")
-	key = strings.TrimSuffix(strings.TrimSuffix(key, "-worker"), "-service")
-	switch key {
-	case "ollama":
+	key := strings.ReplaceAll(strings.ToLower(strings.TrimSuffix(strings.TrimSpace(name), ".exe")), "_", "-")
+	switch {
+	case strings.HasSuffix(key, "-service"):
+		return worker{bin: key, service: strings.ReplaceAll(key, "-", "_")}
+	case strings.HasSuffix(key, "-worker"):
+	case key == "ollama":
 		return worker{bin: "ollama-service", service: "ollama_service"}
-	case "rename", "library-rename":
-		key = "library-rename"
-	case "":
-		key = n
+	case key == "rename" || key == "library-rename":
+		key = "library-rename-worker"
+	default:
+		key += "-worker"
 	}
-	return worker{bin: key + "-worker", service: strings.ReplaceAll(key, "-", "_") + "_worker", args: []string{"--loop"}}
+	return worker{bin: key, service: strings.ReplaceAll(key, "-", "_"), args: []string{"--loop"}}
 }
 
 // BinaryName maps a configured worker name to its binary: "scan" →

@@ -203,6 +203,8 @@ func TestLookupNames(t *testing.T) {
 		{"ollama", "ollama-service", "ollama_service", ""},
 		{"ollama-service", "ollama-service", "ollama_service", ""},
 		{"custom", "custom-worker", "custom_worker", "--loop"},
+		{"ollama-worker", "ollama-worker", "ollama_worker", "--loop"}, // a full name is taken as given
+		{"Scan-Worker.exe", "scan-worker", "scan_worker", "--loop"},
 	}
 	for _, c := range cases {
 		w := lookup(c.name)
