@@ -26,6 +26,11 @@ func unitFiles(t *testing.T) []string {
 	return files
 }
 
+func fileExists(p string) bool {
+	_, err := os.Stat(p)
+	return err == nil
+}
+
 // TestUnitSyntax is the parser check that always runs.
 func TestUnitSyntax(t *testing.T) {
 	for _, f := range unitFiles(t) {
@@ -59,8 +64,11 @@ func TestUnitSyntax(t *testing.T) {
 		}
 		switch filepath.Ext(f) {
 		case ".service":
-			if !strings.HasPrefix(sections["Service"]["ExecStart"], "/opt/supervisor/bin/") {
+			m := execRe.FindStringSubmatch(sections["Service"]["ExecStart"])
+			if m == nil {
 				t.Errorf("%s: ExecStart missing or not an installed binary", f)
+			} else if name := strings.ReplaceAll(m[1], "%i", "scan"); !fileExists(filepath.Join("..", "cmd", name, "main.go")) {
+				t.Errorf("%s: ExecStart runs %s, which is no binary in cmd/", f, name)
 			}
 			if sections["Service"]["NoNewPrivileges"] != "yes" || sections["Service"]["ProtectSystem"] != "strict" {
 				t.Errorf("%s: hardening options missing", f)

@@ -1,3 +1,8 @@
+//go:build unix
+
+// The acceptance test signals processes (SIGKILL a worker, SIGTERM webui),
+// so it runs on Unix; Windows stops supervised workers with a kill.
+
 package main_test
 
 import (

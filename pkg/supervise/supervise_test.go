@@ -36,7 +36,23 @@ func waitFor(t *testing.T, what string, s *Supervisor, cond func([]State) bool) 
 	}
 }
 
-func alive(pid int) bool { return syscall.Kill(pid, 0) == nil }
+// alive probes pid with signal 0 (written through os.Process so the file
+// also vets for Windows, where the probe always says "gone").
+func alive(pid int) bool {
+	p, err := os.FindProcess(pid)
+	return err == nil && p.Signal(syscall.Signal(0)) == nil
+}
+
+func kill(t *testing.T, pid int) {
+	t.Helper()
+	p, err := os.FindProcess(pid)
+	if err == nil {
+		err = p.Kill() // SIGKILL on Unix
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+}
 
 func TestSuperviseRestartAndStop(t *testing.T) {
 	bin := svtest.BuildBinary(t, "./pkg/supervise/internal/fakeworker")
@@ -57,9 +73,7 @@ func TestSuperviseRestartAndStop(t *testing.T) {
 
 	st := waitFor(t, "both running", s, func(st []State) bool { return st[0].Running() && st[1].Running() })
 	oldPID, otherPID := st[0].PID, st[1].PID
-	if err := syscall.Kill(oldPID, syscall.SIGKILL); err != nil {
-		t.Fatal(err)
-	}
+	kill(t, oldPID)
 	st = waitFor(t, "scan restarted", s, func(st []State) bool {
 		return st[0].Running() && st[0].PID != oldPID && st[0].Restarts >= 1
 	})
