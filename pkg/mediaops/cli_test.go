@@ -30,18 +30,37 @@ func (e *env) run(t *testing.T, want int, bin, cfg string, args ...string) svtes
 	return r
 }
 
-// TestMediaWorkerBinary enqueues every media job type through the CLI and
-// runs the real worker: broken files are flagged while their jobs end
-// done, hashes are stored, and the upscale leaves a child row.
+// binaryTest skips under -short, runs in parallel and returns a fresh
+// env, its config file and the built binary of the main package pkg.
+func binaryTest(t *testing.T, pkg string) (e *env, cfg, bin string) {
+	t.Helper()
+	if testing.Short() {
+		t.Skip("builds a binary")
+	}
+	t.Parallel()
+	e = newEnv(t)
+	return e, writeConfig(t, e), svtest.BuildBinary(t, pkg)
+}
+
+// TestMediaWorkerBinary runs the real media worker binary.
 func TestMediaWorkerBinary(t *testing.T) {
 	if testing.Short() {
 		t.Skip("builds a binary")
 	}
+	t.Parallel()
+	bin := svtest.BuildBinary(t, "./cmd/media-worker")
+	t.Run("jobs", func(t *testing.T) { t.Parallel(); mediaWorkerJobs(t, bin) })
+	t.Run("disk full during upscale", func(t *testing.T) { t.Parallel(); upscaleDiskFull(t, bin) })
+}
+
+// mediaWorkerJobs enqueues every media job type through the CLI and runs
+// the worker: broken files are flagged while their jobs end done, hashes
+// are stored, and the upscale leaves a child row.
+func mediaWorkerJobs(t *testing.T, bin string) {
 	svtest.RequireTool(t, "ffmpeg", "ffprobe")
 	fx := svtest.SharedFixtures(t)
 	e := newEnv(t)
 	cfg := writeConfig(t, e)
-	bin := svtest.BuildBinary(t, "./cmd/media-worker")
 
 	good := e.addMedia(t, filepath.Join(e.svc.Roots.ImagesSFW, "good.png"), "image", pngBytes(t, 32, 24), false)
 	data := pngBytes(t, 40, 40)
@@ -104,21 +123,17 @@ func noisePNG(t *testing.T, w, h int) []byte {
 	return b.Bytes()
 }
 
-// TestUpscaleDiskFullBinary runs the media worker under a file size limit
+// upscaleDiskFull runs the media worker under a file size limit
 // (RLIMIT_FSIZE via prlimit), so writing the derivative fails half-way as
 // on a full disk: the job ends in error, no partial file is left and the
 // parent keeps its rows and meta.
-func TestUpscaleDiskFullBinary(t *testing.T) {
-	if testing.Short() {
-		t.Skip("builds a binary")
-	}
+func upscaleDiskFull(t *testing.T, bin string) {
 	prlimit, err := exec.LookPath("prlimit")
 	if err != nil {
 		t.Skip("prlimit (util-linux) not installed")
 	}
 	e := newEnv(t)
 	cfg := writeConfig(t, e)
-	bin := svtest.BuildBinary(t, "./cmd/media-worker")
 	parent := e.addMedia(t, filepath.Join(e.svc.Roots.ImagesSFW, "noise.png"), "image", noisePNG(t, 640, 640), false)
 	e.run(t, 0, bin, cfg, "enqueue", "--type=upscale", "--media-id="+strconv.FormatInt(parent, 10), "--scale=2")
 	metaBefore := e.count(t, `SELECT COUNT(*) FROM media_meta WHERE media_id=?`, parent)
@@ -158,12 +173,7 @@ func TestUpscaleDiskFullBinary(t *testing.T) {
 // findings (also in --json), 0 again once --repair=simple fixed all of
 // them, 1 for an unknown repair mode.
 func TestConsistencyCheckBinaryExitCodes(t *testing.T) {
-	if testing.Short() {
-		t.Skip("builds a binary")
-	}
-	e := newEnv(t)
-	cfg := writeConfig(t, e)
-	bin := svtest.BuildBinary(t, "./cmd/consistency-check")
+	e, cfg, bin := binaryTest(t, "./cmd/consistency-check")
 	e.run(t, 0, bin, cfg)
 	e.run(t, 1, bin, cfg, "--repair=everything")
 
@@ -192,12 +202,7 @@ func TestConsistencyCheckBinaryExitCodes(t *testing.T) {
 // would go; either confirmation flag alone deletes nothing; both delete
 // all but the media with a locked tag.
 func TestCleanupMissingBinaryNeedsBothFlags(t *testing.T) {
-	if testing.Short() {
-		t.Skip("builds a binary")
-	}
-	e := newEnv(t)
-	cfg := writeConfig(t, e)
-	bin := svtest.BuildBinary(t, "./cmd/cleanup-missing")
+	e, cfg, bin := binaryTest(t, "./cmd/cleanup-missing")
 	keep := e.addMedia(t, filepath.Join(e.svc.Roots.ImagesSFW, "keep.png"), "image", pngBytes(t, 5, 5), false)
 	gone := e.addMedia(t, filepath.Join(e.svc.Roots.ImagesSFW, "gone.png"), "image", pngBytes(t, 6, 5), false)
 	locked := e.addMedia(t, filepath.Join(e.svc.Roots.ImagesSFW, "locked.png"), "image", pngBytes(t, 7, 5), false)

@@ -69,6 +69,7 @@ func TestRenameKill9ThenRerun(t *testing.T) {
 	if testing.Short() {
 		t.Skip("builds a binary")
 	}
+	t.Parallel()
 	ctx := context.Background()
 	// The fault hook exists only in svfault builds.
 	e, id, from, canon, cfg, bin := enqueuedRename(t, "svfault")
@@ -108,6 +109,7 @@ func TestReleaseBuildIgnoresFaultEnv(t *testing.T) {
 	if testing.Short() {
 		t.Skip("builds a binary")
 	}
+	t.Parallel()
 	ctx := context.Background()
 	e, id, _, canon, cfg, bin := enqueuedRename(t, "")
 	r := svtest.RunBinary(t, e.dir, []string{mediaops.EnvCrashAfterMove + "=1"}, bin, "--config="+cfg, "--limit=1")

@@ -301,6 +301,19 @@ func BenchmarkFrame(b *testing.B) {
 	}
 }
 
+// BenchmarkDecodeCheck measures one integrity decode probe (two bounded
+// ffmpeg runs) of a 4 s clip.
+func BenchmarkDecodeCheck(b *testing.B) {
+	f := testFFmpeg(b)
+	src := makeVideo(b, "bench.mp4", "-c:v", "libx264", "-pix_fmt", "yuv420p")
+	ctx := context.Background()
+	for b.Loop() {
+		if _, err := f.DecodeCheck(ctx, src); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
 // TestProtocolLookingNames makes sure a file named like an ffmpeg protocol
 // is read as a file.
 func TestProtocolLookingNames(t *testing.T) {
