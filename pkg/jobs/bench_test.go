@@ -98,38 +98,47 @@ func cpuTime() time.Duration {
 }
 
 // BenchmarkClaimCompleteProcs drains b.N pre-enqueued jobs with 1 and with 4
-// worker processes of the real testworker binary (workercmd + Runner, no-op
-// handler). jobs/s is wall time from start to the last exit (process start
-// included); cpu-µs/job sums the children's CPU time.
+// worker processes of the real testworker binary (workercmd + Runner).
+// handler=noop returns at once (the Runner writes the completion);
+// handler=record inserts a row and completes the job in its own transaction
+// (Job.CompleteTx), a second write transaction per job. jobs/s is wall time
+// from start to the last exit (process start included); cpu-µs/job sums the
+// children's CPU time.
 func BenchmarkClaimCompleteProcs(b *testing.B) {
-	for _, procs := range []int{1, 4} {
-		b.Run(fmt.Sprintf("procs=%d", procs), func(b *testing.B) {
-			e := newProcEnv(b)
-			e.enqueue(b, b.N, func(int) any { return nil })
-			cmds := make([]*exec.Cmd, procs)
-			errbs := make([]*bytes.Buffer, procs)
-			for i := range cmds {
-				cmds[i], _, errbs[i] = e.cmd("--limit=0", "--noop", fmt.Sprintf("--instance=%d", i))
-			}
-			b.ResetTimer()
-			for _, c := range cmds {
-				if err := c.Start(); err != nil {
-					b.Fatal(err)
+	for _, handler := range []string{"noop", "record"} {
+		for _, procs := range []int{1, 4} {
+			b.Run(fmt.Sprintf("handler=%s/procs=%d", handler, procs), func(b *testing.B) {
+				e := newProcEnv(b)
+				e.enqueue(b, b.N, func(int) any { return nil })
+				cmds := make([]*exec.Cmd, procs)
+				errbs := make([]*bytes.Buffer, procs)
+				for i := range cmds {
+					args := []string{"--limit=0", fmt.Sprintf("--instance=%d", i)}
+					if handler == "noop" {
+						args = append(args, "--noop")
+					}
+					cmds[i], _, errbs[i] = e.cmd(args...)
 				}
-			}
-			var cpu time.Duration
-			for i, c := range cmds {
-				if err := c.Wait(); err != nil {
-					b.Fatalf("worker %d: %v\n%s", i, err, errbs[i])
+				b.ResetTimer()
+				for _, c := range cmds {
+					if err := c.Start(); err != nil {
+						b.Fatal(err)
+					}
 				}
-				cpu += c.ProcessState.UserTime() + c.ProcessState.SystemTime()
-			}
-			b.StopTimer()
-			if c := e.counts(b); c[StatusDone] != b.N {
-				b.Fatalf("statuses %v", c)
-			}
-			b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "jobs/s")
-			b.ReportMetric(float64(cpu.Microseconds())/float64(b.N), "cpu-µs/job")
-		})
+				var cpu time.Duration
+				for i, c := range cmds {
+					if err := c.Wait(); err != nil {
+						b.Fatalf("worker %d: %v\n%s", i, err, errbs[i])
+					}
+					cpu += c.ProcessState.UserTime() + c.ProcessState.SystemTime()
+				}
+				b.StopTimer()
+				if c := e.counts(b); c[StatusDone] != b.N {
+					b.Fatalf("statuses %v", c)
+				}
+				b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "jobs/s")
+				b.ReportMetric(float64(cpu.Microseconds())/float64(b.N), "cpu-µs/job")
+			})
+		}
 	}
 }

@@ -3,9 +3,12 @@ package jobs
 import (
 	"cmp"
 	"context"
+	crand "crypto/rand"
 	"database/sql"
+	"encoding/hex"
 	"errors"
 	"fmt"
+	"os"
 	"slices"
 	"strings"
 	"sync"
@@ -68,6 +71,20 @@ func jsonKey(k string) string {
 		}
 	}
 	return k
+}
+
+// NewOwner returns a fresh fence token "<worker>:<host>:<pid>:<random>"
+// for ClaimRequest.Owner. Stuck recovery reads host and pid from it to
+// detect a dead owner on this host.
+func NewOwner(worker string, pid int) string {
+	host, _ := os.Hostname()
+	return newOwner(worker, host, pid)
+}
+
+func newOwner(worker, host string, pid int) string {
+	var b [6]byte
+	_, _ = crand.Read(b[:])
+	return fmt.Sprintf("%s:%s:%d:%s", worker, host, pid, hex.EncodeToString(b[:]))
 }
 
 // ClaimRequest describes one claim for Queue.Claim / ClaimTx.

@@ -2,10 +2,7 @@ package jobs
 
 import (
 	"context"
-	"crypto/rand"
-	"encoding/hex"
 	"errors"
-	"fmt"
 	"os"
 	"sync"
 	"time"
@@ -319,11 +316,7 @@ func (r *Runner) plan(n int) []int {
 	return quota
 }
 
-func (r *Runner) newOwner() string {
-	var b [6]byte
-	_, _ = rand.Read(b[:])
-	return fmt.Sprintf("%s:%s:%d:%s", r.o.Worker, r.host, r.pid, hex.EncodeToString(b[:]))
-}
+func (r *Runner) newOwner() string { return newOwner(r.o.Worker, r.host, r.pid) }
 
 // LoopOptions configures RunLoop.
 type LoopOptions struct {
