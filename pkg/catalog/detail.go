@@ -351,11 +351,11 @@ func Neighbours(ctx context.Context, q *sql.DB, f Filter, id int64, now int64) (
 	}
 	c := Cursor{Key: key.Int64, KeyNull: !key.Valid, ID: id}
 	one := func(desc bool) (int64, error) {
-		where, args := f.Where(now)
+		from, s, where, args := f.source(now)
 		kc, ka := keysetCond(s, c, desc)
 		args = append(args, ka...)
 		var out int64
-		err := q.QueryRowContext(ctx, "SELECT m.id FROM media m WHERE "+where+" AND "+kc+" ORDER BY "+orderBy(s, desc)+" LIMIT 1", args...).Scan(&out)
+		err := q.QueryRowContext(ctx, "SELECT m.id FROM "+from+" WHERE "+where+" AND "+kc+" ORDER BY "+orderBy(s, desc)+" LIMIT 1", args...).Scan(&out)
 		if errors.Is(err, sql.ErrNoRows) {
 			return 0, nil
 		}

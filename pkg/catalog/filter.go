@@ -250,7 +250,12 @@ const promptQualityExpr = `(SELECT CASE
 
 // Where builds the WHERE clause (without the keyword) and its arguments.
 // now is unix seconds, used by the activity filter.
-func (f Filter) Where(now int64) (string, []any) {
+func (f Filter) Where(now int64) (string, []any) { return f.where(now, false) }
+
+// where builds the clause; ftsDriven is List's fast path (search.go): the
+// query reads media_fts as f joined to media, and the text condition is a
+// MATCH on f instead of an id set.
+func (f Filter) where(now int64, ftsDriven bool) (string, []any) {
 	var conds []string
 	var args []any
 	add := func(c string, a ...any) {
@@ -278,7 +283,7 @@ func (f Filter) Where(now int64) (string, []any) {
 	}
 	if f.Q != "" {
 		// Full-text index, LIKE only for what FTS cannot express (search.go).
-		c, a := f.textWhere()
+		c, a := f.textWhere(ftsDriven)
 		add(c, a...)
 	}
 	switch f.Status {

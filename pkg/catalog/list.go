@@ -130,12 +130,13 @@ type sortSpec struct {
 	desc     bool
 	index    bool // key is a plain column (NULLs possible only for filesize)
 	nullable bool
+	idKey    bool // the key is the media id itself (newest/oldest)
 }
 
 func (f Filter) sortSpec() sortSpec {
 	switch f.Sort {
 	case "oldest":
-		return sortSpec{key: "m.id", desc: false}
+		return sortSpec{key: "m.id", desc: false, idKey: true}
 	case "rating":
 		return sortSpec{key: "m.rating", desc: true}
 	case "size":
@@ -147,7 +148,7 @@ func (f Filter) sortSpec() sortSpec {
 		}
 		return sortSpec{key: fmt.Sprintf("((m.id * 7919 + %d) %% 1000003)", seed), desc: false}
 	}
-	return sortSpec{key: "m.id", desc: true}
+	return sortSpec{key: "m.id", desc: true, idKey: true}
 }
 
 // keysetCond is the predicate "strictly after c" in direction desc.
@@ -156,8 +157,8 @@ func keysetCond(s sortSpec, c Cursor, desc bool) (string, []any) {
 	if !desc {
 		lt = ">"
 	}
-	if s.key == "m.id" {
-		return "m.id " + lt + " ?", []any{c.ID}
+	if s.idKey {
+		return s.key + " " + lt + " ?", []any{c.ID}
 	}
 	if s.nullable {
 		// NULLs sort lowest in SQLite: last when descending, first ascending.
@@ -180,8 +181,8 @@ func orderBy(s sortSpec, desc bool) string {
 	if desc {
 		dir = " DESC"
 	}
-	if s.key == "m.id" {
-		return "m.id" + dir
+	if s.idKey {
+		return s.key + dir
 	}
 	return s.key + dir + ", m.id" + dir
 }
@@ -196,8 +197,7 @@ func List(ctx context.Context, q *sql.DB, f Filter, pg Page, now int64) (Result,
 	if pg.Limit <= 0 || pg.Limit > 500 {
 		pg.Limit = PageSize
 	}
-	where, args := f.Where(now)
-	s := f.sortSpec()
+	from, s, where, args := f.source(now)
 	desc := s.desc
 	reverse := false
 	offset := 0
@@ -218,7 +218,7 @@ func List(ctx context.Context, q *sql.DB, f Filter, pg Page, now int64) (Result,
 	if reverse {
 		qdesc = !desc
 	}
-	sqlText := "SELECT " + cardColumns + ", " + s.key + " FROM media m WHERE " + where +
+	sqlText := "SELECT " + cardColumns + ", " + s.key + " FROM " + from + " WHERE " + where +
 		" ORDER BY " + orderBy(s, qdesc) + " LIMIT ? OFFSET ?"
 	args = append(args, pg.Limit+1, offset)
 	rows, err := q.QueryContext(ctx, sqlText, args...)
@@ -281,11 +281,33 @@ func List(ctx context.Context, q *sql.DB, f Filter, pg Page, now int64) (Result,
 	return res, nil
 }
 
+// source is the FROM clause, sort and WHERE clause of an ordered query over
+// f's matches. A text search in id order walks the index in docid order and
+// stops at the page (search.go, ftsDriven); CROSS JOIN keeps f outermost.
+func (f Filter) source(now int64) (from string, s sortSpec, where string, args []any) {
+	driven := f.ftsDriven()
+	where, args = f.where(now, driven)
+	s = f.sortSpec()
+	from = "media m"
+	if driven {
+		from = ftsFrom
+		s.key = "f.docid"
+	}
+	return from, s, where, args
+}
+
 // Count counts matches of f up to CountCap (more reports the cap was hit).
 func Count(ctx context.Context, q *sql.DB, f Filter, now int64) (n int, more bool, err error) {
-	where, args := f.Where(now)
+	// A text query counts from the index, so the cap ends the walk instead
+	// of first collecting every matching id.
+	joined := f.ftsJoinable()
+	from := "media m"
+	if joined {
+		from = ftsFrom
+	}
+	where, args := f.where(now, joined)
 	args = append(args, CountCap+1)
-	err = q.QueryRowContext(ctx, "SELECT count(*) FROM (SELECT 1 FROM media m WHERE "+where+" LIMIT ?)", args...).Scan(&n)
+	err = q.QueryRowContext(ctx, "SELECT count(*) FROM (SELECT 1 FROM "+from+" WHERE "+where+" LIMIT ?)", args...).Scan(&n)
 	if err != nil {
 		return 0, false, fmt.Errorf("count media: %w", db.Classify(err))
 	}

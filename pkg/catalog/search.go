@@ -105,9 +105,41 @@ func parseTextQuery(q string) textQuery {
 	return tq
 }
 
+// ftsDriven reports whether List can read the matches straight from the
+// index in docid order: newest/oldest sort (the key is the id = docid) and
+// one MATCH (not the two-column title scope). Then "FROM media_fts f CROSS
+// JOIN media m ... ORDER BY f.docid LIMIT n" stops after n matches, where
+// "m.id IN (SELECT docid …)" first materialises every match (a common word
+// matches 20 % of a library: ~200,000 docids at 1M media).
+func (f Filter) ftsDriven() bool {
+	return (f.Sort == "newest" || f.Sort == "oldest") && f.ftsJoinable()
+}
+
+// ftsJoinable reports whether the text condition can be a MATCH on a joined
+// media_fts row (any order; Count uses it to stop at CountCap matches).
+func (f Filter) ftsJoinable() bool {
+	if f.Q == "" || f.likeText || f.QScope == "title" {
+		return false
+	}
+	return len(parseTextQuery(f.Q).parts) > 0
+}
+
+// ftsFrom is the FROM clause of a query driven by the index.
+const ftsFrom = "media_fts f CROSS JOIN media m ON m.id = f.docid"
+
+// ftsColumn is the MATCH target of a single-column scope on alias f.
+func ftsColumn(scope string) string {
+	switch scope {
+	case "path", "caption", "prompt":
+		return "f." + scope
+	}
+	return "f.media_fts"
+}
+
 // textWhere is the q/q_scope predicate. fields are the LIKE expressions of
-// the scope (for the fallback); the FTS part restricts m.id by docid.
-func (f Filter) textWhere() (string, []any) {
+// the scope (for the fallback); the FTS part restricts m.id by docid, or
+// with driven (see ftsDriven) matches on the joined index row.
+func (f Filter) textWhere(driven bool) (string, []any) {
 	fields := likeFields(f.QScope)
 	if f.likeText {
 		return likeAll(fields, wordsOf(f.Q))
@@ -115,7 +147,10 @@ func (f Filter) textWhere() (string, []any) {
 	tq := parseTextQuery(f.Q)
 	var conds []string
 	var args []any
-	if len(tq.parts) > 0 {
+	if len(tq.parts) > 0 && driven {
+		conds = append(conds, ftsColumn(f.QScope)+" MATCH ?")
+		args = append(args, tq.match())
+	} else if len(tq.parts) > 0 {
 		switch f.QScope {
 		case "path", "caption", "prompt":
 			conds = append(conds, "m.id IN (SELECT docid FROM media_fts WHERE "+f.QScope+" MATCH ?)")

@@ -97,18 +97,82 @@ func TestTextSearchEqualsLike(t *testing.T) {
 	}
 	for _, qc := range queries {
 		for _, scope := range []string{"any", "path", "title", "caption", "prompt"} {
-			t.Run(qc.q+"/"+scope, func(t *testing.T) {
-				f := ParseFilter(url.Values{"q": {qc.q}, "q_scope": {scope}}, true)
-				got := matchIDs(t, r, f)
-				f.likeText = true
-				want := matchIDs(t, r, f)
-				if !slices.Equal(got, want) {
-					t.Fatalf("fts %d ids %v\nlike %d ids %v", len(got), got, len(want), want)
-				}
-				if scope == "any" && qc.wantSome != (len(got) > 0) {
-					t.Fatalf("matches %d, want some=%v", len(got), qc.wantSome)
-				}
-			})
+			for _, sort := range []string{"newest", "oldest", "rating"} {
+				t.Run(qc.q+"/"+scope+"/"+sort, func(t *testing.T) {
+					f := ParseFilter(url.Values{"q": {qc.q}, "q_scope": {scope}, "sort": {sort}}, true)
+					got := matchIDs(t, r, f)
+					n, _, err := Count(context.Background(), r, f, testNow)
+					if err != nil || n != len(got) {
+						t.Fatalf("count %d (%v), listed %d", n, err, len(got))
+					}
+					f.likeText = true
+					want := matchIDs(t, r, f)
+					if !slices.Equal(got, want) {
+						t.Fatalf("fts %d ids %v\nlike %d ids %v", len(got), got, len(want), want)
+					}
+					if scope == "any" && qc.wantSome != (len(got) > 0) {
+						t.Fatalf("matches %d, want some=%v", len(got), qc.wantSome)
+					}
+				})
+			}
+		}
+	}
+}
+
+// TestTextSearchPaging pages through text results read in index order
+// (the ftsDriven path) forward and back in small pages and requires the
+// single-page result.
+func TestTextSearchPaging(t *testing.T) {
+	_, r := newSearchDB(t, 300)
+	ctx := context.Background()
+	for _, sort := range []string{"newest", "oldest"} {
+		f := ParseFilter(url.Values{"q": {"red"}, "sort": {sort}}, true)
+		if !f.ftsDriven() {
+			t.Fatal("newest/oldest text query not driven by the index")
+		}
+		all := matchIDs(t, r, f)
+		if len(all) < 20 {
+			t.Fatalf("only %d matches", len(all))
+		}
+		var fwd []int64
+		var res Result
+		var err error
+		for pg := (Page{Limit: 7}); ; pg = (Page{Limit: 7, After: res.Next}) {
+			if res, err = List(ctx, r, f, pg, testNow); err != nil {
+				t.Fatal(err)
+			}
+			fwd = append(fwd, ids(res.Cards)...)
+			if res.Next == nil {
+				break
+			}
+		}
+		if !slices.Equal(fwd, all) {
+			t.Fatalf("%s forward pages %v, want %v", sort, fwd, all)
+		}
+		last := len(res.Cards) // the backward walk starts before the last page
+		var back []int64
+		for res.Prev != nil {
+			if res, err = List(ctx, r, f, Page{Limit: 7, Before: res.Prev}, testNow); err != nil {
+				t.Fatal(err)
+			}
+			back = append(ids(res.Cards), back...)
+		}
+		if want := all[:len(all)-last]; !slices.Equal(back, want) {
+			t.Fatalf("%s backward pages %v, want %v", sort, back, want)
+		}
+		// The detail page's prev/next walk the same order.
+		for _, i := range []int{0, 1, len(all) / 2, len(all) - 1} {
+			prev, next, err := Neighbours(ctx, r, f, all[i], testNow)
+			wantPrev, wantNext := int64(0), int64(0)
+			if i > 0 {
+				wantPrev = all[i-1]
+			}
+			if i < len(all)-1 {
+				wantNext = all[i+1]
+			}
+			if err != nil || prev != wantPrev || next != wantNext {
+				t.Fatalf("%s neighbours of %d: %d/%d (%v), want %d/%d", sort, all[i], prev, next, err, wantPrev, wantNext)
+			}
 		}
 	}
 }

@@ -129,16 +129,7 @@ func newE2E(t *testing.T) *e2eEnv {
 	t.Helper()
 	ffmpeg := svtest.RequireTool(t, "ffmpeg")
 	base := t.TempDir()
-	cfg, err := config.Load(config.LoadOptions{Getenv: func(k string) string {
-		if k == "SV_BASE" {
-			return base
-		}
-		return ""
-	}, WorkDir: base})
-	if err != nil {
-		t.Fatal(err)
-	}
-	cfg.Security.InternalAPIKey = testKey
+	cfg := testConfig(t, base)
 	cfg.Tools.FFmpeg = ffmpeg
 	ctx := context.Background()
 	w := dbtest.Open(t, cfg.DB.Path)

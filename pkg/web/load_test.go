@@ -42,17 +42,16 @@ type libServer struct {
 func newLibServer(tb testing.TB, base string, n, files int) *libServer {
 	tb.Helper()
 	ctx := context.Background()
-	cfg, err := config.Load(config.LoadOptions{Getenv: func(k string) string {
-		if k == "SV_BASE" {
-			return base
+	cfg := testConfig(tb, base)
+	// The marker is written after a complete generation: an interrupted
+	// run leaves no marker and the next one starts over.
+	marker := cfg.DB.Path + ".generated"
+	_, statErr := os.Stat(marker)
+	if statErr != nil {
+		for _, suffix := range []string{"", "-wal", "-shm"} {
+			_ = os.Remove(cfg.DB.Path + suffix)
 		}
-		return ""
-	}, WorkDir: base})
-	if err != nil {
-		tb.Fatal(err)
 	}
-	cfg.Security.InternalAPIKey = testKey
-	_, statErr := os.Stat(cfg.DB.Path)
 	w, err := db.Open(ctx, db.Options{Path: cfg.DB.Path, Create: true})
 	if err != nil {
 		tb.Fatal(err)
@@ -64,7 +63,9 @@ func newLibServer(tb testing.TB, base string, n, files int) *libServer {
 	if statErr != nil {
 		start := time.Now()
 		if err := catalogtest.Generate(ctx, w, n, cfg.Paths.ImagesSFW); err != nil {
-			os.Remove(cfg.DB.Path)
+			tb.Fatal(err)
+		}
+		if err := os.WriteFile(marker, nil, 0o644); err != nil {
 			tb.Fatal(err)
 		}
 		tb.Logf("generated %d media in %v", n, time.Since(start).Round(time.Millisecond))

@@ -29,6 +29,23 @@ import (
 
 const testKey = "test-internal-key"
 
+// testConfig loads the embedded defaults with base as SV_BASE and the test
+// admin key.
+func testConfig(tb testing.TB, base string) *config.Config {
+	tb.Helper()
+	cfg, err := config.Load(config.LoadOptions{Getenv: func(k string) string {
+		if k == "SV_BASE" {
+			return base
+		}
+		return ""
+	}, WorkDir: base})
+	if err != nil {
+		tb.Fatal(err)
+	}
+	cfg.Security.InternalAPIKey = testKey
+	return cfg
+}
+
 type fixture struct {
 	t     *testing.T
 	srv   *Server
@@ -42,16 +59,7 @@ type fixture struct {
 func newFixture(t *testing.T) *fixture {
 	t.Helper()
 	base := t.TempDir()
-	cfg, err := config.Load(config.LoadOptions{Getenv: func(k string) string {
-		if k == "SV_BASE" {
-			return base
-		}
-		return ""
-	}, WorkDir: base})
-	if err != nil {
-		t.Fatal(err)
-	}
-	cfg.Security.InternalAPIKey = testKey
+	cfg := testConfig(t, base)
 	ctx := context.Background()
 	w := dbtest.Open(t, cfg.DB.Path)
 	r, err := db.OpenReadOnly(ctx, db.Options{Path: cfg.DB.Path})
