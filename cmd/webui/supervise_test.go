@@ -194,8 +194,11 @@ func (w *webui) waitHealth(t *testing.T, what string, cond func(web.Health) bool
 	}
 }
 
+// fresh: the process runs and its heartbeat is fresh and its own (right
+// after a restart the file is still the predecessor's).
 func fresh(st supervise.State) bool {
-	return st.Running() && (st.Heartbeat == workerstate.StatusAlive || st.Heartbeat == workerstate.StatusBusy)
+	return st.Running() && st.HeartbeatPID == st.PID &&
+		(st.Heartbeat == workerstate.StatusAlive || st.Heartbeat == workerstate.StatusBusy)
 }
 
 func alive(pid int) bool { return pid > 0 && syscall.Kill(pid, 0) == nil }

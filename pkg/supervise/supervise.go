@@ -74,6 +74,9 @@ type State struct {
 	HeartbeatReason  string `json:"heartbeat_reason,omitempty"`
 	LastHeartbeatUTC string `json:"last_heartbeat_utc,omitempty"`
 	HeartbeatAge     int64  `json:"heartbeat_age_seconds,omitempty"`
+	// HeartbeatPID differs from PID for a moment after a restart: the
+	// file is still the predecessor's until the new process writes.
+	HeartbeatPID int `json:"heartbeat_pid,omitempty"`
 }
 
 // Running reports whether the worker process is up.
@@ -165,7 +168,7 @@ func (s *Supervisor) States() []State {
 		}
 		hb := workerstate.ServiceState(s.o.LogsDir, out[i].Service, now, s.o.Fresh)
 		out[i].Heartbeat, out[i].HeartbeatReason = hb.Status, hb.ReasonCode
-		out[i].LastHeartbeatUTC, out[i].HeartbeatAge = hb.LastHeartbeatUTC, hb.AgeSeconds
+		out[i].LastHeartbeatUTC, out[i].HeartbeatAge, out[i].HeartbeatPID = hb.LastHeartbeatUTC, hb.AgeSeconds, hb.PID
 	}
 	return out
 }

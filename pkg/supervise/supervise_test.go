@@ -269,7 +269,7 @@ func TestStatesHeartbeat(t *testing.T) {
 		clock.T = start.Add(c.advance)
 		st := s.States()
 		if st[0].Heartbeat != c.scan || st[0].HeartbeatReason != c.reason || st[0].HeartbeatAge != c.age ||
-			st[0].LastHeartbeatUTC != svtime.Format(start) || st[0].Service != "scan_worker" {
+			st[0].LastHeartbeatUTC != svtime.Format(start) || st[0].Service != "scan_worker" || st[0].HeartbeatPID != 7 {
 			t.Errorf("%s: scan %+v", c.name, st[0])
 		}
 		if st[1].Heartbeat != workerstate.StatusMissing {
