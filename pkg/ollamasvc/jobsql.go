@@ -26,8 +26,8 @@ const (
 	CodeChildSpawn      = "child_spawn_failed"
 	CodeMissingPrompts  = "missing_prompts"
 	CodeMissingModels   = "missing_models"
-	CodeJobNotFound     = "job_not_found"
-	CodeLeaseLost       = "lease_lost"
+	CodeJobNotFound     = jobs.CodeNotFound  // the job row is gone
+	CodeLeaseLost       = jobs.CodeLeaseLost // the job no longer runs under this owner
 )
 
 // JobRow is a claimed Ollama job: the shared queue's handle (pkg/jobs),
