@@ -280,3 +280,35 @@ func TestStatesHeartbeat(t *testing.T) {
 		}
 	}
 }
+
+// BenchmarkStates is the cost /health.php and every dashboard poll pay
+// for the supervised list: five workers, each heartbeat read and its lock
+// probed.
+func BenchmarkStates(b *testing.B) {
+	logs := b.TempDir()
+	now := time.Now()
+	var specs []Spec
+	for _, n := range []string{"scan", "media", "forge", "library_rename", "ollama"} {
+		svc := ServiceName(n)
+		specs = append(specs, Spec{Name: n, Path: "/bin/true", Service: svc})
+		l, err := workerstate.AcquireLock(logs, svc, now, []string{n})
+		if err != nil {
+			b.Fatal(err)
+		}
+		defer l.Release()
+		if err := workerstate.WriteHeartbeat(logs, workerstate.Heartbeat{Service: svc, PID: 1, State: workerstate.StateIdle,
+			StartedAtUTC: svtime.Format(now), LastHeartbeatUTC: svtime.Format(now)}); err != nil {
+			b.Fatal(err)
+		}
+	}
+	s, err := New(Options{Log: zerolog.Nop(), LogsDir: logs, Specs: specs})
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.ReportAllocs()
+	for b.Loop() {
+		if st := s.States(); st[4].Heartbeat != workerstate.StatusAlive {
+			b.Fatalf("%+v", st[4])
+		}
+	}
+}
