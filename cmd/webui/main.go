@@ -7,7 +7,6 @@ import (
 	"context"
 	"fmt"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"time"
 
@@ -45,10 +44,10 @@ func main() {
 				Supervised: sup,
 				Addr:       c.String("addr"),
 				Version:    version.Version,
-				Launcher:   execLauncher{cfg: env.Config},
+				Launcher:   launcher(env.Config),
 				// Ollama pages: the service binary is found like other workers.
 				ExtraRoutes: web.OllamaRoutes(web.OllamaOptions{Config: env.Modules.Ollama, Jobs: env.Modules.Jobs,
-					LogsDir: env.Config.Paths.Logs, ServiceBin: execLauncher{cfg: env.Config}.find("ollama-service"),
+					LogsDir: env.Config.Paths.Logs, ServiceBin: findOrEmpty(env.Config, "ollama-service"),
 					ServiceArgs: configArgs(env.Config)}),
 				DetailSections: []web.DetailSection{web.OllamaDetailSection()},
 				Ready: func(url, key string) {
@@ -66,13 +65,9 @@ func main() {
 // newSupervisor builds the worker supervisor from workers.supervise; an
 // empty list yields a supervisor with nothing to run.
 func newSupervisor(env *cliapp.Env) (*supervise.Supervisor, error) {
-	exeDir := ""
-	if exe, err := os.Executable(); err == nil {
-		exeDir = filepath.Dir(exe)
-	}
 	// The options carry the logs folder so health shows each supervised
 	// worker's own heartbeat, not only whether its process is up.
-	o, err := supervise.OptionsFromConfig(env.Config, exeDir, time.Duration(env.Modules.Jobs.FreshSeconds)*time.Second)
+	o, err := supervise.OptionsFromConfig(env.Config, exeDir(), time.Duration(env.Modules.Jobs.FreshSeconds)*time.Second)
 	if err != nil {
 		return nil, err
 	}
@@ -80,46 +75,29 @@ func newSupervisor(env *cliapp.Env) (*supervise.Supervisor, error) {
 	return supervise.New(o)
 }
 
-// execLauncher starts a worker binary fire-and-forget until pkg/launch lands:
-// it never waits for the worker and reports started_unverified.
-type execLauncher struct{ cfg *config.Config }
-
-func (l execLauncher) Spawn(ctx context.Context, worker string, args []string) (string, error) {
-	bin := l.find(worker)
-	if bin == "" {
-		return "service_script_missing", nil
-	}
-	// Not bound to the request context: the worker outlives the request.
-	cmd := exec.Command(bin, args...)
-	if l.cfg.ConfigPath != "" {
-		cmd.Args = append(cmd.Args, "--config="+l.cfg.ConfigPath)
-	}
-	cmd.Dir = l.cfg.BaseDir
-	if err := cmd.Start(); err != nil {
-		return "spawn_failed", err
-	}
-	go func() { _ = cmd.Wait() }() // reap
-	return "started_unverified", nil
-}
-
-func (l execLauncher) find(worker string) string {
-	var dirs []string
-	if l.cfg.Workers.BinDir != "" {
-		dirs = append(dirs, l.cfg.Resolve(l.cfg.Workers.BinDir))
-	}
+// exeDir is the folder of the running webui binary ("" if unknown).
+func exeDir() string {
 	if exe, err := os.Executable(); err == nil {
-		dirs = append(dirs, filepath.Dir(exe))
-	}
-	for _, d := range dirs {
-		p := filepath.Join(d, worker)
-		if st, err := os.Stat(p); err == nil && !st.IsDir() {
-			return p
-		}
-	}
-	if p, err := exec.LookPath(worker); err == nil {
-		return p
+		return filepath.Dir(exe)
 	}
 	return ""
+}
+
+// findBinary is webui's one binary lookup, shared with the worker
+// supervisor: workers.bin_dir, beside webui, then $PATH.
+func findBinary(cfg *config.Config, name string) (string, error) {
+	return supervise.Find(name, cfg.Workers.BinDir, exeDir())
+}
+
+func findOrEmpty(cfg *config.Config, name string) string {
+	p, _ := findBinary(cfg, name)
+	return p
+}
+
+// launcher spawns workers for web actions fire-and-forget via pkg/launch.
+func launcher(cfg *config.Config) web.WorkerLauncher {
+	return web.WorkerLauncher{Find: func(w string) (string, error) { return findBinary(cfg, w) },
+		LogsDir: cfg.Paths.Logs, Dir: cfg.BaseDir, ExtraArgs: configArgs(cfg)}
 }
 
 // configArgs forwards the config file to spawned services.
