@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"net/url"
+	"os"
 	"path/filepath"
 	"testing"
 	"time"
@@ -19,28 +20,14 @@ import (
 func BenchmarkList(b *testing.B) {
 	const n = 1_000_000
 	ctx := context.Background()
-	path := filepath.Join(b.TempDir(), "bench.db")
-	w, err := db.Open(ctx, db.Options{Path: path, Create: true})
-	if err != nil {
-		b.Fatal(err)
+	// SV_BENCH_DB names an already generated library (e.g. the web
+	// benchmark's $TMPDIR/sv-webbench-1000000/DB/local.sqlite) to measure
+	// without generating again.
+	path := os.Getenv("SV_BENCH_DB")
+	if path == "" {
+		path = filepath.Join(b.TempDir(), "bench.db")
+		generateBenchDB(ctx, b, path, n)
 	}
-	defer w.Close()
-	if _, err := db.Migrate(ctx, w, db.MigrateOptions{}); err != nil {
-		b.Fatal(err)
-	}
-	start := time.Now()
-	if err := catalogtest.Generate(ctx, w, n, "/lib"); err != nil {
-		b.Fatal(err)
-	}
-	b.Logf("generated %d media, prompts, titles (FTS rows via triggers) in %v", n, time.Since(start).Round(time.Millisecond))
-	// The legacy-upgrade path: migration 0301's backfill over all rows.
-	start = time.Now()
-	if _, err := w.Exec(`DELETE FROM media_fts; INSERT INTO media_fts(docid, path, title, override, caption, prompt)
-		SELECT m.id, m.path, ` + newestMeta("ollama.title") + `, ` + newestMeta("title.override") + `, ` +
-		newestMeta("ollama.caption") + `, ` + newestPrompt + ` FROM media m`); err != nil {
-		b.Fatal(err)
-	}
-	b.Logf("rebuilt media_fts like migration 0301 in %v", time.Since(start).Round(time.Millisecond))
 	r, err := db.OpenReadOnly(ctx, db.Options{Path: path})
 	if err != nil {
 		b.Fatal(err)
@@ -100,4 +87,30 @@ func BenchmarkList(b *testing.B) {
 			}
 		}
 	})
+}
+
+// generateBenchDB creates the benchmark library at path and times the
+// migration-0301 style FTS rebuild over it.
+func generateBenchDB(ctx context.Context, b *testing.B, path string, n int) {
+	w, err := db.Open(ctx, db.Options{Path: path, Create: true})
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer w.Close()
+	if _, err := db.Migrate(ctx, w, db.MigrateOptions{}); err != nil {
+		b.Fatal(err)
+	}
+	start := time.Now()
+	if err := catalogtest.Generate(ctx, w, n, "/lib"); err != nil {
+		b.Fatal(err)
+	}
+	b.Logf("generated %d media, prompts, titles (FTS rows via triggers) in %v", n, time.Since(start).Round(time.Millisecond))
+	// The legacy-upgrade path: migration 0301's backfill over all rows.
+	start = time.Now()
+	if _, err := w.Exec(`DELETE FROM media_fts; INSERT INTO media_fts(docid, path, title, override, caption, prompt)
+		SELECT m.id, m.path, ` + newestMeta("ollama.title") + `, ` + newestMeta("title.override") + `, ` +
+		newestMeta("ollama.caption") + `, ` + newestPrompt + ` FROM media m`); err != nil {
+		b.Fatal(err)
+	}
+	b.Logf("rebuilt media_fts like migration 0301 in %v", time.Since(start).Round(time.Millisecond))
 }
