@@ -72,6 +72,9 @@ func newSupervisor(env *cliapp.Env) (*supervise.Supervisor, error) {
 		return nil, err
 	}
 	o.Log, o.Clock, o.Stderr = env.Log, env.Clock, os.Stderr
+	// Outlast the workers' own shutdown grace, so a stopping worker can
+	// finish or release its running job before it is killed.
+	o.Grace = time.Duration(env.Modules.Jobs.ShutdownGraceSeconds)*time.Second + 5*time.Second
 	return supervise.New(o)
 }
 
