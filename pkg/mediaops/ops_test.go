@@ -5,6 +5,7 @@ import (
 	"crypto/sha256"
 	"database/sql"
 	"encoding/hex"
+	"encoding/json"
 	"image"
 	_ "image/png"
 	"os"
@@ -12,11 +13,14 @@ import (
 	"strconv"
 	"testing"
 
+	"github.com/localsupervisor/supervisor/pkg/forge"
+	"github.com/localsupervisor/supervisor/pkg/forge/forgetest"
 	"github.com/localsupervisor/supervisor/pkg/library"
 	"github.com/localsupervisor/supervisor/pkg/media"
 	"github.com/localsupervisor/supervisor/pkg/mediaops"
 	"github.com/localsupervisor/supervisor/pkg/probe"
 	"github.com/localsupervisor/supervisor/pkg/reason"
+	"github.com/localsupervisor/supervisor/pkg/svtime"
 )
 
 func TestHashFileMatchesStdlib(t *testing.T) {
@@ -241,5 +245,71 @@ func TestRenameMovesAndCompensates(t *testing.T) {
 	}
 	if _, err := os.Stat(from2); err != nil {
 		t.Fatal("source lost")
+	}
+}
+
+// TestUpscaleForge upscales through Forge's extras endpoint (the fake
+// A1111 server): the configured upscaler is sent unless the job names
+// one, the child records engine and model, and a refused upscaler leaves
+// no file and no row.
+func TestUpscaleForge(t *testing.T) {
+	srv := forgetest.New(forgetest.Options{})
+	t.Cleanup(srv.Close)
+	cl, err := forge.NewClient(forge.ClientOptions{BaseURL: srv.URL, Clock: &svtime.FixedClock{T: t0}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	e := newEnv(t)
+	e.svc.Remote = mediaops.ForgeUpscaler(cl, "R-ESRGAN 4x+")
+	ctx := context.Background()
+	parent := e.addMedia(t, filepath.Join(e.svc.Roots.ImagesSFW, "p.png"), "image", pngBytes(t, 30, 20), false)
+
+	tests := []struct {
+		name, model, wantSent string
+		scale                 float64
+		wantCode              string
+	}{
+		// Different scales: identical output would be reused, not added.
+		{"configured upscaler", "", "R-ESRGAN 4x+", 2, ""},
+		{"job names the upscaler", "Lanczos", "Lanczos", 3, ""},
+		{"unknown upscaler", "NoSuchNet", "NoSuchNet", 2.5, "*"},
+	}
+	for i, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			rowsBefore := e.count(t, `SELECT COUNT(*) FROM media`)
+			res, err := e.svc.Upscale(ctx, parent, mediaops.UpscalePayload{Scale: tc.scale, Model: tc.model}, nil)
+			reqs := srv.RequestsTo("/sdapi/v1/extra-single-image")
+			if len(reqs) != i+1 {
+				t.Fatalf("%d extras requests, want %d", len(reqs), i+1)
+			}
+			var sent struct {
+				Upscaler string  `json:"upscaler_1"`
+				Resize   float64 `json:"upscaling_resize"`
+			}
+			if err := json.Unmarshal(reqs[i].Body, &sent); err != nil || sent.Upscaler != tc.wantSent || sent.Resize != tc.scale {
+				t.Fatalf("sent %+v (%v), want upscaler %q ×%v", sent, err, tc.wantSent, tc.scale)
+			}
+			if tc.wantCode != "" {
+				if err == nil {
+					t.Fatalf("want an error, got %+v", res)
+				}
+				if n := e.count(t, `SELECT COUNT(*) FROM media`); n != rowsBefore {
+					t.Fatalf("media rows %d → %d", rowsBefore, n)
+				}
+				if ents, _ := os.ReadDir(e.svc.Derivatives); len(ents) != i {
+					t.Fatalf("derivatives %v", ents)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			if res.Engine != "forge" || res.Reused || res.Width != int(30*tc.scale) || res.Height != int(20*tc.scale) {
+				t.Fatalf("result %+v", res)
+			}
+			if e.meta(t, res.ChildID, "upscale.engine") != "forge" || e.meta(t, res.ChildID, "upscale.model") != tc.wantSent {
+				t.Fatalf("child meta engine=%q model=%q", e.meta(t, res.ChildID, "upscale.engine"), e.meta(t, res.ChildID, "upscale.model"))
+			}
+		})
 	}
 }

@@ -2,6 +2,7 @@ package mediaops
 
 import (
 	"bytes"
+	"cmp"
 	"context"
 	"database/sql"
 	"errors"
@@ -30,9 +31,10 @@ import (
 const SourceUpscale = "upscale"
 
 // RemoteUpscaler upscales encoded image bytes on an external service (Forge
-// /sdapi/v1/extra-single-image). It returns the encoded result and its
-// format ("png", "jpeg", …).
-type RemoteUpscaler func(ctx context.Context, src []byte, scale float64, model string) (out []byte, format string, err error)
+// /sdapi/v1/extra-single-image). model may be empty (the service's
+// configured upscaler). It returns the encoded result, its format ("png",
+// "jpeg", …) and the upscaler it used, which upscale.model records.
+type RemoteUpscaler func(ctx context.Context, src []byte, scale float64, model string) (out []byte, format, used string, err error)
 
 // UpscalePayload is the payload_json of an upscale job (spec 2.1).
 type UpscalePayload struct {
@@ -186,13 +188,13 @@ func (s *Service) Upscale(ctx context.Context, id int64, p UpscalePayload, compl
 	now := s.Clock.Now().UTC()
 	ext := library.NormalizeExt(filepath.Ext(parent.Path))
 	var data []byte
-	var format, engine string
+	var format, engine, model string
 	if s.Remote != nil {
 		src, err := os.ReadFile(parent.Path)
 		if err != nil {
 			return UpscaleResult{}, openErr(err)
 		}
-		data, format, err = s.Remote(ctx, src, scale, p.Model)
+		data, format, model, err = s.Remote(ctx, src, scale, p.Model)
 		if err != nil {
 			return UpscaleResult{}, err
 		}
@@ -208,7 +210,9 @@ func (s *Service) Upscale(ctx context.Context, id int64, p UpscalePayload, compl
 		if err != nil {
 			return UpscaleResult{}, reason.Permanent(CodeUpscaleFailed, err)
 		}
-		engine = "lanczos"
+		// Local resizing has no model: payload model and steps are only
+		// recorded (spec 6.4).
+		engine, model = "lanczos", p.Model
 	}
 	if err := ctx.Err(); err != nil {
 		return UpscaleResult{}, err
@@ -238,7 +242,7 @@ func (s *Service) Upscale(ctx context.Context, id int64, p UpscalePayload, compl
 			{Source: SourceUpscale, Key: "variant.role", Value: "upscale"},
 			{Source: SourceUpscale, Key: "variant.is_hd", Value: "1"},
 			{Source: SourceUpscale, Key: "upscale.scale", Value: strconv.FormatFloat(scale, 'f', -1, 64)},
-			{Source: SourceUpscale, Key: "upscale.model", Value: modelName(p.Model, engine)},
+			{Source: SourceUpscale, Key: "upscale.model", Value: cmp.Or(model, engine)},
 			{Source: SourceUpscale, Key: "upscale.engine", Value: engine},
 			{Source: SourceUpscale, Key: "upscale.created_at", Value: svtime.Format(now)},
 			{Source: SourceUpscale, Key: "hash.sha256", Value: dig.SHA256},
@@ -277,13 +281,6 @@ func (s *Service) Upscale(ctx context.Context, id int64, p UpscalePayload, compl
 		return UpscaleResult{}, err
 	}
 	return res, nil
-}
-
-func modelName(m, engine string) string {
-	if m != "" {
-		return m
-	}
-	return engine
 }
 
 // HashBytes is HashFile for in-memory data (both digests).

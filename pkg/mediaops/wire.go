@@ -1,6 +1,7 @@
 package mediaops
 
 import (
+	"cmp"
 	"context"
 	"database/sql"
 	"net/http"
@@ -50,14 +51,12 @@ func FromConfig(cfg *config.Config, d *sql.DB, clock svtime.Clock, hc *http.Clie
 // ForgeUpscaler adapts a Forge client to RemoteUpscaler; model overrides
 // the configured upscaler per job.
 func ForgeUpscaler(cl *forge.Client, upscaler string) RemoteUpscaler {
-	return func(ctx context.Context, src []byte, scale float64, model string) ([]byte, string, error) {
-		if model == "" {
-			model = upscaler
-		}
+	return func(ctx context.Context, src []byte, scale float64, model string) ([]byte, string, string, error) {
+		model = cmp.Or(model, upscaler)
 		im, err := cl.UpscaleImage(ctx, forge.UpscaleRequest{Image: src, Upscaler: model, Factor: scale})
 		if err != nil {
-			return nil, "", err
+			return nil, "", "", err
 		}
-		return im.Data, im.Ext(), nil
+		return im.Data, im.Ext(), model, nil
 	}
 }
