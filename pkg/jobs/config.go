@@ -14,6 +14,48 @@
 // `WHERE id=? AND status='running' AND worker_owner=?`, where the owner token
 // is unique per claim, so a job that was recovered, cancelled or re-claimed can
 // never be overwritten by a late worker.
+//
+// # Throughput
+//
+// The Runner claims up to RunnerOptions.Prefetch jobs per transaction while
+// handlers are fast (about PrefetchBudget / average handler time; one at a
+// time for slow handlers) and writes the fenced completions of the jobs that
+// succeeded since the last claim in that same transaction. A lease keeper
+// goroutine heartbeats every job the Runner holds (running, waiting in the
+// prefetch buffer, waiting for its completion write) and flags jobs that were
+// lost or cancelled; held jobs that never started are released to queued at
+// shutdown without counting an attempt. A crash (kill -9) can charge an
+// attempt to held jobs, as to the running one: stuck recovery cannot tell
+// them apart. Failures, retries, snoozes and cancels are written at once.
+//
+// # Claim filters
+//
+// RunnerOptions.ClaimFilter restricts claims in SQL, per job type, so a
+// worker never claims a job it would refuse (no claim-and-snooze, no burnt
+// attempt): ClaimFilter{PayloadField, PayloadPrefix} for "payload field
+// starts with" (scan-worker --path uses scan.PathClaimFilter), and
+// ClaimFilter{Where, Args} for any predicate on the candidate row, alias j:
+//
+//	ro.ClaimFilter = func(typ string) jobs.ClaimFilter {
+//		return jobs.ClaimFilter{Where: `NOT EXISTS (SELECT 1 FROM jobs d
+//			WHERE d.media_id = j.media_id AND d.id < j.id AND d.status IN ('queued','running'))`}
+//	}
+//
+// The Where text must be constant per consumer (it becomes a cached prepared
+// statement); values go into Args.
+//
+// # Consumers outside the Runner
+//
+// A service that runs jobs its own way (the Ollama service starts a child
+// process per job) uses the same fenced primitives: Queue.Claim with a
+// ClaimRequest (Owner from NewOwner, Types, Mixed for one candidate set over
+// several types ordered by priority, Filter, Set/SetArgs for extra
+// assignments such as a stage, Limit), Queue.Attach in a child that got the
+// job id and owner token, Queue.Heartbeat for every held job every
+// Config.HeartbeatSeconds, Job.Update for progress and terminal writes (SQL
+// assignments, fenced by id + running + owner, ErrLeaseLost when lost),
+// Job.CompleteTx to complete inside the caller's transaction, and
+// Queue.Release for claimed jobs that were never started.
 package jobs
 
 import "time"

@@ -209,7 +209,7 @@ func (q *Queue) enqueueIn(ctx context.Context, tx *sql.Tx, reqs []EnqueueRequest
 	// Counters are read once and maintained in memory: re-counting per row
 	// would make a 100k bulk enqueue quadratic. Safe because the immediate
 	// transaction excludes every other writer.
-	c, err := loadCounts(ctx, tx)
+	c, err := loadCounts(ctx, tx, q.cfg, reqs)
 	if err != nil {
 		return nil, err
 	}
@@ -276,23 +276,30 @@ type queueCounts struct {
 	perMedia map[mediaKey]int
 }
 
-func loadCounts(ctx context.Context, tx *sql.Tx) (*queueCounts, error) {
+// loadCounts reads the queued counts the caps need, each bounded by its cap
+// (a count that reached the cap refuses the same as the exact one): the
+// total and the types of this batch. Disabled caps are not counted, so
+// enqueueing into a long queue does not scan it for every insert.
+func loadCounts(ctx context.Context, tx *sql.Tx, cfg Config, reqs []EnqueueRequest) (*queueCounts, error) {
 	c := &queueCounts{perType: map[string]int{}, perMedia: map[mediaKey]int{}}
-	rows, err := tx.QueryContext(ctx, `SELECT type, count(*) FROM jobs WHERE status='queued' GROUP BY type`)
-	if err != nil {
-		return nil, fmt.Errorf("count queue: %w", err)
-	}
-	defer rows.Close()
-	for rows.Next() {
-		var t string
-		var n int
-		if err := rows.Scan(&t, &n); err != nil {
-			return nil, err
+	if cfg.QueueMaxTotal > 0 {
+		if err := tx.QueryRowContext(ctx, `SELECT count(*) FROM (SELECT 1 FROM jobs WHERE status = 'queued' LIMIT ?)`, cfg.QueueMaxTotal).Scan(&c.total); err != nil {
+			return nil, fmt.Errorf("count queue: %w", err)
 		}
-		c.perType[t] = n
-		c.total += n
 	}
-	return c, rows.Err()
+	for _, r := range reqs {
+		if _, done := c.perType[r.Type]; done {
+			continue
+		}
+		n := 0
+		if tc := cfg.typeCap(r.Type); tc > 0 {
+			if err := tx.QueryRowContext(ctx, `SELECT count(*) FROM (SELECT 1 FROM jobs WHERE status = 'queued' AND type = ? LIMIT ?)`, r.Type, tc).Scan(&n); err != nil {
+				return nil, fmt.Errorf("count queue %s: %w", r.Type, err)
+			}
+		}
+		c.perType[r.Type] = n
+	}
+	return c, nil
 }
 
 func (c *queueCounts) mediaUnknown(typ string, id int64) bool {
