@@ -250,12 +250,12 @@ const promptQualityExpr = `(SELECT CASE
 
 // Where builds the WHERE clause (without the keyword) and its arguments.
 // now is unix seconds, used by the activity filter.
-func (f Filter) Where(now int64) (string, []any) { return f.where(now, false) }
+func (f Filter) Where(now int64) (string, []any) { return f.where(now, textIDSet) }
 
-// where builds the clause; ftsDriven is List's fast path (search.go): the
-// query reads media_fts as f joined to media, and the text condition is a
-// MATCH on f instead of an id set.
-func (f Filter) where(now int64, ftsDriven bool) (string, []any) {
+// where builds the clause with the text condition written as mode says
+// (search.go): textJoined for queries reading media_fts as f joined to
+// media, textProbe when a common word must not drive the query.
+func (f Filter) where(now int64, mode textMode) (string, []any) {
 	var conds []string
 	var args []any
 	add := func(c string, a ...any) {
@@ -283,7 +283,7 @@ func (f Filter) where(now int64, ftsDriven bool) (string, []any) {
 	}
 	if f.Q != "" {
 		// Full-text index, LIKE only for what FTS cannot express (search.go).
-		c, a := f.textWhere(ftsDriven)
+		c, a := f.textWhere(mode)
 		add(c, a...)
 	}
 	switch f.Status {

@@ -197,7 +197,10 @@ func List(ctx context.Context, q *sql.DB, f Filter, pg Page, now int64) (Result,
 	if pg.Limit <= 0 || pg.Limit > 500 {
 		pg.Limit = PageSize
 	}
-	from, s, where, args := f.source(now)
+	from, s, where, args, err := f.source(ctx, q, now)
+	if err != nil {
+		return Result{}, fmt.Errorf("list media: %w", err)
+	}
 	desc := s.desc
 	reverse := false
 	offset := 0
@@ -283,29 +286,32 @@ func List(ctx context.Context, q *sql.DB, f Filter, pg Page, now int64) (Result,
 
 // source is the FROM clause, sort and WHERE clause of an ordered query over
 // f's matches. A text search in id order walks the index in docid order and
-// stops at the page (search.go, ftsDriven); CROSS JOIN keeps f outermost.
-func (f Filter) source(now int64) (from string, s sortSpec, where string, args []any) {
-	driven := f.ftsDriven()
-	where, args = f.where(now, driven)
+// stops at the page (search.go, ftsDriven; CROSS JOIN keeps f outermost);
+// other text searches use the index as an id set or a probe
+// (chooseTextMode).
+func (f Filter) source(ctx context.Context, q *sql.DB, now int64) (from string, s sortSpec, where string, args []any, err error) {
 	s = f.sortSpec()
 	from = "media m"
-	if driven {
+	mode := textJoined
+	if f.ftsDriven() {
 		from = ftsFrom
 		s.key = "f.docid"
+	} else if mode, err = f.chooseTextMode(ctx, q); err != nil {
+		return "", s, "", nil, err
 	}
-	return from, s, where, args
+	where, args = f.where(now, mode)
+	return from, s, where, args, nil
 }
 
 // Count counts matches of f up to CountCap (more reports the cap was hit).
 func Count(ctx context.Context, q *sql.DB, f Filter, now int64) (n int, more bool, err error) {
 	// A text query counts from the index, so the cap ends the walk instead
 	// of first collecting every matching id.
-	joined := f.ftsJoinable()
-	from := "media m"
-	if joined {
-		from = ftsFrom
+	from, mode := "media m", textIDSet
+	if f.ftsJoinable() {
+		from, mode = ftsFrom, textJoined
 	}
-	where, args := f.where(now, joined)
+	where, args := f.where(now, mode)
 	args = append(args, CountCap+1)
 	err = q.QueryRowContext(ctx, "SELECT count(*) FROM (SELECT 1 FROM "+from+" WHERE "+where+" LIMIT ?)", args...).Scan(&n)
 	if err != nil {
@@ -317,13 +323,27 @@ func Count(ctx context.Context, q *sql.DB, f Filter, now int64) (n int, more boo
 	return n, false, nil
 }
 
-// Featured returns the Featureview: the n lowest-activity cards of f.
+// featuredAge is a media's age key; its text must equal the expression of
+// idx_media_age (schema 0303).
+const featuredAge = "COALESCE(m.created_at, m.imported_at)"
+
+// Featured returns the Featureview: the n lowest-activity cards of f,
+// ordered by activity score, then age, then id. Ordering every match by a
+// computed score cost seconds at 1M media, so the candidates come from two
+// small sets: never-clicked media, whose score falls with age (the first n
+// of idx_media_age in order are theirs), and clicked media (media_activity,
+// scored one by one).
 func Featured(ctx context.Context, q *sql.DB, f Filter, n int, now int64) ([]Card, error) {
-	where, args := f.Where(now)
-	args = append([]any{now}, args...)
-	args = append(args, n)
-	rows, err := q.QueryContext(ctx, "SELECT "+cardColumns+", "+ActivityScoreExpr+" AS score FROM media m WHERE "+where+
-		" ORDER BY score ASC, m.created_at ASC, m.id ASC LIMIT ?", args...)
+	where, wargs := f.Where(now)
+	sel := "SELECT " + cardColumns + ", " + ActivityScoreExpr + " AS score, " + featuredAge + " AS age FROM media m WHERE "
+	sqlText := "SELECT * FROM (SELECT * FROM (" + sel + where +
+		" AND NOT EXISTS (SELECT 1 FROM media_activity a WHERE a.media_id = m.id) ORDER BY " + featuredAge + ", m.id LIMIT ?)" +
+		" UNION ALL " + sel + "m.id IN (SELECT media_id FROM media_activity) AND " + where +
+		") ORDER BY score, age, id LIMIT ?"
+	var args []any
+	args = append(append(append(args, now), wargs...), n)
+	args = append(append(append(args, now), wargs...), n)
+	rows, err := q.QueryContext(ctx, sqlText, args...)
 	if err != nil {
 		return nil, fmt.Errorf("featureview: %w", db.Classify(err))
 	}
@@ -332,8 +352,9 @@ func Featured(ctx context.Context, q *sql.DB, f Filter, n int, now int64) ([]Car
 	for rows.Next() {
 		var c Card
 		var score int64
+		var age sql.NullString
 		if err := rows.Scan(&c.ID, &c.Path, &c.Type, &c.Width, &c.Height, &c.Duration, &c.Filesize, &c.Rating,
-			&c.NSFW, &c.Status, &c.Lifecycle, &c.Quality, &c.Vote, &c.Active, &c.Deleted, &c.Hash, &c.ImportedAt, &score); err != nil {
+			&c.NSFW, &c.Status, &c.Lifecycle, &c.Quality, &c.Vote, &c.Active, &c.Deleted, &c.Hash, &c.ImportedAt, &score, &age); err != nil {
 			return nil, fmt.Errorf("featureview row: %w", db.Classify(err))
 		}
 		c.sortKey = score

@@ -1,8 +1,13 @@
 package catalog
 
 import (
+	"context"
+	"database/sql"
+	"fmt"
 	"strings"
 	"unicode"
+
+	"github.com/localsupervisor/supervisor/pkg/db"
 )
 
 // Text search (the list's q + q_scope) runs on the FTS4 table media_fts
@@ -136,10 +141,68 @@ func ftsColumn(scope string) string {
 	return "f.media_fts"
 }
 
+// textMode is how the FTS part of the text condition is written.
+type textMode int
+
+const (
+	// textIDSet: "m.id IN (docids)"; the planner may drive the query by
+	// the set (one primary-key lookup per match: best when it is small).
+	textIDSet textMode = iota
+	// textJoined: a MATCH on the joined index row f (see ftsDriven).
+	textJoined
+	// textProbe: "+m.id IN (docids)"; the unary plus keeps the planner
+	// from driving by the set, so it walks the sort index and probes the
+	// set: best for a common word under another sort (choseTextMode).
+	textProbe
+)
+
+// docidSet is the SELECT of the docids matching every FTS part.
+func (f Filter) docidSet(tq textQuery) (string, []any) {
+	switch f.QScope {
+	case "path", "caption", "prompt":
+		return "SELECT docid FROM media_fts WHERE " + f.QScope + " MATCH ?", []any{tq.match()}
+	case "title":
+		// Two columns but no column filter for phrases in FTS4 query
+		// syntax: per part the union of both columns, then intersected.
+		var sets []string
+		var args []any
+		for _, p := range tq.parts {
+			sets = append(sets, "SELECT docid FROM (SELECT docid FROM media_fts WHERE title MATCH ? UNION ALL SELECT docid FROM media_fts WHERE override MATCH ?)")
+			args = append(args, p, p)
+		}
+		return strings.Join(sets, " INTERSECT "), args
+	}
+	return "SELECT docid FROM media_fts WHERE media_fts MATCH ?", []any{tq.match()}
+}
+
+// chooseTextMode picks how a list query that is not ftsDriven uses the
+// index: by id set when at most CountCap media match (counted from the
+// index alone, stopping at the cap), else by probing. The FTS4 planner
+// interface has no row estimate, so SQLite cannot make this choice: it
+// always drives by the set, which for a common word under sort=rating
+// meant ~200,000 row lookups and a sort (1.4 s at 1M media).
+func (f Filter) chooseTextMode(ctx context.Context, q *sql.DB) (textMode, error) {
+	if f.Q == "" || f.likeText {
+		return textIDSet, nil
+	}
+	tq := parseTextQuery(f.Q)
+	if len(tq.parts) == 0 {
+		return textIDSet, nil
+	}
+	set, args := f.docidSet(tq)
+	var n int
+	if err := q.QueryRowContext(ctx, "SELECT count(*) FROM ("+set+" LIMIT ?)", append(args, CountCap+1)...).Scan(&n); err != nil {
+		return textIDSet, fmt.Errorf("count text matches: %w", db.Classify(err))
+	}
+	if n > CountCap {
+		return textProbe, nil
+	}
+	return textIDSet, nil
+}
+
 // textWhere is the q/q_scope predicate. fields are the LIKE expressions of
-// the scope (for the fallback); the FTS part restricts m.id by docid, or
-// with driven (see ftsDriven) matches on the joined index row.
-func (f Filter) textWhere(driven bool) (string, []any) {
+// the scope (for the fallback); the FTS part is written as mode says.
+func (f Filter) textWhere(mode textMode) (string, []any) {
 	fields := likeFields(f.QScope)
 	if f.likeText {
 		return likeAll(fields, wordsOf(f.Q))
@@ -147,25 +210,19 @@ func (f Filter) textWhere(driven bool) (string, []any) {
 	tq := parseTextQuery(f.Q)
 	var conds []string
 	var args []any
-	if len(tq.parts) > 0 && driven {
+	switch {
+	case len(tq.parts) == 0:
+	case mode == textJoined:
 		conds = append(conds, ftsColumn(f.QScope)+" MATCH ?")
 		args = append(args, tq.match())
-	} else if len(tq.parts) > 0 {
-		switch f.QScope {
-		case "path", "caption", "prompt":
-			conds = append(conds, "m.id IN (SELECT docid FROM media_fts WHERE "+f.QScope+" MATCH ?)")
-			args = append(args, tq.match())
-		case "title":
-			// Two columns but no column filter for phrases in FTS4 query
-			// syntax: one docid set per part, each part in either column.
-			for _, p := range tq.parts {
-				conds = append(conds, "m.id IN (SELECT docid FROM media_fts WHERE title MATCH ? UNION ALL SELECT docid FROM media_fts WHERE override MATCH ?)")
-				args = append(args, p, p)
-			}
-		default:
-			conds = append(conds, "m.id IN (SELECT docid FROM media_fts WHERE media_fts MATCH ?)")
-			args = append(args, tq.match())
+	default:
+		set, a := f.docidSet(tq)
+		col := "m.id"
+		if mode == textProbe {
+			col = "+m.id"
 		}
+		conds = append(conds, col+" IN ("+set+")")
+		args = append(args, a...)
 	}
 	if len(tq.like) > 0 {
 		c, a := likeAll(fields, tq.like)

@@ -105,6 +105,11 @@ func TestTextSearchEqualsLike(t *testing.T) {
 					if err != nil || n != len(got) {
 						t.Fatalf("count %d (%v), listed %d", n, err, len(got))
 					}
+					// Probe mode (chosen for >CountCap matches, which this
+					// fixture never reaches) selects the same media.
+					if probe := modeIDs(t, r, f, textProbe); !slices.Equal(probe, modeIDs(t, r, f, textIDSet)) {
+						t.Fatalf("probe mode ids %v differ from id-set mode", probe)
+					}
 					f.likeText = true
 					want := matchIDs(t, r, f)
 					if !slices.Equal(got, want) {
@@ -117,6 +122,26 @@ func TestTextSearchEqualsLike(t *testing.T) {
 			}
 		}
 	}
+}
+
+// modeIDs lists f's matches in id order with the text condition in mode.
+func modeIDs(t *testing.T, r *sql.DB, f Filter, mode textMode) []int64 {
+	t.Helper()
+	where, args := f.where(testNow, mode)
+	rows, err := r.Query("SELECT m.id FROM media m WHERE "+where+" ORDER BY m.id", args...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rows.Close()
+	var out []int64
+	for rows.Next() {
+		var id int64
+		if err := rows.Scan(&id); err != nil {
+			t.Fatal(err)
+		}
+		out = append(out, id)
+	}
+	return out
 }
 
 // TestTextSearchPaging pages through text results read in index order
@@ -317,5 +342,37 @@ func TestFTSTriggers(t *testing.T) {
 	}
 	if got, _ := ftsRow(t, w, 1); got[4] != "older edited" {
 		t.Fatalf("media 1 prompt %q, want the moved prompt", got[4])
+	}
+}
+
+// TestChooseTextMode: a word matching more than CountCap media is probed,
+// a rare one drives the query by its id set; both list the same cards.
+func TestChooseTextMode(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "mode.db")
+	w := dbtest.Open(t, path)
+	if _, err := w.Exec(`WITH RECURSIVE seq(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM seq WHERE i < ?)
+		INSERT INTO media(path, type, source, hash, imported_at, rating)
+		SELECT '/lib/common/img' || i || '.png', 'image', 'import', 'h' || i, '2026-01-01T00:00:00Z', i % 4 FROM seq`, CountCap+50); err != nil {
+		t.Fatal(err)
+	}
+	r, err := db.OpenReadOnly(context.Background(), db.Options{Path: path})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { r.Close() })
+	for _, c := range []struct {
+		q    string
+		want textMode
+	}{{"common", textProbe}, {"img1234", textIDSet}} {
+		f := ParseFilter(url.Values{"q": {c.q}, "sort": {"rating"}}, true)
+		got, err := f.chooseTextMode(context.Background(), r)
+		if err != nil || got != c.want {
+			t.Fatalf("%s: mode %d (%v), want %d", c.q, got, err, c.want)
+		}
+		listed := matchIDs(t, r, f)
+		f.likeText = true
+		if want := matchIDs(t, r, f); !slices.Equal(listed, want) {
+			t.Fatalf("%s: listed %d, LIKE %d", c.q, len(listed), len(want))
+		}
 	}
 }
