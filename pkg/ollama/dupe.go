@@ -129,37 +129,49 @@ func insertTop(list []Hint, h Hint, k int) []Hint {
 // the L1/L2 cache.
 const dupeBlock = 16
 
+// mirrorHit is a hit of a scanned media found while scanning another one:
+// both are scanned in full, so the pair is computed once and the hint is
+// added to the other list afterwards.
+type mirrorHit struct {
+	pos int
+	h   Hint
+}
+
 // scanBlock compares each indexed media of ps against all others in one
-// pass over the index.
-func (ix *VectorIndex) scanBlock(ps []int, o DupeOptions) [][]Hint {
+// pass over the index. inFull marks the positions that are scanned in full
+// in this run: a pair of two such media is computed only by the scan of the
+// smaller position, which reports the reverse hint as a mirrorHit (halves
+// a first run over a whole library).
+func (ix *VectorIndex) scanBlock(ps []int, inFull []bool, o DupeOptions) ([][]Hint, []mirrorHit) {
 	th := float32(o.Threshold)
 	qs := make([][]float32, len(ps))
 	for b, p := range ps {
 		qs[b] = ix.row(p)
 	}
 	out := make([][]Hint, len(ps))
+	var mirrors []mirrorHit
 	for j := range ix.ids {
 		r := ix.data[j*ix.dims : (j+1)*ix.dims]
 		for b, q := range qs {
-			if j == ps[b] {
+			p := ps[b]
+			if j == p || inFull[j] && j < p {
 				continue
 			}
 			s := dot(q, r)
 			if s < th {
 				continue
 			}
-			if dom := ix.domain[ps[b]]; o.DomainSplit && dom != "" && ix.domain[j] != "" && ix.domain[j] != dom {
+			if dom := ix.domain[p]; o.DomainSplit && dom != "" && ix.domain[j] != "" && ix.domain[j] != dom {
 				continue
 			}
-			out[b] = insertTop(out[b], Hint{MediaID: ix.ids[j], Score: round6(float64(s)), Reason: DupeReason}, o.TopK)
+			score := round6(float64(s))
+			out[b] = insertTop(out[b], Hint{MediaID: ix.ids[j], Score: score, Reason: DupeReason}, o.TopK)
+			if inFull[j] {
+				mirrors = append(mirrors, mirrorHit{pos: j, h: Hint{MediaID: ix.ids[p], Score: score, Reason: DupeReason}})
+			}
 		}
 	}
-	for b := range out {
-		if out[b] == nil {
-			out[b] = []Hint{}
-		}
-	}
-	return out
+	return out, mirrors
 }
 
 func round6(f float64) float64 { return math.Round(math.Min(f, 1)*1e6) / 1e6 }
@@ -204,9 +216,22 @@ func DupeHints(ix *VectorIndex, seeds []int64, existing map[int64][]Hint, o Dupe
 		}
 	}
 	results := make([][]Hint, len(full))
+	inFull := make([]bool, ix.Len())
+	at := make(map[int]int, len(full)) // position → index in full
+	for i, p := range full {
+		inFull[p] = true
+		at[p] = i
+	}
 	// Blocks small enough that every worker gets one, at most dupeBlock.
 	size := min(dupeBlock, max(1, (len(full)+o.Workers-1)/o.Workers))
-	var wg sync.WaitGroup
+	// Mirrored hints are merged into per-media top-k lists as blocks
+	// finish, so memory stays bounded by N × TopK even in a library full
+	// of near-duplicates.
+	var (
+		wg       sync.WaitGroup
+		mu       sync.Mutex
+		mirrored = make([][]Hint, len(full))
+	)
 	next := make(chan int)
 	for w := 0; w < min(o.Workers, max(len(full), 1)); w++ {
 		wg.Add(1)
@@ -214,7 +239,14 @@ func DupeHints(ix *VectorIndex, seeds []int64, existing map[int64][]Hint, o Dupe
 			defer wg.Done()
 			for lo := range next {
 				hi := min(lo+size, len(full))
-				copy(results[lo:hi], ix.scanBlock(full[lo:hi], o))
+				lists, mh := ix.scanBlock(full[lo:hi], inFull, o)
+				copy(results[lo:hi], lists)
+				mu.Lock()
+				for _, m := range mh {
+					i := at[m.pos]
+					mirrored[i] = insertTop(mirrored[i], m.h, o.TopK)
+				}
+				mu.Unlock()
 			}
 		}()
 	}
@@ -223,6 +255,16 @@ func DupeHints(ix *VectorIndex, seeds []int64, existing map[int64][]Hint, o Dupe
 	}
 	close(next)
 	wg.Wait()
+	// insertTop keeps score desc, then id, so the order of merging does
+	// not change a list.
+	for i := range results {
+		for _, h := range mirrored[i] {
+			results[i] = insertTop(results[i], h, o.TopK)
+		}
+		if results[i] == nil {
+			results[i] = []Hint{}
+		}
+	}
 
 	out := make(map[int64][]Hint, len(full))
 	for i, p := range full {

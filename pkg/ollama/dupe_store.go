@@ -164,11 +164,15 @@ func (s *Store) SaveDupeHints(ctx context.Context, st *DupeState, seeds []int64,
 		ids = append(ids, id)
 	}
 	slices.Sort(ids)
+	isSeed := make(map[int64]bool, len(seeds))
+	for _, id := range seeds {
+		isSeed[id] = true
+	}
 	updated := 0
 	err := db.InTx(ctx, s.db, func(tx *sql.Tx) error {
 		for _, id := range ids {
 			list := hints[id]
-			if old, ok := st.Existing[id]; ok && !slices.Contains(seeds, id) && slices.Equal(old, list) {
+			if old, ok := st.Existing[id]; ok && !isSeed[id] && slices.Equal(old, list) {
 				continue
 			}
 			w := &metaWriter{tx: tx, mediaID: id, now: now}
