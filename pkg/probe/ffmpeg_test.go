@@ -6,7 +6,6 @@ import (
 	"image"
 	"image/jpeg"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -22,15 +21,7 @@ import (
 // with time (luma = 60·t), so a frame's mean luma tells when it was taken.
 func makeVideo(t testing.TB, name string, codecArgs ...string) string {
 	t.Helper()
-	bin := svtest.RequireTool(t, "ffmpeg")
-	out := filepath.Join(t.TempDir(), name)
-	args := append([]string{"-v", "error", "-nostdin", "-y", "-f", "lavfi",
-		"-i", "color=c=black:s=64x48:d=4:r=10,geq=lum='T*60':cb=128:cr=128"}, codecArgs...)
-	args = append(args, out)
-	if b, err := exec.Command(bin, args...).CombinedOutput(); err != nil {
-		t.Fatalf("ffmpeg: %v: %s", err, b)
-	}
-	return out
+	return probetest.RenderVideo(t, name, "color=c=black:s=64x48:d=4:r=10,geq=lum='T*60':cb=128:cr=128", codecArgs...)
 }
 
 func meanLuma(t testing.TB, jpg []byte) float64 {

@@ -2,8 +2,6 @@ package probe
 
 import (
 	"bytes"
-	"encoding/binary"
-	"hash/crc32"
 	"image"
 	"image/color"
 	"image/jpeg"
@@ -12,27 +10,9 @@ import (
 	"path/filepath"
 	"testing"
 
+	"github.com/localsupervisor/supervisor/pkg/probe/probetest"
 	"github.com/localsupervisor/supervisor/pkg/reason"
 )
-
-// pngHeaderOnly returns a PNG signature plus a valid IHDR chunk claiming
-// w×h pixels, and no image data at all.
-func pngHeaderOnly(w, h uint32) []byte {
-	var b bytes.Buffer
-	b.WriteString("\x89PNG\r\n\x1a\n")
-	ihdr := make([]byte, 13)
-	binary.BigEndian.PutUint32(ihdr[0:], w)
-	binary.BigEndian.PutUint32(ihdr[4:], h)
-	ihdr[8], ihdr[9] = 8, 6 // 8-bit RGBA
-	binary.Write(&b, binary.BigEndian, uint32(len(ihdr)))
-	crc := crc32.NewIEEE()
-	crc.Write([]byte("IHDR"))
-	crc.Write(ihdr)
-	b.WriteString("IHDR")
-	b.Write(ihdr)
-	binary.Write(&b, binary.BigEndian, crc.Sum32())
-	return b.Bytes()
-}
 
 // countingReadSeeker records how many bytes were read.
 type countingReadSeeker struct {
@@ -73,7 +53,7 @@ func TestCheckPixels(t *testing.T) {
 
 func TestDecodeImageRejectsBombBeforeDecode(t *testing.T) {
 	t.Parallel()
-	data := pngHeaderOnly(100_000, 100_000)
+	data := probetest.PNGHeaderOnly(100_000, 100_000)
 	r := &countingReadSeeker{ReadSeeker: bytes.NewReader(data)}
 	_, _, err := DecodeImage(r, 0)
 	if reason.Code(err) != CodeDecompressionBomb || !reason.IsPermanent(err) {
@@ -84,7 +64,7 @@ func TestDecodeImageRejectsBombBeforeDecode(t *testing.T) {
 	}
 	// The same header with a budget that allows it must fail in the
 	// decoder instead: proves the budget, not a parse error, stopped it.
-	_, _, err = DecodeImage(bytes.NewReader(pngHeaderOnly(10, 10)), 0)
+	_, _, err = DecodeImage(bytes.NewReader(probetest.PNGHeaderOnly(10, 10)), 0)
 	if c := reason.Code(err); c != CodeTruncatedFile && c != CodeDecodeFailed {
 		t.Fatalf("small header: err = %v", err)
 	}
@@ -143,7 +123,7 @@ func TestCheckImage(t *testing.T) {
 	cut := filepath.Join(t.TempDir(), "cut.jpg")
 	os.WriteFile(cut, jb.Bytes()[:jb.Len()-2], 0o644)
 	bomb := filepath.Join(t.TempDir(), "bomb.png")
-	os.WriteFile(bomb, pngHeaderOnly(100_000, 100_000), 0o644)
+	os.WriteFile(bomb, probetest.PNGHeaderOnly(100_000, 100_000), 0o644)
 
 	tests := []struct {
 		file     string
