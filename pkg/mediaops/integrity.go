@@ -13,6 +13,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"time"
 
 	"github.com/localsupervisor/supervisor/pkg/probe"
 	"github.com/localsupervisor/supervisor/pkg/reason"
@@ -48,31 +49,32 @@ type Integrity struct {
 // Prober) satisfies it through FFmpegChecker.
 type VideoChecker interface {
 	// Probe returns an error when ffprobe cannot read the container or
-	// finds no video stream.
-	Probe(ctx context.Context, path string) error
-	// DecodeCheck decodes the start and end of the primary video stream.
+	// finds no video stream, else the container's duration (0: unknown).
+	Probe(ctx context.Context, path string) (time.Duration, error)
+	// DecodeCheck decodes the start and end of the primary video stream
+	// (duration from Probe lets a short clip be decoded in one run).
 	// warnings describes remarks about a file that still passed.
-	DecodeCheck(ctx context.Context, path string) (warnings string, err error)
+	DecodeCheck(ctx context.Context, path string, duration time.Duration) (warnings string, err error)
 }
 
 // FFmpegChecker adapts pkg/probe's ffmpeg wrappers to VideoChecker.
 type FFmpegChecker struct{ FF *probe.FFmpeg }
 
 // Probe runs ffprobe and requires a video stream.
-func (c FFmpegChecker) Probe(ctx context.Context, path string) error {
+func (c FFmpegChecker) Probe(ctx context.Context, path string) (time.Duration, error) {
 	vi, err := c.FF.Prober().Probe(ctx, path)
 	if err != nil {
-		return err
+		return 0, err
 	}
 	if !vi.HasVideo {
-		return reason.New(probe.CodeNoVideoStream, "no video stream")
+		return 0, reason.New(probe.CodeNoVideoStream, "no video stream")
 	}
-	return nil
+	return vi.Duration, nil
 }
 
 // DecodeCheck runs the bounded ffmpeg decode probe.
-func (c FFmpegChecker) DecodeCheck(ctx context.Context, path string) (string, error) {
-	return c.FF.DecodeCheck(ctx, path)
+func (c FFmpegChecker) DecodeCheck(ctx context.Context, path string, duration time.Duration) (string, error) {
+	return c.FF.DecodeCheckKnown(ctx, path, duration)
 }
 
 // toolErrorCodes are failures of the environment, not of the file: they
@@ -122,10 +124,11 @@ func CheckIntegrity(ctx context.Context, path, mediaType string, maxPixels int64
 		if vc == nil {
 			return Integrity{}, reason.New(CodeToolMissing, "no video checker configured")
 		}
-		if err := vc.Probe(ctx, path); err != nil {
+		dur, err := vc.Probe(ctx, path)
+		if err != nil {
 			return classify(err)
 		}
-		warn, err := vc.DecodeCheck(ctx, path)
+		warn, err := vc.DecodeCheck(ctx, path, dur)
 		if err != nil {
 			return classify(err)
 		}

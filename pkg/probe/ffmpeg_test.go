@@ -186,6 +186,49 @@ func TestDecodeCheck(t *testing.T) {
 	}
 }
 
+// TestDecodeCheckKnownRuns counts ffmpeg runs through a wrapper: a clip
+// no longer than the window is decoded once, completely (a cut one still
+// fails), a longer one or an unknown duration gets start and end windows.
+func TestDecodeCheckKnownRuns(t *testing.T) {
+	t.Parallel()
+	real := svtest.RequireTool(t, "ffmpeg")
+	dir := t.TempDir()
+	count := filepath.Join(dir, "runs")
+	wrapper := filepath.Join(dir, "ffmpeg")
+	script := "#!/bin/sh\necho run >> '" + count + "'\nexec '" + real + "' \"$@\"\n"
+	if err := os.WriteFile(wrapper, []byte(script), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	f := &FFmpeg{Path: wrapper}
+	short := probetest.RenderVideo(t, "short.mkv", "testsrc=s=64x48:d=2:r=10", "-c:v", "libx264", "-pix_fmt", "yuv420p")
+	long := probetest.RenderVideo(t, "long.mkv", "testsrc=s=64x48:d=5:r=10", "-c:v", "libx264", "-pix_fmt", "yuv420p")
+	tests := []struct {
+		name     string
+		path     string
+		duration time.Duration
+		runs     int
+		wantCode string
+	}{
+		{"short clip, one run", short, 2 * time.Second, 1, ""},
+		{"short clip cut, one run, broken", writeVariant(t, short, "cut.mkv", 0.7), 2 * time.Second, 1, CodeVideoDecodeError},
+		{"long clip, two windows", long, 5 * time.Second, 2, ""},
+		{"unknown duration, two windows", short, 0, 2, ""},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			os.Remove(count)
+			_, err := f.DecodeCheckKnown(context.Background(), tc.path, tc.duration)
+			if reason.Code(err) != tc.wantCode {
+				t.Fatalf("err = %v, want %q", err, tc.wantCode)
+			}
+			b, _ := os.ReadFile(count)
+			if n := strings.Count(string(b), "run"); n != tc.runs {
+				t.Fatalf("%d ffmpeg runs, want %d", n, tc.runs)
+			}
+		})
+	}
+}
+
 // TestDecodeCheckRealworld judges every real video of the shared manifest
 // by the manifest: kind corrupt is broken, audio-only has no video stream,
 // every other video passes. Only the live-recorded Matroska file with
