@@ -19,6 +19,20 @@ type StoreOptions struct {
 	// NSFWUpdatesMedia lets nsfw_classify raise media.has_nsfw / rating
 	// (config ollama.nsfw_updates_media).
 	NSFWUpdatesMedia bool
+	// Fence, when set, runs first inside every transaction that stores a
+	// result, a failure or the too-large marker; an error aborts the write.
+	// The job service checks there that the job is still running under the
+	// child's owner token, so a job deleted or cancelled by force cannot
+	// get a result afterwards (the check and the write commit together).
+	Fence func(ctx context.Context, tx *sql.Tx) error
+}
+
+// fence runs StoreOptions.Fence inside tx.
+func (s *Store) fence(ctx context.Context, tx *sql.Tx) error {
+	if s.opts.Fence == nil {
+		return nil
+	}
+	return s.opts.Fence(ctx, tx)
 }
 
 // Store writes and reads Ollama results: ollama_results rows, the ollama.*
@@ -124,6 +138,9 @@ func (s *Store) SaveResult(ctx context.Context, mediaID int64, res *Result, job 
 	now := svtime.Format(s.clock.Now())
 	saved := &Saved{ParseError: res.ParseError()}
 	err := db.InTx(ctx, s.db, func(tx *sql.Tx) error {
+		if err := s.fence(ctx, tx); err != nil {
+			return err
+		}
 		w := &metaWriter{tx: tx, mediaID: mediaID, now: now}
 		rm := resultMeta{JobRef: job, Mode: res.Mode, TemplateSource: res.TemplateSource,
 			LatencyMS: res.Latency.Milliseconds(), ParseError: saved.ParseError, TagsSource: res.TagsSource,
@@ -347,6 +364,9 @@ func (s *Store) SaveFailure(ctx context.Context, mediaID int64, m Mode, model st
 	raw := RawOutput(cause)
 	var id int64
 	err := db.InTx(ctx, s.db, func(tx *sql.Tx) error {
+		if err := s.fence(ctx, tx); err != nil {
+			return err
+		}
 		w := &metaWriter{tx: tx, mediaID: mediaID, now: now}
 		var err error
 		id, err = s.insertResult(ctx, w, m, orStr(model, "unknown"), "", "", nil, nil, nil, "", "", raw, true,
@@ -375,6 +395,9 @@ func (s *Store) MarkTooLarge(ctx context.Context, mediaID int64, m Mode, cause e
 		msg = reason.Truncate(cause.Error(), 240)
 	}
 	return db.InTx(ctx, s.db, func(tx *sql.Tx) error {
+		if err := s.fence(ctx, tx); err != nil {
+			return err
+		}
 		w := &metaWriter{tx: tx, mediaID: mediaID, now: now}
 		// The timestamp lives in the value, so compare without it: a
 		// repeat for the same mode must not append a new row.

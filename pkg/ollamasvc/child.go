@@ -93,7 +93,7 @@ func RunChild(ctx context.Context, o ChildOptions) ChildResult {
 		client := ollama.New(cfg, o.HTTP)
 		proc := &ollama.Processor{
 			Analyzer: ollama.NewAnalyzer(cfg, client, ollama.NewTemplates(cfg.PromptsDir)),
-			Store:    ollama.NewStore(o.DB, o.Clock, ollama.StoreOptions{NSFWUpdatesMedia: cfg.NSFWUpdatesMedia}),
+			Store:    ollama.NewStore(o.DB, o.Clock, ollama.StoreOptions{NSFWUpdatesMedia: cfg.NSFWUpdatesMedia, Fence: j.heldIn}),
 		}
 		var out *ollama.Outcome
 		out, err = proc.Process(ctx, j.Mode, in, ollama.JobRef{JobID: j.ID, JobType: j.Type, Attempt: j.Attempt})
@@ -113,6 +113,13 @@ func RunChild(ctx context.Context, o ChildOptions) ChildResult {
 			return finishChild(ctx, o, j, tr, f, res)
 		}
 	}
+	if errors.Is(err, jobs.ErrLeaseLost) {
+		// Deleted, cancelled by force or recovered elsewhere while the
+		// request ran: nothing was stored and the row is not ours to end.
+		res.Status, res.Code, res.Error = "error", CodeLeaseLost, err.Error()
+		_ = tr.Fail(CodeLeaseLost, res.Error, nil)
+		return res
+	}
 	if ctx.Err() != nil {
 		// Killed or cancelled by the service: it writes the end state.
 		res.Status, res.Code, res.Error = "error", "interrupted", context.Cause(ctx).Error()
@@ -124,7 +131,7 @@ func RunChild(ctx context.Context, o ChildOptions) ChildResult {
 	// the installation's fault, so the mode must stay a candidate.
 	if f.Status == "error" && f.Code != ollama.CodeTooLargeForVision && f.Code != probe.CodeFFmpegMissing {
 		// Final failure: record it so the mode counts as ran (raw answer kept).
-		if _, serr := ollama.NewStore(o.DB, o.Clock, ollama.StoreOptions{}).SaveFailure(ctx, j.MediaID, j.Mode, cfg.ModelFor(j.Mode), err,
+		if _, serr := ollama.NewStore(o.DB, o.Clock, ollama.StoreOptions{Fence: j.heldIn}).SaveFailure(ctx, j.MediaID, j.Mode, cfg.ModelFor(j.Mode), err,
 			ollama.JobRef{JobID: j.ID, JobType: j.Type, Attempt: j.Attempt}); serr != nil {
 			o.ErrorsLog.Error().Err(serr).Int64("job_id", j.ID).Msg("save_failure")
 		}

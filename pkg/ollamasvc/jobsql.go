@@ -128,6 +128,18 @@ func (j *JobRow) update(ctx context.Context, set string, args ...any) (bool, err
 	return err == nil, err
 }
 
+// heldIn fails with jobs.ErrLeaseLost unless the job still runs under
+// this owner, checked inside the caller's write transaction (the fence of
+// the result store: check and write commit together).
+func (j *JobRow) heldIn(ctx context.Context, tx *sql.Tx) error {
+	var one int
+	err := tx.QueryRowContext(ctx, `SELECT 1 FROM jobs WHERE id = ? AND status = 'running' AND worker_owner = ?`, j.ID, j.Owner).Scan(&one)
+	if errors.Is(err, sql.ErrNoRows) {
+		return jobs.ErrLeaseLost
+	}
+	return err
+}
+
 // heartbeatJob refreshes the lease and reports cancel_requested; ok=false
 // means the job is no longer running under this owner.
 func heartbeatJob(ctx context.Context, q *jobs.Queue, j *JobRow) (cancel, ok bool, err error) {

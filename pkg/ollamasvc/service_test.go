@@ -412,3 +412,41 @@ func TestForceDeleteKillsRunningChild(t *testing.T) {
 		t.Fatalf("trace does not record the kill of the lost child: %s", b)
 	}
 }
+
+// TestChildStoresNothingAfterForceDelete: the job is force-deleted while
+// the child waits for Ollama; the answer that arrives afterwards is not
+// stored (the store's transaction checks the lease) and the child ends
+// lease_lost without writing the row.
+func TestChildStoresNothingAfterForceDelete(t *testing.T) {
+	r := newRig(t, func(c *ollama.Config) { c.Worker.MaxSecondsVision = 60 })
+	id := r.addImage(t)
+	sum := r.enqueue(t, EnqueueOptions{Modes: []ollama.Mode{ollama.ModeCaption}, MediaID: id})
+	r.fake.SetSlowDelay(2 * time.Second)
+	r.fake.SetFault(ollamatest.FaultSlow, -1, "/api/generate")
+	ctx := context.Background()
+	j, err := claimJob(ctx, r.q, "service-owner", 0, 1)
+	if err != nil || j == nil || j.ID != sum.JobIDs[0] {
+		t.Fatalf("claim: %+v %v", j, err)
+	}
+	done := make(chan ChildResult, 1)
+	go func() {
+		done <- RunChild(ctx, ChildOptions{DB: r.db, Queue: r.q, Clock: svtime.SystemClock{}, Config: r.cfg, JobID: j.ID, Owner: j.Owner,
+			JobsLog: r.logs.File("ollama_jobs", "t"), ErrorsLog: r.logs.File("ollama_errors", "t")})
+	}()
+	for len(r.fake.RequestsTo("/api/generate")) == 0 {
+		time.Sleep(5 * time.Millisecond)
+	}
+	if _, err := r.db.Exec(`DELETE FROM jobs WHERE id = ?`, j.ID); err != nil {
+		t.Fatal(err)
+	}
+	res := <-done
+	if res.Code != CodeLeaseLost || res.Written || res.OK {
+		t.Fatalf("child: %+v", res)
+	}
+	var results, meta int
+	r.db.QueryRow(`SELECT COUNT(*) FROM ollama_results WHERE media_id = ?`, id).Scan(&results)
+	r.db.QueryRow(`SELECT COUNT(*) FROM media_meta WHERE media_id = ? AND meta_key LIKE 'ollama.%'`, id).Scan(&meta)
+	if results != 0 || meta != 0 {
+		t.Fatalf("stored after the delete: %d results, %d meta rows", results, meta)
+	}
+}
