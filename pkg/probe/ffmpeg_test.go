@@ -348,6 +348,23 @@ func BenchmarkDecodeCheck(b *testing.B) {
 	}
 }
 
+// BenchmarkDecodeCheckShortClip compares a 2 s clip checked with an
+// unknown duration (two windows) and with ffprobe's duration (one run).
+func BenchmarkDecodeCheckShortClip(b *testing.B) {
+	f := testFFmpeg(b)
+	src := probetest.RenderVideo(b, "short.mp4", "testsrc=s=320x240:d=2:r=25", "-c:v", "libx264", "-pix_fmt", "yuv420p")
+	ctx := context.Background()
+	for _, d := range []time.Duration{0, 2 * time.Second} {
+		b.Run("duration="+d.String(), func(b *testing.B) {
+			for b.Loop() {
+				if _, err := f.DecodeCheckKnown(ctx, src, d); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
+	}
+}
+
 // TestProtocolLookingNames makes sure a file named like an ffmpeg protocol
 // is read as a file.
 func TestProtocolLookingNames(t *testing.T) {
