@@ -49,8 +49,13 @@ func (r *Runner) RunBatch(ctx context.Context, limit int) (Summary, error) {
 	}
 	s.Recovered = len(rec)
 	if r.stmts == nil {
+		// Prepared here, outside any transaction: preparing on the pool
+		// while a transaction holds a connection can wait for another one.
 		if r.stmts, err = r.q.claimStmts(ctx, r.claimRequest(1)); err != nil {
 			return s, err
+		}
+		if r.complete, err = r.q.stmts.get(ctx, r.q.db, completeSQL); err != nil {
+			return s, db.Classify(fmt.Errorf("prepare complete: %w", err))
 		}
 	}
 	bg := context.WithoutCancel(ctx)
@@ -220,10 +225,8 @@ func (r *Runner) writePending(ctx context.Context, tx *sql.Tx) ([]bool, error) {
 	if len(r.pending) == 0 {
 		return nil, nil
 	}
-	st, err := r.completeStmt(ctx, tx)
-	if err != nil {
-		return nil, err
-	}
+	st := tx.StmtContext(ctx, r.complete)
+	defer st.Close()
 	now := svtime.NowString(r.q.clock)
 	lost := make([]bool, len(r.pending))
 	for i, p := range r.pending {
@@ -235,17 +238,6 @@ func (r *Runner) writePending(ctx context.Context, tx *sql.Tx) ([]bool, error) {
 		lost[i] = n != 1
 	}
 	return lost, nil
-}
-
-func (r *Runner) completeStmt(ctx context.Context, tx *sql.Tx) (*sql.Stmt, error) {
-	// The cache prepares on the pool; while tx holds one connection the
-	// pool has others (db.Open allows 4), and the statement is prepared
-	// once per Runner lifetime.
-	st, err := r.q.stmts.get(ctx, r.q.db, completeSQL)
-	if err != nil {
-		return nil, err
-	}
-	return tx.StmtContext(ctx, st), nil
 }
 
 // settlePending accounts the written completions and forgets them.

@@ -102,8 +102,9 @@ func cpuTime() time.Duration {
 // handler=noop returns at once (the Runner writes the completion);
 // handler=record inserts a row and completes the job in its own transaction
 // (Job.CompleteTx), a second write transaction per job. jobs/s is wall time
-// from start to the last exit (process start included); cpu-µs/job sums the
-// children's CPU time.
+// from start to the last exit (process start included, so use a large N:
+// go test -run='^$' -bench=Procs -benchtime=20000x ./pkg/jobs/);
+// cpu-µs/job sums the children's CPU time.
 func BenchmarkClaimCompleteProcs(b *testing.B) {
 	for _, handler := range []string{"noop", "record"} {
 		for _, procs := range []int{1, 4} {

@@ -2,6 +2,7 @@ package jobs
 
 import (
 	"context"
+	"database/sql"
 	"errors"
 	"os"
 	"sync"
@@ -111,10 +112,11 @@ type Runner struct {
 	wrr []int // smooth weighted round robin credit per type
 
 	// Hot-path state, used by the RunBatch goroutine only.
-	stmts   []claimStmt   // prepared claim statements, one per type
-	pending []pendingDone // successful jobs whose completion is not written yet
-	avg     time.Duration // moving average of handler run time
-	avgSet  bool
+	stmts    []claimStmt   // prepared claim statements, one per type
+	complete *sql.Stmt     // prepared fenced completion
+	pending  []pendingDone // successful jobs whose completion is not written yet
+	avg      time.Duration // moving average of handler run time
+	avgSet   bool
 
 	// live holds every job this Runner has claimed and not yet finished in
 	// the database (held, running, pending completion); the lease keeper
