@@ -12,12 +12,28 @@ import (
 // "./cmd/migrate") into a temporary folder and returns the binary's path.
 func BuildBinary(tb testing.TB, pkgPath string) string {
 	tb.Helper()
+	return BuildBinaryWith(tb, pkgPath, BuildOptions{})
+}
+
+// BuildOptions are the go build flags BuildBinaryWith passes.
+type BuildOptions struct {
+	// Tags is the -tags value, e.g. "svfault" for fault-injection builds.
+	Tags string
+}
+
+// BuildBinaryWith is BuildBinary with build flags.
+func BuildBinaryWith(tb testing.TB, pkgPath string, o BuildOptions) string {
+	tb.Helper()
 	out := filepath.Join(tb.TempDir(), filepath.Base(pkgPath))
-	cmd := exec.Command("go", "build", "-o", out, pkgPath)
+	args := []string{"build", "-o", out}
+	if o.Tags != "" {
+		args = append(args, "-tags", o.Tags)
+	}
+	cmd := exec.Command("go", append(args, pkgPath)...)
 	cmd.Dir = RepoRoot(tb)
 	cmd.Env = os.Environ()
 	if b, err := cmd.CombinedOutput(); err != nil {
-		tb.Fatalf("go build %s: %v\n%s", pkgPath, err, b)
+		tb.Fatalf("go %s: %v\n%s", strings.Join(cmd.Args[1:], " "), err, b)
 	}
 	return out
 }

@@ -1,5 +1,6 @@
 // Package svtest holds helpers shared by Supervisor's tests. It must only be
-// imported from _test.go files.
+// imported from _test.go files and from test-helper packages (forgetest,
+// ollamatest, scannertest, probetest) that are themselves test-only.
 package svtest
 
 import (

@@ -1,0 +1,5 @@
+//go:build svtesttag
+
+package main
+
+const variant = "tagged"
