@@ -40,16 +40,17 @@ func main() {
 			supDone := make(chan struct{})
 			go func() { defer close(supDone); _ = sup.Run(ctx) }()
 			defer func() { cancelWorkers(); <-supDone }()
+			forgeRoutes, forgeSection := web.ForgeFromEnv(env)
 			return web.Serve(c.Context, env, web.ServeOptions{
 				Supervised: sup,
 				Addr:       c.String("addr"),
 				Version:    version.Version,
 				Launcher:   launcher(env.Config),
 				// Ollama pages: the service binary is found like other workers.
-				ExtraRoutes: web.OllamaRoutes(web.OllamaOptions{Config: env.Modules.Ollama, Jobs: env.Modules.Jobs,
+				ExtraRoutes: web.ChainRoutes(web.OllamaRoutes(web.OllamaOptions{Config: env.Modules.Ollama, Jobs: env.Modules.Jobs,
 					LogsDir: env.Config.Paths.Logs, ServiceBin: findOrEmpty(env.Config, "ollama-service"),
-					ServiceArgs: configArgs(env.Config)}),
-				DetailSections: []web.DetailSection{web.OllamaDetailSection()},
+					ServiceArgs: configArgs(env.Config)}), forgeRoutes),
+				DetailSections: []web.DetailSection{web.OllamaDetailSection(), forgeSection},
 				Ready: func(url, key string) {
 					fmt.Fprintf(c.App.Writer, "webui listening on %s\n", url)
 					if key != "" {
