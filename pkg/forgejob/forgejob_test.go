@@ -5,7 +5,6 @@ import (
 	"context"
 	"database/sql"
 	"encoding/json"
-	"github.com/localsupervisor/supervisor/pkg/db/dbtest"
 	"image"
 	"image/color"
 	"image/jpeg"
@@ -17,6 +16,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/localsupervisor/supervisor/pkg/db/dbtest"
 	"github.com/localsupervisor/supervisor/pkg/forge"
 	"github.com/localsupervisor/supervisor/pkg/forge/forgetest"
 	"github.com/localsupervisor/supervisor/pkg/forgejob"
@@ -25,6 +25,7 @@ import (
 	"github.com/localsupervisor/supervisor/pkg/media"
 	"github.com/localsupervisor/supervisor/pkg/reason"
 	"github.com/localsupervisor/supervisor/pkg/sdmeta"
+	"github.com/localsupervisor/supervisor/pkg/svtest"
 	"github.com/localsupervisor/supervisor/pkg/svtime"
 )
 
@@ -47,8 +48,7 @@ func newEnv(t *testing.T, mut func(*forgejob.Service)) *env {
 	t.Helper()
 	dir := t.TempDir()
 	d := dbtest.Open(t, filepath.Join(dir, "DB", "local.sqlite"))
-	fake := forgetest.New(forgetest.Options{})
-	t.Cleanup(fake.Close)
+	fake := forgetest.Start(t, forgetest.Options{})
 	roots := library.Roots{ImagesSFW: filepath.Join(dir, "LIB", "images_sfw"), ImagesNSFW: filepath.Join(dir, "LIB", "images_nsfw"),
 		VideosSFW: filepath.Join(dir, "LIB", "videos_sfw"), VideosNSFW: filepath.Join(dir, "LIB", "videos_nsfw")}
 	for _, r := range roots.All() {
@@ -58,7 +58,7 @@ func newEnv(t *testing.T, mut func(*forgejob.Service)) *env {
 	}
 	clock := &svtime.FixedClock{T: t0}
 	q := jobs.NewQueue(jobs.QueueOptions{DB: d, Clock: clock, Config: jobs.DefaultConfig(), Jitter: func() float64 { return 0.5 }})
-	cfg := &forge.Config{Enabled: boolp(true), DispatchEnabled: boolp(true), BaseURL: fake.URL, ConfigPath: "/cfg/config.json"}
+	cfg := fake.Config()
 	rng := rand.New(rand.NewPCG(1, 2))
 	s := forgejob.Service{DB: d, Queue: q, Config: cfg, Roots: roots, PreviewsDir: filepath.Join(dir, "PREVIEWS"),
 		BackupsDir: filepath.Join(dir, "BACKUPS"), Clock: clock, ProgressInterval: -1, Rand: rng.Int64N,
@@ -208,15 +208,6 @@ func (e *env) count(q string, args ...any) int {
 	return n
 }
 
-func readFile(t *testing.T, p string) []byte {
-	t.Helper()
-	b, err := os.ReadFile(p)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return b
-}
-
 func imageSize(t *testing.T, p string) (int, int, string) {
 	t.Helper()
 	f, err := os.Open(p)
@@ -264,11 +255,11 @@ func TestPreviewKeepsEveryVariantResizedToOriginal(t *testing.T) {
 				if w != 100 || h != 70 || v.GenWidth != 96 || v.GenHeight != 64 {
 					t.Errorf("variant %d is %dx%d (gen %dx%d), want 100x70 from 96x64", v.Variant, w, h, v.GenWidth, v.GenHeight)
 				}
-				if md5hex(readFile(t, v.Path)) != v.MD5 {
+				if md5hex(svtest.ReadFile(t, v.Path)) != v.MD5 {
 					t.Errorf("variant %d md5 mismatch", v.Variant)
 				}
 			}
-			if !bytes.Equal(readFile(t, path), orig) {
+			if !bytes.Equal(svtest.ReadFile(t, path), orig) {
 				t.Error("preview mode changed the original")
 			}
 			if n := e.count(`SELECT COUNT(*) FROM audit_log WHERE action='forge_job_created'`); n != 1 {
@@ -329,7 +320,7 @@ func TestReplaceInRootsMovesToCanonicalPath(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	newData := readFile(t, m.Path)
+	newData := svtest.ReadFile(t, m.Path)
 	if m.Hash != md5hex(newData) || m.Hash == md5hex(orig) || m.Hash != info.NewHash {
 		t.Fatalf("media hash %s, file %s, old %s", m.Hash, md5hex(newData), md5hex(orig))
 	}
@@ -339,7 +330,7 @@ func TestReplaceInRootsMovesToCanonicalPath(t *testing.T) {
 	if _, err := os.Stat(oldPath); !os.IsNotExist(err) {
 		t.Errorf("old file still present: %v", err)
 	}
-	if !bytes.Equal(readFile(t, info.BackupPath), orig) || !strings.HasPrefix(info.BackupPath, e.svc.BackupsDir) {
+	if !bytes.Equal(svtest.ReadFile(t, info.BackupPath), orig) || !strings.HasPrefix(info.BackupPath, e.svc.BackupsDir) {
 		t.Errorf("backup %s is not the original", info.BackupPath)
 	}
 	if w, h, _ := imageSize(t, m.Path); w != 100 || h != 70 || *m.Width != 100 || *m.Filesize != int64(len(newData)) {
@@ -385,7 +376,7 @@ func TestReplaceFailureRestoresOriginalByteForByte(t *testing.T) {
 			if row.Status == jobs.StatusDone {
 				t.Fatalf("job succeeded despite the failing update")
 			}
-			if got := readFile(t, path); !bytes.Equal(got, orig) {
+			if got := svtest.ReadFile(t, path); !bytes.Equal(got, orig) {
 				t.Fatalf("original not restored byte-for-byte (%d vs %d bytes)", len(got), len(orig))
 			}
 			m, _ := media.Get(context.Background(), e.db, id)
@@ -474,14 +465,14 @@ func TestAcceptPreview(t *testing.T) {
 			src, _ := media.Get(ctx, e.db, id)
 			switch as {
 			case forgejob.AcceptReplace:
-				if src.Hash != v2.MD5 || !bytes.Equal(readFile(t, src.Path), readFile(t, v2.Path)) {
+				if src.Hash != v2.MD5 || !bytes.Equal(svtest.ReadFile(t, src.Path), svtest.ReadFile(t, v2.Path)) {
 					t.Errorf("media not replaced by variant 2")
 				}
-				if !bytes.Equal(readFile(t, res.Replace.BackupPath), orig) {
+				if !bytes.Equal(svtest.ReadFile(t, res.Replace.BackupPath), orig) {
 					t.Error("backup is not the original")
 				}
 			case forgejob.AcceptChild:
-				if !bytes.Equal(readFile(t, oldPath), orig) || src.Hash != md5hex(orig) {
+				if !bytes.Equal(svtest.ReadFile(t, oldPath), orig) || src.Hash != md5hex(orig) {
 					t.Error("source changed by a child accept")
 				}
 				child, err := media.Get(ctx, e.db, res.ChildMediaID)

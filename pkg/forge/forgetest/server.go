@@ -24,6 +24,8 @@ import (
 	"sync"
 	"time"
 
+	"github.com/localsupervisor/supervisor/pkg/svtest"
+
 	_ "image/jpeg" // init images may be JPEG
 )
 
@@ -135,10 +137,12 @@ var defaultSchedulers = []scheduler{
 	{"sgm_uniform", "SGM Uniform", []string{"SGMUniform"}, 0, true},
 }
 
-// Server is the fake. Use New, then URL; Close when done.
+// Server is the fake. Use New, then URL; Close when done. Its embedded
+// RequestLog records every request (Requests, RequestsTo, ResetRequests).
 type Server struct {
 	// URL is the base URL (no trailing slash).
 	URL string
+	svtest.RequestLog[Request]
 
 	srv  *httptest.Server
 	opts Options
@@ -147,7 +151,6 @@ type Server struct {
 	models    []Model
 	active    string
 	fault     Fault
-	requests  []Request
 	hold      chan struct{} // non-nil: generations wait until closed
 	running   *generation
 	jobNo     int
@@ -250,24 +253,6 @@ func (s *Server) Interrupts() int {
 	return s.interrupt
 }
 
-// Requests returns a copy of every recorded request.
-func (s *Server) Requests() []Request {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return append([]Request(nil), s.requests...)
-}
-
-// RequestsTo returns the recorded requests for one path.
-func (s *Server) RequestsTo(path string) []Request {
-	var out []Request
-	for _, r := range s.Requests() {
-		if r.Path == path {
-			out = append(out, r)
-		}
-	}
-	return out
-}
-
 // apiErr writes the A1111 exception handler's body:
 // {"error", "detail", "body", "errors"}.
 func apiErr(w http.ResponseWriter, status int, typ, detail, errs string) {
@@ -284,8 +269,8 @@ func writeJSON(w http.ResponseWriter, v any) {
 func (s *Server) serve(w http.ResponseWriter, r *http.Request) {
 	body, _ := io.ReadAll(r.Body)
 	user, pass, _ := r.BasicAuth()
+	s.Record(r.URL.Path, Request{Method: r.Method, Path: r.URL.Path, Query: r.URL.RawQuery, Body: body, User: user})
 	s.mu.Lock()
-	s.requests = append(s.requests, Request{Method: r.Method, Path: r.URL.Path, Query: r.URL.RawQuery, Body: body, User: user})
 	fault := s.fault
 	s.mu.Unlock()
 

@@ -18,6 +18,8 @@ import (
 	"strings"
 	"sync"
 	"time"
+
+	"github.com/localsupervisor/supervisor/pkg/svtest"
 )
 
 // Fault selects a misbehaviour of the fake.
@@ -65,10 +67,12 @@ type Request struct {
 	JSON map[string]any
 }
 
-// Server is the fake. Create it with New; Close it when done.
+// Server is the fake. Create it with New; Close it when done. Its embedded
+// RequestLog records every request (Requests, RequestsTo, ResetRequests).
 type Server struct {
 	// URL is the base URL (stable across Stop/Start).
 	URL string
+	svtest.RequestLog[Request]
 
 	mu          sync.Mutex
 	ln          net.Listener
@@ -82,7 +86,6 @@ type Server struct {
 	faultPaths  string
 	legacyOnly  bool
 	answers     map[string]string
-	requests    []Request
 	slowDelay   time.Duration
 	closed      chan struct{}
 	serveDoneCh chan struct{}
@@ -206,31 +209,6 @@ func (s *Server) SetAnswer(mode, response string) {
 	s.answers[mode] = response
 }
 
-// Requests returns a copy of the recorded requests.
-func (s *Server) Requests() []Request {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return append([]Request(nil), s.requests...)
-}
-
-// RequestsTo returns the recorded requests of one path.
-func (s *Server) RequestsTo(path string) []Request {
-	var out []Request
-	for _, r := range s.Requests() {
-		if r.Path == path {
-			out = append(out, r)
-		}
-	}
-	return out
-}
-
-// ResetRequests forgets recorded requests.
-func (s *Server) ResetRequests() {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	s.requests = nil
-}
-
 // takeFault returns the fault for this request and consumes one use.
 func (s *Server) takeFault(path string) Fault {
 	s.mu.Lock()
@@ -267,9 +245,7 @@ func (s *Server) handle(w http.ResponseWriter, r *http.Request) {
 	if json.Unmarshal(body, &js) == nil {
 		rec.JSON = js
 	}
-	s.mu.Lock()
-	s.requests = append(s.requests, rec)
-	s.mu.Unlock()
+	s.Record(r.URL.Path, rec)
 
 	fault := s.takeFault(r.URL.Path)
 	switch fault {

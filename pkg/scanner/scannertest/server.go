@@ -17,6 +17,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/localsupervisor/supervisor/pkg/svtest"
 )
 
 // Shape selects the response layout.
@@ -110,15 +112,16 @@ type Request struct {
 	FormFields []string
 }
 
-// Server is the fake scanner.
+// Server is the fake scanner. Its embedded RequestLog records every
+// request (Requests, RequestsTo, ResetRequests).
 type Server struct {
 	// URL is the base URL (http://127.0.0.1:port).
 	URL string
+	svtest.RequestLog[Request]
 
 	srv     *httptest.Server
 	mu      sync.Mutex
 	opts    Options
-	reqs    []Request
 	checkN  int
 	release chan struct{}
 	once    sync.Once
@@ -173,24 +176,6 @@ func (s *Server) SetFault(f Fault) {
 	s.mu.Unlock()
 }
 
-// Requests returns a copy of the recorded requests.
-func (s *Server) Requests() []Request {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return append([]Request(nil), s.reqs...)
-}
-
-// RequestsTo returns the recorded requests for one path.
-func (s *Server) RequestsTo(path string) []Request {
-	var out []Request
-	for _, r := range s.Requests() {
-		if r.Path == path {
-			out = append(out, r)
-		}
-	}
-	return out
-}
-
 func (s *Server) handle(w http.ResponseWriter, r *http.Request) {
 	s.mu.Lock()
 	opts := s.opts
@@ -199,9 +184,7 @@ func (s *Server) handle(w http.ResponseWriter, r *http.Request) {
 	rec := Request{Method: r.Method, Path: r.URL.Path, Header: r.Header.Clone(),
 		ContentLength: r.ContentLength, TransferEncoding: r.TransferEncoding}
 	rec.Files, rec.FormFields = readMultipart(r)
-	s.mu.Lock()
-	s.reqs = append(s.reqs, rec)
-	s.mu.Unlock()
+	s.Record(r.URL.Path, rec)
 
 	if r.Method != http.MethodPost || (r.URL.Path != "/check" && r.URL.Path != "/batch") {
 		w.WriteHeader(http.StatusNotFound)
