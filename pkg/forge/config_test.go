@@ -1,11 +1,10 @@
 package forge
 
 import (
-	"reflect"
 	"testing"
 	"time"
 
-	"github.com/localsupervisor/supervisor/pkg/reason"
+	"github.com/localsupervisor/supervisor/pkg/svtest"
 )
 
 func ptr[T any](v T) *T { return &v }
@@ -38,19 +37,9 @@ func TestConfigValidate(t *testing.T) {
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			err := tc.cfg.Validate(tc.dispatch)
-			if got := reason.Code(err); got != tc.code {
-				t.Fatalf("code = %q, want %q (err %v)", got, tc.code, err)
-			}
+			f := svtest.ConfigError(t, tc.cfg.Validate(tc.dispatch), tc.code, tc.missing)
 			if tc.code == "" {
 				return
-			}
-			if !reason.IsPermanent(err) {
-				t.Errorf("config errors must be permanent")
-			}
-			f := reason.FieldsOf(err)
-			if !reflect.DeepEqual(f["missing_keys"], tc.missing) {
-				t.Errorf("missing_keys = %v, want %v", f["missing_keys"], tc.missing)
 			}
 			if _, ok := f["config_path"].(string); !ok {
 				t.Errorf("config_path field missing: %v", f)

@@ -9,7 +9,6 @@ import (
 	"net/http/httptest"
 	"os"
 	"path/filepath"
-	"reflect"
 	"strings"
 	"sync"
 	"testing"
@@ -17,6 +16,7 @@ import (
 	"github.com/localsupervisor/supervisor/pkg/reason"
 	"github.com/localsupervisor/supervisor/pkg/scanner"
 	"github.com/localsupervisor/supervisor/pkg/scanner/scannertest"
+	"github.com/localsupervisor/supervisor/pkg/svtest"
 )
 
 const testToken = "tok-s3cret-9f8e"
@@ -70,19 +70,9 @@ func TestValidate(t *testing.T) {
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
-			err := tc.cfg.ValidateAt("/etc/sv/config.json")
-			if got := reason.Code(err); got != tc.code {
-				t.Fatalf("code = %q (%v), want %q", got, err, tc.code)
-			}
+			f := svtest.ConfigError(t, tc.cfg.ValidateAt("/etc/sv/config.json"), tc.code, tc.missing)
 			if tc.code == "" {
 				return
-			}
-			if !reason.IsPermanent(err) {
-				t.Errorf("config errors must be permanent")
-			}
-			f := reason.FieldsOf(err)
-			if !reflect.DeepEqual(f["missing_keys"], tc.missing) {
-				t.Errorf("missing_keys = %#v, want %#v", f["missing_keys"], tc.missing)
 			}
 			if f["config_path"] != "/etc/sv/config.json" {
 				t.Errorf("config_path = %v", f["config_path"])
