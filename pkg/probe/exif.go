@@ -4,6 +4,8 @@ import (
 	"bytes"
 	"encoding/binary"
 	"io"
+
+	"github.com/localsupervisor/supervisor/pkg/sdmeta"
 )
 
 // Orientation returns the EXIF orientation (1..8) of a JPEG or WebP image,
@@ -112,13 +114,8 @@ func tiffOrientation(t []byte) int {
 	if len(t) < 8 {
 		return 1
 	}
-	var bo binary.ByteOrder
-	switch string(t[:2]) {
-	case "II":
-		bo = binary.LittleEndian
-	case "MM":
-		bo = binary.BigEndian
-	default:
+	bo, ok := sdmeta.TIFFByteOrder(t)
+	if !ok {
 		return 1
 	}
 	ifd := int64(bo.Uint32(t[4:8]))

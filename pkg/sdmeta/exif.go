@@ -48,6 +48,23 @@ var (
 	}
 )
 
+// TIFFByteOrder returns the byte order a TIFF block (an EXIF payload)
+// declares in its first two bytes, "II" little endian or "MM" big endian;
+// ok is false for anything else, including a block shorter than that.
+// probe's EXIF orientation reader uses it too.
+func TIFFByteOrder(b []byte) (bo binary.ByteOrder, ok bool) {
+	if len(b) < 2 {
+		return nil, false
+	}
+	switch string(b[:2]) {
+	case "II":
+		return binary.LittleEndian, true
+	case "MM":
+		return binary.BigEndian, true
+	}
+	return nil, false
+}
+
 // parseTIFF reads a TIFF-structured EXIF block (without the "Exif\0\0"
 // prefix) and adds exif entries named "<SECTION>.<Tag>".
 func parseTIFF(b []byte, c *collector, _ string) {
@@ -55,13 +72,8 @@ func parseTIFF(b []byte, c *collector, _ string) {
 		c.res.warn("exif_truncated")
 		return
 	}
-	var bo binary.ByteOrder
-	switch string(b[:2]) {
-	case "II":
-		bo = binary.LittleEndian
-	case "MM":
-		bo = binary.BigEndian
-	default:
+	bo, ok := TIFFByteOrder(b)
+	if !ok {
 		c.res.warn("exif_bad_byte_order")
 		return
 	}
