@@ -4,7 +4,6 @@ import (
 	"context"
 	"encoding/json"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -33,19 +32,6 @@ func writeConfig(t *testing.T, e *env) string {
 	return writeFile(t, filepath.Join(e.dir, "config.json"), b)
 }
 
-// buildRenameWorker builds cmd/library-rename-worker with the given build
-// tags (svtest.BuildBinary takes no build flags).
-func buildRenameWorker(t *testing.T, tags string) string {
-	t.Helper()
-	out := filepath.Join(t.TempDir(), "library-rename-worker")
-	cmd := exec.Command("go", "build", "-tags", tags, "-o", out, "./cmd/library-rename-worker")
-	cmd.Dir = svtest.RepoRoot(t)
-	if b, err := cmd.CombinedOutput(); err != nil {
-		t.Fatalf("go build -tags %q: %v\n%s", tags, err, b)
-	}
-	return out
-}
-
 // enqueuedRename builds the rename worker with tags, adds one image at a
 // non-canonical path and enqueues its rename through the binary.
 func enqueuedRename(t *testing.T, tags string) (e *env, id int64, from, canon, cfg, bin string) {
@@ -56,7 +42,7 @@ func enqueuedRename(t *testing.T, tags string) (e *env, id int64, from, canon, c
 	id = e.addMedia(t, from, "image", data, false)
 	canon = library.CanonicalPath(e.svc.Roots, "image", false, md5hex(data), "png")
 	cfg = writeConfig(t, e)
-	bin = buildRenameWorker(t, tags)
+	bin = svtest.BuildBinaryWith(t, "./cmd/library-rename-worker", svtest.BuildOptions{Tags: tags})
 	if r := svtest.RunBinary(t, e.dir, nil, bin, "enqueue", "--config="+cfg); r.Code != 0 || !strings.Contains(r.Stdout, "enqueued=1") {
 		t.Fatalf("enqueue: %+v", r)
 	}

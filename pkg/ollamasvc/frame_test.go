@@ -9,7 +9,6 @@ import (
 	"image/color"
 	"image/jpeg"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"slices"
 	"strconv"
@@ -18,6 +17,7 @@ import (
 
 	"github.com/localsupervisor/supervisor/pkg/ollama"
 	"github.com/localsupervisor/supervisor/pkg/probe"
+	"github.com/localsupervisor/supervisor/pkg/probe/probetest"
 	"github.com/localsupervisor/supervisor/pkg/reason"
 	"github.com/localsupervisor/supervisor/pkg/svtest"
 	"github.com/localsupervisor/supervisor/pkg/svtime"
@@ -66,35 +66,13 @@ func TestIsDark(t *testing.T) {
 	}
 }
 
-// makeVideo writes a small mp4 that is black for blackSec seconds and red
+// makeVideo renders a small mp4 that is black for blackSec seconds and red
 // for redSec seconds (ffmpeg's native mpeg4 encoder: present in every
 // build and cheap to start).
-func makeVideo(t *testing.T, dir string, blackSec, redSec int) string {
+func makeVideo(t *testing.T, blackSec, redSec int) string {
 	t.Helper()
-	ff := svtest.RequireTool(t, "ffmpeg")
-	p := filepath.Join(dir, "clip.mp4")
-	graph := "color=c=black:s=96x64:r=5:d=" + strconv.Itoa(blackSec) + "[a];color=c=red:s=96x64:r=5:d=" + strconv.Itoa(redSec) + "[b];[a][b]concat=n=2:v=1[v]"
-	if out, err := exec.Command(ff, "-v", "error", "-nostdin", "-y", "-filter_complex", graph, "-map", "[v]", "-c:v", "mpeg4", "-q:v", "4", p).CombinedOutput(); err != nil {
-		t.Fatalf("ffmpeg: %v\n%s", err, out)
-	}
-	return p
-}
-
-func meanRGB(t *testing.T, jpg []byte) (r, g, b uint32) {
-	t.Helper()
-	img, err := jpeg.Decode(bytes.NewReader(jpg))
-	if err != nil {
-		t.Fatalf("frame is not a JPEG: %v", err)
-	}
-	bd := img.Bounds()
-	var n uint32
-	for y := bd.Min.Y; y < bd.Max.Y; y += 4 {
-		for x := bd.Min.X; x < bd.Max.X; x += 4 {
-			cr, cg, cb, _ := img.At(x, y).RGBA()
-			r, g, b, n = r+cr>>8, g+cg>>8, b+cb>>8, n+1
-		}
-	}
-	return r / n, g / n, b / n
+	graph := "color=c=black:s=96x64:r=5:d=" + strconv.Itoa(blackSec) + "[a];color=c=red:s=96x64:r=5:d=" + strconv.Itoa(redSec) + "[b];[a][b]concat=n=2:v=1"
+	return probetest.RenderVideo(t, "clip.mp4", graph, "-c:v", "mpeg4", "-q:v", "4")
 }
 
 func TestPickFrame(t *testing.T) {
@@ -144,13 +122,13 @@ func TestPickFrame(t *testing.T) {
 // is TestVideoFrameSentToVisionMode.)
 func TestRepresentativeFrameProbesDuration(t *testing.T) {
 	svtest.RequireTool(t, "ffprobe")
-	p := makeVideo(t, t.TempDir(), 2, 3)
+	p := makeVideo(t, 2, 3)
 	img, err := representativeFrame(context.Background(), &probe.FFmpeg{}, p, 0)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if r, g, b := meanRGB(t, img); r < 150 || g > 80 || b > 80 {
-		t.Fatalf("mean colour %d/%d/%d, want the red part", r, g, b)
+	if r, g, b := probetest.MeanRGB(t, img); r < 150 || g > 80 || b > 80 {
+		t.Fatalf("mean colour %.0f/%.0f/%.0f, want the red part", r, g, b)
 	}
 }
 
@@ -197,7 +175,7 @@ func TestVideoFrameSentToVisionMode(t *testing.T) {
 			// Without frames the file is never read.
 			p := garbageFile(t, r.dir)
 			if frames {
-				p = makeVideo(t, r.dir, 1, 4)
+				p = makeVideo(t, 1, 4)
 			}
 			res, err := r.db.Exec(`INSERT INTO media (path, type, source, imported_at, duration) VALUES (?, 'video', 'import', '2026-01-01T00:00:00Z', 5.0)`, p)
 			if err != nil {
@@ -233,8 +211,8 @@ func TestVideoFrameSentToVisionMode(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			if rr, g, b := meanRGB(t, jpg); rr < 150 || g > 80 || b > 80 {
-				t.Fatalf("sent frame is not the red part: %d/%d/%d", rr, g, b)
+			if rr, g, b := probetest.MeanRGB(t, jpg); rr < 150 || g > 80 || b > 80 {
+				t.Fatalf("sent frame is not the red part: %.0f/%.0f/%.0f", rr, g, b)
 			}
 			var meta string
 			if err := r.db.QueryRow(`SELECT COALESCE(meta, '') FROM ollama_results WHERE media_id = ? AND mode = 'caption'`, id).Scan(&meta); err != nil {

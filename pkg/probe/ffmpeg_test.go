@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"context"
 	"image"
-	"image/jpeg"
 	"os"
 	"path/filepath"
 	"slices"
@@ -22,23 +21,6 @@ import (
 func makeVideo(t testing.TB, name string, codecArgs ...string) string {
 	t.Helper()
 	return probetest.RenderVideo(t, name, "color=c=black:s=64x48:d=4:r=10,geq=lum='T*60':cb=128:cr=128", codecArgs...)
-}
-
-func meanLuma(t testing.TB, jpg []byte) float64 {
-	t.Helper()
-	img, err := jpeg.Decode(bytes.NewReader(jpg))
-	if err != nil {
-		t.Fatalf("frame is not a JPEG: %v", err)
-	}
-	b := img.Bounds()
-	var sum float64
-	for y := b.Min.Y; y < b.Max.Y; y++ {
-		for x := b.Min.X; x < b.Max.X; x++ {
-			r, g, bl, _ := img.At(x, y).RGBA()
-			sum += float64(r+g+bl) / 3 / 257
-		}
-	}
-	return sum / float64(b.Dx()*b.Dy())
 }
 
 func testFFmpeg(t testing.TB) *FFmpeg {
@@ -61,7 +43,7 @@ func TestFramesSpreadOverDuration(t *testing.T) {
 	// consecutive frames would all be about 0.
 	for i, y := range []float64{30, 90, 150, 210} {
 		want := (y - 16) * 255 / 219
-		got := meanLuma(t, frames[i])
+		got := probetest.MeanGray(t, frames[i])
 		if got < want-15 || got > want+15 {
 			t.Errorf("frame %d mean luma %.1f, want ≈ %.0f", i, got, want)
 		}
