@@ -293,7 +293,15 @@ func (f Filter) source(ctx context.Context, q *sql.DB, now int64) (from string, 
 	s = f.sortSpec()
 	from = "media m"
 	mode := textJoined
-	if f.ftsDriven() {
+	driven := f.ftsDriven()
+	if driven {
+		// Marked media (schema 0304) may lack a current index row: then
+		// the id set, which covers them, drives instead.
+		if driven, err = indexCurrent(ctx, q); err != nil {
+			return "", s, "", nil, err
+		}
+	}
+	if driven {
 		from = ftsFrom
 		s.key = "f.docid"
 	} else if mode, err = f.chooseTextMode(ctx, q); err != nil {
@@ -309,7 +317,13 @@ func Count(ctx context.Context, q *sql.DB, f Filter, now int64) (n int, more boo
 	// of first collecting every matching id.
 	from, mode := "media m", textIDSet
 	if f.ftsJoinable() {
-		from, mode = ftsFrom, textJoined
+		current, err := indexCurrent(ctx, q)
+		if err != nil {
+			return 0, false, fmt.Errorf("count media: %w", err)
+		}
+		if current {
+			from, mode = ftsFrom, textJoined
+		}
 	}
 	where, args := f.where(now, mode)
 	args = append(args, CountCap+1)

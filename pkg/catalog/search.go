@@ -175,6 +175,30 @@ func (f Filter) docidSet(tq textQuery) (string, []any) {
 	return "SELECT docid FROM media_fts WHERE media_fts MATCH ?", []any{tq.match()}
 }
 
+// pendingSet extends the docid set by the media marked in
+// media_fts_pending (schema 0304: changed since the last fold, so their
+// index rows may be stale or missing): a marked media matches by the LIKE
+// reference instead of its index row. With nothing marked the extra
+// branches cost two empty-table probes, and a search result never depends
+// on whether a fold ran.
+func (f Filter) pendingAwareSet(tq textQuery) (string, []any) {
+	set, args := f.docidSet(tq)
+	like, largs := likeAll(likeFields(f.QScope), wordsOf(f.Q))
+	return "SELECT docid FROM (" + set + ") WHERE docid NOT IN (SELECT media_id FROM media_fts_pending)" +
+			" UNION ALL SELECT m.id FROM media_fts_pending fp CROSS JOIN media m ON m.id = fp.media_id WHERE " + like,
+		append(args, largs...)
+}
+
+// indexCurrent reports whether no media is marked for folding, so a query
+// may read media_fts rows as they are (ftsDriven, textJoined).
+func indexCurrent(ctx context.Context, q *sql.DB) (bool, error) {
+	var marked bool
+	if err := q.QueryRowContext(ctx, "SELECT EXISTS (SELECT 1 FROM media_fts_pending)").Scan(&marked); err != nil {
+		return false, fmt.Errorf("text index marks: %w", db.Classify(err))
+	}
+	return !marked, nil
+}
+
 // chooseTextMode picks how a list query that is not ftsDriven uses the
 // index: by id set when at most CountCap media match (counted from the
 // index alone, stopping at the cap), else by probing. The FTS4 planner
@@ -216,7 +240,7 @@ func (f Filter) textWhere(mode textMode) (string, []any) {
 		conds = append(conds, ftsColumn(f.QScope)+" MATCH ?")
 		args = append(args, tq.match())
 	default:
-		set, a := f.docidSet(tq)
+		set, a := f.pendingAwareSet(tq)
 		col := "m.id"
 		if mode == textProbe {
 			col = "+m.id"

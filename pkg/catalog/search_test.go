@@ -12,6 +12,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/localsupervisor/supervisor/pkg/catalog/ftsindex"
 	"github.com/localsupervisor/supervisor/pkg/db"
 	"github.com/localsupervisor/supervisor/pkg/db/dbtest"
 )
@@ -73,10 +74,74 @@ func matchIDs(t *testing.T, r *sql.DB, f Filter) []int64 {
 	return ids(res.Cards)
 }
 
+// foldAll folds every marked media into media_fts and requires a fold
+// happened when want says so.
+func foldAll(t *testing.T, w *sql.DB) int {
+	t.Helper()
+	n, err := ftsindex.FoldAll(context.Background(), w, 64) // small batches: several transactions
+	if err != nil {
+		t.Fatal(err)
+	}
+	return n
+}
+
+func markedCount(t *testing.T, w *sql.DB) int {
+	t.Helper()
+	var n int
+	if err := w.QueryRow(`SELECT count(*) FROM media_fts_pending`).Scan(&n); err != nil {
+		t.Fatal(err)
+	}
+	return n
+}
+
+// staleEdits changes media after a fold without folding again: paths of
+// indexed media change (their index rows are stale), prompts and titles are
+// added or removed, new media appear (no index row at all), one goes.
+func staleEdits(t *testing.T, w *sql.DB) {
+	t.Helper()
+	for _, q := range []string{
+		`UPDATE media SET path = '/moved/knight_' || id || '.png' WHERE id % 17 = 0`,
+		`INSERT INTO prompts(media_id, prompt) SELECT id, 'neon dragon garden' FROM media WHERE id % 13 = 0`,
+		`DELETE FROM prompts WHERE media_id % 11 = 0`,
+		`INSERT INTO media_meta(media_id, source, meta_key, meta_value, created_at) SELECT id, 'test', 'title.override', 'ocean castle', 'x' FROM media WHERE id % 19 = 0`,
+		`DELETE FROM media_meta WHERE media_id % 23 = 0 AND meta_key = 'ollama.caption'`,
+		`INSERT INTO media(path, type, source, hash, imported_at) VALUES ('/new/img777_sky.png', 'image', 'import', 'n1', '2026-01-01T00:00:00Z')`,
+		`INSERT INTO prompts(media_id, prompt) SELECT id, 'blue forest river' FROM media WHERE hash = 'n1'`,
+		`DELETE FROM media WHERE id = 5`,
+	} {
+		if _, err := w.Exec(q); err != nil {
+			t.Fatalf("%s: %v", q, err)
+		}
+	}
+}
+
 // TestTextSearchEqualsLike runs a table of queries in every scope through
-// the FTS index and through the LIKE reference and requires equal results.
+// the FTS index and through the LIKE reference and requires equal results,
+// once while many media are marked (stale or missing index rows, schema
+// 0304) and once after folding: the results must be identical.
 func TestTextSearchEqualsLike(t *testing.T) {
-	_, r := newSearchDB(t, 400)
+	w, r := newSearchDB(t, 400)
+	foldAll(t, w)
+	staleEdits(t, w)
+	if markedCount(t, w) < 50 {
+		t.Fatalf("only %d marked media: the edits do not exercise the unfolded path", markedCount(t, w))
+	}
+	before := searchTable(t, r)
+	if foldAll(t, w) == 0 || markedCount(t, w) != 0 {
+		t.Fatal("fold left marks")
+	}
+	after := searchTable(t, r)
+	for k, ids := range before {
+		if !slices.Equal(ids, after[k]) {
+			t.Errorf("%s: before folding %v, after %v", k, ids, after[k])
+		}
+	}
+}
+
+// searchTable runs the query table and returns the listed ids per case.
+func searchTable(t *testing.T, r *sql.DB) map[string][]int64 {
+	t.Helper()
+	out := map[string][]int64{}
 	queries := []struct {
 		q        string
 		wantSome bool // the fixture has matches in scope "any"
@@ -94,6 +159,11 @@ func TestTextSearchEqualsLike(t *testing.T) {
 		{"red _", true}, // FTS part AND LIKE part
 		{"zzz", false},
 		{`"castle red" forest`, true},
+		{"moved knight", true}, // only in paths changed after the fold
+		{"img777", true},       // only in a media added after the fold
+		{"ocean castle", true}, // titles added after the fold
+		{"neon dragon", true},  // prompts added after the fold
+
 	}
 	for _, qc := range queries {
 		for _, scope := range []string{"any", "path", "title", "caption", "prompt"} {
@@ -118,10 +188,12 @@ func TestTextSearchEqualsLike(t *testing.T) {
 					if scope == "any" && qc.wantSome != (len(got) > 0) {
 						t.Fatalf("matches %d, want some=%v", len(got), qc.wantSome)
 					}
+					out[qc.q+"/"+scope+"/"+sort] = got
 				})
 			}
 		}
 	}
+	return out
 }
 
 // modeIDs lists f's matches in id order with the text condition in mode.
@@ -148,7 +220,8 @@ func modeIDs(t *testing.T, r *sql.DB, f Filter, mode textMode) []int64 {
 // (the ftsDriven path) forward and back in small pages and requires the
 // single-page result.
 func TestTextSearchPaging(t *testing.T) {
-	_, r := newSearchDB(t, 300)
+	w, r := newSearchDB(t, 300)
+	foldAll(t, w)
 	ctx := context.Background()
 	for _, sort := range []string{"newest", "oldest"} {
 		f := ParseFilter(url.Values{"q": {"red"}, "sort": {sort}}, true)
@@ -209,6 +282,7 @@ func TestTextSearchFTSOnly(t *testing.T) {
 	if _, err := w.Exec(`INSERT INTO prompts(media_id, prompt) VALUES (3, 'Café Crème at night')`); err != nil {
 		t.Fatal(err)
 	}
+	foldAll(t, w) // folding (not LIKE) is what ignores accents
 	for _, q := range []string{"cafe creme", "CAFÉ", `"café crème"`, "crè"} {
 		f := ParseFilter(url.Values{"q": {q}, "q_scope": {"prompt"}}, true)
 		if got := matchIDs(t, r, f); !slices.Equal(got, []int64{3}) {
@@ -230,7 +304,7 @@ func TestTextSearchFTSOnly(t *testing.T) {
 		plan.WriteString(d + "\n")
 	}
 	rows.Close()
-	if !strings.Contains(plan.String(), "VIRTUAL TABLE INDEX") || strings.Contains(where, "LIKE") {
+	if !strings.Contains(plan.String(), "VIRTUAL TABLE INDEX") {
 		t.Fatalf("text query does not use the FTS index:\n%s\n%s", where, plan.String())
 	}
 }
@@ -280,10 +354,11 @@ func ftsRow(t *testing.T, w *sql.DB, id int64) (row [5]string, ok bool) {
 	return row, true
 }
 
-// TestFTSTriggers changes media, prompts and meta and checks after every step
-// that the index row equals the newest values, and that every index row
-// of the table matches a fresh computation.
-func TestFTSTriggers(t *testing.T) {
+// TestFTSFold changes media, prompts and meta and checks after every step
+// that the change marked the media and that after folding the index row
+// equals the newest values, and that every index row of the table matches
+// a fresh computation.
+func TestFTSFold(t *testing.T) {
 	w, _ := newSearchDB(t, 30)
 	exec := func(q string, a ...any) {
 		t.Helper()
@@ -317,10 +392,20 @@ func TestFTSTriggers(t *testing.T) {
 		{"meta key update", `UPDATE media_meta SET meta_key = 'old.caption' WHERE id = 99003`, nil, [5]string{"/x/second.png", "Sky", "Mine"}, false},
 		{"media delete", `DELETE FROM media WHERE id = 100`, nil, [5]string{}, true},
 	}
+	foldAll(t, w)
 	for _, s := range steps {
 		if s.sql != "" {
 			exec(s.sql, s.args...)
 		}
+		if s.sql != "" && s.name != "other key ignored" && s.name != "older prompt update is no-op" {
+			if n := markedCount(t, w); n == 0 {
+				t.Fatalf("%s: nothing marked", s.name)
+			}
+		}
+		if s.name == "other key ignored" && markedCount(t, w) != 0 {
+			t.Fatalf("%s: an unsearched meta key marked the media", s.name)
+		}
+		foldAll(t, w)
 		got, ok := ftsRow(t, w, 100)
 		if ok == s.gone || got != s.want {
 			t.Fatalf("%s: row %q present=%v, want %q present=%v", s.name, got, ok, s.want, !s.gone)
@@ -355,6 +440,7 @@ func TestChooseTextMode(t *testing.T) {
 		SELECT '/lib/common/img' || i || '.png', 'image', 'import', 'h' || i, '2026-01-01T00:00:00Z', i % 4 FROM seq`, CountCap+50); err != nil {
 		t.Fatal(err)
 	}
+	foldAll(t, w)
 	r, err := db.OpenReadOnly(context.Background(), db.Options{Path: path})
 	if err != nil {
 		t.Fatal(err)

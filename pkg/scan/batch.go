@@ -9,6 +9,7 @@ import (
 	"path/filepath"
 	"time"
 
+	"github.com/localsupervisor/supervisor/pkg/catalog/ftsindex"
 	"github.com/localsupervisor/supervisor/pkg/db"
 	"github.com/localsupervisor/supervisor/pkg/jobs"
 	"github.com/localsupervisor/supervisor/pkg/jobs/workerstate"
@@ -292,6 +293,12 @@ func (w *writer) commit(ctx context.Context, items []*pendingImport, now time.Ti
 			}
 			it.id = id
 			ids = append(ids, id)
+		}
+		// The triggers only marked the new media for the text index;
+		// folding the batch here (one bulk pass) keeps imports searchable
+		// by the index without webui's background fold.
+		if err := ftsindex.FoldIDs(ctx, tx, ids); err != nil {
+			return err
 		}
 		if w.im.Enqueue == nil {
 			return nil

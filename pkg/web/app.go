@@ -9,6 +9,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/localsupervisor/supervisor/pkg/catalog/ftsindex"
 	"github.com/localsupervisor/supervisor/pkg/cliapp"
 	"github.com/localsupervisor/supervisor/pkg/db"
 	"github.com/localsupervisor/supervisor/pkg/probe"
@@ -67,6 +68,18 @@ func Serve(ctx context.Context, env *cliapp.Env, o ServeOptions) error {
 	if err != nil {
 		return err
 	}
+	// Media changed by other writers (Ollama titles, prompt edits, a
+	// legacy import) are only marked for the text index; fold them in the
+	// background in short batches. Searches are exact either way.
+	fctx, stopFold := context.WithCancel(ctx)
+	foldDone := make(chan struct{})
+	go func() {
+		defer close(foldDone)
+		ftsindex.Run(fctx, env.DB, 3*time.Second, ftsindex.DefaultBatch, func(err error) {
+			env.Log.Warn().Err(err).Str("event", "fts_fold_failed").Msg("text index fold failed; retrying")
+		})
+	}()
+	defer func() { stopFold(); <-foldDone }()
 	ln, err := net.Listen("tcp", addr)
 	if err != nil {
 		return fmt.Errorf("listen %s: %w", addr, err)

@@ -6,6 +6,8 @@ import (
 	"context"
 	"database/sql"
 	"fmt"
+
+	"github.com/localsupervisor/supervisor/pkg/catalog/ftsindex"
 )
 
 // vocab is the prompt/title vocabulary: 20 words, so one word matches about
@@ -20,8 +22,9 @@ func word(expr string) string {
 // 0..3, paths /lib/<i%256>/img<i>.png|.mp4 under root), a prompt for every
 // media and an Ollama title for every third, with INSERT…SELECT over a
 // recursive CTE (a million rows take tens of seconds, not an hour of
-// single inserts). The FTS index follows through its triggers. It ends
-// with ANALYZE so the planner sees real statistics.
+// single inserts). The triggers mark every media for the FTS index, which
+// is then folded in bulk (ftsindex). It ends with ANALYZE so the planner
+// sees real statistics.
 func Generate(ctx context.Context, w *sql.DB, n int, root string) error {
 	if root == "" {
 		root = "/lib"
@@ -44,12 +47,17 @@ func Generate(ctx context.Context, w *sql.DB, n int, root string) error {
 		{"titles", `INSERT INTO media_meta(media_id, source, meta_key, meta_value, created_at)
 		SELECT id, 'ollama', 'ollama.title', 'The ' || ` + word("id * 3") + ` || ' ' || ` + word("id / 7") + `, '2026-01-01T00:00:00Z'
 		FROM media WHERE id % 3 = 0`, nil},
-		{"analyze", `ANALYZE`, nil},
 	}
 	for _, s := range steps {
 		if _, err := w.ExecContext(ctx, s.sql, s.args...); err != nil {
 			return fmt.Errorf("generate %s: %w", s.name, err)
 		}
+	}
+	if _, err := ftsindex.FoldAll(ctx, w, 100_000); err != nil {
+		return fmt.Errorf("generate: %w", err)
+	}
+	if _, err := w.ExecContext(ctx, "ANALYZE"); err != nil {
+		return fmt.Errorf("generate analyze: %w", err)
 	}
 	return nil
 }

@@ -1,0 +1,136 @@
+// Package ftsindex keeps the text-search index media_fts (schema 0301) in
+// step with media, prompts and title/caption meta. Since schema 0304 the
+// triggers only mark changed media in media_fts_pending; Fold rebuilds the
+// marked rows in bulk — one delete pass and one insert pass per batch, so
+// FTS4 flushes its pending-terms buffer once per batch instead of three
+// times per imported file. Searches stay exact while rows are marked
+// (catalog treats them with the LIKE reference), so folding is only about
+// speed: the importer folds its own batch inside its transaction, webui
+// folds whatever other writers marked in the background (Run).
+package ftsindex
+
+import (
+	"context"
+	"database/sql"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/localsupervisor/supervisor/pkg/db"
+)
+
+// DefaultBatch bounds one fold transaction so a backlog (a legacy import,
+// a bulk edit) never holds the write lock for long.
+const DefaultBatch = 500
+
+// maxIDs keeps one statement below SQLite's bound-parameter limit.
+const maxIDs = 10000
+
+// rowSelect computes the index row of every media in the id list: path,
+// the newest title/override/caption meta (media_meta is an append-only
+// log, newest row wins) and the newest prompt — the same values the LIKE
+// reference of catalog searches.
+const rowSelect = `SELECT m.id, m.path,
+    (SELECT mm.meta_value FROM media_meta mm WHERE mm.media_id = m.id AND mm.meta_key = 'ollama.title' ORDER BY mm.id DESC LIMIT 1),
+    (SELECT mm.meta_value FROM media_meta mm WHERE mm.media_id = m.id AND mm.meta_key = 'title.override' ORDER BY mm.id DESC LIMIT 1),
+    (SELECT mm.meta_value FROM media_meta mm WHERE mm.media_id = m.id AND mm.meta_key = 'ollama.caption' ORDER BY mm.id DESC LIMIT 1),
+    (SELECT p.prompt FROM prompts p WHERE p.media_id = m.id ORDER BY p.id DESC LIMIT 1)
+FROM media m WHERE m.id IN `
+
+// FoldIDs rebuilds the index rows of ids (deleted media lose theirs) and
+// clears their marks, inside the caller's transaction q. The importer calls
+// it with the ids of its batch before commit, so imported media are never
+// visible unfolded.
+func FoldIDs(ctx context.Context, q db.Execer, ids []int64) error {
+	for len(ids) > 0 {
+		n := min(len(ids), maxIDs)
+		if err := foldChunk(ctx, q, ids[:n]); err != nil {
+			return err
+		}
+		ids = ids[n:]
+	}
+	return nil
+}
+
+func foldChunk(ctx context.Context, q db.Execer, ids []int64) error {
+	in := "(" + strings.TrimSuffix(strings.Repeat("?,", len(ids)), ",") + ")"
+	args := make([]any, len(ids))
+	for i, id := range ids {
+		args[i] = id
+	}
+	for _, s := range []string{
+		"DELETE FROM media_fts WHERE docid IN " + in,
+		"INSERT INTO media_fts(docid, path, title, override, caption, prompt) " + rowSelect + in,
+		"DELETE FROM media_fts_pending WHERE media_id IN " + in,
+	} {
+		if _, err := q.ExecContext(ctx, s, args...); err != nil {
+			return fmt.Errorf("fold text index: %w", db.Classify(err))
+		}
+	}
+	return nil
+}
+
+// Fold folds up to limit marked media (lowest ids first) in one short write
+// transaction and reports how many it folded.
+func Fold(ctx context.Context, d *sql.DB, limit int) (int, error) {
+	if limit <= 0 {
+		limit = DefaultBatch
+	}
+	var n int
+	err := db.InTx(ctx, d, func(tx *sql.Tx) error {
+		rows, err := tx.QueryContext(ctx, "SELECT media_id FROM media_fts_pending ORDER BY media_id LIMIT ?", limit)
+		if err != nil {
+			return fmt.Errorf("read text index marks: %w", db.Classify(err))
+		}
+		var ids []int64
+		for rows.Next() {
+			var id int64
+			if err := rows.Scan(&id); err != nil {
+				rows.Close()
+				return fmt.Errorf("read text index marks: %w", db.Classify(err))
+			}
+			ids = append(ids, id)
+		}
+		rows.Close()
+		if err := rows.Err(); err != nil {
+			return fmt.Errorf("read text index marks: %w", db.Classify(err))
+		}
+		n = len(ids)
+		return FoldIDs(ctx, tx, ids)
+	})
+	return n, err
+}
+
+// FoldAll folds batch by batch until nothing is marked (or ctx ends); each
+// batch is its own transaction, so other writers get the lock in between.
+func FoldAll(ctx context.Context, d *sql.DB, batch int) (int, error) {
+	total := 0
+	for {
+		n, err := Fold(ctx, d, batch)
+		total += n
+		if err != nil || n == 0 || ctx.Err() != nil {
+			return total, err
+		}
+	}
+}
+
+// Run folds every interval until ctx ends. Errors (a busy database) are
+// reported to onErr and retried at the next tick: marked rows stay
+// searchable meanwhile.
+func Run(ctx context.Context, d *sql.DB, interval time.Duration, batch int, onErr func(error)) {
+	if interval <= 0 {
+		interval = 3 * time.Second
+	}
+	t := time.NewTicker(interval)
+	defer t.Stop()
+	for {
+		if _, err := FoldAll(ctx, d, batch); err != nil && ctx.Err() == nil && onErr != nil {
+			onErr(err)
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+	}
+}
