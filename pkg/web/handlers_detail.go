@@ -255,19 +255,13 @@ func (s *Server) doAction(ctx context.Context, r *http.Request, action string, i
 		// would reach the worker without prompt plan or model resolution.
 		res, err = s.forgeRegenAction(ctx, r, id)
 	case "ollama_analyze":
-		mode := r.PostFormValue("mode")
-		if mode == "" {
-			mode = "caption"
+		// Ollama jobs are run by ollama-service (ollama-worker is its
+		// one-job child): enqueue and autostart exactly as the Ollama
+		// pages do, for THIS media only (the original enqueued the library).
+		if s.ollamaAnalyze == nil {
+			return res, reason.New("ollama_unavailable", "Ollama is not wired into this server")
 		}
-		valid := false
-		for _, md := range jobs.OllamaModes() {
-			valid = valid || md == mode
-		}
-		if !valid {
-			return res, reason.New(CodeBadRequest, "invalid mode")
-		}
-		// Only THIS media (the original enqueued library-wide).
-		res, err = s.enqueue(ctx, "ollama_"+mode, id, map[string]any{"media_id": id, "mode": mode, "source": "web"}, "ollama-worker")
+		res, err = s.ollamaAnalyze(ctx, id, cmp.Or(r.PostFormValue("mode"), "caption"))
 	case "soft_delete":
 		err = media.SoftDelete(ctx, s.db, id, now)
 	case "restore_media":

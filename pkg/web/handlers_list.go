@@ -32,23 +32,36 @@ func (s *Server) handleList(w http.ResponseWriter, r *http.Request) {
 		s.failErr(w, r, err)
 		return
 	}
-	total, more, err := catalog.Count(ctx, s.rdb, f, now)
-	if err != nil {
-		s.failErr(w, r, err)
-		return
+	data := map[string]any{
+		"Filter": f, "Query": f.Values(), "Result": res, "Chips": f.Chips(), "Title": "list.title",
 	}
-	var featured []catalog.Card
-	// Featureview only on the first grid page; it is a full ordering of the
-	// filtered set by activity, so it is skipped on deeper pages.
-	if f.View == "grid" && pg.After == nil && pg.Before == nil && f.Page == 1 {
-		if featured, err = catalog.Featured(ctx, s.rdb, f, 4, now); err != nil {
+	switch {
+	case res.Next == nil && res.Prev == nil && f.Page == 1:
+		// Every match is on this page: the count is free.
+		data["Total"], data["CountKnown"] = len(res.Cards), true
+	case f.Q != "":
+		// A text query for a common word reads the index's whole doclist
+		// once per query; counting it again would double the page's time,
+		// so the page asks /api/count after it is shown.
+		data["CountURL"] = "/api/count?" + f.Values().Encode()
+	default:
+		total, more, err := catalog.Count(ctx, s.rdb, f, now)
+		if err != nil {
 			s.failErr(w, r, err)
 			return
 		}
+		data["Total"], data["TotalMore"], data["CountKnown"] = total, more, true
 	}
-	data := map[string]any{
-		"Filter": f, "Query": f.Values(), "Result": res, "Total": total, "TotalMore": more,
-		"Featured": featured, "Chips": f.Chips(), "Title": "list.title",
+	// Featureview only on the first grid page, and not while searching: a
+	// user looking for a text does not need the least-active media, and it
+	// would run the text query a third time.
+	if f.View == "grid" && pg.After == nil && pg.Before == nil && f.Page == 1 && f.Q == "" {
+		featured, err := catalog.Featured(ctx, s.rdb, f, 4, now)
+		if err != nil {
+			s.failErr(w, r, err)
+			return
+		}
+		data["Featured"] = featured
 	}
 	if res.Next != nil {
 		data["NextCursor"] = res.Next.String()
@@ -57,6 +70,22 @@ func (s *Server) handleList(w http.ResponseWriter, r *http.Request) {
 		data["PrevCursor"] = res.Prev.String()
 	}
 	s.render(w, r, "list", data)
+}
+
+// handleCountJSON counts the matches of a list filter (up to the cap) for
+// pages that show their cards first (text queries).
+func (s *Server) handleCountJSON(w http.ResponseWriter, r *http.Request) {
+	f, _ := s.listParams(r)
+	total, more, err := catalog.Count(r.Context(), s.rdb, f, s.clock.Now().Unix())
+	if err != nil {
+		s.failErr(w, r, err)
+		return
+	}
+	text := s.i18n.T(info(r).lang, "list.count", total)
+	if more {
+		text += "+"
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"ok": true, "total": total, "more": more, "text": text})
 }
 
 // cardJSON is the JSON form of a card for infinite scroll.

@@ -1,6 +1,7 @@
 package web
 
 import (
+	"cmp"
 	"context"
 	"database/sql"
 	"encoding/json"
@@ -30,12 +31,21 @@ type OllamaOptions struct {
 	// (e.g. --config=…).
 	ServiceBin  string
 	ServiceArgs []string
+	// Autostart starts ollama-service (nil: ollamasvc.Autostart); tests
+	// record what would be started.
+	Autostart func(ctx context.Context, o ollamasvc.AutostartOptions) ollamasvc.SpawnResult
 }
 
 // OllamaRoutes returns an ExtraRoutes function registering the Ollama pages.
 func OllamaRoutes(o OllamaOptions) func(mux *http.ServeMux, s *Server) {
 	return func(mux *http.ServeMux, s *Server) {
 		h := &ollamaHandlers{s: s, o: o, cfg: o.Config.Normalized()}
+		if h.o.Autostart == nil {
+			h.o.Autostart = ollamasvc.Autostart
+		}
+		// The detail page's "analyze" action enqueues and starts the
+		// service the same way as these pages.
+		s.ollamaAnalyze = h.analyzeOne
 		mux.HandleFunc("/internal_ollama.php", s.Mutating(true, h.api))
 		mux.HandleFunc("/ollama.php", s.Mutating(true, h.api))
 		mux.HandleFunc("GET /dashboard_ollama.php", h.dashboard)
@@ -196,6 +206,33 @@ func (h *ollamaHandlers) light() map[string]any {
 	return out
 }
 
+// analyzeOne enqueues the jobs of mode for one media (forced, like the
+// detail page's button means "analyze this now") and autostarts
+// ollama-service, which runs them through its one-job ollama-worker.
+func (h *ollamaHandlers) analyzeOne(ctx context.Context, id int64, mode string) (actionResult, error) {
+	modes, err := ollamasvc.ResolveModes(mode)
+	if err != nil {
+		return actionResult{}, err
+	}
+	e := &ollamasvc.Enqueuer{Queue: h.queue(), Clock: h.s.clock}
+	sum, err := e.Enqueue(ctx, ollamasvc.EnqueueOptions{Modes: modes, MediaID: id, Force: true, VideoFrames: h.cfg.VideoFrames,
+		PromptEvalFallbackTags: h.cfg.PromptEvalFallback == "tags"})
+	if err != nil {
+		return actionResult{}, err
+	}
+	res := actionResult{Status: "queued", Message: "web_spawn_disabled", Value: sum}
+	if len(sum.JobIDs) > 0 {
+		res.JobID = sum.JobIDs[0]
+	} else if sum.Deduped > 0 {
+		res.Status = "deduped"
+	}
+	if h.s.cfg.Workers.WebSpawnEnabled {
+		sr := h.spawn(ctx, false, 0)
+		res.Message = cmp.Or(sr.ReasonCode, sr.Status)
+	}
+	return res, nil
+}
+
 func (h *ollamaHandlers) enqueue(w http.ResponseWriter, r *http.Request, p map[string]any) {
 	f, _ := p["filters"].(map[string]any)
 	if f == nil {
@@ -246,7 +283,7 @@ func (h *ollamaHandlers) spawn(ctx context.Context, force bool, batch int) ollam
 		pending = c.Queued
 	}
 	args := append(append([]string{}, h.o.ServiceArgs...), fmt.Sprintf("--batch=%d", batch), "--sleep-ms=1000")
-	return ollamasvc.Autostart(ctx, ollamasvc.AutostartOptions{LogsDir: h.o.LogsDir, ServiceBin: h.o.ServiceBin, Args: args,
+	return h.o.Autostart(ctx, ollamasvc.AutostartOptions{LogsDir: h.o.LogsDir, ServiceBin: h.o.ServiceBin, Args: args,
 		Cooldown: time.Duration(h.cfg.SpawnCooldown) * time.Second, Clock: h.s.clock, Pending: pending, Force: force, RequestedBy: "web"})
 }
 

@@ -158,6 +158,9 @@ type Server struct {
 	pageSize      int
 	supervised    Supervised
 	handler       http.Handler
+	// ollamaAnalyze enqueues Ollama jobs for one media and starts
+	// ollama-service; set by OllamaRoutes (nil: not wired).
+	ollamaAnalyze func(ctx context.Context, id int64, mode string) (actionResult, error)
 }
 
 // New builds a Server; templates are parsed once here (fail fast).
@@ -222,6 +225,7 @@ func (s *Server) routes() http.Handler {
 	mux.HandleFunc("/media/action", s.mutating(false, s.handleMediaAction))
 	mux.HandleFunc("/media/bulk", s.mutating(true, s.handleBulk))
 	mux.HandleFunc("GET /api/media", s.handleListJSON)
+	mux.HandleFunc("GET /api/count", s.handleCountJSON)
 	mux.HandleFunc("GET /thumb.php", s.handleThumb)
 	mux.HandleFunc("GET /media_stream.php", s.handleStream)
 	mux.HandleFunc("GET /health.php", s.handleHealth)

@@ -19,6 +19,15 @@
     if (msg && !window.confirm(msg)) { e.preventDefault(); }
   });
 
+  // ---- media list: a text query's count arrives after the cards ----
+  var countEl = document.getElementById('count');
+  if (countEl && countEl.dataset.countUrl) {
+    fetch(countEl.dataset.countUrl, {credentials: 'same-origin', headers: {'Accept': 'application/json'}})
+      .then(function (r) { return r.json(); })
+      .then(function (r) { if (r.ok) countEl.textContent = r.text; })
+      .catch(function () {});
+  }
+
   // ---- media list: infinite scroll, keyboard, selection, bulk ----
   var grid = document.getElementById('grid');
   var cards = function () { return Array.prototype.slice.call(document.querySelectorAll('.card[data-id]')); };
