@@ -28,6 +28,7 @@ import (
 	"github.com/localsupervisor/supervisor/pkg/config"
 	"github.com/localsupervisor/supervisor/pkg/db"
 	"github.com/localsupervisor/supervisor/pkg/jobs"
+	"github.com/localsupervisor/supervisor/pkg/jobs/workerstate"
 	"github.com/localsupervisor/supervisor/pkg/media"
 	"github.com/localsupervisor/supervisor/pkg/probe"
 	"github.com/localsupervisor/supervisor/pkg/svtest"
@@ -392,5 +393,22 @@ func TestBrowserEndToEnd(t *testing.T) {
 	if err := env.db.QueryRow(`SELECT rating FROM media WHERE id = ?`, env.videoID).Scan(&rating); err != nil || rating != 3 {
 		t.Fatalf("rating in DB = %d (err %v), want 3", rating, err)
 	}
+
+	// 8. The open dashboard re-renders its services from the poll: a
+	// heartbeat file written after the page loaded shows up without reload.
+	run("dashboard",
+		chromedp.Navigate(env.url+"/index.php"),
+		chromedp.WaitVisible(`#services`, chromedp.ByQuery),
+		chromedp.ActionFunc(func(context.Context) error {
+			if err := workerstate.EnsureDir(env.cfg.Paths.Logs); err != nil {
+				return err
+			}
+			return workerstate.WriteHeartbeat(env.cfg.Paths.Logs, workerstate.Heartbeat{Service: "e2e_worker", PID: 1,
+				State: workerstate.StateStopped, LastHeartbeatUTC: "2026-01-02T03:00:00Z"})
+		}),
+		chromedp.Poll(`(document.querySelector('[data-service="e2e_worker"]') || {}).textContent === 'e2e_worker: stopped'`, nil,
+			chromedp.WithPollingTimeout(15*time.Second)),
+		shot("06-dashboard-services"),
+	)
 	t.Logf("screenshots in %s", shots)
 }

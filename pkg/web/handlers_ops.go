@@ -21,12 +21,45 @@ import (
 	"github.com/localsupervisor/supervisor/pkg/svtime"
 )
 
-// freshness is how old a heartbeat may be and still count (as the original).
-const freshness = 180 * time.Second
+// defaultFreshness is how old a heartbeat may be and still count when
+// Options.Freshness is unset (jobs.fresh_seconds' default, as the original).
+const defaultFreshness = 180 * time.Second
 
-// healthServices are reported by /health.php (spec 3.7).
+// healthServices are always reported by /health.php (spec 3.7); services
+// that wrote a heartbeat file are reported too (healthNames).
 func healthServices() []string {
 	return []string{"scan_service", "forge_service", "media_service", "library_rename_service", "ollama_service", "scan_worker"}
+}
+
+// heartbeatSuffix ends workerstate's LOGS/<service>.heartbeat.json.
+const heartbeatSuffix = ".heartbeat.json"
+
+// healthNames is the spec's list, the required services and every service
+// with a heartbeat file in LOGS (the Go workers write media_worker,
+// forge_worker, library_rename_worker, … which the spec's names miss).
+func (s *Server) healthNames(required map[string]bool) []string {
+	seen := map[string]bool{}
+	var names []string
+	add := func(n string) {
+		if n != "" && !seen[n] {
+			seen[n] = true
+			names = append(names, n)
+		}
+	}
+	for _, n := range healthServices() {
+		add(n)
+	}
+	for n := range required {
+		add(n)
+	}
+	if ents, err := os.ReadDir(s.cfg.Paths.Logs); err == nil {
+		for _, e := range ents {
+			if n, ok := strings.CutSuffix(e.Name(), heartbeatSuffix); ok && !e.IsDir() {
+				add(n)
+			}
+		}
+	}
+	return names
 }
 
 // HealthService is one service entry of /health.php.
@@ -55,24 +88,14 @@ type Health struct {
 // web.require_services (the original hard-coded four and always said 200).
 func (s *Server) health(ctx context.Context) Health {
 	now := s.clock.Now()
-	h := Health{OK: true, TS: svtime.Format(now), Version: s.version, FreshnessSeconds: int(freshness / time.Second),
+	h := Health{OK: true, TS: svtime.Format(now), Version: s.version, FreshnessSeconds: int(s.freshness / time.Second),
 		Services: map[string]HealthService{}}
 	required := map[string]bool{}
 	for _, n := range s.cfg.Web.RequireServices {
 		required[n] = true
 	}
-	names := healthServices()
-	for n := range required {
-		found := false
-		for _, x := range names {
-			found = found || x == n
-		}
-		if !found {
-			names = append(names, n)
-		}
-	}
-	for _, n := range names {
-		st := workerstate.ServiceState(s.cfg.Paths.Logs, n, now, freshness)
+	for _, n := range s.healthNames(required) {
+		st := workerstate.ServiceState(s.cfg.Paths.Logs, n, now, s.freshness)
 		state := st.State
 		if st.Status == workerstate.StatusMissing {
 			state = "missing"

@@ -9,6 +9,7 @@ package web
 
 import (
 	"bytes"
+	"cmp"
 	"context"
 	"database/sql"
 	"embed"
@@ -129,6 +130,9 @@ type Options struct {
 	DetailSections []DetailSection
 	// Supervised reports the workers webui supervises (nil: none).
 	Supervised Supervised
+	// Freshness is how old a worker heartbeat may be and still count as
+	// running (jobs.fresh_seconds, like supervise and selftest; 0: 180 s).
+	Freshness time.Duration
 	// PageSize is the number of cards per list page (0: catalog.PageSize).
 	// Tests use small pages to reach page boundaries with little data.
 	PageSize int
@@ -156,6 +160,7 @@ type Server struct {
 	extraRoutes   func(mux *http.ServeMux, s *Server)
 	sections      []DetailSection
 	pageSize      int
+	freshness     time.Duration
 	supervised    Supervised
 	handler       http.Handler
 	// ollamaAnalyze enqueues Ollama jobs for one media and starts
@@ -182,6 +187,7 @@ func New(o Options) (*Server, error) {
 	if s.pageSize <= 0 {
 		s.pageSize = catalog.PageSize
 	}
+	s.freshness = cmp.Or(o.Freshness, defaultFreshness)
 	if s.version == "" {
 		s.version = "unknown"
 	}

@@ -163,6 +163,33 @@
   }
 
   // ---- dashboard: live polling with back-off, paused in hidden tabs ----
+  // Services and supervised workers are re-rendered from every poll (same
+  // markup as dashboard.html), so a stale heartbeat or a crashed worker
+  // shows within one polling interval without a reload.
+  function renderServices(svcs) {
+    var ul = document.getElementById('services'); if (!ul || !svcs) return;
+    ul.textContent = '';
+    Object.keys(svcs).sort().forEach(function (k) {
+      var v = svcs[k], li = el('li', 'svc-' + v.status, k + ': ' + v.status + (v.optional ? '' : ' (required)'));
+      li.dataset.service = k; ul.appendChild(li);
+    });
+  }
+  function renderSupervised(list) {
+    var box = document.getElementById('supervised-box'); if (!box) return;
+    box.textContent = '';
+    if (!list || !list.length) return;
+    var t = el('table', 'supervised'); t.id = 'supervised';
+    var hr = el('tr');
+    ['worker', 'state', 'pid', 'restarts', 'last exit'].forEach(function (h) { hr.appendChild(el('th', null, h)); });
+    t.appendChild(hr);
+    list.forEach(function (w) {
+      var tr = el('tr', 'sv-' + w.state); tr.dataset.worker = w.name;
+      [w.name, w.state, w.pid || '', w.restarts, (w.last_exit || '') + (w.last_exit_at ? ' (' + w.last_exit_at + ')' : '')]
+        .forEach(function (c) { tr.appendChild(el('td', null, String(c))); });
+      t.appendChild(tr);
+    });
+    box.appendChild(t);
+  }
   var jc = document.getElementById('jobcenter');
   if (jc) {
     var delay = 2000, lastSig = '', timer = null;
@@ -177,6 +204,8 @@
           Object.keys(c.by_status || {}).forEach(function (k) { var d = document.querySelector('[data-count="' + k + '"]'); if (d) d.textContent = c.by_status[k]; });
           var st = document.querySelector('[data-count="stuck"]'); if (st) st.textContent = c.stuck;
           var mt = document.getElementById('media-total'); if (mt) mt.textContent = r.data.media_total;
+          var h = r.data.health || {};
+          renderServices(h.services); renderSupervised(h.supervised);
           var active = (c.by_status || {}).running || (c.by_status || {}).queued;
           // Busy: poll fast; idle or unchanged: back off up to 60 s.
           delay = active ? 2000 : Math.min(delay * 2, 60000);
