@@ -340,7 +340,7 @@ func staleHeartbeat(t *testing.T, w *webui, logs string) {
 			t.Errorf("%s: health %+v, want %s/%s", c.name, got, c.status, c.reason)
 		}
 		code, page := w.get(t, "/index.php", true)
-		want := `<li class="svc-` + c.status + `">` + svc + ": " + c.status
+		want := `<li class="svc-` + c.status + `" data-service="` + svc + `">` + svc + ": " + c.status
 		if code != http.StatusOK || !bytes.Contains(page, []byte(want)) {
 			t.Errorf("%s: dashboard (status %d) lacks %q", c.name, code, want)
 		}
