@@ -51,8 +51,15 @@ func BenchmarkEnqueueOne(b *testing.B) {
 }
 
 // BenchmarkClaimComplete runs the real Runner (claim, heartbeat watcher,
-// handler, complete) over pre-enqueued jobs in one process.
+// handler, complete) over pre-enqueued jobs in one process, with the default
+// prefetch and without prefetching.
 func BenchmarkClaimComplete(b *testing.B) {
+	for _, pf := range []int{16, 1} {
+		b.Run(fmt.Sprintf("prefetch=%d", pf), func(b *testing.B) { benchClaimComplete(b, pf) })
+	}
+}
+
+func benchClaimComplete(b *testing.B, prefetch int) {
 	q := benchQueue(b)
 	reqs := make([]EnqueueRequest, b.N)
 	for i := range reqs {
@@ -61,7 +68,7 @@ func BenchmarkClaimComplete(b *testing.B) {
 	if _, err := q.EnqueueMany(context.Background(), reqs); err != nil {
 		b.Fatal(err)
 	}
-	r, err := NewRunner(RunnerOptions{Queue: q, Worker: "bench", Types: []string{"t_a"}, LogsDir: filepath.Join(b.TempDir(), "LOGS"),
+	r, err := NewRunner(RunnerOptions{Queue: q, Worker: "bench", Types: []string{"t_a"}, LogsDir: filepath.Join(b.TempDir(), "LOGS"), Prefetch: prefetch,
 		Handlers: map[string]Handler{"t_a": func(context.Context, *Job) (any, error) { return nil, nil }}})
 	if err != nil {
 		b.Fatal(err)

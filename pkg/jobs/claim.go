@@ -122,6 +122,28 @@ func (j *Job) CompleteTx(ctx context.Context, tx *sql.Tx, result any) error {
 	return nil
 }
 
+// HeldTx reports whether the job is still running under this claim's owner,
+// read inside the caller's transaction, so a consumer can check the fence
+// and write its own rows in one transaction (a write that must not land
+// for a job that was recovered or cancelled meanwhile). It returns nil when
+// held, ErrLeaseLost (lease_lost) when the row is no longer running under
+// the owner, and a job_not_found error when the row is gone.
+func (j *Job) HeldTx(ctx context.Context, tx *sql.Tx) error {
+	var st string
+	var owner sql.NullString
+	err := tx.QueryRowContext(ctx, `SELECT status, worker_owner FROM jobs WHERE id = ?`, j.ID).Scan(&st, &owner)
+	if errors.Is(err, sql.ErrNoRows) {
+		return reason.Newf(CodeNotFound, "job %d not found", j.ID)
+	}
+	if err != nil {
+		return db.Classify(fmt.Errorf("job %d lease check: %w", j.ID, err))
+	}
+	if st != StatusRunning || owner.String != j.Owner {
+		return ErrLeaseLost
+	}
+	return nil
+}
+
 // Update applies set (SQL assignments with ? placeholders for args) to the
 // job's row, fenced by id + status running + this claim's owner, and sets
 // updated_at. It returns ErrLeaseLost when the job is no longer ours. It is

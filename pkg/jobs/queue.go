@@ -225,6 +225,15 @@ func (q *Queue) enqueueIn(ctx context.Context, tx *sql.Tx, reqs []EnqueueRequest
 		return nil, err
 	}
 	defer ins.Close()
+	// The per-media count runs once per (type, media) of the batch: 800k
+	// times for a 100k-media Ollama enqueue. Prepared lazily, once per
+	// transaction (a batch without media ids never needs it).
+	var mediaCount *sql.Stmt
+	defer func() {
+		if mediaCount != nil {
+			mediaCount.Close()
+		}
+	}()
 	for i, r := range reqs {
 		p := preps[i]
 		if p.key.Valid {
@@ -243,8 +252,13 @@ func (q *Queue) enqueueIn(ctx context.Context, tx *sql.Tx, reqs []EnqueueRequest
 			continue
 		}
 		if r.MediaID != nil && q.cfg.QueueMaxPerMedia > 0 && c.mediaUnknown(r.Type, *r.MediaID) {
+			if mediaCount == nil {
+				if mediaCount, err = tx.PrepareContext(ctx, `SELECT count(*) FROM jobs WHERE status='queued' AND type=? AND media_id=?`); err != nil {
+					return nil, err
+				}
+			}
 			var n int
-			if err := tx.QueryRowContext(ctx, `SELECT count(*) FROM jobs WHERE status='queued' AND type=? AND media_id=?`, r.Type, *r.MediaID).Scan(&n); err != nil {
+			if err := mediaCount.QueryRowContext(ctx, r.Type, *r.MediaID).Scan(&n); err != nil {
 				return nil, err
 			}
 			c.perMedia[mediaKey{r.Type, *r.MediaID}] = n
