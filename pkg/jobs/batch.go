@@ -106,9 +106,13 @@ func (r *Runner) RunBatch(ctx context.Context, limit int) (Summary, error) {
 
 // claimRequest is the Runner's claim for n jobs with a fresh owner token.
 // All jobs of one claim share the token: it is unique per claim
-// transaction, and every fence also checks the job id.
+// transaction, and every fence also checks the job id. The jobs are held,
+// not started: their attempt is counted by the first write after the
+// handler started (completion, failure, lease keeper), so a kill -9 never
+// charges an attempt to a job that did not run. A write per start would
+// cost a transaction per job, the price prefetching avoids.
 func (r *Runner) claimRequest(n int) ClaimRequest {
-	return ClaimRequest{Owner: r.newOwner(), PID: r.pid, Types: r.o.Types, MediaID: r.o.MediaID, Filter: r.o.ClaimFilter, Limit: n}
+	return ClaimRequest{Owner: r.newOwner(), PID: r.pid, Types: r.o.Types, MediaID: r.o.MediaID, Filter: r.o.ClaimFilter, Limit: n, hold: true}
 }
 
 // prefetch is how many jobs to claim next: as many as fit into the
@@ -230,7 +234,7 @@ func (r *Runner) writePending(ctx context.Context, tx *sql.Tx) ([]bool, error) {
 	now := svtime.NowString(r.q.clock)
 	lost := make([]bool, len(r.pending))
 	for i, p := range r.pending {
-		rs, err := st.ExecContext(ctx, p.result, now, now, p.job.ID, p.job.Owner)
+		rs, err := st.ExecContext(ctx, p.result, p.job.startedAt(now), now, now, p.job.ID, p.job.Owner)
 		if err != nil {
 			return nil, fmt.Errorf("complete job %d: %w", p.job.ID, err)
 		}
@@ -317,6 +321,16 @@ func (r *Runner) runOne(ctx context.Context, job *Job) (outcome, error) {
 	if job.cancelReq.Load() {
 		hr, cause = handlerResult{err: errCancelRequested}, errCancelRequested
 	} else {
+		job.began.Store(r.q.clock.Now().UnixNano())
+		if job.lastCode == CodeStuckNotStarted && !job.marked.Load() {
+			// A crashed worker held this job and may have been running
+			// it: it may be what crashes workers. Count this attempt
+			// before the handler runs, so such a job cannot run forever.
+			if err := r.retryBusy(ctx, func(tx *sql.Tx) error { return r.q.markStarted(ctx, tx, job) }); err != nil {
+				return outLost, db.Classify(err)
+			}
+			job.marked.Store(true)
+		}
 		start := time.Now()
 		hr, cause = r.invoke(ctx, job)
 		r.observe(time.Since(start))
@@ -435,12 +449,28 @@ func (r *Runner) keep(ctx context.Context) {
 		if err != nil {
 			r.log.Error().Err(err).Msg("job heartbeat failed")
 		}
+		var unmarked []*Job
 		for i, l := range ls {
 			switch {
 			case !l.Held:
 				js[i].signal(ErrLeaseLost)
 			case l.CancelRequested:
 				js[i].signal(errCancelRequested)
+			}
+			if l.Held && js[i].began.Load() != 0 && !js[i].marked.Load() {
+				unmarked = append(unmarked, js[i])
+			}
+		}
+		// A handler that runs longer than a heartbeat gets its attempt
+		// counted now rather than at its end, which narrows the window in
+		// which a crash requeues a started job without counting it.
+		if len(unmarked) > 0 {
+			if err := db.InTx(ctx, r.q.db, func(tx *sql.Tx) error { return r.q.markStarted(ctx, tx, unmarked...) }); err != nil {
+				r.log.Error().Err(err).Msg("mark jobs started failed")
+			} else {
+				for _, j := range unmarked {
+					j.marked.Store(true)
+				}
 			}
 		}
 	}

@@ -39,6 +39,15 @@ type Job struct {
 	log       zerolog.Logger
 	completed atomic.Bool
 	priority  int
+	// lastCode is last_error_code at claim time (CodeStuckNotStarted marks a
+	// job a crashed worker held, and perhaps had started).
+	lastCode string
+	// marked: the row counts this run's attempt (started_at set). Claims
+	// outside the Runner are marked at once; the Runner's held claims when
+	// the start is written. began is the handler's start (unix ns, 0: not
+	// started).
+	marked atomic.Bool
+	began  atomic.Int64
 
 	// Set by the Runner's lease keeper for held jobs: lost means the row is
 	// no longer ours, cancelReq that an operator asked to stop it. abort
@@ -47,6 +56,15 @@ type Job struct {
 	cancelReq atomic.Bool
 	abortMu   sync.Mutex
 	abort     context.CancelCauseFunc
+}
+
+// startedAt is the handler's start time as stored text, or now if it has
+// not started.
+func (j *Job) startedAt(now string) string {
+	if ns := j.began.Load(); ns != 0 {
+		return svtime.Format(time.Unix(0, ns))
+	}
+	return now
 }
 
 // setAbort installs (or with nil removes) the running handler's cancel func.
@@ -173,7 +191,11 @@ func (j *Job) fenced(ctx context.Context, set string, args ...any) error {
 	return nil
 }
 
+// completeSQL counts the attempt of a held job whose start was not written
+// yet (started_at IS NULL): a completion proves the handler ran. SET
+// expressions all read the old row.
 const completeSQL = `UPDATE jobs SET status = 'done', result_json = ?, error_message = NULL, last_error_code = NULL,
+	attempts = attempts + (started_at IS NULL), started_at = COALESCE(started_at, ?),
 	finished_at = ?, updated_at = ? WHERE id = ? AND status = 'running' AND worker_owner = ?`
 
 func (q *Queue) completeIn(ctx context.Context, ex db.Execer, j *Job, result any) error {
@@ -182,7 +204,7 @@ func (q *Queue) completeIn(ctx context.Context, ex db.Execer, j *Job, result any
 		return reason.Permanent(CodePayloadInvalid, fmt.Errorf("job %d result: %w", j.ID, err))
 	}
 	now := svtime.NowString(q.clock)
-	rs, err := ex.ExecContext(ctx, completeSQL, res, now, now, j.ID, j.Owner)
+	rs, err := ex.ExecContext(ctx, completeSQL, res, j.startedAt(now), now, now, j.ID, j.Owner)
 	if err != nil {
 		return db.Classify(fmt.Errorf("complete job %d: %w", j.ID, err))
 	}
@@ -234,13 +256,13 @@ func (q *Queue) finish(ctx context.Context, j *Job, result any, herr error, caus
 		set = `status = 'cancelled', cancelled_at = ?, finished_at = ?, last_error_code = 'cancelled', error_message = 'cancel_requested'`
 		args = []any{nowS, nowS}
 	case errors.Is(cause, errShutdown):
-		// Not the job's fault: give the attempt back.
+		// Not the job's fault: give the attempt back (if it was counted).
 		out = outReleased
-		set = `status = 'queued', attempts = max(attempts - 1, 0), not_before = NULL, last_error_code = ?, error_message = ?`
+		set = `status = 'queued', attempts = max(attempts - (started_at IS NOT NULL), 0), not_before = NULL, last_error_code = ?, error_message = ?`
 		args = []any{CodeShutdownReleased, "released at worker shutdown"}
 	case errors.As(herr, &snooze):
 		out = outSnoozed
-		set = `status = 'queued', attempts = max(attempts - 1, 0), not_before = ?`
+		set = `status = 'queued', attempts = max(attempts - (started_at IS NOT NULL), 0), not_before = ?`
 		args = []any{svtime.Format(now.Add(snooze.After))}
 	case reason.KindOf(herr) == reason.KindPermanent || j.Attempt >= j.MaxAttempts:
 		out = outError
@@ -252,6 +274,17 @@ func (q *Queue) finish(ctx context.Context, j *Job, result any, herr error, caus
 		out = outRetry
 		set = `status = 'queued', not_before = ?, last_error_code = ?, error_message = ?`
 		args = []any{svtime.Format(now.Add(q.backoff(j.Attempt))), code, msg}
+	}
+	if out == outCancelled || out == outError || out == outRetry {
+		// A held job whose start was not written yet counts its attempt
+		// here if its handler ran (a cancel before the start does not).
+		set += `, attempts = attempts + (started_at IS NULL AND ?), started_at = COALESCE(started_at, ?)`
+		ran := j.began.Load() != 0
+		var st any
+		if ran {
+			st = j.startedAt(nowS)
+		}
+		args = append(args, ran, st)
 	}
 	args = append(args, nowS, j.ID, j.Owner)
 	var n int64

@@ -110,11 +110,19 @@ type ClaimRequest struct {
 	SetArgs []any
 	// Limit is the maximum number of jobs (default 1).
 	Limit int
+
+	// hold (the Runner's claims) takes the jobs without starting them:
+	// attempts is not counted and started_at stays NULL until the Runner
+	// marks the start (markStarted, or the fenced write that ends the job),
+	// so stuck recovery can give a crashed worker's never-started jobs back
+	// without spending an attempt.
+	hold bool
 }
 
 // claimColumns is what a claim returns (jobColumns plus priority for the
 // in-batch order; RETURNING has no ORDER BY).
-const claimColumns = `id, type, media_id, prompt_id, payload_json, forge_request_json, attempts, max_attempts, worker_owner, created_at, priority`
+const claimColumns = `id, type, media_id, prompt_id, payload_json, forge_request_json, attempts, max_attempts, worker_owner, created_at, priority,
+	last_error_code`
 
 // Claim claims up to req.Limit runnable jobs (status queued, not_before
 // passed) in one BEGIN IMMEDIATE transaction: one UPDATE … RETURNING per
@@ -200,8 +208,14 @@ func claimQueries(req ClaimRequest) []claimStmt {
 		if req.Set != "" {
 			set = ", " + req.Set
 		}
+		// A started claim counts the attempt now; a held claim leaves
+		// attempts and started_at for the start mark.
+		start := `started_at = ?, attempts = attempts + 1`
+		if req.hold {
+			start = `started_at = NULL`
+		}
 		query := `UPDATE jobs SET status = 'running', worker_owner = ?, worker_pid = ?,
-			started_at = ?, heartbeat_at = ?, updated_at = ?, attempts = attempts + 1,
+			` + start + `, heartbeat_at = ?, updated_at = ?,
 			cancel_requested = 0, finished_at = NULL, stage = NULL, stage_changed_at = NULL` + set + `
 			WHERE id IN (SELECT j.id FROM jobs j WHERE ` + where.String() + ` ORDER BY j.priority, j.id LIMIT ?)
 			RETURNING ` + claimColumns
@@ -242,7 +256,11 @@ func (q *Queue) claimIn(ctx context.Context, tx *sql.Tx, req ClaimRequest, stmts
 	run := func(i, n int) error {
 		c := stmts[i]
 		args := make([]any, 0, 6+len(req.SetArgs)+len(c.args))
-		args = append(args, req.Owner, pid, now, now, now)
+		args = append(args, req.Owner, pid)
+		if !req.hold {
+			args = append(args, now) // started_at
+		}
+		args = append(args, now, now)
 		args = append(args, req.SetArgs...)
 		for _, a := range c.args {
 			if a == nil {
@@ -269,6 +287,12 @@ func (q *Queue) claimIn(ctx context.Context, tx *sql.Tx, req ClaimRequest, stmts
 				return fmt.Errorf("claim %s: %w", c.typ, err)
 			}
 			j.q = q
+			if req.hold {
+				// The attempt this job will be once it starts.
+				j.Attempt++
+			} else {
+				j.marked.Store(true)
+			}
 			out = append(out, j)
 		}
 		if err := rows.Err(); err != nil {
@@ -302,10 +326,12 @@ func scanClaimed(sc interface{ Scan(...any) error }) (*Job, error) {
 		media, prompt      sql.NullInt64
 		payload, forge     sql.NullString
 		owner, createdText sql.NullString
+		lastCode           sql.NullString
 	)
-	if err := sc.Scan(&j.ID, &j.Type, &media, &prompt, &payload, &forge, &j.Attempt, &j.MaxAttempts, &owner, &createdText, &j.priority); err != nil {
+	if err := sc.Scan(&j.ID, &j.Type, &media, &prompt, &payload, &forge, &j.Attempt, &j.MaxAttempts, &owner, &createdText, &j.priority, &lastCode); err != nil {
 		return nil, err
 	}
+	j.lastCode = lastCode.String
 	if media.Valid {
 		j.MediaID = &media.Int64
 	}
@@ -351,6 +377,7 @@ func (q *Queue) Attach(ctx context.Context, id int64, owner string) (*Job, error
 		return nil, ErrLeaseLost
 	}
 	j.q = q
+	j.marked.Store(true)
 	j.log = q.log.With().Int64("job_id", j.ID).Str("job_type", j.Type).Logger()
 	return j, nil
 }
@@ -419,7 +446,9 @@ func (q *Queue) heartbeat(ctx context.Context, j *Job) (cancel bool, ok bool, er
 	return ls[0].CancelRequested, ls[0].Held, nil
 }
 
-const releaseSQL = `UPDATE jobs SET status = 'queued', attempts = max(attempts - 1, 0), worker_owner = NULL, worker_pid = NULL,
+// attempts - (started_at IS NOT NULL): a held job that never started did
+// not count its attempt, so there is none to give back.
+const releaseSQL = `UPDATE jobs SET status = 'queued', attempts = max(attempts - (started_at IS NOT NULL), 0), worker_owner = NULL, worker_pid = NULL,
 	started_at = NULL, heartbeat_at = NULL, updated_at = ? WHERE id = ? AND status = 'running' AND worker_owner = ?`
 
 // Release gives claimed jobs that were never started back to queued without
@@ -448,6 +477,24 @@ func (q *Queue) releaseIn(ctx context.Context, tx *sql.Tx, js []*Job) (int, erro
 		}
 	}
 	return n, nil
+}
+
+// markStartedSQL records that a held job's handler starts: it counts the
+// attempt and sets started_at, once (started_at IS NULL), fenced.
+const markStartedSQL = `UPDATE jobs SET attempts = attempts + 1, started_at = ?, updated_at = ?
+	WHERE id = ? AND status = 'running' AND worker_owner = ? AND started_at IS NULL`
+
+// markStarted writes the start of held jobs inside ex; the caller flags
+// them marked once the transaction committed. Jobs no longer held are
+// skipped (their own fenced writes notice).
+func (q *Queue) markStarted(ctx context.Context, ex db.Execer, js ...*Job) error {
+	now := svtime.NowString(q.clock)
+	for _, j := range js {
+		if _, err := ex.ExecContext(ctx, markStartedSQL, j.startedAt(now), now, j.ID, j.Owner); err != nil {
+			return fmt.Errorf("mark job %d started: %w", j.ID, err)
+		}
+	}
+	return nil
 }
 
 // stmtCache keeps prepared statements of the hot path (claim, complete,

@@ -24,9 +24,21 @@
 // goroutine heartbeats every job the Runner holds (running, waiting in the
 // prefetch buffer, waiting for its completion write) and flags jobs that were
 // lost or cancelled; held jobs that never started are released to queued at
-// shutdown without counting an attempt. A crash (kill -9) can charge an
-// attempt to held jobs, as to the running one: stuck recovery cannot tell
-// them apart. Failures, retries, snoozes and cancels are written at once.
+// shutdown without counting an attempt. Failures, retries, snoozes and
+// cancels are written at once.
+//
+// Attempts: the Runner's claims hold jobs without starting them (attempts
+// unchanged, started_at NULL). A run's attempt is counted by the first write
+// after its handler started: the completion, the failure write, or the lease
+// keeper's next tick for a handler still running (a write per start would
+// cost a transaction per job). After a kill -9, stuck recovery therefore
+// knows which jobs the dead worker never started (started_at NULL) and gives
+// them back without spending an attempt (reason stuck_not_started, audited
+// with started=false). Such a job may have been running when the worker
+// died without its start being written yet, so its next run counts the
+// attempt before the handler starts: a job that kills its worker still
+// exhausts max_attempts. attempts never exceeds the number of handler
+// starts. Claims outside the Runner (Queue.Claim) count the attempt at once.
 //
 // # Claim filters
 //

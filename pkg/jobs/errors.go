@@ -10,15 +10,20 @@ import (
 
 // Reason codes written by the queue (jobs.last_error_code, typed errors).
 const (
-	CodeQueueFullTotal     = "queue_full_total"
-	CodeQueueFullType      = "queue_full_type"
-	CodeQueueFullMedia     = "queue_full_media"
-	CodeUnknownType        = "job_type_unknown"
-	CodeNotFound           = "job_not_found"
-	CodeInvalidState       = "job_invalid_state"
-	CodeRequeueConflict    = "job_requeue_conflict"
-	CodeStuckHeartbeat     = "stuck_heartbeat_timeout"
-	CodeStuckWorkerGone    = "stuck_worker_gone"
+	CodeQueueFullTotal  = "queue_full_total"
+	CodeQueueFullType   = "queue_full_type"
+	CodeQueueFullMedia  = "queue_full_media"
+	CodeUnknownType     = "job_type_unknown"
+	CodeNotFound        = "job_not_found"
+	CodeInvalidState    = "job_invalid_state"
+	CodeRequeueConflict = "job_requeue_conflict"
+	CodeStuckHeartbeat  = "stuck_heartbeat_timeout"
+	CodeStuckWorkerGone = "stuck_worker_gone"
+	// CodeStuckNotStarted: stuck recovery gave back a job a dead worker had
+	// claimed (prefetched) but not started as far as the database knows;
+	// no attempt was spent. Its next run counts the attempt before the
+	// handler starts, in case it was running and is what killed the worker.
+	CodeStuckNotStarted    = "stuck_not_started"
 	CodeCancelled          = "cancelled"
 	CodePanic              = "job_panic"
 	CodeHandlerFailed      = "job_failed"

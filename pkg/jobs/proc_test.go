@@ -64,8 +64,10 @@ type procEnv struct {
 func newProcEnv(t testing.TB) *procEnv {
 	t.Helper()
 	d, path := openDB(t)
-	if _, err := d.Exec(`CREATE TABLE test_executions (id INTEGER PRIMARY KEY, job_id INTEGER NOT NULL, attempt INTEGER, pid INTEGER)`); err != nil {
-		t.Fatal(err)
+	for _, tbl := range []string{"test_executions", "test_starts"} {
+		if _, err := d.Exec(`CREATE TABLE ` + tbl + ` (id INTEGER PRIMARY KEY, job_id INTEGER NOT NULL, attempt INTEGER, pid INTEGER)`); err != nil {
+			t.Fatal(err)
+		}
 	}
 	cfg := DefaultConfig()
 	cfg.QueueMaxTotal, cfg.QueueMaxPerTypeDefault = 0, 0
@@ -176,7 +178,7 @@ func TestCrashKill9Recovery(t *testing.T) {
 	// Two steady service workers.
 	var wg sync.WaitGroup
 	for i := 0; i < 2; i++ {
-		c, out, errb := e.cmd("--loop", "--sleep-ms=100", "--limit=20", fmt.Sprintf("--instance=steady%d", i), "--grace-ms=200")
+		c, out, errb := e.cmd("--loop", "--sleep-ms=100", "--limit=20", fmt.Sprintf("--instance=steady%d", i), "--grace-ms=200", "--record-starts")
 		if err := c.Start(); err != nil {
 			t.Fatal(err)
 		}
@@ -194,7 +196,7 @@ func TestCrashKill9Recovery(t *testing.T) {
 	rng := rand.New(rand.NewPCG(1, 2))
 	kills := 0
 	for kills < 32 {
-		c, _, _ := e.cmd("--loop", "--sleep-ms=100", "--limit=20", "--instance=crashy")
+		c, _, _ := e.cmd("--loop", "--sleep-ms=100", "--limit=20", "--instance=crashy", "--record-starts")
 		if err := c.Start(); err != nil {
 			t.Fatal(err)
 		}
@@ -223,10 +225,27 @@ func TestCrashKill9Recovery(t *testing.T) {
 	if badErr != 0 {
 		t.Fatalf("%d error jobs that are not exhausted stuck recoveries", badErr)
 	}
-	var recovered, retried int
+	// An attempt is spent only by a handler that started (the handler
+	// commits a test_starts row first): prefetched jobs a killed worker
+	// held but never started go back without spending one.
+	rows, err := e.db.Query(`SELECT j.id, j.status, j.attempts, (SELECT count(*) FROM test_starts s WHERE s.job_id = j.id) AS starts
+		FROM jobs j WHERE j.attempts > (SELECT count(*) FROM test_starts s WHERE s.job_id = j.id)`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for rows.Next() {
+		var id int64
+		var st string
+		var att, starts int
+		rows.Scan(&id, &st, &att, &starts)
+		t.Errorf("job %d %s: attempts %d > handler starts %d", id, st, att, starts)
+	}
+	rows.Close()
+	var recovered, unstarted, retried int
 	e.db.QueryRow(`SELECT count(*) FROM audit_log WHERE action='job_stuck_recovered'`).Scan(&recovered)
+	e.db.QueryRow(`SELECT count(*) FROM audit_log WHERE action='job_stuck_recovered' AND json_extract(details_json, '$.started') = 0`).Scan(&unstarted)
 	e.db.QueryRow(`SELECT count(*) FROM jobs WHERE attempts > 1`).Scan(&retried)
-	t.Logf("kills=%d statuses=%v recoveries=%d jobs with >1 attempt=%d", kills, c, recovered, retried)
+	t.Logf("kills=%d statuses=%v recoveries=%d (never started: %d) jobs with >1 attempt=%d", kills, c, recovered, unstarted, retried)
 	if recovered == 0 {
 		t.Fatal("no recovery happened; the kills did not hit running jobs")
 	}

@@ -22,6 +22,9 @@ type Recovered struct {
 	ReasonCode string `json:"reason_code"`
 	NewStatus  string `json:"new_status"`
 	Attempts   int    `json:"attempts"`
+	// Started is false for a job the dead worker held without a recorded
+	// start: it went back to queued without spending an attempt.
+	Started bool `json:"started"`
 }
 
 // RecoverStuck takes back running jobs of the given types (all types when
@@ -50,7 +53,7 @@ func (q *Queue) RecoverStuck(ctx context.Context, types []string) ([]Recovered, 
 	err = db.InTx(ctx, q.db, func(tx *sql.Tx) error {
 		out = out[:0]
 		for _, c := range cands {
-			r := Recovered{JobID: c.id, Type: c.typ, Owner: c.owner, ReasonCode: c.code, Attempts: c.attempts}
+			r := Recovered{JobID: c.id, Type: c.typ, Owner: c.owner, ReasonCode: c.code, Attempts: c.attempts, Started: !c.unstarted}
 			var set string
 			var sargs []any
 			switch {
@@ -58,6 +61,13 @@ func (q *Queue) RecoverStuck(ctx context.Context, types []string) ([]Recovered, 
 				r.NewStatus = StatusCancelled
 				set = `status = 'cancelled', cancelled_at = ?, finished_at = ?, last_error_code = 'cancelled', error_message = 'cancel_requested'`
 				sargs = []any{nowS, nowS}
+			case c.unstarted:
+				// Claimed (prefetched) by the dead worker, start never
+				// written: back at once, attempt not spent.
+				r.NewStatus = StatusQueued
+				set = `status = 'queued', worker_owner = NULL, worker_pid = NULL, heartbeat_at = NULL, not_before = NULL,
+					last_error_code = ?, error_message = ?`
+				sargs = []any{CodeStuckNotStarted, "recovered: claimed but not started (" + c.code + ")"}
 			case c.attempts < c.max:
 				r.NewStatus = StatusQueued
 				set = `status = 'queued', not_before = ?, last_error_code = ?, error_message = ?`
@@ -67,9 +77,10 @@ func (q *Queue) RecoverStuck(ctx context.Context, types []string) ([]Recovered, 
 				set = `status = 'error', finished_at = ?, last_error_code = ?, error_message = ?`
 				sargs = []any{nowS, c.code, c.code}
 			}
-			sargs = append(sargs, nowS, c.id, c.owner, c.beat, c.cancel)
+			sargs = append(sargs, nowS, c.id, c.owner, c.beat, c.cancel, c.unstarted)
 			rs, err := tx.ExecContext(ctx, `UPDATE jobs SET `+set+`, updated_at = ? WHERE id = ? AND status = 'running'
-				AND COALESCE(worker_owner, '') = ? AND COALESCE(heartbeat_at, updated_at, started_at, created_at) = ? AND cancel_requested = ?`, sargs...)
+				AND COALESCE(worker_owner, '') = ? AND COALESCE(heartbeat_at, updated_at, started_at, created_at) = ? AND cancel_requested = ?
+				AND (started_at IS NULL) = ?`, sargs...)
 			if err != nil {
 				return err
 			}
@@ -79,6 +90,7 @@ func (q *Queue) RecoverStuck(ctx context.Context, types []string) ([]Recovered, 
 			if err := audit(ctx, tx, nowS, "job_stuck_recovered", c.id, map[string]any{
 				"type": c.typ, "owner": c.owner, "reason_code": c.code, "new_status": r.NewStatus,
 				"attempts": c.attempts, "max_attempts": c.max, "heartbeat_at": c.beat, "checked_at": nowS,
+				"started": !c.unstarted, "attempt_spent": !c.unstarted && !c.cancel,
 			}); err != nil {
 				return err
 			}
@@ -101,13 +113,14 @@ type stuckCand struct {
 	typ, owner, beat, code string
 	attempts, max          int
 	cancel                 bool
+	unstarted              bool // started_at IS NULL: held, start not written
 }
 
 // stuckCandidates reads the running jobs (outside any transaction) and
 // returns those whose lease expired or whose owner process is gone.
 func (q *Queue) stuckCandidates(ctx context.Context, types []string, now time.Time, host string) ([]stuckCand, error) {
 	query := `SELECT id, type, attempts, max_attempts, cancel_requested, COALESCE(worker_owner, ''),
-		COALESCE(heartbeat_at, updated_at, started_at, created_at) FROM jobs WHERE status = 'running'`
+		COALESCE(heartbeat_at, updated_at, started_at, created_at), started_at IS NULL FROM jobs WHERE status = 'running'`
 	var args []any
 	if len(types) > 0 {
 		query += ` AND type IN (` + placeholders(len(types)) + `)`
@@ -123,7 +136,7 @@ func (q *Queue) stuckCandidates(ctx context.Context, types []string, now time.Ti
 	var out []stuckCand
 	for rows.Next() {
 		var c stuckCand
-		if err := rows.Scan(&c.id, &c.typ, &c.attempts, &c.max, &c.cancel, &c.owner, &c.beat); err != nil {
+		if err := rows.Scan(&c.id, &c.typ, &c.attempts, &c.max, &c.cancel, &c.owner, &c.beat, &c.unstarted); err != nil {
 			return nil, err
 		}
 		beat, ok := svtime.Parse(c.beat)

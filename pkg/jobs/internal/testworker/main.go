@@ -42,6 +42,7 @@ func main() {
 			&cli.IntFlag{Name: "grace-ms", Value: 2000},
 			&cli.IntFlag{Name: "max-attempts", Value: 3},
 			&cli.BoolFlag{Name: "noop", Usage: "handler returns at once without recording (claim+complete benchmark)"},
+			&cli.BoolFlag{Name: "record-starts", Usage: "handler commits a test_starts row before it does anything else (attempts ≤ starts checks)"},
 		},
 		Bootstrap: func(c *cli.Context) (*workercmd.Base, error) {
 			d, err := db.Open(c.Context, db.Options{Path: c.String("db")})
@@ -69,7 +70,13 @@ func setup(_ context.Context, env *workercmd.Env) (map[string]jobs.Handler, func
 	if env.CLI.Bool("noop") {
 		return map[string]jobs.Handler{"test_exec": func(context.Context, *jobs.Job) (any, error) { return nil, nil }}, nil, nil
 	}
+	recordStarts := env.CLI.Bool("record-starts")
 	h := func(ctx context.Context, job *jobs.Job) (any, error) {
+		if recordStarts {
+			if _, err := env.DB.ExecContext(ctx, `INSERT INTO test_starts (job_id, attempt, pid) VALUES (?, ?, ?)`, job.ID, job.Attempt, os.Getpid()); err != nil {
+				return nil, err
+			}
+		}
 		var p payload
 		if err := job.Decode(&p); err != nil {
 			return nil, err
