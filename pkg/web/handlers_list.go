@@ -33,7 +33,7 @@ func (s *Server) handleList(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	data := map[string]any{
-		"Filter": f, "Query": f.Values(), "Result": res, "Chips": f.Chips(), "Title": "list.title",
+		"Filter": f, "Query": f.Values(), "QS": f.Values().Encode(), "Result": res, "Chips": f.Chips(), "Title": "list.title",
 	}
 	switch {
 	case res.Next == nil && res.Prev == nil && f.Page == 1:
@@ -45,7 +45,7 @@ func (s *Server) handleList(w http.ResponseWriter, r *http.Request) {
 		// so the page asks /api/count after it is shown.
 		data["CountURL"] = "/api/count?" + f.Values().Encode()
 	default:
-		total, more, err := catalog.Count(ctx, s.rdb, f, now)
+		total, more, err := s.count(ctx, f)
 		if err != nil {
 			s.failErr(w, r, err)
 			return
@@ -76,7 +76,7 @@ func (s *Server) handleList(w http.ResponseWriter, r *http.Request) {
 // pages that show their cards first (text queries).
 func (s *Server) handleCountJSON(w http.ResponseWriter, r *http.Request) {
 	f, _ := s.listParams(r)
-	total, more, err := catalog.Count(r.Context(), s.rdb, f, s.clock.Now().Unix())
+	total, more, err := s.count(r.Context(), f)
 	if err != nil {
 		s.failErr(w, r, err)
 		return

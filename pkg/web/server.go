@@ -161,6 +161,7 @@ type Server struct {
 	sections      []DetailSection
 	pageSize      int
 	freshness     time.Duration
+	counts        countCache
 	supervised    Supervised
 	handler       http.Handler
 	// ollamaAnalyze enqueues Ollama jobs for one media and starts
