@@ -29,10 +29,30 @@ func main() {
 		DefaultLimit:    11,
 		SleepFromConfig: func(c *config.Config) int { return c.Workers.Scan.SleepMS },
 		ExtraFlags: []cli.Flag{
-			&cli.StringFlag{Name: "path", Usage: "only run scan_path jobs whose path is below this prefix"},
+			&cli.StringFlag{Name: "path", Usage: "only claim scan_path jobs whose path is this folder or below it (others stay queued)"},
+		},
+		// --path filters in the claim query: foreign scan_path jobs stay
+		// queued with attempts 0 for a worker whose prefix covers them.
+		ClaimFilter: func(env *workercmd.Env) jobs.ClaimFilterFunc {
+			return scan.PathClaimFilter(pathPrefix(env.CLI.String("path")))
 		},
 		Setup: setup,
 	}))
+}
+
+// pathPrefix makes --path absolute and resolves symlinks, as payload paths
+// are stored (NewScanPathPayload); "" stays "".
+func pathPrefix(p string) string {
+	if p == "" {
+		return ""
+	}
+	if abs, err := filepath.Abs(p); err == nil {
+		p = abs
+	}
+	if real, err := filepath.EvalSymlinks(p); err == nil {
+		p = real
+	}
+	return p
 }
 
 func setup(ctx context.Context, env *workercmd.Env) (map[string]jobs.Handler, func(), error) {
@@ -50,17 +70,8 @@ func setup(ctx context.Context, env *workercmd.Env) (map[string]jobs.Handler, fu
 	if s.ScannerErr != nil {
 		env.Log.Warn().Err(s.ScannerErr).Msg("scanner misconfigured; scan jobs will fail with its reason code")
 	}
-	prefix := env.CLI.String("path")
-	if prefix != "" {
-		if abs, err := filepath.Abs(prefix); err == nil {
-			prefix = abs
-		}
-		if real, err := filepath.EvalSymlinks(prefix); err == nil {
-			prefix = real
-		}
-	}
 	cfg := env.Config
-	h := s.Handlers(scan.HandlerOptions{Queue: env.Queue, PathPrefix: prefix,
+	h := s.Handlers(scan.HandlerOptions{Queue: env.Queue,
 		Walk: scan.WalkOptions{FollowSymlinks: cfg.Import.FollowSymlinks, SkipDirs: cfg.Import.SkipDirs,
 			SkipPaths: []string{cfg.Paths.Derivatives, cfg.Paths.ThumbCache, cfg.Paths.Previews}}})
 	return h, func() { _ = logs.Close() }, nil

@@ -106,14 +106,37 @@ func TestWebRoundTrip(t *testing.T) {
 		if n != 1 {
 			t.Fatalf("scan_job_done audits = %d", n)
 		}
-		// --path outside the job's folder: the job is not run.
-		res2, err := scan.EnqueueScanPath(ctx, q, p)
+		// --path filters in the claim: the job below the prefix is done,
+		// the foreign one is never claimed (queued, attempts 0, no snooze,
+		// no owner) and a worker whose prefix covers it runs it later.
+		other := filepath.Join(dir, "other")
+		pngFile(t, filepath.Join(other, "o.png"), 99)
+		po, err := scan.NewScanPathPayload(other, 0, "", "web", time.Now())
 		if err != nil {
 			t.Fatal(err)
 		}
-		r = svtest.RunBinary(t, dir, env, bin, "--config="+cp, "--limit=1", "--path="+filepath.Join(dir, "elsewhere"))
-		if st, _, _, _ := jobRow(t, d, res2.JobID); r.Code != 0 || st != jobs.StatusQueued {
-			t.Fatalf("foreign path job ran: %s exit %d %s", st, r.Code, r.Stderr)
+		foreign, err := scan.EnqueueScanPath(ctx, q, po)
+		if err != nil {
+			t.Fatal(err)
+		}
+		mine, err := scan.EnqueueScanPath(ctx, q, p)
+		if err != nil {
+			t.Fatal(err)
+		}
+		r = svtest.RunBinary(t, dir, env, bin, "--config="+cp, "--limit=5", "--path="+src)
+		if st, code, msg, _ := jobRow(t, d, mine.JobID); r.Code != 0 || st != jobs.StatusDone {
+			t.Fatalf("job below --path: %s %s %s exit %d %s", st, code, msg, r.Code, r.Stderr)
+		}
+		row, err := q.Get(ctx, foreign.JobID)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if row.Status != jobs.StatusQueued || row.Attempts != 0 || row.NotBefore != "" || row.WorkerOwner != "" || row.LastErrorCode != "" {
+			t.Fatalf("foreign path job touched: %+v", row)
+		}
+		r = svtest.RunBinary(t, dir, env, bin, "--config="+cp, "--limit=5", "--path="+other)
+		if row, _ := q.Get(ctx, foreign.JobID); r.Code != 0 || row.Status != jobs.StatusDone || row.Attempts != 1 {
+			t.Fatalf("foreign job with its own --path: %+v exit %d %s", row, r.Code, r.Stderr)
 		}
 	})
 

@@ -21,16 +21,6 @@ import (
 type HandlerOptions struct {
 	// Queue enqueues rescan_media jobs (backfill) and media follow-up jobs.
 	Queue *jobs.Queue
-	// PathPrefix (scan-worker --path) limits scan_path jobs to payload paths
-	// below it. The Runner enforces it in the claim query when its
-	// RunnerOptions.ClaimFilter is PathClaimFilter(PathPrefix): foreign jobs
-	// are then never claimed and stay queued with their attempts untouched.
-	// The handler keeps a guard for runners built without that filter: a
-	// foreign job that reaches it is snoozed for ForeignSnooze.
-	PathPrefix string
-	// ForeignSnooze is the delay for scan_path jobs outside PathPrefix that
-	// reached the handler because the filter was not installed (default 30 s).
-	ForeignSnooze time.Duration
 	// Walk configures folder walks (skip dirs, symlinks).
 	Walk WalkOptions
 	// BackfillRunCap is how many new rescan_media jobs one backfill run may
@@ -47,9 +37,6 @@ type HandlerOptions struct {
 // audit row, and honours ctx cancellation: a cancelled job returns the ctx
 // error so the Runner records it as cancelled.
 func (s *Setup) Handlers(o HandlerOptions) map[string]jobs.Handler {
-	if o.ForeignSnooze <= 0 {
-		o.ForeignSnooze = 30 * time.Second
-	}
 	if o.BackfillRunCap <= 0 {
 		o.BackfillRunCap = 200
 	}
@@ -67,12 +54,15 @@ func (s *Setup) Handlers(o HandlerOptions) map[string]jobs.Handler {
 }
 
 // PathClaimFilter is the claim filter for scan-worker --path=prefix
-// (RunnerOptions.ClaimFilter): scan_path jobs are claimed only when their
-// payload path is empty, the prefix itself or below it (at a separator
-// boundary, as underPrefix: /lib/in does not match /lib/inbox); other job
-// types are not restricted. Payload paths are stored cleaned and absolute
-// (NewScanPathPayload), so a byte-wise comparison in SQL matches
-// underPrefix. An empty prefix returns nil (no filter).
+// (RunnerOptions.ClaimFilter, wired through workercmd.Spec.ClaimFilter):
+// scan_path jobs are claimed only when their payload path is empty, the
+// prefix itself or below it (at a separator boundary: /lib/in does not
+// match /lib/inbox); other job types are not restricted. Foreign jobs are
+// never claimed, so they stay queued with their attempts untouched for a
+// worker whose prefix covers them (the handler has no foreign-job path).
+// Payload paths are stored cleaned and absolute (NewScanPathPayload), so a
+// byte-wise comparison in SQL is exact. An empty prefix returns nil (no
+// filter).
 func PathClaimFilter(prefix string) jobs.ClaimFilterFunc {
 	if prefix == "" {
 		return nil
@@ -90,13 +80,6 @@ func PathClaimFilter(prefix string) jobs.ClaimFilterFunc {
 		}
 		return f
 	}
-}
-
-// underPrefix reports whether p is prefix or below it.
-func underPrefix(p, prefix string) bool {
-	prefix = filepath.Clean(prefix)
-	p = filepath.Clean(p)
-	return p == prefix || strings.HasPrefix(p, strings.TrimSuffix(prefix, string(filepath.Separator))+string(filepath.Separator))
 }
 
 // audit writes one audit row; mediaID 0 means a path/global job. Audit
@@ -148,9 +131,6 @@ func (s *Setup) scanPathJob(ctx context.Context, j *jobs.Job, o HandlerOptions) 
 	var p ScanPathPayload
 	if err := j.Decode(&p); err != nil {
 		return nil, err
-	}
-	if o.PathPrefix != "" && p.Path != "" && !underPrefix(p.Path, o.PathPrefix) {
-		return nil, jobs.Snooze(o.ForeignSnooze)
 	}
 	if s.ScannerErr != nil {
 		// Config errors are logged with every field so the operator sees

@@ -81,6 +81,10 @@ type Spec struct {
 	// Setup builds the handlers for Types. Its cleanup (may be nil) runs at
 	// exit.
 	Setup func(ctx context.Context, env *Env) (map[string]jobs.Handler, func(), error)
+	// ClaimFilter, when set, returns the Runner's claim filter (nil: none)
+	// from the worker's flags, e.g. scan-worker --path: jobs the worker
+	// would refuse are then never claimed and keep their attempts.
+	ClaimFilter func(env *Env) jobs.ClaimFilterFunc
 	// ExtraFlags are added to the shared ones.
 	ExtraFlags []cli.Flag
 	// Bootstrap replaces the default config/DB/log bootstrap (tests).
@@ -165,6 +169,11 @@ func run(c *cli.Context, spec Spec) error {
 		defer cleanup()
 	}
 	ro := jobs.RunnerOptions{Queue: q, Worker: worker, Types: spec.Types, Handlers: handlers, LogsDir: base.LogsDir, Logger: base.Log}
+	if spec.ClaimFilter != nil {
+		ro.ClaimFilter = spec.ClaimFilter(env)
+	}
+	// --media-id restricts in the claim query (j.media_id = ?), so jobs of
+	// other media are never claimed either.
 	if c.IsSet("media-id") {
 		id := c.Int64("media-id")
 		ro.MediaID = &id
