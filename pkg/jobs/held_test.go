@@ -161,3 +161,32 @@ func TestHeldJobsCountOneAttemptPerRun(t *testing.T) {
 		}
 	}
 }
+
+// RunnerOptions.MediaID (--media-id) restricts the claim itself: jobs of
+// other media are never claimed and keep attempts 0.
+func TestRunnerMediaIDFiltersInClaim(t *testing.T) {
+	ctx := context.Background()
+	q := newTestQueue(t, newClock(), nil)
+	insertMedia(t, q.db, 2)
+	one, two := int64(1), int64(2)
+	mine := mustEnqueue(t, q, EnqueueRequest{Type: "t_a", MediaID: &one})
+	other := mustEnqueue(t, q, EnqueueRequest{Type: "t_a", MediaID: &two})
+	r, err := NewRunner(RunnerOptions{Queue: q, Worker: "w", Types: []string{"t_a"}, MediaID: &one, LogsDir: t.TempDir(),
+		Handlers: map[string]Handler{"t_a": func(context.Context, *Job) (any, error) { return nil, nil }}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := r.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer r.Close()
+	if s, err := r.RunBatch(ctx, 0); err != nil || s.Done != 1 || s.Processed != 1 {
+		t.Fatalf("batch %+v %v", s, err)
+	}
+	if row := status(t, q, mine); row.Status != StatusDone {
+		t.Fatalf("own media job %+v", row)
+	}
+	if row := status(t, q, other); row.Status != StatusQueued || row.Attempts != 0 || row.WorkerOwner != "" || row.NotBefore != "" {
+		t.Fatalf("other media job touched: %+v", row)
+	}
+}
