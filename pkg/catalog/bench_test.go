@@ -68,6 +68,32 @@ func BenchmarkList(b *testing.B) {
 			}
 		})
 	}
+	// While media are marked for the text index (a writer changed them
+	// since the last fold), text queries take the id-set path.
+	b.Run("TextQueryCommonWordMarked", func(b *testing.B) {
+		w, err := db.Open(ctx, db.Options{Path: path})
+		if err != nil {
+			b.Fatal(err)
+		}
+		defer w.Close()
+		if _, err := w.Exec(`INSERT OR IGNORE INTO media_fts_pending(media_id) VALUES (?)`, n/2); err != nil {
+			b.Fatal(err)
+		}
+		defer func() {
+			if _, err := ftsindex.FoldAll(ctx, w, 0); err != nil {
+				b.Fatal(err)
+			}
+		}()
+		f := ParseFilter(url.Values{"q": {"dragon"}}, true)
+		for b.Loop() {
+			if _, err := List(ctx, r, f, Page{}, now); err != nil {
+				b.Fatal(err)
+			}
+			if _, _, err := Count(ctx, r, f, now); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
 	b.Run("Count", func(b *testing.B) {
 		f := ParseFilter(url.Values{"type": {"image"}}, true)
 		for b.Loop() {

@@ -350,15 +350,15 @@ func Neighbours(ctx context.Context, q *sql.DB, f Filter, id int64, now int64) (
 		return 0, 0, fmt.Errorf("neighbours: %w", db.Classify(err))
 	}
 	c := Cursor{Key: key.Int64, KeyNull: !key.Valid, ID: id}
-	from, src, where, wargs, err := f.source(ctx, q, now)
+	qs, err := f.source(ctx, q, now)
 	if err != nil {
 		return 0, 0, fmt.Errorf("neighbours: %w", err)
 	}
 	one := func(desc bool) (int64, error) {
-		kc, ka := keysetCond(src, c, desc)
-		args := append(append([]any(nil), wargs...), ka...)
+		sqlText, args := qs.query("m.id", &c, desc, 1, 0)
 		var out int64
-		err := q.QueryRowContext(ctx, "SELECT m.id FROM "+from+" WHERE "+where+" AND "+kc+" ORDER BY "+orderBy(src, desc)+" LIMIT 1", args...).Scan(&out)
+		var key sql.NullInt64
+		err := q.QueryRowContext(ctx, sqlText, args...).Scan(&out, &key)
 		if errors.Is(err, sql.ErrNoRows) {
 			return 0, nil
 		}

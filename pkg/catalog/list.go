@@ -197,33 +197,22 @@ func List(ctx context.Context, q *sql.DB, f Filter, pg Page, now int64) (Result,
 	if pg.Limit <= 0 || pg.Limit > 500 {
 		pg.Limit = PageSize
 	}
-	from, s, where, args, err := f.source(ctx, q, now)
+	qs, err := f.source(ctx, q, now)
 	if err != nil {
 		return Result{}, fmt.Errorf("list media: %w", err)
 	}
-	desc := s.desc
 	reverse := false
 	offset := 0
+	qdesc := qs.s.desc
+	after := pg.After
 	switch {
 	case pg.After != nil:
-		c, a := keysetCond(s, *pg.After, desc)
-		where += " AND " + c
-		args = append(args, a...)
 	case pg.Before != nil:
-		reverse = true
-		c, a := keysetCond(s, *pg.Before, !desc)
-		where += " AND " + c
-		args = append(args, a...)
+		reverse, qdesc, after = true, !qdesc, pg.Before
 	default:
 		offset = (f.Page - 1) * pg.Limit
 	}
-	qdesc := desc
-	if reverse {
-		qdesc = !desc
-	}
-	sqlText := "SELECT " + cardColumns + ", " + s.key + " FROM " + from + " WHERE " + where +
-		" ORDER BY " + orderBy(s, qdesc) + " LIMIT ? OFFSET ?"
-	args = append(args, pg.Limit+1, offset)
+	sqlText, args := qs.query(cardColumns, after, qdesc, pg.Limit+1, offset)
 	rows, err := q.QueryContext(ctx, sqlText, args...)
 	if err != nil {
 		return Result{}, fmt.Errorf("list media: %w", db.Classify(err))
@@ -284,52 +273,108 @@ func List(ctx context.Context, q *sql.DB, f Filter, pg Page, now int64) (Result,
 	return res, nil
 }
 
-// source is the FROM clause, sort and WHERE clause of an ordered query over
-// f's matches. A text search in id order walks the index in docid order and
-// stops at the page (search.go, ftsDriven; CROSS JOIN keeps f outermost);
-// other text searches use the index as an id set or a probe
-// (chooseTextMode).
-func (f Filter) source(ctx context.Context, q *sql.DB, now int64) (from string, s sortSpec, where string, args []any, err error) {
-	s = f.sortSpec()
-	from = "media m"
-	mode := textJoined
-	driven := f.ftsDriven()
-	if driven {
-		// Marked media (schema 0304) may lack a current index row: then
-		// the id set, which covers them, drives instead.
-		if driven, err = indexCurrent(ctx, q); err != nil {
-			return "", s, "", nil, err
+// querySource is an ordered query over f's matches: FROM, sort and WHERE,
+// plus — for a text search driven by the index while media are marked for
+// folding (schema 0304) — a second arm over the marked media, whose
+// matches the LIKE reference decides. Both arms are ordered by the same
+// key, so a UNION ALL ... ORDER BY merges them and still stops at the page.
+type querySource struct {
+	from  string
+	s     sortSpec
+	where string
+	args  []any
+	// markedWhere is the WHERE of the marked arm ("" when none).
+	markedWhere string
+	markedArgs  []any
+}
+
+// sortKeyAlias names the sort key column in both arms (a compound ORDER BY
+// refers to result columns).
+const sortKeyAlias = "sort_key"
+
+// query is "SELECT cols, key ... WHERE where [AND keyset] ORDER BY key
+// LIMIT ? OFFSET ?" over every arm. after is the keyset position (nil:
+// none), in direction desc.
+func (qs querySource) query(cols string, after *Cursor, desc bool, limit, offset int) (string, []any) {
+	arm := func(from, where string, wargs []any, s sortSpec) (string, []any) {
+		args := append([]any(nil), wargs...)
+		if after != nil {
+			c, a := keysetCond(s, *after, desc)
+			where += " AND " + c
+			args = append(args, a...)
 		}
+		return "SELECT " + cols + ", " + s.key + " AS " + sortKeyAlias + " FROM " + from + " WHERE " + where, args
 	}
-	if driven {
-		from = ftsFrom
-		s.key = "f.docid"
-	} else if mode, err = f.chooseTextMode(ctx, q); err != nil {
-		return "", s, "", nil, err
+	text, args := arm(qs.from, qs.where, qs.args, qs.s)
+	order := orderBy(qs.s, desc)
+	if qs.markedWhere != "" {
+		ms := qs.s
+		ms.key = "m.id" // equals f.docid of the first arm
+		t2, a2 := arm(markedFrom, qs.markedWhere, qs.markedArgs, ms)
+		text += " UNION ALL " + t2
+		args = append(args, a2...)
+		// Only id keys are driven (ftsDriven), so the key alone orders.
+		order = strings.Replace(order, qs.s.key, sortKeyAlias, 1)
 	}
-	where, args = f.where(now, mode)
-	return from, s, where, args, nil
+	return text + " ORDER BY " + order + " LIMIT ? OFFSET ?", append(args, limit, offset)
+}
+
+// source builds the querySource. A text search in id order walks the
+// index in docid order and stops at the page (search.go, ftsDriven; CROSS
+// JOIN keeps f outermost); other text searches use the index as an id set
+// or a probe (chooseTextMode).
+func (f Filter) source(ctx context.Context, q *sql.DB, now int64) (querySource, error) {
+	qs := querySource{from: "media m", s: f.sortSpec()}
+	if f.ftsDriven() {
+		qs.from, qs.s.key = ftsFrom, "f.docid"
+		qs.where, qs.args = f.where(now, textJoined)
+		current, err := indexCurrent(ctx, q)
+		if err != nil {
+			return qs, err
+		}
+		if !current {
+			qs.markedWhere, qs.markedArgs = f.where(now, textMarked)
+		}
+		return qs, nil
+	}
+	mode, err := f.chooseTextMode(ctx, q)
+	if err != nil {
+		return qs, err
+	}
+	qs.where, qs.args = f.where(now, mode)
+	return qs, nil
 }
 
 // Count counts matches of f up to CountCap (more reports the cap was hit).
 func Count(ctx context.Context, q *sql.DB, f Filter, now int64) (n int, more bool, err error) {
-	// A text query counts from the index, so the cap ends the walk instead
-	// of first collecting every matching id.
-	from, mode := "media m", textIDSet
-	if f.ftsJoinable() {
-		current, err := indexCurrent(ctx, q)
+	count := func(from string, mode textMode) (int, error) {
+		where, args := f.where(now, mode)
+		var c int
+		err := q.QueryRowContext(ctx, "SELECT count(*) FROM (SELECT 1 FROM "+from+" WHERE "+where+" LIMIT ?)", append(args, CountCap+1)...).Scan(&c)
 		if err != nil {
+			return 0, fmt.Errorf("count media: %w", db.Classify(err))
+		}
+		return c, nil
+	}
+	if !f.ftsJoinable() {
+		n, err = count("media m", textIDSet)
+	} else {
+		// A text query counts from the index, so the cap ends the walk
+		// instead of first collecting every matching id; marked media
+		// (excluded there) are counted by the LIKE reference.
+		var current bool
+		if current, err = indexCurrent(ctx, q); err != nil {
 			return 0, false, fmt.Errorf("count media: %w", err)
 		}
-		if current {
-			from, mode = ftsFrom, textJoined
+		n, err = count(ftsFrom, textJoined)
+		if err == nil && !current && n <= CountCap {
+			var m int
+			m, err = count(markedFrom, textMarked)
+			n += m
 		}
 	}
-	where, args := f.where(now, mode)
-	args = append(args, CountCap+1)
-	err = q.QueryRowContext(ctx, "SELECT count(*) FROM (SELECT 1 FROM "+from+" WHERE "+where+" LIMIT ?)", args...).Scan(&n)
 	if err != nil {
-		return 0, false, fmt.Errorf("count media: %w", db.Classify(err))
+		return 0, false, err
 	}
 	if n > CountCap {
 		return CountCap, true, nil

@@ -154,7 +154,14 @@ const (
 	// from driving by the set, so it walks the sort index and probes the
 	// set: best for a common word under another sort (choseTextMode).
 	textProbe
+	// textMarked: the LIKE reference alone, for the arm of a driven query
+	// that reads the media marked in media_fts_pending (their index rows
+	// may be stale or missing; textJoined excludes them).
+	textMarked
 )
+
+// markedFrom is the FROM clause of the marked-media arm.
+const markedFrom = "media_fts_pending fp CROSS JOIN media m ON m.id = fp.media_id"
 
 // docidSet is the SELECT of the docids matching every FTS part.
 func (f Filter) docidSet(tq textQuery) (string, []any) {
@@ -190,7 +197,7 @@ func (f Filter) pendingAwareSet(tq textQuery) (string, []any) {
 }
 
 // indexCurrent reports whether no media is marked for folding, so a query
-// may read media_fts rows as they are (ftsDriven, textJoined).
+// driven by the index needs no arm for marked media (querySource).
 func indexCurrent(ctx context.Context, q *sql.DB) (bool, error) {
 	var marked bool
 	if err := q.QueryRowContext(ctx, "SELECT EXISTS (SELECT 1 FROM media_fts_pending)").Scan(&marked); err != nil {
@@ -235,9 +242,12 @@ func (f Filter) textWhere(mode textMode) (string, []any) {
 	var conds []string
 	var args []any
 	switch {
+	case mode == textMarked:
+		return likeAll(fields, wordsOf(f.Q))
 	case len(tq.parts) == 0:
 	case mode == textJoined:
-		conds = append(conds, ftsColumn(f.QScope)+" MATCH ?")
+		// Marked media come from the textMarked arm (querySource).
+		conds = append(conds, ftsColumn(f.QScope)+" MATCH ? AND f.docid NOT IN (SELECT media_id FROM media_fts_pending)")
 		args = append(args, tq.match())
 	default:
 		set, a := f.pendingAwareSet(tq)

@@ -223,6 +223,23 @@ func TestTextSearchPaging(t *testing.T) {
 	w, r := newSearchDB(t, 300)
 	foldAll(t, w)
 	ctx := context.Background()
+	// Once with marked media (the driven query gets a second, merged arm
+	// for them), once after folding.
+	staleEdits(t, w)
+	for _, phase := range []string{"marked", "folded"} {
+		if phase == "folded" {
+			foldAll(t, w)
+		}
+		if current, err := indexCurrent(ctx, r); err != nil || current != (phase == "folded") {
+			t.Fatalf("%s: index current %v (%v)", phase, current, err)
+		}
+		pagingWalk(t, r)
+	}
+}
+
+func pagingWalk(t *testing.T, r *sql.DB) {
+	t.Helper()
+	ctx := context.Background()
 	for _, sort := range []string{"newest", "oldest"} {
 		f := ParseFilter(url.Values{"q": {"red"}, "sort": {sort}}, true)
 		if !f.ftsDriven() {
