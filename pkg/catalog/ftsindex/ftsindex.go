@@ -76,6 +76,15 @@ func Fold(ctx context.Context, d *sql.DB, limit int) (int, error) {
 	if limit <= 0 {
 		limit = DefaultBatch
 	}
+	// A plain read first: with nothing marked (the usual case) no write
+	// lock is taken, so the background fold never queues behind workers.
+	var marked bool
+	if err := d.QueryRowContext(ctx, "SELECT EXISTS (SELECT 1 FROM media_fts_pending)").Scan(&marked); err != nil {
+		return 0, fmt.Errorf("read text index marks: %w", db.Classify(err))
+	}
+	if !marked {
+		return 0, nil
+	}
 	var n int
 	err := db.InTx(ctx, d, func(tx *sql.Tx) error {
 		rows, err := tx.QueryContext(ctx, "SELECT media_id FROM media_fts_pending ORDER BY media_id LIMIT ?", limit)
