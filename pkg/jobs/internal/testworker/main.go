@@ -8,7 +8,9 @@ import (
 	"context"
 	"database/sql"
 	"errors"
+	"fmt"
 	"os"
+	"path/filepath"
 	"time"
 
 	"github.com/rs/zerolog"
@@ -42,7 +44,7 @@ func main() {
 			&cli.IntFlag{Name: "grace-ms", Value: 2000},
 			&cli.IntFlag{Name: "max-attempts", Value: 3},
 			&cli.BoolFlag{Name: "noop", Usage: "handler returns at once without recording (claim+complete benchmark)"},
-			&cli.BoolFlag{Name: "record-starts", Usage: "handler commits a test_starts row before it does anything else (attempts ≤ starts checks)"},
+			&cli.BoolFlag{Name: "record-starts", Usage: "handler appends its job id to LOGS/starts-<pid>.txt before it does anything else (attempts ≤ starts checks)"},
 		},
 		Bootstrap: func(c *cli.Context) (*workercmd.Base, error) {
 			d, err := db.Open(c.Context, db.Options{Path: c.String("db")})
@@ -70,10 +72,25 @@ func setup(_ context.Context, env *workercmd.Env) (map[string]jobs.Handler, func
 	if env.CLI.Bool("noop") {
 		return map[string]jobs.Handler{"test_exec": func(context.Context, *jobs.Job) (any, error) { return nil, nil }}, nil, nil
 	}
-	recordStarts := env.CLI.Bool("record-starts")
+	// Starts go to a per-process append-only file, not to the DB: a kill -9
+	// between the Runner counting the attempt and this record must be as
+	// unlikely as possible, and one write(2) is microseconds where a
+	// contended SQLite commit can wait many milliseconds. The page cache
+	// keeps the line across kill -9.
+	var starts *os.File
+	if env.CLI.Bool("record-starts") {
+		if err := os.MkdirAll(env.CLI.String("logs"), 0o755); err != nil {
+			return nil, nil, err
+		}
+		f, err := os.OpenFile(filepath.Join(env.CLI.String("logs"), fmt.Sprintf("starts-%d.txt", os.Getpid())), os.O_WRONLY|os.O_CREATE|os.O_APPEND, 0o644)
+		if err != nil {
+			return nil, nil, err
+		}
+		starts = f
+	}
 	h := func(ctx context.Context, job *jobs.Job) (any, error) {
-		if recordStarts {
-			if _, err := env.DB.ExecContext(ctx, `INSERT INTO test_starts (job_id, attempt, pid) VALUES (?, ?, ?)`, job.ID, job.Attempt, os.Getpid()); err != nil {
+		if starts != nil {
+			if _, err := fmt.Fprintf(starts, "%d %d\n", job.ID, job.Attempt); err != nil {
 				return nil, err
 			}
 		}
@@ -110,5 +127,9 @@ func setup(_ context.Context, env *workercmd.Env) (map[string]jobs.Handler, func
 		})
 		return nil, err
 	}
-	return map[string]jobs.Handler{"test_exec": h}, nil, nil
+	var closeStarts func()
+	if starts != nil {
+		closeStarts = func() { starts.Close() }
+	}
+	return map[string]jobs.Handler{"test_exec": h}, closeStarts, nil
 }
