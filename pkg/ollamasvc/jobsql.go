@@ -132,10 +132,9 @@ func (j *JobRow) update(ctx context.Context, set string, args ...any) (bool, err
 // this owner, checked inside the caller's write transaction (the fence of
 // the result store: check and write commit together).
 func (j *JobRow) heldIn(ctx context.Context, tx *sql.Tx) error {
-	var one int
-	err := tx.QueryRowContext(ctx, `SELECT 1 FROM jobs WHERE id = ? AND status = 'running' AND worker_owner = ?`, j.ID, j.Owner).Scan(&one)
-	if errors.Is(err, sql.ErrNoRows) {
-		return jobs.ErrLeaseLost
+	err := j.job.HeldTx(ctx, tx)
+	if reason.Code(err) == jobs.CodeNotFound {
+		return jobs.ErrLeaseLost // a force-deleted row: the same "not ours any more" for the store
 	}
 	return err
 }
