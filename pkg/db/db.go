@@ -60,6 +60,14 @@ func registerDriver() {
 	registerOnce.Do(func() {
 		sql.Register(DriverName, &sqlite3.SQLiteDriver{
 			ConnectHook: func(c *sqlite3.SQLiteConn) error {
+				// Statement journals and temp b-trees in memory: once a
+				// transaction's statement journal outgrew its 64 KiB spill
+				// limit, every later statement of a batch import wrote its
+				// undo pages to a /var/tmp file (~100 pwrite calls per
+				// imported file).
+				if _, err := c.Exec("PRAGMA temp_store=MEMORY", nil); err != nil {
+					return err
+				}
 				// sv_ts normalises any legacy timestamp to UTC RFC 3339 and
 				// leaves unparseable text as it is.
 				return c.RegisterFunc("sv_ts", func(v any) any {
