@@ -24,6 +24,7 @@ import (
 	"github.com/localsupervisor/supervisor/pkg/jobs"
 	"github.com/localsupervisor/supervisor/pkg/library"
 	"github.com/localsupervisor/supervisor/pkg/media"
+	"github.com/localsupervisor/supervisor/pkg/svtest"
 )
 
 // recLauncher records spawns instead of starting processes.
@@ -53,16 +54,15 @@ func boolPtr(b bool) *bool { return &b }
 
 // newForgeEnv serves the web UI with the Forge panel against the fake Forge;
 // cfg nil means "no forge section". The client is admin (internal key).
-func newForgeEnv(t *testing.T, cfg func(url string) *forge.Config) *forgeEnv {
+func newForgeEnv(t *testing.T, cfg func(*forgetest.Server) *forge.Config) *forgeEnv {
 	t.Helper()
 	f := newFixture(t)
-	fake := forgetest.New(forgetest.Options{})
-	t.Cleanup(fake.Close)
+	fake := forgetest.Start(t, forgetest.Options{})
 	clock := f.srv.clock
 	q := jobs.NewQueue(jobs.QueueOptions{DB: f.db, Clock: clock, Config: jobs.DefaultConfig()})
 	var fc *forge.Config
 	if cfg != nil {
-		fc = cfg(fake.URL)
+		fc = cfg(fake)
 	}
 	svc, err := forgejob.New(forgejob.Service{DB: f.db, Queue: q, Config: fc, Roots: library.RootsFromPaths(f.cfg.Paths),
 		PreviewsDir: filepath.Join(f.base, "PREVIEWS"), BackupsDir: filepath.Join(f.base, "BACKUPS"), Clock: clock, ProgressInterval: -1})
@@ -95,9 +95,8 @@ func newForgeEnv(t *testing.T, cfg func(url string) *forge.Config) *forgeEnv {
 	return &forgeEnv{fixture: f, c: c, fake: fake, svc: svc, queue: q, launch: l, img: img}
 }
 
-func okForge(u string) *forge.Config {
-	return &forge.Config{Enabled: boolPtr(true), DispatchEnabled: boolPtr(true), BaseURL: u, ConfigPath: "/cfg/config.json"}
-}
+// okForge is a complete, enabled config pointing at the fake.
+func okForge(s *forgetest.Server) *forge.Config { return s.Config() }
 
 func md5hex(b []byte) string {
 	s := md5.Sum(b)
@@ -217,7 +216,7 @@ func TestForgePanelRegenPreviewAcceptDiscard(t *testing.T) {
 	vs := e.versions(jobID)
 	// The preview endpoint serves exactly the preview file.
 	rec := e.c.do("GET", "/forge_preview.php?job_id="+strconv.FormatInt(jobID, 10)+"&variant=1", nil)
-	if rec.Code != 200 || !bytes.Equal(rec.Body.Bytes(), mustRead(t, vs[0].Path)) {
+	if rec.Code != 200 || !bytes.Equal(rec.Body.Bytes(), svtest.ReadFile(t, vs[0].Path)) {
 		t.Fatalf("preview: %d (%d bytes)", rec.Code, rec.Body.Len())
 	}
 
@@ -234,14 +233,14 @@ func TestForgePanelRegenPreviewAcceptDiscard(t *testing.T) {
 	}
 	var newPath, hash string
 	e.db.QueryRow(`SELECT path, hash FROM media WHERE id = ?`, e.imgID).Scan(&newPath, &hash)
-	if hash != vs[0].MD5 || md5hex(mustRead(t, newPath)) != vs[0].MD5 {
+	if hash != vs[0].MD5 || md5hex(svtest.ReadFile(t, newPath)) != vs[0].MD5 {
 		t.Errorf("media not replaced by variant 1: hash %s", hash)
 	}
 	if _, err := os.Stat(oldPath); oldPath != newPath && !os.IsNotExist(err) {
 		t.Errorf("old file %s still there", oldPath)
 	}
 	backup, _, _ := media.GetMeta(context.Background(), e.db, e.imgID, "forge.backup_path")
-	if !bytes.Equal(mustRead(t, backup), e.img) {
+	if !bytes.Equal(svtest.ReadFile(t, backup), e.img) {
 		t.Error("backup is not the original")
 	}
 
@@ -285,15 +284,6 @@ func TestForgePanelRegenPreviewAcceptDiscard(t *testing.T) {
 			t.Errorf("no %s audit row", a)
 		}
 	}
-}
-
-func mustRead(t *testing.T, p string) []byte {
-	t.Helper()
-	b, err := os.ReadFile(p)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return b
 }
 
 func mustJSON(t *testing.T, v any) string {
@@ -356,17 +346,21 @@ func TestForgeRepairDialog(t *testing.T) {
 func TestForgeConfigProblemsVisible(t *testing.T) {
 	for _, c := range []struct {
 		name    string
-		cfg     func(string) *forge.Config
+		cfg     func(*forgetest.Server) *forge.Config
 		code    string
 		missing string
 	}{
 		{"no forge section", nil, forge.CodeConfigMissing, "forge"},
-		{"dispatch key absent", func(u string) *forge.Config {
-			return &forge.Config{Enabled: boolPtr(true), BaseURL: u, ConfigPath: "/cfg/config.json"}
+		{"dispatch key absent", func(s *forgetest.Server) *forge.Config {
+			c := s.Config()
+			c.DispatchEnabled = nil
+			return c
 		},
 			forge.CodeConfigIncomplete, "forge.dispatch_enabled"},
-		{"disabled", func(u string) *forge.Config {
-			return &forge.Config{Enabled: boolPtr(false), DispatchEnabled: boolPtr(true), BaseURL: u, ConfigPath: "/cfg/config.json"}
+		{"disabled", func(s *forgetest.Server) *forge.Config {
+			c := s.Config()
+			c.Enabled = boolPtr(false)
+			return c
 		}, forge.CodeDisabled, ""},
 	} {
 		t.Run(c.name, func(t *testing.T) {
@@ -611,7 +605,7 @@ func TestForgePreviewThumbnail(t *testing.T) {
 	}
 	// Without size the preview itself is served.
 	rec = e.c.do("GET", "/forge_preview.php?job_id="+strconv.FormatInt(jobID, 10)+"&variant=1", nil)
-	if !bytes.Equal(rec.Body.Bytes(), mustRead(t, vs[0].Path)) {
+	if !bytes.Equal(rec.Body.Bytes(), svtest.ReadFile(t, vs[0].Path)) {
 		t.Error("full preview not served without size")
 	}
 }
