@@ -3,6 +3,7 @@ package media_test
 import (
 	"context"
 	"database/sql"
+	"fmt"
 	"github.com/localsupervisor/supervisor/pkg/db/dbtest"
 	"os"
 	"path/filepath"
@@ -78,6 +79,41 @@ func TestSetMetaNeverAppendsUnchanged(t *testing.T) {
 	}
 	if w, _ := media.SetMetaIfAbsent(ctx, d, id, "import", "k", "zzz", t0); w {
 		t.Fatal("SetMetaIfAbsent overwrote")
+	}
+}
+
+func TestInsertNewMetaPairs(t *testing.T) {
+	ctx := context.Background()
+	cases := []struct {
+		name  string
+		pairs []media.MetaPair
+		want  map[string]string
+		rows  int
+	}{
+		{"none", nil, map[string]string{}, 0},
+		{"distinct", []media.MetaPair{{"import", "a", "1"}, {"scanner", "b", "2"}}, map[string]string{"a": "1", "b": "2"}, 2},
+		{"last wins", []media.MetaPair{{"x", "n", "a"}, {"x", "k", "1"}, {"x", "n", "b"}}, map[string]string{"n": "b", "k": "1"}, 2},
+	}
+	for i, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			d := openDB(t)
+			id := mustMedia(t, d, fmt.Sprintf("/x/%d.png", i), fmt.Sprintf("bb%02d", i))
+			n, err := media.InsertNewMetaPairs(ctx, d, id, c.pairs, t0)
+			if err != nil || n != c.rows {
+				t.Fatalf("wrote %d (%v), want %d", n, err, c.rows)
+			}
+			got, err := media.AllMeta(ctx, d, id)
+			if err != nil {
+				t.Fatal(err)
+			}
+			var rows int
+			if err := d.QueryRow(`SELECT count(*) FROM media_meta WHERE media_id=?`, id).Scan(&rows); err != nil {
+				t.Fatal(err)
+			}
+			if fmt.Sprint(got) != fmt.Sprint(c.want) || rows != c.rows {
+				t.Fatalf("meta %v (%d rows), want %v (%d)", got, rows, c.want, c.rows)
+			}
+		})
 	}
 }
 

@@ -11,6 +11,7 @@ import (
 	"errors"
 	"fmt"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/localsupervisor/supervisor/pkg/db"
@@ -128,6 +129,40 @@ func SetMetaPairs(ctx context.Context, q db.Execer, mediaID int64, pairs []MetaP
 		n++
 	}
 	return n, nil
+}
+
+// InsertNewMetaPairs writes pairs for a media that has no meta rows yet
+// (one just inserted in the same transaction) with one multi-row INSERT:
+// SetMetaPairs' read of the current values would find nothing, and the
+// importer calls this hundreds of times per batch. When the same key occurs
+// several times the last one wins, as in SetMetaPairs. It returns the
+// number of rows written.
+func InsertNewMetaPairs(ctx context.Context, q db.Execer, mediaID int64, pairs []MetaPair, now time.Time) (int, error) {
+	last := make(map[string]int, len(pairs))
+	for i, p := range pairs {
+		last[p.Key] = i
+	}
+	ts := svtime.Format(now)
+	var sb strings.Builder
+	sb.WriteString(`INSERT INTO media_meta(media_id, source, meta_key, meta_value, created_at) VALUES `)
+	args := make([]any, 0, 5*len(last))
+	for i, p := range pairs {
+		if last[p.Key] != i {
+			continue
+		}
+		if len(args) > 0 {
+			sb.WriteByte(',')
+		}
+		sb.WriteString("(?,?,?,?,?)")
+		args = append(args, mediaID, p.Source, p.Key, p.Value, ts)
+	}
+	if len(args) == 0 {
+		return 0, nil
+	}
+	if _, err := q.ExecContext(ctx, sb.String(), args...); err != nil {
+		return 0, fmt.Errorf("insert meta: %w", db.Classify(err))
+	}
+	return len(args) / 5, nil
 }
 
 // DeleteMeta removes every row of key (e.g. scan_stale after a good rescan).

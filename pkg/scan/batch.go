@@ -360,7 +360,7 @@ func (im *Importer) insertNew(ctx context.Context, q db.Execer, it *pendingImpor
 		// rescan/backfill tags it; a successful scan deletes the flag.
 		pairs = append(pairs, media.MetaPair{Source: media.SourceScanner, Key: "scanner.pending", Value: "1"})
 	}
-	if _, err := media.SetMetaPairs(ctx, q, id, pairs, now); err != nil {
+	if _, err := media.InsertNewMetaPairs(ctx, q, id, pairs, now); err != nil {
 		return 0, err
 	}
 	if im.Tagger != nil {
