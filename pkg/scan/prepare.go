@@ -57,11 +57,20 @@ type prepared struct {
 type headReaderAt struct {
 	head []byte
 	f    *os.File
+	// whole: head is the entire file, so a read past it is EOF without a
+	// pread (type detection and header parsing probe beyond small files).
+	whole bool
 }
 
 func (h headReaderAt) ReadAt(p []byte, off int64) (int, error) {
 	if off+int64(len(p)) <= int64(len(h.head)) {
 		return copy(p, h.head[off:]), nil
+	}
+	if h.whole {
+		if off >= int64(len(h.head)) {
+			return 0, io.EOF
+		}
+		return copy(p, h.head[off:]), io.EOF
 	}
 	return h.f.ReadAt(p, off)
 }
@@ -101,7 +110,7 @@ func (im *Importer) prepare(ctx context.Context, path string, info fs.FileInfo, 
 		return p
 	}
 	head := buf[:n]
-	ra := headReaderAt{head: head, f: f}
+	ra := headReaderAt{head: head, f: f, whole: n < headSize}
 
 	kind, cext, derr := probe.DetectType(ra)
 	if derr != nil {

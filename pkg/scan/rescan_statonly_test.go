@@ -1,0 +1,79 @@
+package scan_test
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"github.com/localsupervisor/supervisor/pkg/scan"
+)
+
+// TestUnchangedRescanIsStatOnly: a re-scan of an unchanged folder decides
+// from (path, size, mtime) alone — it neither reads the files (content
+// swapped behind the same size and mtime stays "unchanged") nor writes to
+// the catalogue (PRAGMA data_version seen from another connection does not
+// move).
+func TestUnchangedRescanIsStatOnly(t *testing.T) {
+	for _, mode := range []string{scan.ModeInPlace, scan.ModeCopy} {
+		t.Run(mode, func(t *testing.T) {
+			ctx := context.Background()
+			d := openDB(t)
+			im := newImporter(d, testRoots(t), mode)
+			src := filepath.Join(t.TempDir(), "src")
+			var files []string
+			for i := range 12 {
+				dir := filepath.Join(src, fmt.Sprintf("d%d", i%3))
+				os.MkdirAll(dir, 0o755)
+				p := filepath.Join(dir, fmt.Sprintf("f%02d.png", i))
+				if err := os.WriteFile(p, withText(pngBytes(8, 8, 1), "n", fmt.Sprintf("%03d", i)), 0o644); err != nil {
+					t.Fatal(err)
+				}
+				files = append(files, p)
+			}
+			s, err := im.ScanPath(ctx, src, scan.RunOptions{})
+			if err != nil || s.Imported != len(files) {
+				t.Fatalf("import %+v %v", s, err)
+			}
+			// Same size, same mtime, other content: only a reader notices.
+			for i, p := range files {
+				st, err := os.Stat(p)
+				if err != nil {
+					t.Fatal(err)
+				}
+				data := withText(pngBytes(8, 8, 1), "m", fmt.Sprintf("%03d", i))
+				if int64(len(data)) != st.Size() {
+					t.Fatalf("test data size %d != %d", len(data), st.Size())
+				}
+				if err := os.WriteFile(p, data, 0o644); err != nil {
+					t.Fatal(err)
+				}
+				if err := os.Chtimes(p, time.Time{}, st.ModTime()); err != nil {
+					t.Fatal(err)
+				}
+			}
+			conn, err := d.Conn(ctx)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer conn.Close()
+			version := func() int64 {
+				var v int64
+				if err := conn.QueryRowContext(ctx, `PRAGMA data_version`).Scan(&v); err != nil {
+					t.Fatal(err)
+				}
+				return v
+			}
+			before := version()
+			s2, err := im.ScanPath(ctx, src, scan.RunOptions{})
+			if err != nil || s2.Unchanged != len(files) || s2.Imported != 0 || s2.Errors != 0 || s2.Missing != 0 {
+				t.Fatalf("rescan %+v %v", s2, err)
+			}
+			if after := version(); after != before {
+				t.Fatalf("unchanged rescan wrote to the catalogue (data_version %d → %d)", before, after)
+			}
+		})
+	}
+}
