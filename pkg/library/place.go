@@ -10,6 +10,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 )
 
@@ -126,7 +127,11 @@ func LinkOrCopyAtomic(src, dst string) error { return LinkOrCopyDeferred(src, ds
 // DirSyncer collects folders whose new entries must be made durable, so a
 // batch of placements fsyncs each folder once (before the batch's DB
 // commit) instead of once per file. The zero value is ready to use.
-type DirSyncer struct{ dirs map[string]bool }
+type DirSyncer struct {
+	dirs map[string]bool
+	// syncFn replaces the folder fsync in tests (nil: syncDir).
+	syncFn func(dir string)
+}
 
 // Add remembers dir for the next Sync.
 func (s *DirSyncer) Add(dir string) {
@@ -136,11 +141,41 @@ func (s *DirSyncer) Add(dir string) {
 	s.dirs[dir] = true
 }
 
-// Sync fsyncs every remembered folder and forgets them.
+// dirSyncParallel bounds the concurrent folder fsyncs of one Sync. A
+// batch spreads over up to 256 hash-prefix folders; fsynced one after the
+// other each waits for its own journal commit, while concurrent fsyncs on a
+// journalling filesystem share commits.
+const dirSyncParallel = 8
+
+// Sync fsyncs every remembered folder and forgets them. It returns when
+// all are synced.
 func (s *DirSyncer) Sync() {
-	for d := range s.dirs {
-		syncDir(d)
+	syncFn := s.syncFn
+	if syncFn == nil {
+		syncFn = syncDir
 	}
+	n := min(dirSyncParallel, len(s.dirs))
+	if n <= 1 {
+		for d := range s.dirs {
+			syncFn(d)
+		}
+		clear(s.dirs)
+		return
+	}
+	ch := make(chan string)
+	var wg sync.WaitGroup
+	for range n {
+		wg.Go(func() {
+			for d := range ch {
+				syncFn(d)
+			}
+		})
+	}
+	for d := range s.dirs {
+		ch <- d
+	}
+	close(ch)
+	wg.Wait()
 	clear(s.dirs)
 }
 
