@@ -12,6 +12,12 @@ import (
 	sqlite3 "github.com/mattn/go-sqlite3"
 )
 
+// connPragmas sets the per-connection pragmas the DSN cannot carry.
+func connPragmas(c *sqlite3.SQLiteConn) error {
+	_, err := c.Exec("PRAGMA temp_store=MEMORY", nil)
+	return err
+}
+
 func sqliteCode(err error) (code, extended int, ok bool) {
 	var se sqlite3.Error
 	if errors.As(err, &se) {

@@ -65,7 +65,7 @@ func registerDriver() {
 				// limit, every later statement of a batch import wrote its
 				// undo pages to a /var/tmp file (~100 pwrite calls per
 				// imported file).
-				if _, err := c.Exec("PRAGMA temp_store=MEMORY", nil); err != nil {
+				if err := connPragmas(c); err != nil {
 					return err
 				}
 				// sv_ts normalises any legacy timestamp to UTC RFC 3339 and
