@@ -153,15 +153,7 @@ func boolInt(b bool) int {
 // Insert adds a media row and returns its id. A duplicate hash surfaces as a
 // unique violation (db.IsUniqueViolation).
 func Insert(ctx context.Context, q db.Execer, m NewMedia, now time.Time) (int64, error) {
-	src := m.Source
-	if src == "" {
-		src = SourceImport
-	}
-	res, err := q.ExecContext(ctx, `INSERT INTO media(path, type, source, width, height, duration, fps, filesize, hash,
-		created_at, imported_at, rating, has_nsfw, parent_media_id, status) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,'active')`,
-		m.Path, m.Type, src, nullInt(int64(m.Width)), nullInt(int64(m.Height)), nullFloat(m.Duration), nullFloat(m.FPS),
-		m.Filesize, strings.ToLower(m.Hash), svtime.FormatOrEmpty(m.FileMTime), svtime.Format(now), m.Rating,
-		boolInt(m.HasNSFW), nullInt(m.ParentID))
+	res, err := q.ExecContext(ctx, mediaInsertCols+`(?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)`, m.insertArgs(svtime.Format(now))...)
 	if err != nil {
 		return 0, fmt.Errorf("insert media: %w", db.Classify(err))
 	}

@@ -11,7 +11,6 @@ import (
 	"errors"
 	"fmt"
 	"strconv"
-	"strings"
 	"time"
 
 	"github.com/localsupervisor/supervisor/pkg/db"
@@ -138,31 +137,7 @@ func SetMetaPairs(ctx context.Context, q db.Execer, mediaID int64, pairs []MetaP
 // several times the last one wins, as in SetMetaPairs. It returns the
 // number of rows written.
 func InsertNewMetaPairs(ctx context.Context, q db.Execer, mediaID int64, pairs []MetaPair, now time.Time) (int, error) {
-	last := make(map[string]int, len(pairs))
-	for i, p := range pairs {
-		last[p.Key] = i
-	}
-	ts := svtime.Format(now)
-	var sb strings.Builder
-	sb.WriteString(`INSERT INTO media_meta(media_id, source, meta_key, meta_value, created_at) VALUES `)
-	args := make([]any, 0, 5*len(last))
-	for i, p := range pairs {
-		if last[p.Key] != i {
-			continue
-		}
-		if len(args) > 0 {
-			sb.WriteByte(',')
-		}
-		sb.WriteString("(?,?,?,?,?)")
-		args = append(args, mediaID, p.Source, p.Key, p.Value, ts)
-	}
-	if len(args) == 0 {
-		return 0, nil
-	}
-	if _, err := q.ExecContext(ctx, sb.String(), args...); err != nil {
-		return 0, fmt.Errorf("insert meta: %w", db.Classify(err))
-	}
-	return len(args) / 5, nil
+	return InsertNewMetaPairsMany(ctx, q, []MediaPairs{{MediaID: mediaID, Pairs: pairs}}, now)
 }
 
 // DeleteMeta removes every row of key (e.g. scan_stale after a good rescan).

@@ -62,11 +62,17 @@ type writer struct {
 	dirs library.DirSyncer
 	// cleaned are library folders already rid of stale temps this run.
 	cleaned map[string]bool
+	// reads are the writer's per-file lookups, prepared once per run.
+	reads *stmtCache
 }
 
+// newWriter returns a writer; close it when the run ends.
 func (im *Importer) newWriter(emit func(Outcome)) *writer {
-	return &writer{im: im, emit: emit, hashes: map[string]bool{}, cleaned: map[string]bool{}}
+	return &writer{im: im, emit: emit, hashes: map[string]bool{}, cleaned: map[string]bool{}, reads: newStmtCache(im.DB)}
 }
+
+// close releases the writer's prepared statements.
+func (w *writer) close() { w.reads.Close() }
 
 func (im *Importer) batchSize() int {
 	if im.BatchSize <= 0 {
@@ -101,8 +107,10 @@ func (w *writer) add(ctx context.Context, p *prepared) error {
 			return err
 		}
 	}
-	// Duplicate check BEFORE any tagger call (spec §10 item 16).
-	existing, err := media.GetByHash(ctx, im.DB, p.md5)
+	// Duplicate check BEFORE any tagger call (spec §10 item 16), with a
+	// statement prepared once per run (parsing the wide SELECT per file
+	// cost more than the lookup).
+	existing, err := media.GetByHash(ctx, w.reads, p.md5)
 	if err != nil {
 		return err
 	}
@@ -285,14 +293,9 @@ func (w *writer) commit(ctx context.Context, items []*pendingImport, now time.Ti
 	var refused []string
 	err := db.InTx(ctx, w.im.DB, func(tx *sql.Tx) error {
 		q := newStmtCache(tx)
-		ids := make([]int64, 0, len(items))
-		for _, it := range items {
-			id, err := w.im.insertNew(ctx, q, it, now)
-			if err != nil {
-				return err
-			}
-			it.id = id
-			ids = append(ids, id)
+		ids, err := w.im.insertNew(ctx, q, items, now)
+		if err != nil {
+			return err
 		}
 		// The triggers only marked the new media for the text index;
 		// folding the batch here (one bulk pass) keeps imports searchable
@@ -303,7 +306,6 @@ func (w *writer) commit(ctx context.Context, items []*pendingImport, now time.Ti
 		if w.im.Enqueue == nil {
 			return nil
 		}
-		var err error
 		refused, err = w.im.Enqueue(ctx, tx, ids)
 		return err
 	})
@@ -327,20 +329,65 @@ func (w *writer) finish(ctx context.Context, items []*pendingImport, refused []s
 	}
 }
 
-// insertNew writes one new media with its meta, scan result, extraction,
-// import_log and scan_files rows.
-func (im *Importer) insertNew(ctx context.Context, q db.Execer, it *pendingImport, now time.Time) (int64, error) {
-	p := it.p
-	nm := media.NewMedia{Path: it.dest, Type: string(p.kind), Source: media.SourceImport, Width: p.width, Height: p.height,
-		Filesize: p.info.Size(), Hash: p.md5, FileMTime: p.info.ModTime(), Rating: it.rating, HasNSFW: it.nsfw}
-	if p.vinfo != nil {
-		nm.Duration = p.vinfo.Duration.Seconds()
-		nm.FPS = p.vinfo.FPS
+// insertNew writes new media with their meta, scan result, extraction,
+// import_log and scan_files rows, and returns their ids (also set on the
+// items). Rows of one kind are written for the whole batch with multi-row
+// INSERTs; per media, the meta rows keep the order of a single import
+// (import pairs before scanner and extraction rows, which read them).
+func (im *Importer) insertNew(ctx context.Context, q db.Execer, items []*pendingImport, now time.Time) ([]int64, error) {
+	nms := make([]media.NewMedia, len(items))
+	for i, it := range items {
+		p := it.p
+		nms[i] = media.NewMedia{Path: it.dest, Type: string(p.kind), Source: media.SourceImport, Width: p.width, Height: p.height,
+			Filesize: p.info.Size(), Hash: p.md5, FileMTime: p.info.ModTime(), Rating: it.rating, HasNSFW: it.nsfw}
+		if p.vinfo != nil {
+			nms[i].Duration = p.vinfo.Duration.Seconds()
+			nms[i].FPS = p.vinfo.FPS
+		}
 	}
-	id, err := media.Insert(ctx, q, nm, now)
+	ids, err := media.InsertMany(ctx, q, nms, now)
 	if err != nil {
-		return 0, err
+		return nil, err
 	}
+	groups := make([]media.MediaPairs, len(items))
+	logs := make([]media.ImportLogEntry, len(items))
+	files := make([]any, 0, scanFileArgs*len(items))
+	for i, it := range items {
+		it.id = ids[i]
+		groups[i] = media.MediaPairs{MediaID: it.id, Pairs: im.importPairs(it)}
+		// A failed tagger call does not stop the import; its reason code
+		// is kept on the import_log row (the details are in scan_results).
+		msg := ""
+		if im.Tagger != nil && it.scanErr != nil {
+			msg = reason.CodeOr(it.scanErr, CodeScannerFailed)
+		}
+		logs[i] = media.ImportLogEntry{Path: it.dest, Status: StatusImported, Message: msg}
+		files = appendScanFile(files, it.p.path, it.p.k, it.id, it.p.md5, StatusImported, now)
+	}
+	if _, err := media.InsertNewMetaPairsMany(ctx, q, groups, now); err != nil {
+		return nil, err
+	}
+	for _, it := range items {
+		if im.Tagger != nil {
+			if err := storeScan(ctx, q, it.id, it.res, it.scanErr, im.ScannerName, map[string]any{"path_after": it.dest}, now, false); err != nil {
+				return nil, err
+			}
+		}
+		if it.p.meta != nil {
+			if _, err := media.StoreExtraction(ctx, q, it.id, *it.p.meta, media.PromptSourceImport, now); err != nil {
+				return nil, err
+			}
+		}
+	}
+	if err := media.ImportLogMany(ctx, q, logs, now); err != nil {
+		return nil, err
+	}
+	return ids, recordFiles(ctx, q, files)
+}
+
+// importPairs are the import's own meta rows of a new media.
+func (im *Importer) importPairs(it *pendingImport) []media.MetaPair {
+	p := it.p
 	pairs := []media.MetaPair{
 		{Source: media.SourceImport, Key: "original_path", Value: p.path},
 		{Source: media.SourceImport, Key: "original_name", Value: filepath.Base(p.path)},
@@ -360,46 +407,40 @@ func (im *Importer) insertNew(ctx context.Context, q db.Execer, it *pendingImpor
 		// rescan/backfill tags it; a successful scan deletes the flag.
 		pairs = append(pairs, media.MetaPair{Source: media.SourceScanner, Key: "scanner.pending", Value: "1"})
 	}
-	if _, err := media.InsertNewMetaPairs(ctx, q, id, pairs, now); err != nil {
-		return 0, err
-	}
-	if im.Tagger != nil {
-		if err := storeScan(ctx, q, id, it.res, it.scanErr, im.ScannerName, map[string]any{"path_after": it.dest}, now, false); err != nil {
-			return 0, err
-		}
-	}
-	if p.meta != nil {
-		if _, err := media.StoreExtraction(ctx, q, id, *p.meta, media.PromptSourceImport, now); err != nil {
-			return 0, err
-		}
-	}
-	// A failed tagger call does not stop the import; its reason code is
-	// kept on the import_log row (the details are in scan_results).
-	msg := ""
-	if im.Tagger != nil && it.scanErr != nil {
-		msg = reason.CodeOr(it.scanErr, CodeScannerFailed)
-	}
-	if err := media.ImportLog(ctx, q, it.dest, StatusImported, msg, now); err != nil {
-		return 0, err
-	}
-	return id, recordFile(ctx, q, p.path, p.k, id, p.md5, StatusImported, now)
+	return pairs
 }
 
 // stmtCache is a db.Execer over a transaction that prepares every distinct
 // statement once, so a batch of hundreds of imports parses each INSERT once
 // instead of once per row (the driver has no statement cache by default).
 type stmtCache struct {
-	tx *sql.Tx
+	tx preparer
 	m  map[string]*sql.Stmt
 }
 
-func newStmtCache(tx *sql.Tx) *stmtCache { return &stmtCache{tx: tx, m: map[string]*sql.Stmt{}} }
+// preparer is a *sql.Tx or a *sql.DB.
+type preparer interface {
+	db.Execer
+	PrepareContext(ctx context.Context, query string) (*sql.Stmt, error)
+}
+
+func newStmtCache(tx preparer) *stmtCache { return &stmtCache{tx: tx, m: map[string]*sql.Stmt{}} }
+
+// Close closes the statements; needed for a cache over a *sql.DB (a Tx's
+// statements close with the Tx).
+func (c *stmtCache) Close() {
+	for q, st := range c.m {
+		st.Close()
+		delete(c.m, q)
+	}
+}
 
 func (c *stmtCache) stmt(ctx context.Context, query string) (*sql.Stmt, error) {
 	if st, ok := c.m[query]; ok {
 		return st, nil
 	}
-	// Statements prepared on a Tx are closed by its commit or rollback.
+	// Statements prepared on a Tx are closed by its commit or rollback;
+	// on a DB by Close.
 	st, err := c.tx.PrepareContext(ctx, query)
 	if err != nil {
 		return nil, err

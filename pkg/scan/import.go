@@ -212,16 +212,31 @@ func (im *Importer) hashKnown(ctx context.Context, md5hex string) (bool, error) 
 	return err == nil, db.Classify(err)
 }
 
-func recordFile(ctx context.Context, q db.Execer, path string, k fileKey, mediaID int64, hash, status string, now time.Time) error {
+const (
+	scanFilesInsert = `INSERT INTO scan_files(path, size, mtime_ns, media_id, hash, status, seen_at) VALUES `
+	scanFilesUpsert = ` ON CONFLICT(path) DO UPDATE SET size=excluded.size, mtime_ns=excluded.mtime_ns, media_id=excluded.media_id,
+		hash=excluded.hash, status=excluded.status, seen_at=excluded.seen_at`
+	// scanFileArgs is the number of values of one scan_files row.
+	scanFileArgs = 7
+)
+
+// appendScanFile appends the values of one scan_files row for recordFiles.
+func appendScanFile(args []any, path string, k fileKey, mediaID int64, hash, status string, now time.Time) []any {
 	var mid any
 	if mediaID != 0 {
 		mid = mediaID
 	}
-	_, err := q.ExecContext(ctx, `INSERT INTO scan_files(path, size, mtime_ns, media_id, hash, status, seen_at) VALUES (?,?,?,?,?,?,?)
-		ON CONFLICT(path) DO UPDATE SET size=excluded.size, mtime_ns=excluded.mtime_ns, media_id=excluded.media_id,
-		hash=excluded.hash, status=excluded.status, seen_at=excluded.seen_at`,
-		path, k.size, k.mtimeNS, mid, hash, status, svtime.Format(now))
-	return db.Classify(err)
+	return append(args, path, k.size, k.mtimeNS, mid, hash, status, svtime.Format(now))
+}
+
+func recordFile(ctx context.Context, q db.Execer, path string, k fileKey, mediaID int64, hash, status string, now time.Time) error {
+	return recordFiles(ctx, q, appendScanFile(nil, path, k, mediaID, hash, status, now))
+}
+
+// recordFiles upserts scan_files rows (values from appendScanFile) with
+// multi-row statements.
+func recordFiles(ctx context.Context, q db.Execer, args []any) error {
+	return media.MultiInsert(ctx, q, scanFilesInsert, scanFilesUpsert, scanFileArgs, args)
 }
 
 // fail writes the import_log error row (and a scan_files row, so an
@@ -274,6 +289,7 @@ func (im *Importer) ImportFile(ctx context.Context, path string) (Outcome, error
 	}
 	var out Outcome
 	w := im.newWriter(func(o Outcome) { out = o })
+	defer w.close()
 	if err := w.add(ctx, p); err != nil {
 		return Outcome{}, err
 	}

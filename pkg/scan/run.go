@@ -80,6 +80,7 @@ func (im *Importer) ScanPath(ctx context.Context, root string, opts RunOptions) 
 		}
 	}
 	w := im.newWriter(emit)
+	defer w.close()
 	walkCtx, stopWalk := context.WithCancel(ctx)
 	defer stopWalk()
 	items, wait := im.feed(walkCtx, abs, opts.Walk)

@@ -1,0 +1,158 @@
+package media
+
+import (
+	"context"
+	"fmt"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/localsupervisor/supervisor/pkg/db"
+	"github.com/localsupervisor/supervisor/pkg/svtime"
+)
+
+// maxBatchParams bounds the bound parameters of one multi-row statement
+// (SQLite builds before 3.32 allow 999).
+const maxBatchParams = 999
+
+// MultiInsert runs head + "(?,…),(?,…)…" + tail for rows of cols values
+// each (args holds them row after row), in as few statements as
+// maxBatchParams allows. Full chunks share one SQL text, so a statement
+// cache prepares it once. Errors are db.Classify'd.
+func MultiInsert(ctx context.Context, q db.Execer, head, tail string, cols int, args []any) error {
+	per := maxBatchParams / cols
+	tuple := "(" + strings.Repeat("?,", cols-1) + "?)"
+	for len(args) > 0 {
+		n := min(len(args)/cols, per)
+		var sb strings.Builder
+		sb.Grow(len(head) + n*(len(tuple)+1) + len(tail))
+		sb.WriteString(head)
+		for i := 0; i < n; i++ {
+			if i > 0 {
+				sb.WriteByte(',')
+			}
+			sb.WriteString(tuple)
+		}
+		sb.WriteString(tail)
+		if _, err := q.ExecContext(ctx, sb.String(), args[:n*cols]...); err != nil {
+			return db.Classify(err)
+		}
+		args = args[n*cols:]
+	}
+	return nil
+}
+
+// mediaInsertCols is the column list Insert and InsertMany write.
+const mediaInsertCols = `INSERT INTO media(path, type, source, width, height, duration, fps, filesize, hash,
+		created_at, imported_at, rating, has_nsfw, parent_media_id, status) VALUES `
+
+func (m NewMedia) insertArgs(now string) []any {
+	src := m.Source
+	if src == "" {
+		src = SourceImport
+	}
+	return []any{m.Path, m.Type, src, nullInt(int64(m.Width)), nullInt(int64(m.Height)), nullFloat(m.Duration), nullFloat(m.FPS),
+		m.Filesize, strings.ToLower(m.Hash), svtime.FormatOrEmpty(m.FileMTime), now, m.Rating,
+		boolInt(m.HasNSFW), nullInt(m.ParentID), "active"}
+}
+
+// InsertMany adds media rows with multi-row INSERTs (what Insert writes,
+// for each) and returns their ids in the order of ms. A duplicate hash
+// surfaces as a unique violation and nothing of that statement is written.
+func InsertMany(ctx context.Context, q db.Execer, ms []NewMedia, now time.Time) ([]int64, error) {
+	const cols = 15
+	ts := svtime.Format(now)
+	per := maxBatchParams / cols
+	ids := make([]int64, 0, len(ms))
+	for len(ms) > 0 {
+		chunk := ms[:min(len(ms), per)]
+		ms = ms[len(chunk):]
+		args := make([]any, 0, cols*len(chunk))
+		var sb strings.Builder
+		sb.WriteString(mediaInsertCols)
+		for i, m := range chunk {
+			if i > 0 {
+				sb.WriteByte(',')
+			}
+			sb.WriteString("(?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)")
+			args = append(args, m.insertArgs(ts)...)
+		}
+		sb.WriteString(" RETURNING id")
+		rows, err := q.QueryContext(ctx, sb.String(), args...)
+		if err != nil {
+			return nil, fmt.Errorf("insert media: %w", db.Classify(err))
+		}
+		got := make([]int64, 0, len(chunk))
+		for rows.Next() {
+			var id int64
+			if err := rows.Scan(&id); err != nil {
+				rows.Close()
+				return nil, fmt.Errorf("insert media: %w", db.Classify(err))
+			}
+			got = append(got, id)
+		}
+		if err := rows.Close(); err != nil {
+			return nil, fmt.Errorf("insert media: %w", db.Classify(err))
+		}
+		if err := rows.Err(); err != nil {
+			return nil, fmt.Errorf("insert media: %w", db.Classify(err))
+		}
+		if len(got) != len(chunk) {
+			return nil, fmt.Errorf("insert media: %d ids for %d rows", len(got), len(chunk))
+		}
+		// RETURNING order is unspecified; AUTOINCREMENT ids grow in the
+		// order the VALUES rows are inserted, so ascending ids are the
+		// rows' order.
+		slices.Sort(got)
+		ids = append(ids, got...)
+	}
+	return ids, nil
+}
+
+// MediaPairs are the meta pairs of one media.
+type MediaPairs struct {
+	MediaID int64
+	Pairs   []MetaPair
+}
+
+// InsertNewMetaPairsMany is InsertNewMetaPairs for several new media in
+// multi-row INSERTs (rows in the order of groups, then pairs). It returns
+// the number of rows written.
+func InsertNewMetaPairsMany(ctx context.Context, q db.Execer, groups []MediaPairs, now time.Time) (int, error) {
+	ts := svtime.Format(now)
+	var args []any
+	for _, g := range groups {
+		last := make(map[string]int, len(g.Pairs))
+		for i, p := range g.Pairs {
+			last[p.Key] = i
+		}
+		for i, p := range g.Pairs {
+			if last[p.Key] == i {
+				args = append(args, g.MediaID, p.Source, p.Key, p.Value, ts)
+			}
+		}
+	}
+	if err := MultiInsert(ctx, q, `INSERT INTO media_meta(media_id, source, meta_key, meta_value, created_at) VALUES `, "", 5, args); err != nil {
+		return 0, fmt.Errorf("insert meta: %w", err)
+	}
+	return len(args) / 5, nil
+}
+
+// ImportLogEntry is one import_log row.
+type ImportLogEntry struct {
+	Path, Status, Message string
+}
+
+// ImportLogMany writes import_log rows (as ImportLog, in order) with
+// multi-row INSERTs.
+func ImportLogMany(ctx context.Context, q db.Execer, entries []ImportLogEntry, now time.Time) error {
+	ts := svtime.Format(now)
+	args := make([]any, 0, 4*len(entries))
+	for _, e := range entries {
+		args = append(args, e.Path, e.Status, nullStr(e.Message), ts)
+	}
+	if err := MultiInsert(ctx, q, `INSERT INTO import_log(path, status, message, created_at) VALUES `, "", 4, args); err != nil {
+		return fmt.Errorf("import_log: %w", err)
+	}
+	return nil
+}
