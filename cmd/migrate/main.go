@@ -17,7 +17,7 @@ import (
 
 // CodeWorkersRunning: a worker holds its lock, so migrating now could
 // change the schema under a running job.
-const CodeWorkersRunning = "workers_running"
+const CodeWorkersRunning = cliapp.CodeWorkersRunning
 
 func main() {
 	app := &cli.App{

@@ -109,7 +109,7 @@ func SetupWith(ctx context.Context, cfg *config.Config, opts Options, stdout, st
 		}
 		env.DB = d
 		if opts.Migrate {
-			if _, err := db.Migrate(ctx, d, db.MigrateOptions{}); err != nil {
+			if err := MigrateUnlessWorkersRun(ctx, d, cfg.Paths.Logs); err != nil {
 				env.Close()
 				return nil, err
 			}

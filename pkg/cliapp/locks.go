@@ -1,11 +1,15 @@
 package cliapp
 
 import (
+	"context"
+	"database/sql"
 	"path/filepath"
 	"sort"
 	"strings"
 
+	"github.com/localsupervisor/supervisor/pkg/db"
 	"github.com/localsupervisor/supervisor/pkg/jobs/workerstate"
+	"github.com/localsupervisor/supervisor/pkg/reason"
 )
 
 // HeldWorkerLocks lists the workers whose OS lock is held by a live process
@@ -23,4 +27,30 @@ func HeldWorkerLocks(logsDir string) []string {
 	}
 	sort.Strings(held)
 	return held
+}
+
+// CodeWorkersRunning refuses a migration while workers hold their locks:
+// a worker of the old version would keep writing to tables the migration
+// changes under it.
+const CodeWorkersRunning = "workers_running"
+
+// MigrateUnlessWorkersRun applies pending migrations for binaries that
+// migrate on start (webui, scan-path, …), with the same guard as the
+// migrate command: pending migrations and a held worker lock refuse with
+// CodeWorkersRunning (stop the workers, or run `migrate --force`). With
+// nothing pending it only checks the recorded migrations, so a running
+// worker never blocks an ordinary start.
+func MigrateUnlessWorkersRun(ctx context.Context, d *sql.DB, logsDir string) error {
+	st, err := db.Status(ctx, d)
+	if err != nil {
+		return err
+	}
+	if len(st.Pending) > 0 {
+		if held := HeldWorkerLocks(logsDir); len(held) > 0 {
+			return reason.Newf(CodeWorkersRunning, "%d migrations pending while workers are running (%s); stop them, or run migrate --force",
+				len(st.Pending), strings.Join(held, ", ")).With("workers", held).With("pending", st.Pending)
+		}
+	}
+	_, err = db.Migrate(ctx, d, db.MigrateOptions{})
+	return err
 }
