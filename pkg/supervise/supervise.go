@@ -215,14 +215,11 @@ func (s *Supervisor) loop(ctx context.Context, i int) {
 			log.Info().Int("pid", pid).Str("event", "worker_started").Msg("supervise")
 			done := make(chan error, 1)
 			go func() { done <- cmd.Wait() }()
-			var err error
-			select {
-			case err = <-done:
-			case <-ctx.Done():
-				s.update(i, func(st *State) { st.State = StateStopping })
-				err = s.stop(cmd, done, log)
-			}
+			err, hung := s.watch(ctx, i, cmd, done, log)
 			exitMsg = exitString(err)
+			if hung {
+				exitMsg = "hung (heartbeat stale), stopped: " + exitMsg
+			}
 			log.Info().Int("pid", pid).Str("exit", exitMsg).Str("event", "worker_exited").Msg("supervise")
 		}
 		now := svtime.Format(s.o.Clock.Now())
@@ -254,6 +251,39 @@ func (s *Supervisor) loop(ctx context.Context, i int) {
 		s.update(i, func(st *State) { st.Restarts++ })
 	}
 	s.update(i, func(st *State) { st.State = StateStopped })
+}
+
+// watch waits for the worker to exit or ctx to end. A worker whose own
+// heartbeat (same pid) has gone stale is hung — a live process that does
+// no work and would never exit on its own — so it is stopped like at
+// shutdown and the loop restarts it. Workers refresh their heartbeat every
+// few seconds while idle and while a job runs, so only a stuck process
+// crosses the freshness limit.
+func (s *Supervisor) watch(ctx context.Context, i int, cmd *exec.Cmd, done <-chan error, log zerolog.Logger) (err error, hung bool) {
+	var tick <-chan time.Time
+	sp := s.o.Specs[i]
+	if s.o.LogsDir != "" && sp.Service != "" && s.o.Fresh > 0 {
+		t := time.NewTicker(max(s.o.Fresh/4, 100*time.Millisecond))
+		defer t.Stop()
+		tick = t.C
+	}
+	for {
+		select {
+		case err = <-done:
+			return err, false
+		case <-ctx.Done():
+			s.update(i, func(st *State) { st.State = StateStopping })
+			return s.stop(cmd, done, log), false
+		case <-tick:
+			hb := workerstate.ServiceState(s.o.LogsDir, sp.Service, s.o.Clock.Now(), s.o.Fresh)
+			if hb.PID != cmd.Process.Pid || hb.ReasonCode != "heartbeat_file_stale" {
+				continue
+			}
+			log.Warn().Int("pid", hb.PID).Int64("heartbeat_age_seconds", hb.AgeSeconds).Str("event", "worker_hung").Msg("supervise")
+			s.update(i, func(st *State) { st.State = StateStopping })
+			return s.stop(cmd, done, log), true
+		}
+	}
 }
 
 // stop asks the worker to finish its current job (SIGTERM) and kills it

@@ -312,3 +312,35 @@ func BenchmarkStates(b *testing.B) {
 		}
 	}
 }
+
+// TestSuperviseRestartsHungWorker: a live worker whose own heartbeat went
+// stale is stopped and restarted; one that keeps its heartbeat fresh, or
+// one that writes none, is left alone.
+func TestSuperviseRestartsHungWorker(t *testing.T) {
+	bin := svtest.BuildBinary(t, "./pkg/supervise/internal/fakeworker")
+	logs := t.TempDir()
+	s, err := New(Options{Log: zerolog.Nop(), MinBackoff: 10 * time.Millisecond, MaxBackoff: 50 * time.Millisecond,
+		Grace: 2 * time.Second, LogsDir: logs, Fresh: 2 * time.Second, Specs: []Spec{
+			{Name: "scan", Service: "scan_worker", Path: bin, Args: []string{"--loop", "--logs=" + logs, "--service=scan_worker", "--hung"}},
+			{Name: "media", Service: "media_worker", Path: bin, Args: []string{"--loop", "--logs=" + logs, "--service=media_worker"}},
+			{Name: "forge", Service: "forge_worker", Path: bin, Args: []string{"--loop"}},
+		}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- s.Run(ctx); close(done) }()
+	defer func() { cancel(); <-done }()
+
+	st := waitFor(t, "hung worker restarted twice", s, func(st []State) bool { return st[0].Restarts >= 2 })
+	if !strings.Contains(st[0].LastExit, "hung") {
+		t.Errorf("last exit %q, want the hung reason", st[0].LastExit)
+	}
+	// The healthy and the heartbeat-less worker ran through all of it.
+	for _, x := range st[1:] {
+		if x.Restarts != 0 || !x.Running() {
+			t.Errorf("%s was disturbed: %+v", x.Name, x)
+		}
+	}
+}
