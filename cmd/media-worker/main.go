@@ -1,7 +1,7 @@
 // Command media-worker runs integrity_check, hash_compute and upscale jobs
 // (the original media_worker_cli.php / media_service_cli.php):
 //
-//	media-worker [--limit=50] [--loop --sleep-ms=1500]
+//	media-worker [--limit=50] [--loop --sleep-ms=1500] [--no-top-up]
 //	media-worker enqueue --type=upscale --media-id=N [--scale=2] [--model=X]
 //	media-worker enqueue --type=hash_compute --all-missing [--limit=N]
 package main
@@ -10,6 +10,7 @@ import (
 	"context"
 	"fmt"
 	"os"
+	"time"
 
 	"github.com/urfave/cli/v2"
 
@@ -28,12 +29,18 @@ func main() {
 		Types:           []string{jobs.TypeIntegrityCheck, jobs.TypeHashCompute, jobs.TypeUpscale},
 		DefaultLimit:    50,
 		SleepFromConfig: func(c *config.Config) int { return c.Workers.Media.SleepMS },
+		ExtraFlags: []cli.Flag{&cli.BoolFlag{Name: "no-top-up",
+			Usage: "do not queue integrity_check/hash_compute for media missing them (import follow-ups the queue caps refused)"}},
 		Setup: func(ctx context.Context, env *workercmd.Env) (map[string]jobs.Handler, func(), error) {
 			s, err := mediaops.FromConfig(env.Config, env.DB, env.Clock, nil)
 			if err != nil {
 				return nil, nil, err
 			}
-			return s.MediaHandlers(), nil, nil
+			var stop func()
+			if !env.CLI.Bool("no-top-up") {
+				stop = startTopUp(ctx, env)
+			}
+			return s.MediaHandlers(), stop, nil
 		},
 	})
 	app.Commands = []*cli.Command{{
@@ -50,6 +57,48 @@ func main() {
 		Action: enqueue,
 	}}
 	os.Exit(cliapp.Run(app, os.Args))
+}
+
+// topUpEvery is how often a --loop worker tops the queue up again.
+const topUpEvery = 10 * time.Second
+
+// startTopUp tops the queue up once before the first claim and, in --loop
+// mode, every topUpEvery until the returned stop is called. A failed top-up
+// is logged, not fatal: the queued work still gets done.
+func startTopUp(ctx context.Context, env *workercmd.Env) (stop func()) {
+	t := &mediaops.TopUp{Queue: env.Queue}
+	run := func() {
+		res, err := t.Run(ctx)
+		if err != nil {
+			env.Log.Warn().Err(err).Msg("media_worker_top_up_failed")
+		}
+		for _, r := range res {
+			if r.Enqueued > 0 {
+				env.Log.Info().Str("type", r.Type).Int("enqueued", r.Enqueued).Int("room", r.Room).
+					Int64("after_id", r.AfterID).Int64("up_to_id", r.UpToID).Msg("media_worker_top_up")
+			}
+		}
+	}
+	run()
+	if !env.CLI.Bool("loop") {
+		return nil
+	}
+	ctx, cancel := context.WithCancel(ctx)
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		tick := time.NewTicker(topUpEvery)
+		defer tick.Stop()
+		for {
+			select {
+			case <-ctx.Done():
+				return
+			case <-tick.C:
+				run()
+			}
+		}
+	}()
+	return func() { cancel(); <-done }
 }
 
 func enqueue(c *cli.Context) error {

@@ -82,7 +82,8 @@ func mediaWorkerJobs(t *testing.T, bin string) {
 	e.run(t, 0, bin, cfg, "enqueue", "--type=upscale", "--media-id="+strconv.FormatInt(good, 10), "--scale=2")
 	e.run(t, 1, bin, cfg, "enqueue", "--type=upscale")
 	e.run(t, 1, bin, cfg, "enqueue", "--type=upscale", "--media-id=999")
-	e.run(t, 0, bin, cfg, "--limit=20")
+	// --no-top-up: only the jobs enqueued above run.
+	e.run(t, 0, bin, cfg, "--limit=20", "--no-top-up")
 
 	var open int
 	e.db.QueryRow(`SELECT COUNT(*) FROM jobs WHERE status<>'done'`).Scan(&open)
@@ -102,6 +103,26 @@ func mediaWorkerJobs(t *testing.T, bin string) {
 	}
 	if e.count(t, `SELECT COUNT(*) FROM media WHERE parent_media_id=? AND source='upscale' AND width=64 AND height=48`, good) != 1 {
 		t.Error("no 64x48 upscale child")
+	}
+
+	// Without --no-top-up the worker first queues integrity_check and
+	// hash_compute for media missing them (three without a hash, the
+	// upscale child without an integrity check), then runs them; a second
+	// run finds nothing missing and queues nothing.
+	e.run(t, 0, bin, cfg, "--limit=20")
+	lacking := `SELECT COUNT(*) FROM media m WHERE m.status='active' AND (
+		NOT EXISTS (SELECT 1 FROM media_meta mm WHERE mm.media_id=m.id AND mm.meta_key='integrity.checked_at')
+		OR NOT EXISTS (SELECT 1 FROM media_meta mm WHERE mm.media_id=m.id AND mm.meta_key='hash.sha256'))`
+	jobsN := e.count(t, `SELECT COUNT(*) FROM jobs`)
+	if n := e.count(t, lacking); n != 0 || jobsN <= 6 {
+		t.Errorf("after top-up run: %d media lacking results, %d jobs (want 0, more than 6)", n, jobsN)
+	}
+	e.run(t, 0, bin, cfg, "--limit=20")
+	if n := e.count(t, `SELECT COUNT(*) FROM jobs`); n != jobsN {
+		t.Errorf("run with nothing missing queued jobs: %d jobs", n)
+	}
+	if n := e.count(t, `SELECT COUNT(*) FROM jobs WHERE status<>'done'`); n != 0 {
+		t.Errorf("%d jobs not done", n)
 	}
 }
 
@@ -147,7 +168,7 @@ func upscaleDiskFull(t *testing.T, bin string) {
 		}
 		return nil
 	})
-	r := svtest.RunBinary(t, e.dir, nil, prlimit, "--fsize="+strconv.Itoa(limit), bin, "--config="+cfg, "--limit=1")
+	r := svtest.RunBinary(t, e.dir, nil, prlimit, "--fsize="+strconv.Itoa(limit), bin, "--config="+cfg, "--limit=1", "--no-top-up")
 	if r.Code != 0 {
 		t.Fatalf("worker: %+v", r)
 	}

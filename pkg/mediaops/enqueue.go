@@ -20,22 +20,43 @@ type EnqueueOptions struct {
 	AllMissing bool
 	// Limit caps AllMissing (≤ 0: no limit).
 	Limit int
+	// AfterID and UpToID bound AllMissing to ids in (AfterID, UpToID]
+	// (UpToID ≤ 0: no upper bound), so a caller can bound the rows one run
+	// examines (TopUp on a 1M library).
+	AfterID, UpToID int64
+	// SkipLive leaves out media that already have a queued or running job
+	// of Type: Limit then counts only media that can get a new job instead
+	// of spending it on dedupes.
+	SkipLive bool
 	// Upscale is the payload of upscale jobs.
 	Upscale UpscalePayload
 }
 
-// missingQuery returns the id query of media lacking the result of typ.
-func missingQuery(typ string) (string, error) {
-	base := `SELECT m.id FROM media m WHERE m.id>? AND m.status='active' AND m.is_deleted=0 AND `
-	switch typ {
-	case jobs.TypeIntegrityCheck:
-		return base + `NOT EXISTS (SELECT 1 FROM media_meta mm WHERE mm.media_id=m.id AND mm.meta_key='integrity.checked_at') ORDER BY m.id LIMIT 500`, nil
-	case jobs.TypeHashCompute:
-		return base + `NOT EXISTS (SELECT 1 FROM media_meta mm WHERE mm.media_id=m.id AND mm.meta_key='hash.sha256') ORDER BY m.id LIMIT 500`, nil
-	case jobs.TypeUpscale:
-		return base + `m.type='image' AND m.source<>'upscale' AND NOT EXISTS (SELECT 1 FROM media c WHERE c.parent_media_id=m.id AND c.source='upscale') ORDER BY m.id LIMIT 500`, nil
+// missingQuery returns the id query of media lacking the result of o.Type
+// (one "?" for the keyset cursor) and its further arguments.
+func missingQuery(o EnqueueOptions) (string, []any, error) {
+	q := `SELECT m.id FROM media m WHERE m.id>? AND m.status='active' AND m.is_deleted=0 AND `
+	var args []any
+	if o.UpToID > 0 {
+		q += `m.id<=? AND `
+		args = append(args, o.UpToID)
 	}
-	return "", reason.Newf(jobs.CodeUnknownType, "not a media job type: %q", typ)
+	if o.SkipLive {
+		// idx_jobs_media keeps this a lookup per candidate.
+		q += `NOT EXISTS (SELECT 1 FROM jobs j WHERE j.media_id=m.id AND j.type=? AND j.status IN ('queued','running')) AND `
+		args = append(args, o.Type)
+	}
+	switch o.Type {
+	case jobs.TypeIntegrityCheck:
+		q += `NOT EXISTS (SELECT 1 FROM media_meta mm WHERE mm.media_id=m.id AND mm.meta_key='integrity.checked_at')`
+	case jobs.TypeHashCompute:
+		q += `NOT EXISTS (SELECT 1 FROM media_meta mm WHERE mm.media_id=m.id AND mm.meta_key='hash.sha256')`
+	case jobs.TypeUpscale:
+		q += `m.type='image' AND m.source<>'upscale' AND NOT EXISTS (SELECT 1 FROM media c WHERE c.parent_media_id=m.id AND c.source='upscale')`
+	default:
+		return "", nil, reason.Newf(jobs.CodeUnknownType, "not a media job type: %q", o.Type)
+	}
+	return q + ` ORDER BY m.id LIMIT 500`, args, nil
 }
 
 // EnqueueMedia enqueues media jobs (CLI `media-worker enqueue` and the web
@@ -43,7 +64,7 @@ func missingQuery(typ string) (string, error) {
 // full queue stops the run and is reported in the summary.
 func EnqueueMedia(ctx context.Context, q *jobs.Queue, o EnqueueOptions) (EnqueueSummary, error) {
 	var sum EnqueueSummary
-	query, err := missingQuery(o.Type)
+	query, args, err := missingQuery(o)
 	if err != nil {
 		return sum, err
 	}
@@ -78,7 +99,7 @@ func EnqueueMedia(ctx context.Context, q *jobs.Queue, o EnqueueOptions) (Enqueue
 	if !o.AllMissing {
 		return sum, nil
 	}
-	err = pageIDs(ctx, q.DB(), query, func(ids []int64) (bool, error) {
+	err = pageIDs(ctx, q.DB(), query, o.AfterID, args, func(ids []int64) (bool, error) {
 		for _, id := range ids {
 			if stop, err := enqueue(id); err != nil || stop {
 				return true, err

@@ -9,15 +9,16 @@ import (
 // idPageSize bounds one page of pageIDs.
 const idPageSize = 500
 
-// pageIDs runs query (one "?" for the last id seen, selecting only id,
-// ORDER BY id LIMIT idPageSize) page by page and hands each page to fn.
+// pageIDs runs query (first "?" for the last id seen, starting after
+// start, then args; selecting only id, ORDER BY id LIMIT idPageSize) page
+// by page and hands each page to fn.
 // Each page is read completely and its cursor closed before fn runs, so no
 // read transaction stays open while fn enqueues or touches files. It stops
 // when a page is empty or fn says stop.
-func pageIDs(ctx context.Context, q db.Execer, query string, fn func(ids []int64) (stop bool, err error)) error {
-	var last int64
+func pageIDs(ctx context.Context, q db.Execer, query string, start int64, args []any, fn func(ids []int64) (stop bool, err error)) error {
+	last := start
 	for {
-		rows, err := q.QueryContext(ctx, query, last)
+		rows, err := q.QueryContext(ctx, query, append([]any{last}, args...)...)
 		if err != nil {
 			return db.Classify(err)
 		}

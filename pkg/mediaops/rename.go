@@ -199,7 +199,7 @@ func (sum *EnqueueSummary) add(r jobs.EnqueueResult, err error) (stop bool, _ er
 // path outside the roots are skipped; it stops at the queue cap.
 func (s *Service) EnqueueRenames(ctx context.Context, q *jobs.Queue, limit int) (EnqueueSummary, error) {
 	var sum EnqueueSummary
-	err := pageIDs(ctx, s.DB, `SELECT id FROM media WHERE id>? AND hash IS NOT NULL AND hash<>'' AND status='active' AND is_deleted=0 ORDER BY id LIMIT 500`, func(ids []int64) (bool, error) {
+	err := pageIDs(ctx, s.DB, `SELECT id FROM media WHERE id>? AND hash IS NOT NULL AND hash<>'' AND status='active' AND is_deleted=0 ORDER BY id LIMIT 500`, 0, nil, func(ids []int64) (bool, error) {
 		for _, id := range ids {
 			m, err := media.Get(ctx, s.DB, id)
 			if err != nil {

@@ -1,18 +1,24 @@
 package scan
 
 import (
+	"cmp"
 	"context"
 	"database/sql"
 	"fmt"
+	"maps"
+	"slices"
+	"strings"
 
 	"github.com/localsupervisor/supervisor/pkg/jobs"
+	"github.com/localsupervisor/supervisor/pkg/reason"
 )
 
 // QueueEnqueuer adapts a Queue to the importer's Enqueuer: hash_compute
 // and integrity_check per new media, inside the import transaction
 // (jobs.Queue.EnqueueTx; deduped per media by the queue). Jobs a cap
-// refuses become consistency_log warnings, not import errors: a full queue
-// must not stop imports.
+// refuses are not import errors (a full queue must not stop imports): the
+// batch reports them as one summary line, and media-worker tops the queue
+// up with them later (mediaops.TopUp).
 func QueueEnqueuer(q *jobs.Queue) Enqueuer {
 	return func(ctx context.Context, tx *sql.Tx, mediaIDs []int64) ([]string, error) {
 		reqs := make([]jobs.EnqueueRequest, 0, len(mediaIDs)*len(followUpJobs))
@@ -26,14 +32,50 @@ func QueueEnqueuer(q *jobs.Queue) Enqueuer {
 		if err != nil {
 			return nil, err
 		}
-		var refused []string
+		var rs refusedSummary
 		for i, r := range res {
 			if r.Err != nil {
-				refused = append(refused, fmt.Sprintf("media %d %s: %v", *reqs[i].MediaID, reqs[i].Type, r.Err))
+				rs.add(*reqs[i].MediaID, reqs[i].Type, cmp.Or(r.ReasonCode, reason.Code(r.Err)))
 			}
 		}
-		return refused, nil
+		if rs.n == 0 {
+			return nil, nil
+		}
+		return []string{rs.String()}, nil
 	}
+}
+
+// refusedSummary aggregates the follow-up jobs a batch had refused, so a
+// 10k-file import logs one warning per batch instead of one per job.
+type refusedSummary struct {
+	n             int
+	first, last   int64
+	types, causes map[string]int
+}
+
+func (s *refusedSummary) add(mediaID int64, typ, cause string) {
+	if s.n == 0 {
+		s.first, s.last = mediaID, mediaID
+		s.types, s.causes = map[string]int{}, map[string]int{}
+	}
+	s.n++
+	s.first, s.last = min(s.first, mediaID), max(s.last, mediaID)
+	s.types[typ]++
+	s.causes[cmp.Or(cause, "refused")]++
+}
+
+func (s *refusedSummary) String() string {
+	return fmt.Sprintf("%d follow-up jobs refused by the queue caps (%s; %s), media %d..%d; media-worker will top up",
+		s.n, countList(s.types), countList(s.causes), s.first, s.last)
+}
+
+// countList renders counts as "a=1, b=2" in key order.
+func countList(m map[string]int) string {
+	parts := make([]string, 0, len(m))
+	for _, k := range slices.Sorted(maps.Keys(m)) {
+		parts = append(parts, fmt.Sprintf("%s=%d", k, m[k]))
+	}
+	return strings.Join(parts, ", ")
 }
 
 // EnqueueScanPath queues a scan_path job.

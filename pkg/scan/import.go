@@ -72,8 +72,9 @@ type VideoProber interface {
 
 // Enqueuer queues the follow-up jobs (hash_compute, integrity_check) of
 // newly imported media inside the import transaction, so a crash can never
-// commit a media without them. refused lists jobs a queue cap turned down
-// (logged as a warning after the commit); err rolls the import back.
+// commit a media without them. refused describes jobs a queue cap turned
+// down (each line one warning after the commit; QueueEnqueuer returns at
+// most one summary line per batch); err rolls the import back.
 type Enqueuer func(ctx context.Context, tx *sql.Tx, mediaIDs []int64) (refused []string, err error)
 
 // Importer imports files into the catalogue. Fields are dependencies and
