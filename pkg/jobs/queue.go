@@ -284,6 +284,11 @@ type mediaKey struct {
 	id  int64
 }
 
+// rowQuerier is a *sql.Tx or a *sql.DB.
+type rowQuerier interface {
+	QueryRowContext(ctx context.Context, query string, args ...any) *sql.Row
+}
+
 type queueCounts struct {
 	total    int
 	perType  map[string]int
@@ -294,7 +299,7 @@ type queueCounts struct {
 // (a count that reached the cap refuses the same as the exact one): the
 // total and the types of this batch. Disabled caps are not counted, so
 // enqueueing into a long queue does not scan it for every insert.
-func loadCounts(ctx context.Context, tx *sql.Tx, cfg Config, reqs []EnqueueRequest) (*queueCounts, error) {
+func loadCounts(ctx context.Context, tx rowQuerier, cfg Config, reqs []EnqueueRequest) (*queueCounts, error) {
 	c := &queueCounts{perType: map[string]int{}, perMedia: map[mediaKey]int{}}
 	if cfg.QueueMaxTotal > 0 {
 		if err := tx.QueryRowContext(ctx, `SELECT count(*) FROM (SELECT 1 FROM jobs WHERE status = 'queued' LIMIT ?)`, cfg.QueueMaxTotal).Scan(&c.total); err != nil {
@@ -403,4 +408,30 @@ func audit(ctx context.Context, ex db.Execer, now, action string, jobID int64, d
 		return fmt.Errorf("audit %s: %w", action, err)
 	}
 	return nil
+}
+
+// Room is how many jobs of typ an enqueue could add right now before the
+// total or the per-type cap refuses (the per-media cap is per media and
+// not part of it); -1 when both caps are off. It counts like the enqueue
+// does, so a producer that tops the queue up (media-worker) never runs
+// into refusals on its own.
+func (q *Queue) Room(ctx context.Context, typ string) (int, error) {
+	cfg := q.cfg
+	// Plain reads, no transaction: the DB opens transactions IMMEDIATE,
+	// and an estimate of free room does not need the write lock.
+	c, err := loadCounts(ctx, q.db, cfg, []EnqueueRequest{{Type: typ}})
+	if err != nil {
+		return 0, db.Classify(err)
+	}
+	room := -1
+	if cfg.QueueMaxTotal > 0 {
+		room = max(cfg.QueueMaxTotal-c.total, 0)
+	}
+	if tc := cfg.typeCap(typ); tc > 0 {
+		free := max(tc-c.perType[typ], 0)
+		if room < 0 || free < room {
+			room = free
+		}
+	}
+	return room, nil
 }

@@ -73,7 +73,7 @@ func (t *TopUp) Run(ctx context.Context) ([]TopUpResult, error) {
 }
 
 func (t *TopUp) runType(ctx context.Context, typ string) (*TopUpResult, error) {
-	room, err := t.room(ctx, typ)
+	room, err := t.Queue.Room(ctx, typ)
 	if err != nil || room == 0 {
 		return nil, err
 	}
@@ -108,37 +108,4 @@ func (t *TopUp) runType(ctx context.Context, typ string) (*TopUpResult, error) {
 		t.next[typ] = lo
 	}
 	return res, nil
-}
-
-// room is the free space under the total and per-type caps for typ (-1
-// when neither applies: a cap of 0 is disabled). The counts are bounded by
-// the caps, like the queue's own.
-func (t *TopUp) room(ctx context.Context, typ string) (int, error) {
-	cfg := t.Queue.Config()
-	room := -1
-	count := func(capN int, query string, args ...any) error {
-		if capN <= 0 {
-			return nil
-		}
-		var n int
-		if err := t.Queue.DB().QueryRowContext(ctx, query, append(args, capN)...).Scan(&n); err != nil {
-			return db.Classify(err)
-		}
-		free := max(capN-n, 0)
-		if room < 0 || free < room {
-			room = free
-		}
-		return nil
-	}
-	if err := count(cfg.QueueMaxTotal, `SELECT count(*) FROM (SELECT 1 FROM jobs WHERE status='queued' LIMIT ?)`); err != nil {
-		return 0, err
-	}
-	typeCap := cfg.QueueMaxPerTypeDefault
-	if v, ok := cfg.QueueMaxPerType[typ]; ok {
-		typeCap = v
-	}
-	if err := count(typeCap, `SELECT count(*) FROM (SELECT 1 FROM jobs WHERE status='queued' AND type=? LIMIT ?)`, typ); err != nil {
-		return 0, err
-	}
-	return room, nil
 }
