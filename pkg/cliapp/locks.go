@@ -41,14 +41,16 @@ const CodeWorkersRunning = "workers_running"
 // nothing pending it only checks the recorded migrations, so a running
 // worker never blocks an ordinary start.
 func MigrateUnlessWorkersRun(ctx context.Context, d *sql.DB, logsDir string) error {
-	st, err := db.Status(ctx, d)
+	// A dry run only reads schema_migrations; db.Status would also build
+	// the whole expected schema in memory, on every start.
+	plan, err := db.Migrate(ctx, d, db.MigrateOptions{DryRun: true})
 	if err != nil {
 		return err
 	}
-	if len(st.Pending) > 0 {
+	if len(plan.Pending) > 0 {
 		if held := HeldWorkerLocks(logsDir); len(held) > 0 {
 			return reason.Newf(CodeWorkersRunning, "%d migrations pending while workers are running (%s); stop them, or run migrate --force",
-				len(st.Pending), strings.Join(held, ", ")).With("workers", held).With("pending", st.Pending)
+				len(plan.Pending), strings.Join(held, ", ")).With("workers", held).With("pending", plan.Pending)
 		}
 	}
 	_, err = db.Migrate(ctx, d, db.MigrateOptions{})
