@@ -11,37 +11,6 @@ import (
 	"github.com/localsupervisor/supervisor/pkg/svtime"
 )
 
-// maxBatchParams bounds the bound parameters of one multi-row statement
-// (SQLite builds before 3.32 allow 999).
-const maxBatchParams = 999
-
-// MultiInsert runs head + "(?,…),(?,…)…" + tail for rows of cols values
-// each (args holds them row after row), in as few statements as
-// maxBatchParams allows. Full chunks share one SQL text, so a statement
-// cache prepares it once. Errors are db.Classify'd.
-func MultiInsert(ctx context.Context, q db.Execer, head, tail string, cols int, args []any) error {
-	per := maxBatchParams / cols
-	tuple := "(" + strings.Repeat("?,", cols-1) + "?)"
-	for len(args) > 0 {
-		n := min(len(args)/cols, per)
-		var sb strings.Builder
-		sb.Grow(len(head) + n*(len(tuple)+1) + len(tail))
-		sb.WriteString(head)
-		for i := 0; i < n; i++ {
-			if i > 0 {
-				sb.WriteByte(',')
-			}
-			sb.WriteString(tuple)
-		}
-		sb.WriteString(tail)
-		if _, err := q.ExecContext(ctx, sb.String(), args[:n*cols]...); err != nil {
-			return db.Classify(err)
-		}
-		args = args[n*cols:]
-	}
-	return nil
-}
-
 // mediaInsertCols is the column list Insert and InsertMany write.
 const mediaInsertCols = `INSERT INTO media(path, type, source, width, height, duration, fps, filesize, hash,
 		created_at, imported_at, rating, has_nsfw, parent_media_id, status) VALUES `
@@ -62,23 +31,16 @@ func (m NewMedia) insertArgs(now string) []any {
 func InsertMany(ctx context.Context, q db.Execer, ms []NewMedia, now time.Time) ([]int64, error) {
 	const cols = 15
 	ts := svtime.Format(now)
-	per := maxBatchParams / cols
+	per := db.MaxParams / cols
 	ids := make([]int64, 0, len(ms))
 	for len(ms) > 0 {
 		chunk := ms[:min(len(ms), per)]
 		ms = ms[len(chunk):]
 		args := make([]any, 0, cols*len(chunk))
-		var sb strings.Builder
-		sb.WriteString(mediaInsertCols)
-		for i, m := range chunk {
-			if i > 0 {
-				sb.WriteByte(',')
-			}
-			sb.WriteString("(?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)")
+		for _, m := range chunk {
 			args = append(args, m.insertArgs(ts)...)
 		}
-		sb.WriteString(" RETURNING id")
-		rows, err := q.QueryContext(ctx, sb.String(), args...)
+		rows, err := q.QueryContext(ctx, db.ValuesSQL(mediaInsertCols, cols, len(chunk), " RETURNING id"), args...)
 		if err != nil {
 			return nil, fmt.Errorf("insert media: %w", db.Classify(err))
 		}
@@ -132,7 +94,7 @@ func InsertNewMetaPairsMany(ctx context.Context, q db.Execer, groups []MediaPair
 			}
 		}
 	}
-	if err := MultiInsert(ctx, q, `INSERT INTO media_meta(media_id, source, meta_key, meta_value, created_at) VALUES `, "", 5, args); err != nil {
+	if err := db.MultiInsert(ctx, q, `INSERT INTO media_meta(media_id, source, meta_key, meta_value, created_at) VALUES `, "", 5, args); err != nil {
 		return 0, fmt.Errorf("insert meta: %w", err)
 	}
 	return len(args) / 5, nil
@@ -151,7 +113,7 @@ func ImportLogMany(ctx context.Context, q db.Execer, entries []ImportLogEntry, n
 	for _, e := range entries {
 		args = append(args, e.Path, e.Status, nullStr(e.Message), ts)
 	}
-	if err := MultiInsert(ctx, q, `INSERT INTO import_log(path, status, message, created_at) VALUES `, "", 4, args); err != nil {
+	if err := db.MultiInsert(ctx, q, `INSERT INTO import_log(path, status, message, created_at) VALUES `, "", 4, args); err != nil {
 		return fmt.Errorf("import_log: %w", err)
 	}
 	return nil

@@ -237,7 +237,7 @@ func recordFile(ctx context.Context, q db.Execer, path string, k fileKey, mediaI
 // recordFiles upserts scan_files rows (values from appendScanFile) with
 // multi-row statements.
 func recordFiles(ctx context.Context, q db.Execer, args []any) error {
-	return media.MultiInsert(ctx, q, scanFilesInsert, scanFilesUpsert, scanFileArgs, args)
+	return db.MultiInsert(ctx, q, scanFilesInsert, scanFilesUpsert, scanFileArgs, args)
 }
 
 // fail writes the import_log error row (and a scan_files row, so an
