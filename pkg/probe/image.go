@@ -38,6 +38,16 @@ func ImageInfo(path string) (w, h int, format string, err error) {
 	return cfg.Width, cfg.Height, format, nil
 }
 
+// ImageHeader is ImageInfo over a reader the caller already has open (the
+// importer reads each file once): same header-only read, same reason codes.
+func ImageHeader(r io.Reader) (w, h int, format string, err error) {
+	cfg, format, err := decodeConfig(r)
+	if err != nil {
+		return 0, 0, "", err
+	}
+	return cfg.Width, cfg.Height, format, nil
+}
+
 func decodeConfig(r io.Reader) (image.Config, string, error) {
 	cfg, format, err := image.DecodeConfig(bufio.NewReaderSize(r, 8192))
 	if err != nil {

@@ -6,9 +6,7 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"errors"
-	"fmt"
 	"hash"
-	"image"
 	"io"
 	"io/fs"
 	"os"
@@ -133,7 +131,7 @@ func (im *Importer) prepare(ctx context.Context, path string, info fs.FileInfo, 
 				return p
 			}
 		}
-		w, h, err := imageHeader(io.NewSectionReader(ra, 0, info.Size()))
+		w, h, _, err := probe.ImageHeader(io.NewSectionReader(ra, 0, info.Size()))
 		if err != nil {
 			p.ferr = err
 			return p
@@ -203,21 +201,4 @@ func copyCtx(ctx context.Context, w io.Writer, r io.Reader, buf []byte) error {
 			return err
 		}
 	}
-}
-
-// imageHeader reads width and height from an image header with the reason
-// codes of probe.ImageInfo, from an already open reader (probe.ImageInfo
-// takes a path and would open the file again).
-func imageHeader(r io.Reader) (int, int, error) {
-	cfg, _, err := image.DecodeConfig(r)
-	if err != nil {
-		if errors.Is(err, image.ErrFormat) {
-			return 0, 0, reason.Permanent(probe.CodeUnsupportedType, err)
-		}
-		return 0, 0, reason.Permanent(probe.CodeInvalidHeader, fmt.Errorf("decode image header: %w", err))
-	}
-	if cfg.Width <= 0 || cfg.Height <= 0 {
-		return 0, 0, reason.Newf(probe.CodeInvalidHeader, "image header has size %dx%d", cfg.Width, cfg.Height)
-	}
-	return cfg.Width, cfg.Height, nil
 }
