@@ -36,11 +36,15 @@ func main() {
 			if err != nil {
 				return nil, nil, err
 			}
-			var stop func()
-			if !env.CLI.Bool("no-top-up") {
-				stop = startTopUp(ctx, env)
+			return s.MediaHandlers(), nil, nil
+		},
+		// Only the instance holding the lock tops the queue up; a cron run
+		// that finds a --loop worker running exits without doing it.
+		Locked: func(ctx context.Context, env *workercmd.Env) func() {
+			if env.CLI.Bool("no-top-up") {
+				return nil
 			}
-			return s.MediaHandlers(), stop, nil
+			return startTopUp(ctx, env)
 		},
 	})
 	app.Commands = []*cli.Command{{

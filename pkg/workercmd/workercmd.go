@@ -81,6 +81,11 @@ type Spec struct {
 	// Setup builds the handlers for Types. Its cleanup (may be nil) runs at
 	// exit.
 	Setup func(ctx context.Context, env *Env) (map[string]jobs.Handler, func(), error)
+	// Locked, when set, runs once the worker holds its lock, before the
+	// first claim: work that only the one running instance should do (the
+	// media worker's queue top-up), not a second instance that exits
+	// already_running. Its stop (may be nil) runs at exit.
+	Locked func(ctx context.Context, env *Env) (stop func())
 	// ClaimFilter, when set, returns the Runner's claim filter (nil: none)
 	// from the worker's flags, e.g. scan-worker --path: jobs the worker
 	// would refuse are then never claimed and keep their attempts.
@@ -194,6 +199,11 @@ func run(c *cli.Context, spec Spec) error {
 		return err
 	}
 	defer r.Close()
+	if spec.Locked != nil {
+		if stop := spec.Locked(c.Context, env); stop != nil {
+			defer stop()
+		}
+	}
 	base.Log.Info().Int("pid", os.Getpid()).Int("limit", c.Int("limit")).Bool("loop", c.Bool("loop")).Msg(spec.Worker + "_started")
 
 	var s jobs.Summary
