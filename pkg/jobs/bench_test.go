@@ -3,6 +3,7 @@ package jobs
 import (
 	"bytes"
 	"context"
+	"database/sql"
 	"fmt"
 	"os"
 	"os/exec"
@@ -12,6 +13,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/localsupervisor/supervisor/pkg/db"
 	"github.com/localsupervisor/supervisor/pkg/svtime"
 )
 
@@ -149,4 +151,58 @@ func BenchmarkClaimCompleteProcs(b *testing.B) {
 			})
 		}
 	}
+}
+
+// BenchmarkEnqueueTxFollowUps is the importer's follow-up enqueue
+// (scan.QueueEnqueuer): hash_compute + integrity_check (UniquePerMedia, so
+// every request has a dedupe key) for 10,000 new media per op, 512
+// requests per caller transaction, into a queue that already holds 20,000
+// queued jobs. Caps are high but on, so every cap is counted as in
+// production.
+func BenchmarkEnqueueTxFollowUps(b *testing.B) {
+	const perOp, prefill, chunk = 10000, 10000, 512
+	ctx := context.Background()
+	d, _ := openDB(b)
+	cfg := DefaultConfig()
+	cfg.QueueMaxTotal, cfg.QueueMaxPerTypeDefault = 1<<30, 1<<30
+	q := NewQueue(QueueOptions{DB: d, Config: cfg, Registry: DefaultRegistry(), Clock: svtime.SystemClock{}})
+	nMedia := prefill + b.N*perOp
+	if _, err := d.ExecContext(ctx, `WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i+1 FROM n WHERE i < ?)
+		INSERT INTO media (id, path, type, source, imported_at) SELECT i, '/lib/' || i, 'image', 'test', '2026-01-01T00:00:00Z' FROM n`, nMedia); err != nil {
+		b.Fatal(err)
+	}
+	if _, err := d.ExecContext(ctx, `WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i+1 FROM n WHERE i < ?), t(type) AS (VALUES (?), (?))
+		INSERT INTO jobs (media_id, type, status, dedupe_key, created_at, payload_json)
+		SELECT i, type, 'queued', type || ':media:' || i, '2026-01-01T00:00:00Z', '{"media_id":' || i || '}' FROM n, t`,
+		prefill, TypeHashCompute, TypeIntegrityCheck); err != nil {
+		b.Fatal(err)
+	}
+	cpu0 := cpuTime()
+	b.ResetTimer()
+	for op := 0; op < b.N; op++ {
+		reqs := make([]EnqueueRequest, 0, 2*perOp)
+		for m := prefill + op*perOp + 1; m <= prefill+(op+1)*perOp; m++ {
+			id := int64(m)
+			for _, typ := range []string{TypeHashCompute, TypeIntegrityCheck} {
+				reqs = append(reqs, EnqueueRequest{Type: typ, MediaID: &id, Payload: map[string]any{"media_id": id}})
+			}
+		}
+		for len(reqs) > 0 {
+			part := reqs[:min(chunk, len(reqs))]
+			reqs = reqs[len(part):]
+			err := db.InTx(ctx, d, func(tx *sql.Tx) error {
+				res, err := q.EnqueueTx(ctx, tx, part)
+				if err == nil && (res[0].JobID == 0 || res[0].Deduped || res[len(res)-1].Err != nil) {
+					err = fmt.Errorf("unexpected result %+v", res[0])
+				}
+				return err
+			})
+			if err != nil {
+				b.Fatal(err)
+			}
+		}
+	}
+	b.StopTimer()
+	b.ReportMetric(float64(b.N*2*perOp)/b.Elapsed().Seconds(), "jobs/s")
+	b.ReportMetric(float64((cpuTime()-cpu0).Microseconds())/float64(b.N*2*perOp), "cpu-µs/job")
 }

@@ -202,79 +202,68 @@ func (q *Queue) prepareEnqueue(reqs []EnqueueRequest) ([]preparedEnqueue, error)
 	return preps, nil
 }
 
-// enqueueIn checks caps and dedupe and inserts, all inside tx.
+// enqueueIn checks caps and dedupe and inserts, all inside tx. It decides
+// every request in order in memory (dedupe, then the caps, counted
+// incrementally) from a few set-wise reads, then inserts the accepted
+// requests with multi-row INSERTs: the outcome equals checking and
+// inserting one request after the other, because the immediate
+// transaction excludes every other writer.
 func (q *Queue) enqueueIn(ctx context.Context, tx *sql.Tx, reqs []EnqueueRequest, preps []preparedEnqueue) ([]EnqueueResult, error) {
 	out := make([]EnqueueResult, len(reqs))
 	now := svtime.NowString(q.clock)
 	// Counters are read once and maintained in memory: re-counting per row
-	// would make a 100k bulk enqueue quadratic. Safe because the immediate
-	// transaction excludes every other writer.
+	// would make a 100k bulk enqueue quadratic.
 	c, err := loadCounts(ctx, tx, q.cfg, reqs)
 	if err != nil {
 		return nil, err
 	}
-	dedupe, err := tx.PrepareContext(ctx, `SELECT id FROM jobs WHERE dedupe_key = ? AND status IN ('queued','running') LIMIT 1`)
+	live, err := liveDedupe(ctx, tx, preps)
 	if err != nil {
 		return nil, err
 	}
-	defer dedupe.Close()
-	ins, err := tx.PrepareContext(ctx, `INSERT INTO jobs (media_id, prompt_id, type, status, priority, attempts, max_attempts,
-		dedupe_key, not_before, created_at, updated_at, payload_json, forge_request_json)
-		VALUES (?, ?, ?, 'queued', ?, 0, ?, ?, ?, ?, ?, ?, ?)`)
-	if err != nil {
-		return nil, err
-	}
-	defer ins.Close()
-	// The per-media count runs once per (type, media) of the batch: 800k
-	// times for a 100k-media Ollama enqueue. Prepared lazily, once per
-	// transaction (a batch without media ids never needs it).
-	var mediaCount *sql.Stmt
-	defer func() {
-		if mediaCount != nil {
-			mediaCount.Close()
+	if q.cfg.QueueMaxPerMedia > 0 {
+		if err := c.loadMediaCounts(ctx, tx, reqs); err != nil {
+			return nil, err
 		}
-	}()
+	}
+	// insert lists the accepted requests in order; a later request with
+	// the key of an accepted one is deduped against it (dupOf) and gets
+	// its id once the rows exist.
+	insert := make([]int, 0, len(reqs))
+	accepted := map[string]int{}
+	dupOf := map[int]int{}
 	for i, r := range reqs {
 		p := preps[i]
 		if p.key.Valid {
-			var id int64
-			err := dedupe.QueryRowContext(ctx, p.key.String).Scan(&id)
-			if err == nil {
+			if id, ok := live[p.key.String]; ok {
 				out[i] = EnqueueResult{JobID: id, Deduped: true}
 				continue
 			}
-			if !errors.Is(err, sql.ErrNoRows) {
-				return nil, fmt.Errorf("dedupe lookup: %w", err)
+			if j, ok := accepted[p.key.String]; ok {
+				out[i] = EnqueueResult{Deduped: true}
+				dupOf[i] = j
+				continue
 			}
 		}
 		if code, msg := c.refuse(q.cfg, r.Type, r.MediaID); code != "" {
 			out[i] = EnqueueResult{ReasonCode: code, Err: reason.New(code, msg).With("type", r.Type)}
 			continue
 		}
-		if r.MediaID != nil && q.cfg.QueueMaxPerMedia > 0 && c.mediaUnknown(r.Type, *r.MediaID) {
-			if mediaCount == nil {
-				if mediaCount, err = tx.PrepareContext(ctx, `SELECT count(*) FROM jobs WHERE status='queued' AND type=? AND media_id=?`); err != nil {
-					return nil, err
-				}
-			}
-			var n int
-			if err := mediaCount.QueryRowContext(ctx, r.Type, *r.MediaID).Scan(&n); err != nil {
-				return nil, err
-			}
-			c.perMedia[mediaKey{r.Type, *r.MediaID}] = n
-			if n >= q.cfg.QueueMaxPerMedia {
-				out[i] = EnqueueResult{ReasonCode: CodeQueueFullMedia, Err: reason.New(CodeQueueFullMedia, "job queue limit reached (media)").With("type", r.Type)}
-				continue
-			}
+		insert = append(insert, i)
+		if p.key.Valid {
+			accepted[p.key.String] = i
 		}
-		rs, err := ins.ExecContext(ctx, nullInt(r.MediaID), nullInt(r.PromptID), r.Type, p.prio, p.spec.MaxAttempts,
-			p.key, p.notBefore, now, now, p.payload, p.forge)
-		if err != nil {
-			return nil, fmt.Errorf("insert %s job: %w", r.Type, err)
-		}
-		id, _ := rs.LastInsertId()
-		out[i] = EnqueueResult{JobID: id}
 		c.add(r.Type, r.MediaID)
+	}
+	ids, err := q.insertJobs(ctx, tx, reqs, preps, insert, now)
+	if err != nil {
+		return nil, err
+	}
+	for k, i := range insert {
+		out[i].JobID = ids[k]
+	}
+	for i, j := range dupOf {
+		out[i].JobID = out[j].JobID
 	}
 	return out, nil
 }
@@ -319,11 +308,6 @@ func loadCounts(ctx context.Context, tx rowQuerier, cfg Config, reqs []EnqueueRe
 		c.perType[r.Type] = n
 	}
 	return c, nil
-}
-
-func (c *queueCounts) mediaUnknown(typ string, id int64) bool {
-	_, ok := c.perMedia[mediaKey{typ, id}]
-	return !ok
 }
 
 func (c *queueCounts) refuse(cfg Config, typ string, media *int64) (string, string) {
