@@ -41,7 +41,7 @@ func FromConfig(cfg *config.Config, d *sql.DB, q *jobs.Queue, clock svtime.Clock
 	}
 	if setup, err := scan.FromConfig(cfg, d, clock, nil); err == nil {
 		im := setup.Importer
-		s.Extract = im.Extract
+		s.Extract = im.ExtractFile
 		if im.Tagger != nil {
 			s.Rescan = func(ctx context.Context, id int64) error {
 				_, err := im.RescanMedia(ctx, id)

@@ -1,6 +1,7 @@
 package media
 
 import (
+	"cmp"
 	"context"
 	"fmt"
 	"slices"
@@ -40,32 +41,10 @@ func InsertMany(ctx context.Context, q db.Execer, ms []NewMedia, now time.Time) 
 		for _, m := range chunk {
 			args = append(args, m.insertArgs(ts)...)
 		}
-		rows, err := q.QueryContext(ctx, db.ValuesSQL(mediaInsertCols, cols, len(chunk), " RETURNING id"), args...)
+		got, err := insertReturningIDs(ctx, q, db.ValuesSQL(mediaInsertCols, cols, len(chunk), " RETURNING id"), args, len(chunk))
 		if err != nil {
-			return nil, fmt.Errorf("insert media: %w", db.Classify(err))
+			return nil, fmt.Errorf("insert media: %w", err)
 		}
-		got := make([]int64, 0, len(chunk))
-		for rows.Next() {
-			var id int64
-			if err := rows.Scan(&id); err != nil {
-				rows.Close()
-				return nil, fmt.Errorf("insert media: %w", db.Classify(err))
-			}
-			got = append(got, id)
-		}
-		if err := rows.Close(); err != nil {
-			return nil, fmt.Errorf("insert media: %w", db.Classify(err))
-		}
-		if err := rows.Err(); err != nil {
-			return nil, fmt.Errorf("insert media: %w", db.Classify(err))
-		}
-		if len(got) != len(chunk) {
-			return nil, fmt.Errorf("insert media: %d ids for %d rows", len(got), len(chunk))
-		}
-		// RETURNING order is unspecified; AUTOINCREMENT ids grow in the
-		// order the VALUES rows are inserted, so ascending ids are the
-		// rows' order.
-		slices.Sort(got)
 		ids = append(ids, got...)
 	}
 	return ids, nil
@@ -117,4 +96,79 @@ func ImportLogMany(ctx context.Context, q db.Execer, entries []ImportLogEntry, n
 		return fmt.Errorf("import_log: %w", err)
 	}
 	return nil
+}
+
+// NewPrompt is the extracted prompt of a media that has no prompt rows yet.
+type NewPrompt struct {
+	MediaID int64
+	Prompt  Prompt
+	Source  string
+	Raw     string
+}
+
+// InsertNewPromptsMany is SavePrompt for media without prompts or history
+// rows (new imports), with multi-row INSERTs: one prompts row and history
+// version 1 each. Entries without prompt data or raw text are skipped, as
+// SavePrompt skips them.
+func InsertNewPromptsMany(ctx context.Context, q db.Execer, ps []NewPrompt, now time.Time) error {
+	const cols = 15
+	keep := ps[:0:0]
+	for _, p := range ps {
+		if p.Prompt.HasData() || strings.TrimSpace(p.Raw) != "" {
+			keep = append(keep, p)
+		}
+	}
+	per := db.MaxParams / (cols + 5)
+	ts := svtime.Format(now)
+	for len(keep) > 0 {
+		chunk := keep[:min(len(keep), per)]
+		keep = keep[len(chunk):]
+		args := make([]any, 0, cols*len(chunk))
+		for _, p := range chunk {
+			args = append(append(args, p.MediaID), p.Prompt.args()...)
+		}
+		ids, err := insertReturningIDs(ctx, q, db.ValuesSQL(`INSERT INTO prompts(media_id, `+promptCols+`) VALUES `, cols, len(chunk), " RETURNING id"), args, len(chunk))
+		if err != nil {
+			return fmt.Errorf("insert prompts: %w", err)
+		}
+		hargs := make([]any, 0, (cols+5)*len(chunk))
+		for i, p := range chunk {
+			hargs = append(append(append(hargs, p.MediaID, ids[i], 1, cmp.Or(p.Source, "unknown"), ts), p.Prompt.args()...), nullStr(historyRaw(p.Raw)))
+		}
+		if err := db.MultiInsert(ctx, q, `INSERT INTO prompt_history(media_id, prompt_id, version, source, created_at, `+promptCols+`, raw_text) VALUES `, "", cols+5, hargs); err != nil {
+			return fmt.Errorf("insert prompt_history: %w", err)
+		}
+	}
+	return nil
+}
+
+// insertReturningIDs runs a multi-row INSERT … RETURNING id into an
+// AUTOINCREMENT table and returns the ids in VALUES order. RETURNING's
+// order is unspecified, but AUTOINCREMENT ids grow in the order the rows
+// are inserted, so the sorted ids are the rows' order.
+func insertReturningIDs(ctx context.Context, q db.Execer, query string, args []any, n int) ([]int64, error) {
+	rows, err := q.QueryContext(ctx, query, args...)
+	if err != nil {
+		return nil, db.Classify(err)
+	}
+	got := make([]int64, 0, n)
+	for rows.Next() {
+		var id int64
+		if err := rows.Scan(&id); err != nil {
+			rows.Close()
+			return nil, db.Classify(err)
+		}
+		got = append(got, id)
+	}
+	if err := rows.Close(); err != nil {
+		return nil, db.Classify(err)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, db.Classify(err)
+	}
+	if len(got) != n {
+		return nil, fmt.Errorf("%d ids for %d rows", len(got), n)
+	}
+	slices.Sort(got)
+	return got, nil
 }

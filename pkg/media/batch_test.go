@@ -4,6 +4,7 @@ import (
 	"context"
 	"database/sql"
 	"fmt"
+	"strings"
 	"testing"
 
 	"github.com/localsupervisor/supervisor/pkg/db"
@@ -95,5 +96,80 @@ func TestInsertManyDuplicate(t *testing.T) {
 	}
 	if c := count(t, d, `SELECT COUNT(*) FROM media`); c != 1 {
 		t.Errorf("%d media rows", c)
+	}
+}
+
+// InsertNewPromptsMany stores exactly what SavePrompt stores for media
+// without prompts, across statement chunks, and skips empty prompts.
+func TestInsertNewPromptsManyMatchesSavePrompt(t *testing.T) {
+	ctx := context.Background()
+	steps, cfg := int64(30), 7.5
+	kinds := []media.NewPrompt{
+		{Prompt: media.Prompt{Prompt: "a castle", NegativePrompt: "blurry", Model: "sdxl", Steps: &steps, CFGScale: &cfg, Seed: "42"}, Source: "import", Raw: "a castle\nSteps: 30"},
+		{Raw: "only raw text", Source: "import"},
+		{Source: "import"}, // nothing: no rows
+		{Prompt: media.Prompt{Prompt: "long"}, Source: "", Raw: strings.Repeat("x", media.MaxRawText+10)},
+	}
+	const n = 130 // > one chunk of 999/21 rows
+	dump := func(d *sql.DB) []string {
+		var out []string
+		for _, q := range []string{
+			`SELECT p.media_id, COALESCE(p.prompt,'~'), COALESCE(p.negative_prompt,'~'), COALESCE(p.model,'~'), COALESCE(p.steps,-1), COALESCE(p.cfg_scale,-1), COALESCE(p.seed,'~') FROM prompts p ORDER BY p.media_id`,
+			`SELECT h.media_id, h.version, h.source, h.created_at, COALESCE(h.prompt,'~'), COALESCE(length(h.raw_text),-1), (SELECT p.media_id FROM prompts p WHERE p.id=h.prompt_id) FROM prompt_history h ORDER BY h.media_id`,
+		} {
+			rows, err := d.Query(q)
+			if err != nil {
+				t.Fatal(err)
+			}
+			cols, _ := rows.Columns()
+			for rows.Next() {
+				vals := make([]any, len(cols))
+				ptrs := make([]any, len(cols))
+				for i := range vals {
+					ptrs[i] = &vals[i]
+				}
+				if err := rows.Scan(ptrs...); err != nil {
+					t.Fatal(err)
+				}
+				out = append(out, fmt.Sprint(vals...))
+			}
+			rows.Close()
+		}
+		return out
+	}
+	var dumps [2][]string
+	for variant := range 2 {
+		d := openDB(t)
+		ps := make([]media.NewPrompt, n)
+		for i := range ps {
+			ps[i] = kinds[i%len(kinds)]
+			ps[i].MediaID = mustMedia(t, d, fmt.Sprintf("/lib/%d.png", i), fmt.Sprintf("h%d", i))
+		}
+		err := db.InTx(ctx, d, func(tx *sql.Tx) error {
+			if variant == 1 {
+				return media.InsertNewPromptsMany(ctx, tx, ps, t0)
+			}
+			for _, p := range ps {
+				if _, err := media.SavePrompt(ctx, tx, p.MediaID, p.Prompt, p.Source, p.Raw, t0); err != nil {
+					return err
+				}
+			}
+			return nil
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		dumps[variant] = dump(d)
+	}
+	if want := 2 * (n - n/len(kinds)); len(dumps[0]) < want-2 {
+		t.Fatalf("SavePrompt wrote %d rows, want about %d", len(dumps[0]), want)
+	}
+	if strings.Join(dumps[0], "\n") != strings.Join(dumps[1], "\n") {
+		for i := range min(len(dumps[0]), len(dumps[1])) {
+			if dumps[0][i] != dumps[1][i] {
+				t.Fatalf("row %d differs:\nSavePrompt: %s\nbatch:      %s", i, dumps[0][i], dumps[1][i])
+			}
+		}
+		t.Fatalf("row counts differ: %d vs %d", len(dumps[0]), len(dumps[1]))
 	}
 }

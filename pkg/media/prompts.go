@@ -238,12 +238,18 @@ func SavePrompt(ctx context.Context, q db.Execer, mediaID int64, p Prompt, sourc
 	return res, err
 }
 
+// historyRaw is raw text as prompt_history stores it: cut at MaxRawText.
+func historyRaw(raw string) string {
+	if len(raw) > MaxRawText {
+		return reason.Truncate(raw, MaxRawText) + "\n\n[truncated]"
+	}
+	return raw
+}
+
 // recordHistory appends a prompt_history version unless the newest one
 // already has the same content.
 func recordHistory(ctx context.Context, q db.Execer, mediaID, promptID int64, p Prompt, source, rawText string, now time.Time) (int, error) {
-	if len(rawText) > MaxRawText {
-		rawText = reason.Truncate(rawText, MaxRawText) + "\n\n[truncated]"
-	}
+	rawText = historyRaw(rawText)
 	var ver int
 	var raw sql.NullString
 	last, err := scanPrompt(q.QueryRowContext(ctx, `SELECT version, raw_text, `+promptCols+` FROM prompt_history WHERE media_id=? ORDER BY version DESC LIMIT 1`, mediaID), &ver, &raw)

@@ -138,13 +138,6 @@ func (w *writer) add(ctx context.Context, p *prepared) error {
 		}
 		im.ingest("import", p.path, mediaType, p.info.Size(), it.res, it.scanErr)
 	}
-	if p.meta == nil && im.Extract != nil {
-		// The worker skipped extraction because the hash looked known
-		// then; it is not now.
-		if r, err := im.Extract(ctx, p.path); err == nil {
-			p.meta = &r
-		}
-	}
 	if im.mode() != ModeInPlace {
 		out, ok, err := w.place(ctx, it)
 		if err != nil {
@@ -352,9 +345,17 @@ func (im *Importer) insertNew(ctx context.Context, q db.Execer, items []*pending
 	groups := make([]media.MediaPairs, len(items))
 	logs := make([]media.ImportLogEntry, len(items))
 	files := make([]any, 0, scanFileArgs*len(items))
+	var prompts []media.NewPrompt
 	for i, it := range items {
 		it.id = ids[i]
-		groups[i] = media.MediaPairs{MediaID: it.id, Pairs: im.importPairs(it)}
+		pairs := im.importPairs(it)
+		if r := it.p.meta; r != nil {
+			// StoreExtraction's rows, written with the batch: the media
+			// is new, so nothing but its import pairs can be current.
+			pairs = appendExtraction(pairs, media.ExtractionPairs(*r))
+			prompts = append(prompts, media.NewPrompt{MediaID: it.id, Prompt: media.PromptFromResult(*r), Source: media.PromptSourceImport, Raw: r.RawBlock})
+		}
+		groups[i] = media.MediaPairs{MediaID: it.id, Pairs: pairs}
 		// A failed tagger call does not stop the import; its reason code
 		// is kept on the import_log row (the details are in scan_results).
 		msg := ""
@@ -367,14 +368,12 @@ func (im *Importer) insertNew(ctx context.Context, q db.Execer, items []*pending
 	if _, err := media.InsertNewMetaPairsMany(ctx, q, groups, now); err != nil {
 		return nil, err
 	}
-	for _, it := range items {
-		if im.Tagger != nil {
+	if err := media.InsertNewPromptsMany(ctx, q, prompts, now); err != nil {
+		return nil, err
+	}
+	if im.Tagger != nil {
+		for _, it := range items {
 			if err := storeScan(ctx, q, it.id, it.res, it.scanErr, im.ScannerName, map[string]any{"path_after": it.dest}, now, false); err != nil {
-				return nil, err
-			}
-		}
-		if it.p.meta != nil {
-			if _, err := media.StoreExtraction(ctx, q, it.id, *it.p.meta, media.PromptSourceImport, now); err != nil {
 				return nil, err
 			}
 		}
@@ -406,6 +405,22 @@ func (im *Importer) importPairs(it *pendingImport) []media.MetaPair {
 		// Untagged (scanner disabled or failing): flagged so a later
 		// rescan/backfill tags it; a successful scan deletes the flag.
 		pairs = append(pairs, media.MetaPair{Source: media.SourceScanner, Key: "scanner.pending", Value: "1"})
+	}
+	return pairs
+}
+
+// appendExtraction appends extraction pairs to a new media's import pairs.
+// A key the import already wrote is not repeated (the keys never meet in
+// practice; the import's value is the one kept).
+func appendExtraction(pairs, extra []media.MetaPair) []media.MetaPair {
+	have := make(map[string]bool, len(pairs))
+	for _, p := range pairs {
+		have[p.Key] = true
+	}
+	for _, p := range extra {
+		if !have[p.Key] {
+			pairs = append(pairs, p)
+		}
 	}
 	return pairs
 }

@@ -14,14 +14,18 @@ import (
 	"github.com/localsupervisor/supervisor/pkg/scan"
 )
 
-// benchFiles writes n distinct small PNGs.
+// benchFiles writes n distinct small PNGs, each with A1111 generation
+// parameters like the images of a real library (so the import extracts and
+// stores a prompt per file).
 func benchFiles(b *testing.B, n int) string {
 	dir := filepath.Join(b.TempDir(), "src")
 	base := pngBytes(16, 16, 0)
 	for i := 0; i < n; i++ {
 		sub := filepath.Join(dir, strconv.Itoa(i%100))
 		os.MkdirAll(sub, 0o755)
-		data := withText(base, "n", strconv.Itoa(i)) // distinct content, same pixels
+		// distinct content, same pixels
+		data := withText(base, "parameters", fmt.Sprintf("a castle on a hill at dusk, masterpiece, %d\nNegative prompt: blurry, lowres\n"+
+			"Steps: 30, Sampler: DPM++ 2M Karras, CFG scale: 7, Seed: %d, Size: 16x16, Model hash: 31e35c80fc, Model: sdxl_base", i, 1000+i))
 		if err := os.WriteFile(filepath.Join(sub, fmt.Sprintf("%05d.png", i)), data, 0o644); err != nil {
 			b.Fatal(err)
 		}
@@ -29,8 +33,8 @@ func benchFiles(b *testing.B, n int) string {
 	return dir
 }
 
-// BenchmarkImport10k imports 10,000 small images (tagger disabled) per
-// mode, reporting files/s beside sha256sum over the same files, and the
+// BenchmarkImport10k imports 10,000 small images (tagger disabled,
+// metadata extraction on as in scan-worker) per mode, reporting files/s beside sha256sum over the same files, and the
 // unchanged re-scan rate. SV_BENCH_FILES overrides the count.
 func BenchmarkImport10k(b *testing.B) {
 	n := 10000
@@ -44,7 +48,9 @@ func BenchmarkImport10k(b *testing.B) {
 				dir := benchFiles(b, n)
 				d := openDB(b)
 				im := newImporter(d, testRoots(b), mode)
-				im.Extract = nil
+				if v, err := strconv.Atoi(os.Getenv("SV_BENCH_BATCH")); err == nil {
+					im.BatchSize = v
+				}
 				// As FromConfig: the full decode is left to integrity_check jobs.
 				im.VerifyDecode = false
 				// As scan-worker: the follow-up jobs are queued in the batch

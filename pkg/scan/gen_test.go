@@ -13,6 +13,7 @@ import (
 	"image/gif"
 	"image/jpeg"
 	"image/png"
+	"io"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -166,8 +167,8 @@ func newImporter(d *sql.DB, roots library.Roots, mode string) *scan.Importer {
 		DB: d, Roots: roots, Mode: mode, MaxPixels: 50_000_000, Clock: &svtime.FixedClock{T: t0},
 		Prober:       &probe.FFprobe{},
 		VerifyDecode: true,
-		Extract: func(ctx context.Context, p string) (sdmeta.Result, error) {
-			return sdmeta.Extract(ctx, p, sdmeta.Options{})
+		Extract: func(ctx context.Context, r io.ReadSeeker, name string, _ *probe.VideoInfo) (sdmeta.Result, error) {
+			return sdmeta.ExtractReader(ctx, r, name, sdmeta.Options{})
 		},
 	}
 }

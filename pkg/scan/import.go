@@ -5,6 +5,7 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"io"
 	"io/fs"
 	"os"
 	"path/filepath"
@@ -95,9 +96,13 @@ type Importer struct {
 	Frames      scanner.FrameSource
 	// Prober reads video dimensions/duration; nil leaves them NULL.
 	Prober VideoProber
-	// Extract pulls generation metadata (sdmeta.Extract wired with
-	// options); nil skips metadata.
-	Extract func(ctx context.Context, path string) (sdmeta.Result, error)
+	// Extract pulls generation metadata (sdmeta wired with options) from
+	// an open file: r reads it from its start, name is its path (the
+	// extension hint), video is the ffprobe result of a video when the
+	// caller has one (nil: the extractor probes itself if it needs tags).
+	// The importer hands it the bytes it already read, so metadata costs
+	// no second open. nil skips metadata.
+	Extract func(ctx context.Context, r io.ReadSeeker, name string, video *probe.VideoInfo) (sdmeta.Result, error)
 	// Enqueue queues hash_compute/integrity_check in the import
 	// transaction; nil skips.
 	Enqueue Enqueuer
@@ -203,14 +208,18 @@ func (im *Importer) unchanged(ctx context.Context, path string, k fileKey) (bool
 	return ok, id, nil
 }
 
-// hashKnown reports whether a media with this MD5 exists.
-func (im *Importer) hashKnown(ctx context.Context, md5hex string) (bool, error) {
-	var one int
-	err := im.DB.QueryRowContext(ctx, `SELECT 1 FROM media WHERE hash=? LIMIT 1`, md5hex).Scan(&one)
-	if errors.Is(err, sql.ErrNoRows) {
-		return false, nil
+// ExtractFile runs Extract on the file at path (rescans, prompts rebuild,
+// forge replacements).
+func (im *Importer) ExtractFile(ctx context.Context, path string) (sdmeta.Result, error) {
+	if im.Extract == nil {
+		return sdmeta.Result{Format: sdmeta.FormatNone}, reason.New(CodeMetaFailed, "no metadata extractor configured")
 	}
-	return err == nil, db.Classify(err)
+	f, err := os.Open(path)
+	if err != nil {
+		return sdmeta.Result{Format: sdmeta.FormatNone}, reason.Wrap(fmt.Errorf("open %s: %w", path, err), sdmeta.CodeOpenFailed, reason.KindPermanent)
+	}
+	defer f.Close()
+	return im.Extract(ctx, f, path, nil)
 }
 
 const (

@@ -1,6 +1,7 @@
 package scan
 
 import (
+	"bytes"
 	"context"
 	"crypto/md5"
 	"crypto/sha256"
@@ -155,6 +156,19 @@ func (im *Importer) prepare(ctx context.Context, path string, info fs.FileInfo, 
 		p.width, p.height = vi.DisplaySize()
 	}
 
+	// Metadata from the bytes already read (the whole of a small file) or
+	// the open file: no second open. Extracted for duplicates too; parsing
+	// costs less than the catalogue lookup that could skip it.
+	if im.Extract != nil {
+		var r io.ReadSeeker = io.NewSectionReader(f, 0, info.Size())
+		if ra.whole {
+			r = bytes.NewReader(head)
+		}
+		if res, err := im.Extract(ctx, r, path, p.vinfo); err == nil {
+			p.meta = &res
+		}
+	}
+
 	hp := hashPair{md5.New(), sha256.New()}
 	hp.Write(head)
 	if n == headSize {
@@ -169,15 +183,6 @@ func (im *Importer) prepare(ctx context.Context, path string, info fs.FileInfo, 
 	}
 	p.md5, p.sha = hex.EncodeToString(hp.m.Sum(nil)), hex.EncodeToString(hp.s.Sum(nil))
 
-	// Metadata only for content not catalogued yet (a duplicate never
-	// needs it); the writer re-checks duplicates authoritatively.
-	if im.Extract != nil {
-		if known, err := im.hashKnown(ctx, p.md5); err == nil && !known {
-			if r, err := im.Extract(ctx, path); err == nil {
-				p.meta = &r
-			}
-		}
-	}
 	return p
 }
 

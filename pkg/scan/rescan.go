@@ -101,7 +101,7 @@ func (im *Importer) RescanMedia(ctx context.Context, mediaID int64) (RescanResul
 	}
 	if im.Extract != nil {
 		if pid, _, _ := media.CurrentPrompt(ctx, im.DB, mediaID); pid == 0 {
-			if r, err := im.Extract(ctx, newPath); err == nil {
+			if r, err := im.ExtractFile(ctx, newPath); err == nil {
 				_ = db.InTx(ctx, im.DB, func(tx *sql.Tx) error {
 					_, err := media.StoreExtraction(ctx, tx, mediaID, r, media.PromptSourceRescan, now)
 					return err
@@ -192,7 +192,7 @@ func (im *Importer) PromptsRebuild(ctx context.Context, o RebuildOptions) (Rebui
 			s.Skipped++
 			continue
 		}
-		r, err := im.Extract(ctx, c.path)
+		r, err := im.ExtractFile(ctx, c.path)
 		if err != nil {
 			s.Errors++
 			continue

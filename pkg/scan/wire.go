@@ -4,6 +4,7 @@ import (
 	"context"
 	"database/sql"
 	"encoding/json"
+	"io"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -45,13 +46,16 @@ func FromConfig(cfg *config.Config, d *sql.DB, clock svtime.Clock, httpClient *h
 		// No full decode on import: header dimensions and the pixel budget
 		// are checked here; integrity_check jobs decode later (import speed).
 		VerifyDecode: false,
-		Extract: func(ctx context.Context, p string) (sdmeta.Result, error) {
-			return sdmeta.Extract(ctx, p, sdmeta.Options{Stealth: stealth, VideoTags: func(ctx context.Context, p string) (map[string]string, error) {
-				vi, err := ffprobe.Probe(ctx, p)
-				if err != nil {
-					return nil, err
+		Extract: func(ctx context.Context, r io.ReadSeeker, name string, video *probe.VideoInfo) (sdmeta.Result, error) {
+			return sdmeta.ExtractReader(ctx, r, name, sdmeta.Options{Stealth: stealth, VideoTags: func(ctx context.Context, p string) (map[string]string, error) {
+				if video == nil {
+					vi, err := ffprobe.Probe(ctx, p)
+					if err != nil {
+						return nil, err
+					}
+					video = vi
 				}
-				return vi.FormatTags, nil
+				return video.FormatTags, nil
 			}})
 		},
 	}

@@ -3,6 +3,8 @@ package scan_test
 import (
 	"context"
 	"encoding/json"
+	"github.com/localsupervisor/supervisor/pkg/probe"
+	"io"
 	"os"
 	"path/filepath"
 	"testing"
@@ -104,7 +106,7 @@ func TestScanPathCancel(t *testing.T) {
 	}
 	im := newImporter(d, testRoots(t), scan.ModeInPlace)
 	started := make(chan struct{}, 10)
-	im.Extract = func(ctx context.Context, p string) (sdmeta.Result, error) {
+	im.Extract = func(ctx context.Context, _ io.ReadSeeker, _ string, _ *probe.VideoInfo) (sdmeta.Result, error) {
 		started <- struct{}{}
 		<-ctx.Done()
 		return sdmeta.Result{}, ctx.Err()
