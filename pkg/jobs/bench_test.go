@@ -157,14 +157,26 @@ func BenchmarkClaimCompleteProcs(b *testing.B) {
 // (scan.QueueEnqueuer): hash_compute + integrity_check (UniquePerMedia, so
 // every request has a dedupe key) for 10,000 new media per op, 512
 // requests per caller transaction, into a queue that already holds 20,000
-// queued jobs. Caps are high but on, so every cap is counted as in
-// production.
+// queued jobs. caps=high: all caps on but never reached, so the total and
+// per-type counts walk the whole queue on every call; caps=media: only the
+// per-media cap (default 2), the per-request part of the work.
 func BenchmarkEnqueueTxFollowUps(b *testing.B) {
+	for _, caps := range []string{"high", "media"} {
+		b.Run("caps="+caps, func(b *testing.B) {
+			cfg := DefaultConfig()
+			cfg.QueueMaxTotal, cfg.QueueMaxPerTypeDefault = 1<<30, 1<<30
+			if caps == "media" {
+				cfg.QueueMaxTotal, cfg.QueueMaxPerTypeDefault = 0, 0
+			}
+			benchEnqueueTxFollowUps(b, cfg)
+		})
+	}
+}
+
+func benchEnqueueTxFollowUps(b *testing.B, cfg Config) {
 	const perOp, prefill, chunk = 10000, 10000, 512
 	ctx := context.Background()
 	d, _ := openDB(b)
-	cfg := DefaultConfig()
-	cfg.QueueMaxTotal, cfg.QueueMaxPerTypeDefault = 1<<30, 1<<30
 	q := NewQueue(QueueOptions{DB: d, Config: cfg, Registry: DefaultRegistry(), Clock: svtime.SystemClock{}})
 	nMedia := prefill + b.N*perOp
 	if _, err := d.ExecContext(ctx, `WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i+1 FROM n WHERE i < ?)

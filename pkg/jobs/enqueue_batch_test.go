@@ -333,3 +333,58 @@ func TestEnqueueBatchPlans(t *testing.T) {
 		}
 	}
 }
+
+// loadCounts sums the total type by type; the counts must equal separate
+// counts each bounded by its cap: the total by the total cap, a batch
+// type by its type cap (0 when its cap is off), however the walk is cut.
+func TestLoadCounts(t *testing.T) {
+	// Queued: t_a 5, t_b 3, t_c 4 and a legacy type 2; running and done
+	// rows are not counted.
+	q := newTestQueue(t, newClock(), nil)
+	for typ, n := range map[string]int{"t_a": 5, "t_b": 3, "t_c": 4, "zz_legacy": 2} {
+		for i := 0; i < n; i++ {
+			if _, err := q.DB().Exec(`INSERT INTO jobs (type, status, created_at) VALUES (?, 'queued', '2026-01-01T00:00:00Z')`, typ); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	if _, err := q.DB().Exec(`INSERT INTO jobs (type, status, created_at) VALUES ('t_a', 'running', 'x'), ('t_c', 'done', 'x'), ('t_b', 'error', 'x')`); err != nil {
+		t.Fatal(err)
+	}
+	tests := []struct {
+		name      string
+		total     int
+		typeCaps  map[string]int
+		batch     []string
+		wantTotal int
+		wantTypes map[string]int
+	}{
+		{"caps above the queue", 100, map[string]int{"t_a": 100, "t_c": 100}, []string{"t_a", "t_c"}, 14, map[string]int{"t_a": 5, "t_c": 4}},
+		{"total reached in the batch type", 10, map[string]int{"t_c": 100}, []string{"t_c"}, 10, map[string]int{"t_c": 4}},
+		{"total reached before the batch type", 6, map[string]int{"t_c": 2}, []string{"t_c"}, 6, map[string]int{"t_c": 2}},
+		{"total reached exactly at a type's end", 8, map[string]int{"t_c": 3}, []string{"t_c", "t_a"}, 8, map[string]int{"t_a": 5, "t_c": 3}},
+		{"type cap below its count", 100, map[string]int{"t_a": 2}, []string{"t_a"}, 14, map[string]int{"t_a": 2}},
+		{"type cap above what the total lacks", 3, map[string]int{"t_a": 4}, []string{"t_a"}, 3, map[string]int{"t_a": 4}},
+		{"total off", 0, map[string]int{"t_a": 4, "t_b": 4}, []string{"t_a", "t_b"}, 0, map[string]int{"t_a": 4, "t_b": 3}},
+		{"type cap off", 100, map[string]int{"t_a": 0}, []string{"t_a"}, 14, map[string]int{"t_a": 0}},
+		{"batch type not queued", 100, map[string]int{"t_media": 100}, []string{"t_media"}, 14, map[string]int{"t_media": 0}},
+		{"empty batch", 5, nil, nil, 5, map[string]int{}},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			cfg := q.Config()
+			cfg.QueueMaxTotal, cfg.QueueMaxPerTypeDefault, cfg.QueueMaxPerType = tc.total, 1000, tc.typeCaps
+			var reqs []EnqueueRequest
+			for _, typ := range tc.batch {
+				reqs = append(reqs, EnqueueRequest{Type: typ}, EnqueueRequest{Type: typ})
+			}
+			c, err := loadCounts(context.Background(), q.DB(), cfg, reqs)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if c.total != tc.wantTotal || fmt.Sprint(c.perType) != fmt.Sprint(tc.wantTypes) {
+				t.Fatalf("total %d, types %v; want %d, %v", c.total, c.perType, tc.wantTotal, tc.wantTypes)
+			}
+		})
+	}
+}
