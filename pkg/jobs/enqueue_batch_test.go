@@ -334,9 +334,10 @@ func TestEnqueueBatchPlans(t *testing.T) {
 	}
 }
 
-// loadCounts sums the total type by type; the counts must equal separate
-// counts each bounded by its cap: the total by the total cap, a batch
-// type by its type cap (0 when its cap is off), however the walk is cut.
+// loadCounts counts the total from the batch types' counts and the other
+// types when it can; the counts must equal separate counts each bounded by
+// its cap: the total by the total cap, a batch type by its type cap (0
+// when its cap is off).
 func TestLoadCounts(t *testing.T) {
 	// Queued: t_a 5, t_b 3, t_c 4 and a legacy type 2; running and done
 	// rows are not counted.
@@ -369,6 +370,9 @@ func TestLoadCounts(t *testing.T) {
 		{"type cap off", 100, map[string]int{"t_a": 0}, []string{"t_a"}, 14, map[string]int{"t_a": 0}},
 		{"batch type not queued", 100, map[string]int{"t_media": 100}, []string{"t_media"}, 14, map[string]int{"t_media": 0}},
 		{"empty batch", 5, nil, nil, 5, map[string]int{}},
+		{"batch types alone reach the total", 4, map[string]int{"t_a": 100}, []string{"t_a"}, 4, map[string]int{"t_a": 5}},
+		{"other types beyond what the total lacks, on both sides", 7, map[string]int{"t_b": 100}, []string{"t_b"}, 7, map[string]int{"t_b": 3}},
+		{"other types between batch types", 100, map[string]int{"t_a": 100, "zz_legacy": 100}, []string{"zz_legacy", "t_a"}, 14, map[string]int{"t_a": 5, "zz_legacy": 2}},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {

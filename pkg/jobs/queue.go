@@ -6,8 +6,11 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"maps"
 	"math/rand/v2"
+	"slices"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/rs/zerolog"
@@ -289,66 +292,72 @@ type queueCounts struct {
 // total and the types of this batch. Disabled caps are not counted, so
 // enqueueing into a long queue does not scan it for every insert.
 //
-// With a total cap, the total is summed type by type (walkTotal), so a
-// type of the batch is walked once for both counts instead of once for
-// the total and again for its own cap; that halves the walk of the
-// importer's follow-ups (two types) when the caps are high.
+// The batch's types are counted first; when each of them is below its cap
+// (so its count is exact), the total only walks the other types
+// (countOthers) instead of the whole queue again: the importer's
+// follow-ups walked the queue twice per call when the caps are high.
 func loadCounts(ctx context.Context, tx rowQuerier, cfg Config, reqs []EnqueueRequest) (*queueCounts, error) {
 	c := &queueCounts{perType: map[string]int{}, perMedia: map[mediaKey]int{}}
-	caps := map[string]int{} // the batch's types and their caps
+	exact := true // every batch type's count is its exact queued count
 	for _, r := range reqs {
-		caps[r.Type] = cfg.typeCap(r.Type)
-	}
-	if cfg.QueueMaxTotal > 0 {
-		if err := c.walkTotal(ctx, tx, cfg.QueueMaxTotal, caps); err != nil {
-			return nil, err
-		}
-	}
-	for typ, tc := range caps {
-		if _, done := c.perType[typ]; done {
+		if _, done := c.perType[r.Type]; done {
 			continue
 		}
 		n := 0
+		tc := cfg.typeCap(r.Type)
 		if tc > 0 {
 			var err error
-			if n, err = countQueued(ctx, tx, typ, tc); err != nil {
+			if n, err = countQueued(ctx, tx, r.Type, tc); err != nil {
 				return nil, err
 			}
 		}
-		c.perType[typ] = n
+		exact = exact && tc > 0 && n < tc
+		c.perType[r.Type] = n
 	}
+	if cfg.QueueMaxTotal <= 0 {
+		return c, nil
+	}
+	if !exact || len(c.perType) == 0 {
+		if err := tx.QueryRowContext(ctx, `SELECT count(*) FROM (SELECT 1 FROM jobs WHERE status = 'queued' LIMIT ?)`, cfg.QueueMaxTotal).Scan(&c.total); err != nil {
+			return nil, fmt.Errorf("count queue: %w", err)
+		}
+		return c, nil
+	}
+	for _, n := range c.perType {
+		c.total += n
+	}
+	if c.total < cfg.QueueMaxTotal {
+		others, err := countOthers(ctx, tx, slices.Sorted(maps.Keys(c.perType)), cfg.QueueMaxTotal-c.total)
+		if err != nil {
+			return nil, err
+		}
+		c.total += others
+	}
+	c.total = min(c.total, cfg.QueueMaxTotal)
 	return c, nil
 }
 
-// walkTotal sets c.total to the queued count bounded by limit, summed over
-// the queued types in idx_jobs_claim order (each next type is one index
-// seek). A type's walk stops at what the total still lacks or, for a
-// type of the batch with a cap, at that cap if it is larger, and the type
-// keeps its count bounded by its cap, as a separate count would give it
-// (a batch type without a cap keeps 0). The walk ends once the total
-// reached limit, leaving the remaining batch types to loadCounts. So no
-// more index entries are read than by separate bounded counts.
-func (c *queueCounts) walkTotal(ctx context.Context, tx rowQuerier, limit int, caps map[string]int) error {
-	var typ sql.NullString
-	if err := tx.QueryRowContext(ctx, `SELECT min(type) FROM jobs WHERE status = 'queued'`).Scan(&typ); err != nil {
-		return fmt.Errorf("count queue: %w", err)
+// countOthers counts the queued jobs whose type is not in types (sorted),
+// as one count per gap between them on idx_jobs_claim (status, type, …),
+// each up to limit. The result is exact when it is below limit and at
+// least limit otherwise, which is all the total cap needs.
+func countOthers(ctx context.Context, tx rowQuerier, types []string, limit int) (int, error) {
+	const count = `(SELECT count(*) FROM (SELECT 1 FROM jobs WHERE status = 'queued' AND `
+	var sb strings.Builder
+	args := make([]any, 0, 3*len(types)+1)
+	sb.WriteString(`SELECT ` + count + `type < ? LIMIT ?))`)
+	args = append(args, types[0], limit)
+	for i := 1; i < len(types); i++ {
+		sb.WriteString(` + ` + count + `type > ? AND type < ? LIMIT ?))`)
+		args = append(args, types[i-1], types[i], limit)
 	}
-	for typ.Valid && c.total < limit {
-		need := limit - c.total
-		tc, inBatch := caps[typ.String]
-		n, err := countQueued(ctx, tx, typ.String, max(need, tc))
-		if err != nil {
-			return err
-		}
-		c.total += min(n, need)
-		if inBatch && tc > 0 {
-			c.perType[typ.String] = min(n, tc)
-		}
-		if err := tx.QueryRowContext(ctx, `SELECT min(type) FROM jobs WHERE status = 'queued' AND type > ?`, typ.String).Scan(&typ); err != nil {
-			return fmt.Errorf("count queue: %w", err)
-		}
+	sb.WriteString(` + ` + count + `type > ? LIMIT ?))`)
+	args = append(args, types[len(types)-1], limit)
+	var n int
+	if err := tx.QueryRowContext(ctx, sb.String(), args...).Scan(&n); err != nil {
+		return 0, fmt.Errorf("count queue: %w", err)
 	}
-	return nil
+	return n, nil
 }
 
 // countQueued counts the queued jobs of typ, up to limit.
