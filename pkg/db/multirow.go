@@ -2,6 +2,8 @@ package db
 
 import (
 	"context"
+	"fmt"
+	"slices"
 	"strings"
 )
 
@@ -39,4 +41,36 @@ func MultiInsert(ctx context.Context, q Execer, head, tail string, cols int, arg
 		args = args[n*cols:]
 	}
 	return nil
+}
+
+// InsertReturningIDs runs a multi-row INSERT … RETURNING id into an
+// AUTOINCREMENT table and returns the ids in VALUES order. RETURNING's
+// order is unspecified, but AUTOINCREMENT ids grow in the order the rows
+// are inserted and the caller holds the write lock (a transaction), so
+// the sorted ids are the rows' order. Errors are Classify'd.
+func InsertReturningIDs(ctx context.Context, q Execer, query string, args []any, n int) ([]int64, error) {
+	rows, err := q.QueryContext(ctx, query, args...)
+	if err != nil {
+		return nil, Classify(err)
+	}
+	got := make([]int64, 0, n)
+	for rows.Next() {
+		var id int64
+		if err := rows.Scan(&id); err != nil {
+			rows.Close()
+			return nil, Classify(err)
+		}
+		got = append(got, id)
+	}
+	if err := rows.Close(); err != nil {
+		return nil, Classify(err)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, Classify(err)
+	}
+	if len(got) != n {
+		return nil, fmt.Errorf("%d ids for %d rows", len(got), n)
+	}
+	slices.Sort(got)
+	return got, nil
 }

@@ -54,7 +54,7 @@ func (r *Runner) RunBatch(ctx context.Context, limit int) (Summary, error) {
 		if r.stmts, err = r.q.claimStmts(ctx, r.claimRequest(1)); err != nil {
 			return s, err
 		}
-		if r.complete, err = r.q.stmts.get(ctx, r.q.db, completeSQL); err != nil {
+		if r.complete, err = r.q.stmts.Prepare(ctx, completeSQL); err != nil {
 			return s, db.Classify(fmt.Errorf("prepare complete: %w", err))
 		}
 	}

@@ -11,7 +11,6 @@ import (
 	"os"
 	"slices"
 	"strings"
-	"sync"
 
 	"github.com/localsupervisor/supervisor/pkg/db"
 	"github.com/localsupervisor/supervisor/pkg/reason"
@@ -230,7 +229,7 @@ func claimQueries(req ClaimRequest) []claimStmt {
 func (q *Queue) claimStmts(ctx context.Context, req ClaimRequest) ([]claimStmt, error) {
 	cs := claimQueries(req)
 	for i := range cs {
-		st, err := q.stmts.get(ctx, q.db, cs[i].query)
+		st, err := q.stmts.Prepare(ctx, cs[i].query)
 		if err != nil {
 			return nil, db.Classify(fmt.Errorf("prepare claim: %w", err))
 		}
@@ -408,7 +407,7 @@ func (q *Queue) Heartbeat(ctx context.Context, js ...*Job) ([]Lease, error) {
 	if len(js) == 0 {
 		return nil, nil
 	}
-	st, err := q.stmts.get(ctx, q.db, heartbeatSQL)
+	st, err := q.stmts.Prepare(ctx, heartbeatSQL)
 	if err != nil {
 		return nil, db.Classify(fmt.Errorf("prepare heartbeat: %w", err))
 	}
@@ -495,38 +494,4 @@ func (q *Queue) markStarted(ctx context.Context, ex db.Execer, js ...*Job) error
 		}
 	}
 	return nil
-}
-
-// stmtCache keeps prepared statements of the hot path (claim, complete,
-// heartbeat) per Queue: parsing the SQL again for every job cost about a
-// fifth of a claim+complete. Statements are prepared on the pool and
-// re-bound to a transaction's connection with Tx.StmtContext, which
-// database/sql caches per connection.
-type stmtCache struct {
-	mu sync.Mutex
-	m  map[string]*sql.Stmt
-}
-
-func (c *stmtCache) get(ctx context.Context, d *sql.DB, query string) (*sql.Stmt, error) {
-	c.mu.Lock()
-	st := c.m[query]
-	c.mu.Unlock()
-	if st != nil {
-		return st, nil
-	}
-	st, err := d.PrepareContext(ctx, query)
-	if err != nil {
-		return nil, err
-	}
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	if old := c.m[query]; old != nil {
-		st.Close()
-		return old, nil
-	}
-	if c.m == nil {
-		c.m = map[string]*sql.Stmt{}
-	}
-	c.m[query] = st
-	return st, nil
 }

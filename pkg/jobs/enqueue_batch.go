@@ -4,7 +4,6 @@ import (
 	"context"
 	"database/sql"
 	"fmt"
-	"slices"
 	"strings"
 
 	"github.com/localsupervisor/supervisor/pkg/db"
@@ -173,38 +172,13 @@ func (q *Queue) insertJobs(ctx context.Context, tx *sql.Tx, reqs []EnqueueReques
 // sizes are prepared for this statement only, so the cache stays small.
 func (q *Queue) insertReturning(ctx context.Context, tx *sql.Tx, n int, args []any) ([]int64, error) {
 	query := db.ValuesSQL(jobInsertHead, jobInsertCols, n, ` RETURNING id`)
-	var rows *sql.Rows
-	var err error
+	var ex db.Execer = tx
 	if n == db.MaxParams/jobInsertCols {
-		var st *sql.Stmt
-		if st, err = q.stmts.get(ctx, q.db, query); err != nil {
-			return nil, err
-		}
-		rows, err = tx.StmtContext(ctx, st).QueryContext(ctx, args...)
-	} else {
-		rows, err = tx.QueryContext(ctx, query, args...)
+		ex = q.stmts.In(tx)
 	}
+	ids, err := db.InsertReturningIDs(ctx, ex, query, args, n)
 	if err != nil {
 		return nil, fmt.Errorf("insert jobs: %w", err)
 	}
-	ids := make([]int64, 0, n)
-	for rows.Next() {
-		var id int64
-		if err := rows.Scan(&id); err != nil {
-			rows.Close()
-			return nil, err
-		}
-		ids = append(ids, id)
-	}
-	if err := rows.Close(); err != nil {
-		return nil, fmt.Errorf("insert jobs: %w", err)
-	}
-	if err := rows.Err(); err != nil {
-		return nil, fmt.Errorf("insert jobs: %w", err)
-	}
-	if len(ids) != n {
-		return nil, fmt.Errorf("insert jobs: %d ids for %d rows", len(ids), n)
-	}
-	slices.Sort(ids)
 	return ids, nil
 }

@@ -46,7 +46,7 @@ type Queue struct {
 	reg    *Registry
 	log    zerolog.Logger
 	jitter func() float64
-	stmts  *stmtCache
+	stmts  *db.StmtCache
 }
 
 // NewQueue builds a Queue. A nil DB is a programmer error and panics.
@@ -54,7 +54,7 @@ func NewQueue(o QueueOptions) *Queue {
 	if o.DB == nil {
 		panic("jobs: QueueOptions.DB is nil")
 	}
-	q := &Queue{db: o.DB, clock: o.Clock, cfg: o.Config.withDefaults(), reg: o.Registry, log: o.Logger, jitter: o.Jitter, stmts: &stmtCache{}}
+	q := &Queue{db: o.DB, clock: o.Clock, cfg: o.Config.withDefaults(), reg: o.Registry, log: o.Logger, jitter: o.Jitter, stmts: db.NewStmtCache(o.DB)}
 	if q.clock == nil {
 		q.clock = svtime.SystemClock{}
 	}

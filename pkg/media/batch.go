@@ -4,7 +4,6 @@ import (
 	"cmp"
 	"context"
 	"fmt"
-	"slices"
 	"strings"
 	"time"
 
@@ -41,7 +40,7 @@ func InsertMany(ctx context.Context, q db.Execer, ms []NewMedia, now time.Time) 
 		for _, m := range chunk {
 			args = append(args, m.insertArgs(ts)...)
 		}
-		got, err := insertReturningIDs(ctx, q, db.ValuesSQL(mediaInsertCols, cols, len(chunk), " RETURNING id"), args, len(chunk))
+		got, err := db.InsertReturningIDs(ctx, q, db.ValuesSQL(mediaInsertCols, cols, len(chunk), " RETURNING id"), args, len(chunk))
 		if err != nil {
 			return nil, fmt.Errorf("insert media: %w", err)
 		}
@@ -127,7 +126,7 @@ func InsertNewPromptsMany(ctx context.Context, q db.Execer, ps []NewPrompt, now 
 		for _, p := range chunk {
 			args = append(append(args, p.MediaID), p.Prompt.args()...)
 		}
-		ids, err := insertReturningIDs(ctx, q, db.ValuesSQL(`INSERT INTO prompts(media_id, `+promptCols+`) VALUES `, cols, len(chunk), " RETURNING id"), args, len(chunk))
+		ids, err := db.InsertReturningIDs(ctx, q, db.ValuesSQL(`INSERT INTO prompts(media_id, `+promptCols+`) VALUES `, cols, len(chunk), " RETURNING id"), args, len(chunk))
 		if err != nil {
 			return fmt.Errorf("insert prompts: %w", err)
 		}
@@ -140,35 +139,4 @@ func InsertNewPromptsMany(ctx context.Context, q db.Execer, ps []NewPrompt, now 
 		}
 	}
 	return nil
-}
-
-// insertReturningIDs runs a multi-row INSERT … RETURNING id into an
-// AUTOINCREMENT table and returns the ids in VALUES order. RETURNING's
-// order is unspecified, but AUTOINCREMENT ids grow in the order the rows
-// are inserted, so the sorted ids are the rows' order.
-func insertReturningIDs(ctx context.Context, q db.Execer, query string, args []any, n int) ([]int64, error) {
-	rows, err := q.QueryContext(ctx, query, args...)
-	if err != nil {
-		return nil, db.Classify(err)
-	}
-	got := make([]int64, 0, n)
-	for rows.Next() {
-		var id int64
-		if err := rows.Scan(&id); err != nil {
-			rows.Close()
-			return nil, db.Classify(err)
-		}
-		got = append(got, id)
-	}
-	if err := rows.Close(); err != nil {
-		return nil, db.Classify(err)
-	}
-	if err := rows.Err(); err != nil {
-		return nil, db.Classify(err)
-	}
-	if len(got) != n {
-		return nil, fmt.Errorf("%d ids for %d rows", len(got), n)
-	}
-	slices.Sort(got)
-	return got, nil
 }

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"strings"
 	"time"
 
 	"github.com/localsupervisor/supervisor/pkg/catalog/ftsindex"
@@ -52,27 +53,30 @@ type pendingImport struct {
 // placed → committed (rows + follow-up jobs in one transaction) → source
 // removed in move mode, the crash-safe order of a single file, per batch.
 type writer struct {
-	im      *Importer
-	emit    func(Outcome)
-	batch   []*pendingImport
-	hashes  map[string]bool
+	im     *Importer
+	emit   func(Outcome)
+	batch  []*pendingImport
+	hashes map[string]bool
+	// added are the hashes of the current window handled so far.
+	added   map[string]bool
 	started time.Time
 	// dirs are library folders with new links not yet fsynced; synced
 	// once per batch before its commit.
 	dirs library.DirSyncer
 	// cleaned are library folders already rid of stale temps this run.
 	cleaned map[string]bool
-	// reads are the writer's per-file lookups, prepared once per run.
-	reads *stmtCache
+	// stmts are the writer's statements (lookups and the batch INSERTs),
+	// prepared once per run and connection instead of once per batch.
+	stmts *db.StmtCache
 }
 
 // newWriter returns a writer; close it when the run ends.
 func (im *Importer) newWriter(emit func(Outcome)) *writer {
-	return &writer{im: im, emit: emit, hashes: map[string]bool{}, cleaned: map[string]bool{}, reads: newStmtCache(im.DB)}
+	return &writer{im: im, emit: emit, hashes: map[string]bool{}, added: map[string]bool{}, cleaned: map[string]bool{}, stmts: db.NewStmtCache(im.DB)}
 }
 
 // close releases the writer's prepared statements.
-func (w *writer) close() { w.reads.Close() }
+func (w *writer) close() { w.stmts.Close() }
 
 func (im *Importer) batchSize() int {
 	if im.BatchSize <= 0 {
@@ -81,10 +85,74 @@ func (im *Importer) batchSize() int {
 	return im.BatchSize
 }
 
+// windowSize bounds how many prepared files the writer takes at once (and
+// the IN list of their hash lookup).
+const windowSize = 64
+
+// knownHashesSQL finds which of windowSize hashes are catalogued; unused
+// slots repeat a hash, so one prepared statement serves every window.
+var knownHashesSQL = `SELECT hash FROM media WHERE hash IN (?` + strings.Repeat(",?", windowSize-1) + `)`
+
+// addWindow adds prepared files in order after one catalogue lookup of
+// their hashes. A hash the lookup did not find can only have been
+// catalogued since by this writer (tracked here, across the batch flushes
+// inside the window) or by another process, whose row the unique index
+// turns into a duplicate at commit (afterInsertError).
+func (w *writer) addWindow(ctx context.Context, ps []*prepared) error {
+	known, err := w.knownHashes(ctx, ps)
+	if err != nil {
+		return err
+	}
+	for _, p := range ps {
+		mayExist := known[p.md5] || w.added[p.md5]
+		if err := w.add(ctx, p, mayExist); err != nil {
+			return err
+		}
+		if p.md5 != "" {
+			w.added[p.md5] = true
+		}
+	}
+	clear(w.added)
+	return nil
+}
+
+// knownHashes returns the hashes of ps (files needing a catalogue write)
+// that a media row has.
+func (w *writer) knownHashes(ctx context.Context, ps []*prepared) (map[string]bool, error) {
+	args := make([]any, 0, windowSize)
+	for _, p := range ps {
+		if p.fatal == nil && p.done == nil && p.ferr == nil {
+			args = append(args, strings.ToLower(p.md5))
+		}
+	}
+	known := map[string]bool{}
+	if len(args) == 0 {
+		return known, nil
+	}
+	for len(args) < windowSize {
+		args = append(args, args[0])
+	}
+	rows, err := w.stmts.QueryContext(ctx, knownHashesSQL, args...)
+	if err != nil {
+		return nil, db.Classify(err)
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var h string
+		if err := rows.Scan(&h); err != nil {
+			return nil, db.Classify(err)
+		}
+		known[h] = true
+	}
+	return known, db.Classify(rows.Err())
+}
+
 // add handles one prepared file. Files that need no new media row are
 // finished (and emitted) at once; new media join the batch, which is
-// flushed when full or old. The error is a catalogue failure.
-func (w *writer) add(ctx context.Context, p *prepared) error {
+// flushed when full or old. mayExist=false: the window's lookup proved the
+// hash uncatalogued, so the per-file lookup is skipped. The error is a
+// catalogue failure.
+func (w *writer) add(ctx context.Context, p *prepared, mayExist bool) error {
 	im := w.im
 	switch {
 	case p.fatal != nil:
@@ -106,13 +174,17 @@ func (w *writer) add(ctx context.Context, p *prepared) error {
 		if err := w.flush(ctx); err != nil {
 			return err
 		}
+		mayExist = true
 	}
 	// Duplicate check BEFORE any tagger call (spec §10 item 16), with a
 	// statement prepared once per run (parsing the wide SELECT per file
 	// cost more than the lookup).
-	existing, err := media.GetByHash(ctx, w.reads, p.md5)
-	if err != nil {
-		return err
+	var existing *media.Media
+	if mayExist {
+		var err error
+		if existing, err = media.GetByHash(ctx, w.stmts, p.md5); err != nil {
+			return err
+		}
 	}
 	if existing != nil {
 		out, err := im.duplicate(ctx, p.path, p.k, existing, p.md5, p.cext)
@@ -285,7 +357,7 @@ func (im *Importer) afterInsertError(ctx context.Context, p *prepared, err error
 func (w *writer) commit(ctx context.Context, items []*pendingImport, now time.Time) ([]string, error) {
 	var refused []string
 	err := db.InTx(ctx, w.im.DB, func(tx *sql.Tx) error {
-		q := newStmtCache(tx)
+		q := w.stmts.In(tx)
 		ids, err := w.im.insertNew(ctx, q, items, now)
 		if err != nil {
 			return err
@@ -423,69 +495,4 @@ func appendExtraction(pairs, extra []media.MetaPair) []media.MetaPair {
 		}
 	}
 	return pairs
-}
-
-// stmtCache is a db.Execer over a transaction that prepares every distinct
-// statement once, so a batch of hundreds of imports parses each INSERT once
-// instead of once per row (the driver has no statement cache by default).
-type stmtCache struct {
-	tx preparer
-	m  map[string]*sql.Stmt
-}
-
-// preparer is a *sql.Tx or a *sql.DB.
-type preparer interface {
-	db.Execer
-	PrepareContext(ctx context.Context, query string) (*sql.Stmt, error)
-}
-
-func newStmtCache(tx preparer) *stmtCache { return &stmtCache{tx: tx, m: map[string]*sql.Stmt{}} }
-
-// Close closes the statements; needed for a cache over a *sql.DB (a Tx's
-// statements close with the Tx).
-func (c *stmtCache) Close() {
-	for q, st := range c.m {
-		st.Close()
-		delete(c.m, q)
-	}
-}
-
-func (c *stmtCache) stmt(ctx context.Context, query string) (*sql.Stmt, error) {
-	if st, ok := c.m[query]; ok {
-		return st, nil
-	}
-	// Statements prepared on a Tx are closed by its commit or rollback;
-	// on a DB by Close.
-	st, err := c.tx.PrepareContext(ctx, query)
-	if err != nil {
-		return nil, err
-	}
-	c.m[query] = st
-	return st, nil
-}
-
-func (c *stmtCache) ExecContext(ctx context.Context, query string, args ...any) (sql.Result, error) {
-	st, err := c.stmt(ctx, query)
-	if err != nil {
-		return nil, err
-	}
-	return st.ExecContext(ctx, args...)
-}
-
-func (c *stmtCache) QueryContext(ctx context.Context, query string, args ...any) (*sql.Rows, error) {
-	st, err := c.stmt(ctx, query)
-	if err != nil {
-		return nil, err
-	}
-	return st.QueryContext(ctx, args...)
-}
-
-func (c *stmtCache) QueryRowContext(ctx context.Context, query string, args ...any) *sql.Row {
-	st, err := c.stmt(ctx, query)
-	if err != nil {
-		// A *sql.Row cannot be built with an error from outside; run the
-		// query unprepared so the same error surfaces from Scan.
-		return c.tx.QueryRowContext(ctx, query, args...)
-	}
-	return st.QueryRowContext(ctx, args...)
 }

@@ -5,6 +5,7 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"github.com/localsupervisor/supervisor/pkg/scan/internal/pngtest"
 	"os"
 	"path/filepath"
 	"testing"
@@ -19,7 +20,7 @@ func writePNGs(t *testing.T, dir string, n int) []string {
 	var out []string
 	for i := range n {
 		p := filepath.Join(dir, fmt.Sprintf("f%03d.png", i))
-		if err := os.WriteFile(p, withText(pngBytes(8, 8, 1), "n", fmt.Sprint(i)), 0o644); err != nil {
+		if err := os.WriteFile(p, pngtest.WithText(pngtest.PNG(8, 8, 1), "n", fmt.Sprint(i)), 0o644); err != nil {
 			t.Fatal(err)
 		}
 		out = append(out, p)
@@ -87,7 +88,7 @@ func TestDuplicateWithinOneBatch(t *testing.T) {
 	ctx := context.Background()
 	d := openDB(t)
 	src := t.TempDir()
-	data := pngBytes(9, 9, 4)
+	data := pngtest.PNG(9, 9, 4)
 	for _, n := range []string{"a.png", "b.png", "c.png"} {
 		os.WriteFile(filepath.Join(src, n), data, 0o644)
 	}

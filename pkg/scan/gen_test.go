@@ -6,13 +6,12 @@ import (
 	"database/sql"
 	"encoding/binary"
 	"github.com/localsupervisor/supervisor/pkg/db/dbtest"
-	"hash/crc32"
+	"github.com/localsupervisor/supervisor/pkg/scan/internal/pngtest"
 	"image"
 	"image/color"
 	"image/color/palette"
 	"image/gif"
 	"image/jpeg"
-	"image/png"
 	"io"
 	"os"
 	"os/exec"
@@ -35,44 +34,15 @@ func openDB(tb testing.TB) *sql.DB {
 	return d
 }
 
-func pngBytes(w, h int, seed uint8) []byte {
-	img := image.NewRGBA(image.Rect(0, 0, w, h))
-	for i := range img.Pix {
-		img.Pix[i] = seed + uint8(i)
-	}
-	var b bytes.Buffer
-	png.Encode(&b, img)
-	return b.Bytes()
-}
-
-func chunk(typ string, data []byte) []byte {
-	var b bytes.Buffer
-	binary.Write(&b, binary.BigEndian, uint32(len(data)))
-	b.WriteString(typ)
-	b.Write(data)
-	c := crc32.NewIEEE()
-	c.Write([]byte(typ))
-	c.Write(data)
-	binary.Write(&b, binary.BigEndian, c.Sum32())
-	return b.Bytes()
-}
-
-// withText inserts a tEXt chunk right after IHDR (8 sig + 25 IHDR bytes).
-func withText(p []byte, key, val string) []byte {
-	out := append([]byte{}, p[:33]...)
-	out = append(out, chunk("tEXt", append(append([]byte(key), 0), val...))...)
-	return append(out, p[33:]...)
-}
-
 // bombPNG is a valid PNG signature + IHDR claiming 100000×100000 pixels.
 func bombPNG() []byte {
 	ihdr := make([]byte, 13)
 	binary.BigEndian.PutUint32(ihdr[0:], 100000)
 	binary.BigEndian.PutUint32(ihdr[4:], 100000)
 	ihdr[8], ihdr[9] = 8, 6
-	out := append([]byte("\x89PNG\r\n\x1a\n"), chunk("IHDR", ihdr)...)
-	out = append(out, chunk("IDAT", []byte{0x78, 0x9c, 0x03, 0x00, 0x00, 0x00, 0x00, 0x01})...)
-	return append(out, chunk("IEND", nil)...)
+	out := append([]byte("\x89PNG\r\n\x1a\n"), pngtest.Chunk("IHDR", ihdr)...)
+	out = append(out, pngtest.Chunk("IDAT", []byte{0x78, 0x9c, 0x03, 0x00, 0x00, 0x00, 0x00, 0x01})...)
+	return append(out, pngtest.Chunk("IEND", nil)...)
 }
 
 func jpegBytes() []byte {
@@ -118,20 +88,20 @@ func genLibrary(tb testing.TB, withVideo bool) lib {
 		}
 		l.files[rel] = data
 	}
-	fox := withText(pngBytes(64, 48, 1), "parameters", a1111)
+	fox := pngtest.WithText(pngtest.PNG(64, 48, 1), "parameters", a1111)
 	put("fox.png", fox)
 	put("nested/deeper/dup of fox.png", fox) // exact duplicate, other name
 	put("ünïcödé bild.jpg", jpegBytes())
 	put("still.gif", gifBytes(1))
 	put("anim.gif", gifBytes(3))
-	put("nested/plain.png", pngBytes(20, 10, 9))
-	put("renamed-png.jpg", pngBytes(8, 8, 3)) // content wins over extension
+	put("nested/plain.png", pngtest.PNG(20, 10, 9))
+	put("renamed-png.jpg", pngtest.PNG(8, 8, 3)) // content wins over extension
 	put("zero.png", nil)
-	put("truncated.png", pngBytes(64, 64, 5)[:200])
+	put("truncated.png", pngtest.PNG(64, 64, 5)[:200])
 	put("not-an-image.png", []byte("hello, I am text"))
 	put("bomb.png", bombPNG())
 	put("notes.txt", []byte("just text"))
-	put("$RECYCLE.BIN/deleted.png", pngBytes(5, 5, 77))
+	put("$RECYCLE.BIN/deleted.png", pngtest.PNG(5, 5, 77))
 	if err := os.Symlink(src, filepath.Join(src, "nested", "loop")); err != nil {
 		tb.Log("no symlinks:", err)
 	}

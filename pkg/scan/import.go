@@ -300,7 +300,7 @@ func (im *Importer) ImportFile(ctx context.Context, path string) (Outcome, error
 	var out Outcome
 	w := im.newWriter(func(o Outcome) { out = o })
 	defer w.close()
-	if err := w.add(ctx, p); err != nil {
+	if err := w.add(ctx, p, true); err != nil {
 		return Outcome{}, err
 	}
 	if err := w.flush(ctx); err != nil {

@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/md5"
 	"encoding/hex"
+	"github.com/localsupervisor/supervisor/pkg/scan/internal/pngtest"
 	"os"
 	"path/filepath"
 	"testing"
@@ -141,7 +142,7 @@ func TestScannerDisabledAndMissing(t *testing.T) {
 	roots := testRoots(t)
 	src := t.TempDir()
 	p := filepath.Join(src, "a.png")
-	os.WriteFile(p, pngBytes(10, 10, 1), 0o644)
+	os.WriteFile(p, pngtest.PNG(10, 10, 1), 0o644)
 	im := newImporter(d, roots, scan.ModeInPlace)
 	im.Prober = nil
 	out, err := im.ImportFile(ctx, p)
@@ -179,7 +180,7 @@ func TestTaggerFaultStillImports(t *testing.T) {
 	im := newImporter(d, testRoots(t), scan.ModeCopy)
 	im.Tagger = scanner.New(cfg, nil)
 	p := filepath.Join(t.TempDir(), "a.png")
-	os.WriteFile(p, pngBytes(10, 10, 1), 0o644)
+	os.WriteFile(p, pngtest.PNG(10, 10, 1), 0o644)
 	out, err := im.ImportFile(ctx, p)
 	if err != nil || out.Status != scan.StatusImported {
 		t.Fatalf("%+v %v", out, err)

@@ -3,6 +3,7 @@ package scan_test
 import (
 	"context"
 	"fmt"
+	"github.com/localsupervisor/supervisor/pkg/scan/internal/pngtest"
 	"os"
 	"path/filepath"
 	"testing"
@@ -28,7 +29,7 @@ func TestUnchangedRescanIsStatOnly(t *testing.T) {
 				dir := filepath.Join(src, fmt.Sprintf("d%d", i%3))
 				os.MkdirAll(dir, 0o755)
 				p := filepath.Join(dir, fmt.Sprintf("f%02d.png", i))
-				if err := os.WriteFile(p, withText(pngBytes(8, 8, 1), "n", fmt.Sprintf("%03d", i)), 0o644); err != nil {
+				if err := os.WriteFile(p, pngtest.WithText(pngtest.PNG(8, 8, 1), "n", fmt.Sprintf("%03d", i)), 0o644); err != nil {
 					t.Fatal(err)
 				}
 				files = append(files, p)
@@ -43,7 +44,7 @@ func TestUnchangedRescanIsStatOnly(t *testing.T) {
 				if err != nil {
 					t.Fatal(err)
 				}
-				data := withText(pngBytes(8, 8, 1), "m", fmt.Sprintf("%03d", i))
+				data := pngtest.WithText(pngtest.PNG(8, 8, 1), "m", fmt.Sprintf("%03d", i))
 				if int64(len(data)) != st.Size() {
 					t.Fatalf("test data size %d != %d", len(data), st.Size())
 				}

@@ -2,6 +2,7 @@ package scan_test
 
 import (
 	"context"
+	"github.com/localsupervisor/supervisor/pkg/scan/internal/pngtest"
 	"os"
 	"path/filepath"
 	"testing"
@@ -23,7 +24,7 @@ func TestRescanMovesCanonicalKeepsLockedTags(t *testing.T) {
 	im := newImporter(d, roots, scan.ModeMove)
 	im.Tagger = scanner.New(cfg, nil)
 	p := filepath.Join(t.TempDir(), "a.png")
-	data := withText(pngBytes(12, 12, 4), "parameters", a1111)
+	data := pngtest.WithText(pngtest.PNG(12, 12, 4), "parameters", a1111)
 	os.WriteFile(p, data, 0o644)
 	out, err := im.ImportFile(ctx, p)
 	if err != nil || out.Status != scan.StatusImported {
@@ -65,7 +66,7 @@ func TestPromptsRebuildIdempotent(t *testing.T) {
 	im := newImporter(d, testRoots(t), scan.ModeInPlace)
 	dir := t.TempDir()
 	for i, name := range []string{"a.png", "b.png"} {
-		os.WriteFile(filepath.Join(dir, name), withText(pngBytes(8, 8, uint8(i)), "parameters", a1111+name), 0o644)
+		os.WriteFile(filepath.Join(dir, name), pngtest.WithText(pngtest.PNG(8, 8, uint8(i)), "parameters", a1111+name), 0o644)
 	}
 	ex := im.Extract
 	im.Extract = nil // import without metadata

@@ -86,6 +86,14 @@ func (im *Importer) ScanPath(ctx context.Context, root string, opts RunOptions) 
 	items, wait := im.feed(walkCtx, abs, opts.Walk)
 	handed := 0 // media files handed to the writer (pending ones included)
 	var runErr error
+	// Files go to the writer in windows of what the feed has ready, so it
+	// checks their hashes against the catalogue with one query per window.
+	var window []*prepared
+	addWindow := func() error {
+		err := w.addWindow(ctx, window)
+		window = window[:0]
+		return err
+	}
 	for it := range items {
 		if it.walkErr != nil {
 			s.Errors++
@@ -101,13 +109,19 @@ func (im *Importer) ScanPath(ctx context.Context, root string, opts RunOptions) 
 		}
 		p := <-it.res
 		seen[it.path] = true
-		if err := w.add(ctx, p); err != nil {
-			runErr = err
-			break
-		}
+		window = append(window, p)
 		if p.done == nil || p.done.Status != StatusNotMedia {
 			handed++
 		}
+		if len(window) >= windowSize || len(items) == 0 {
+			if err := addWindow(); err != nil {
+				runErr = err
+				break
+			}
+		}
+	}
+	if runErr == nil && len(window) > 0 {
+		runErr = addWindow()
 	}
 	stopWalk()
 	werr := wait()

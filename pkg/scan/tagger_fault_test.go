@@ -3,6 +3,7 @@ package scan_test
 import (
 	"context"
 	"database/sql"
+	"github.com/localsupervisor/supervisor/pkg/scan/internal/pngtest"
 	"os"
 	"path/filepath"
 	"testing"
@@ -66,7 +67,7 @@ func TestTaggerFaultModesDuringImport(t *testing.T) {
 			im.Tagger = scanner.New(cfg, nil)
 			src := t.TempDir()
 			p := filepath.Join(src, "a.png")
-			data := pngBytes(12, 10, 3)
+			data := pngtest.PNG(12, 10, 3)
 			os.WriteFile(p, data, 0o644)
 
 			sum, err := im.ScanPath(ctx, src, scan.RunOptions{})

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"github.com/localsupervisor/supervisor/pkg/probe"
+	"github.com/localsupervisor/supervisor/pkg/scan/internal/pngtest"
 	"io"
 	"os"
 	"path/filepath"
@@ -40,7 +41,7 @@ func TestBackfillCheckpointsAndFinishes(t *testing.T) {
 	clock := &svtime.FixedClock{T: t0}
 	src := t.TempDir()
 	for i := 0; i < 7; i++ {
-		os.WriteFile(filepath.Join(src, string(rune('a'+i))+".png"), pngBytes(4, 4, uint8(i*30)), 0o644)
+		os.WriteFile(filepath.Join(src, string(rune('a'+i))+".png"), pngtest.PNG(4, 4, uint8(i*30)), 0o644)
 	}
 	im := newImporter(d, testRoots(t), scan.ModeInPlace)
 	if s, err := im.ScanPath(ctx, src, scan.RunOptions{}); err != nil || s.Imported != 7 {
@@ -102,7 +103,7 @@ func TestScanPathCancel(t *testing.T) {
 	d := openDB(t)
 	src := t.TempDir()
 	for i := 0; i < 3; i++ {
-		os.WriteFile(filepath.Join(src, string(rune('a'+i))+".png"), pngBytes(4, 4, uint8(i*30)), 0o644)
+		os.WriteFile(filepath.Join(src, string(rune('a'+i))+".png"), pngtest.PNG(4, 4, uint8(i*30)), 0o644)
 	}
 	im := newImporter(d, testRoots(t), scan.ModeInPlace)
 	started := make(chan struct{}, 10)

@@ -1,0 +1,95 @@
+package scan
+
+import (
+	"context"
+	"crypto/md5"
+	"crypto/sha256"
+	"encoding/hex"
+	"fmt"
+	"io/fs"
+	"path/filepath"
+	"strconv"
+	"testing"
+	"time"
+
+	"github.com/localsupervisor/supervisor/pkg/db/dbtest"
+	"github.com/localsupervisor/supervisor/pkg/jobs"
+	"github.com/localsupervisor/supervisor/pkg/probe"
+	"github.com/localsupervisor/supervisor/pkg/scan/internal/pngtest"
+	"github.com/localsupervisor/supervisor/pkg/sdmeta"
+)
+
+// fakeInfo is the fs.FileInfo of a file that exists only in the benchmark.
+type fakeInfo struct {
+	name string
+	size int64
+	mod  time.Time
+}
+
+func (f fakeInfo) Name() string       { return f.name }
+func (f fakeInfo) Size() int64        { return f.size }
+func (f fakeInfo) Mode() fs.FileMode  { return 0o644 }
+func (f fakeInfo) ModTime() time.Time { return f.mod }
+func (f fakeInfo) IsDir() bool        { return false }
+func (f fakeInfo) Sys() any           { return nil }
+
+// BenchmarkWriter measures the single catalogue writer alone (in_place,
+// follow-up jobs queued, caps high): prepared files built in memory go
+// through addWindow and the batch commits, so no file I/O or walk hides
+// the SQL cost. Reported per file; plain files carry one text chunk,
+// a1111 files a full A1111 parameters block (prompt + history rows).
+func BenchmarkWriter(b *testing.B) {
+	for _, a1111 := range []bool{false, true} {
+		name := "plain"
+		if a1111 {
+			name = "a1111"
+		}
+		b.Run(name, func(b *testing.B) {
+			ctx := context.Background()
+			d := dbtest.Open(b, filepath.Join(b.TempDir(), "w.sqlite"))
+			qcfg := jobs.DefaultConfig()
+			qcfg.QueueMaxTotal, qcfg.QueueMaxPerTypeDefault = 4*b.N+100, 4*b.N+100
+			png1x1 := pngtest.PNG(1, 1, 0)
+			extract := func(i int) *sdmeta.Result {
+				var text []byte
+				key := "n"
+				if a1111 {
+					key = "parameters"
+					text = fmt.Appendf(nil, "a castle on a hill at dusk, masterpiece, %d\nNegative prompt: blurry, lowres\n"+
+						"Steps: 30, Sampler: DPM++ 2M Karras, CFG scale: 7, Seed: %d, Size: 16x16, Model hash: 31e35c80fc, Model: sdxl_base", i, 1000+i)
+				} else {
+					text = strconv.AppendInt(nil, int64(i), 10)
+				}
+				r, err := sdmeta.ExtractBytes(ctx, pngtest.WithText(png1x1, key, string(text)), "x.png", sdmeta.Options{})
+				if err != nil {
+					b.Fatal(err)
+				}
+				return &r
+			}
+			ps := make([]*prepared, b.N)
+			mod := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+			for i := range ps {
+				m, s := md5.Sum([]byte(strconv.Itoa(i))), sha256.Sum256([]byte(strconv.Itoa(i)))
+				path := fmt.Sprintf("/src/%03d/%06d.png", i/100, i) // walk order: ascending
+				ps[i] = &prepared{path: path, info: fakeInfo{name: filepath.Base(path), size: 400, mod: mod}, k: fileKey{size: 400, mtimeNS: mod.UnixNano()},
+					ext: "png", kind: probe.KindImage, cext: "png", width: 16, height: 16,
+					md5: hex.EncodeToString(m[:]), sha: hex.EncodeToString(s[:]), meta: extract(i)}
+			}
+			im := &Importer{DB: d, Mode: ModeInPlace, Enqueue: QueueEnqueuer(jobs.NewQueue(jobs.QueueOptions{DB: d, Config: qcfg}))}
+			w := im.newWriter(func(Outcome) {})
+			defer w.close()
+			b.ReportAllocs()
+			b.ResetTimer()
+			for len(ps) > 0 {
+				n := min(len(ps), windowSize)
+				if err := w.addWindow(ctx, ps[:n]); err != nil {
+					b.Fatal(err)
+				}
+				ps = ps[n:]
+			}
+			if err := w.flush(ctx); err != nil {
+				b.Fatal(err)
+			}
+		})
+	}
+}
