@@ -12,9 +12,18 @@ import (
 	sqlite3 "github.com/mattn/go-sqlite3"
 )
 
-// connPragmas sets the per-connection pragmas the DSN cannot carry.
+// connPragmas sets the per-connection pragmas the DSN cannot carry:
+//   - temp_store=MEMORY: statement journals of multi-row writes spilled to
+//     /var/tmp (about 100 pwrite calls per imported file).
+//   - cache_size 32 MiB (default 2 MiB): an import touches random pages
+//     of the hash indexes; beyond 2 MiB every batch re-read them from the
+//     OS (an import of 40k files wrote 35 % slower per file than one of
+//     20k). The cache fills only as pages are used.
+//   - wal_autocheckpoint 16384 pages (64 MiB, default 1000): a page
+//     written by many batches is copied into the database once per
+//     checkpoint instead of once per 4 MiB of WAL.
 func connPragmas(c *sqlite3.SQLiteConn) error {
-	_, err := c.Exec("PRAGMA temp_store=MEMORY", nil)
+	_, err := c.Exec("PRAGMA temp_store=MEMORY; PRAGMA cache_size=-32768; PRAGMA wal_autocheckpoint=16384", nil)
 	return err
 }
 

@@ -34,7 +34,7 @@ func (f fakeInfo) IsDir() bool        { return false }
 func (f fakeInfo) Sys() any           { return nil }
 
 // BenchmarkWriter measures the single catalogue writer alone (in_place,
-// follow-up jobs queued, caps high): prepared files built in memory go
+// every follow-up job queued): prepared files built in memory go
 // through addWindow and the batch commits, so no file I/O or walk hides
 // the SQL cost. Reported per file; plain files carry one text chunk,
 // a1111 files a full A1111 parameters block (prompt + history rows).
@@ -48,7 +48,7 @@ func BenchmarkWriter(b *testing.B) {
 			ctx := context.Background()
 			d := dbtest.Open(b, filepath.Join(b.TempDir(), "w.sqlite"))
 			qcfg := jobs.DefaultConfig()
-			qcfg.QueueMaxTotal, qcfg.QueueMaxPerTypeDefault = 4*b.N+100, 4*b.N+100
+			qcfg.QueueMaxTotal, qcfg.QueueMaxPerTypeDefault = 0, 0 // as BenchmarkImport10k
 			png1x1 := pngtest.PNG(1, 1, 0)
 			extract := func(i int) *sdmeta.Result {
 				var text []byte
