@@ -100,6 +100,9 @@ type Import struct {
 	MaxPixels      int64    `json:"max_pixels"`
 	FollowSymlinks bool     `json:"follow_symlinks"`
 	SkipDirs       []string `json:"skip_dirs"`
+	// BatchSize is how many new media one write transaction commits
+	// (0: the importer's default).
+	BatchSize int `json:"batch_size"`
 }
 
 // Metadata configures generation-metadata extraction.
