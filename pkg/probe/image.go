@@ -48,8 +48,19 @@ func ImageHeader(r io.Reader) (w, h int, format string, err error) {
 	return cfg.Width, cfg.Height, format, nil
 }
 
+// peeker is what image.DecodeConfig reads from without wrapping it in a
+// new bufio.Reader (a caller reading many headers passes its own, Reset
+// per file).
+type peeker interface {
+	io.Reader
+	Peek(int) ([]byte, error)
+}
+
 func decodeConfig(r io.Reader) (image.Config, string, error) {
-	cfg, format, err := image.DecodeConfig(bufio.NewReaderSize(r, 8192))
+	if _, ok := r.(peeker); !ok {
+		r = bufio.NewReaderSize(r, 8192)
+	}
+	cfg, format, err := image.DecodeConfig(r)
 	if err != nil {
 		if errors.Is(err, image.ErrFormat) {
 			return cfg, "", reason.Permanent(CodeUnsupportedType, err)

@@ -1,6 +1,7 @@
 package scan
 
 import (
+	"bufio"
 	"bytes"
 	"context"
 	"crypto/md5"
@@ -50,12 +51,32 @@ type prepared struct {
 	meta *sdmeta.Result
 }
 
+// sourceFile is an open source file (openSource: plain syscalls where the
+// platform has them, *os.File elsewhere).
+type sourceFile interface {
+	io.Reader
+	io.ReaderAt
+	io.Closer
+}
+
+// scratch is one examining goroutine's reusable memory: the read buffer
+// (at least headSize) and the buffered reader image headers are parsed
+// through, so a small file costs no allocation for either.
+type scratch struct {
+	buf []byte
+	br  *bufio.Reader
+}
+
+func newScratch() *scratch {
+	return &scratch{buf: make([]byte, headSize), br: bufio.NewReaderSize(nil, 8192)}
+}
+
 // headReaderAt serves ReadAt from the already-read head and falls back to
 // the file beyond it, so detection and header parsing add no read for
 // small files.
 type headReaderAt struct {
 	head []byte
-	f    *os.File
+	f    io.ReaderAt
 	// whole: head is the entire file, so a read past it is EOF without a
 	// pread (type detection and header parsing probe beyond small files).
 	whole bool
@@ -84,15 +105,16 @@ func (h hashPair) Write(p []byte) (int, error) {
 
 // prepare examines one file with one open and one streaming read: type
 // from the head, image header from the head, MD5+SHA-256 over head and
-// rest; videos are probed with ffprobe. buf (at least headSize) is the
-// caller's reusable read buffer.
-func (im *Importer) prepare(ctx context.Context, path string, info fs.FileInfo, buf []byte) *prepared {
+// rest; videos are probed with ffprobe. sc is the caller's reusable
+// memory.
+func (im *Importer) prepare(ctx context.Context, path string, info fs.FileInfo, sc *scratch) *prepared {
+	buf := sc.buf
 	p := &prepared{path: path, info: info, k: keyOf(info), ext: library.NormalizeExt(filepath.Ext(path))}
 	if err := ctx.Err(); err != nil {
 		p.fatal = err
 		return p
 	}
-	f, err := os.Open(path)
+	f, err := openSource(path)
 	if err != nil {
 		if errors.Is(err, os.ErrNotExist) {
 			// Vanished between walk and import: nothing to log against a row.
@@ -103,7 +125,15 @@ func (im *Importer) prepare(ctx context.Context, path string, info fs.FileInfo, 
 		return p
 	}
 	defer f.Close()
-	n, err := io.ReadFull(f, buf[:headSize])
+	// A file no bigger than the walk saw and the buffer is read with one
+	// call: a short read of exactly its size is its end, no second read
+	// to see EOF. Otherwise the head is filled as far as the file goes.
+	n, err := f.Read(buf[:headSize])
+	if err == nil && n < headSize && int64(n) != info.Size() {
+		var m int
+		m, err = io.ReadFull(f, buf[n:headSize])
+		n += m
+	}
 	if err != nil && !errors.Is(err, io.EOF) && !errors.Is(err, io.ErrUnexpectedEOF) {
 		p.ferr = reason.Transient(probe.CodeNotReadable, err)
 		return p
@@ -132,7 +162,8 @@ func (im *Importer) prepare(ctx context.Context, path string, info fs.FileInfo, 
 				return p
 			}
 		}
-		w, h, _, err := probe.ImageHeader(io.NewSectionReader(ra, 0, info.Size()))
+		sc.br.Reset(io.NewSectionReader(ra, 0, info.Size()))
+		w, h, _, err := probe.ImageHeader(sc.br)
 		if err != nil {
 			p.ferr = err
 			return p

@@ -158,7 +158,7 @@ type walkItem struct {
 }
 
 // feedDepth is how far the walk and the workers may run ahead of the writer.
-const feedDepth = 64
+const feedDepth = 2048
 
 // feed walks root in a goroutine and examines files with Workers
 // goroutines; items come out in walk order. wait stops nothing by itself
@@ -181,9 +181,9 @@ func (im *Importer) feed(ctx context.Context, root string, wo WalkOptions) (<-ch
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			buf := make([]byte, headSize)
+			sc := newScratch()
 			for j := range jobsCh {
-				j.res <- im.prepare(ctx, j.path, j.info, buf)
+				j.res <- im.prepare(ctx, j.path, j.info, sc)
 			}
 		}()
 	}
