@@ -5,13 +5,14 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
-	"github.com/localsupervisor/supervisor/pkg/scan/internal/pngtest"
 	"os"
 	"path/filepath"
 	"testing"
 
 	"github.com/localsupervisor/supervisor/pkg/jobs"
 	"github.com/localsupervisor/supervisor/pkg/scan"
+	"github.com/localsupervisor/supervisor/pkg/scan/internal/pngtest"
+	"github.com/localsupervisor/supervisor/pkg/scanner"
 )
 
 // writePNGs writes n distinct small PNGs into dir and returns their paths.
@@ -81,32 +82,66 @@ func TestFollowUpJobsInImportTransaction(t *testing.T) {
 	}
 }
 
-// TestDuplicateWithinOneBatch: the same content twice in one batch is one
-// media and one duplicate, and the tagger-free path keeps both import_log
-// statuses.
-func TestDuplicateWithinOneBatch(t *testing.T) {
-	ctx := context.Background()
-	d := openDB(t)
-	src := t.TempDir()
-	data := pngtest.PNG(9, 9, 4)
-	for _, n := range []string{"a.png", "b.png", "c.png"} {
-		os.WriteFile(filepath.Join(src, n), data, 0o644)
-	}
-	im := newImporter(d, testRoots(t), scan.ModeCopy)
-	sum, err := im.ScanPath(ctx, src, scan.RunOptions{})
-	if err != nil || sum.Imported != 1 || sum.Duplicates != 2 {
-		t.Fatalf("%+v %v", sum, err)
-	}
-	var st []string
-	rows, _ := d.Query(`SELECT status FROM import_log ORDER BY id`)
-	for rows.Next() {
-		var s string
-		rows.Scan(&s)
-		st = append(st, s)
-	}
-	rows.Close()
-	if fmt.Sprint(st) != "[imported skipped_duplicate skipped_duplicate]" {
-		t.Errorf("import_log %v", st)
+// countingTagger answers every image with an empty tag list and counts
+// the calls per file name.
+type countingTagger struct{ calls map[string]int }
+
+func (c *countingTagger) ScanImage(_ context.Context, path string) (*scanner.Result, error) {
+	c.calls[filepath.Base(path)]++
+	return &scanner.Result{Rating: 1}, nil
+}
+
+func (c *countingTagger) ScanVideo(ctx context.Context, path string, _ scanner.FrameSource) (*scanner.Result, error) {
+	return c.ScanImage(ctx, path)
+}
+
+// TestDuplicatesWithinOneRun: content seen earlier in the same run is a
+// duplicate whether its first copy is still in the open batch or was
+// committed by a flush inside the same lookup window: one media per
+// content, the duplicates never reach the tagger (spec §10 item 16), and
+// import_log keeps the walk order. Batch sizes 1 and 2 flush between the
+// copies; the default keeps them in one batch.
+func TestDuplicatesWithinOneRun(t *testing.T) {
+	for _, batch := range []int{1, 2, 0} {
+		t.Run(fmt.Sprint("batch", batch), func(t *testing.T) {
+			ctx := context.Background()
+			d := openDB(t)
+			src := t.TempDir()
+			x, y := pngtest.PNG(9, 9, 4), pngtest.PNG(9, 9, 5)
+			for _, f := range []struct {
+				name string
+				data []byte
+			}{{"a.png", x}, {"b.png", y}, {"c.png", x}, {"d.png", y}, {"e.png", x}} {
+				os.WriteFile(filepath.Join(src, f.name), f.data, 0o644)
+			}
+			im := newImporter(d, testRoots(t), scan.ModeCopy)
+			im.BatchSize = batch
+			tagger := &countingTagger{calls: map[string]int{}}
+			im.Tagger = tagger
+			sum, err := im.ScanPath(ctx, src, scan.RunOptions{})
+			if err != nil || sum.Imported != 2 || sum.Duplicates != 3 || sum.Errors != 0 {
+				t.Fatalf("%+v %v", sum, err)
+			}
+			if fmt.Sprint(tagger.calls) != "map[a.png:1 b.png:1]" {
+				t.Errorf("tagger calls %v, want the first copies only", tagger.calls)
+			}
+			var st []string
+			rows, _ := d.Query(`SELECT status FROM import_log ORDER BY id`)
+			for rows.Next() {
+				var s string
+				rows.Scan(&s)
+				st = append(st, s)
+			}
+			rows.Close()
+			if fmt.Sprint(st) != "[imported imported skipped_duplicate skipped_duplicate skipped_duplicate]" {
+				t.Errorf("import_log %v", st)
+			}
+			var media int
+			d.QueryRow(`SELECT COUNT(*) FROM media`).Scan(&media)
+			if media != 2 {
+				t.Errorf("%d media rows", media)
+			}
+		})
 	}
 }
 

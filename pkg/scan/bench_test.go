@@ -3,7 +3,6 @@ package scan_test
 import (
 	"context"
 	"fmt"
-	"github.com/localsupervisor/supervisor/pkg/scan/internal/pngtest"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -13,6 +12,7 @@ import (
 
 	"github.com/localsupervisor/supervisor/pkg/jobs"
 	"github.com/localsupervisor/supervisor/pkg/scan"
+	"github.com/localsupervisor/supervisor/pkg/scan/internal/pngtest"
 )
 
 // benchFiles writes n distinct small PNGs. With a1111 each carries A1111

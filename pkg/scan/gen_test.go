@@ -6,7 +6,6 @@ import (
 	"database/sql"
 	"encoding/binary"
 	"github.com/localsupervisor/supervisor/pkg/db/dbtest"
-	"github.com/localsupervisor/supervisor/pkg/scan/internal/pngtest"
 	"image"
 	"image/color"
 	"image/color/palette"
@@ -22,6 +21,7 @@ import (
 	"github.com/localsupervisor/supervisor/pkg/library"
 	"github.com/localsupervisor/supervisor/pkg/probe"
 	"github.com/localsupervisor/supervisor/pkg/scan"
+	"github.com/localsupervisor/supervisor/pkg/scan/internal/pngtest"
 	"github.com/localsupervisor/supervisor/pkg/sdmeta"
 	"github.com/localsupervisor/supervisor/pkg/svtime"
 )

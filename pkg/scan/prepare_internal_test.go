@@ -1,11 +1,19 @@
 package scan
 
 import (
+	"context"
+	"crypto/md5"
+	"crypto/sha256"
+	"encoding/hex"
 	"errors"
 	"io"
 	"os"
 	"path/filepath"
+	"strconv"
+	"strings"
 	"testing"
+
+	"github.com/localsupervisor/supervisor/pkg/scan/internal/pngtest"
 )
 
 // TestHeadReaderAt: reads inside the head come from memory; past the head
@@ -46,6 +54,45 @@ func TestHeadReaderAt(t *testing.T) {
 			n, err := c.h.ReadAt(buf, c.off)
 			if string(buf[:n]) != c.want || errors.Is(err, io.EOF) != c.isEOF || (err != nil && !errors.Is(err, io.EOF)) {
 				t.Fatalf("got %q, %v; want %q, EOF=%v", buf[:n], err, c.want, c.isEOF)
+			}
+		})
+	}
+}
+
+// TestPrepareHashesWholeFile: the one-read path (a file that fits the head
+// buffer), the exact-boundary case and files streamed past the head all
+// hash every byte, and the header dimensions come from the head.
+func TestPrepareHashesWholeFile(t *testing.T) {
+	base := pngtest.PNG(3, 2, 7)
+	im := &Importer{}
+	sc := newScratch()
+	for _, size := range []int{len(base), headSize - 1, headSize, headSize + 1, 3*headSize + 7} {
+		t.Run(strconv.Itoa(size), func(t *testing.T) {
+			data := base
+			if pad := size - len(base) - 12 - 2; pad >= 0 {
+				data = pngtest.WithText(base, "p", strings.Repeat("x", pad))
+			}
+			if len(data) != size {
+				t.Fatalf("built %d bytes, want %d", len(data), size)
+			}
+			path := filepath.Join(t.TempDir(), "f.png")
+			if err := os.WriteFile(path, data, 0o644); err != nil {
+				t.Fatal(err)
+			}
+			info, err := os.Stat(path)
+			if err != nil {
+				t.Fatal(err)
+			}
+			p := im.prepare(context.Background(), path, info, sc)
+			if p.ferr != nil || p.done != nil || p.fatal != nil {
+				t.Fatalf("prepare: %+v", p)
+			}
+			m, s := md5.Sum(data), sha256.Sum256(data)
+			if p.md5 != hex.EncodeToString(m[:]) || p.sha != hex.EncodeToString(s[:]) {
+				t.Errorf("hashes %s %s do not cover the file", p.md5, p.sha)
+			}
+			if p.width != 3 || p.height != 2 {
+				t.Errorf("size %dx%d", p.width, p.height)
 			}
 		})
 	}

@@ -3,13 +3,13 @@ package scan_test
 import (
 	"context"
 	"fmt"
-	"github.com/localsupervisor/supervisor/pkg/scan/internal/pngtest"
 	"os"
 	"path/filepath"
 	"testing"
 	"time"
 
 	"github.com/localsupervisor/supervisor/pkg/scan"
+	"github.com/localsupervisor/supervisor/pkg/scan/internal/pngtest"
 )
 
 // TestUnchangedRescanIsStatOnly: a re-scan of an unchanged folder decides

@@ -3,12 +3,12 @@ package scan_test
 import (
 	"context"
 	"database/sql"
-	"github.com/localsupervisor/supervisor/pkg/scan/internal/pngtest"
 	"os"
 	"path/filepath"
 	"testing"
 
 	"github.com/localsupervisor/supervisor/pkg/scan"
+	"github.com/localsupervisor/supervisor/pkg/scan/internal/pngtest"
 	"github.com/localsupervisor/supervisor/pkg/scanner"
 	"github.com/localsupervisor/supervisor/pkg/scanner/scannertest"
 )

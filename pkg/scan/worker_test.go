@@ -4,7 +4,6 @@ import (
 	"context"
 	"encoding/json"
 	"github.com/localsupervisor/supervisor/pkg/probe"
-	"github.com/localsupervisor/supervisor/pkg/scan/internal/pngtest"
 	"io"
 	"os"
 	"path/filepath"
@@ -13,6 +12,7 @@ import (
 
 	"github.com/localsupervisor/supervisor/pkg/jobs"
 	"github.com/localsupervisor/supervisor/pkg/scan"
+	"github.com/localsupervisor/supervisor/pkg/scan/internal/pngtest"
 	"github.com/localsupervisor/supervisor/pkg/sdmeta"
 	"github.com/localsupervisor/supervisor/pkg/svtime"
 )
