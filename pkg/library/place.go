@@ -6,6 +6,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"io"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -118,10 +119,10 @@ func SameContent(p, md5hex string) (bool, error) {
 }
 
 // LinkOrCopyAtomic places src at dst while keeping src: a hard link
-// (instant, no data copied) made under a temp name and renamed into place
-// when both are on one filesystem, else CopyAtomic. Use it for move mode,
-// where src is removed after the DB commit; copy mode wants an independent
-// file and calls CopyAtomic.
+// (instant, no data copied) when both are on one filesystem, else
+// CopyAtomic. Use it for move mode, where src is removed after the DB
+// commit; copy mode wants an independent file and calls CopyAtomic. An
+// existing dst is never replaced: the error wraps fs.ErrExist.
 func LinkOrCopyAtomic(src, dst string) error { return LinkOrCopyDeferred(src, dst, nil) }
 
 // DirSyncer collects folders whose new entries must be made durable, so a
@@ -184,24 +185,35 @@ func (s *DirSyncer) Sync() {
 // before it commits rows that point at dst. A link shares the source's
 // already written data, so only the new folder entry needs the fsync; the
 // copy fallback is CopyAtomic, fully synced.
+//
+// The link is made at dst itself: link(2) is atomic (the name appears
+// with the complete file behind it), so a temp name and rename add nothing
+// but system calls, and the folder is created only when the link reports
+// it missing. That is one system call per file where there were six.
 func LinkOrCopyDeferred(src, dst string, ds *DirSyncer) error {
-	if err := os.MkdirAll(filepath.Dir(dst), 0o755); err != nil {
-		return errPlace("mkdir", filepath.Dir(dst), err)
-	}
-	tmp := dst + "." + strconv.Itoa(os.Getpid()) + ".l" + TempSuffix
-	_ = os.Remove(tmp)
-	if err := os.Link(src, tmp); err == nil {
-		if err := os.Rename(tmp, dst); err != nil {
-			os.Remove(tmp)
-			return errPlace("rename", tmp, err)
+	err := os.Link(src, dst)
+	if errors.Is(err, fs.ErrNotExist) {
+		if _, serr := os.Lstat(src); serr != nil {
+			return errPlace("link", src, serr) // the source is what is missing
 		}
+		if merr := os.MkdirAll(filepath.Dir(dst), 0o755); merr != nil {
+			return errPlace("mkdir", filepath.Dir(dst), merr)
+		}
+		err = os.Link(src, dst)
+	}
+	switch {
+	case err == nil:
 		if ds != nil {
 			ds.Add(filepath.Dir(dst))
 		} else {
 			syncDir(filepath.Dir(dst))
 		}
 		return nil
+	case errors.Is(err, fs.ErrExist):
+		return errPlace("link", dst, err)
 	}
+	// Another filesystem, or one without hard links (FAT, exFAT, some
+	// shares): copy.
 	return CopyAtomic(src, dst)
 }
 

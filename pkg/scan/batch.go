@@ -5,6 +5,7 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"strings"
@@ -264,9 +265,10 @@ func (w *writer) place(ctx context.Context, it *pendingImport) (Outcome, bool, e
 		library.RemoveStaleTempsIn(dir, time.Hour, time.Now(), workerstate.ProcessAlive)
 		w.cleaned[dir] = true
 	}
-	if _, err := os.Stat(dest); err == nil {
-		// Left by an interrupted run (placed, not committed) or a foreign
-		// file: only identical content is accepted.
+	// A destination that exists was left by an interrupted run (placed,
+	// not committed) or is a foreign file: only identical content is
+	// accepted. Move mode learns it from the link itself (no stat first).
+	existing := func() (Outcome, bool, error) {
 		same, err := library.SameContent(dest, p.md5)
 		if err != nil || !same {
 			return fail(reason.Newf(library.CodeHashCollision, "destination %s exists with other content", dest))
@@ -276,7 +278,13 @@ func (w *writer) place(ctx context.Context, it *pendingImport) (Outcome, bool, e
 	var perr error
 	if im.mode() == ModeMove {
 		perr = library.LinkOrCopyDeferred(p.path, dest, &w.dirs)
+		if errors.Is(perr, fs.ErrExist) {
+			return existing()
+		}
 	} else {
+		if _, err := os.Stat(dest); err == nil {
+			return existing()
+		}
 		perr = library.CopyAtomic(p.path, dest)
 	}
 	if perr != nil {
