@@ -25,7 +25,9 @@ func TestConnectionPragmas(t *testing.T) {
 	}{
 		{"temp_store", 2}, // MEMORY: statement journals never hit /var/tmp
 		{"foreign_keys", 1},
-		{"synchronous", 1}, // NORMAL
+		{"synchronous", 1},            // NORMAL
+		{"cache_size", -32768},        // 32 MiB: the import's hash-index pages stay cached
+		{"wal_autocheckpoint", 16384}, // 64 MiB of WAL between checkpoints
 	}
 	for name, d := range map[string]*sql.DB{"writer": w, "reader": r} {
 		c1, err := d.Conn(ctx)
