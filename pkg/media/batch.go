@@ -105,10 +105,6 @@ type NewPrompt struct {
 	Raw     string
 }
 
-// Stored reports whether InsertNewPromptsMany (and SavePrompt) writes a
-// prompts row for p.
-func (p NewPrompt) Stored() bool { return p.Prompt.HasData() || strings.TrimSpace(p.Raw) != "" }
-
 // InsertNewPromptsMany is SavePrompt for media without prompts or history
 // rows (new imports), with multi-row INSERTs: one prompts row and history
 // version 1 each. Entries without prompt data or raw text are skipped, as
@@ -117,7 +113,7 @@ func InsertNewPromptsMany(ctx context.Context, q db.Execer, ps []NewPrompt, now 
 	const cols = 15
 	keep := ps[:0:0]
 	for _, p := range ps {
-		if p.Stored() {
+		if p.Prompt.HasData() || strings.TrimSpace(p.Raw) != "" {
 			keep = append(keep, p)
 		}
 	}

@@ -369,14 +369,14 @@ func (w *writer) commit(ctx context.Context, items []*pendingImport, now time.Ti
 	var refused []string
 	err := db.InTx(ctx, w.im.DB, func(tx *sql.Tx) error {
 		q := w.stmts.In(tx)
-		ids, docs, err := w.im.insertNew(ctx, q, items, now)
+		ids, err := w.im.insertNew(ctx, q, items, now)
 		if err != nil {
 			return err
 		}
 		// The triggers only marked the new media for the text index;
-		// indexing the batch here from the values just written keeps
-		// imports searchable by the index without webui's background fold.
-		if err := ftsindex.AddNew(ctx, q, docs); err != nil {
+		// folding the batch here (one bulk pass) keeps imports searchable
+		// by the index without webui's background fold.
+		if err := ftsindex.FoldIDs(ctx, tx, ids); err != nil {
 			return err
 		}
 		if w.im.Enqueue == nil {
@@ -407,10 +407,10 @@ func (w *writer) finish(ctx context.Context, items []*pendingImport, refused []s
 
 // insertNew writes new media with their meta, scan result, extraction,
 // import_log and scan_files rows, and returns their ids (also set on the
-// items) and their text-index rows. Rows of one kind are written for the whole batch with multi-row
+// items). Rows of one kind are written for the whole batch with multi-row
 // INSERTs; per media, the meta rows keep the order of a single import
 // (import pairs before scanner and extraction rows, which read them).
-func (im *Importer) insertNew(ctx context.Context, q db.Execer, items []*pendingImport, now time.Time) ([]int64, []ftsindex.Doc, error) {
+func (im *Importer) insertNew(ctx context.Context, q db.Execer, items []*pendingImport, now time.Time) ([]int64, error) {
 	nms := make([]media.NewMedia, len(items))
 	for i, it := range items {
 		p := it.p
@@ -423,40 +423,21 @@ func (im *Importer) insertNew(ctx context.Context, q db.Execer, items []*pending
 	}
 	ids, err := media.InsertMany(ctx, q, nms, now)
 	if err != nil {
-		return nil, nil, err
+		return nil, err
 	}
 	groups := make([]media.MediaPairs, len(items))
 	logs := make([]media.ImportLogEntry, len(items))
 	files := make([]any, 0, scanFileArgs*len(items))
 	var prompts []media.NewPrompt
-	docs := make([]ftsindex.Doc, len(items))
 	for i, it := range items {
 		it.id = ids[i]
 		pairs := im.importPairs(it)
-		doc := ftsindex.Doc{ID: it.id, Path: it.dest}
 		if r := it.p.meta; r != nil {
 			// StoreExtraction's rows, written with the batch: the media
 			// is new, so nothing but its import pairs can be current.
 			pairs = appendExtraction(pairs, media.ExtractionPairs(*r))
-			np := media.NewPrompt{MediaID: it.id, Prompt: media.PromptFromResult(*r), Source: media.PromptSourceImport, Raw: r.RawBlock}
-			prompts = append(prompts, np)
-			if np.Stored() {
-				doc.Prompt = nullString(np.Prompt.Prompt)
-			}
+			prompts = append(prompts, media.NewPrompt{MediaID: it.id, Prompt: media.PromptFromResult(*r), Source: media.PromptSourceImport, Raw: r.RawBlock})
 		}
-		// The newest value of a searched key is the last pair with it
-		// (InsertNewMetaPairsMany keeps the last per key).
-		for _, pr := range pairs {
-			switch pr.Key {
-			case ftsindex.KeyTitle:
-				doc.Title = sql.NullString{String: pr.Value, Valid: true}
-			case ftsindex.KeyOverride:
-				doc.Override = sql.NullString{String: pr.Value, Valid: true}
-			case ftsindex.KeyCaption:
-				doc.Caption = sql.NullString{String: pr.Value, Valid: true}
-			}
-		}
-		docs[i] = doc
 		groups[i] = media.MediaPairs{MediaID: it.id, Pairs: pairs}
 		// A failed tagger call does not stop the import; its reason code
 		// is kept on the import_log row (the details are in scan_results).
@@ -468,22 +449,22 @@ func (im *Importer) insertNew(ctx context.Context, q db.Execer, items []*pending
 		files = appendScanFile(files, it.p.path, it.p.k, it.id, it.p.md5, StatusImported, now)
 	}
 	if _, err := media.InsertNewMetaPairsMany(ctx, q, groups, now); err != nil {
-		return nil, nil, err
+		return nil, err
 	}
 	if err := media.InsertNewPromptsMany(ctx, q, prompts, now); err != nil {
-		return nil, nil, err
+		return nil, err
 	}
 	if im.Tagger != nil {
 		for _, it := range items {
 			if err := storeScan(ctx, q, it.id, it.res, it.scanErr, im.ScannerName, map[string]any{"path_after": it.dest}, now, false); err != nil {
-				return nil, nil, err
+				return nil, err
 			}
 		}
 	}
 	if err := media.ImportLogMany(ctx, q, logs, now); err != nil {
-		return nil, nil, err
+		return nil, err
 	}
-	return ids, docs, recordFiles(ctx, q, files)
+	return ids, recordFiles(ctx, q, files)
 }
 
 // importPairs are the import's own meta rows of a new media.
@@ -510,10 +491,6 @@ func (im *Importer) importPairs(it *pendingImport) []media.MetaPair {
 	}
 	return pairs
 }
-
-// nullString is s as a column value: NULL when empty, as the prompt
-// columns store it.
-func nullString(s string) sql.NullString { return sql.NullString{String: s, Valid: s != ""} }
 
 // appendExtraction appends extraction pairs to a new media's import pairs.
 // A key the import already wrote is not repeated (the keys never meet in

@@ -26,14 +26,6 @@ const DefaultBatch = 500
 // maxIDs keeps one statement below SQLite's bound-parameter limit.
 const maxIDs = 10000
 
-// Meta keys whose newest value the index holds (title, override, caption
-// columns).
-const (
-	KeyTitle    = "ollama.title"
-	KeyOverride = "title.override"
-	KeyCaption  = "ollama.caption"
-)
-
 // rowSelect computes the index row of every media in the id list: path,
 // the newest title/override/caption meta (media_meta is an append-only
 // log, newest row wins) and the newest prompt — the same values the LIKE
@@ -44,43 +36,6 @@ const rowSelect = `SELECT m.id, m.path,
     (SELECT mm.meta_value FROM media_meta mm WHERE mm.media_id = m.id AND mm.meta_key = 'ollama.caption' ORDER BY mm.id DESC LIMIT 1),
     (SELECT p.prompt FROM prompts p WHERE p.media_id = m.id ORDER BY p.id DESC LIMIT 1)
 FROM media m WHERE m.id IN `
-
-// Doc is the index row of one media: the values rowSelect would read back
-// (NULL where the media has no such meta or prompt).
-type Doc struct {
-	ID                               int64
-	Path                             string
-	Title, Override, Caption, Prompt sql.NullString
-}
-
-// AddNew indexes media created in the caller's transaction q from the
-// values the caller just wrote and clears their marks. It is FoldIDs for
-// rows that cannot have an index row yet (media ids are AUTOINCREMENT,
-// never reused): no delete pass and no read-back of meta and prompts,
-// which made FoldIDs about a fifth of an import's writer time. OR REPLACE
-// keeps a stray row (a reset sqlite_sequence) from failing the import.
-func AddNew(ctx context.Context, q db.Execer, docs []Doc) error {
-	if len(docs) == 0 {
-		return nil
-	}
-	args := make([]any, 0, 6*len(docs))
-	ids := make([]any, 0, len(docs))
-	for _, d := range docs {
-		args = append(args, d.ID, d.Path, d.Title, d.Override, d.Caption, d.Prompt)
-		ids = append(ids, d.ID)
-	}
-	if err := db.MultiInsert(ctx, q, "INSERT OR REPLACE INTO media_fts(docid, path, title, override, caption, prompt) VALUES ", "", 6, args); err != nil {
-		return fmt.Errorf("index new media: %w", err)
-	}
-	for len(ids) > 0 {
-		n := min(len(ids), db.MaxParams)
-		if _, err := q.ExecContext(ctx, "DELETE FROM media_fts_pending WHERE media_id IN (?"+strings.Repeat(",?", n-1)+")", ids[:n]...); err != nil {
-			return fmt.Errorf("index new media: %w", db.Classify(err))
-		}
-		ids = ids[n:]
-	}
-	return nil
-}
 
 // FoldIDs rebuilds the index rows of ids (deleted media lose theirs) and
 // clears their marks, inside the caller's transaction q. The importer calls
