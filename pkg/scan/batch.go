@@ -11,7 +11,6 @@ import (
 	"strings"
 	"time"
 
-	"github.com/localsupervisor/supervisor/pkg/catalog/ftsindex"
 	"github.com/localsupervisor/supervisor/pkg/db"
 	"github.com/localsupervisor/supervisor/pkg/jobs"
 	"github.com/localsupervisor/supervisor/pkg/jobs/workerstate"
@@ -373,12 +372,12 @@ func (w *writer) commit(ctx context.Context, items []*pendingImport, now time.Ti
 		if err != nil {
 			return err
 		}
-		// The triggers only marked the new media for the text index;
-		// folding the batch here (one bulk pass) keeps imports searchable
-		// by the index without webui's background fold.
-		if err := ftsindex.FoldIDs(ctx, tx, ids); err != nil {
-			return err
-		}
+		// The triggers mark the new media for the text index, which is
+		// the web's read model: webui folds marks in the background
+		// (ftsindex.Run) and, until then, its searches match marked media
+		// by the LIKE reference, so results are the same. The importer no
+		// longer pays for the fold (about a tenth of its writer time);
+		// with webui running the fold's work is the same, only done there.
 		if w.im.Enqueue == nil {
 			return nil
 		}

@@ -3,20 +3,24 @@ package scan_test
 import (
 	"context"
 	"fmt"
+	"net/url"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
 
+	"github.com/localsupervisor/supervisor/pkg/catalog"
+	"github.com/localsupervisor/supervisor/pkg/catalog/ftsindex"
 	"github.com/localsupervisor/supervisor/pkg/scan"
 	"github.com/localsupervisor/supervisor/pkg/scan/internal/pngtest"
 )
 
-// TestImportIndexesText: an import leaves its media in the text index
-// (path, the extracted prompt, a chunk named like the searched title key)
-// with no mark for webui's background fold, for plain images, A1111
-// prompts and a negative-only block.
-func TestImportIndexesText(t *testing.T) {
+// TestImportMarksTextIndex: an import marks its media for the text index
+// (webui's background fold owns it); searches find them before the fold
+// (the LIKE reference for marked media) and after it, and the fold writes
+// path, the extracted prompt and a chunk named like the searched title key
+// for plain images, A1111 prompts and a negative-only block.
+func TestImportMarksTextIndex(t *testing.T) {
 	ctx := context.Background()
 	d := openDB(t)
 	src := t.TempDir()
@@ -52,12 +56,37 @@ func TestImportIndexesText(t *testing.T) {
 		}
 		return strings.Join(out, "\n")
 	}
-	got := dump()
-	var marks int
-	d.QueryRow(`SELECT COUNT(*) FROM media_fts_pending`).Scan(&marks)
-	if marks != 0 {
-		t.Errorf("%d marks left after the import", marks)
+	marks := func() int {
+		var n int
+		d.QueryRow(`SELECT COUNT(*) FROM media_fts_pending`).Scan(&n)
+		return n
 	}
+	search := func(q string) int {
+		res, err := catalog.List(ctx, d, catalog.ParseFilter(url.Values{"q": {q}}, false), catalog.Page{Limit: 10}, 0)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return len(res.Cards)
+	}
+	if n := marks(); n != len(files) {
+		t.Fatalf("%d marks after importing %d files", n, len(files))
+	}
+	for round, when := range []string{"before the fold", "after the fold"} {
+		if round == 1 {
+			if _, err := ftsindex.FoldAll(ctx, d, 0); err != nil {
+				t.Fatal(err)
+			}
+			if n := marks(); n != 0 {
+				t.Fatalf("%d marks after the fold", n)
+			}
+		}
+		for q, want := range map[string]int{"fox": 1, "Sunset": 1, "snow fox": 1, "zebra": 0} {
+			if got := search(q); got != want {
+				t.Errorf("%s: search %q found %d, want %d", when, q, got, want)
+			}
+		}
+	}
+	got := dump()
 	for _, want := range []string{"|~|~|~|a red fox in snow", "|Sunset über dem Meer|~|~|~"} {
 		if !strings.Contains(got, want) {
 			t.Errorf("index rows lack %q:\n%s", want, got)

@@ -69,9 +69,10 @@ func Serve(ctx context.Context, env *cliapp.Env, o ServeOptions) error {
 	if err != nil {
 		return err
 	}
-	// Media changed by other writers (Ollama titles, prompt edits, a
-	// legacy import) are only marked for the text index; fold them in the
-	// background in short batches. Searches are exact either way.
+	// Media imported or changed by the workers (imports, Ollama titles,
+	// prompt edits, a legacy import) are only marked for the text index;
+	// fold them in the background in short batches. Searches are exact
+	// either way.
 	fctx, stopFold := context.WithCancel(ctx)
 	foldDone := make(chan struct{})
 	go func() {

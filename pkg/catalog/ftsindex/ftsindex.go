@@ -5,8 +5,9 @@
 // FTS4 flushes its pending-terms buffer once per batch instead of three
 // times per imported file. Searches stay exact while rows are marked
 // (catalog treats them with the LIKE reference), so folding is only about
-// speed: the importer folds its own batch inside its transaction, webui
-// folds whatever other writers marked in the background (Run).
+// speed, and it is webui's job: it folds whatever the importer and the
+// other writers marked in the background (Run); the search index is the
+// web's read model and has no reader without webui.
 package ftsindex
 
 import (
@@ -38,9 +39,7 @@ const rowSelect = `SELECT m.id, m.path,
 FROM media m WHERE m.id IN `
 
 // FoldIDs rebuilds the index rows of ids (deleted media lose theirs) and
-// clears their marks, inside the caller's transaction q. The importer calls
-// it with the ids of its batch before commit, so imported media are never
-// visible unfolded.
+// clears their marks, inside the caller's transaction q.
 func FoldIDs(ctx context.Context, q db.Execer, ids []int64) error {
 	for len(ids) > 0 {
 		n := min(len(ids), maxIDs)
