@@ -11,8 +11,8 @@ import (
 
 	"github.com/localsupervisor/supervisor/pkg/jobs"
 	"github.com/localsupervisor/supervisor/pkg/scan"
-	"github.com/localsupervisor/supervisor/pkg/scan/internal/pngtest"
 	"github.com/localsupervisor/supervisor/pkg/scanner"
+	"github.com/localsupervisor/supervisor/pkg/svtest/pngtest"
 )
 
 // writePNGs writes n distinct small PNGs into dir and returns their paths.

@@ -12,7 +12,7 @@ import (
 
 	"github.com/localsupervisor/supervisor/pkg/jobs"
 	"github.com/localsupervisor/supervisor/pkg/scan"
-	"github.com/localsupervisor/supervisor/pkg/scan/internal/pngtest"
+	"github.com/localsupervisor/supervisor/pkg/svtest/pngtest"
 )
 
 // benchFiles writes n distinct small PNGs. With a1111 each carries A1111

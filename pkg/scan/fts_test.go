@@ -12,7 +12,7 @@ import (
 	"github.com/localsupervisor/supervisor/pkg/catalog"
 	"github.com/localsupervisor/supervisor/pkg/catalog/ftsindex"
 	"github.com/localsupervisor/supervisor/pkg/scan"
-	"github.com/localsupervisor/supervisor/pkg/scan/internal/pngtest"
+	"github.com/localsupervisor/supervisor/pkg/svtest/pngtest"
 )
 
 // TestImportMarksTextIndex: an import marks its media for the text index

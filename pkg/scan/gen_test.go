@@ -21,8 +21,8 @@ import (
 	"github.com/localsupervisor/supervisor/pkg/library"
 	"github.com/localsupervisor/supervisor/pkg/probe"
 	"github.com/localsupervisor/supervisor/pkg/scan"
-	"github.com/localsupervisor/supervisor/pkg/scan/internal/pngtest"
 	"github.com/localsupervisor/supervisor/pkg/sdmeta"
+	"github.com/localsupervisor/supervisor/pkg/svtest/pngtest"
 	"github.com/localsupervisor/supervisor/pkg/svtime"
 )
 

@@ -10,10 +10,10 @@ import (
 
 	"github.com/localsupervisor/supervisor/pkg/library"
 	"github.com/localsupervisor/supervisor/pkg/scan"
-	"github.com/localsupervisor/supervisor/pkg/scan/internal/pngtest"
 	"github.com/localsupervisor/supervisor/pkg/scanner"
 	"github.com/localsupervisor/supervisor/pkg/scanner/scannertest"
 	"github.com/localsupervisor/supervisor/pkg/svtest"
+	"github.com/localsupervisor/supervisor/pkg/svtest/pngtest"
 )
 
 func md5hex(b []byte) string { s := md5.Sum(b); return hex.EncodeToString(s[:]) }

@@ -13,7 +13,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/localsupervisor/supervisor/pkg/scan/internal/pngtest"
+	"github.com/localsupervisor/supervisor/pkg/svtest/pngtest"
 )
 
 // TestHeadReaderAt: reads inside the head come from memory; past the head

@@ -9,7 +9,7 @@ import (
 	"time"
 
 	"github.com/localsupervisor/supervisor/pkg/scan"
-	"github.com/localsupervisor/supervisor/pkg/scan/internal/pngtest"
+	"github.com/localsupervisor/supervisor/pkg/svtest/pngtest"
 )
 
 // TestUnchangedRescanIsStatOnly: a re-scan of an unchanged folder decides

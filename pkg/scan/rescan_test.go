@@ -9,9 +9,9 @@ import (
 	"github.com/localsupervisor/supervisor/pkg/library"
 	"github.com/localsupervisor/supervisor/pkg/media"
 	"github.com/localsupervisor/supervisor/pkg/scan"
-	"github.com/localsupervisor/supervisor/pkg/scan/internal/pngtest"
 	"github.com/localsupervisor/supervisor/pkg/scanner"
 	"github.com/localsupervisor/supervisor/pkg/scanner/scannertest"
+	"github.com/localsupervisor/supervisor/pkg/svtest/pngtest"
 )
 
 func TestRescanMovesCanonicalKeepsLockedTags(t *testing.T) {

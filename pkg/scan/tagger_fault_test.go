@@ -8,9 +8,9 @@ import (
 	"testing"
 
 	"github.com/localsupervisor/supervisor/pkg/scan"
-	"github.com/localsupervisor/supervisor/pkg/scan/internal/pngtest"
 	"github.com/localsupervisor/supervisor/pkg/scanner"
 	"github.com/localsupervisor/supervisor/pkg/scanner/scannertest"
+	"github.com/localsupervisor/supervisor/pkg/svtest/pngtest"
 )
 
 // TestTaggerFaultModesDuringImport: every tagger failure during an import

@@ -12,8 +12,8 @@ import (
 
 	"github.com/localsupervisor/supervisor/pkg/jobs"
 	"github.com/localsupervisor/supervisor/pkg/scan"
-	"github.com/localsupervisor/supervisor/pkg/scan/internal/pngtest"
 	"github.com/localsupervisor/supervisor/pkg/sdmeta"
+	"github.com/localsupervisor/supervisor/pkg/svtest/pngtest"
 	"github.com/localsupervisor/supervisor/pkg/svtime"
 )
 

@@ -15,8 +15,8 @@ import (
 	"github.com/localsupervisor/supervisor/pkg/db/dbtest"
 	"github.com/localsupervisor/supervisor/pkg/jobs"
 	"github.com/localsupervisor/supervisor/pkg/probe"
-	"github.com/localsupervisor/supervisor/pkg/scan/internal/pngtest"
 	"github.com/localsupervisor/supervisor/pkg/sdmeta"
+	"github.com/localsupervisor/supervisor/pkg/svtest/pngtest"
 )
 
 // fakeInfo is the fs.FileInfo of a file that exists only in the benchmark.

@@ -7,6 +7,8 @@ import (
 	"os"
 	"path/filepath"
 	"testing"
+
+	"github.com/localsupervisor/supervisor/pkg/svtest/pngtest"
 )
 
 // seedFiles adds the shared fixtures of the given folders to a corpus.
@@ -52,7 +54,7 @@ func FuzzEXIF(f *testing.F) {
 		for _, file := range [][]byte{
 			buildJPEG(jpegSeg(0xE1, append([]byte("Exif\x00\x00"), data[:min(len(data), 65000)]...))),
 			buildWebP(riffChunk("EXIF", data)),
-			buildPNG(8, 8, [][]byte{pngChunkBytes("eXIf", data)}, 10, nil),
+			buildPNG(8, 8, [][]byte{pngtest.Chunk("eXIf", data)}, 10, nil),
 		} {
 			r, _ := ExtractBytes(context.Background(), file, "f", Options{})
 			checkResult(t, r)

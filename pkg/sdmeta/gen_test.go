@@ -4,24 +4,13 @@ import (
 	"bytes"
 	"compress/zlib"
 	"encoding/binary"
-	"hash/crc32"
 	"math/rand"
+
+	"github.com/localsupervisor/supervisor/pkg/svtest/pngtest"
 )
 
 // Fixture generators: small writers for the containers, so tests cover
 // encodings the shared real-world set lacks.
-
-func pngChunkBytes(typ string, data []byte) []byte {
-	var b bytes.Buffer
-	binary.Write(&b, binary.BigEndian, uint32(len(data)))
-	b.WriteString(typ)
-	b.Write(data)
-	crc := crc32.NewIEEE()
-	crc.Write([]byte(typ))
-	crc.Write(data)
-	binary.Write(&b, binary.BigEndian, crc.Sum32())
-	return b.Bytes()
-}
 
 func zlibBytes(s string) []byte {
 	var b bytes.Buffer
@@ -31,9 +20,9 @@ func zlibBytes(s string) []byte {
 	return b.Bytes()
 }
 
-func tEXt(k, v string) []byte { return pngChunkBytes("tEXt", []byte(k+"\x00"+v)) }
+func tEXt(k, v string) []byte { return pngtest.Chunk("tEXt", []byte(k+"\x00"+v)) }
 func zTXt(k, v string) []byte {
-	return pngChunkBytes("zTXt", append([]byte(k+"\x00\x00"), zlibBytes(v)...))
+	return pngtest.Chunk("zTXt", append([]byte(k+"\x00\x00"), zlibBytes(v)...))
 }
 func iTXt(k, v string, compressed bool) []byte {
 	body := []byte(k + "\x00")
@@ -45,7 +34,7 @@ func iTXt(k, v string, compressed bool) []byte {
 		body = append(body, 0, 0)
 		body = append(body, []byte("\x00\x00"+v)...)
 	}
-	return pngChunkBytes("iTXt", body)
+	return pngtest.Chunk("iTXt", body)
 }
 
 // buildPNG writes a PNG with the given chunks before and after an IDAT of
@@ -58,7 +47,7 @@ func buildPNG(w, h int, before [][]byte, idatBytes int, after [][]byte) []byte {
 	binary.BigEndian.PutUint32(ihdr[0:], uint32(w))
 	binary.BigEndian.PutUint32(ihdr[4:], uint32(h))
 	ihdr[8], ihdr[9] = 8, 6
-	b.Write(pngChunkBytes("IHDR", ihdr))
+	b.Write(pngtest.Chunk("IHDR", ihdr))
 	for _, c := range before {
 		b.Write(c)
 	}
@@ -67,13 +56,13 @@ func buildPNG(w, h int, before [][]byte, idatBytes int, after [][]byte) []byte {
 		n := min(idatBytes, 65536)
 		d := make([]byte, n)
 		rnd.Read(d)
-		b.Write(pngChunkBytes("IDAT", d))
+		b.Write(pngtest.Chunk("IDAT", d))
 		idatBytes -= n
 	}
 	for _, c := range after {
 		b.Write(c)
 	}
-	b.Write(pngChunkBytes("IEND", nil))
+	b.Write(pngtest.Chunk("IEND", nil))
 	return b.Bytes()
 }
 

@@ -1,5 +1,5 @@
-// Package pngtest builds small PNG files for the importer's tests and
-// benchmarks: real pixels, and text chunks where generation metadata goes.
+// Package pngtest builds small PNG files for tests and benchmarks: real
+// pixels, and text chunks where generation metadata goes.
 package pngtest
 
 import (
