@@ -60,7 +60,8 @@ type writer struct {
 	emit   func(Outcome)
 	batch  []*pendingImport
 	hashes map[string]bool
-	// added are the hashes of the current window handled so far.
+	// added are the hashes this writer handled that the current window's
+	// lookup could not see (see addWindow).
 	added   map[string]bool
 	started time.Time
 	// dirs are library folders with new links not yet fsynced; synced
@@ -98,10 +99,16 @@ var knownHashesSQL = `SELECT hash FROM media WHERE hash IN (?` + strings.Repeat(
 
 // addWindow adds prepared files in order after one catalogue lookup of
 // their hashes. A hash the lookup did not find can only have been
-// catalogued since by this writer (tracked here, across the batch flushes
-// inside the window) or by another process, whose row the unique index
-// turns into a duplicate at commit (afterInsertError).
+// catalogued since by this writer or by another process, whose row the
+// unique index turns into a duplicate at commit (afterInsertError). The
+// writer's own are tracked in added: the batch still pending when the
+// lookup ran (invisible to it, and committed by a flush inside this
+// window) and every file the window handles.
 func (w *writer) addWindow(ctx context.Context, ps []*prepared) error {
+	clear(w.added)
+	for h := range w.hashes {
+		w.added[h] = true
+	}
 	known, err := w.knownHashes(ctx, ps)
 	if err != nil {
 		return err
@@ -115,7 +122,6 @@ func (w *writer) addWindow(ctx context.Context, ps []*prepared) error {
 			w.added[p.md5] = true
 		}
 	}
-	clear(w.added)
 	return nil
 }
 

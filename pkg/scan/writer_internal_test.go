@@ -15,6 +15,7 @@ import (
 	"github.com/localsupervisor/supervisor/pkg/db/dbtest"
 	"github.com/localsupervisor/supervisor/pkg/jobs"
 	"github.com/localsupervisor/supervisor/pkg/probe"
+	"github.com/localsupervisor/supervisor/pkg/scanner"
 	"github.com/localsupervisor/supervisor/pkg/sdmeta"
 	"github.com/localsupervisor/supervisor/pkg/svtest/pngtest"
 )
@@ -92,4 +93,52 @@ func BenchmarkWriter(b *testing.B) {
 			}
 		})
 	}
+}
+
+// TestWindowSeesPendingBatchFlushedLater: a file whose copy is still in
+// the pending batch when the next window's lookup runs, and is committed
+// by a flush inside that window, is a duplicate found before the tagger:
+// window 1 = [a], window 2 = [b, a'] with two media per batch (b's add
+// flushes a and b).
+func TestWindowSeesPendingBatchFlushedLater(t *testing.T) {
+	ctx := context.Background()
+	d := dbtest.Open(t, filepath.Join(t.TempDir(), "w.sqlite"))
+	mod := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+	file := func(name, content string) *prepared {
+		m, s := md5.Sum([]byte(content)), sha256.Sum256([]byte(content))
+		path := "/src/" + name
+		return &prepared{path: path, info: fakeInfo{name: name, size: 4, mod: mod}, k: fileKey{size: 4, mtimeNS: mod.UnixNano()},
+			ext: "png", kind: probe.KindImage, cext: "png", width: 1, height: 1, md5: hex.EncodeToString(m[:]), sha: hex.EncodeToString(s[:])}
+	}
+	tagged := map[string]int{}
+	im := &Importer{DB: d, Mode: ModeInPlace, BatchSize: 2, Tagger: tagCounter(tagged)}
+	var outs []string
+	w := im.newWriter(func(o Outcome) { outs = append(outs, filepath.Base(o.Path)+":"+o.Status) })
+	defer w.close()
+	for _, win := range [][]*prepared{{file("a.png", "X")}, {file("b.png", "Y"), file("c.png", "X")}} {
+		if err := w.addWindow(ctx, win); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := w.flush(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if fmt.Sprint(tagged) != "map[a.png:1 b.png:1]" {
+		t.Errorf("tagger calls %v, want the first copies only", tagged)
+	}
+	if fmt.Sprint(outs) != "[a.png:imported b.png:imported c.png:skipped_duplicate]" {
+		t.Errorf("outcomes %v", outs)
+	}
+}
+
+// tagCounter is a Tagger that counts calls per file name.
+type tagCounter map[string]int
+
+func (c tagCounter) ScanImage(_ context.Context, path string) (*scanner.Result, error) {
+	c[filepath.Base(path)]++
+	return &scanner.Result{Rating: 1}, nil
+}
+
+func (c tagCounter) ScanVideo(ctx context.Context, path string, _ scanner.FrameSource) (*scanner.Result, error) {
+	return c.ScanImage(ctx, path)
 }
