@@ -281,7 +281,11 @@ func (w *writer) place(ctx context.Context, it *pendingImport) (Outcome, bool, e
 		return Outcome{}, true, nil
 	}
 	var perr error
-	if im.mode() == ModeMove {
+	// A symlinked source is not linked: link(2) would place the symlink
+	// itself (dangling once the source link is removed, if relative).
+	// Moving it gives the library a copy of the target, removes the link
+	// and leaves the target, which may lie outside the scanned tree.
+	if im.mode() == ModeMove && !p.viaLink {
 		perr = library.LinkOrCopyDeferred(p.path, dest, &w.dirs)
 		if errors.Is(perr, fs.ErrExist) {
 			return existing()

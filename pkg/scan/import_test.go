@@ -1,9 +1,11 @@
 package scan_test
 
 import (
+	"bytes"
 	"context"
 	"crypto/md5"
 	"encoding/hex"
+	"errors"
 	"os"
 	"path/filepath"
 	"testing"
@@ -204,4 +206,52 @@ func indexOf(s, sub string) int {
 		}
 	}
 	return -1
+}
+
+// TestMoveSymlinkedSource: with symlinks followed, moving a file reached
+// through its own symlink gives the library an independent regular file,
+// removes the link and leaves the target (outside the scanned tree)
+// alone; a file inside a linked folder is moved like any other.
+func TestMoveSymlinkedSource(t *testing.T) {
+	ctx := context.Background()
+	d := openDB(t)
+	outside, src := t.TempDir(), t.TempDir()
+	target := filepath.Join(outside, "target.png")
+	os.WriteFile(target, pngtest.PNG(6, 6, 1), 0o644)
+	os.MkdirAll(filepath.Join(outside, "folder"), 0o755)
+	inFolder := filepath.Join(outside, "folder", "inside.png")
+	os.WriteFile(inFolder, pngtest.PNG(6, 6, 2), 0o644)
+	rel, _ := filepath.Rel(src, target)
+	if err := os.Symlink(rel, filepath.Join(src, "link.png")); err != nil {
+		t.Skipf("no symlinks here: %v", err)
+	}
+	os.Symlink(filepath.Join(outside, "folder"), filepath.Join(src, "linked folder"))
+	roots := testRoots(t)
+	im := newImporter(d, roots, scan.ModeMove)
+	sum, err := im.ScanPath(ctx, src, scan.RunOptions{Walk: scan.WalkOptions{FollowSymlinks: true}})
+	if err != nil || sum.Imported != 2 || sum.Errors != 0 {
+		t.Fatalf("%+v %v", sum, err)
+	}
+	if _, err := os.Lstat(filepath.Join(src, "link.png")); !errors.Is(err, os.ErrNotExist) {
+		t.Errorf("the source link is still there: %v", err)
+	}
+	if b, err := os.ReadFile(target); err != nil || !bytes.Equal(b, pngtest.PNG(6, 6, 1)) {
+		t.Errorf("the link target changed or went: %v", err)
+	}
+	if _, err := os.Stat(inFolder); !errors.Is(err, os.ErrNotExist) {
+		t.Errorf("a file inside a followed folder was not moved: %v", err)
+	}
+	rows, err := d.Query(`SELECT path FROM media`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var p string
+		rows.Scan(&p)
+		st, err := os.Lstat(p)
+		if err != nil || !st.Mode().IsRegular() {
+			t.Errorf("library file %s is not a regular file: %v %v", p, st, err)
+		}
+	}
 }

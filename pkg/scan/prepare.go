@@ -49,6 +49,8 @@ type prepared struct {
 	// meta is the sdmeta extraction, done here (in parallel) for content
 	// not yet catalogued.
 	meta *sdmeta.Result
+	// viaLink: the walk reached the file through a symlink of its own.
+	viaLink bool
 }
 
 // sourceFile is an open source file (openSource: plain syscalls where the
@@ -109,7 +111,7 @@ func (h hashPair) Write(p []byte) (int, error) {
 // memory.
 func (im *Importer) prepare(ctx context.Context, path string, info fs.FileInfo, sc *scratch) *prepared {
 	buf := sc.buf
-	p := &prepared{path: path, info: info, k: keyOf(info), ext: library.NormalizeExt(filepath.Ext(path))}
+	p := &prepared{path: path, info: info, k: keyOf(info), ext: library.NormalizeExt(filepath.Ext(path)), viaLink: ViaSymlink(info)}
 	if err := ctx.Err(); err != nil {
 		p.fatal = err
 		return p

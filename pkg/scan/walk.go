@@ -56,6 +56,17 @@ func skipName(name string, extra []string) bool {
 	return false
 }
 
+// linkedInfo is the FileInfo (of the target) Walk passes for a file
+// reached through a symlink when FollowSymlinks is set.
+type linkedInfo struct{ fs.FileInfo }
+
+// ViaSymlink reports whether Walk reached the file through a symlink of
+// its own (not merely through a linked folder).
+func ViaSymlink(info fs.FileInfo) bool {
+	_, ok := info.(linkedInfo)
+	return ok
+}
+
 // errStop ends a walk early without an error.
 var errStop = errors.New("stop walk")
 
@@ -117,6 +128,12 @@ func Walk(ctx context.Context, root string, opts WalkOptions, fn func(path strin
 					continue
 				}
 				mode = st.Mode().Type()
+				if mode.IsRegular() && !library.IsTemp(e.Name()) {
+					if err := fn(p, linkedInfo{st}); err != nil {
+						return err
+					}
+					continue
+				}
 			}
 			switch {
 			case mode.IsDir():
@@ -152,7 +169,11 @@ func Walk(ctx context.Context, root string, opts WalkOptions, fn func(path strin
 	if st.IsDir() {
 		werr = walkDir(root)
 	} else if st.Mode().IsRegular() {
-		werr = fn(root, st)
+		var info fs.FileInfo = st
+		if lst, err := os.Lstat(root); err == nil && lst.Mode()&fs.ModeSymlink != 0 {
+			info = linkedInfo{st}
+		}
+		werr = fn(root, info)
 	}
 	if errors.Is(werr, errStop) {
 		return nil
