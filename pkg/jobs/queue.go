@@ -97,6 +97,12 @@ type EnqueueRequest struct {
 	NotBefore time.Time
 	// ForgeRequest is stored in forge_request_json (forge types only).
 	ForgeRequest any
+	// NewMedia promises that MediaID was inserted in the caller's
+	// transaction, so no job can reference it yet: its dedupe lookup and
+	// per-media count are skipped (both are necessarily empty). The
+	// importer's follow-up jobs use it. A broken promise is not silent: a
+	// duplicate live key still fails on idx_jobs_dedupe_live.
+	NewMedia bool
 }
 
 // EnqueueResult is the outcome of one enqueue.
@@ -220,12 +226,23 @@ func (q *Queue) enqueueIn(ctx context.Context, tx *sql.Tx, reqs []EnqueueRequest
 	if err != nil {
 		return nil, err
 	}
-	live, err := liveDedupe(ctx, tx, preps)
+	// Requests for media created in this transaction have nothing to
+	// look up (dedupe within the call still applies below).
+	lookReqs, lookPreps := reqs, preps
+	if slices.ContainsFunc(reqs, func(r EnqueueRequest) bool { return r.NewMedia }) {
+		lookReqs, lookPreps = nil, nil
+		for i, r := range reqs {
+			if !r.NewMedia {
+				lookReqs, lookPreps = append(lookReqs, r), append(lookPreps, preps[i])
+			}
+		}
+	}
+	live, err := liveDedupe(ctx, tx, lookPreps)
 	if err != nil {
 		return nil, err
 	}
 	if q.cfg.QueueMaxPerMedia > 0 {
-		if err := c.loadMediaCounts(ctx, tx, reqs); err != nil {
+		if err := c.loadMediaCounts(ctx, tx, lookReqs); err != nil {
 			return nil, err
 		}
 	}

@@ -25,7 +25,8 @@ func QueueEnqueuer(q *jobs.Queue) Enqueuer {
 		for _, id := range mediaIDs {
 			for _, t := range followUpJobs {
 				mid := id
-				reqs = append(reqs, jobs.EnqueueRequest{Type: t, MediaID: &mid, Payload: map[string]any{"media_id": id}})
+				// The ids come from this transaction's media INSERT.
+				reqs = append(reqs, jobs.EnqueueRequest{Type: t, MediaID: &mid, Payload: map[string]any{"media_id": id}, NewMedia: true})
 			}
 		}
 		res, err := q.EnqueueTx(ctx, tx, reqs)
