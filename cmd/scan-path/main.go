@@ -30,7 +30,7 @@ func main() {
 }
 
 func run(c *cli.Context) error {
-	env, err := cliapp.Setup(c, cliapp.Options{Service: "scan_path", NeedDB: true, Migrate: true})
+	env, err := cliapp.Setup(c, cliapp.Options{Service: "scan_path", NeedDB: true, Migrate: true, ThroughputGC: true})
 	if err != nil {
 		return err
 	}

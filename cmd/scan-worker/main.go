@@ -27,6 +27,7 @@ func main() {
 		Worker:          "scan_worker",
 		Types:           []string{jobs.TypeScanBackfillTags, jobs.TypeRescanMedia, jobs.TypeScanPath},
 		DefaultLimit:    11,
+		ThroughputGC:    true,
 		SleepFromConfig: func(c *config.Config) int { return c.Workers.Scan.SleepMS },
 		ExtraFlags: []cli.Flag{
 			&cli.StringFlag{Name: "path", Usage: "only claim scan_path jobs whose path is this folder or below it (others stay queued)"},

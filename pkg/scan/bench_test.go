@@ -10,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/localsupervisor/supervisor/pkg/cliapp"
 	"github.com/localsupervisor/supervisor/pkg/jobs"
 	"github.com/localsupervisor/supervisor/pkg/scan"
 	"github.com/localsupervisor/supervisor/pkg/svtest/pngtest"
@@ -48,6 +49,8 @@ func BenchmarkImport10k(b *testing.B) {
 	if v, err := strconv.Atoi(os.Getenv("SV_BENCH_FILES")); err == nil && v > 0 {
 		n = v
 	}
+	// As scan-worker and scan-path run the importer (cliapp ThroughputGC).
+	defer cliapp.TuneThroughputGC()()
 	for _, c := range []struct {
 		mode  string
 		a1111 bool

@@ -12,6 +12,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/localsupervisor/supervisor/pkg/cliapp"
 	"github.com/localsupervisor/supervisor/pkg/db/dbtest"
 	"github.com/localsupervisor/supervisor/pkg/jobs"
 	"github.com/localsupervisor/supervisor/pkg/probe"
@@ -40,6 +41,7 @@ func (f fakeInfo) Sys() any           { return nil }
 // the SQL cost. Reported per file; plain files carry one text chunk,
 // a1111 files a full A1111 parameters block (prompt + history rows).
 func BenchmarkWriter(b *testing.B) {
+	defer cliapp.TuneThroughputGC()()
 	for _, a1111 := range []bool{false, true} {
 		name := "plain"
 		if a1111 {

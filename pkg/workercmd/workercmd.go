@@ -62,6 +62,9 @@ type Base struct {
 type Spec struct {
 	// Name is the binary name (scan-worker).
 	Name string
+	// ThroughputGC: see cliapp.Options (batch workers such as the
+	// importer).
+	ThroughputGC bool
 	// Usage is the one-line help.
 	Usage string
 	// Worker names lock/heartbeat files (scan_worker); --instance=X makes
@@ -129,7 +132,7 @@ func Main(spec Spec) int { return cliapp.Run(App(spec), os.Args) }
 
 func defaultBootstrap(spec Spec) func(c *cli.Context) (*Base, error) {
 	return func(c *cli.Context) (*Base, error) {
-		env, err := cliapp.Setup(c, cliapp.Options{Service: spec.Worker, NeedDB: true})
+		env, err := cliapp.Setup(c, cliapp.Options{Service: spec.Worker, NeedDB: true, ThroughputGC: spec.ThroughputGC})
 		if err != nil {
 			return nil, err
 		}
