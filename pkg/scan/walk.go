@@ -118,6 +118,8 @@ func Walk(ctx context.Context, root string, opts WalkOptions, fn func(path strin
 			}
 			p := filepath.Join(dir, e.Name())
 			mode := e.Type()
+			// linked is the target's FileInfo of a followed symlink.
+			var linked fs.FileInfo
 			if mode&fs.ModeSymlink != 0 {
 				if !opts.FollowSymlinks {
 					continue
@@ -127,13 +129,7 @@ func Walk(ctx context.Context, root string, opts WalkOptions, fn func(path strin
 					onErr(p, err) // dangling link
 					continue
 				}
-				mode = st.Mode().Type()
-				if mode.IsRegular() && !library.IsTemp(e.Name()) {
-					if err := fn(p, linkedInfo{st}); err != nil {
-						return err
-					}
-					continue
-				}
+				mode, linked = st.Mode().Type(), linkedInfo{st}
 			}
 			switch {
 			case mode.IsDir():
@@ -147,10 +143,14 @@ func Walk(ctx context.Context, root string, opts WalkOptions, fn func(path strin
 				if library.IsTemp(e.Name()) {
 					continue
 				}
-				info, err := os.Stat(p)
-				if err != nil {
-					onErr(p, err) // vanished between ReadDir and Stat
-					continue
+				info := linked
+				if info == nil {
+					st, err := os.Stat(p)
+					if err != nil {
+						onErr(p, err) // vanished between ReadDir and Stat
+						continue
+					}
+					info = st
 				}
 				if err := fn(p, info); err != nil {
 					return err
