@@ -1,7 +1,6 @@
 package media
 
 import (
-	"cmp"
 	"context"
 	"fmt"
 	"strings"
@@ -113,11 +112,11 @@ func InsertNewPromptsMany(ctx context.Context, q db.Execer, ps []NewPrompt, now 
 	const cols = 15
 	keep := ps[:0:0]
 	for _, p := range ps {
-		if p.Prompt.HasData() || strings.TrimSpace(p.Raw) != "" {
+		if storesPrompt(p.Prompt, p.Raw) {
 			keep = append(keep, p)
 		}
 	}
-	per := db.MaxParams / (cols + 5)
+	per := db.MaxParams / historyCols
 	ts := svtime.Format(now)
 	for len(keep) > 0 {
 		chunk := keep[:min(len(keep), per)]
@@ -130,11 +129,11 @@ func InsertNewPromptsMany(ctx context.Context, q db.Execer, ps []NewPrompt, now 
 		if err != nil {
 			return fmt.Errorf("insert prompts: %w", err)
 		}
-		hargs := make([]any, 0, (cols+5)*len(chunk))
+		hargs := make([]any, 0, historyCols*len(chunk))
 		for i, p := range chunk {
-			hargs = append(append(append(hargs, p.MediaID, ids[i], 1, cmp.Or(p.Source, "unknown"), ts), p.Prompt.args()...), nullStr(historyRaw(p.Raw)))
+			hargs = historyArgs(hargs, p.MediaID, ids[i], 1, p.Prompt, p.Source, p.Raw, ts)
 		}
-		if err := db.MultiInsert(ctx, q, `INSERT INTO prompt_history(media_id, prompt_id, version, source, created_at, `+promptCols+`, raw_text) VALUES `, "", cols+5, hargs); err != nil {
+		if err := db.MultiInsert(ctx, q, historyInsert, "", historyCols, hargs); err != nil {
 			return fmt.Errorf("insert prompt_history: %w", err)
 		}
 	}

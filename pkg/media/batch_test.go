@@ -9,6 +9,7 @@ import (
 
 	"github.com/localsupervisor/supervisor/pkg/db"
 	"github.com/localsupervisor/supervisor/pkg/media"
+	"github.com/localsupervisor/supervisor/pkg/reason"
 )
 
 // The batch writers span several statements (999 parameters each) and must
@@ -158,6 +159,12 @@ func TestInsertNewPromptsManyMatchesSavePrompt(t *testing.T) {
 		})
 		if err != nil {
 			t.Fatal(err)
+		}
+		// Raw text over MaxRawText is cut once, with the marker.
+		wantRaw := reason.Truncate(strings.Repeat("x", media.MaxRawText+10), media.MaxRawText) + "\n\n[truncated]"
+		var gotRaw string
+		if err := d.QueryRow(`SELECT raw_text FROM prompt_history WHERE length(raw_text) > 1000 LIMIT 1`).Scan(&gotRaw); err != nil || gotRaw != wantRaw {
+			t.Fatalf("variant %d: long raw text stored as %d bytes (%v), want %d", variant, len(gotRaw), err, len(wantRaw))
 		}
 		dumps[variant] = dump(d)
 	}

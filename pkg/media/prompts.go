@@ -1,6 +1,7 @@
 package media
 
 import (
+	"cmp"
 	"context"
 	"database/sql"
 	"errors"
@@ -204,7 +205,7 @@ type SavePromptResult struct {
 // transaction: the version is MAX(version)+1 per media, unique.
 func SavePrompt(ctx context.Context, q db.Execer, mediaID int64, p Prompt, source, rawText string, now time.Time) (SavePromptResult, error) {
 	var res SavePromptResult
-	if !p.HasData() && strings.TrimSpace(rawText) == "" {
+	if !storesPrompt(p, rawText) {
 		return res, nil
 	}
 	id, cur, err := CurrentPrompt(ctx, q, mediaID)
@@ -238,6 +239,25 @@ func SavePrompt(ctx context.Context, q db.Execer, mediaID int64, p Prompt, sourc
 	return res, err
 }
 
+// storesPrompt reports whether a prompt with this raw text is stored at
+// all (SavePrompt and InsertNewPromptsMany skip empty ones).
+func storesPrompt(p Prompt, rawText string) bool {
+	return p.HasData() || strings.TrimSpace(rawText) != ""
+}
+
+// historyInsert is the head of a prompt_history INSERT whose rows of
+// historyCols values are historyArgs.
+const historyCols = 20
+
+const historyInsert = `INSERT INTO prompt_history(media_id, prompt_id, version, source, created_at, ` + promptCols + `, raw_text) VALUES `
+
+// historyArgs appends one prompt_history row: an empty source is
+// "unknown", raw text is cut at MaxRawText.
+func historyArgs(args []any, mediaID, promptID int64, version int, p Prompt, source, rawText, ts string) []any {
+	args = append(args, mediaID, promptID, version, cmp.Or(source, "unknown"), ts)
+	return append(append(args, p.args()...), nullStr(historyRaw(rawText)))
+}
+
 // historyRaw is raw text as prompt_history stores it: cut at MaxRawText.
 func historyRaw(raw string) string {
 	if len(raw) > MaxRawText {
@@ -249,7 +269,6 @@ func historyRaw(raw string) string {
 // recordHistory appends a prompt_history version unless the newest one
 // already has the same content.
 func recordHistory(ctx context.Context, q db.Execer, mediaID, promptID int64, p Prompt, source, rawText string, now time.Time) (int, error) {
-	rawText = historyRaw(rawText)
 	var ver int
 	var raw sql.NullString
 	last, err := scanPrompt(q.QueryRowContext(ctx, `SELECT version, raw_text, `+promptCols+` FROM prompt_history WHERE media_id=? ORDER BY version DESC LIMIT 1`, mediaID), &ver, &raw)
@@ -259,17 +278,12 @@ func recordHistory(ctx context.Context, q db.Execer, mediaID, promptID int64, p 
 	case err != nil:
 		return 0, fmt.Errorf("last history: %w", db.Classify(err))
 	default:
-		if eqPrompt(last, p) && raw.String == rawText {
+		if eqPrompt(last, p) && raw.String == historyRaw(rawText) {
 			return 0, nil
 		}
 	}
-	src := source
-	if src == "" {
-		src = "unknown"
-	}
-	_, err = q.ExecContext(ctx, `INSERT INTO prompt_history(media_id, prompt_id, version, source, created_at, `+promptCols+`, raw_text)
-		VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)`,
-		append(append([]any{mediaID, promptID, ver + 1, src, svtime.Format(now)}, p.args()...), nullStr(rawText))...)
+	_, err = q.ExecContext(ctx, db.ValuesSQL(historyInsert, historyCols, 1, ""),
+		historyArgs(nil, mediaID, promptID, ver+1, p, source, rawText, svtime.Format(now))...)
 	if err != nil {
 		if db.IsUniqueViolation(err) {
 			return 0, reason.Transient(CodePromptConflict, err)
