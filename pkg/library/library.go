@@ -27,6 +27,9 @@ const (
 	CodeOutsideRoots  = "path_outside_roots"
 	CodeHashCollision = "hash_collision"
 	CodePlaceFailed   = "place_failed"
+	// CodeHashMismatch: bytes written or found are not the content the
+	// caller hashed (the source changed meanwhile, or a damaged copy).
+	CodeHashMismatch = "hash_mismatch"
 )
 
 // Media types as stored in media.type.

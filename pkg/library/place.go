@@ -3,6 +3,7 @@ package library
 import (
 	"bytes"
 	"crypto/md5"
+	"crypto/sha256"
 	"encoding/hex"
 	"errors"
 	"io"
@@ -13,6 +14,8 @@ import (
 	"strings"
 	"sync"
 	"time"
+
+	"github.com/localsupervisor/supervisor/pkg/reason"
 )
 
 // TempSuffix marks in-flight copies. A temp file is always next to its
@@ -27,19 +30,46 @@ func IsTemp(name string) bool { return filepath.Ext(name) == TempSuffix }
 // CopyAtomic copies src to dst so that dst either does not exist or is a
 // complete, fsynced copy: write <dst>.<pid>.<n>.svtmp, fsync, rename, fsync
 // the directory. An existing dst is replaced.
-func CopyAtomic(src, dst string) error {
+func CopyAtomic(src, dst string) error { return copyAtomic(src, dst, "") }
+
+// copyAtomic is CopyAtomic; with sha256hex set, the bytes written are
+// hashed on the way and a copy of other content (the source changed since
+// the caller hashed it) is discarded with CodeHashMismatch instead of
+// renamed into place.
+func copyAtomic(src, dst, sha256hex string) error {
+	tmp, err := copyToTemp(src, dst, sha256hex)
+	if err != nil {
+		return err
+	}
+	if err := os.Rename(tmp, dst); err != nil {
+		os.Remove(tmp)
+		return errPlace("rename", tmp, err)
+	}
+	syncDir(filepath.Dir(dst))
+	return nil
+}
+
+// tempName is a fresh placement temp beside dst (<dst>.<pid>.<n>.svtmp):
+// the pid lets RemoveStaleTemps tell a crashed writer's leftovers.
+func tempName(dst string) string {
+	return dst + "." + strconv.Itoa(os.Getpid()) + "." + strconv.FormatInt(time.Now().UnixNano()%1e9, 36) + TempSuffix
+}
+
+// copyToTemp writes a complete, fsynced copy of src beside dst and returns
+// its name (see copyAtomic for sha256hex).
+func copyToTemp(src, dst, sha256hex string) (string, error) {
 	if err := os.MkdirAll(filepath.Dir(dst), 0o755); err != nil {
-		return errPlace("mkdir", filepath.Dir(dst), err)
+		return "", errPlace("mkdir", filepath.Dir(dst), err)
 	}
 	in, err := os.Open(src)
 	if err != nil {
-		return errPlace("open", src, err)
+		return "", errPlace("open", src, err)
 	}
 	defer in.Close()
-	tmp := dst + "." + strconv.Itoa(os.Getpid()) + "." + strconv.FormatInt(time.Now().UnixNano()%1e9, 36) + TempSuffix
+	tmp := tempName(dst)
 	out, err := os.OpenFile(tmp, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o644)
 	if err != nil {
-		return errPlace("create", tmp, err)
+		return "", errPlace("create", tmp, err)
 	}
 	ok := false
 	defer func() {
@@ -48,24 +78,118 @@ func CopyAtomic(src, dst string) error {
 			os.Remove(tmp)
 		}
 	}()
-	if _, err := io.Copy(out, in); err != nil {
-		return errPlace("copy", src, err)
+	var w io.Writer = out
+	h := sha256.New()
+	if sha256hex != "" {
+		w = io.MultiWriter(out, h)
+	}
+	if _, err := io.Copy(w, in); err != nil {
+		return "", errPlace("copy", src, err)
+	}
+	if sha256hex != "" && hex.EncodeToString(h.Sum(nil)) != sha256hex {
+		return "", reason.Newf(CodeHashMismatch, "%s changed while it was being placed", src)
 	}
 	if err := out.Sync(); err != nil {
-		return errPlace("fsync", tmp, err)
+		return "", errPlace("fsync", tmp, err)
 	}
 	if err := out.Close(); err != nil {
-		return errPlace("close", tmp, err)
+		return "", errPlace("close", tmp, err)
 	}
 	if st, err := os.Stat(src); err == nil {
 		_ = os.Chtimes(tmp, st.ModTime(), st.ModTime())
 	}
-	if err := os.Rename(tmp, dst); err != nil {
-		return errPlace("rename", tmp, err)
-	}
 	ok = true
+	return tmp, nil
+}
+
+// Holds reports whether the file at dst holds the content whose SHA-256 is
+// sha256hex: the check every importer makes before it unlinks a source,
+// and before it trusts a catalogued copy. When dst is the very file src (a
+// hard link: same device and inode) and src still has the size and
+// modification time of srcInfo, the bytes at dst are the ones the caller
+// hashed when it read src, so that is proof without a second read (move
+// mode's links cost no I/O here). Any other dst is read and hashed in
+// full: a size is no proof (a damaged copy keeps its size). A missing dst
+// is (false, nil).
+func Holds(dst, src string, srcInfo fs.FileInfo, sha256hex string) (bool, error) {
+	dstInfo, err := os.Stat(dst)
+	if errors.Is(err, fs.ErrNotExist) {
+		return false, nil
+	}
+	if err != nil {
+		return false, err
+	}
+	if src != "" && srcInfo != nil {
+		if st, err := os.Stat(src); err == nil && os.SameFile(st, dstInfo) &&
+			st.Size() == srcInfo.Size() && st.ModTime().Equal(srcInfo.ModTime()) {
+			return true, nil
+		}
+	}
+	f, err := os.Open(dst)
+	if errors.Is(err, fs.ErrNotExist) {
+		return false, nil
+	}
+	if err != nil {
+		return false, err
+	}
+	defer f.Close()
+	h := sha256.New()
+	if _, err := io.Copy(h, f); err != nil {
+		return false, err
+	}
+	return hex.EncodeToString(h.Sum(nil)) == sha256hex, nil
+}
+
+// CopyNew copies src to dst unless dst exists, in which case the error
+// wraps fs.ErrExist and dst is untouched: the copy is written and fsynced
+// under a temp name (its bytes hashed on the way and checked against
+// sha256hex when set), then linked at dst, which link(2) does only if the
+// name is free. Two importers of one content can therefore never replace
+// each other's file. On a filesystem without hard links the temp is
+// renamed into place instead.
+func CopyNew(src, dst, sha256hex string) error {
+	tmp, err := copyToTemp(src, dst, sha256hex)
+	if err != nil {
+		return err
+	}
+	defer os.Remove(tmp)
+	err = os.Link(tmp, dst)
+	switch {
+	case err == nil:
+	case errors.Is(err, fs.ErrExist):
+		return errPlace("link", dst, err)
+	default:
+		if err := os.Rename(tmp, dst); err != nil {
+			return errPlace("rename", tmp, err)
+		}
+	}
 	syncDir(filepath.Dir(dst))
 	return nil
+}
+
+// ReplaceVerified puts the content of src (whose SHA-256 the caller knows)
+// at dst, replacing whatever dst holds, atomically: at every instant dst is
+// either the old file or the complete new one. With link set (move mode:
+// src goes away after the caller commits) the new dst is a hard link of
+// src where the filesystem allows, else a copy whose bytes are hashed on
+// the way and must match sha256hex. It repairs a damaged catalogued copy
+// from an intact one.
+func ReplaceVerified(src, dst, sha256hex string, link bool) error {
+	if link {
+		if err := os.MkdirAll(filepath.Dir(dst), 0o755); err != nil {
+			return errPlace("mkdir", filepath.Dir(dst), err)
+		}
+		tmp := tempName(dst)
+		if err := os.Link(src, tmp); err == nil {
+			if err := os.Rename(tmp, dst); err != nil {
+				os.Remove(tmp)
+				return errPlace("rename", tmp, err)
+			}
+			syncDir(filepath.Dir(dst))
+			return nil
+		}
+	}
+	return copyAtomic(src, dst, sha256hex)
 }
 
 // syncDir makes a rename durable. Errors are ignored: some filesystems

@@ -196,7 +196,7 @@ func (w *writer) add(ctx context.Context, p *prepared, mayExist bool) error {
 		}
 	}
 	if existing != nil {
-		out, err := im.duplicate(ctx, p.path, p.k, existing, p.md5, p.cext)
+		out, err := im.duplicate(ctx, p, existing)
 		if err != nil {
 			return err
 		}
@@ -271,10 +271,12 @@ func (w *writer) place(ctx context.Context, it *pendingImport) (Outcome, bool, e
 		w.cleaned[dir] = true
 	}
 	// A destination that exists was left by an interrupted run (placed,
-	// not committed) or is a foreign file: only identical content is
-	// accepted. Move mode learns it from the link itself (no stat first).
+	// not committed), by a concurrent importer of the same content, or is
+	// a foreign file: only identical content (by SHA-256) is accepted, and
+	// never replaced or removed here. Move mode learns it from the link
+	// itself (no stat first).
 	existing := func() (Outcome, bool, error) {
-		same, err := library.SameContent(dest, p.md5)
+		same, err := library.Holds(dest, p.path, p.info, p.sha)
 		if err != nil || !same {
 			return fail(reason.Newf(library.CodeHashCollision, "destination %s exists with other content", dest))
 		}
@@ -294,7 +296,10 @@ func (w *writer) place(ctx context.Context, it *pendingImport) (Outcome, bool, e
 		if _, err := os.Stat(dest); err == nil {
 			return existing()
 		}
-		perr = library.CopyAtomic(p.path, dest)
+		perr = library.CopyNew(p.path, dest, p.sha)
+		if errors.Is(perr, fs.ErrExist) {
+			return existing()
+		}
 	}
 	if perr != nil {
 		return fail(perr)
@@ -351,13 +356,36 @@ func (w *writer) flush(ctx context.Context) error {
 	return nil
 }
 
-// compensate removes copies placed for rows that were not committed.
+// compensate removes files placed for rows that were not committed, but
+// only those no committed row points at, decided under the write lock:
+// placement ownership is the committed media row, not who created the
+// file. Another importer of the same content may have found this very
+// file (EEXIST), committed its row and unlinked its source; holding the
+// lock while checking and unlinking means no such commit can fall between
+// the two, and an importer that commits after the unlink finds its file
+// missing when it verifies (finish) and keeps its source. When the lock
+// cannot be had the files stay: a stray library file with a source beside
+// it loses nothing, and the next import of that source adopts it.
 func (w *writer) compensate(items []*pendingImport) {
+	var placed []string
 	for _, it := range items {
 		if it.placed {
-			os.Remove(it.dest)
+			placed = append(placed, it.dest)
 		}
 	}
+	if len(placed) == 0 {
+		return
+	}
+	_ = db.InTx(context.Background(), w.im.DB, func(tx *sql.Tx) error {
+		for _, p := range placed {
+			var one int
+			err := tx.QueryRow(`SELECT 1 FROM media WHERE path = ? LIMIT 1`, p).Scan(&one)
+			if errors.Is(err, sql.ErrNoRows) {
+				os.Remove(p)
+			}
+		}
+		return nil
+	})
 }
 
 // afterInsertError turns a failed commit of one file into its outcome.
@@ -366,7 +394,7 @@ func (im *Importer) afterInsertError(ctx context.Context, p *prepared, err error
 		// Another worker imported the same content meanwhile.
 		existing, gerr := media.GetByHash(ctx, im.DB, p.md5)
 		if gerr == nil && existing != nil {
-			return im.duplicate(ctx, p.path, p.k, existing, p.md5, p.cext)
+			return im.duplicate(ctx, p, existing)
 		}
 	}
 	return im.fail(ctx, p.path, p.k, reason.Wrap(err, CodeDBError, reason.KindOf(err)))
@@ -398,7 +426,8 @@ func (w *writer) commit(ctx context.Context, items []*pendingImport, now time.Ti
 }
 
 // finish runs after a commit: sources go in move mode (only now: until the
-// commit the source is the file of record), outcomes are emitted.
+// commit the source is the file of record, and only once the destination
+// is verified to hold its bytes), outcomes are emitted.
 func (w *writer) finish(ctx context.Context, items []*pendingImport, refused []string, now time.Time) {
 	im := w.im
 	for _, r := range refused {
@@ -406,11 +435,41 @@ func (w *writer) finish(ctx context.Context, items []*pendingImport, refused []s
 	}
 	for _, it := range items {
 		if im.mode() == ModeMove && it.dest != it.p.path {
-			if err := os.Remove(it.p.path); err != nil && !errors.Is(err, os.ErrNotExist) {
-				_ = media.ConsistencyLog(ctx, im.DB, "import_source_remove", "warning", fmt.Sprintf("%s: %v", it.p.path, err), now)
-			}
+			im.removeSource(ctx, it.p, it.dest, now)
 		}
 		w.emit(Outcome{Path: it.p.path, Status: StatusImported, MediaID: it.id, Dest: it.dest})
+	}
+}
+
+// removeSource unlinks a move-mode source whose committed row points at
+// dest, after verifying that dest holds the source's content (library.Holds:
+// free for the hard link move mode makes, a full SHA-256 otherwise). A dest
+// that is missing or holds other bytes (a concurrent importer's rollback
+// removed it before this row committed, or it was damaged) is placed again
+// from the source and verified again; if that fails too the source stays,
+// with a consistency_log warning, and the next scan repairs it.
+func (im *Importer) removeSource(ctx context.Context, p *prepared, dest string, now time.Time) {
+	ok, err := library.Holds(dest, p.path, p.info, p.sha)
+	if !ok && err == nil {
+		if rerr := library.ReplaceVerified(p.path, dest, p.sha, !p.viaLink); rerr != nil {
+			err = rerr
+		} else {
+			ok, err = library.Holds(dest, p.path, p.info, p.sha)
+		}
+		if ok {
+			_ = media.ConsistencyLog(ctx, im.DB, "import_replaced", "warning", fmt.Sprintf("%s was missing or damaged after the commit; placed again from %s", dest, p.path), now)
+		}
+	}
+	if !ok {
+		msg := fmt.Sprintf("%s kept: %s does not hold its content", p.path, dest)
+		if err != nil {
+			msg += ": " + err.Error()
+		}
+		_ = media.ConsistencyLog(ctx, im.DB, "import_verify_failed", "error", msg, now)
+		return
+	}
+	if err := os.Remove(p.path); err != nil && !errors.Is(err, os.ErrNotExist) {
+		_ = media.ConsistencyLog(ctx, im.DB, "import_source_remove", "warning", fmt.Sprintf("%s: %v", p.path, err), now)
 	}
 }
 

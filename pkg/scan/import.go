@@ -310,36 +310,57 @@ func (im *Importer) ImportFile(ctx context.Context, path string) (Outcome, error
 }
 
 // duplicate handles a file whose content is already catalogued. No tagger
-// call, no new media row. In move mode the source is removed once the
-// library copy is verified present (the original left it to be re-imported
-// on every scan); a library copy that went missing is healed from it.
-func (im *Importer) duplicate(ctx context.Context, path string, k fileKey, ex *media.Media, md5hex, cext string) (Outcome, error) {
+// call, no new media row. The catalogued file is verified by SHA-256
+// against this file's content (library.Holds; a size proves nothing, a
+// damaged copy keeps its size). A catalogued copy that is missing or
+// damaged is repaired from this intact one (repairDuplicate) instead of
+// this one being thrown away. In move mode the source is removed only
+// once the catalogued file is verified and the row pointing at it is
+// committed (the original left it to be re-imported on every scan).
+func (im *Importer) duplicate(ctx context.Context, p *prepared, ex *media.Media) (Outcome, error) {
 	now := im.now()
+	path := p.path
 	own := false
 	if op, ok, _ := media.GetMeta(ctx, im.DB, ex.ID, "original_path"); ok && op == path {
 		own = true // our own interrupted import: finish it quietly
 	}
-	healPath := ""
-	exOK := false
-	if st, err := os.Stat(ex.Path); err == nil && st.Size() == k.size {
-		exOK = true
-	}
-	if !exOK && im.mode() != ModeInPlace {
-		dst, err := library.Destination(im.Roots, ex.Type, ex.HasNSFW, md5hex, cext)
-		if err == nil && dst != path {
-			if err := library.CopyAtomic(path, dst); err == nil {
-				healPath = dst
-				exOK = true
-			}
+	exOK := path == ex.Path
+	var repair *repairResult
+	if !exOK {
+		var herr error
+		exOK, herr = library.Holds(ex.Path, path, p.info, p.sha)
+		switch {
+		case herr != nil:
+			// Unreadable, not known damaged: nothing is replaced, and
+			// the source stays.
+			_ = media.ConsistencyLog(ctx, im.DB, "import_verify_failed", "warning",
+				fmt.Sprintf("%s kept: cannot read catalogued copy %s: %v", path, ex.Path, herr), now)
+		case !exOK:
+			repair = im.repairDuplicate(p, ex)
+			exOK = repair.ok
 		}
-	} else if !exOK {
-		healPath = path
-		exOK = true
 	}
 	err := db.InTx(ctx, im.DB, func(tx *sql.Tx) error {
-		if healPath != "" {
-			if _, err := tx.ExecContext(ctx, `UPDATE media SET path=?, status='active' WHERE id=?`, healPath, ex.ID); err != nil {
+		if repair != nil && repair.ok {
+			if repair.path != ex.Path {
+				if _, err := tx.ExecContext(ctx, `UPDATE media SET path=?, status='active' WHERE id=?`, repair.path, ex.ID); err != nil {
+					return db.Classify(err)
+				}
+			} else if _, err := tx.ExecContext(ctx, `UPDATE media SET status='active' WHERE id=? AND status='missing'`, ex.ID); err != nil {
 				return db.Classify(err)
+			}
+		}
+		if repair != nil {
+			d := map[string]any{"path": ex.Path, "from": path, "sha256": p.sha, "found": repair.found, "repaired": repair.ok}
+			if repair.path != ex.Path {
+				d["new_path"] = repair.path
+			}
+			if repair.err != nil {
+				d["reason_code"] = reason.CodeOr(repair.err, library.CodePlaceFailed)
+				d["error"] = reason.Truncate(repair.err.Error(), 300)
+			}
+			if err := media.Audit(ctx, tx, media.AuditEntry{Action: "library_repair", EntityType: "media", EntityID: ex.ID, Details: d, At: now}); err != nil {
+				return err
 			}
 		}
 		if !own {
@@ -352,9 +373,9 @@ func (im *Importer) duplicate(ctx context.Context, path string, k fileKey, ex *m
 			if _, err := media.SetMetaIfAbsent(ctx, tx, ex.ID, media.SourceImport, "original_name", filepath.Base(path), now); err != nil {
 				return err
 			}
-			if exExt := library.NormalizeExt(filepath.Ext(ex.Path)); exExt != cext {
+			if exExt := library.NormalizeExt(filepath.Ext(ex.Path)); exExt != p.cext {
 				if _, err := media.SetMeta(ctx, tx, ex.ID, media.SourceImport, "ext_mismatch",
-					fmt.Sprintf(`{"existing":%q,"incoming":%q}`, exExt, cext), now); err != nil {
+					fmt.Sprintf(`{"existing":%q,"incoming":%q}`, exExt, p.cext), now); err != nil {
 					return err
 				}
 			}
@@ -363,19 +384,78 @@ func (im *Importer) duplicate(ctx context.Context, path string, k fileKey, ex *m
 		if own {
 			st = StatusImported
 		}
-		return recordFile(ctx, tx, path, k, ex.ID, md5hex, st, now)
+		return recordFile(ctx, tx, path, p.k, ex.ID, p.md5, st, now)
 	})
 	if err != nil {
 		return Outcome{}, err
 	}
-	if im.mode() == ModeMove && exOK && path != ex.Path && path != healPath {
-		_ = os.Remove(path)
+	dest := ex.Path
+	if repair != nil && repair.ok {
+		dest = repair.path
 	}
-	out := Outcome{Path: path, Status: StatusSkippedDuplicate, MediaID: ex.ID, Dest: ex.Path}
+	if im.mode() == ModeMove && exOK && path != dest {
+		// Checked again now that the row is committed: a repair by a
+		// concurrent importer replaces the file with verified content.
+		im.removeSource(ctx, p, dest, now)
+	}
+	out := Outcome{Path: path, Status: StatusSkippedDuplicate, MediaID: ex.ID, Dest: dest}
 	if own {
 		out.Status, out.Resumed = StatusImported, true
 	}
 	return out, nil
+}
+
+// repairResult is what repairDuplicate did to a catalogued file that did
+// not hold its content.
+type repairResult struct {
+	// found is "missing" or "damaged".
+	found string
+	// path is where the media's intact file is now (its row's new path
+	// when it differs from the old one).
+	path string
+	ok   bool
+	err  error
+}
+
+// repairDuplicate restores the content of a catalogued media whose file
+// is missing or damaged from the intact incoming file p. A file inside
+// the library roots is replaced in place, atomically (library.
+// ReplaceVerified: a hard link in move mode, a hash-checked copy
+// otherwise). A file outside the roots (an in-place media) is never
+// written to: in in_place mode the row moves to the incoming file, in the
+// other modes the incoming file is placed at its canonical library path
+// and the row moves there. Nothing is deleted here; the damaged file's
+// bytes stay until the replacement is complete.
+func (im *Importer) repairDuplicate(p *prepared, ex *media.Media) *repairResult {
+	r := &repairResult{found: "damaged", path: ex.Path}
+	if _, err := os.Stat(ex.Path); errors.Is(err, fs.ErrNotExist) {
+		r.found = "missing"
+	}
+	link := im.mode() == ModeMove && !p.viaLink
+	_, inLib := library.Inside(im.Roots.All(), ex.Path)
+	switch {
+	case inLib:
+		r.err = library.ReplaceVerified(p.path, ex.Path, p.sha, link)
+	case im.mode() == ModeInPlace:
+		r.path = p.path
+	default:
+		dst, err := library.Destination(im.Roots, ex.Type, ex.HasNSFW, p.md5, p.cext)
+		if err != nil {
+			r.err = err
+			break
+		}
+		r.path = dst
+		if ok, _ := library.Holds(dst, p.path, p.info, p.sha); !ok {
+			r.err = library.ReplaceVerified(p.path, dst, p.sha, link)
+		}
+	}
+	if r.err == nil {
+		r.ok, r.err = library.Holds(r.path, p.path, p.info, p.sha)
+		if !r.ok && r.err == nil {
+			r.err = reason.Newf(library.CodeHashMismatch, "%s does not hold the content of %s after the repair", r.path, p.path)
+		}
+	}
+	return r
 }
 
 func (im *Importer) ingest(op, path, mediaType string, size int64, res *scanner.Result, scanErr error) {
