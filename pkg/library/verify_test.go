@@ -35,9 +35,9 @@ func TestHolds(t *testing.T) {
 	os.WriteFile(damaged, bad, 0o644)
 	cases := []struct {
 		name, dst, src string
-		info          fs.FileInfo
-		sha           string
-		want          bool
+		info           fs.FileInfo
+		sha            string
+		want           bool
 	}{
 		{"hard link, unchanged source", link, src, info, "not-even-a-hash", true},
 		{"intact copy", copyOK, src, info, sha(data), true},
