@@ -26,12 +26,18 @@ type Setup struct {
 	// ScannerErr is the validation error when the scanner is enabled but
 	// misconfigured (reason_code, missing_keys, config_path); nil otherwise.
 	ScannerErr error
+
+	// breaker guards every tagger this Setup builds (nil: disabled by
+	// scanner.breaker_threshold 0), so one dead tagger is noticed once per
+	// worker, whichever job or per-job client meets it.
+	breaker    *scanner.Breaker
+	httpClient *http.Client
 }
 
 // FromConfig wires an Importer from the configuration: roots, mode, pixel
 // budget, ffprobe/ffmpeg, sdmeta with stealth setting and the tagger
 // (nil when scanner.enabled is false or the scanner is misconfigured; see
-// Setup.ScannerErr).
+// Setup.ScannerErr) behind the circuit breaker scanner.breaker_* configure.
 func FromConfig(cfg *config.Config, d *sql.DB, clock svtime.Clock, httpClient *http.Client) (*Setup, error) {
 	sc := scanner.DefaultConfig()
 	if err := cfg.DecodeSection("scanner", &sc); err != nil {
@@ -59,15 +65,39 @@ func FromConfig(cfg *config.Config, d *sql.DB, clock svtime.Clock, httpClient *h
 			}})
 		},
 	}
-	s := &Setup{Importer: im, Scanner: sc}
+	s := &Setup{Importer: im, Scanner: sc, httpClient: httpClient}
+	if sc.BreakerThreshold > 0 {
+		s.breaker = scanner.NewBreaker(scanner.BreakerOptions{Threshold: sc.BreakerThreshold,
+			CoolDown: sc.BreakerCoolDownDuration(), Clock: clock, OnChange: im.breakerChanged})
+	}
 	if sc.Enabled {
 		if err := sc.ValidateAt(cfg.ConfigPath); err != nil {
 			s.ScannerErr = err
 		} else {
-			im.Tagger = scanner.New(sc, httpClient)
+			im.Tagger = s.tagger(sc)
 		}
 	}
 	return s, nil
+}
+
+// tagger builds the tagger for sc: a client on the Setup's HTTP client
+// behind its breaker. Every tagger of one Setup shares the breaker state,
+// so a scan_path job with its own nsfw_threshold does not pay the
+// timeouts again.
+func (s *Setup) tagger(sc scanner.Config) Tagger {
+	return s.breaker.Guard(scanner.New(sc, s.httpClient))
+}
+
+// breakerChanged logs a breaker state change once (scanner_breaker in
+// LOGS/scanner_ingest.jsonl): the refused calls themselves are logged per
+// file as ordinary scanner_ingest events with scanner_circuit_open.
+func (im *Importer) breakerChanged(ev scanner.BreakerEvent) {
+	if im.Ingest == nil {
+		return
+	}
+	f := ev.Fields()
+	f["operation"] = "breaker"
+	im.Ingest("scanner_breaker", f)
 }
 
 // ScanPathPayload is the scan_path job payload, as the original wrote it.

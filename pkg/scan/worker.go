@@ -13,7 +13,6 @@ import (
 	"github.com/localsupervisor/supervisor/pkg/jobs"
 	"github.com/localsupervisor/supervisor/pkg/media"
 	"github.com/localsupervisor/supervisor/pkg/reason"
-	"github.com/localsupervisor/supervisor/pkg/scanner"
 	"github.com/localsupervisor/supervisor/pkg/svtime"
 )
 
@@ -188,7 +187,7 @@ func (s *Setup) handleScanPath(ctx context.Context, j Decoder, o HandlerOptions)
 	if p.NSFWThreshold != nil && s.Importer.Tagger != nil {
 		sc := s.Scanner
 		sc.NSFWThreshold = *p.NSFWThreshold
-		im.Tagger = scanner.New(sc, nil)
+		im.Tagger = s.tagger(sc)
 	}
 	sum, err := im.ScanPath(ctx, p.Path, RunOptions{Limit: p.Limit, Walk: o.Walk})
 	if err != nil {

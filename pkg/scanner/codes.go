@@ -33,6 +33,10 @@ const (
 	CodeCancelled = "scanner_cancelled"
 	// CodeHTTP5xx: the scanner answered 5xx. Transient.
 	CodeHTTP5xx = "scanner_http_5xx"
+	// CodeCircuitOpen: the call was not sent because the Breaker is open
+	// after consecutive timeouts/connection errors/5xx (see Breaker).
+	// Transient: a later rescan or backfill tags the media.
+	CodeCircuitOpen = "scanner_circuit_open"
 	// CodeHTTP4xx: the scanner answered 4xx other than 401/403.
 	// Permanent, except 408 and 429 which are transient.
 	CodeHTTP4xx = "scanner_http_4xx"

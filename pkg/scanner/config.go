@@ -21,6 +21,11 @@ const (
 	MinVideoFallbackFrames     = 3
 	MaxVideoFallbackFrames     = 8
 	DefaultVideoFallbackMaxDim = 1280
+	// DefaultBreakerThreshold and DefaultBreakerCoolDownSecs configure the
+	// Breaker: after that many consecutive timeouts/connection errors/5xx
+	// the tagger is skipped for the cool-down.
+	DefaultBreakerThreshold    = 3
+	DefaultBreakerCoolDownSecs = 60
 	// minVideoFallbackMaxDim: smaller values make the tagger useless, so the
 	// original resets anything below it to the default rather than clamping.
 	minVideoFallbackMaxDim = 256
@@ -62,6 +67,13 @@ type Config struct {
 	// VideoFallbackMaxDim bounds the longer frame side in pixels; values
 	// below 256 mean the default 1280.
 	VideoFallbackMaxDim int `json:"video_fallback_max_dim"`
+	// BreakerThreshold is how many consecutive timeouts, connection errors
+	// or 5xx answers open the Breaker. 0 (or negative) disables it.
+	// Default 3.
+	BreakerThreshold int `json:"breaker_threshold"`
+	// BreakerCoolDown is how long, in seconds, an open Breaker refuses
+	// calls before it lets one probe through. Default 60.
+	BreakerCoolDown float64 `json:"breaker_cooldown_seconds"`
 }
 
 // DefaultConfig returns the documented defaults: enabled, no base URL and
@@ -77,12 +89,15 @@ func DefaultConfig() Config {
 		Name:                DefaultName,
 		VideoFallbackFrames: DefaultVideoFallbackFrames,
 		VideoFallbackMaxDim: DefaultVideoFallbackMaxDim,
+		BreakerThreshold:    DefaultBreakerThreshold,
+		BreakerCoolDown:     DefaultBreakerCoolDownSecs,
 	}
 }
 
 // Normalized returns a copy with zero or out-of-range values replaced by
-// defaults and strings trimmed. Enabled is left alone (a zero bool is a
-// user's "false").
+// defaults and strings trimmed. Enabled and BreakerThreshold are left
+// alone (a zero is the user's "off"), except that a negative threshold
+// becomes 0.
 func (c Config) Normalized() Config {
 	c.BaseURL = strings.TrimSpace(c.BaseURL)
 	c.Token = strings.TrimSpace(c.Token)
@@ -121,11 +136,20 @@ func (c Config) Normalized() Config {
 	if c.VideoFallbackMaxDim < minVideoFallbackMaxDim {
 		c.VideoFallbackMaxDim = DefaultVideoFallbackMaxDim
 	}
+	c.BreakerThreshold = max(c.BreakerThreshold, 0)
+	if c.BreakerCoolDown <= 0 {
+		c.BreakerCoolDown = DefaultBreakerCoolDownSecs
+	}
 	return c
 }
 
 // TimeoutDuration is Timeout as a time.Duration.
 func (c Config) TimeoutDuration() time.Duration { return seconds(c.Timeout, DefaultTimeoutSeconds) }
+
+// BreakerCoolDownDuration is BreakerCoolDown as a time.Duration.
+func (c Config) BreakerCoolDownDuration() time.Duration {
+	return seconds(c.BreakerCoolDown, DefaultBreakerCoolDownSecs)
+}
 
 // ConnectTimeoutDuration is ConnectTimeout as a time.Duration.
 func (c Config) ConnectTimeoutDuration() time.Duration {
