@@ -6,6 +6,7 @@ package main
 import (
 	"context"
 	"fmt"
+	"io"
 	"os"
 	"path/filepath"
 	"time"
@@ -17,6 +18,7 @@ import (
 	"github.com/localsupervisor/supervisor/pkg/supervise"
 	"github.com/localsupervisor/supervisor/pkg/version"
 	"github.com/localsupervisor/supervisor/pkg/web"
+	"github.com/localsupervisor/supervisor/pkg/workerbin"
 )
 
 func main() {
@@ -30,7 +32,11 @@ func main() {
 				return err
 			}
 			defer env.Close()
-			sup, err := newSupervisor(env)
+			bins, err := workerDir(c.Context, env.Config, c.App.Writer)
+			if err != nil {
+				return err
+			}
+			sup, err := newSupervisor(env, bins)
 			if err != nil {
 				return err
 			}
@@ -45,10 +51,10 @@ func main() {
 				Supervised: sup,
 				Addr:       c.String("addr"),
 				Version:    version.Version,
-				Launcher:   launcher(env.Config),
+				Launcher:   launcher(env.Config, bins),
 				// Ollama pages: the service binary is found like other workers.
 				ExtraRoutes: web.ChainRoutes(web.OllamaRoutes(web.OllamaOptions{Config: env.Modules.Ollama, Jobs: env.Modules.Jobs,
-					LogsDir: env.Config.Paths.Logs, ServiceBin: findOrEmpty(env.Config, "ollama-service"),
+					LogsDir: env.Config.Paths.Logs, ServiceBin: findOrEmpty(env.Config, bins, "ollama-service"),
 					ServiceArgs: configArgs(env.Config)}), forgeRoutes),
 				DetailSections: []web.DetailSection{web.OllamaDetailSection(), forgeSection},
 				Ready: func(url, key string) {
@@ -65,10 +71,10 @@ func main() {
 
 // newSupervisor builds the worker supervisor from workers.supervise; an
 // empty list yields a supervisor with nothing to run.
-func newSupervisor(env *cliapp.Env) (*supervise.Supervisor, error) {
+func newSupervisor(env *cliapp.Env, bins string) (*supervise.Supervisor, error) {
 	// The options carry the logs folder so health shows each supervised
 	// worker's own heartbeat, not only whether its process is up.
-	o, err := supervise.OptionsFromConfig(env.Config, exeDir(), time.Duration(env.Modules.Jobs.FreshSeconds)*time.Second)
+	o, err := supervise.OptionsFromConfig(env.Config, bins, time.Duration(env.Modules.Jobs.FreshSeconds)*time.Second)
 	if err != nil {
 		return nil, err
 	}
@@ -87,20 +93,44 @@ func exeDir() string {
 	return ""
 }
 
-// findBinary is webui's one binary lookup, shared with the worker
-// supervisor: workers.bin_dir, beside webui, then $PATH.
-func findBinary(cfg *config.Config, name string) (string, error) {
-	return supervise.Find(name, cfg.Workers.BinDir, exeDir())
+// workerDir is where webui finds its workers: beside it, or, under `go
+// run` in a checkout, the checkout's bin/ folder after building them
+// (workerbin). A configured workers.bin_dir is searched first anyway.
+func workerDir(ctx context.Context, cfg *config.Config, out io.Writer) (string, error) {
+	// The workers webui may start: supervised or spawned by a web action.
+	startable := []string{"scan", "media", "library_rename", "forge", "ollama"}
+	need := make([]string, len(startable))
+	for i, w := range startable {
+		need[i] = supervise.BinaryName(w)
+	}
+	if cfg.Workers.BinDir != "" {
+		if _, err := supervise.Find(need[0], cfg.Resolve(cfg.Workers.BinDir), ""); err == nil {
+			return exeDir(), nil
+		}
+	}
+	wd, _ := os.Getwd()
+	res, err := workerbin.Ensure(ctx, workerbin.Options{ExeDir: exeDir(), WorkDir: wd, Need: need, Out: out})
+	return res.Dir, err
 }
 
-func findOrEmpty(cfg *config.Config, name string) string {
-	p, _ := findBinary(cfg, name)
+// findBinary is webui's one binary lookup, shared with the worker
+// supervisor: workers.bin_dir, beside webui (or the built bin/), then $PATH.
+func findBinary(cfg *config.Config, bins, name string) (string, error) {
+	binDir := cfg.Workers.BinDir
+	if binDir != "" {
+		binDir = cfg.Resolve(binDir)
+	}
+	return supervise.Find(name, binDir, bins)
+}
+
+func findOrEmpty(cfg *config.Config, bins, name string) string {
+	p, _ := findBinary(cfg, bins, name)
 	return p
 }
 
 // launcher spawns workers for web actions fire-and-forget via pkg/launch.
-func launcher(cfg *config.Config) web.WorkerLauncher {
-	return web.WorkerLauncher{Find: func(w string) (string, error) { return findBinary(cfg, w) },
+func launcher(cfg *config.Config, bins string) web.WorkerLauncher {
+	return web.WorkerLauncher{Find: func(w string) (string, error) { return findBinary(cfg, bins, w) },
 		LogsDir: cfg.Paths.Logs, Dir: cfg.BaseDir, ExtraArgs: configArgs(cfg)}
 }
 

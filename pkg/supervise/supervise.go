@@ -7,6 +7,7 @@ package supervise
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -389,7 +390,7 @@ func SpecsFromConfig(cfg *config.Config, exeDir string) ([]Spec, error) {
 	}
 	for _, n := range cfg.Workers.Supervise {
 		n = strings.TrimSpace(n)
-		if n == "" {
+		if n == "" || !serviceEnabled(cfg, n) {
 			continue
 		}
 		p, err := Find(n, binDir, exeDir)
@@ -404,6 +405,27 @@ func SpecsFromConfig(cfg *config.Config, exeDir string) ([]Spec, error) {
 		specs = append(specs, Spec{Name: n, Path: p, Service: w.service, Args: args, Dir: cfg.BaseDir})
 	}
 	return specs, nil
+}
+
+// serviceEnabled reports whether the service a worker talks to is
+// enabled: forge and ollama workers are supervised only with forge.enabled
+// and ollama.enabled (the embedded defaults list them, so enabling the
+// service is all it takes); every other worker always is.
+func serviceEnabled(cfg *config.Config, name string) bool {
+	var raw json.RawMessage
+	switch lookup(name).bin {
+	case "forge-worker":
+		raw = cfg.Forge
+	case "ollama-service", "ollama-worker":
+		raw = cfg.Ollama
+	default:
+		return true
+	}
+	var sec struct {
+		Enabled bool `json:"enabled"`
+	}
+	_ = json.Unmarshal(raw, &sec)
+	return sec.Enabled
 }
 
 // OptionsFromConfig fills the parts of Options that come from the

@@ -2,7 +2,6 @@ package supervise
 
 import (
 	"context"
-	"errors"
 	"os"
 	"path/filepath"
 	"strings"
@@ -196,8 +195,16 @@ func TestFindAndSpecs(t *testing.T) {
 	if specs, err := SpecsFromConfig(cfg, exeDir); err != nil || specs[0].Path != inBin {
 		t.Fatalf("relative bin_dir: %+v %v", specs, err)
 	}
+	// forge and ollama run only while their service is enabled: listed
+	// (as the embedded defaults do) but disabled, they are not started
+	// and not looked up.
+	cfg.Workers.Supervise = []string{"forge", "ollama"}
+	if specs, err := SpecsFromConfig(cfg, exeDir); err != nil || len(specs) != 0 {
+		t.Fatalf("disabled services: %+v %v", specs, err)
+	}
+	cfg.Forge = []byte(`{"enabled": true, "base_url": "http://127.0.0.1:7860"}`)
 	cfg.Workers.Supervise = []string{"forge"}
-	if _, err := SpecsFromConfig(cfg, exeDir); !errors.Is(err, err) || reason.Code(err) != CodeBinaryMissing {
+	if _, err := SpecsFromConfig(cfg, exeDir); reason.Code(err) != CodeBinaryMissing {
 		t.Fatalf("missing binary: %v", err)
 	}
 }
