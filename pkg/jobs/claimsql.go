@@ -121,7 +121,7 @@ type ClaimRequest struct {
 // claimColumns is what a claim returns (jobColumns plus priority for the
 // in-batch order; RETURNING has no ORDER BY).
 const claimColumns = `id, type, media_id, prompt_id, payload_json, forge_request_json, attempts, max_attempts, worker_owner, created_at, priority,
-	last_error_code`
+	last_error_code, recoveries`
 
 // Claim claims up to req.Limit runnable jobs (status queued, not_before
 // passed) in one BEGIN IMMEDIATE transaction: one UPDATE … RETURNING per
@@ -208,14 +208,18 @@ func claimQueries(req ClaimRequest) []claimStmt {
 			set = ", " + req.Set
 		}
 		// A started claim counts the attempt now; a held claim leaves
-		// attempts and started_at for the start mark.
+		// attempts and started_at for the start mark. progress_mark is
+		// the progress this run starts from (stuck recovery of Resumable
+		// types compares against it); SET reads the old row, so a Set
+		// that resets progress_bits does not move the mark.
 		start := `started_at = ?, attempts = attempts + 1`
 		if req.hold {
 			start = `started_at = NULL`
 		}
 		query := `UPDATE jobs SET status = 'running', worker_owner = ?, worker_pid = ?,
 			` + start + `, heartbeat_at = ?, updated_at = ?,
-			cancel_requested = 0, finished_at = NULL, stage = NULL, stage_changed_at = NULL` + set + `
+			cancel_requested = 0, finished_at = NULL, stage = NULL, stage_changed_at = NULL,
+			progress_mark = progress_bits` + set + `
 			WHERE id IN (SELECT j.id FROM jobs j WHERE ` + where.String() + ` ORDER BY j.priority, j.id LIMIT ?)
 			RETURNING ` + claimColumns
 		out = append(out, claimStmt{typ: typ, query: query, args: args})
@@ -327,7 +331,8 @@ func scanClaimed(sc interface{ Scan(...any) error }) (*Job, error) {
 		owner, createdText sql.NullString
 		lastCode           sql.NullString
 	)
-	if err := sc.Scan(&j.ID, &j.Type, &media, &prompt, &payload, &forge, &j.Attempt, &j.MaxAttempts, &owner, &createdText, &j.priority, &lastCode); err != nil {
+	if err := sc.Scan(&j.ID, &j.Type, &media, &prompt, &payload, &forge, &j.Attempt, &j.MaxAttempts, &owner, &createdText, &j.priority, &lastCode,
+		&j.Recoveries); err != nil {
 		return nil, err
 	}
 	j.lastCode = lastCode.String
