@@ -39,6 +39,26 @@ func PayloadPrefix(field, prefix string) ClaimFilter {
 	return ClaimFilter{PayloadField: field, PayloadPrefix: prefix}
 }
 
+// And returns a filter that requires both f and o. Two payload prefixes
+// cannot be combined (programmer error: panics).
+func (f ClaimFilter) And(o ClaimFilter) ClaimFilter {
+	if f.PayloadField != "" && o.PayloadField != "" {
+		panic("jobs: ClaimFilter.And with two payload prefixes")
+	}
+	out := f
+	if o.PayloadField != "" {
+		out.PayloadField, out.PayloadPrefix = o.PayloadField, o.PayloadPrefix
+	}
+	switch {
+	case f.Where == "":
+		out.Where = o.Where
+	case o.Where != "":
+		out.Where = "(" + f.Where + ") AND (" + o.Where + ")"
+	}
+	out.Args = append(append([]any(nil), f.Args...), o.Args...)
+	return out
+}
+
 // ClaimFilterFunc returns the filter for one job type (zero: none).
 type ClaimFilterFunc func(typ string) ClaimFilter
 
