@@ -32,10 +32,11 @@ func main() {
 		ExtraFlags: []cli.Flag{
 			&cli.StringFlag{Name: "path", Usage: "only claim scan_path jobs whose path is this folder or below it (others stay queued)"},
 		},
-		// --path filters in the claim query: foreign scan_path jobs stay
-		// queued with attempts 0 for a worker whose prefix covers them.
+		// The claim query never takes a scan_path job while one of an
+		// overlapping folder runs, and --path filters there too: jobs held
+		// back stay queued with attempts 0 until they can run.
 		ClaimFilter: func(env *workercmd.Env) jobs.ClaimFilterFunc {
-			return scan.PathClaimFilter(pathPrefix(env.CLI.String("path")))
+			return scan.ScanPathClaimFilter(pathPrefix(env.CLI.String("path")))
 		},
 		Setup: setup,
 	}))

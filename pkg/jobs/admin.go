@@ -183,7 +183,7 @@ func (q *Queue) Requeue(ctx context.Context, id int64) error {
 	err := db.InTx(ctx, q.db, func(tx *sql.Tx) error {
 		rs, err := tx.ExecContext(ctx, `UPDATE jobs SET status = 'queued', attempts = 0, not_before = NULL, cancel_requested = 0,
 			cancelled_at = NULL, finished_at = NULL, error_message = NULL, last_error_code = NULL, result_json = NULL,
-			forge_response_json = NULL, worker_owner = NULL, worker_pid = NULL, progress_bits = 0, updated_at = ?
+			forge_response_json = NULL, worker_owner = NULL, worker_pid = NULL, progress_bits = 0, recoveries = 0, updated_at = ?
 			WHERE id = ? AND status IN ('done','error','cancelled')`, now, id)
 		if err != nil {
 			if db.IsUniqueViolation(err) {

@@ -322,10 +322,11 @@ func (r *Runner) runOne(ctx context.Context, job *Job) (outcome, error) {
 		hr, cause = handlerResult{err: errCancelRequested}, errCancelRequested
 	} else {
 		job.began.Store(r.q.clock.Now().UnixNano())
-		if job.lastCode == CodeStuckNotStarted && !job.marked.Load() {
+		if (job.lastCode == CodeStuckNotStarted || job.lastCode == CodeStuckProgressed) && !job.marked.Load() {
 			// A crashed worker held this job and may have been running
 			// it: it may be what crashes workers. Count this attempt
-			// before the handler runs, so such a job cannot run forever.
+			// before the handler runs, so such a job cannot run forever
+			// (a Resumable run that advances gets it back on recovery).
 			if err := r.retryBusy(ctx, func(tx *sql.Tx) error { return r.q.markStarted(ctx, tx, job) }); err != nil {
 				return outLost, db.Classify(err)
 			}

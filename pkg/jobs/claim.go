@@ -34,6 +34,11 @@ type Job struct {
 	// Owner is the claim's fence token "<worker>:<host>:<pid>:<random>".
 	Owner     string
 	CreatedAt time.Time
+	// Recoveries is how often stuck recovery took this job back from a
+	// dead or silent worker (0: it never crashed a worker). Handlers may
+	// work more cautiously after a crash (the importer commits smaller
+	// batches).
+	Recoveries int
 
 	q         *Queue
 	log       zerolog.Logger
@@ -106,6 +111,24 @@ func (j *Job) Logger() zerolog.Logger { return j.log }
 // Progress records progress_bits/progress_bits_total (Ollama uses 0..1000).
 func (j *Job) Progress(ctx context.Context, bits, total int) error {
 	return j.fenced(ctx, `progress_bits = ?, progress_bits_total = ?`, bits, total)
+}
+
+// AdvanceTx adds n units of durable progress to progress_bits inside the
+// caller's transaction, the one that commits that work, so the count never
+// runs ahead of what a crash keeps. Resumable job types call it; stuck
+// recovery gives back the attempt of a crashed run that advanced (see
+// TypeSpec.Resumable). It returns ErrLeaseLost when the job is no longer
+// ours (the caller decides whether its work still stands).
+func (j *Job) AdvanceTx(ctx context.Context, tx *sql.Tx, n int) error {
+	rs, err := tx.ExecContext(ctx, `UPDATE jobs SET progress_bits = progress_bits + ?, updated_at = ?
+		WHERE id = ? AND status = 'running' AND worker_owner = ?`, n, svtime.NowString(j.q.clock), j.ID, j.Owner)
+	if err != nil {
+		return db.Classify(fmt.Errorf("job %d progress: %w", j.ID, err))
+	}
+	if k, _ := rs.RowsAffected(); k != 1 {
+		return ErrLeaseLost
+	}
+	return nil
 }
 
 // SetStage records stage and stage_changed_at.

@@ -39,6 +39,26 @@ func PayloadPrefix(field, prefix string) ClaimFilter {
 	return ClaimFilter{PayloadField: field, PayloadPrefix: prefix}
 }
 
+// And returns a filter that requires both f and o. Two payload prefixes
+// cannot be combined (programmer error: panics).
+func (f ClaimFilter) And(o ClaimFilter) ClaimFilter {
+	if f.PayloadField != "" && o.PayloadField != "" {
+		panic("jobs: ClaimFilter.And with two payload prefixes")
+	}
+	out := f
+	if o.PayloadField != "" {
+		out.PayloadField, out.PayloadPrefix = o.PayloadField, o.PayloadPrefix
+	}
+	switch {
+	case f.Where == "":
+		out.Where = o.Where
+	case o.Where != "":
+		out.Where = "(" + f.Where + ") AND (" + o.Where + ")"
+	}
+	out.Args = append(append([]any(nil), f.Args...), o.Args...)
+	return out
+}
+
 // ClaimFilterFunc returns the filter for one job type (zero: none).
 type ClaimFilterFunc func(typ string) ClaimFilter
 
@@ -121,7 +141,7 @@ type ClaimRequest struct {
 // claimColumns is what a claim returns (jobColumns plus priority for the
 // in-batch order; RETURNING has no ORDER BY).
 const claimColumns = `id, type, media_id, prompt_id, payload_json, forge_request_json, attempts, max_attempts, worker_owner, created_at, priority,
-	last_error_code`
+	last_error_code, recoveries`
 
 // Claim claims up to req.Limit runnable jobs (status queued, not_before
 // passed) in one BEGIN IMMEDIATE transaction: one UPDATE … RETURNING per
@@ -208,14 +228,18 @@ func claimQueries(req ClaimRequest) []claimStmt {
 			set = ", " + req.Set
 		}
 		// A started claim counts the attempt now; a held claim leaves
-		// attempts and started_at for the start mark.
+		// attempts and started_at for the start mark. progress_mark is
+		// the progress this run starts from (stuck recovery of Resumable
+		// types compares against it); SET reads the old row, so a Set
+		// that resets progress_bits does not move the mark.
 		start := `started_at = ?, attempts = attempts + 1`
 		if req.hold {
 			start = `started_at = NULL`
 		}
 		query := `UPDATE jobs SET status = 'running', worker_owner = ?, worker_pid = ?,
 			` + start + `, heartbeat_at = ?, updated_at = ?,
-			cancel_requested = 0, finished_at = NULL, stage = NULL, stage_changed_at = NULL` + set + `
+			cancel_requested = 0, finished_at = NULL, stage = NULL, stage_changed_at = NULL,
+			progress_mark = progress_bits` + set + `
 			WHERE id IN (SELECT j.id FROM jobs j WHERE ` + where.String() + ` ORDER BY j.priority, j.id LIMIT ?)
 			RETURNING ` + claimColumns
 		out = append(out, claimStmt{typ: typ, query: query, args: args})
@@ -327,7 +351,8 @@ func scanClaimed(sc interface{ Scan(...any) error }) (*Job, error) {
 		owner, createdText sql.NullString
 		lastCode           sql.NullString
 	)
-	if err := sc.Scan(&j.ID, &j.Type, &media, &prompt, &payload, &forge, &j.Attempt, &j.MaxAttempts, &owner, &createdText, &j.priority, &lastCode); err != nil {
+	if err := sc.Scan(&j.ID, &j.Type, &media, &prompt, &payload, &forge, &j.Attempt, &j.MaxAttempts, &owner, &createdText, &j.priority, &lastCode,
+		&j.Recoveries); err != nil {
 		return nil, err
 	}
 	j.lastCode = lastCode.String

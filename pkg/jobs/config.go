@@ -40,6 +40,14 @@
 // exhausts max_attempts. attempts never exceeds the number of handler
 // starts. Claims outside the Runner (Queue.Claim) count the attempt at once.
 //
+// Resumable types (TypeSpec.Resumable, scan_path) record durable progress
+// with Job.AdvanceTx inside the transactions that commit their work; the
+// claim remembers the progress a run starts from (progress_mark). A crashed
+// run that advanced is not a crash loop: recovery gives its attempt back and
+// re-queues it without backoff (stuck_progressed), so only crashes without
+// progress count toward max_attempts. jobs.recoveries (Job.Recoveries)
+// counts every recovery, for handlers that work more cautiously after one.
+//
 // # Claim filters
 //
 // RunnerOptions.ClaimFilter restricts claims in SQL, per job type, so a

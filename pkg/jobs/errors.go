@@ -23,7 +23,13 @@ const (
 	// claimed (prefetched) but not started as far as the database knows;
 	// no attempt was spent. Its next run counts the attempt before the
 	// handler starts, in case it was running and is what killed the worker.
-	CodeStuckNotStarted    = "stuck_not_started"
+	CodeStuckNotStarted = "stuck_not_started"
+	// CodeStuckProgressed: stuck recovery took back a started job of a
+	// Resumable type whose durable progress advanced during the crashed
+	// run; its attempt was given back and it was re-queued without
+	// backoff. Like stuck_not_started, its next run counts the attempt
+	// before the handler starts.
+	CodeStuckProgressed    = "stuck_progressed"
 	CodeCancelled          = "cancelled"
 	CodePanic              = "job_panic"
 	CodeHandlerFailed      = "job_failed"

@@ -25,14 +25,22 @@ type Recovered struct {
 	// Started is false for a job the dead worker held without a recorded
 	// start: it went back to queued without spending an attempt.
 	Started bool `json:"started"`
+	// Progressed: a started job of a Resumable type whose durable progress
+	// advanced during the crashed run; its attempt was given back.
+	Progressed bool `json:"progressed,omitempty"`
 }
 
 // RecoverStuck takes back running jobs of the given types (all types when
 // empty) whose heartbeat is older than their type's lease, or whose owner
 // process is gone on this host. A job with attempts left goes back to queued
-// with backoff; otherwise it ends as error. A job with cancel_requested ends
-// as cancelled. Each recovery is audited (job_stuck_recovered). It is the
-// rescuer's runOnce and runs before every batch.
+// with backoff; otherwise it ends as error. A started job of a Resumable
+// type whose progress_bits advanced since its claim (progress_mark) goes
+// back to queued at once with its attempt given back (stuck_progressed):
+// it crashed, but it is not crash-looping, and only crashes without
+// progress count toward max_attempts. A job with cancel_requested ends as
+// cancelled. Every recovery increments jobs.recoveries and is audited
+// (job_stuck_recovered). It is the rescuer's runOnce and runs before every
+// batch.
 //
 // The probe is a plain read of the running rows (idx_jobs_claim, a handful
 // of rows): only when it finds a candidate does RecoverStuck take the write
@@ -53,7 +61,9 @@ func (q *Queue) RecoverStuck(ctx context.Context, types []string) ([]Recovered, 
 	err = db.InTx(ctx, q.db, func(tx *sql.Tx) error {
 		out = out[:0]
 		for _, c := range cands {
-			r := Recovered{JobID: c.id, Type: c.typ, Owner: c.owner, ReasonCode: c.code, Attempts: c.attempts, Started: !c.unstarted}
+			spec, _ := q.reg.Spec(c.typ)
+			progressed := !c.unstarted && spec.Resumable && c.progress > c.mark
+			r := Recovered{JobID: c.id, Type: c.typ, Owner: c.owner, ReasonCode: c.code, Attempts: c.attempts, Started: !c.unstarted, Progressed: progressed}
 			var set string
 			var sargs []any
 			switch {
@@ -68,6 +78,15 @@ func (q *Queue) RecoverStuck(ctx context.Context, types []string) ([]Recovered, 
 				set = `status = 'queued', worker_owner = NULL, worker_pid = NULL, heartbeat_at = NULL, not_before = NULL,
 					last_error_code = ?, error_message = ?`
 				sargs = []any{CodeStuckNotStarted, "recovered: claimed but not started (" + c.code + ")"}
+			case progressed:
+				// Work was committed since the claim: give the attempt
+				// back and retry at once; the next run counts it again
+				// before its handler starts (runOne), so a run that
+				// then crashes without progress still spends it.
+				r.NewStatus = StatusQueued
+				r.Attempts = max(c.attempts-1, 0)
+				set = `status = 'queued', attempts = max(attempts - 1, 0), not_before = NULL, last_error_code = ?, error_message = ?`
+				sargs = []any{CodeStuckProgressed, fmt.Sprintf("recovered: %s after progress %d -> %d (attempt not counted)", c.code, c.mark, c.progress)}
 			case c.attempts < c.max:
 				r.NewStatus = StatusQueued
 				set = `status = 'queued', not_before = ?, last_error_code = ?, error_message = ?`
@@ -77,10 +96,10 @@ func (q *Queue) RecoverStuck(ctx context.Context, types []string) ([]Recovered, 
 				set = `status = 'error', finished_at = ?, last_error_code = ?, error_message = ?`
 				sargs = []any{nowS, c.code, c.code}
 			}
-			sargs = append(sargs, nowS, c.id, c.owner, c.beat, c.cancel, c.unstarted)
-			rs, err := tx.ExecContext(ctx, `UPDATE jobs SET `+set+`, updated_at = ? WHERE id = ? AND status = 'running'
+			sargs = append(sargs, nowS, c.id, c.owner, c.beat, c.cancel, c.unstarted, c.progress)
+			rs, err := tx.ExecContext(ctx, `UPDATE jobs SET `+set+`, recoveries = recoveries + 1, updated_at = ? WHERE id = ? AND status = 'running'
 				AND COALESCE(worker_owner, '') = ? AND COALESCE(heartbeat_at, updated_at, started_at, created_at) = ? AND cancel_requested = ?
-				AND (started_at IS NULL) = ?`, sargs...)
+				AND (started_at IS NULL) = ? AND progress_bits = ?`, sargs...)
 			if err != nil {
 				return err
 			}
@@ -90,7 +109,8 @@ func (q *Queue) RecoverStuck(ctx context.Context, types []string) ([]Recovered, 
 			if err := audit(ctx, tx, nowS, "job_stuck_recovered", c.id, map[string]any{
 				"type": c.typ, "owner": c.owner, "reason_code": c.code, "new_status": r.NewStatus,
 				"attempts": c.attempts, "max_attempts": c.max, "heartbeat_at": c.beat, "checked_at": nowS,
-				"started": !c.unstarted, "attempt_spent": !c.unstarted && !c.cancel,
+				"started": !c.unstarted, "attempt_spent": !c.unstarted && !c.cancel && !progressed,
+				"progressed": progressed, "progress_mark": c.mark, "progress": c.progress,
 			}); err != nil {
 				return err
 			}
@@ -114,13 +134,15 @@ type stuckCand struct {
 	attempts, max          int
 	cancel                 bool
 	unstarted              bool // started_at IS NULL: held, start not written
+	progress, mark         int  // progress_bits now and at the claim
 }
 
 // stuckCandidates reads the running jobs (outside any transaction) and
 // returns those whose lease expired or whose owner process is gone.
 func (q *Queue) stuckCandidates(ctx context.Context, types []string, now time.Time, host string) ([]stuckCand, error) {
 	query := `SELECT id, type, attempts, max_attempts, cancel_requested, COALESCE(worker_owner, ''),
-		COALESCE(heartbeat_at, updated_at, started_at, created_at), started_at IS NULL FROM jobs WHERE status = 'running'`
+		COALESCE(heartbeat_at, updated_at, started_at, created_at), started_at IS NULL, progress_bits, progress_mark
+		FROM jobs WHERE status = 'running'`
 	var args []any
 	if len(types) > 0 {
 		query += ` AND type IN (` + placeholders(len(types)) + `)`
@@ -136,7 +158,7 @@ func (q *Queue) stuckCandidates(ctx context.Context, types []string, now time.Ti
 	var out []stuckCand
 	for rows.Next() {
 		var c stuckCand
-		if err := rows.Scan(&c.id, &c.typ, &c.attempts, &c.max, &c.cancel, &c.owner, &c.beat, &c.unstarted); err != nil {
+		if err := rows.Scan(&c.id, &c.typ, &c.attempts, &c.max, &c.cancel, &c.owner, &c.beat, &c.unstarted, &c.progress, &c.mark); err != nil {
 			return nil, err
 		}
 		beat, ok := svtime.Parse(c.beat)

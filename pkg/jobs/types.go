@@ -64,6 +64,15 @@ type TypeSpec struct {
 	// Weight is the share of claims the type gets inside its worker's type
 	// list when several types have work (weighted round robin; default 1).
 	Weight int
+	// Resumable declares that the handler records its durable progress
+	// with Job.AdvanceTx in the transactions that commit its work and
+	// resumes from that work after a crash. Stuck recovery then gives back
+	// the attempt of a crashed run whose progress advanced (it is not a
+	// crash loop: a run that keeps committing work ends), re-queued
+	// without backoff; a crashed run that committed nothing spends its
+	// attempt as for any type, so max_attempts still bounds a job that
+	// kills its worker before committing anything.
+	Resumable bool
 }
 
 // Registry maps type names to specs. Build one with NewRegistry or
@@ -107,7 +116,7 @@ func DefaultRegistry() *Registry {
 	specs := []TypeSpec{
 		{Name: TypeScanBackfillTags, Group: GroupScan, MaxAttempts: 3, Weight: 4},
 		{Name: TypeRescanMedia, Group: GroupScan, MaxAttempts: 3, UniquePerMedia: true, Weight: 2},
-		{Name: TypeScanPath, Group: GroupScan, MaxAttempts: 3, Lease: 30 * time.Minute, Weight: 1},
+		{Name: TypeScanPath, Group: GroupScan, MaxAttempts: 3, Lease: 30 * time.Minute, Weight: 1, Resumable: true},
 		{Name: TypeIntegrityCheck, Group: GroupMedia, MaxAttempts: 3, UniquePerMedia: true},
 		{Name: TypeHashCompute, Group: GroupMedia, MaxAttempts: 3, UniquePerMedia: true},
 		{Name: TypeUpscale, Group: GroupMedia, MaxAttempts: 2, UniquePerMedia: true},

@@ -72,6 +72,8 @@ type writer struct {
 	// stmts are the writer's statements (lookups and the batch INSERTs),
 	// prepared once per run and connection instead of once per batch.
 	stmts *db.StmtCache
+	// onCommit runs inside every batch transaction (RunOptions.OnCommit).
+	onCommit func(ctx context.Context, tx *sql.Tx, imported int) error
 }
 
 // newWriter returns a writer; close it when the run ends.
@@ -409,6 +411,11 @@ func (w *writer) commit(ctx context.Context, items []*pendingImport, now time.Ti
 		ids, err := w.im.insertNew(ctx, q, items, now)
 		if err != nil {
 			return err
+		}
+		if w.onCommit != nil {
+			if err := w.onCommit(ctx, tx, len(ids)); err != nil {
+				return err
+			}
 		}
 		// The triggers mark the new media for the text index, which is
 		// the web's read model: webui folds marks in the background

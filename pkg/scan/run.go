@@ -2,6 +2,7 @@ package scan
 
 import (
 	"context"
+	"database/sql"
 	"errors"
 	"io/fs"
 	"os"
@@ -22,6 +23,10 @@ type RunOptions struct {
 	Walk  WalkOptions
 	// Progress is called after every media file.
 	Progress func(s Summary, last Outcome)
+	// OnCommit runs inside every transaction that commits new media, with
+	// their number (the scan_path job records its durable progress there,
+	// jobs.Job.AdvanceTx). An error rolls the batch back.
+	OnCommit func(ctx context.Context, tx *sql.Tx, imported int) error
 }
 
 // Summary is the result of one ScanPath run, the job's result object.
@@ -80,6 +85,7 @@ func (im *Importer) ScanPath(ctx context.Context, root string, opts RunOptions) 
 		}
 	}
 	w := im.newWriter(emit)
+	w.onCommit = opts.OnCommit
 	defer w.close()
 	walkCtx, stopWalk := context.WithCancel(ctx)
 	defer stopWalk()

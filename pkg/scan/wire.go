@@ -127,11 +127,6 @@ func NewScanPathPayload(path string, limit int, mode, source string, now time.Ti
 	return ScanPathPayload{Path: abs, RequestedPath: path, Limit: limit, Mode: mode, Source: source, CreatedAt: svtime.Format(now)}, nil
 }
 
-// Decoder is what a job handler needs from the claimed job (*jobs.Job).
-type Decoder interface {
-	Decode(v any) error
-}
-
 // ScanPathResult is the scan_path job result.
 type ScanPathResult struct {
 	Path        string  `json:"path"`

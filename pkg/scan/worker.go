@@ -2,6 +2,7 @@ package scan
 
 import (
 	"context"
+	"database/sql"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -162,11 +163,37 @@ func (s *Setup) scanPathJob(ctx context.Context, j *jobs.Job, o HandlerOptions) 
 	return res, nil
 }
 
+// Batch sizes of a scan_path job that crashed workers before.
+const (
+	// RecoveredBatchSize is the batch size after the first crash: with
+	// 64 new media per commit a run that is killed soon after it starts
+	// still commits work (the default 1024 may never be reached), and the
+	// job keeps its attempts (scan_path is jobs.TypeSpec.Resumable).
+	RecoveredBatchSize = 64
+	// MinRecoveredBatchSize is where halving per further crash stops.
+	MinRecoveredBatchSize = 8
+)
+
+// recoveredBatchSize is the batch size of a run of a job stuck recovery
+// took back recoveries times: the configured size for a job that never
+// crashed a worker, else RecoveredBatchSize halved per further crash down
+// to MinRecoveredBatchSize, never above the configured size.
+func recoveredBatchSize(configured, recoveries int) int {
+	if recoveries <= 0 {
+		return configured
+	}
+	n := RecoveredBatchSize >> min(recoveries-1, 8)
+	return min(configured, max(n, MinRecoveredBatchSize))
+}
+
 // handleScanPath runs one scan_path job. A scanner that is enabled but
 // misconfigured fails the job at once (permanent, with missing_keys and
 // config_path), before any file is touched. A payload nsfw_threshold
-// overrides the configured one for this job, as in the original.
-func (s *Setup) handleScanPath(ctx context.Context, j Decoder, o HandlerOptions) (any, error) {
+// overrides the configured one for this job, as in the original. Every
+// batch commit adds its new media to the job's progress_bits in the same
+// transaction, and a job that crashed workers before commits in smaller
+// batches, so repeated kills still make progress that recovery sees.
+func (s *Setup) handleScanPath(ctx context.Context, j *jobs.Job, o HandlerOptions) (any, error) {
 	var p ScanPathPayload
 	if err := j.Decode(&p); err != nil {
 		return nil, reason.Permanent("invalid_payload", err)
@@ -189,7 +216,16 @@ func (s *Setup) handleScanPath(ctx context.Context, j Decoder, o HandlerOptions)
 		sc.NSFWThreshold = *p.NSFWThreshold
 		im.Tagger = s.tagger(sc)
 	}
-	sum, err := im.ScanPath(ctx, p.Path, RunOptions{Limit: p.Limit, Walk: o.Walk})
+	im.BatchSize = recoveredBatchSize(im.batchSize(), j.Recoveries)
+	advance := func(ctx context.Context, tx *sql.Tx, n int) error {
+		// A lost lease does not undo the import (content-addressed, and
+		// the next run sees the files as handled); the Runner stops us.
+		if err := j.AdvanceTx(ctx, tx, n); err != nil && !errors.Is(err, jobs.ErrLeaseLost) {
+			return err
+		}
+		return nil
+	}
+	sum, err := im.ScanPath(ctx, p.Path, RunOptions{Limit: p.Limit, Walk: o.Walk, OnCommit: advance})
 	if err != nil {
 		return sum, err
 	}

@@ -144,3 +144,23 @@ func (c tagCounter) ScanImage(_ context.Context, path string) (*scanner.Result, 
 func (c tagCounter) ScanVideo(ctx context.Context, path string, _ scanner.FrameSource) (*scanner.Result, error) {
 	return c.ScanImage(ctx, path)
 }
+
+// A job that crashed workers commits in batches of 64, halved per further
+// crash down to 8; a job that never crashed keeps the configured size, and
+// a configured size below the crash size wins.
+func TestRecoveredBatchSize(t *testing.T) {
+	for _, c := range []struct{ configured, recoveries, want int }{
+		{1024, 0, 1024},
+		{1024, 1, 64},
+		{1024, 2, 32},
+		{1024, 3, 16},
+		{1024, 4, 8},
+		{1024, 40, 8},
+		{16, 1, 16},
+		{1, 5, 1},
+	} {
+		if got := recoveredBatchSize(c.configured, c.recoveries); got != c.want {
+			t.Errorf("recoveredBatchSize(%d, %d) = %d, want %d", c.configured, c.recoveries, got, c.want)
+		}
+	}
+}
