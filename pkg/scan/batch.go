@@ -242,6 +242,39 @@ func (w *writer) add(ctx context.Context, p *prepared, mayExist bool) error {
 	return nil
 }
 
+// await returns the next examined file. While it is not ready (a large
+// video still hashing, a slow disk) the files already examined go to the
+// writer (pending) and a batch older than its maximum age is committed, so
+// placed work never waits uncommitted for longer than that: a crash then
+// loses at most one batch age of work, and a recovered job progresses even
+// when its next file takes minutes.
+func (w *writer) await(ctx context.Context, res <-chan *prepared, pending func() error) (*prepared, error) {
+	select {
+	case p := <-res:
+		return p, nil
+	default:
+	}
+	if err := pending(); err != nil {
+		return nil, err
+	}
+	maxAge := cmpDur(w.im.BatchMaxAge, DefaultBatchMaxAge)
+	for {
+		if len(w.batch) == 0 {
+			return <-res, nil
+		}
+		t := time.NewTimer(maxAge - time.Since(w.started))
+		select {
+		case p := <-res:
+			t.Stop()
+			return p, nil
+		case <-t.C:
+			if err := w.flush(ctx); err != nil {
+				return nil, err
+			}
+		}
+	}
+}
+
 func cmpDur(d, def time.Duration) time.Duration {
 	if d <= 0 {
 		return def

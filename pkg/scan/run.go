@@ -113,7 +113,16 @@ func (im *Importer) ScanPath(ctx context.Context, root string, opts RunOptions) 
 			s.Limited = true
 			break
 		}
-		p := <-it.res
+		p, err := w.await(ctx, it.res, func() error {
+			if len(window) == 0 {
+				return nil
+			}
+			return addWindow()
+		})
+		if err != nil {
+			runErr = err
+			break
+		}
 		seen[it.path] = true
 		window = append(window, p)
 		if p.done == nil || p.done.Status != StatusNotMedia {

@@ -164,3 +164,47 @@ func TestRecoveredBatchSize(t *testing.T) {
 		}
 	}
 }
+
+// TestAwaitCommitsAgedBatchWhileNextFileIsExamined: while the next file is
+// not ready, the pending window goes to the writer and a batch older than
+// its maximum age is committed, without waiting for the slow file.
+func TestAwaitCommitsAgedBatchWhileNextFileIsExamined(t *testing.T) {
+	ctx := context.Background()
+	d := dbtest.Open(t, filepath.Join(t.TempDir(), "w.sqlite"))
+	mod := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+	file := func(name string) *prepared {
+		m, s := md5.Sum([]byte(name)), sha256.Sum256([]byte(name))
+		return &prepared{path: "/src/" + name, info: fakeInfo{name: name, size: 4, mod: mod}, k: fileKey{size: 4, mtimeNS: mod.UnixNano()},
+			ext: "png", kind: probe.KindImage, cext: "png", width: 1, height: 1, md5: hex.EncodeToString(m[:]), sha: hex.EncodeToString(s[:])}
+	}
+	im := &Importer{DB: d, Mode: ModeInPlace, BatchSize: 1000, BatchMaxAge: 20 * time.Millisecond}
+	w := im.newWriter(func(Outcome) {})
+	defer w.close()
+	window := []*prepared{file("a.png"), file("b.png")}
+	res := make(chan *prepared, 1)
+	committed := make(chan int, 1)
+	go func() {
+		// The slow file is ready only once the first two are committed.
+		for {
+			var n int
+			d.QueryRow(`SELECT COUNT(*) FROM media`).Scan(&n)
+			if n == 2 {
+				committed <- n
+				res <- file("slow.png")
+				return
+			}
+			time.Sleep(5 * time.Millisecond)
+		}
+	}()
+	p, err := w.await(ctx, res, func() error {
+		err := w.addWindow(ctx, window)
+		window = nil
+		return err
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if p.path != "/src/slow.png" || <-committed != 2 || len(w.batch) != 0 {
+		t.Fatalf("got %s, batch %d", p.path, len(w.batch))
+	}
+}
