@@ -25,7 +25,7 @@ func main() {
 			&cli.BoolFlag{Name: "no-dry-run", Usage: "really delete (needs --confirm too)"},
 		),
 		Action: func(c *cli.Context) error {
-			env, err := cliapp.Setup(c, cliapp.Options{Service: "cleanup_missing", NeedDB: true})
+			env, err := cliapp.Setup(c, cliapp.Options{Service: "cleanup_missing", NeedDB: true, CurrentSchema: true})
 			if err != nil {
 				return err
 			}

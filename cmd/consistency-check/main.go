@@ -24,7 +24,7 @@ func main() {
 			if r := c.String("repair"); r != "" && r != "simple" {
 				return cli.Exit(fmt.Sprintf("unknown --repair=%s (only simple)", r), cliapp.ExitFailure)
 			}
-			env, err := cliapp.Setup(c, cliapp.Options{Service: "consistency_check", NeedDB: true})
+			env, err := cliapp.Setup(c, cliapp.Options{Service: "consistency_check", NeedDB: true, CurrentSchema: true})
 			if err != nil {
 				return err
 			}

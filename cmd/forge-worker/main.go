@@ -48,7 +48,7 @@ func main() {
 }
 
 func setup(c *cli.Context) (*cliapp.Env, *forgejob.Service, error) {
-	env, err := cliapp.Setup(c, cliapp.Options{Service: worker, NeedDB: true})
+	env, err := cliapp.Setup(c, cliapp.Options{Service: worker, NeedDB: true, CurrentSchema: true})
 	if err != nil {
 		return nil, nil, err
 	}

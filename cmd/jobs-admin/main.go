@@ -57,7 +57,7 @@ type cmdEnv struct {
 
 func withQueue(fn func(c *cli.Context, e cmdEnv) error) cli.ActionFunc {
 	return func(c *cli.Context) error {
-		env, err := cliapp.Setup(c, cliapp.Options{Service: "jobs_admin", NeedDB: true})
+		env, err := cliapp.Setup(c, cliapp.Options{Service: "jobs_admin", NeedDB: true, CurrentSchema: true})
 		if err != nil {
 			return err
 		}

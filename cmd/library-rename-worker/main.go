@@ -40,7 +40,7 @@ func main() {
 		Usage: "enqueue library_rename jobs for media not at their canonical path",
 		Flags: append(cliapp.Flags(), &cli.IntFlag{Name: "limit", Usage: "max jobs (0 = no cap)"}),
 		Action: func(c *cli.Context) error {
-			env, err := cliapp.Setup(c, cliapp.Options{Service: "library_rename_worker", NeedDB: true})
+			env, err := cliapp.Setup(c, cliapp.Options{Service: "library_rename_worker", NeedDB: true, CurrentSchema: true})
 			if err != nil {
 				return err
 			}

@@ -109,7 +109,7 @@ func enqueue(c *cli.Context) error {
 	if len(c.Int64Slice("media-id")) == 0 && !c.Bool("all-missing") {
 		return cli.Exit("enqueue needs --media-id=N or --all-missing", cliapp.ExitFailure)
 	}
-	env, err := cliapp.Setup(c, cliapp.Options{Service: "media_worker", NeedDB: true})
+	env, err := cliapp.Setup(c, cliapp.Options{Service: "media_worker", NeedDB: true, CurrentSchema: true})
 	if err != nil {
 		return err
 	}

@@ -25,7 +25,7 @@ func main() {
 			&cli.StringFlag{Name: "trace-file"},
 		),
 		Action: func(c *cli.Context) error {
-			env, err := cliapp.Setup(c, cliapp.Options{Service: "ollama_worker", NeedDB: true})
+			env, err := cliapp.Setup(c, cliapp.Options{Service: "ollama_worker", NeedDB: true, CurrentSchema: true})
 			if err != nil {
 				return err
 			}

@@ -11,8 +11,10 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"os"
 	"os/signal"
+	"strings"
 	"syscall"
 	"time"
 
@@ -48,6 +50,12 @@ type Options struct {
 	Service string
 	// NeedDB opens the writer database handle.
 	NeedDB bool
+	// CurrentSchema: the binary reads and writes the current schema (the
+	// workers, jobs-admin, consistency checks). A missing database is
+	// created with it, as webui does; an outdated one is refused with
+	// CodeNeedsMigrate naming the command to run. Binaries that must work
+	// on any schema (db-status, db-backup) leave it off.
+	CurrentSchema bool
 	// CreateDB allows creating a missing database file (init-db, migrate, webui).
 	CreateDB bool
 	// Migrate applies pending migrations after opening.
@@ -109,17 +117,28 @@ func SetupWith(ctx context.Context, cfg *config.Config, opts Options, stdout, st
 		if busy == 0 {
 			busy = time.Duration(cfg.DB.BusyTimeoutMS) * time.Millisecond
 		}
-		d, err := db.Open(ctx, db.Options{Path: cfg.DB.Path, BusyTimeout: busy, Create: opts.CreateDB})
+		// Every binary that needs the database works on a fresh base the
+		// way webui does: a missing database is created with its schema
+		// (nothing else can be using it yet). An existing one is migrated
+		// only by binaries that migrate on start; the workers refuse an
+		// outdated one with the command that fixes it instead of failing
+		// later on a missing column.
+		fresh := opts.CurrentSchema && !dbExists(cfg.DB.Path)
+		d, err := db.Open(ctx, db.Options{Path: cfg.DB.Path, BusyTimeout: busy, Create: opts.CreateDB || opts.Migrate || fresh})
 		if err != nil {
 			logs.Close()
 			return nil, err
 		}
 		env.DB = d
-		if opts.Migrate {
-			if err := MigrateUnlessWorkersRun(ctx, d, cfg.Paths.Logs); err != nil {
-				env.Close()
-				return nil, err
-			}
+		switch {
+		case opts.Migrate || fresh:
+			err = MigrateUnlessWorkersRun(ctx, d, cfg.Paths.Logs)
+		case opts.CurrentSchema:
+			err = requireMigrated(ctx, d, cfg)
+		}
+		if err != nil {
+			env.Close()
+			return nil, err
 		}
 	}
 	return env, nil
@@ -206,4 +225,36 @@ func Run(app *cli.App, args []string) int {
 		}
 	}
 	return ExitCode(err)
+}
+
+// CodeNeedsMigrate refuses to work on a database whose schema is older
+// than this version's.
+const CodeNeedsMigrate = "db_needs_migrate"
+
+// dbExists reports whether the database file exists (a path SQLite treats
+// as in-memory or a URI counts as existing: never created here).
+func dbExists(p string) bool {
+	if p == "" || p == ":memory:" || strings.HasPrefix(p, "file:") {
+		return true
+	}
+	_, err := os.Stat(p)
+	return !errors.Is(err, fs.ErrNotExist)
+}
+
+// requireMigrated fails with CodeNeedsMigrate, naming the command to run,
+// when migrations are pending.
+func requireMigrated(ctx context.Context, d *sql.DB, cfg *config.Config) error {
+	plan, err := db.Migrate(ctx, d, db.MigrateOptions{DryRun: true})
+	if err != nil {
+		return err
+	}
+	if len(plan.Pending) == 0 {
+		return nil
+	}
+	cmd := "bin/migrate"
+	if cfg.ConfigPath != "" {
+		cmd += " --config=" + cfg.ConfigPath
+	}
+	return reason.Newf(CodeNeedsMigrate, "the database %s needs %d migrations (%s) before this version can use it: stop the workers, back it up (bin/db-backup), then run `%s` (or `go run ./cmd/migrate`); starting webui also migrates it",
+		cfg.DB.Path, len(plan.Pending), strings.Join(plan.Pending, ", "), cmd).With("pending", plan.Pending)
 }

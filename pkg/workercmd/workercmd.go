@@ -132,7 +132,7 @@ func Main(spec Spec) int { return cliapp.Run(App(spec), os.Args) }
 
 func defaultBootstrap(spec Spec) func(c *cli.Context) (*Base, error) {
 	return func(c *cli.Context) (*Base, error) {
-		env, err := cliapp.Setup(c, cliapp.Options{Service: spec.Worker, NeedDB: true, ThroughputGC: spec.ThroughputGC})
+		env, err := cliapp.Setup(c, cliapp.Options{Service: spec.Worker, NeedDB: true, CurrentSchema: true, ThroughputGC: spec.ThroughputGC})
 		if err != nil {
 			return nil, err
 		}
