@@ -61,7 +61,9 @@ func (q *Queue) recoverStuck(ctx context.Context, types []string, cause func(own
 	notes := map[int64]string{}
 	if cause != nil {
 		for i, c := range cands {
-			if n, ok := cause(c.owner); ok && !c.unstarted {
+			// A job the stopped worker only held (start not written)
+			// gets the note only if it is the job whose write failed.
+			if n, ok := cause(c.owner); ok && (!c.unstarted || n.JobID == c.id) {
 				cands[i].code = n.Code
 				notes[c.id] = reason.Truncate("recovered after the worker stopped ("+c.code+"): "+n.Message, 240)
 			}
@@ -86,6 +88,11 @@ func (q *Queue) recoverStuck(ctx context.Context, types []string, cause func(own
 				set = `status = 'queued', worker_owner = NULL, worker_pid = NULL, heartbeat_at = NULL, not_before = NULL,
 					last_error_code = ?, error_message = ?`
 				sargs = []any{CodeStuckNotStarted, "recovered: claimed but not started (" + c.code + ")"}
+				if note, ok := notes[c.id]; ok {
+					// Its handler ran and failed on the noted cause (the
+					// failure could not be written): not a crash.
+					sargs = []any{c.code, note}
+				}
 			case c.attempts < c.max:
 				r.NewStatus = StatusQueued
 				set = `status = 'queued', not_before = ?, last_error_code = ?, error_message = ?`

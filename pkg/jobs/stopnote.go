@@ -25,6 +25,8 @@ type stopNote struct {
 	Owner   string
 	Code    string
 	Message string
+	// JobID is the job whose write failed.
+	JobID int64
 }
 
 // fatalWrite reports whether err means this process cannot write the
@@ -61,6 +63,9 @@ func readStopNote(hb workerstate.Heartbeat) (stopNote, bool) {
 	n.Owner, _ = m["owner"].(string)
 	n.Code, _ = m["reason_code"].(string)
 	n.Message, _ = m["message"].(string)
+	if id, ok := m["job_id"].(float64); ok {
+		n.JobID = int64(id)
+	}
 	return n, n.Owner != "" && n.Code != ""
 }
 
