@@ -121,7 +121,11 @@ func list(c *cli.Context, e cmdEnv) error {
 		if r.MediaID != nil {
 			media = fmt.Sprint(*r.MediaID)
 		}
-		fmt.Fprintf(e.Stdout, "%d\t%s\t%s\tmedia=%s\tattempts=%d/%d\tcreated=%s\t%s\n", r.ID, r.Type, r.Status, media, r.Attempts, r.MaxAttempts, r.CreatedAt, r.LastErrorCode)
+		line := fmt.Sprintf("%d\t%s\t%s\tmedia=%s\tattempts=%d/%d\tcreated=%s\t%s", r.ID, r.Type, r.Status, media, r.Attempts, r.MaxAttempts, r.CreatedAt, r.LastErrorCode)
+		if w := jobs.ResultWarnings(r.Result).Text(); w != "" {
+			line += "\twarnings: " + w
+		}
+		fmt.Fprintln(e.Stdout, line)
 	}
 	fmt.Fprintf(e.Stdout, "jobs: %d\n", len(rows))
 	return nil
@@ -137,7 +141,11 @@ func show(c *cli.Context, e cmdEnv) error {
 		return err
 	}
 	e.JSON = true // a job is best shown as JSON
-	e.Summary("", r)
+	e.Summary("", struct {
+		jobs.Row
+		// Warnings says in plain words which items of a done job failed.
+		Warnings string `json:"warnings,omitempty"`
+	}{r, jobs.ResultWarnings(r.Result).Text()})
 	return nil
 }
 

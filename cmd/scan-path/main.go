@@ -87,8 +87,12 @@ func run(c *cli.Context) error {
 		return err
 	}
 	el := time.Since(start).Seconds()
-	env.Summary(fmt.Sprintf("scan-path: %d processed (%d imported, %d duplicates, %d unchanged, %d errors, %d not media) in %.1fs",
-		sum.Processed, sum.Imported, sum.Duplicates, sum.Unchanged, sum.Errors, sum.NotMedia, el),
+	line := fmt.Sprintf("scan-path: %d processed (%d imported, %d duplicates, %d unchanged, %d errors, %d not media) in %.1fs",
+		sum.Processed, sum.Imported, sum.Duplicates, sum.Unchanged, sum.Errors, sum.NotMedia, el)
+	if w := sum.Warnings.Text(); w != "" {
+		line += "\nwarnings: " + w + "; details per file are in the import log"
+	}
+	env.Summary(line,
 		map[string]any{"path": p.Path, "result": sum, "seconds": el})
 	return nil
 }

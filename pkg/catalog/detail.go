@@ -134,6 +134,9 @@ type JobRow struct {
 	Stage      string
 	Progress   int
 	ProgressOf int
+	// Warnings is the "warnings" object of the job's result (JSON, ""
+	// when none): items that failed in a job that ended done.
+	Warnings string
 }
 
 // Lineage links a media to its parent, children and preferred variant.

@@ -70,6 +70,8 @@ type Options struct {
 
 // Env is what a command gets.
 type Env struct {
+	// Service is Options.Service (the log file name).
+	Service string
 	Config  *config.Config
 	Modules Modules
 	DB      *sql.DB
@@ -110,7 +112,7 @@ func SetupWith(ctx context.Context, cfg *config.Config, opts Options, stdout, st
 	if err != nil {
 		return nil, reason.Permanent("log_root_unavailable", err)
 	}
-	env := &Env{Config: cfg, Modules: mods, Logs: logs, Log: logs.Logger(opts.Service), Clock: svtime.SystemClock{},
+	env := &Env{Service: opts.Service, Config: cfg, Modules: mods, Logs: logs, Log: logs.Logger(opts.Service), Clock: svtime.SystemClock{},
 		Stdout: stdout, Stderr: stderr, JSON: jsonOut}
 	if opts.NeedDB || opts.Migrate {
 		busy := opts.BusyTimeout
@@ -126,6 +128,7 @@ func SetupWith(ctx context.Context, cfg *config.Config, opts Options, stdout, st
 		fresh := opts.CurrentSchema && !dbExists(cfg.DB.Path)
 		d, err := db.Open(ctx, db.Options{Path: cfg.DB.Path, BusyTimeout: busy, Create: opts.CreateDB || opts.Migrate || fresh})
 		if err != nil {
+			env.Report(err)
 			logs.Close()
 			return nil, err
 		}
@@ -149,6 +152,24 @@ func consoleWriter(cfg *config.Config) io.Writer {
 		return io.Discard
 	}
 	return nil // logging decides: stderr when it is a terminal
+}
+
+// Report records an error that ends the process in LOGS/<service>.jsonl
+// and, rate-limited, in LOGS/system_errors.jsonl, so a failure such as a
+// full or read-only database disk is named in the logs and not only on
+// stderr (Run prints it there).
+func (e *Env) Report(err error) {
+	if err == nil || e.Logs == nil {
+		return
+	}
+	code := reason.CodeOr(err, "error")
+	msg := reason.Truncate(err.Error(), 500)
+	logging.Event(&e.Log, zerolog.ErrorLevel, "fatal_error").Str("reason_code", code).Msg(msg)
+	fields := map[string]any{"message": msg}
+	if e.Config != nil {
+		fields["db_path"] = e.Config.DB.Path
+	}
+	e.Logs.SystemError(e.Service, code, fields)
 }
 
 // Close releases the database and log files.

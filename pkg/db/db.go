@@ -46,7 +46,16 @@ const (
 	CodeDirMissing  = "db_dir_missing"
 	CodeDirReadOnly = "db_dir_not_writable"
 	CodePathMissing = "db_path_missing"
+	// CodeReadOnly: the database or its folder is on a read-only
+	// filesystem (EROFS) or SQLite refuses writes (SQLITE_READONLY).
+	CodeReadOnly = "db_read_only"
+	// CodeDiskFull is reason.CodeDiskFull: SQLITE_FULL or ENOSPC.
+	CodeDiskFull = reason.CodeDiskFull
 )
+
+// ErrDiskFull is wrapped by Classify into errors of a database whose disk
+// is full (SQLITE_FULL), so callers can tell them from a full library disk.
+var ErrDiskFull = errors.New("database disk is full")
 
 // ErrBusy is returned (wrapped) when SQLite reports SQLITE_BUSY or
 // SQLITE_LOCKED after the busy timeout.
@@ -162,6 +171,14 @@ func open(ctx context.Context, opts Options, readOnly bool) (*sql.DB, error) {
 	var n int
 	if err := d.QueryRowContext(ctx, "SELECT count(*) FROM sqlite_master").Scan(&n); err != nil {
 		d.Close()
+		if code, _, ok := sqliteCode(err); ok && (code == codeCantOpen || code == codeReadonly || code == codePerm) {
+			// SQLite says only "unable to open database file" when it
+			// cannot create the -wal/-shm files beside the database;
+			// the folder tells the real cause.
+			if derr := dirWritable(filepath.Dir(opts.Path), err); derr != nil {
+				return nil, derr
+			}
+		}
 		return nil, Classify(fmt.Errorf("open %s: %w", opts.Path, err))
 	}
 	return d, nil
@@ -178,7 +195,7 @@ func checkLocation(path string, create bool) error {
 			return reason.Permanent(CodeDirMissing, fmt.Errorf("database folder %s does not exist", dir))
 		}
 		if err := os.MkdirAll(dir, 0o755); err != nil {
-			return reason.Permanent(CodeDirReadOnly, fmt.Errorf("create database folder %s: %w", dir, err))
+			return notWritable(dir, err)
 		}
 	} else if !st.IsDir() {
 		return reason.Permanent(CodeDirMissing, fmt.Errorf("%s is not a folder", dir))
@@ -188,18 +205,46 @@ func checkLocation(path string, create bool) error {
 			return reason.Permanent(CodeOpenFailed, fmt.Errorf("database %s does not exist (run init-db or migrate)", path))
 		}
 		// SQLite needs to create the file and its -wal/-shm beside it.
-		probe, err := os.CreateTemp(dir, ".sv-write-probe-*")
-		if err != nil {
-			return reason.Permanent(CodeDirReadOnly, fmt.Errorf("database folder %s is not writable: %w", dir, err))
-		}
-		probe.Close()
-		os.Remove(probe.Name())
+		return dirWritable(dir, nil)
 	}
 	return nil
 }
 
+// dirWritable creates and removes a probe file in dir and returns nil when
+// that works, else the reason the database cannot be written there (cause,
+// when not nil, is the SQLite error that made the caller look).
+func dirWritable(dir string, cause error) error {
+	probe, err := os.CreateTemp(dir, ".sv-write-probe-*")
+	if err != nil {
+		if cause != nil {
+			err = fmt.Errorf("%w (sqlite: %v)", err, cause)
+		}
+		return notWritable(dir, err)
+	}
+	probe.Close()
+	os.Remove(probe.Name())
+	return nil
+}
+
+// notWritable names why the database folder dir cannot be written and
+// what to do: a read-only filesystem (db_read_only), a full disk
+// (disk_full) or missing permissions (db_dir_not_writable).
+func notWritable(dir string, err error) error {
+	switch {
+	case reason.IsReadOnlyFS(err):
+		return &reason.Error{Code: CodeReadOnly, Kind: reason.KindPermanent, Err: err,
+			Msg: fmt.Sprintf("the database folder %s is on a read-only filesystem: remount it read-write, or set db.path to a writable folder", dir)}
+	case reason.IsDiskFull(err):
+		return &reason.Error{Code: CodeDiskFull, Kind: reason.KindTransient, Err: fmt.Errorf("%w: %w", ErrDiskFull, err),
+			Msg: fmt.Sprintf("the disk holding the database folder %s is full: free space there, then run it again", dir)}
+	}
+	return &reason.Error{Code: CodeDirReadOnly, Kind: reason.KindPermanent, Err: err,
+		Msg: fmt.Sprintf("the database folder %s is not writable by this user: fix its permissions, or set db.path to a writable folder", dir)}
+}
+
 // Classify maps SQLite errors to reason-coded errors: busy/locked →
-// transient db_busy wrapping ErrBusy; "not a database" → db_not_sqlite.
+// transient db_busy wrapping ErrBusy; full → transient disk_full wrapping
+// ErrDiskFull; read-only → db_read_only; "not a database" → db_not_sqlite.
 // Other errors are returned unchanged.
 func Classify(err error) error {
 	if err == nil {
@@ -208,15 +253,39 @@ func Classify(err error) error {
 	if IsBusy(err) {
 		return &reason.Error{Code: CodeBusy, Kind: reason.KindTransient, Err: fmt.Errorf("%w: %w", ErrBusy, err)}
 	}
+	if IsFull(err) {
+		if errors.Is(err, ErrDiskFull) && reason.Code(err) == CodeDiskFull {
+			return err
+		}
+		return &reason.Error{Code: CodeDiskFull, Kind: reason.KindTransient, Err: fmt.Errorf("%w: %w", ErrDiskFull, err),
+			Msg: "the disk holding the database is full: free space on it (or move db.path to a bigger disk), then run again; interrupted jobs are taken back and retried"}
+	}
 	if code, _, ok := sqliteCode(err); ok {
 		switch code {
 		case codeNotADB:
 			return reason.Permanent(CodeNotSQLite, fmt.Errorf("not an SQLite database: %w", err))
-		case codeCantOpen, codePerm, codeReadonly:
+		case codeReadonly:
+			return &reason.Error{Code: CodeReadOnly, Kind: reason.KindPermanent, Err: err,
+				Msg: "the database is read-only: check that its folder is writable and not mounted read-only"}
+		case codeCantOpen, codePerm:
 			return reason.Permanent(CodeOpenFailed, err)
 		}
 	}
+	if reason.IsReadOnlyFS(err) {
+		return &reason.Error{Code: CodeReadOnly, Kind: reason.KindPermanent, Err: err,
+			Msg: "the database is on a read-only filesystem: remount it read-write, or set db.path to a writable folder"}
+	}
 	return err
+}
+
+// IsFull reports whether err is a write the database's disk had no room
+// for: SQLITE_FULL, or ErrDiskFull from Classify.
+func IsFull(err error) bool {
+	if errors.Is(err, ErrDiskFull) {
+		return true
+	}
+	code, _, ok := sqliteCode(err)
+	return ok && code == codeFull
 }
 
 // IsBusy reports whether err is SQLITE_BUSY or SQLITE_LOCKED.
@@ -242,6 +311,7 @@ const (
 	codeBusy     = 5
 	codeLocked   = 6
 	codeReadonly = 8
+	codeFull     = 13
 	codeCantOpen = 14
 	codeNotADB   = 26
 

@@ -43,7 +43,7 @@ const outPending outcome = "pending"
 // and snoozes are written at once.
 func (r *Runner) RunBatch(ctx context.Context, limit int) (Summary, error) {
 	s := Summary{ByType: map[string]int{}, Batches: 1}
-	rec, err := r.q.RecoverStuck(ctx, r.o.Types)
+	rec, err := r.q.recoverStuck(ctx, r.o.Types, r.stopCause)
 	if err != nil {
 		return s, err
 	}
@@ -349,11 +349,27 @@ func (r *Runner) runOne(ctx context.Context, job *Job) (outcome, error) {
 		}
 		hr.err = reason.Permanent(CodePayloadInvalid, fmt.Errorf("job %d result: %w", job.ID, err))
 	}
+	// A handler that failed because the database disk is full records
+	// that cause (disk_full) and stops the batch: every later write fails
+	// the same way.
+	dbFull := fatalWrite(hr.err)
+	if dbFull {
+		hr.err = db.Classify(hr.err)
+	}
 	fctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 30*time.Second)
 	defer cancel()
 	out, err := r.q.finish(fctx, job, nil, hr.err, cause)
 	r.drop(job)
-	job.log.Warn().AnErr("job_error", hr.err).Str("outcome", string(out)).Msg("job finished")
+	job.log.Warn().AnErr("job_error", hr.err).Str("reason_code", reason.Code(hr.err)).Str("outcome", string(out)).Msg("job finished")
+	if fatalWrite(err) {
+		// The job row could not be written: it stays running until
+		// stuck recovery takes it back, which reads this note.
+		r.noteStop(job, err)
+		job.log.Error().Err(err).Str("reason_code", reason.Code(err)).Msg("job result not recorded: database disk full")
+	}
+	if err == nil && dbFull {
+		err = hr.err
+	}
 	return out, err
 }
 

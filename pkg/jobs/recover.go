@@ -1,6 +1,7 @@
 package jobs
 
 import (
+	"cmp"
 	"context"
 	"database/sql"
 	"fmt"
@@ -11,6 +12,7 @@ import (
 
 	"github.com/localsupervisor/supervisor/pkg/db"
 	"github.com/localsupervisor/supervisor/pkg/jobs/workerstate"
+	"github.com/localsupervisor/supervisor/pkg/reason"
 	"github.com/localsupervisor/supervisor/pkg/svtime"
 )
 
@@ -47,6 +49,13 @@ type Recovered struct {
 // lock, and each write re-checks the row (owner, heartbeat, cancel flag) so a
 // heartbeat that arrives between probe and write keeps the job alive.
 func (q *Queue) RecoverStuck(ctx context.Context, types []string) ([]Recovered, error) {
+	return q.recoverStuck(ctx, types, nil)
+}
+
+// recoverStuck is RecoverStuck with a lookup of why a dead owner stopped
+// (nil: none): a job whose worker left a stop note gets that reason code
+// (disk_full) instead of stuck_worker_gone or stuck_heartbeat_timeout.
+func (q *Queue) recoverStuck(ctx context.Context, types []string, cause func(owner string) (stopNote, bool)) ([]Recovered, error) {
 	host, _ := os.Hostname()
 	now := q.clock.Now()
 	nowS := svtime.Format(now)
@@ -56,6 +65,17 @@ func (q *Queue) RecoverStuck(ctx context.Context, types []string) ([]Recovered, 
 	}
 	if len(cands) == 0 {
 		return nil, nil
+	}
+	notes := map[int64]string{}
+	if cause != nil {
+		for i, c := range cands {
+			// A job the stopped worker only held (start not written)
+			// gets the note only if it is the job whose write failed.
+			if n, ok := cause(c.owner); ok && (!c.unstarted || n.JobID == c.id) {
+				cands[i].code = n.Code
+				notes[c.id] = reason.Truncate("recovered after the worker stopped ("+c.code+"): "+n.Message, 240)
+			}
+		}
 	}
 	var out []Recovered
 	err = db.InTx(ctx, q.db, func(tx *sql.Tx) error {
@@ -78,6 +98,11 @@ func (q *Queue) RecoverStuck(ctx context.Context, types []string) ([]Recovered, 
 				set = `status = 'queued', worker_owner = NULL, worker_pid = NULL, heartbeat_at = NULL, not_before = NULL,
 					last_error_code = ?, error_message = ?`
 				sargs = []any{CodeStuckNotStarted, "recovered: claimed but not started (" + c.code + ")"}
+				if note, ok := notes[c.id]; ok {
+					// Its handler ran and failed on the noted cause (the
+					// failure could not be written): not a crash.
+					sargs = []any{c.code, note}
+				}
 			case progressed:
 				// Work was committed since the claim: give the attempt
 				// back and retry at once; the next run counts it again
@@ -86,15 +111,16 @@ func (q *Queue) RecoverStuck(ctx context.Context, types []string) ([]Recovered, 
 				r.NewStatus = StatusQueued
 				r.Attempts = max(c.attempts-1, 0)
 				set = `status = 'queued', attempts = max(attempts - 1, 0), not_before = NULL, last_error_code = ?, error_message = ?`
-				sargs = []any{CodeStuckProgressed, fmt.Sprintf("recovered: %s after progress %d -> %d (attempt not counted)", c.code, c.mark, c.progress)}
+				sargs = []any{CodeStuckProgressed, cmp.Or(notes[c.id], fmt.Sprintf("recovered: %s", c.code)) +
+					fmt.Sprintf(" after progress %d -> %d (attempt not counted)", c.mark, c.progress)}
 			case c.attempts < c.max:
 				r.NewStatus = StatusQueued
 				set = `status = 'queued', not_before = ?, last_error_code = ?, error_message = ?`
-				sargs = []any{svtime.Format(now.Add(q.backoff(c.attempts))), c.code, "recovered: " + c.code}
+				sargs = []any{svtime.Format(now.Add(q.backoff(c.attempts))), c.code, cmp.Or(notes[c.id], "recovered: "+c.code)}
 			default:
 				r.NewStatus = StatusError
 				set = `status = 'error', finished_at = ?, last_error_code = ?, error_message = ?`
-				sargs = []any{nowS, c.code, c.code}
+				sargs = []any{nowS, c.code, cmp.Or(notes[c.id], c.code)}
 			}
 			sargs = append(sargs, nowS, c.id, c.owner, c.beat, c.cancel, c.unstarted, c.progress)
 			rs, err := tx.ExecContext(ctx, `UPDATE jobs SET `+set+`, recoveries = recoveries + 1, updated_at = ? WHERE id = ? AND status = 'running'

@@ -125,6 +125,10 @@ type Runner struct {
 	live   map[int64]*Job
 	cur    *int64
 
+	// prevStop is the stop note of the previous process of this worker,
+	// read at Start before the new heartbeat replaces it.
+	prevStop stopNote
+
 	mu        sync.Mutex
 	lock      *workerstate.Lock
 	hb        workerstate.Heartbeat
@@ -185,6 +189,9 @@ func (r *Runner) Start() error {
 	}
 	if q := l.Quarantined(); q != "" {
 		r.log.Warn().Str("quarantined", q).Msg("stale worker lock moved aside")
+	}
+	if prev, err := workerstate.ReadHeartbeat(r.o.LogsDir, r.o.Worker); err == nil {
+		r.prevStop, _ = readStopNote(prev)
 	}
 	r.mu.Lock()
 	r.lock = l
@@ -366,6 +373,11 @@ func (r *Runner) RunLoop(ctx context.Context, lo LoopOptions) (Summary, error) {
 		if err != nil {
 			r.log.Error().Err(err).Str("reason_code", reason.Code(err)).Msg("batch_exception")
 			state = workerstate.StateError
+		}
+		if fatalWrite(err) {
+			// A full database disk does not go away by itself; the
+			// worker exits so its supervisor (or the operator) sees it.
+			return total, err
 		}
 		if lo.MaxBatches > 0 && total.Batches >= lo.MaxBatches {
 			return total, nil

@@ -224,7 +224,14 @@ func (r Roots) Classify(path string) (mediaType string, hasNSFW bool, ok bool) {
 	return "", false, false
 }
 
-// errPlace wraps a filesystem failure during placement as transient.
+// errPlace wraps a filesystem failure during placement as transient; a full
+// disk is named as such (disk_full), so a job summary says why files were
+// not placed instead of counting anonymous place_failed errors.
 func errPlace(op, p string, err error) error {
-	return reason.Transient(CodePlaceFailed, fmt.Errorf("%s %s: %w", op, p, err))
+	werr := fmt.Errorf("%s %s: %w", op, p, err)
+	if reason.IsDiskFull(err) {
+		return &reason.Error{Code: reason.CodeDiskFull, Kind: reason.KindTransient,
+			Msg: "the library disk is full: " + reason.Hint(reason.CodeDiskFull), Err: werr}
+	}
+	return reason.Transient(CodePlaceFailed, werr)
 }

@@ -11,6 +11,7 @@ import (
 	"strings"
 	"sync"
 
+	"github.com/localsupervisor/supervisor/pkg/jobs"
 	"github.com/localsupervisor/supervisor/pkg/media"
 	"github.com/localsupervisor/supervisor/pkg/reason"
 )
@@ -41,6 +42,22 @@ type Summary struct {
 	Missing    int  `json:"marked_missing"`
 	Cancelled  bool `json:"cancelled"`
 	Limited    bool `json:"limited"`
+	// Warnings counts the files of Errors by reason code (the code of
+	// their import_log row), nil when none failed.
+	Warnings *jobs.Warnings `json:"warnings,omitempty"`
+}
+
+// failure is the error of a run in which files failed and none was
+// imported, found a duplicate of or recognised as unchanged: nothing could
+// be placed or catalogued at all, so the job must not end done. It carries
+// the most frequent file reason code (disk_full when the library disk is
+// full) and is permanent: running the job again before the cause is fixed
+// would fail every file again.
+func (s Summary) failure() error {
+	if s.Errors == 0 || s.Imported+s.Duplicates+s.Unchanged > 0 || s.Cancelled {
+		return nil
+	}
+	return reason.Newf(s.Warnings.Dominant(), "none of the media files could be imported: %s; details per file are in the import log", s.Warnings.Text())
 }
 
 // ScanPath walks root (a folder or one file) and imports every media file.
@@ -79,6 +96,7 @@ func (im *Importer) ScanPath(ctx context.Context, root string, opts RunOptions) 
 			s.Unchanged++
 		case StatusError:
 			s.Errors++
+			jobs.AddWarning(&s.Warnings, "files", out.Code)
 		}
 		if opts.Progress != nil {
 			opts.Progress(s, out)
@@ -103,7 +121,9 @@ func (im *Importer) ScanPath(ctx context.Context, root string, opts RunOptions) 
 	for it := range items {
 		if it.walkErr != nil {
 			s.Errors++
-			_ = media.ImportLog(ctx, im.DB, it.path, StatusError, reason.CodeOr(it.walkErr, "not_readable")+": "+reason.Truncate(it.walkErr.Error(), 200), im.now())
+			code := reason.CodeOr(it.walkErr, "not_readable")
+			jobs.AddWarning(&s.Warnings, "files", code)
+			_ = media.ImportLog(ctx, im.DB, it.path, StatusError, code+": "+reason.Truncate(it.walkErr.Error(), 200), im.now())
 			if opts.Walk.OnError != nil {
 				opts.Walk.OnError(it.path, it.walkErr)
 			}

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/localsupervisor/supervisor/pkg/config"
+	"github.com/localsupervisor/supervisor/pkg/jobs"
 	"github.com/localsupervisor/supervisor/pkg/library"
 	"github.com/localsupervisor/supervisor/pkg/probe"
 	"github.com/localsupervisor/supervisor/pkg/reason"
@@ -133,6 +134,9 @@ type ScanPathResult struct {
 	Limit       int     `json:"limit"`
 	Result      Summary `json:"result"`
 	CompletedAt string  `json:"completed_at"`
+	// Warnings repeats Result.Warnings at the top level, where the job
+	// center and jobs-admin look for a job's warnings.
+	Warnings *jobs.Warnings `json:"warnings,omitempty"`
 }
 
 // HandleRescanMedia runs one rescan_media job for mediaID.

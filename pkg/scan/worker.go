@@ -235,7 +235,10 @@ func (s *Setup) handleScanPath(ctx context.Context, j *jobs.Job, o HandlerOption
 		}
 		return sum, context.Canceled
 	}
-	return ScanPathResult{Path: p.Path, Limit: p.Limit, Result: sum, CompletedAt: svtime.Format(im.now())}, nil
+	if err := sum.failure(); err != nil {
+		return sum, err
+	}
+	return ScanPathResult{Path: p.Path, Limit: p.Limit, Result: sum, CompletedAt: svtime.Format(im.now()), Warnings: sum.Warnings}, nil
 }
 
 func (s *Setup) rescanJob(ctx context.Context, j *jobs.Job) (any, error) {

@@ -21,10 +21,7 @@ func RequireTool(tb testing.TB, names ...string) string {
 			return p
 		}
 	}
-	if os.Getenv("SV_REQUIRE_TOOLS") == "1" {
-		tb.Fatalf("required tool %v not found in PATH (SV_REQUIRE_TOOLS=1)", names)
-	}
-	tb.Skipf("tool %v not found; set SV_REQUIRE_TOOLS=1 to make this a failure", names)
+	SkipUnlessRequired(tb, "required tool %v not found in PATH", names)
 	return ""
 }
 

@@ -2,11 +2,13 @@ package web
 
 import (
 	"fmt"
-	"github.com/localsupervisor/supervisor/pkg/catalog"
 	"html/template"
 	"net/url"
 	"strconv"
 	"strings"
+
+	"github.com/localsupervisor/supervisor/pkg/catalog"
+	"github.com/localsupervisor/supervisor/pkg/jobs"
 )
 
 var pageNames = []string{"list", "detail", "dashboard", "login"}
@@ -57,6 +59,8 @@ func (s *Server) funcs() template.FuncMap {
 			return map[string]any{"Rows": rows, "Admin": data["Admin"], "CSRF": data["CSRF"]}
 		},
 		"itoa": func(n int64) string { return strconv.FormatInt(n, 10) },
+		// warntext says in plain words which items of a job failed.
+		"warntext": func(warnings string) string { return jobs.ParseWarnings(warnings).Text() },
 		"seq": func(n int) []int {
 			out := make([]int, n)
 			for i := range out {

@@ -54,6 +54,9 @@ type Base struct {
 	Registry *jobs.Registry
 	// Tune adjusts the Runner options (tests shorten intervals).
 	Tune func(*jobs.RunnerOptions)
+	// Report records an error that ends the worker in the logs (nil:
+	// not recorded beyond stderr).
+	Report func(error)
 	// Close releases DB and logs.
 	Close func()
 }
@@ -137,7 +140,7 @@ func defaultBootstrap(spec Spec) func(c *cli.Context) (*Base, error) {
 			return nil, err
 		}
 		return &Base{Config: env.Config, DB: env.DB, Log: env.Log, Clock: env.Clock, LogsDir: env.Config.Paths.Logs,
-			Jobs: env.Modules.Jobs, Stdout: env.Stdout, JSON: env.JSON, Close: env.Close}, nil
+			Jobs: env.Modules.Jobs, Stdout: env.Stdout, JSON: env.JSON, Close: env.Close, Report: env.Report}, nil
 	}
 }
 
@@ -230,6 +233,9 @@ func run(c *cli.Context, spec Spec) error {
 	line := fmt.Sprintf("%s: processed=%d done=%d error=%d retried=%d snoozed=%d cancelled=%d released=%d recovered=%d batches=%d",
 		worker, s.Processed, s.Done, s.Errors, s.Retried, s.Snoozed, s.Cancelled, s.Released, s.Recovered, s.Batches)
 	summary(base, c, line, map[string]any{"worker": worker, "summary": s, "ok": err == nil})
+	if err != nil && base.Report != nil {
+		base.Report(err)
+	}
 	return err
 }
 
