@@ -137,6 +137,12 @@ type JobRow struct {
 	// Warnings is the "warnings" object of the job's result (JSON, ""
 	// when none): items that failed in a job that ended done.
 	Warnings string
+	// Live is the progress a running job reports (progress_json; "" when
+	// none).
+	Live string
+	// Outcome is the "result" object of the job's result (JSON, ""): an
+	// import's counts (imported, duplicates, unchanged, errors, …).
+	Outcome string
 }
 
 // Lineage links a media to its parent, children and preferred variant.

@@ -367,9 +367,13 @@ func (f Filter) where(now int64, mode textMode) (string, []any) {
 	if f.Issues {
 		// The original also stat()ed every file; here a missing file is the
 		// status the cleanup worker writes, so the filter stays pure SQL.
+		// A failed integrity check (the media worker decodes every
+		// import) is an issue too: the set of such media comes from a
+		// partial index, not a lookup per listed row.
 		add(`(m.hash IS NULL OR m.status = 'missing'
 			OR EXISTS (SELECT 1 FROM prompts p WHERE p.media_id = m.id AND p.source_metadata IS NULL)
-			OR EXISTS (SELECT 1 FROM media_tags mt WHERE mt.media_id = m.id AND mt.confidence IS NULL))`)
+			OR EXISTS (SELECT 1 FROM media_tags mt WHERE mt.media_id = m.id AND mt.confidence IS NULL)
+			OR m.id IN (` + IntegrityFailedIDs + `))`)
 	}
 	if f.Internal {
 		switch f.Vote {
@@ -401,3 +405,11 @@ func (f Filter) where(now int64, mode textMode) (string, []any) {
 const ActivityScoreExpr = `(COALESCE((SELECT a.clicks FROM media_activity a WHERE a.media_id = m.id), 0)
 	- ((? - COALESCE((SELECT a.last_click_at FROM media_activity a WHERE a.media_id = m.id),
 	   CAST(strftime('%s', COALESCE(m.created_at, m.imported_at)) AS INTEGER), 0)) / 86400))`
+
+// IntegrityFailedIDs selects the ids of media whose newest integrity check
+// failed (integrity.ok is an append-only meta log): the candidates come
+// from idx_media_meta_integrity_failed, each confirmed newest through
+// idx_media_meta_media_key.
+const IntegrityFailedIDs = `SELECT b.media_id FROM media_meta b INDEXED BY idx_media_meta_integrity_failed
+	WHERE b.meta_key = 'integrity.ok' AND b.meta_value = '0'
+	AND NOT EXISTS (SELECT 1 FROM media_meta c WHERE c.media_id = b.media_id AND c.meta_key = 'integrity.ok' AND c.id > b.id)`

@@ -55,7 +55,8 @@ func ListJobs(ctx context.Context, q *sql.DB, jq JobQuery) ([]JobRow, error) {
 	rows, err := q.QueryContext(ctx, `SELECT id, COALESCE(media_id,0), type, status, attempts, created_at,
 		COALESCE(updated_at,''), COALESCE(started_at,''), COALESCE(finished_at,''), COALESCE(heartbeat_at,''),
 		COALESCE(last_error_code,''), COALESCE(error_message,''), COALESCE(payload_json,''), COALESCE(stage,''),
-		progress_bits, progress_bits_total, COALESCE(CASE WHEN json_valid(result_json) THEN json_extract(result_json, '$.warnings') END, '')
+		progress_bits, progress_bits_total, COALESCE(CASE WHEN json_valid(result_json) THEN json_extract(result_json, '$.warnings') END, ''),
+		COALESCE(progress_json, ''), COALESCE(CASE WHEN json_valid(result_json) THEN json_extract(result_json, '$.result') END, '')
 		FROM jobs WHERE `+where+` ORDER BY id DESC LIMIT ?`, args...)
 	if err != nil {
 		return nil, fmt.Errorf("list jobs: %w", db.Classify(err))
@@ -65,7 +66,8 @@ func ListJobs(ctx context.Context, q *sql.DB, jq JobQuery) ([]JobRow, error) {
 	for rows.Next() {
 		var j JobRow
 		if err := rows.Scan(&j.ID, &j.MediaID, &j.Type, &j.Status, &j.Attempts, &j.CreatedAt, &j.UpdatedAt, &j.StartedAt,
-			&j.FinishedAt, &j.Heartbeat, &j.ErrorCode, &j.Error, &j.Payload, &j.Stage, &j.Progress, &j.ProgressOf, &j.Warnings); err != nil {
+			&j.FinishedAt, &j.Heartbeat, &j.ErrorCode, &j.Error, &j.Payload, &j.Stage, &j.Progress, &j.ProgressOf, &j.Warnings,
+			&j.Live, &j.Outcome); err != nil {
 			return nil, fmt.Errorf("list jobs: %w", db.Classify(err))
 		}
 		out = append(out, j)

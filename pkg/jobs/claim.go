@@ -131,6 +131,17 @@ func (j *Job) AdvanceTx(ctx context.Context, tx *sql.Tx, n int) error {
 	return nil
 }
 
+// ReportProgress stores v as the job's live progress (progress_json, shown
+// by the job center while the job runs). Callers throttle it: every call is
+// a short write transaction.
+func (j *Job) ReportProgress(ctx context.Context, v any) error {
+	p, err := marshalNull(v)
+	if err != nil {
+		return err
+	}
+	return j.fenced(ctx, `progress_json = ?`, p)
+}
+
 // SetStage records stage and stage_changed_at.
 func (j *Job) SetStage(ctx context.Context, stage string) error {
 	return j.fenced(ctx, `stage = ?, stage_changed_at = ?`, stage, svtime.NowString(j.q.clock))

@@ -225,7 +225,16 @@ func (s *Setup) handleScanPath(ctx context.Context, j *jobs.Job, o HandlerOption
 		}
 		return nil
 	}
-	sum, err := im.ScanPath(ctx, p.Path, RunOptions{Limit: p.Limit, Walk: o.Walk, OnCommit: advance})
+	// Live progress for the job center: files done of the total a
+	// counting walk finds, rate and ETA, written at most once a second.
+	pr := newProgressReporter(im.Clock, func(ctx context.Context, sp ScanProgress) error { return j.ReportProgress(ctx, sp) })
+	countCtx, stopCount := context.WithCancel(ctx)
+	defer stopCount()
+	go pr.count(countCtx, p.Path, o.Walk)
+	sum, err := im.ScanPath(ctx, p.Path, RunOptions{Limit: p.Limit, Walk: o.Walk, OnCommit: advance,
+		Progress: func(s Summary, _ Outcome) { pr.onFile(ctx, s) }})
+	stopCount()
+	pr.final(ctx, sum)
 	if err != nil {
 		return sum, err
 	}

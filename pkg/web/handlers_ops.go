@@ -156,6 +156,8 @@ type dashboardData struct {
 	Pending      int               `json:"pending_migrations"`
 	MediaTotal   int               `json:"media_total"`
 	SystemErrors []map[string]any  `json:"system_errors"`
+	// JobsSig changes whenever the job tables would look different.
+	JobsSig string `json:"jobs_sig"`
 }
 
 func (s *Server) dashboard(ctx context.Context) (dashboardData, error) {
@@ -252,6 +254,7 @@ func (s *Server) handleDashboard(w http.ResponseWriter, r *http.Request) {
 		s.failErr(w, r, err)
 		return
 	}
+	d.JobsSig = jobsSignature(d)
 	s.render(w, r, "dashboard", map[string]any{"D": d, "Msg": r.URL.Query().Get("msg"), "JobAdmin": s.jobAdmin != nil,
 		"Title": "dash.title"})
 }
@@ -261,7 +264,7 @@ func (s *Server) handleDashboardJSON(w http.ResponseWriter, r *http.Request) {
 		s.fail(w, r, http.StatusForbidden, CodeAuthRequired, nil)
 		return
 	}
-	d, err := s.dashboard(r.Context())
+	d, err := s.cachedDashboard(r.Context())
 	if err != nil {
 		s.failErr(w, r, err)
 		return

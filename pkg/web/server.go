@@ -162,6 +162,7 @@ type Server struct {
 	pageSize      int
 	freshness     time.Duration
 	counts        countCache
+	dash          dashCache
 	supervised    Supervised
 	handler       http.Handler
 	// ollamaAnalyze enqueues Ollama jobs for one media and starts
@@ -242,6 +243,8 @@ func (s *Server) routes() http.Handler {
 	mux.HandleFunc("POST /index.php", s.mutating(true, s.handleDashboardAction))
 	mux.HandleFunc("/dashboard/action", s.mutating(true, s.handleDashboardAction))
 	mux.HandleFunc("GET /api/dashboard", s.handleDashboardJSON)
+	mux.HandleFunc("GET /dashboard/jobs", s.handleJobTables)
+	mux.HandleFunc("GET /import_refused.php", s.handleRefused)
 	mux.HandleFunc("/jobs_prune.php", s.mutating(true, s.handlePrune))
 	mux.HandleFunc("GET /login", s.handleLoginForm)
 	mux.HandleFunc("/login", s.mutating(false, s.handleLogin))

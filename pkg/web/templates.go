@@ -11,7 +11,7 @@ import (
 	"github.com/localsupervisor/supervisor/pkg/jobs"
 )
 
-var pageNames = []string{"list", "detail", "dashboard", "login"}
+var pageNames = []string{"list", "detail", "dashboard", "login", "refused"}
 
 func (s *Server) funcs() template.FuncMap {
 	return template.FuncMap{
@@ -56,9 +56,13 @@ func (s *Server) funcs() template.FuncMap {
 		},
 		"cv": func(c catalog.Card, qs string) cardView { return cardView{C: c, Q: qs} },
 		"jt": func(rows []catalog.JobRow, data map[string]any) map[string]any {
-			return map[string]any{"Rows": rows, "Admin": data["Admin"], "CSRF": data["CSRF"]}
+			return map[string]any{"Rows": rows, "Admin": data["Admin"], "CSRF": data["CSRF"], "Lang": data["Lang"]}
 		},
 		"itoa": func(n int64) string { return strconv.FormatInt(n, 10) },
+		// live and outcome are the job center's progress of a running
+		// job and summary of a finished import (jobcenter.go).
+		"live":    s.live,
+		"outcome": s.outcome,
 		// warntext says in plain words which items of a job failed.
 		"warntext": func(warnings string) string { return jobs.ParseWarnings(warnings).Text() },
 		"seq": func(n int) []int {

@@ -1,0 +1,291 @@
+package web
+
+import (
+	"bytes"
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"fmt"
+	"net/http"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/localsupervisor/supervisor/pkg/catalog"
+	"github.com/localsupervisor/supervisor/pkg/db"
+	"github.com/localsupervisor/supervisor/pkg/jobs"
+	"github.com/localsupervisor/supervisor/pkg/svtime"
+)
+
+// dashTTL is how long one computed dashboard serves every poll: any number
+// of open tabs costs one set of job queries per dashTTL.
+const dashTTL = time.Second
+
+// dashCache holds the last computed dashboard (single flight: concurrent
+// polls wait for one computation instead of each running the queries).
+type dashCache struct {
+	mu   sync.Mutex
+	at   time.Time
+	data dashboardData
+}
+
+// cachedDashboard returns the dashboard, computed at most once per dashTTL.
+func (s *Server) cachedDashboard(ctx context.Context) (dashboardData, error) {
+	s.dash.mu.Lock()
+	defer s.dash.mu.Unlock()
+	now := time.Now()
+	if !s.dash.at.IsZero() && now.Sub(s.dash.at) < dashTTL {
+		return s.dash.data, nil
+	}
+	d, err := s.dashboard(ctx)
+	if err != nil {
+		return d, err
+	}
+	d.JobsSig = jobsSignature(d)
+	s.dash.data, s.dash.at = d, now
+	return d, nil
+}
+
+// jobsSignature fingerprints what the job tables show, so a poll can tell
+// whether the tables need re-rendering without fetching them.
+func jobsSignature(d dashboardData) string {
+	h := sha256.New()
+	for _, rows := range [][]catalog.JobRow{d.Running, d.Queued, d.Stuck, d.Done, d.Errors} {
+		for _, j := range rows {
+			fmt.Fprintf(h, "%d|%s|%s|%d|%s|%s\n", j.ID, j.Status, j.UpdatedAt, j.Progress, j.Live, j.Heartbeat)
+		}
+		h.Write([]byte{0})
+	}
+	return hex.EncodeToString(h.Sum(nil)[:8])
+}
+
+// handleJobTables serves the job center's tables as an HTML fragment: the
+// dashboard swaps it in whenever jobs_sig changes, so running jobs show
+// their progress live and finished ones move without a page reload.
+func (s *Server) handleJobTables(w http.ResponseWriter, r *http.Request) {
+	if !info(r).admin {
+		s.fail(w, r, http.StatusForbidden, CodeAuthRequired, nil)
+		return
+	}
+	d, err := s.cachedDashboard(r.Context())
+	if err != nil {
+		s.failErr(w, r, err)
+		return
+	}
+	ri := info(r)
+	data := map[string]any{"D": d, "Lang": ri.lang, "CSRF": ri.sess.CSRF, "Admin": ri.admin}
+	var buf bytes.Buffer
+	if err := s.pages["dashboard"].ExecuteTemplate(&buf, "jobcenter", data); err != nil {
+		s.failErr(w, r, err)
+		return
+	}
+	w.Header().Set("Content-Type", "text/html; charset=utf-8")
+	w.Header().Set("Cache-Control", "no-store")
+	w.Header().Set("X-Jobs-Sig", d.JobsSig)
+	_, _ = buf.WriteTo(w)
+}
+
+// importOutcome is the part of a scan_path result the job center shows.
+type importOutcome struct {
+	Processed  int `json:"processed"`
+	Imported   int `json:"imported"`
+	Duplicates int `json:"skipped_duplicate"`
+	Unchanged  int `json:"unchanged"`
+	Errors     int `json:"errors"`
+	NotMedia   int `json:"not_media"`
+}
+
+// liveInfo is a running job's progress for the job center: a sentence and,
+// when the total is known, a bar (Value of Max).
+type liveInfo struct {
+	Text       string
+	Value, Max int
+}
+
+// live is liveText with the bar's figures; nil when the job reports none.
+func (s *Server) live(lang string, j catalog.JobRow) *liveInfo {
+	t := s.liveText(lang, j)
+	if t == "" {
+		return nil
+	}
+	li := &liveInfo{Text: t}
+	var p struct {
+		Done    int  `json:"done"`
+		Total   int  `json:"total"`
+		Counted bool `json:"counted"`
+	}
+	switch {
+	case j.Live != "" && json.Unmarshal([]byte(j.Live), &p) == nil:
+		if p.Counted && p.Total > 0 {
+			li.Value, li.Max = p.Done, p.Total
+		}
+	case j.ProgressOf > 0:
+		li.Value, li.Max = j.Progress, j.ProgressOf
+	}
+	return li
+}
+
+// outcomeInfo is a finished import's summary and the link to its refused
+// files.
+type outcomeInfo struct {
+	Text    string
+	Refused int
+	JobID   int64
+}
+
+// outcome is nil for jobs that are not finished imports.
+func (s *Server) outcome(lang string, j catalog.JobRow) *outcomeInfo {
+	if j.Status != jobs.StatusDone && j.Status != jobs.StatusError {
+		return nil
+	}
+	t, refused, ok := s.outcomeText(lang, j)
+	if !ok {
+		return nil
+	}
+	return &outcomeInfo{Text: t, Refused: refused, JobID: j.ID}
+}
+
+// liveText says in the user's language how far a running job is: files
+// done of the total with rate and time left for an import, n of m for a
+// batch job, "" when the job reports nothing.
+func (s *Server) liveText(lang string, j catalog.JobRow) string {
+	if j.Live != "" {
+		var p struct {
+			Done    int     `json:"done"`
+			Total   int     `json:"total"`
+			Counted bool    `json:"counted"`
+			Rate    float64 `json:"rate"`
+			ETA     int     `json:"eta_s"`
+		}
+		if json.Unmarshal([]byte(j.Live), &p) == nil {
+			if !p.Counted {
+				return s.i18n.T(lang, "jobs.progress_counting", p.Done, p.Rate)
+			}
+			return s.i18n.T(lang, "jobs.progress_files", p.Done, p.Total, p.Rate, duration(time.Duration(p.ETA)*time.Second))
+		}
+	}
+	if j.ProgressOf > 0 {
+		return s.i18n.T(lang, "jobs.progress_batch", j.Progress, j.ProgressOf)
+	}
+	return ""
+}
+
+// outcomeText summarises a finished import: imported, duplicates,
+// unchanged, refused. ok=false when the job has no import result.
+func (s *Server) outcomeText(lang string, j catalog.JobRow) (string, int, bool) {
+	if j.Type != jobs.TypeScanPath || !strings.HasPrefix(j.Outcome, "{") {
+		return "", 0, false
+	}
+	var o importOutcome
+	if json.Unmarshal([]byte(j.Outcome), &o) != nil {
+		return "", 0, false
+	}
+	return s.i18n.T(lang, "jobs.import_summary", o.Imported, o.Duplicates, o.Unchanged, o.Errors), o.Errors, true
+}
+
+// duration renders a time left as "45 s", "12 min", "2 h 5 min".
+func duration(d time.Duration) string {
+	switch {
+	case d < time.Minute:
+		return strconv.Itoa(int(d.Seconds())) + " s"
+	case d < time.Hour:
+		return strconv.Itoa(int(d.Minutes()+0.5)) + " min"
+	default:
+		return fmt.Sprintf("%d h %d min", int(d.Hours()), int(d.Minutes())%60)
+	}
+}
+
+// refusedRow is one file an import refused.
+type refusedRow struct {
+	Path   string
+	Code   string
+	Reason string
+	At     string
+}
+
+// refusedLimit bounds the refused-files page (the newest first).
+const refusedLimit = 1000
+
+// handleRefused lists the files one import refused (import_log error rows
+// written below the job's folder while it ran) with their reasons in plain
+// words, and links the integrity check's findings (the Issues filter).
+func (s *Server) handleRefused(w http.ResponseWriter, r *http.Request) {
+	if !s.requireAdminPage(w, r) {
+		return
+	}
+	ctx := r.Context()
+	id, ok := parseID(r.URL.Query().Get("job"))
+	if !ok {
+		s.fail(w, r, http.StatusBadRequest, CodeBadRequest, nil)
+		return
+	}
+	var typ, payload, created string
+	var finished, result string
+	err := s.rdb.QueryRowContext(ctx, `SELECT type, COALESCE(payload_json,''), created_at, COALESCE(finished_at,''),
+		COALESCE(CASE WHEN json_valid(result_json) THEN json_extract(result_json, '$.result') END, '') FROM jobs WHERE id = ?`, id).
+		Scan(&typ, &payload, &created, &finished, &result)
+	if err != nil || typ != jobs.TypeScanPath {
+		s.fail(w, r, http.StatusNotFound, CodeNotFound, err)
+		return
+	}
+	var p struct {
+		Path string `json:"path"`
+	}
+	_ = json.Unmarshal([]byte(payload), &p)
+	rows, err := s.refusedFiles(ctx, p.Path, created, finished)
+	if err != nil {
+		s.failErr(w, r, err)
+		return
+	}
+	lang := info(r).lang
+	for i := range rows {
+		rows[i].Reason = s.reasonText(lang, rows[i].Code)
+	}
+	var issues int
+	_ = s.rdb.QueryRowContext(ctx, `SELECT count(*) FROM (`+catalog.IntegrityFailedIDs+`)`).Scan(&issues)
+	jr := catalog.JobRow{Type: typ, Outcome: result}
+	summary, _, _ := s.outcomeText(lang, jr)
+	s.render(w, r, "refused", map[string]any{"Title": "refused.title", "JobID": id, "Folder": p.Path, "Rows": rows,
+		"Limited": len(rows) >= refusedLimit, "Summary": summary, "Issues": issues})
+}
+
+// refusedFiles reads the import_log error rows below folder written between
+// from and to ("" = now), newest first. The created_at index bounds the
+// scan to the job's lifetime; the folder test runs on those rows only.
+func (s *Server) refusedFiles(ctx context.Context, folder, from, to string) ([]refusedRow, error) {
+	if to == "" {
+		to = svtime.Format(s.clock.Now().Add(time.Minute))
+	}
+	prefix := strings.TrimSuffix(folder, string(filepath.Separator)) + string(filepath.Separator)
+	rows, err := s.rdb.QueryContext(ctx, `SELECT path, COALESCE(message, ''), created_at FROM import_log INDEXED BY idx_import_log_created_at
+		WHERE created_at >= ? AND created_at <= ? AND status = 'error' AND (path = ? OR substr(path, 1, length(?)) = ?)
+		ORDER BY created_at DESC, id DESC LIMIT ?`, from, to, folder, prefix, prefix, refusedLimit)
+	if err != nil {
+		return nil, db.Classify(err)
+	}
+	defer rows.Close()
+	var out []refusedRow
+	for rows.Next() {
+		var rr refusedRow
+		var msg string
+		if err := rows.Scan(&rr.Path, &msg, &rr.At); err != nil {
+			return nil, db.Classify(err)
+		}
+		rr.Code, _, _ = strings.Cut(msg, ":")
+		rr.Code = strings.TrimSpace(rr.Code)
+		out = append(out, rr)
+	}
+	return out, db.Classify(rows.Err())
+}
+
+// reasonText is a reason code in plain words ("reason.<code>" in the
+// catalogue), with a general sentence for codes it does not know.
+func (s *Server) reasonText(lang, code string) string {
+	if t := s.i18n.T(lang, "reason."+code); t != "reason."+code {
+		return t
+	}
+	return s.i18n.T(lang, "reason.unknown")
+}
