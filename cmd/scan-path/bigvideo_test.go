@@ -31,7 +31,7 @@ func TestBigVideoPeakRSS(t *testing.T) {
 	svtest.RequireTool(t, "ffmpeg", "ffprobe")
 	bin := svtest.BuildBinary(t, "./cmd/scan-path")
 	dir := t.TempDir()
-	cp, d := setupScanPath(t, dir, "copy")
+	cp, d := setupScanPath(t, dir, "copy", nil)
 
 	src := filepath.Join(dir, "inbox")
 	os.MkdirAll(src, 0o755)

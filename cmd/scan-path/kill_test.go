@@ -26,15 +26,26 @@ import (
 // file was lost or duplicated: every source content is in the library
 // exactly once with one media row, DB rows and library files agree, no
 // source is left, and no .svtmp temp survives the final run.
-func TestKillDuringMoveImport(t *testing.T) {
+func TestKillDuringMoveImport(t *testing.T) { killDuringImport(t, "move") }
+
+// TestKillDuringCopyImport is TestKillDuringMoveImport for copy mode,
+// whose copies are staged in the library roots and fsynced ahead of the
+// writer: every source stays, unchanged, and the library ends with every
+// content exactly once with its row, no temp (staged or not) left.
+func TestKillDuringCopyImport(t *testing.T) { killDuringImport(t, "copy") }
+
+func killDuringImport(t *testing.T, mode string) {
 	bin := svtest.BuildBinary(t, "./cmd/scan-path")
 	dir := t.TempDir()
 	lib := filepath.Join(dir, "lib")
-	cp, d := setupScanPath(t, dir, "move")
+	// Small batches: the kills land while later files are being examined,
+	// staged and placed, not only after one commit of everything.
+	cp, d := setupScanPath(t, dir, mode, map[string]any{"batch_size": 16})
 
 	src := filepath.Join(dir, "inbox")
 	const n = 300
-	want := map[string]bool{} // md5 of every source file
+	want := map[string]bool{}      // md5 of every source file
+	sources := map[string][]byte{} // every source file's bytes
 	for i := 0; i < n; i++ {
 		img := image.NewGray(image.Rect(0, 0, 16, 16))
 		for j := range img.Pix {
@@ -48,12 +59,13 @@ func TestKillDuringMoveImport(t *testing.T) {
 		os.WriteFile(p, buf.Bytes(), 0o644)
 		s := md5.Sum(buf.Bytes())
 		want[hex.EncodeToString(s[:])] = true
+		sources[p] = buf.Bytes()
 	}
 	if len(want) != n {
 		t.Fatalf("generator made %d distinct files", len(want))
 	}
 	env := []string{"SV_CONFIG=", "SV_BASE="}
-	args := []string{"--config=" + cp, "--path=" + src, "--now", "--mode=move"}
+	args := []string{"--config=" + cp, "--path=" + src, "--now", "--mode=" + mode}
 	for round, killAt := range []int{1, 40, 120, 200} {
 		cmd := exec.Command(bin, args...)
 		cmd.Dir, cmd.Env = dir, append(os.Environ(), env...)
@@ -78,7 +90,11 @@ func TestKillDuringMoveImport(t *testing.T) {
 				break
 			}
 		}
-		t.Logf("round %d: killed=%v at import_log>=%d", round, killed, killAt)
+		temps, _ := filepath.Glob(filepath.Join(lib, "*", "*.svtmp"))
+		t.Logf("round %d: killed=%v at import_log>=%d, %d staged temps left", round, killed, killAt, len(temps))
+		if mode == "copy" {
+			checkSources(t, sources)
+		}
 	}
 	r := svtest.RunBinary(t, dir, env, bin, append(args, "--json")...)
 	if r.Code != 0 {
@@ -105,6 +121,9 @@ func TestKillDuringMoveImport(t *testing.T) {
 		if st != "active" {
 			t.Errorf("row %s status %s", p, st)
 		}
+		if !strings.HasPrefix(p, lib) {
+			t.Errorf("row %s outside the library", p)
+		}
 		data, err := os.ReadFile(p)
 		if err != nil {
 			t.Errorf("row without file: %v", err)
@@ -118,6 +137,9 @@ func TestKillDuringMoveImport(t *testing.T) {
 	if len(seen) != n {
 		t.Errorf("%d media rows, want %d", len(seen), n)
 	}
+	if mode == "copy" {
+		checkSources(t, sources)
+	}
 	filepath.WalkDir(dir, func(p string, e fs.DirEntry, err error) error {
 		if err != nil || e.IsDir() {
 			return nil
@@ -125,8 +147,10 @@ func TestKillDuringMoveImport(t *testing.T) {
 		switch {
 		case strings.HasSuffix(p, ".svtmp"):
 			t.Errorf("temp left: %s", p)
-		case strings.HasPrefix(p, src):
+		case strings.HasPrefix(p, src) && mode == "move":
 			t.Errorf("source left after move import: %s", p)
+		case strings.HasPrefix(p, src) && sources[p] == nil:
+			t.Errorf("unknown file in the inbox: %s", p)
 		case strings.HasPrefix(p, lib) && !paths[p]:
 			t.Errorf("library file without row: %s", p)
 		}
@@ -134,14 +158,33 @@ func TestKillDuringMoveImport(t *testing.T) {
 	})
 }
 
+// checkSources asserts that every source file is still there with its
+// bytes (copy mode never touches a source).
+func checkSources(t *testing.T, sources map[string][]byte) {
+	t.Helper()
+	for p, want := range sources {
+		got, err := os.ReadFile(p)
+		if err != nil {
+			t.Errorf("source gone: %v", err)
+		} else if !bytes.Equal(got, want) {
+			t.Errorf("source %s changed", p)
+		}
+	}
+}
+
 // setupScanPath writes a config for dir (library under dir/lib, scanner
-// disabled, import.mode mode) and creates its migrated database.
-func setupScanPath(t *testing.T, dir, mode string) (string, *sql.DB) {
+// disabled, import.mode mode and the import settings in imp) and creates
+// its migrated database.
+func setupScanPath(t *testing.T, dir, mode string, imp map[string]any) (string, *sql.DB) {
 	t.Helper()
 	lib := filepath.Join(dir, "lib")
+	im := map[string]any{"mode": mode}
+	for k, v := range imp {
+		im[k] = v
+	}
 	cfg := map[string]any{
 		"db":      map[string]any{"path": filepath.Join(dir, "DB", "local.sqlite")},
-		"import":  map[string]any{"mode": mode},
+		"import":  im,
 		"scanner": map[string]any{"enabled": false},
 		"paths": map[string]any{"images_sfw": filepath.Join(lib, "img"), "images_nsfw": filepath.Join(lib, "img18"),
 			"videos_sfw": filepath.Join(lib, "vid"), "videos_nsfw": filepath.Join(lib, "vid18"), "logs": filepath.Join(dir, "LOGS")},

@@ -53,18 +53,35 @@ func TestOverlappingMoveImportersLoseNothing(t *testing.T) {
 		name := fmt.Sprintf("round%d_workers%d_inline%d_kill%v", i, r.workers, r.inline, r.kill)
 		t.Run(name, func(t *testing.T) {
 			start := time.Now()
-			raceRound(t, workerBin, pathBin, r.workers, r.inline, r.kill, uint64(i))
+			raceRound(t, workerBin, pathBin, "move", r.workers, r.inline, r.kill, uint64(i))
 			t.Logf("%s took %s", name, time.Since(start).Round(time.Millisecond))
 		})
 	}
 }
 
-func raceRound(t *testing.T, workerBin, pathBin string, workers, inline int, kill bool, seed uint64) {
+// TestOverlappingCopyImportersLoseNothing is the same race in copy mode,
+// whose copies are staged in the library roots and fsynced ahead of each
+// importer's writer: sources are never touched, and the library ends with
+// every content exactly once, no staged copy left.
+func TestOverlappingCopyImportersLoseNothing(t *testing.T) {
+	if testing.Short() {
+		t.Skip("multi-process race test")
+	}
+	workerBin := svtest.BuildBinary(t, "./cmd/scan-worker")
+	pathBin := svtest.BuildBinary(t, "./cmd/scan-path")
+	for i, kill := range []bool{false, true} {
+		t.Run(fmt.Sprintf("workers2_inline1_kill%v", kill), func(t *testing.T) {
+			raceRound(t, workerBin, pathBin, "copy", 2, 1, kill, uint64(100+i))
+		})
+	}
+}
+
+func raceRound(t *testing.T, workerBin, pathBin, mode string, workers, inline int, kill bool, seed uint64) {
 	dir := t.TempDir()
 	lib := filepath.Join(dir, "lib")
 	cfg := map[string]any{
 		"db":      map[string]any{"path": filepath.Join(dir, "DB", "local.sqlite")},
-		"import":  map[string]any{"mode": "move"},
+		"import":  map[string]any{"mode": mode},
 		"scanner": map[string]any{"enabled": false},
 		"paths": map[string]any{"images_sfw": filepath.Join(lib, "img"), "images_nsfw": filepath.Join(lib, "img18"),
 			"videos_sfw": filepath.Join(lib, "vid"), "videos_nsfw": filepath.Join(lib, "vid18"), "logs": filepath.Join(dir, "LOGS")},
@@ -88,7 +105,7 @@ func raceRound(t *testing.T, workerBin, pathBin string, workers, inline int, kil
 		}
 	}
 	for _, p := range paths {
-		pl, err := scan.NewScanPathPayload(p, 0, "move", "race", time.Now())
+		pl, err := scan.NewScanPathPayload(p, 0, mode, "race", time.Now())
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -133,7 +150,7 @@ func raceRound(t *testing.T, workerBin, pathBin string, workers, inline int, kil
 	}
 	for i := 0; i < inline; i++ {
 		wg.Add(1)
-		go start(pathBin, "--config="+cp, "--now", "--mode=move", "--path="+paths[i*5%len(paths)])
+		go start(pathBin, "--config="+cp, "--now", "--mode="+mode, "--path="+paths[i*5%len(paths)])
 	}
 	done := make(chan struct{})
 	go func() { wg.Wait(); close(done) }()
@@ -171,6 +188,7 @@ func raceRound(t *testing.T, workerBin, pathBin string, workers, inline int, kil
 
 	// The invariant, before any recovery: nothing may have vanished.
 	have := shaSet(t, inbox, lib)
+	inboxHas := shaSet(t, inbox)
 	lost := 0
 	for h, p := range want {
 		if !have[h] {
@@ -188,10 +206,19 @@ func raceRound(t *testing.T, workerBin, pathBin string, workers, inline int, kil
 	if r := svtest.RunBinary(t, dir, []string{"SV_CONFIG=", "SV_BASE="}, workerBin, "--config="+cp, "--limit=100"); r.Code != 0 {
 		t.Fatalf("final scan-worker exit %d\n%s", r.Code, r.Stderr)
 	}
-	if r := svtest.RunBinary(t, dir, []string{"SV_CONFIG=", "SV_BASE="}, pathBin, "--config="+cp, "--now", "--mode=move", "--path="+inbox); r.Code != 0 {
+	if r := svtest.RunBinary(t, dir, []string{"SV_CONFIG=", "SV_BASE="}, pathBin, "--config="+cp, "--now", "--mode="+mode, "--path="+inbox); r.Code != 0 {
 		t.Fatalf("final scan-path exit %d\n%s", r.Code, r.Stderr)
 	}
-	checkCatalogue(t, d, want, inbox, lib)
+	if mode == "copy" {
+		// Copy mode never touches a source: the inbox alone still
+		// holds every content.
+		for h, p := range want {
+			if !inboxHas[h] {
+				t.Errorf("copy mode lost source %s", p)
+			}
+		}
+	}
+	checkCatalogue(t, d, want, inbox, lib, mode)
 	var notDone int
 	d.QueryRow(`SELECT COUNT(*) FROM jobs WHERE type='scan_path' AND status<>'done'`).Scan(&notDone)
 	if notDone > 0 && !kill {
@@ -264,10 +291,11 @@ func shaSet(t *testing.T, dirs ...string) map[string]bool {
 	return have
 }
 
-// checkCatalogue asserts the finished state of a move import: one active
+// checkCatalogue asserts the finished state of an import: one active
 // media row per distinct content, whose file holds that content, no source
-// left in the inbox, no library file without a row, no temp left.
-func checkCatalogue(t *testing.T, d *sql.DB, want map[string]string, inbox, lib string) {
+// left in the inbox after a move import, no library file without a row,
+// no temp left.
+func checkCatalogue(t *testing.T, d *sql.DB, want map[string]string, inbox, lib, mode string) {
 	t.Helper()
 	rows, err := d.Query(`SELECT m.path, m.status, mm.meta_value FROM media m
 		JOIN media_meta mm ON mm.media_id=m.id AND mm.meta_key='hash.sha256'`)
@@ -305,7 +333,7 @@ func checkCatalogue(t *testing.T, d *sql.DB, want map[string]string, inbox, lib 
 		t.Errorf("%d media rows with a sha256, want %d", len(seen), len(want))
 	}
 	filepath.WalkDir(inbox, func(p string, e fs.DirEntry, err error) error {
-		if err == nil && !e.IsDir() {
+		if err == nil && !e.IsDir() && mode == "move" {
 			t.Errorf("source left after the move import: %s", p)
 		}
 		return nil

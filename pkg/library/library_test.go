@@ -140,34 +140,47 @@ func TestCopyAndMove(t *testing.T) {
 	}
 }
 
+// TestRemoveStaleTemps: a temp goes when its writer is gone, its name has
+// no writer, or it is older than maxAge by its inode change time (whatever
+// its pid: pids are reused); a staged copy already carrying its source's
+// old modification time is not old; temps of other destinations stay.
 func TestRemoveStaleTemps(t *testing.T) {
 	dir := t.TempDir()
 	dst := filepath.Join(dir, "ab", "abc[1].png")
 	os.MkdirAll(filepath.Dir(dst), 0o755)
 	now := time.Now()
 	files := map[string]struct {
-		age   time.Duration
-		alive bool
-		keep  bool
+		mtimeAge time.Duration
+		keepNow  bool // RemoveStaleTemps at now
+		keepLate bool // then at now + 2h
 	}{
 		dst + ".111.l" + TempSuffix:                            {0, false, false},            // dead writer
-		dst + ".222.xyz" + TempSuffix:                          {0, true, true},              // live writer, fresh
-		dst + ".333.l" + TempSuffix:                            {2 * time.Hour, true, false}, // too old
-		dst + ".nopid" + TempSuffix:                            {0, true, false},             // not ours to parse
-		filepath.Join(dir, "ab", "other.png.111.l"+TempSuffix): {0, false, true},             // other destination
+		dst + ".222.xyz" + TempSuffix:                          {0, true, false},             // live writer: fresh, then too old
+		dst + ".333.l" + TempSuffix:                            {2 * time.Hour, true, false}, // source's old mtime, fresh temp
+		dst + ".nopid" + TempSuffix:                            {0, false, false},            // not ours to parse
+		filepath.Join(dir, "ab", "other.png.111.l"+TempSuffix): {2 * time.Hour, true, true},  // other destination
 	}
 	for p, f := range files {
 		os.WriteFile(p, []byte("x"), 0o644)
-		os.Chtimes(p, now.Add(-f.age), now.Add(-f.age))
+		os.Chtimes(p, now.Add(-f.mtimeAge), now.Add(-f.mtimeAge))
 	}
 	alive := func(pid int) bool { return pid == 222 || pid == 333 }
-	if n := RemoveStaleTemps(dst, time.Hour, now, alive); n != 3 {
-		t.Errorf("removed %d, want 3", n)
-	}
-	for p, f := range files {
-		_, err := os.Stat(p)
-		if (err == nil) != f.keep {
-			t.Errorf("%s kept=%v, want %v", filepath.Base(p), err == nil, f.keep)
+	for _, step := range []struct {
+		now  time.Time
+		want int
+		keep func(keepNow, keepLate bool) bool
+	}{
+		{now, 2, func(k, _ bool) bool { return k }},
+		{now.Add(2 * time.Hour), 2, func(_, k bool) bool { return k }},
+	} {
+		if n := RemoveStaleTemps(dst, time.Hour, step.now, alive); n != step.want {
+			t.Errorf("at %s: removed %d, want %d", step.now.Sub(now), n, step.want)
+		}
+		for p, f := range files {
+			_, err := os.Stat(p)
+			if want := step.keep(f.keepNow, f.keepLate); (err == nil) != want {
+				t.Errorf("at %s: %s kept=%v, want %v", step.now.Sub(now), filepath.Base(p), err == nil, want)
+			}
 		}
 	}
 }

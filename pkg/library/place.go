@@ -8,6 +8,7 @@ import (
 	"errors"
 	"io"
 	"io/fs"
+	"math/rand/v2"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -49,10 +50,12 @@ func copyAtomic(src, dst, sha256hex string) error {
 	return nil
 }
 
-// tempName is a fresh placement temp beside dst (<dst>.<pid>.<n>.svtmp):
-// the pid lets RemoveStaleTemps tell a crashed writer's leftovers.
+// tempName is a fresh placement temp beside dst (<dst>.<pid>.<tag>.svtmp):
+// the pid lets RemoveStaleTemps tell a crashed writer's leftovers; the tag
+// is random, so goroutines of one process naming temps in one folder at
+// once do not meet (a clock reading could be the same for two).
 func tempName(dst string) string {
-	return dst + "." + strconv.Itoa(os.Getpid()) + "." + strconv.FormatInt(time.Now().UnixNano()%1e9, 36) + TempSuffix
+	return dst + "." + strconv.Itoa(os.Getpid()) + "." + strconv.FormatUint(rand.Uint64(), 36) + TempSuffix
 }
 
 // copyToTemp writes a complete, fsynced copy of src beside dst and returns
@@ -153,18 +156,7 @@ func CopyNew(src, dst, sha256hex string) error {
 		return err
 	}
 	defer os.Remove(tmp)
-	err = os.Link(tmp, dst)
-	switch {
-	case err == nil:
-	case errors.Is(err, fs.ErrExist):
-		return errPlace("link", dst, err)
-	default:
-		if err := os.Rename(tmp, dst); err != nil {
-			return errPlace("rename", tmp, err)
-		}
-	}
-	syncDir(filepath.Dir(dst))
-	return nil
+	return linkNew(tmp, dst, nil)
 }
 
 // ReplaceVerified puts the content of src (whose SHA-256 the caller knows)
@@ -315,26 +307,15 @@ func (s *DirSyncer) Sync() {
 // but system calls, and the folder is created only when the link reports
 // it missing. That is one system call per file where there were six.
 func LinkOrCopyDeferred(src, dst string, ds *DirSyncer) error {
-	err := os.Link(src, dst)
-	if errors.Is(err, fs.ErrNotExist) {
-		if _, serr := os.Lstat(src); serr != nil {
-			return errPlace("link", src, serr) // the source is what is missing
-		}
-		if merr := os.MkdirAll(filepath.Dir(dst), 0o755); merr != nil {
-			return errPlace("mkdir", filepath.Dir(dst), merr)
-		}
-		err = os.Link(src, dst)
-	}
+	err := linkMkdir(src, dst, ds)
 	switch {
 	case err == nil:
-		if ds != nil {
-			ds.Add(filepath.Dir(dst))
-		} else {
-			syncDir(filepath.Dir(dst))
-		}
+		syncLater(filepath.Dir(dst), ds)
 		return nil
 	case errors.Is(err, fs.ErrExist):
 		return errPlace("link", dst, err)
+	case errors.Is(err, fs.ErrNotExist):
+		return err // the source is what is missing
 	}
 	// Another filesystem, or one without hard links (FAT, exFAT, some
 	// shares): copy.
@@ -369,7 +350,9 @@ func removeStale(matches []string, maxAge time.Duration, now time.Time, alive fu
 		if serr != nil {
 			continue
 		}
-		stale := now.Sub(st.ModTime()) > maxAge || err != nil
+		// Aged by the inode change time: a staged copy carries its
+		// source's (old) modification time before it is published.
+		stale := now.Sub(changeTime(st)) > maxAge || err != nil
 		if !stale && pid != os.Getpid() && (alive == nil || !alive(pid)) {
 			stale = true
 		}

@@ -165,6 +165,7 @@ func (w *writer) knownHashes(ctx context.Context, ps []*prepared) (map[string]bo
 // catalogue failure.
 func (w *writer) add(ctx context.Context, p *prepared, mayExist bool) error {
 	im := w.im
+	defer p.dropCopy() // a staged copy not placed (duplicate, error)
 	switch {
 	case p.fatal != nil:
 		return p.fatal
@@ -282,9 +283,10 @@ func cmpDur(d, def time.Duration) time.Duration {
 	return d
 }
 
-// place copies (copy mode) or links (move mode) the file to its canonical
-// destination before any row exists. ok=false: the file ended as an error
-// (out says which); err is a catalogue failure.
+// place copies (copy mode: publishes the copy staged while the file was
+// examined, else copies it now) or links (move mode) the file to its
+// canonical destination before any row exists. ok=false: the file ended
+// as an error (out says which); err is a catalogue failure.
 func (w *writer) place(ctx context.Context, it *pendingImport) (Outcome, bool, error) {
 	im, p := w.im, it.p
 	fail := func(err error) (Outcome, bool, error) {
@@ -317,24 +319,36 @@ func (w *writer) place(ctx context.Context, it *pendingImport) (Outcome, bool, e
 		}
 		return Outcome{}, true, nil
 	}
-	var perr error
-	// A symlinked source is not linked: link(2) would place the symlink
-	// itself (dangling once the source link is removed, if relative).
-	// Moving it gives the library a copy of the target, removes the link
-	// and leaves the target, which may lie outside the scanned tree.
-	if im.mode() == ModeMove && !p.viaLink {
-		perr = library.LinkOrCopyDeferred(p.path, dest, &w.dirs)
-		if errors.Is(perr, fs.ErrExist) {
-			return existing()
-		}
-	} else {
+	copyNew := func() error {
 		if _, err := os.Stat(dest); err == nil {
-			return existing()
+			return fs.ErrExist
 		}
-		perr = library.CopyNew(p.path, dest, p.sha)
-		if errors.Is(perr, fs.ErrExist) {
-			return existing()
+		return library.CopyNew(p.path, dest, p.sha)
+	}
+	var perr error
+	switch {
+	case im.mode() == ModeMove && !p.viaLink:
+		perr = library.LinkOrCopyDeferred(p.path, dest, &w.dirs)
+	case p.copy != nil:
+		// Copy mode: the copy staged and fsynced while the file was
+		// examined gets its name; its folder is synced with the batch.
+		perr = p.copy.publish(dest, &w.dirs)
+		p.copy = nil
+		if perr != nil && !errors.Is(perr, fs.ErrExist) {
+			// Staged in a root on another filesystem (the tagger's
+			// verdict), failed, or removed by a cleanup: copied anew.
+			perr = copyNew()
 		}
+	default:
+		// A symlinked source is not linked: link(2) would place the
+		// symlink itself (dangling once the source link is removed, if
+		// relative). Moving it gives the library a copy of the target,
+		// removes the link and leaves the target, which may lie outside
+		// the scanned tree.
+		perr = copyNew()
+	}
+	if errors.Is(perr, fs.ErrExist) {
+		return existing()
 	}
 	if perr != nil {
 		return fail(perr)

@@ -42,7 +42,9 @@ func benchFiles(b *testing.B, n int, a1111 bool) string {
 // BenchmarkImport10k imports 10,000 small images (tagger disabled,
 // metadata extraction on as in scan-worker) per mode, plain and with A1111
 // parameters, reporting files/s beside sha256sum over the same files, CPU
-// per file and the unchanged re-scan rate. SV_BENCH_FILES overrides the
+// per file and the unchanged re-scan rate. Copy mode is also reported
+// beside `cp -a SRC DST && sync` of the same files onto the library's
+// filesystem (x_cp_sync), the disk-speed bound of a durable copy. SV_BENCH_FILES overrides the
 // count, SV_BENCH_BATCH the batch size.
 func BenchmarkImport10k(b *testing.B) {
 	n := 10000
@@ -54,7 +56,8 @@ func BenchmarkImport10k(b *testing.B) {
 	for _, c := range []struct {
 		mode  string
 		a1111 bool
-	}{{scan.ModeInPlace, false}, {scan.ModeInPlace, true}, {scan.ModeMove, false}, {scan.ModeMove, true}} {
+	}{{scan.ModeInPlace, false}, {scan.ModeInPlace, true}, {scan.ModeMove, false}, {scan.ModeMove, true},
+		{scan.ModeCopy, false}, {scan.ModeCopy, true}} {
 		mode, name := c.mode, c.mode
 		if c.a1111 {
 			name += "_a1111"
@@ -88,6 +91,10 @@ func BenchmarkImport10k(b *testing.B) {
 					b.Fatal(err)
 				}
 				shaSec := time.Since(t0).Seconds()
+				var cpSec float64
+				if mode == scan.ModeCopy {
+					cpSec = cpSync(b, dir, filepath.Join(filepath.Dir(im.Roots.ImagesSFW), "cp"))
+				}
 				b.StartTimer()
 				t1, cpu1 := time.Now(), cpuTime()
 				s, err := im.ScanPath(context.Background(), dir, scan.RunOptions{})
@@ -105,6 +112,10 @@ func BenchmarkImport10k(b *testing.B) {
 				b.ReportMetric(float64(n)/sec, "files/s")
 				b.ReportMetric(float64(n)/shaSec, "sha256sum_files/s")
 				b.ReportMetric(sec/shaSec, "x_sha256sum")
+				if cpSec > 0 {
+					b.ReportMetric(float64(n)/cpSec, "cp_sync_files/s")
+					b.ReportMetric(sec/cpSec, "x_cp_sync")
+				}
 				// CPU per file (all threads) barely moves with the machine's
 				// load, unlike the wall-clock rate: compare variants by it.
 				b.ReportMetric(float64(cpu.Microseconds())/float64(n), "cpu_us/file")
@@ -119,4 +130,21 @@ func BenchmarkImport10k(b *testing.B) {
 			}
 		})
 	}
+}
+
+// cpSync times `cp -a src dst && sync`, then removes dst (and syncs that
+// away too, untimed, so the import does not pay for it).
+func cpSync(b *testing.B, src, dst string) float64 {
+	t0 := time.Now()
+	if out, err := exec.Command("sh", "-c", `cp -a "$0" "$1" && sync`, src, dst).CombinedOutput(); err != nil {
+		b.Fatalf("cp: %v %s", err, out)
+	}
+	sec := time.Since(t0).Seconds()
+	if err := os.RemoveAll(dst); err != nil {
+		b.Fatal(err)
+	}
+	if err := exec.Command("sync").Run(); err != nil {
+		b.Fatal(err)
+	}
+	return sec
 }

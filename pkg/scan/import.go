@@ -295,7 +295,7 @@ func (im *Importer) ImportFile(ctx context.Context, path string) (Outcome, error
 	} else if ok {
 		p = &prepared{path: abs, done: &Outcome{Path: abs, Status: StatusUnchanged, MediaID: mid}}
 	} else {
-		p = im.prepare(ctx, abs, info, newScratch())
+		p = im.prepare(ctx, abs, info, newScratch(), nil)
 	}
 	var out Outcome
 	w := im.newWriter(func(o Outcome) { out = o })

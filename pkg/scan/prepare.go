@@ -51,6 +51,10 @@ type prepared struct {
 	meta *sdmeta.Result
 	// viaLink: the walk reached the file through a symlink of its own.
 	viaLink bool
+	// copy is the library copy staged in copy mode (nil: none, the writer
+	// copies the file when it places it). Whoever drops p without
+	// publishing it calls dropCopy.
+	copy *stagedCopy
 }
 
 // sourceFile is an open source file (openSource: plain syscalls where the
@@ -108,8 +112,9 @@ func (h hashPair) Write(p []byte) (int, error) {
 // prepare examines one file with one open and one streaming read: type
 // from the head, image header from the head, MD5+SHA-256 over head and
 // rest; videos are probed with ffprobe. sc is the caller's reusable
-// memory.
-func (im *Importer) prepare(ctx context.Context, path string, info fs.FileInfo, sc *scratch) *prepared {
+// memory. With st (copy mode) the bytes hashed are also written to a
+// staged library copy (p.copy, not yet fsynced).
+func (im *Importer) prepare(ctx context.Context, path string, info fs.FileInfo, sc *scratch, st *stager) *prepared {
 	buf := sc.buf
 	p := &prepared{path: path, info: info, k: keyOf(info), ext: library.NormalizeExt(filepath.Ext(path)), viaLink: ViaSymlink(info)}
 	if err := ctx.Err(); err != nil {
@@ -203,9 +208,20 @@ func (im *Importer) prepare(ctx context.Context, path string, info fs.FileInfo, 
 	}
 
 	hp := hashPair{md5.New(), sha256.New()}
-	hp.Write(head)
+	var hw io.Writer = hp
+	var hc *hashCopy
+	if st != nil {
+		if c := st.stage(kind, info.Size(), info.ModTime()); c != nil {
+			hc = &hashCopy{hp: hp, c: c}
+			hw = hc
+		}
+	}
+	hw.Write(head)
 	if n == headSize {
-		if err := copyCtx(ctx, hp, f, buf); err != nil {
+		if err := copyCtx(ctx, hw, f, buf); err != nil {
+			if hc != nil {
+				hc.c.discard()
+			}
 			if ctx.Err() != nil {
 				p.fatal = ctx.Err()
 				return p
@@ -215,6 +231,13 @@ func (im *Importer) prepare(ctx context.Context, path string, info fs.FileInfo, 
 		}
 	}
 	p.md5, p.sha = hex.EncodeToString(hp.m.Sum(nil)), hex.EncodeToString(hp.s.Sum(nil))
+	if hc != nil {
+		if hc.err == nil {
+			p.copy = hc.c
+		} else {
+			hc.c.discard()
+		}
+	}
 
 	return p
 }

@@ -83,7 +83,7 @@ func TestPrepareHashesWholeFile(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			p := im.prepare(context.Background(), path, info, sc)
+			p := im.prepare(context.Background(), path, info, sc, nil)
 			if p.ferr != nil || p.done != nil || p.fatal != nil {
 				t.Fatalf("prepare: %+v", p)
 			}

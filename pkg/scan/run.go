@@ -105,9 +105,14 @@ func (im *Importer) ScanPath(ctx context.Context, root string, opts RunOptions) 
 	w := im.newWriter(emit)
 	w.onCommit = opts.OnCommit
 	defer w.close()
+	im.removeStaleStaged()
+	var stg *stager
+	if im.mode() == ModeCopy {
+		stg = newStager(im)
+	}
 	walkCtx, stopWalk := context.WithCancel(ctx)
 	defer stopWalk()
-	items, wait := im.feed(walkCtx, abs, opts.Walk)
+	items, wait := im.feed(walkCtx, abs, opts.Walk, stg)
 	handed := 0 // media files handed to the writer (pending ones included)
 	var runErr error
 	// Files go to the writer in windows of what the feed has ready, so it
@@ -115,6 +120,11 @@ func (im *Importer) ScanPath(ctx context.Context, root string, opts RunOptions) 
 	var window []*prepared
 	addWindow := func() error {
 		err := w.addWindow(ctx, window)
+		if err != nil {
+			for _, p := range window {
+				p.dropCopy() // those the writer did not reach
+			}
+		}
 		window = window[:0]
 		return err
 	}
@@ -131,6 +141,7 @@ func (im *Importer) ScanPath(ctx context.Context, root string, opts RunOptions) 
 		}
 		if opts.Limit > 0 && handed >= opts.Limit {
 			s.Limited = true
+			(<-it.res).dropCopy()
 			break
 		}
 		p, err := w.await(ctx, it.res, func() error {
@@ -200,10 +211,12 @@ type walkItem struct {
 const feedDepth = 2048
 
 // feed walks root in a goroutine and examines files with Workers
-// goroutines; items come out in walk order. wait stops nothing by itself
-// (cancel ctx for that): it waits for every goroutine and returns the walk
-// error.
-func (im *Importer) feed(ctx context.Context, root string, wo WalkOptions) (<-chan walkItem, func() error) {
+// goroutines; items come out in walk order. With st (copy mode) the
+// examined files' staged copies are fsynced by stageSyncParallel more
+// goroutines before their items are ready. wait stops nothing by itself
+// (cancel ctx for that): it waits for every goroutine, discards the staged
+// copies of items nobody took, and returns the walk error.
+func (im *Importer) feed(ctx context.Context, root string, wo WalkOptions, st *stager) (<-chan walkItem, func() error) {
 	n := im.Workers
 	if n <= 0 {
 		n = runtime.GOMAXPROCS(0)
@@ -213,19 +226,46 @@ func (im *Importer) feed(ctx context.Context, root string, wo WalkOptions) (<-ch
 		info fs.FileInfo
 		res  chan *prepared
 	}
+	type synced struct {
+		p   *prepared
+		res chan *prepared
+	}
 	jobsCh := make(chan job, feedDepth)
 	items := make(chan walkItem, feedDepth)
-	var wg sync.WaitGroup
+	// syncCh is short: a staged copy holds a descriptor until its fsync.
+	syncCh := make(chan synced, stageSyncParallel)
+	var wg, syncWG sync.WaitGroup
 	for range n {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
 			sc := newScratch()
 			for j := range jobsCh {
-				j.res <- im.prepare(ctx, j.path, j.info, sc)
+				p := im.prepare(ctx, j.path, j.info, sc, st)
+				if p.copy != nil {
+					syncCh <- synced{p, j.res}
+				} else {
+					j.res <- p
+				}
 			}
 		}()
 	}
+	if st != nil {
+		for range stageSyncParallel {
+			syncWG.Go(func() {
+				for s := range syncCh {
+					// A failure stays with the copy: publishing it
+					// reports it and the writer copies the file itself.
+					_ = s.p.copy.Sync()
+					s.res <- s.p
+				}
+			})
+		}
+	}
+	go func() {
+		wg.Wait()
+		close(syncCh)
+	}()
 	var werr error
 	done := make(chan struct{})
 	go func() {
@@ -255,15 +295,23 @@ func (im *Importer) feed(ctx context.Context, root string, wo WalkOptions) (<-ch
 					return ctx.Err()
 				}
 			}
-			return send(walkItem{path: p, res: res})
+			if err := send(walkItem{path: p, res: res}); err != nil {
+				(<-res).dropCopy() // examined for nobody
+				return err
+			}
+			return nil
 		})
 	}()
 	return items, func() error {
 		// Drain so a walk blocked on a full feed sees the cancel.
-		for range items {
+		for it := range items {
+			if it.res != nil {
+				(<-it.res).dropCopy()
+			}
 		}
 		<-done
 		wg.Wait()
+		syncWG.Wait()
 		return werr
 	}
 }
