@@ -94,8 +94,10 @@ type actionResult struct {
 	OK      bool   `json:"ok"`
 	Action  string `json:"action"`
 	MediaID int64  `json:"media_id"`
-	// Message is the feedback sentence in the user's language.
-	Message string `json:"message,omitempty"`
+	// Message is the feedback sentence in the user's language, MessageCode
+	// its catalogue code.
+	Message     string `json:"message,omitempty"`
+	MessageCode string `json:"message_code,omitempty"`
 	// Spawn is the launcher's status of the worker started for a job.
 	Spawn  string `json:"spawn,omitempty"`
 	JobID  int64  `json:"job_id,omitempty"`
@@ -138,6 +140,7 @@ func (s *Server) handleMediaAction(w http.ResponseWriter, r *http.Request) {
 	}
 	code := mediaActionCode(action, res)
 	res.OK, res.Action, res.MediaID = true, action, id
+	res.MessageCode = code
 	res.Message, _, _ = s.message(info(r).lang, code, res.JobID)
 	if wantsJSON(r) {
 		writeJSON(w, http.StatusOK, res)
