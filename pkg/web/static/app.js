@@ -40,7 +40,8 @@
     var data = new FormData(e.target);
     if (b.name) data.set(b.name, b.value);
     b.disabled = true;
-    post(e.target.action, data)
+    // getAttribute: a control named "action" shadows form.action.
+    post(e.target.getAttribute('action') || location.pathname + location.search, data)
       .then(function (r) { toast(r.message || r.error || 'HTTP error', !r.ok); })
       .catch(function () { toast('Network error', true); })
       .then(function () { b.disabled = false; });
