@@ -56,7 +56,8 @@ func main() {
 				ExtraRoutes: web.ChainRoutes(web.OllamaRoutes(web.OllamaOptions{Config: env.Modules.Ollama, Jobs: env.Modules.Jobs,
 					LogsDir: env.Config.Paths.Logs, ServiceBin: findOrEmpty(env.Config, bins, "ollama-service"),
 					ServiceArgs: configArgs(env.Config)}), forgeRoutes),
-				DetailSections: []web.DetailSection{web.OllamaDetailSection(), forgeSection},
+				// The Ollama routes add their own detail panel.
+				DetailSections: []web.DetailSection{forgeSection},
 				Ready: func(url, key string) {
 					fmt.Fprintf(c.App.Writer, "webui listening on %s\n", url)
 					if key != "" {

@@ -280,8 +280,20 @@ func (s *Setup) rescanJob(ctx context.Context, j *jobs.Job) (any, error) {
 	return res, nil
 }
 
+// Backfill modes: which media a scan_backfill_tags job walks.
+const (
+	// BackfillNoTags walks active media without any tag (the original's
+	// only mode, dashboard "Backfill missing tags").
+	BackfillNoTags = "no_tags"
+	// BackfillAll walks every active, not deleted media: the dashboard's
+	// "Rescan library", one rescan_media job per media, chunk by chunk.
+	BackfillAll = "all"
+)
+
 // BackfillPayload is the scan_backfill_tags payload and checkpoint (the
-// original's field names).
+// original's field names). Total is this run's estimate of all media the
+// job will have processed when done (processed + remaining candidates),
+// the job center's progress_bits_total.
 type BackfillPayload struct {
 	Mode             string `json:"mode"`
 	Chunk            int    `json:"chunk,omitempty"`
@@ -289,10 +301,12 @@ type BackfillPayload struct {
 	MaxEnqueuePerRun int    `json:"max_enqueue_per_run,omitempty"`
 	CursorLastID     int64  `json:"cursor_last_id"`
 	Processed        int    `json:"processed"`
+	Total            int    `json:"total,omitempty"`
 	EnqueuedTotal    int    `json:"enqueued_total"`
 	DedupedTotal     int    `json:"deduped_total"`
 	FailedTotal      int    `json:"failed_total"`
 	Done             bool   `json:"done,omitempty"`
+	Source           string `json:"source,omitempty"`
 	CreatedAt        string `json:"created_at,omitempty"`
 }
 
@@ -303,20 +317,43 @@ type BackfillResult struct {
 	CompletedAt string `json:"completed_at"`
 }
 
-// EnqueueBackfill queues a scan_backfill_tags job (mode no_tags). chunk is
-// clamped to 1..500 (default 200); max 0 means all.
-func EnqueueBackfill(ctx context.Context, q *jobs.Queue, chunk, maxN int, now time.Time) (jobs.EnqueueResult, error) {
+// ValidBackfillMode reports whether m is a backfill mode the handler runs.
+func ValidBackfillMode(m string) bool { return m == BackfillNoTags || m == BackfillAll }
+
+// BackfillRequest builds the scan_backfill_tags enqueue request for mode
+// (BackfillNoTags or BackfillAll; "" means no_tags). chunk is clamped to
+// 1..500 (default 200); max 0 means all. One job per mode is live at a
+// time (dedupe key per mode), so a second click joins the running walk.
+func BackfillRequest(mode string, chunk, maxN int, source string, now time.Time) (jobs.EnqueueRequest, error) {
+	if mode == "" {
+		mode = BackfillNoTags
+	}
+	if !ValidBackfillMode(mode) {
+		return jobs.EnqueueRequest{}, reason.Newf(CodeBackfillBadMode, "unknown backfill mode %q", mode)
+	}
 	if chunk <= 0 {
 		chunk = 200
 	}
 	chunk = min(chunk, 500)
-	return q.Enqueue(ctx, jobs.EnqueueRequest{Type: jobs.TypeScanBackfillTags, DedupeKey: "scan_backfill_tags:no_tags",
-		Payload: BackfillPayload{Mode: "no_tags", Chunk: chunk, Max: max(maxN, 0), CreatedAt: svtime.Format(now)}})
+	return jobs.EnqueueRequest{Type: jobs.TypeScanBackfillTags, DedupeKey: "scan_backfill_tags:" + mode,
+		Payload: BackfillPayload{Mode: mode, Chunk: chunk, Max: max(maxN, 0), Source: source, CreatedAt: svtime.Format(now)}}, nil
 }
 
-// backfillJob enqueues rescan_media jobs for active media without any tag,
-// in id order from the payload's cursor. After every chunk the cursor is
-// saved in the payload, so a crash or a re-queue resumes there. When the
+// EnqueueBackfill queues a scan_backfill_tags job (mode no_tags). chunk is
+// clamped to 1..500 (default 200); max 0 means all.
+func EnqueueBackfill(ctx context.Context, q *jobs.Queue, chunk, maxN int, now time.Time) (jobs.EnqueueResult, error) {
+	req, err := BackfillRequest(BackfillNoTags, chunk, maxN, "", now)
+	if err != nil {
+		return jobs.EnqueueResult{}, err
+	}
+	return q.Enqueue(ctx, req)
+}
+
+// backfillJob enqueues rescan_media jobs for the mode's media (no_tags:
+// active media without any tag; all: every active media), in id order from
+// the payload's cursor. After every chunk the cursor is saved in the
+// payload, so a crash or a re-queue resumes there, and the progress
+// (processed of processed + remaining) goes to the job row. When the
 // per-run cap is reached the job re-queues itself (Snooze) instead of
 // staying running as the original did.
 func (s *Setup) backfillJob(ctx context.Context, j *jobs.Job, o HandlerOptions) (any, error) {
@@ -325,9 +362,9 @@ func (s *Setup) backfillJob(ctx context.Context, j *jobs.Job, o HandlerOptions) 
 		return nil, err
 	}
 	if p.Mode == "" {
-		p.Mode = "no_tags"
+		p.Mode = BackfillNoTags
 	}
-	if p.Mode != "no_tags" {
+	if !ValidBackfillMode(p.Mode) {
 		return nil, reason.Newf(CodeBackfillBadMode, "unknown backfill mode %q", p.Mode)
 	}
 	if o.Queue == nil {
@@ -342,6 +379,17 @@ func (s *Setup) backfillJob(ctx context.Context, j *jobs.Job, o HandlerOptions) 
 	if p.MaxEnqueuePerRun > 0 {
 		runCap = p.MaxEnqueuePerRun
 	}
+	// Media imported since the last run are part of the walk (ids grow),
+	// so the total is re-estimated once per run.
+	remaining, err := s.backfillCount(ctx, p.Mode, p.CursorLastID)
+	if err != nil {
+		return nil, err
+	}
+	p.Total = p.Processed + remaining
+	if p.Max > 0 {
+		p.Total = min(p.Total, p.Max)
+	}
+	_ = j.Progress(ctx, p.Processed, p.Total)
 	created := 0
 	for {
 		if err := ctx.Err(); err != nil {
@@ -355,7 +403,7 @@ func (s *Setup) backfillJob(ctx context.Context, j *jobs.Job, o HandlerOptions) 
 			n = min(n, p.Max-p.Processed)
 		}
 		n = min(n, runCap-created)
-		ids, paths, err := s.noTagIDs(ctx, p.CursorLastID, n)
+		ids, paths, err := s.backfillIDs(ctx, p.Mode, p.CursorLastID, n)
 		if err != nil {
 			return nil, err
 		}
@@ -390,10 +438,11 @@ func (s *Setup) backfillJob(ctx context.Context, j *jobs.Job, o HandlerOptions) 
 			}
 		}
 		p.CursorLastID = last
+		p.Total = max(p.Total, p.Processed)
 		if err := j.SavePayload(ctx, p); err != nil {
 			return nil, err
 		}
-		_ = j.Progress(ctx, p.Processed, p.Max)
+		_ = j.Progress(ctx, p.Processed, p.Total)
 		if full {
 			l := j.Logger()
 			l.Info().Int64("cursor", p.CursorLastID).Msg("backfill: queue full, re-queued")
@@ -409,23 +458,42 @@ func (s *Setup) backfillJob(ctx context.Context, j *jobs.Job, o HandlerOptions) 
 
 func (s *Setup) backfillDone(ctx context.Context, j *jobs.Job, p BackfillPayload, result string) (any, error) {
 	p.Done = true
+	p.Total = p.Processed
 	if err := j.SavePayload(ctx, p); err != nil {
 		return nil, err
 	}
+	_ = j.Progress(ctx, p.Processed, p.Total)
 	r := BackfillResult{BackfillPayload: p, Result: result, CompletedAt: svtime.Format(s.Importer.now())}
-	s.audit(ctx, "backfill_no_tags_done", 0, map[string]any{"job_id": j.ID, "result": result, "processed": p.Processed,
-		"enqueued": p.EnqueuedTotal, "deduped": p.DedupedTotal, "last_id": p.CursorLastID})
+	// backfill_no_tags_done (the original's name) or backfill_all_done.
+	s.audit(ctx, "backfill_"+p.Mode+"_done", 0, map[string]any{"job_id": j.ID, "result": result, "processed": p.Processed,
+		"enqueued": p.EnqueuedTotal, "deduped": p.DedupedTotal, "last_id": p.CursorLastID, "mode": p.Mode})
 	return r, nil
 }
 
-// noTagIDs returns up to n active media ids above after without any
-// media_tags row, with their paths.
-func (s *Setup) noTagIDs(ctx context.Context, after int64, n int) ([]int64, []string, error) {
+// backfillWhere selects a mode's candidates (media m, ids above a cursor).
+func backfillWhere(mode string) string {
+	if mode == BackfillAll {
+		return `m.id > ? AND m.status = 'active' AND COALESCE(m.is_deleted, 0) = 0`
+	}
+	return `m.id > ? AND m.status = 'active' AND NOT EXISTS (SELECT 1 FROM media_tags t WHERE t.media_id = m.id)`
+}
+
+// backfillCount counts the mode's candidates above after.
+func (s *Setup) backfillCount(ctx context.Context, mode string, after int64) (int, error) {
+	var n int
+	if err := s.Importer.DB.QueryRowContext(ctx, `SELECT count(*) FROM media m WHERE `+backfillWhere(mode), after).Scan(&n); err != nil {
+		return 0, fmt.Errorf("backfill count: %w", err)
+	}
+	return n, nil
+}
+
+// backfillIDs returns up to n of the mode's candidate ids above after,
+// with their paths.
+func (s *Setup) backfillIDs(ctx context.Context, mode string, after int64, n int) ([]int64, []string, error) {
 	if n <= 0 {
 		return nil, nil, nil
 	}
-	rows, err := s.Importer.DB.QueryContext(ctx, `SELECT m.id, m.path FROM media m WHERE m.id > ? AND m.status = 'active'
-		AND NOT EXISTS (SELECT 1 FROM media_tags t WHERE t.media_id = m.id) ORDER BY m.id LIMIT ?`, after, n)
+	rows, err := s.Importer.DB.QueryContext(ctx, `SELECT m.id, m.path FROM media m WHERE `+backfillWhere(mode)+` ORDER BY m.id LIMIT ?`, after, n)
 	if err != nil {
 		return nil, nil, fmt.Errorf("backfill query: %w", err)
 	}

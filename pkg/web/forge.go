@@ -570,7 +570,8 @@ func (s *Server) forgeRegenAction(ctx context.Context, r *http.Request, id int64
 		}
 		return actionResult{}, err
 	}
-	res := actionResult{Status: out["status"].(string), Message: out["message"].(string)}
+	res := actionResult{Status: out["status"].(string)}
+	res.Spawn, _ = out["worker_spawn"].(string)
 	res.JobID, _ = out["job_id"].(int64)
 	if d, _ := out["deduped"].(bool); d {
 		res.Status = "deduped"

@@ -63,6 +63,12 @@ func newForgeEnv(t *testing.T, cfg func(*forgetest.Server) *forge.Config) *forge
 	var fc *forge.Config
 	if cfg != nil {
 		fc = cfg(fake)
+		// The web's own switch reads the same section as the service.
+		b, err := json.Marshal(fc)
+		if err != nil {
+			t.Fatal(err)
+		}
+		f.cfg.Forge = b
 	}
 	svc, err := forgejob.New(forgejob.Service{DB: f.db, Queue: q, Config: fc, Roots: library.RootsFromPaths(f.cfg.Paths),
 		PreviewsDir: filepath.Join(f.base, "PREVIEWS"), BackupsDir: filepath.Join(f.base, "BACKUPS"), Clock: clock, ProgressInterval: -1})

@@ -77,10 +77,13 @@ func (s *Server) handleDetail(w http.ResponseWriter, r *http.Request) {
 	}
 	s.render(w, r, "detail", map[string]any{
 		"D": d, "M": d.Media, "Prev": prev, "Next": next, "Query": f.Values(), "ShowID": showID,
-		"Variant": variant, "Sections": sections, "Diffs": diffs, "Msg": r.URL.Query().Get("msg"),
+		"Variant": variant, "Sections": sections, "Diffs": diffs, "Msg": s.banner(r),
 		"DisplayTitle": cmp.Or(d.Title, catalog.PrettyName(d.Media.Path)),
 	})
 }
+
+// CodeUpscaleNotImage: upscale was asked for a video.
+const CodeUpscaleNotImage = "upscale_not_image"
 
 // isPublicAction: these may be posted by any session with a valid CSRF
 // token; every other action needs admin rights.
@@ -91,10 +94,15 @@ type actionResult struct {
 	OK      bool   `json:"ok"`
 	Action  string `json:"action"`
 	MediaID int64  `json:"media_id"`
-	Message string `json:"message,omitempty"`
-	JobID   int64  `json:"job_id,omitempty"`
-	Status  string `json:"status,omitempty"`
-	Value   any    `json:"value,omitempty"`
+	// Message is the feedback sentence in the user's language, MessageCode
+	// its catalogue code.
+	Message     string `json:"message,omitempty"`
+	MessageCode string `json:"message_code,omitempty"`
+	// Spawn is the launcher's status of the worker started for a job.
+	Spawn  string `json:"spawn,omitempty"`
+	JobID  int64  `json:"job_id,omitempty"`
+	Status string `json:"status,omitempty"`
+	Value  any    `json:"value,omitempty"`
 }
 
 // handleMediaAction executes one POSTed action on one media (the forms of the
@@ -116,24 +124,50 @@ func (s *Server) handleMediaAction(w http.ResponseWriter, r *http.Request) {
 		s.fail(w, r, http.StatusForbidden, CodeAuthRequired, nil)
 		return
 	}
+	target := "/media_view.php?id=" + strconv.FormatInt(id, 10)
+	if back := r.PostFormValue("back"); back != "" && strings.HasPrefix(back, "/") && !strings.HasPrefix(back, "//") {
+		target = back
+	}
 	res, err := s.doAction(r.Context(), r, action, id)
 	if err != nil {
-		s.failErr(w, r, err)
+		// Status and sentence: the page's own buttons never send a
+		// refused request (a switched-off service's are disabled).
+		s.refuse(w, r, "", err)
 		return
 	}
+	if action == "hard_delete" && r.PostFormValue("back") == "" {
+		target = "/mediadb.php"
+	}
+	code := mediaActionCode(action, res)
 	res.OK, res.Action, res.MediaID = true, action, id
+	res.MessageCode = code
+	res.Message, _, _ = s.message(info(r).lang, code, res.JobID)
 	if wantsJSON(r) {
 		writeJSON(w, http.StatusOK, res)
 		return
 	}
-	target := "/media_view.php?id=" + strconv.FormatInt(id, 10)
-	if action == "hard_delete" {
-		target = "/mediadb.php"
+	http.Redirect(w, r, feedbackURL(target, code, res.JobID), http.StatusSeeOther)
+}
+
+// mediaActionCode is the feedback code of a successful media action: what
+// was queued (and for which worker), or that it was saved.
+func mediaActionCode(action string, res actionResult) string {
+	if res.Status == "deduped" {
+		return "job_already_queued"
 	}
-	if back := r.PostFormValue("back"); back != "" && strings.HasPrefix(back, "/") && !strings.HasPrefix(back, "//") {
-		target = back
+	switch action {
+	case "rescan_job":
+		return "rescan_queued"
+	case "upscale":
+		return "upscale_queued"
+	case "ollama_analyze":
+		return "analyze_queued"
+	case "forge_regen":
+		return "forge_queued"
+	case "hard_delete":
+		return "media_deleted"
 	}
-	http.Redirect(w, r, target, http.StatusSeeOther)
+	return "saved"
 }
 
 // handleBulk applies one action to up to 500 media ids.
@@ -168,7 +202,7 @@ func (s *Server) handleBulk(w http.ResponseWriter, r *http.Request) {
 		done++
 	}
 	if lastErr != nil && done == 0 {
-		s.failErr(w, r, lastErr)
+		s.refuse(w, r, "", lastErr)
 		return
 	}
 	writeJSON(w, http.StatusOK, map[string]any{"ok": true, "action": action, "done": done, "failed": failed})
@@ -247,14 +281,27 @@ func (s *Server) doAction(ctx context.Context, r *http.Request, action string, i
 	case "tag_add", "tag_remove", "tag_lock", "tag_unlock":
 		err = s.tagAction(ctx, r, action, id)
 	case "rescan_job":
+		// A rescan is a tag rescan: without the tagger it can only fail.
+		if err := s.serviceOff(ServiceTagger); err != nil {
+			return res, err
+		}
 		res, err = s.enqueue(ctx, jobs.TypeRescanMedia, id, map[string]any{"media_id": id, "source": "web"}, "scan-worker")
 	case "upscale":
+		if m.Type != "image" {
+			return res, reason.New(CodeUpscaleNotImage, "only images can be upscaled")
+		}
 		res, err = s.enqueue(ctx, jobs.TypeUpscale, id, map[string]any{"media_id": id, "source": "web"}, "media-worker")
 	case "forge_regen":
+		if err := s.serviceOff(ServiceForge); err != nil {
+			return res, err
+		}
 		// Planned like the Forge panel (pkg/web/forge.go): a raw payload
 		// would reach the worker without prompt plan or model resolution.
 		res, err = s.forgeRegenAction(ctx, r, id)
 	case "ollama_analyze":
+		if err := s.serviceOff(ServiceOllama); err != nil {
+			return res, err
+		}
 		// Ollama jobs are run by ollama-service (ollama-worker is its
 		// one-job child): enqueue and autostart exactly as the Ollama
 		// pages do, for THIS media only (the original enqueued the library).
@@ -339,7 +386,7 @@ func (s *Server) enqueue(ctx context.Context, typ string, id int64, payload map[
 	if er.Deduped {
 		res.Status = "deduped"
 	}
-	res.Message = s.spawn(ctx, worker, nil)
+	res.Spawn = s.spawn(ctx, worker, nil)
 	return res, nil
 }
 
@@ -348,6 +395,13 @@ func (s *Server) enqueue(ctx context.Context, typ string, id int64, payload map[
 func (s *Server) spawn(ctx context.Context, worker string, args []string) string {
 	if !s.cfg.Workers.WebSpawnEnabled {
 		return "web_spawn_disabled"
+	}
+	// A worker of a service switched off in the config is never started:
+	// it would only wait on a service that is not there.
+	if svc := workerService(worker); svc != "" {
+		if err := s.serviceOff(svc); err != nil {
+			return reason.Code(err)
+		}
 	}
 	if s.launcher == nil {
 		return "spawn_unavailable"

@@ -8,7 +8,6 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
-	"strconv"
 	"strings"
 	"time"
 
@@ -16,7 +15,6 @@ import (
 	"github.com/localsupervisor/supervisor/pkg/db"
 	"github.com/localsupervisor/supervisor/pkg/jobs"
 	"github.com/localsupervisor/supervisor/pkg/jobs/workerstate"
-	"github.com/localsupervisor/supervisor/pkg/reason"
 	"github.com/localsupervisor/supervisor/pkg/supervise"
 	"github.com/localsupervisor/supervisor/pkg/svtime"
 )
@@ -255,8 +253,8 @@ func (s *Server) handleDashboard(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	d.JobsSig = jobsSignature(d)
-	s.render(w, r, "dashboard", map[string]any{"D": d, "Msg": r.URL.Query().Get("msg"), "JobAdmin": s.jobAdmin != nil,
-		"Title": "dash.title"})
+	s.render(w, r, "dashboard", map[string]any{"D": d, "Msg": s.banner(r), "JobAdmin": s.jobAdmin != nil,
+		"Title": "dash.title", "ImportMode": s.cfg.Import.Mode})
 }
 
 func (s *Server) handleDashboardJSON(w http.ResponseWriter, r *http.Request) {
@@ -272,154 +270,9 @@ func (s *Server) handleDashboardJSON(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, http.StatusOK, map[string]any{"ok": true, "data": d})
 }
 
-// ImportPayload is the scan_path job payload (spec: {path, requested_path,
-// limit, mode, source, created_at}).
-type ImportPayload struct {
-	Path          string `json:"path"`
-	RequestedPath string `json:"requested_path"`
-	Limit         int    `json:"limit"`
-	Mode          string `json:"mode"`
-	Source        string `json:"source"`
-	CreatedAt     string `json:"created_at"`
-}
-
-func (s *Server) handleDashboardAction(w http.ResponseWriter, r *http.Request) {
-	ctx := r.Context()
-	action := r.PostFormValue("action")
-	result := map[string]any{"ok": true, "action": action}
-	var err error
-	switch action {
-	case "scan_path":
-		result, err = s.importFolders(ctx, r)
-	case "rescan_db", "backfill_no_tags":
-		typ := jobs.TypeRescanMedia
-		if action == "backfill_no_tags" {
-			typ = jobs.TypeScanBackfillTags
-		}
-		limit := 200
-		if n, perr := strconv.Atoi(r.PostFormValue("limit")); perr == nil && n > 0 && n <= 500 {
-			limit = n
-		}
-		result, err = s.enqueueGlobal(ctx, typ, map[string]any{"limit": limit, "source": "web", "created_at": svtime.Format(s.clock.Now())}, limit)
-	case "job_cancel", "job_requeue", "job_delete":
-		id, ok := parseID(r.PostFormValue("job_id"))
-		if !ok {
-			s.fail(w, r, http.StatusBadRequest, CodeBadRequest, nil)
-			return
-		}
-		if s.jobAdmin == nil {
-			err = reason.New("jobs_admin_unavailable", "job administration not configured")
-			break
-		}
-		switch action {
-		case "job_cancel":
-			err = s.jobAdmin.Cancel(ctx, id)
-		case "job_requeue":
-			err = s.jobAdmin.Requeue(ctx, id)
-		default:
-			err = s.jobAdmin.Delete(ctx, id)
-		}
-		result["job_id"] = id
-	case "spawn":
-		result["status"] = s.spawn(ctx, "scan-worker", nil)
-	default:
-		s.fail(w, r, http.StatusBadRequest, "unknown_action", nil)
-		return
-	}
-	if err != nil {
-		s.failErr(w, r, err)
-		return
-	}
-	if err := s.auditGlobal(ctx, r, "dashboard_"+action, result); err != nil {
-		s.log.Warn().Err(err).Msg("audit not written")
-	}
-	if wantsJSON(r) {
-		writeJSON(w, http.StatusOK, result)
-		return
-	}
-	msg := action
-	if st, ok := result["spawn"].(string); ok {
-		msg += ": " + st
-	}
-	http.Redirect(w, r, "/index.php?msg="+urlQueryEscape(msg), http.StatusSeeOther)
-}
-
 func urlQueryEscape(s string) string {
 	r := strings.NewReplacer("%", "%25", "&", "%26", "+", "%2B", " ", "+", "#", "%23", "?", "%3F", "=", "%3D")
 	return r.Replace(s)
-}
-
-func (s *Server) auditGlobal(ctx context.Context, r *http.Request, action string, details map[string]any) error {
-	ri := info(r)
-	b, _ := json.Marshal(details)
-	_, err := s.db.ExecContext(ctx, `INSERT INTO audit_log(action, entity_type, entity_id, details_json, actor_ip, actor_key, created_at)
-		VALUES (?, 'dashboard', NULL, ?, ?, ?, ?)`, action, string(b), ri.clientIP, map[bool]string{true: "internal_key", false: "session"}[ri.keyAuth],
-		svtime.Format(s.clock.Now()))
-	return err
-}
-
-// importFolders enqueues one scan_path job per requested folder (one path
-// per line, at most 20, each ≤500 chars) and starts the scan worker.
-func (s *Server) importFolders(ctx context.Context, r *http.Request) (map[string]any, error) {
-	limit := 0
-	if n, err := strconv.Atoi(r.PostFormValue("scan_limit")); err == nil && n > 0 {
-		limit = min(n, 100000)
-	}
-	seen := map[string]bool{}
-	var reqs []jobs.EnqueueRequest
-	now := svtime.Format(s.clock.Now())
-	for _, line := range strings.Split(r.PostFormValue("scan_path"), "\n") {
-		p := strings.TrimSpace(line)
-		if p == "" || len(p) > 500 || seen[p] {
-			continue
-		}
-		seen[p] = true
-		abs := p
-		if !filepath.IsAbs(abs) {
-			abs = s.cfg.Resolve(p)
-		}
-		abs = filepath.Clean(abs)
-		st, err := os.Stat(abs)
-		if err != nil || !st.IsDir() {
-			return nil, reason.New("scan_path_not_found", "folder not found")
-		}
-		reqs = append(reqs, jobs.EnqueueRequest{Type: jobs.TypeScanPath, DedupeKey: "scan_path:" + abs,
-			Payload: ImportPayload{Path: abs, RequestedPath: p, Limit: limit, Mode: s.cfg.Import.Mode, Source: "web", CreatedAt: now}})
-		if len(reqs) >= 20 {
-			break
-		}
-	}
-	if len(reqs) == 0 {
-		return nil, reason.New("scan_path_empty", "no folder given")
-	}
-	if s.jobs == nil {
-		return nil, reason.New("jobs_unavailable", "job queue not configured")
-	}
-	var ids []int64
-	for _, rq := range reqs {
-		res, err := s.jobs.Enqueue(ctx, rq)
-		if err != nil {
-			return nil, err
-		}
-		ids = append(ids, res.JobID)
-	}
-	var args []string
-	if limit > 0 {
-		args = append(args, "--limit="+strconv.Itoa(limit))
-	}
-	return map[string]any{"ok": true, "action": "scan_path", "job_ids": ids, "spawn": s.spawn(ctx, "scan-worker", args)}, nil
-}
-
-func (s *Server) enqueueGlobal(ctx context.Context, typ string, payload map[string]any, limit int) (map[string]any, error) {
-	if s.jobs == nil {
-		return nil, reason.New("jobs_unavailable", "job queue not configured")
-	}
-	res, err := s.jobs.Enqueue(ctx, jobs.EnqueueRequest{Type: typ, Payload: payload, DedupeKey: typ + ":global"})
-	if err != nil {
-		return nil, err
-	}
-	return map[string]any{"ok": true, "job_id": res.JobID, "deduped": res.Deduped,
-		"spawn": s.spawn(ctx, "scan-worker", []string{"--limit=" + strconv.Itoa(limit)})}, nil
 }
 
 // handlePrune is POST /jobs_prune.php (spec 3.8) with the original groups.

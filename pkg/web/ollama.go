@@ -18,6 +18,7 @@ import (
 	"github.com/localsupervisor/supervisor/pkg/jobs/workerstate"
 	"github.com/localsupervisor/supervisor/pkg/ollama"
 	"github.com/localsupervisor/supervisor/pkg/ollamasvc"
+	"github.com/localsupervisor/supervisor/pkg/reason"
 	"github.com/localsupervisor/supervisor/pkg/svtime"
 )
 
@@ -44,8 +45,10 @@ func OllamaRoutes(o OllamaOptions) func(mux *http.ServeMux, s *Server) {
 			h.o.Autostart = ollamasvc.Autostart
 		}
 		// The detail page's "analyze" action enqueues and starts the
-		// service the same way as these pages.
+		// service the same way as these pages; its panel is this
+		// server's, so it knows whether Ollama is switched on.
 		s.ollamaAnalyze = h.analyzeOne
+		s.sections = append(s.sections, h.detailSection)
 		mux.HandleFunc("/internal_ollama.php", s.Mutating(true, h.api))
 		mux.HandleFunc("/ollama.php", s.Mutating(true, h.api))
 		mux.HandleFunc("GET /dashboard_ollama.php", h.dashboard)
@@ -57,20 +60,25 @@ func OllamaRoutes(o OllamaOptions) func(mux *http.ServeMux, s *Server) {
 	}
 }
 
-// OllamaDetailSection renders the "analyze this media" panel; it posts
-// media_id inside filters so only this media is enqueued.
-func OllamaDetailSection() DetailSection {
-	return func(ctx context.Context, r *http.Request, mediaID int64) (template.HTML, error) {
-		ri := info(r)
-		if !ri.admin {
-			return "", nil
-		}
-		return template.HTML(fmt.Sprintf(`<section class="panel" id="ollama-panel"><h2>Ollama</h2>
+// detailSection renders the detail page's "analyze this media" panel; it
+// posts media_id inside filters so only this media is enqueued. With
+// ollama.enabled off the button is disabled and the reason shown.
+func (h *ollamaHandlers) detailSection(_ context.Context, r *http.Request, mediaID int64) (template.HTML, error) {
+	ri := info(r)
+	if !ri.admin {
+		return "", nil
+	}
+	disabled, why := "", ""
+	if off := h.s.offReason(ri.lang, ServiceOllama); off != "" {
+		disabled = ` disabled aria-describedby="ollama-off"`
+		why = ` <small class="off-reason" id="ollama-off">` + template.HTMLEscapeString(off) + `</small>`
+	}
+	return template.HTML(fmt.Sprintf(`<section class="panel" id="ollama-panel"><h2>Ollama</h2>
 <form method="post" action="/internal_ollama.php" id="ollama-analyze"><input type="hidden" name="csrf_token" value="%s">
 <input type="hidden" name="action" value="enqueue"><input type="hidden" name="media_id" value="%d">
 <select name="mode"><option value="all">all</option>%s</select> <label><input type="checkbox" name="force" value="1"> force</label>
-<button>Analyze this media</button></form></section>`, template.HTMLEscapeString(ri.sess.CSRF), mediaID, modeOptions())), nil
-	}
+<button id="ollama-analyze-btn"%s>%s</button>%s</form></section>`, template.HTMLEscapeString(ri.sess.CSRF), mediaID, modeOptions(),
+		disabled, template.HTMLEscapeString(h.s.i18n.T(ri.lang, "detail.analyze")), why)), nil
 }
 
 func modeOptions() string {
@@ -139,9 +147,16 @@ func (h *ollamaHandlers) api(w http.ResponseWriter, r *http.Request) {
 	switch action := pStr(p, "action"); action {
 	case "status":
 		h.status(w, r, pBool(p, "details"))
-	case "enqueue":
-		h.enqueue(w, r, p)
-	case "run_once", "run":
+	case "enqueue", "run_once", "run":
+		// Nothing is queued or started for a service switched off.
+		if err := h.s.serviceOff(ServiceOllama); err != nil {
+			h.s.refuse(w, r, "/dashboard_ollama.php", err)
+			return
+		}
+		if action == "enqueue" {
+			h.enqueue(w, r, p)
+			return
+		}
 		sr := h.spawn(ctx, true, int(pInt(p, "batch")))
 		writeJSON(w, http.StatusOK, map[string]any{"ok": sr.Status == "started" || sr.Status == "running", "status": sr.Status, "reason_code": sr.ReasonCode, "pid": sr.PID, "spawn": sr})
 	case "job_status":
@@ -220,7 +235,7 @@ func (h *ollamaHandlers) analyzeOne(ctx context.Context, id int64, mode string) 
 	if err != nil {
 		return actionResult{}, err
 	}
-	res := actionResult{Status: "queued", Message: "web_spawn_disabled", Value: sum}
+	res := actionResult{Status: "queued", Spawn: "web_spawn_disabled", Value: sum}
 	if len(sum.JobIDs) > 0 {
 		res.JobID = sum.JobIDs[0]
 	} else if sum.Deduped > 0 {
@@ -228,7 +243,7 @@ func (h *ollamaHandlers) analyzeOne(ctx context.Context, id int64, mode string) 
 	}
 	if h.s.cfg.Workers.WebSpawnEnabled {
 		sr := h.spawn(ctx, false, 0)
-		res.Message = cmp.Or(sr.ReasonCode, sr.Status)
+		res.Spawn = cmp.Or(sr.ReasonCode, sr.Status)
 	}
 	return res, nil
 }
@@ -272,6 +287,11 @@ func (h *ollamaHandlers) enqueue(w http.ResponseWriter, r *http.Request, p map[s
 }
 
 func (h *ollamaHandlers) spawn(ctx context.Context, force bool, batch int) ollamasvc.SpawnResult {
+	// ollama-service would poll a closed port forever: never start it
+	// while ollama.enabled is off.
+	if err := h.s.serviceOff(ServiceOllama); err != nil {
+		return ollamasvc.SpawnResult{TS: svtime.NowString(h.s.clock), Status: "skipped", ReasonCode: reason.Code(err)}
+	}
 	if batch <= 0 {
 		batch = h.cfg.Worker.BatchSize
 	}
@@ -351,5 +371,6 @@ func (h *ollamaHandlers) delete(w http.ResponseWriter, r *http.Request, p map[st
 // dashboard renders without DB queries: everything comes from the runtime
 // files; the page polls /internal_ollama.php action=status.
 func (h *ollamaHandlers) dashboard(w http.ResponseWriter, r *http.Request) {
-	h.s.render(w, r, "ollama_dashboard", map[string]any{"Title": "nav.dashboard", "S": h.light(), "Modes": ollamasvc.JobModes()})
+	h.s.render(w, r, "ollama_dashboard", map[string]any{"Title": "nav.dashboard", "S": h.light(), "Modes": ollamasvc.JobModes(),
+		"Off": h.s.offReason(info(r).lang, ServiceOllama)})
 }

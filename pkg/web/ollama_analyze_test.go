@@ -42,7 +42,7 @@ func (r *spawnRecorder) autostart(_ context.Context, o ollamasvc.AutostartOption
 // enqueues an Ollama job for this media only and autostarts ollama-service
 // (with its --batch arguments), never a bare ollama-worker.
 func TestDetailOllamaAnalyzeStartsService(t *testing.T) {
-	f := newFixture(t)
+	f := newFixture(t, ServiceOllama)
 	f.cfg.Workers.WebSpawnEnabled = true
 	rec := &spawnRecorder{}
 	svcBin := filepath.Join(f.base, "bin", "ollama-service")

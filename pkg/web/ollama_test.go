@@ -17,11 +17,10 @@ import (
 
 func ollamaFixture(t *testing.T) (*fixture, *client) {
 	t.Helper()
-	f := newFixture(t)
+	f := newFixture(t, ServiceOllama)
 	q := jobs.NewQueue(jobs.QueueOptions{DB: f.db, Clock: f.srv.clock, Config: jobs.DefaultConfig()})
 	s, err := New(Options{Config: f.cfg, DB: f.db, ReadDB: f.srv.rdb, Log: zerolog.Nop(), Clock: f.srv.clock, Jobs: q, JobAdmin: JobAdminAdapter{Q: q},
-		ExtraRoutes:    OllamaRoutes(OllamaOptions{Config: ollama.DefaultConfig(), Jobs: jobs.DefaultConfig(), LogsDir: filepath.Join(f.base, "LOGS"), ServiceBin: filepath.Join(f.base, "no-such-bin")}),
-		DetailSections: []DetailSection{OllamaDetailSection()}})
+		ExtraRoutes: OllamaRoutes(OllamaOptions{Config: ollama.DefaultConfig(), Jobs: jobs.DefaultConfig(), LogsDir: filepath.Join(f.base, "LOGS"), ServiceBin: filepath.Join(f.base, "no-such-bin")})})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -165,6 +165,9 @@ type Server struct {
 	dash          dashCache
 	supervised    Supervised
 	handler       http.Handler
+	// services are the enabled switches of the optional services
+	// (ServiceTagger, ServiceOllama, ServiceForge), read once in New.
+	services map[string]bool
 	// ollamaAnalyze enqueues Ollama jobs for one media and starts
 	// ollama-service; set by OllamaRoutes (nil: not wired).
 	ollamaAnalyze func(ctx context.Context, id int64, mode string) (actionResult, error)
@@ -190,6 +193,9 @@ func New(o Options) (*Server, error) {
 		s.pageSize = catalog.PageSize
 	}
 	s.freshness = cmp.Or(o.Freshness, defaultFreshness)
+	if s.services, err = loadServices(o.Config); err != nil {
+		return nil, err
+	}
 	if s.version == "" {
 		s.version = "unknown"
 	}
@@ -303,15 +309,15 @@ func (s *Server) fail(w http.ResponseWriter, r *http.Request, status int, code s
 	if status == http.StatusServiceUnavailable {
 		w.Header().Set("Retry-After", "1")
 	}
-	msg := s.i18n.T(info(r).lang, "err."+code)
-	if msg == "err."+code { // codes without a catalogue text get a generic one
-		generic := "err.bad_request"
+	msg, isErr, known := s.message(info(r).lang, code, 0)
+	if !known || !isErr { // codes without a catalogue sentence get a generic one
+		generic := CodeBadRequest
 		if status >= 500 {
-			generic = "err.internal_error"
+			generic = CodeInternal
 		} else if status == http.StatusForbidden {
-			generic = "err.forbidden"
+			generic = CodeForbidden
 		}
-		msg = s.i18n.T(info(r).lang, generic)
+		msg, _, _ = s.message(info(r).lang, generic, 0)
 	}
 	if wantsJSON(r) {
 		writeJSON(w, status, map[string]any{"ok": false, "status": statusWord(status), "reason_code": code, "error": msg})

@@ -11,7 +11,7 @@ import (
 	"github.com/localsupervisor/supervisor/pkg/jobs"
 )
 
-var pageNames = []string{"list", "detail", "dashboard", "login", "refused"}
+var pageNames = []string{"list", "detail", "dashboard", "login", "refused", "import_confirm"}
 
 func (s *Server) funcs() template.FuncMap {
 	return template.FuncMap{
@@ -72,6 +72,11 @@ func (s *Server) funcs() template.FuncMap {
 			}
 			return out
 		},
+		// off is the reason an action needing the service is disabled
+		// ("" when the service is on).
+		"off": s.offReason,
+		// say is a code's sentence ("" for a code without one).
+		"say":   func(lang, code string) string { t, _, _ := s.message(lang, code, 0); return t },
 		"lower": strings.ToLower,
 		"eqs":   func(a, b string) bool { return a == b },
 		"diff":  lineDiff,

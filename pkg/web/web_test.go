@@ -56,10 +56,13 @@ type fixture struct {
 	imgID int64
 }
 
-func newFixture(t *testing.T) *fixture {
+// newFixture serves the default config (every optional service off) with
+// the named services (ServiceTagger, …) switched on.
+func newFixture(t *testing.T, services ...string) *fixture {
 	t.Helper()
 	base := t.TempDir()
 	cfg := testConfig(t, base)
+	enableServices(cfg, services...)
 	ctx := context.Background()
 	w := dbtest.Open(t, cfg.DB.Path)
 	r, err := db.OpenReadOnly(ctx, db.Options{Path: cfg.DB.Path})
@@ -282,7 +285,7 @@ func TestListFiltersAndAdultGate(t *testing.T) {
 }
 
 func TestDetailAndTagActions(t *testing.T) {
-	f := newFixture(t)
+	f := newFixture(t, ServiceTagger)
 	c := f.client()
 	c.login()
 	if rec := c.do("GET", "/media_view.php?id=1", nil); rec.Code != 200 || !strings.Contains(rec.Body.String(), "hopper") {

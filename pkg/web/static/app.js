@@ -19,6 +19,46 @@
     if (msg && !window.confirm(msg)) { e.preventDefault(); }
   });
 
+  // ---- action feedback: a button marked data-toast posts its form by
+  // fetch and shows the server's sentence as a toast; without JavaScript
+  // the form posts and the page shows the same sentence as a banner ----
+  function toast(text, isErr) {
+    var box = document.getElementById('toasts');
+    if (!box) {
+      box = el('div', 'toasts'); box.id = 'toasts';
+      box.setAttribute('role', 'status'); box.setAttribute('aria-live', 'polite');
+      document.body.appendChild(box);
+    }
+    var t = el('div', 'toast' + (isErr ? ' error' : ''), text);
+    box.appendChild(t);
+    setTimeout(function () { t.remove(); }, 10000);
+  }
+  document.addEventListener('submit', function (e) {
+    var b = e.submitter;
+    if (e.defaultPrevented || !b || !b.hasAttribute('data-toast')) return;
+    e.preventDefault();
+    var data = new FormData(e.target);
+    if (b.name) data.set(b.name, b.value);
+    b.disabled = true;
+    // getAttribute: a control named "action" shadows form.action.
+    post(e.target.getAttribute('action') || location.pathname + location.search, data)
+      .then(function (r) { toast(r.message || r.error || 'HTTP error', !r.ok); })
+      .catch(function () { toast('Network error', true); })
+      .then(function () { b.disabled = false; });
+  });
+
+  // ---- dashboard import: a move asks first (the files leave their
+  // folder); without JavaScript the server shows a confirm page ----
+  var imp = document.getElementById('import-form');
+  if (imp) imp.addEventListener('submit', function (e) {
+    var mode = imp.querySelector('input[name="mode"]:checked'), cm = document.getElementById('confirm-move');
+    cm.value = '0';
+    if (mode && mode.value === 'move') {
+      if (!window.confirm(imp.dataset.confirmMove)) { e.preventDefault(); return; }
+      cm.value = '1';
+    }
+  });
+
   // ---- media list: a text query's count arrives after the cards ----
   var countEl = document.getElementById('count');
   if (countEl && countEl.dataset.countUrl) {
