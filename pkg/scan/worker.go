@@ -225,7 +225,7 @@ func (s *Setup) handleScanPath(ctx context.Context, j *jobs.Job, o HandlerOption
 		}
 		return nil
 	}
-	sum, err := im.ScanPath(ctx, p.Path, RunOptions{Limit: p.Limit, Walk: o.Walk, OnCommit: advance})
+	sum, err := im.ScanPath(ctx, p.Path, RunOptions{Limit: p.Limit, Walk: o.Walk, OnCommit: advance, JobID: j.ID})
 	if err != nil {
 		return sum, err
 	}
