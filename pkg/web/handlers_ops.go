@@ -253,7 +253,7 @@ func (s *Server) handleDashboard(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	s.render(w, r, "dashboard", map[string]any{"D": d, "Msg": r.URL.Query().Get("msg"), "JobAdmin": s.jobAdmin != nil,
-		"Title": "dash.title"})
+		"Title": "dash.title", "Sources": s.sourcesSection(r.Context())})
 }
 
 func (s *Server) handleDashboardJSON(w http.ResponseWriter, r *http.Request) {
@@ -380,8 +380,7 @@ func (s *Server) importFolders(ctx context.Context, r *http.Request) (map[string
 		if err != nil || !st.IsDir() {
 			return nil, reason.New("scan_path_not_found", "folder not found")
 		}
-		reqs = append(reqs, jobs.EnqueueRequest{Type: jobs.TypeScanPath, DedupeKey: "scan_path:" + abs,
-			Payload: ImportPayload{Path: abs, RequestedPath: p, Limit: limit, Mode: s.cfg.Import.Mode, Source: "web", CreatedAt: now}})
+		reqs = append(reqs, scanPathRequest(ImportPayload{Path: abs, RequestedPath: p, Limit: limit, Mode: s.cfg.Import.Mode, Source: "web", CreatedAt: now}))
 		if len(reqs) >= 20 {
 			break
 		}
@@ -389,22 +388,7 @@ func (s *Server) importFolders(ctx context.Context, r *http.Request) (map[string
 	if len(reqs) == 0 {
 		return nil, reason.New("scan_path_empty", "no folder given")
 	}
-	if s.jobs == nil {
-		return nil, reason.New("jobs_unavailable", "job queue not configured")
-	}
-	var ids []int64
-	for _, rq := range reqs {
-		res, err := s.jobs.Enqueue(ctx, rq)
-		if err != nil {
-			return nil, err
-		}
-		ids = append(ids, res.JobID)
-	}
-	var args []string
-	if limit > 0 {
-		args = append(args, "--limit="+strconv.Itoa(limit))
-	}
-	return map[string]any{"ok": true, "action": "scan_path", "job_ids": ids, "spawn": s.spawn(ctx, "scan-worker", args)}, nil
+	return s.enqueueScans(ctx, reqs, limit)
 }
 
 func (s *Server) enqueueGlobal(ctx context.Context, typ string, payload map[string]any, limit int) (map[string]any, error) {

@@ -162,6 +162,7 @@ type Server struct {
 	pageSize      int
 	freshness     time.Duration
 	counts        countCache
+	servableCache servableRoots
 	supervised    Supervised
 	handler       http.Handler
 	// ollamaAnalyze enqueues Ollama jobs for one media and starts
@@ -247,6 +248,7 @@ func (s *Server) routes() http.Handler {
 	mux.HandleFunc("/login", s.mutating(false, s.handleLogin))
 	mux.HandleFunc("/logout", s.mutating(false, s.handleLogout))
 	mux.HandleFunc("/settings", s.mutating(false, s.handleSettings))
+	s.sourceRoutes(mux)
 	if s.extraRoutes != nil {
 		s.extraRoutes(mux, s)
 	}

@@ -9,7 +9,16 @@ import (
 	"strings"
 )
 
-var pageNames = []string{"list", "detail", "dashboard", "login"}
+var pageNames = []string{"list", "detail", "dashboard", "login", "source_remove"}
+
+// pagePartials are the template files parsed with a page besides
+// layout.html and the page's own file.
+func pagePartials(page string) []string {
+	if page == "dashboard" {
+		return []string{"templates/sources.html"}
+	}
+	return nil
+}
 
 func (s *Server) funcs() template.FuncMap {
 	return template.FuncMap{
@@ -64,9 +73,10 @@ func (s *Server) funcs() template.FuncMap {
 			}
 			return out
 		},
-		"lower": strings.ToLower,
-		"eqs":   func(a, b string) bool { return a == b },
-		"diff":  lineDiff,
+		"lower":     strings.ToLower,
+		"srcstatus": s.sourceStatus,
+		"eqs":       func(a, b string) bool { return a == b },
+		"diff":      lineDiff,
 		"sel": func(a, b string) template.HTMLAttr {
 			if a == b {
 				return "selected"
@@ -79,7 +89,8 @@ func (s *Server) funcs() template.FuncMap {
 func (s *Server) parseTemplates() error {
 	s.pages = map[string]*template.Template{}
 	for _, p := range pageNames {
-		t, err := template.New("layout").Funcs(s.funcs()).ParseFS(assetsFS, "templates/layout.html", "templates/"+p+".html")
+		files := append([]string{"templates/layout.html", "templates/" + p + ".html"}, pagePartials(p)...)
+		t, err := template.New("layout").Funcs(s.funcs()).ParseFS(assetsFS, files...)
 		if err != nil {
 			return fmt.Errorf("parse template %s: %w", p, err)
 		}
