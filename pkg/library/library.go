@@ -228,6 +228,12 @@ func (r ResolvedRoots) Inside(path string) (string, bool) {
 // symlink-free (filepath.EvalSymlinks of an existing file): no system call.
 func (r ResolvedRoots) InsideResolved(real string) (string, bool) {
 	for i, rr := range r.real {
+		// A path below rr starts with rr (up to case on Windows, where Rel
+		// compares case-insensitively): skip the allocating Rel for the
+		// roots it cannot be in.
+		if len(real) <= len(rr) || !strings.EqualFold(real[:len(rr)], rr) {
+			continue
+		}
 		rel, err := filepath.Rel(rr, real)
 		if err != nil || rel == "." || rel == ".." || strings.HasPrefix(rel, ".."+string(filepath.Separator)) {
 			continue

@@ -163,6 +163,7 @@ type Server struct {
 	freshness     time.Duration
 	counts        countCache
 	servableCache servableRoots
+	srcCounts     sourceCounts
 	supervised    Supervised
 	handler       http.Handler
 	// ollamaAnalyze enqueues Ollama jobs for one media and starts
