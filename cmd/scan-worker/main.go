@@ -10,13 +10,16 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"time"
 
 	"github.com/urfave/cli/v2"
 
 	"github.com/localsupervisor/supervisor/pkg/config"
 	"github.com/localsupervisor/supervisor/pkg/jobs"
 	"github.com/localsupervisor/supervisor/pkg/logging"
+	"github.com/localsupervisor/supervisor/pkg/reason"
 	"github.com/localsupervisor/supervisor/pkg/scan"
+	"github.com/localsupervisor/supervisor/pkg/sources"
 	"github.com/localsupervisor/supervisor/pkg/workercmd"
 )
 
@@ -39,7 +42,44 @@ func main() {
 			return scan.ScanPathClaimFilter(pathPrefix(env.CLI.String("path")))
 		},
 		Setup: setup,
+		// Only the instance holding the lock queues the rescans of watched
+		// library sources (once at start, then every tick with --loop).
+		Locked: startWatch,
 	}))
+}
+
+// startWatch runs the library-source watch schedule
+// (import.watch_interval_minutes; 0 = off): once now, and in --loop mode
+// on a ticker until stop. Failures are logged; the next tick retries.
+func startWatch(ctx context.Context, env *workercmd.Env) (stop func()) {
+	if env.Config == nil || env.Config.Import.WatchIntervalMinutes <= 0 {
+		return nil
+	}
+	interval := time.Duration(env.Config.Import.WatchIntervalMinutes) * time.Minute
+	w := &sources.Watcher{DB: env.DB, Clock: env.Clock, Interval: interval, Enqueue: scan.WatchEnqueuer(env.Queue, env.Clock)}
+	report := func(res sources.WatchResult, err error) {
+		if err != nil {
+			env.Log.Warn().Err(err).Msg("source_watch_failed")
+			return
+		}
+		for p, ferr := range res.Failed {
+			env.Log.Warn().Err(ferr).Str("path", p).Str("reason_code", reason.CodeOr(ferr, "error")).Msg("source_watch_queue_failed")
+		}
+		if res.Queued > 0 {
+			env.Log.Info().Int("queued", res.Queued).Int("deduped", res.Deduped).Msg("source_watch")
+		}
+	}
+	if !env.CLI.Bool("loop") {
+		report(w.RunOnce(ctx))
+		return nil
+	}
+	ctx, cancel := context.WithCancel(ctx)
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		w.Run(ctx, sources.Tick(interval), report)
+	}()
+	return func() { cancel(); <-done }
 }
 
 // pathPrefix makes --path absolute and resolves symlinks, as payload paths

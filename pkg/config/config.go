@@ -103,6 +103,10 @@ type Import struct {
 	// BatchSize is how many new media one write transaction commits
 	// (0: the importer's default).
 	BatchSize int `json:"batch_size"`
+	// WatchIntervalMinutes is how often the scan worker rescans a library
+	// source marked "watch" on the dashboard (default 10; 0 turns the
+	// schedule off).
+	WatchIntervalMinutes int `json:"watch_interval_minutes"`
 }
 
 // Metadata configures generation-metadata extraction.
@@ -364,6 +368,9 @@ func (c *Config) validate() error {
 	case "move", "copy", "in_place":
 	default:
 		bad = append(bad, fmt.Sprintf("import.mode %q must be move, copy or in_place", c.Import.Mode))
+	}
+	if c.Import.WatchIntervalMinutes < 0 {
+		bad = append(bad, "import.watch_interval_minutes must be >= 0 (0 = watched sources are not rescanned)")
 	}
 	if c.Import.MaxPixels <= 0 {
 		bad = append(bad, "import.max_pixels must be > 0")

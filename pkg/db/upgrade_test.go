@@ -134,6 +134,18 @@ func TestUpgradeOriginalDatabase(t *testing.T) {
 	if err != nil || len(res.Applied) != 0 {
 		t.Fatalf("second migrate applied %v (%v)", res.Applied, err)
 	}
+	// The upgraded database has no library sources (0203): the original
+	// kept none, and one folder is one source.
+	var sources int
+	if err := d.QueryRow(`SELECT count(*) FROM library_sources`).Scan(&sources); err != nil || sources != 0 {
+		t.Fatalf("library_sources after upgrade: %d rows, %v", sources, err)
+	}
+	for i := 0; i < 2; i++ {
+		_, err := d.Exec(`INSERT INTO library_sources(path, mode, added_at) VALUES ('D:/in', 'in_place', '2026-01-01T00:00:00Z')`)
+		if (err == nil) != (i == 0) {
+			t.Fatalf("insert %d of one source path: %v", i+1, err)
+		}
+	}
 	// Foreign keys work after the upgrade: deleting a media cascades.
 	if _, err := d.Exec(`DELETE FROM media WHERE id=2`); err != nil {
 		t.Fatal(err)

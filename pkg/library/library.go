@@ -182,6 +182,21 @@ func Inside(roots []string, path string) (string, bool) {
 	if err != nil {
 		return "", false
 	}
+	return ResolveRoots(roots).InsideResolved(rp)
+}
+
+// ResolvedRoots are roots resolved once (absolute, symlink-free) for many
+// Inside checks: a hot path (every thumbnail the web UI serves) resolves
+// its roots when they change, not per request.
+type ResolvedRoots struct {
+	configured []string
+	real       []string
+}
+
+// ResolveRoots resolves roots; a root that cannot be resolved is left out
+// (nothing is inside it), empty roots are skipped.
+func ResolveRoots(roots []string) ResolvedRoots {
+	var r ResolvedRoots
 	for _, root := range roots {
 		if root == "" {
 			continue
@@ -190,13 +205,51 @@ func Inside(roots []string, path string) (string, bool) {
 		if err != nil {
 			continue
 		}
-		rel, err := filepath.Rel(rr, rp)
+		r.configured = append(r.configured, root)
+		r.real = append(r.real, rr)
+	}
+	return r
+}
+
+// Len is the number of resolved roots.
+func (r ResolvedRoots) Len() int { return len(r.real) }
+
+// Inside is library.Inside against the resolved roots: path's symlinks are
+// resolved, the roots' were resolved by ResolveRoots.
+func (r ResolvedRoots) Inside(path string) (string, bool) {
+	rp, err := resolve(path)
+	if err != nil {
+		return "", false
+	}
+	return r.InsideResolved(rp)
+}
+
+// InsideResolved is Inside for a path that is already absolute and
+// symlink-free (filepath.EvalSymlinks of an existing file): no system call.
+func (r ResolvedRoots) InsideResolved(real string) (string, bool) {
+	for i, rr := range r.real {
+		// A path below rr starts with rr (up to case on Windows, where Rel
+		// compares case-insensitively): skip the allocating Rel for the
+		// roots it cannot be in.
+		if len(real) <= len(rr) || !strings.EqualFold(real[:len(rr)], rr) {
+			continue
+		}
+		rel, err := filepath.Rel(rr, real)
 		if err != nil || rel == "." || rel == ".." || strings.HasPrefix(rel, ".."+string(filepath.Separator)) {
 			continue
 		}
-		return root, true
+		return r.configured[i], true
 	}
 	return "", false
+}
+
+// PrefixRange returns the half-open byte range [lo, hi) of every path
+// strictly below dir, for an indexed range query on a path column
+// ("path >= lo AND path < hi" uses the index, LIKE 'dir/%' does not):
+// lo is dir plus a separator, hi the same with the separator's successor.
+func PrefixRange(dir string) (lo, hi string) {
+	lo = strings.TrimSuffix(dir, string(filepath.Separator)) + string(filepath.Separator)
+	return lo, lo[:len(lo)-1] + string(rune(filepath.Separator+1))
 }
 
 // RequireInside is Inside returning a path_outside_roots error.

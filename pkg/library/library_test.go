@@ -184,3 +184,56 @@ func TestRemoveStaleTemps(t *testing.T) {
 		}
 	}
 }
+
+// TestResolvedRootsAndPrefixRange: roots resolved once answer like Inside
+// (symlinked root, link escaping a root), and PrefixRange bounds exactly the
+// paths below a folder (not a sibling sharing its name prefix).
+func TestResolvedRootsAndPrefixRange(t *testing.T) {
+	base := t.TempDir()
+	real := filepath.Join(base, "real")
+	outside := filepath.Join(base, "outside")
+	os.MkdirAll(real, 0o755)
+	os.MkdirAll(outside, 0o755)
+	os.WriteFile(filepath.Join(real, "a.png"), []byte("x"), 0o644)
+	os.WriteFile(filepath.Join(outside, "b.png"), []byte("x"), 0o644)
+	link := filepath.Join(base, "link")
+	if err := os.Symlink(real, link); err != nil {
+		t.Skip("symlinks unsupported:", err)
+	}
+	os.Symlink(filepath.Join(outside, "b.png"), filepath.Join(real, "escape.png"))
+	rr := ResolveRoots([]string{"", link, filepath.Join(base, "absent")})
+	if rr.Len() != 2 {
+		t.Fatalf("resolved %d roots, want 2 (empty skipped, absent kept)", rr.Len())
+	}
+	for _, tc := range []struct {
+		path string
+		want bool
+	}{
+		{filepath.Join(real, "a.png"), true},
+		{filepath.Join(link, "a.png"), true},
+		{filepath.Join(real, "escape.png"), false},
+		{filepath.Join(outside, "b.png"), false},
+		{real, false},
+		{filepath.Join(base, "absent", "x.png"), true},
+	} {
+		root, got := rr.Inside(tc.path)
+		if got != tc.want {
+			t.Errorf("Inside(%s) = %v, want %v", tc.path, got, tc.want)
+		}
+		if lib, in := Inside([]string{link, filepath.Join(base, "absent")}, tc.path); in != got || lib != root {
+			t.Errorf("library.Inside(%s) = %s %v, ResolvedRoots %s %v", tc.path, lib, in, root, got)
+		}
+	}
+	lo, hi := PrefixRange("/lib/in")
+	for _, tc := range []struct {
+		p    string
+		want bool
+	}{{"/lib/in/a.png", true}, {"/lib/in/x/y.png", true}, {"/lib/in", false}, {"/lib/inbox/a.png", false}, {"/lib/in0", false}} {
+		if got := tc.p >= lo && tc.p < hi; got != tc.want {
+			t.Errorf("PrefixRange: %s in [%s, %s) = %v, want %v", tc.p, lo, hi, got, tc.want)
+		}
+	}
+	if lo2, hi2 := PrefixRange("/lib/in/"); lo2 != lo || hi2 != hi {
+		t.Errorf("trailing separator changes the range: %s %s", lo2, hi2)
+	}
+}

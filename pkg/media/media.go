@@ -195,6 +195,28 @@ func updateOne(ctx context.Context, q db.Execer, id int64, stmt string, args ...
 	return nil
 }
 
+// Forget removes media rows from the catalogue and nothing else: every
+// child row goes with them through the schema's ON DELETE CASCADE (tags,
+// meta, prompts, prompt history, scan and Ollama results, collections,
+// jobs), variants keep their file with parent_media_id set to NULL, and
+// no file is touched. It returns how many rows were removed. Callers keep
+// ids short (hundreds) so the transaction stays short.
+func Forget(ctx context.Context, q db.Execer, ids []int64) (int, error) {
+	if len(ids) == 0 {
+		return 0, nil
+	}
+	args := make([]any, len(ids))
+	for i, id := range ids {
+		args[i] = id
+	}
+	res, err := q.ExecContext(ctx, `DELETE FROM media WHERE id IN (?`+strings.Repeat(",?", len(ids)-1)+`)`, args...)
+	if err != nil {
+		return 0, fmt.Errorf("forget %d media: %w", len(ids), db.Classify(err))
+	}
+	n, _ := res.RowsAffected()
+	return int(n), nil
+}
+
 // HardDelete removes the media row (children cascade) and then its file
 // when the file lies inside roots (files outside the library are never
 // deleted). The row goes first: a crash in between leaves an untracked file
@@ -207,8 +229,8 @@ func HardDelete(ctx context.Context, d *sql.DB, roots []string, id int64, now ti
 			return err
 		}
 		path = m.Path
-		if _, err := tx.ExecContext(ctx, `DELETE FROM media WHERE id=?`, id); err != nil {
-			return db.Classify(err)
+		if _, err := Forget(ctx, tx, []int64{id}); err != nil {
+			return err
 		}
 		return Audit(ctx, tx, AuditEntry{Action: "media_hard_delete", EntityType: "media", EntityID: id,
 			Details: map[string]any{"path": path}, At: now})

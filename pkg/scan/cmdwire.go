@@ -11,6 +11,8 @@ import (
 
 	"github.com/localsupervisor/supervisor/pkg/jobs"
 	"github.com/localsupervisor/supervisor/pkg/reason"
+	"github.com/localsupervisor/supervisor/pkg/sources"
+	"github.com/localsupervisor/supervisor/pkg/svtime"
 )
 
 // QueueEnqueuer adapts a Queue to the importer's Enqueuer: hash_compute
@@ -82,4 +84,18 @@ func countList(m map[string]int) string {
 // EnqueueScanPath queues a scan_path job.
 func EnqueueScanPath(ctx context.Context, q *jobs.Queue, p ScanPathPayload) (jobs.EnqueueResult, error) {
 	return q.Enqueue(ctx, jobs.EnqueueRequest{Type: jobs.TypeScanPath, Payload: p, DedupeKey: "scan_path:" + p.Path})
+}
+
+// WatchEnqueuer is sources.Watcher's Enqueue: a scan_path job for a
+// watched source in its mode, labelled source "watch", through
+// EnqueueScanPath (deduped per folder, so a scan already queued or running
+// is not queued twice).
+func WatchEnqueuer(q *jobs.Queue, clock svtime.Clock) func(ctx context.Context, src sources.Source) (jobs.EnqueueResult, error) {
+	return func(ctx context.Context, src sources.Source) (jobs.EnqueueResult, error) {
+		p, err := NewScanPathPayload(src.Path, 0, src.Mode, "watch", clock.Now())
+		if err != nil {
+			return jobs.EnqueueResult{}, err
+		}
+		return EnqueueScanPath(ctx, q, p)
+	}
 }

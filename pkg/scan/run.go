@@ -12,8 +12,10 @@ import (
 	"sync"
 
 	"github.com/localsupervisor/supervisor/pkg/jobs"
+	"github.com/localsupervisor/supervisor/pkg/library"
 	"github.com/localsupervisor/supervisor/pkg/media"
 	"github.com/localsupervisor/supervisor/pkg/reason"
+	"github.com/localsupervisor/supervisor/pkg/sources"
 )
 
 // RunOptions configure ScanPath.
@@ -28,6 +30,9 @@ type RunOptions struct {
 	// their number (the scan_path job records its durable progress there,
 	// jobs.Job.AdvanceTx). An error rolls the batch back.
 	OnCommit func(ctx context.Context, tx *sql.Tx, imported int) error
+	// JobID is the scan_path job running this scan (0: scan-path --now),
+	// recorded with the library source.
+	JobID int64
 }
 
 // Summary is the result of one ScanPath run, the job's result object.
@@ -61,13 +66,47 @@ func (s Summary) failure() error {
 }
 
 // ScanPath walks root (a folder or one file) and imports every media file.
+// In mode in_place or copy the folder (a file's folder) is recorded as a
+// library source when the scan starts, and the outcome when it ends
+// (sources.RecordScan), so the web UI serves what was imported in place
+// and the dashboard lists it. See scanPath for the walk.
+func (im *Importer) ScanPath(ctx context.Context, root string, opts RunOptions) (Summary, error) {
+	rec := sources.Scan{Root: root, Mode: im.mode(), JobID: opts.JobID, Status: sources.StatusRunning, At: im.now()}
+	recorded := false
+	if _, err := os.Stat(root); err == nil {
+		// A missing root is scanPath's error to report (scan_path_missing).
+		ok, err := sources.RecordScan(ctx, im.DB, rec)
+		if err != nil {
+			return Summary{}, err
+		}
+		recorded = ok
+	}
+	s, err := im.scanPath(ctx, root, opts)
+	if recorded {
+		rec.Status, rec.At = sources.StatusDone, im.now()
+		switch {
+		case err != nil:
+			rec.Status = sources.StatusError
+		case s.Cancelled:
+			rec.Status = sources.StatusCancelled
+		}
+		// Recorded even when the job's ctx is cancelled: the dashboard
+		// must not show a stopped scan as running.
+		if _, rerr := sources.RecordScan(context.WithoutCancel(ctx), im.DB, rec); rerr != nil && err == nil {
+			err = rerr
+		}
+	}
+	return s, err
+}
+
+// scanPath walks root (a folder or one file) and imports every media file.
 // The walk runs ahead in its own goroutine (recognising unchanged files
 // from one scan_files query per folder), Workers examine and hash files in
 // parallel, and one writer takes them in walk order and commits new media
 // in batches. After a complete walk of a folder, catalogued files below it
 // that no longer exist are marked missing. A cancelled ctx ends the run
 // with Cancelled set and no error; the batch in flight is committed first.
-func (im *Importer) ScanPath(ctx context.Context, root string, opts RunOptions) (Summary, error) {
+func (im *Importer) scanPath(ctx context.Context, root string, opts RunOptions) (Summary, error) {
 	var s Summary
 	if !ValidMode(im.mode()) {
 		return s, reason.Newf(CodeInvalidMode, "unknown import mode %q", im.Mode)
@@ -363,8 +402,7 @@ func (d *dirRows) unchanged(ctx context.Context, path string, k fileKey) (bool, 
 // markMissing flags media below dir whose file is gone, and forgets
 // scan_files rows of vanished sources.
 func (im *Importer) markMissing(ctx context.Context, dir string, seen map[string]bool) (int, error) {
-	prefix := strings.TrimSuffix(dir, string(filepath.Separator)) + string(filepath.Separator)
-	hi := prefix[:len(prefix)-1] + string(rune(filepath.Separator+1))
+	prefix, hi := library.PrefixRange(dir)
 	rows, err := im.DB.QueryContext(ctx, `SELECT id, path FROM media WHERE path >= ? AND path < ? AND status='active'`, prefix, hi)
 	if err != nil {
 		return 0, err

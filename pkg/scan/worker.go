@@ -231,7 +231,7 @@ func (s *Setup) handleScanPath(ctx context.Context, j *jobs.Job, o HandlerOption
 	countCtx, stopCount := context.WithCancel(ctx)
 	defer stopCount()
 	go pr.count(countCtx, p.Path, o.Walk)
-	sum, err := im.ScanPath(ctx, p.Path, RunOptions{Limit: p.Limit, Walk: o.Walk, OnCommit: advance,
+	sum, err := im.ScanPath(ctx, p.Path, RunOptions{Limit: p.Limit, Walk: o.Walk, OnCommit: advance, JobID: j.ID,
 		Progress: func(s Summary, _ Outcome) { pr.onFile(ctx, s) }})
 	stopCount()
 	pr.final(ctx, sum)

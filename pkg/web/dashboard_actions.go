@@ -10,7 +10,6 @@ import (
 	"strconv"
 	"strings"
 
-	"github.com/localsupervisor/supervisor/pkg/jobs"
 	"github.com/localsupervisor/supervisor/pkg/reason"
 	"github.com/localsupervisor/supervisor/pkg/scan"
 	"github.com/localsupervisor/supervisor/pkg/svtime"
@@ -186,7 +185,7 @@ func (s *Server) importFolders(ctx context.Context, ir importRequest, out map[st
 	}
 	var ids []int64
 	for _, p := range ir.Payloads {
-		res, err := s.jobs.Enqueue(ctx, jobs.EnqueueRequest{Type: jobs.TypeScanPath, DedupeKey: "scan_path:" + p.Path, Payload: p})
+		res, err := s.jobs.Enqueue(ctx, scanPathRequest(p))
 		if err != nil {
 			return "", 0, err
 		}

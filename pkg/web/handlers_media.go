@@ -10,7 +10,6 @@ import (
 
 	"github.com/localsupervisor/supervisor/pkg/catalog"
 	"github.com/localsupervisor/supervisor/pkg/db"
-	"github.com/localsupervisor/supervisor/pkg/library"
 	"github.com/localsupervisor/supervisor/pkg/probe"
 )
 
@@ -31,7 +30,8 @@ func (s *Server) placeholder(w http.ResponseWriter, status int) {
 }
 
 // resolveMedia loads the row for a thumb/stream request, applies the adult
-// gate and resolves the file inside the library roots (after symlinks). The
+// gate and resolves the file inside the library roots or a library source
+// (after symlinks). The
 // path always comes from the DB, never from the URL.
 func (s *Server) resolveMedia(w http.ResponseWriter, r *http.Request, thumb bool) (catalog.Media, string, bool) {
 	q := r.URL.Query()
@@ -49,14 +49,17 @@ func (s *Server) resolveMedia(w http.ResponseWriter, r *http.Request, thumb bool
 		if qerr == nil {
 			if cid, perr := strconv.ParseInt(pref, 10, 64); perr == nil && cid > 0 {
 				if c, cerr := catalog.Get(r.Context(), s.rdb, cid); cerr == nil && c.ParentID == id {
-					if _, inside := library.Inside(s.roots, c.Path); inside {
-						m = c
+					if real, rerr := filepath.EvalSymlinks(c.Path); rerr == nil {
+						if ok, _ := s.servable(r.Context(), real); ok {
+							m = c
+						}
 					}
 				}
 			}
 		}
 	}
-	if err != nil {
+	// A busy database answers a thumbnail with the placeholder (503).
+	dbFail := func(err error) (catalog.Media, string, bool) {
 		if thumb && db.IsBusy(err) {
 			s.placeholder(w, http.StatusServiceUnavailable)
 			return m, "", false
@@ -64,11 +67,15 @@ func (s *Server) resolveMedia(w http.ResponseWriter, r *http.Request, thumb bool
 		s.failErr(w, r, err)
 		return m, "", false
 	}
+	if err != nil {
+		return dbFail(err)
+	}
 	if m.NSFW && !info(r).sess.Adult {
 		s.fail(w, r, http.StatusForbidden, CodeAdultHidden, nil)
 		return m, "", false
 	}
-	// Inside resolves symlinks: a link in a root pointing outside is refused.
+	// The file is checked with its symlinks resolved: a link in a root or a
+	// source pointing outside them is refused.
 	real, err := filepath.EvalSymlinks(m.Path)
 	if err != nil {
 		if thumb {
@@ -78,7 +85,11 @@ func (s *Server) resolveMedia(w http.ResponseWriter, r *http.Request, thumb bool
 		s.fail(w, r, http.StatusNotFound, CodeNotFound, err)
 		return m, "", false
 	}
-	if _, inside := library.Inside(s.roots, real); !inside {
+	servable, err := s.servable(r.Context(), real)
+	if err != nil {
+		return dbFail(err)
+	}
+	if !servable {
 		s.securityLog(r, "path_blocked", CodePathBlocked)
 		s.fail(w, r, http.StatusForbidden, CodePathBlocked, nil)
 		return m, "", false

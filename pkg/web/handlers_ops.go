@@ -254,7 +254,7 @@ func (s *Server) handleDashboard(w http.ResponseWriter, r *http.Request) {
 	}
 	d.JobsSig = jobsSignature(d)
 	s.render(w, r, "dashboard", map[string]any{"D": d, "Msg": s.banner(r), "JobAdmin": s.jobAdmin != nil,
-		"Title": "dash.title", "ImportMode": s.cfg.Import.Mode})
+		"Title": "dash.title", "ImportMode": s.cfg.Import.Mode, "Sources": s.sourcesSection(r.Context())})
 }
 
 func (s *Server) handleDashboardJSON(w http.ResponseWriter, r *http.Request) {

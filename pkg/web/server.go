@@ -163,6 +163,8 @@ type Server struct {
 	freshness     time.Duration
 	counts        countCache
 	dash          dashCache
+	servableCache servableRoots
+	srcCounts     sourceCounts
 	supervised    Supervised
 	handler       http.Handler
 	// services are the enabled switches of the optional services
@@ -256,6 +258,7 @@ func (s *Server) routes() http.Handler {
 	mux.HandleFunc("/login", s.mutating(false, s.handleLogin))
 	mux.HandleFunc("/logout", s.mutating(false, s.handleLogout))
 	mux.HandleFunc("/settings", s.mutating(false, s.handleSettings))
+	s.sourceRoutes(mux)
 	if s.extraRoutes != nil {
 		s.extraRoutes(mux, s)
 	}

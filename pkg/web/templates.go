@@ -11,7 +11,16 @@ import (
 	"github.com/localsupervisor/supervisor/pkg/jobs"
 )
 
-var pageNames = []string{"list", "detail", "dashboard", "login", "refused", "import_confirm"}
+var pageNames = []string{"list", "detail", "dashboard", "login", "refused", "import_confirm", "source_remove"}
+
+// pagePartials are the template files parsed with a page besides
+// layout.html and the page's own file.
+func pagePartials(page string) []string {
+	if page == "dashboard" {
+		return []string{"templates/sources.html"}
+	}
+	return nil
+}
 
 func (s *Server) funcs() template.FuncMap {
 	return template.FuncMap{
@@ -76,10 +85,11 @@ func (s *Server) funcs() template.FuncMap {
 		// ("" when the service is on).
 		"off": s.offReason,
 		// say is a code's sentence ("" for a code without one).
-		"say":   func(lang, code string) string { t, _, _ := s.message(lang, code, 0); return t },
-		"lower": strings.ToLower,
-		"eqs":   func(a, b string) bool { return a == b },
-		"diff":  lineDiff,
+		"say":       func(lang, code string) string { t, _, _ := s.message(lang, code, 0); return t },
+		"lower":     strings.ToLower,
+		"srcstatus": s.sourceStatus,
+		"eqs":       func(a, b string) bool { return a == b },
+		"diff":      lineDiff,
 		"sel": func(a, b string) template.HTMLAttr {
 			if a == b {
 				return "selected"
@@ -92,7 +102,8 @@ func (s *Server) funcs() template.FuncMap {
 func (s *Server) parseTemplates() error {
 	s.pages = map[string]*template.Template{}
 	for _, p := range pageNames {
-		t, err := template.New("layout").Funcs(s.funcs()).ParseFS(assetsFS, "templates/layout.html", "templates/"+p+".html")
+		files := append([]string{"templates/layout.html", "templates/" + p + ".html"}, pagePartials(p)...)
+		t, err := template.New("layout").Funcs(s.funcs()).ParseFS(assetsFS, files...)
 		if err != nil {
 			return fmt.Errorf("parse template %s: %w", p, err)
 		}
