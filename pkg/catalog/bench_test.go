@@ -137,7 +137,7 @@ func generateBenchDB(ctx context.Context, b *testing.B, path string, n int) {
 	// The legacy-upgrade path: migration 0301's backfill over all rows.
 	start = time.Now()
 	if _, err := w.Exec(`DELETE FROM media_fts; INSERT INTO media_fts(docid, path, title, override, caption, prompt)
-		SELECT m.id, m.path, ` + newestMeta("ollama.title") + `, ` + newestMeta("title.override") + `, ` +
+		SELECT m.id, ` + ftsindex.PathText + `, ` + newestMeta("ollama.title") + `, ` + newestMeta("title.override") + `, ` +
 		newestMeta("ollama.caption") + `, ` + newestPrompt + ` FROM media m`); err != nil {
 		b.Fatal(err)
 	}

@@ -160,6 +160,11 @@ type Detail struct {
 	Caption string
 }
 
+// DisplayTitle is the page's heading (see the function DisplayTitle).
+func (d *Detail) DisplayTitle() string {
+	return DisplayTitle(d.Title, d.MetaMap["original_name"], d.Media.Path)
+}
+
 func ns(s sql.NullString) string { return s.String }
 
 // LoadDetail loads the whole detail view of id with one query per section.

@@ -22,6 +22,7 @@ import (
 	"github.com/rs/zerolog"
 
 	"github.com/localsupervisor/supervisor/pkg/catalog/catalogtest"
+	"github.com/localsupervisor/supervisor/pkg/catalog/ftsindex"
 	"github.com/localsupervisor/supervisor/pkg/config"
 	"github.com/localsupervisor/supervisor/pkg/db"
 	"github.com/localsupervisor/supervisor/pkg/thumb"
@@ -58,6 +59,11 @@ func newLibServer(tb testing.TB, base string, n, files int) *libServer {
 	}
 	tb.Cleanup(func() { w.Close() })
 	if _, err := db.Migrate(ctx, w, db.MigrateOptions{}); err != nil {
+		tb.Fatal(err)
+	}
+	// A migration may mark media for the text index (schema 0305 marks
+	// renamed media); webui's background fold would clear them.
+	if _, err := ftsindex.FoldAll(ctx, w, 100_000); err != nil {
 		tb.Fatal(err)
 	}
 	if statErr != nil {
