@@ -9,7 +9,7 @@ import (
 	"strings"
 )
 
-var pageNames = []string{"list", "detail", "dashboard", "login"}
+var pageNames = []string{"list", "detail", "dashboard", "login", "error"}
 
 func (s *Server) funcs() template.FuncMap {
 	return template.FuncMap{
@@ -53,6 +53,10 @@ func (s *Server) funcs() template.FuncMap {
 			return c.Encode()
 		},
 		"cv": func(c catalog.Card, qs string) cardView { return cardView{C: c, Q: qs} },
+		// Whole URLs for href attributes (nav.go): html/template escapes
+		// them once; a query string pasted after "?" would be escaped twice.
+		"listURL":  listURL,
+		"mediaURL": mediaURL,
 		"jt": func(rows []catalog.JobRow, data map[string]any) map[string]any {
 			return map[string]any{"Rows": rows, "Admin": data["Admin"], "CSRF": data["CSRF"]}
 		},
@@ -162,3 +166,6 @@ type cardView struct {
 	C catalog.Card
 	Q string
 }
+
+// URL is the card's detail link within the list (nav.go).
+func (v cardView) URL() string { return mediaURL(v.C.ID, v.Q) }
