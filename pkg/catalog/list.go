@@ -197,6 +197,41 @@ func keysetCond(s sortSpec, c Cursor, desc bool) (string, []any) {
 	return "(" + s.key + " " + lt + " ? OR (" + s.key + " = ? AND m.id " + lt + " ?))", []any{c.Key, c.Key, c.ID}
 }
 
+// keysetParts splits "strictly after c" into seeks the planner can serve
+// from the sort key's index (whose entries end in the rowid): first the
+// same key with an id beyond c, then a key beyond c's. The single OR of
+// keysetCond made SQLite walk every row of c's key before c (4 s at 1M
+// media for a prev/next under sort=rating). An id key is one seek already.
+func keysetParts(s sortSpec, c Cursor, desc bool) []keysetPart {
+	if s.idKey {
+		cond, args := keysetCond(s, c, desc)
+		return []keysetPart{{cond, args}}
+	}
+	lt := "<"
+	if !desc {
+		lt = ">"
+	}
+	if s.nullable && c.KeyNull {
+		// NULLs sort lowest: last when descending, first ascending.
+		parts := []keysetPart{{s.key + " IS NULL AND m.id " + lt + " ?", []any{c.ID}}}
+		if !desc {
+			parts = append(parts, keysetPart{s.key + " IS NOT NULL", nil})
+		}
+		return parts
+	}
+	parts := []keysetPart{{s.key + " = ? AND m.id " + lt + " ?", []any{c.Key, c.ID}}, {s.key + " " + lt + " ?", []any{c.Key}}}
+	if s.nullable && desc {
+		parts = append(parts, keysetPart{s.key + " IS NULL", nil})
+	}
+	return parts
+}
+
+// keysetPart is one seek of keysetParts.
+type keysetPart struct {
+	cond string
+	args []any
+}
+
 func orderBy(s sortSpec, desc bool) string {
 	dir := " ASC"
 	if desc {
@@ -317,10 +352,20 @@ const sortKeyAlias = "sort_key"
 // LIMIT ? OFFSET ?" over every arm. after is the keyset position (nil:
 // none), in direction desc.
 func (qs querySource) query(cols string, after *Cursor, desc bool, limit, offset int) (string, []any) {
+	return qs.queryWith(cols, func(s sortSpec) (string, []any) {
+		if after == nil {
+			return "", nil
+		}
+		return keysetCond(s, *after, desc)
+	}, desc, limit, offset)
+}
+
+// queryWith is query with the keyset condition of each arm from cond
+// ("" for none), given the arm's sort spec.
+func (qs querySource) queryWith(cols string, cond func(s sortSpec) (string, []any), desc bool, limit, offset int) (string, []any) {
 	arm := func(from, where string, wargs []any, s sortSpec) (string, []any) {
 		args := append([]any(nil), wargs...)
-		if after != nil {
-			c, a := keysetCond(s, *after, desc)
+		if c, a := cond(s); c != "" {
 			where += " AND " + c
 			args = append(args, a...)
 		}

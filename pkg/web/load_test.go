@@ -63,8 +63,11 @@ func newLibServer(tb testing.TB, base string, n, files int) *libServer {
 	}
 	// A migration may mark media for the text index (schema 0305 marks
 	// renamed media); webui's background fold would clear them.
-	if _, err := ftsindex.FoldAll(ctx, w, 100_000); err != nil {
+	foldStart := time.Now()
+	if n, err := ftsindex.FoldAll(ctx, w, 100_000); err != nil {
 		tb.Fatal(err)
+	} else if n > 0 {
+		tb.Logf("folded %d marked media in %v", n, time.Since(foldStart).Round(time.Millisecond))
 	}
 	if statErr != nil {
 		start := time.Now()
