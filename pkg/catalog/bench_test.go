@@ -6,6 +6,7 @@ import (
 	"net/url"
 	"os"
 	"path/filepath"
+	"slices"
 	"testing"
 	"time"
 
@@ -102,6 +103,74 @@ func BenchmarkList(b *testing.B) {
 			}
 		}
 	})
+	// Prev/next of the detail page inside filtered lists, and searches for
+	// an original file name (DSC<id>_<word>.png, catalogtest.Generate).
+	for _, c := range []struct {
+		name string
+		q    url.Values
+	}{
+		{"NeighboursFiltered", url.Values{"type": {"video"}, "min_rating": {"2"}, "sort": {"rating"}}},
+		{"NeighboursFilteredNewest", url.Values{"type": {"video"}, "min_rating": {"2"}}},
+		{"NeighboursTextQuery", url.Values{"q": {"dragon"}, "sort": {"rating"}}},
+	} {
+		f := ParseFilter(c.q, true)
+		b.Run(c.name, func(b *testing.B) {
+			// The detail page is opened from the list: ids of the list's
+			// pages 1 and 200 (a media outside the filter costs more,
+			// see keysetParts).
+			var idsIn []int64
+			for _, p := range []int{1, 200} {
+				f.Page = p
+				res, err := List(ctx, r, f, Page{Limit: 100}, now)
+				if err != nil {
+					b.Fatal(err)
+				}
+				idsIn = append(idsIn, ids(res.Cards)...)
+			}
+			f.Page = 1
+			if len(idsIn) == 0 {
+				b.Fatal("empty list")
+			}
+			var lat []time.Duration
+			i := 0
+			for b.Loop() {
+				i++
+				id := idsIn[(i*37)%len(idsIn)]
+				start := time.Now()
+				if _, _, err := Neighbours(ctx, r, f, id, now); err != nil {
+					b.Fatal(err)
+				}
+				lat = append(lat, time.Since(start))
+			}
+			reportPercentiles(b, lat)
+		})
+	}
+	for _, c := range []struct {
+		name string
+		q    url.Values
+	}{
+		{"NameSearch", url.Values{"q": {"DSC0123457"}}},
+		{"NameSearchPathScope", url.Values{"q": {"DSC0123457_"}, "q_scope": {"path"}}},
+		{"NameSearchPrefix", url.Values{"q": {"DSC01234"}}},
+		{"NameSearchSortRating", url.Values{"q": {"DSC0123457"}, "sort": {"rating"}}},
+	} {
+		f := ParseFilter(c.q, true)
+		b.Run(c.name, func(b *testing.B) {
+			var lat []time.Duration
+			for b.Loop() {
+				start := time.Now()
+				res, err := List(ctx, r, f, Page{}, now)
+				if err != nil {
+					b.Fatal(err)
+				}
+				lat = append(lat, time.Since(start))
+				if len(res.Cards) == 0 {
+					b.Fatal("the name search found nothing")
+				}
+			}
+			reportPercentiles(b, lat)
+		})
+	}
 	b.Run("Detail", func(b *testing.B) {
 		f := ParseFilter(url.Values{}, true)
 		i := int64(0)
@@ -137,7 +206,7 @@ func generateBenchDB(ctx context.Context, b *testing.B, path string, n int) {
 	// The legacy-upgrade path: migration 0301's backfill over all rows.
 	start = time.Now()
 	if _, err := w.Exec(`DELETE FROM media_fts; INSERT INTO media_fts(docid, path, title, override, caption, prompt)
-		SELECT m.id, m.path, ` + newestMeta("ollama.title") + `, ` + newestMeta("title.override") + `, ` +
+		SELECT m.id, ` + ftsindex.PathText + `, ` + newestMeta("ollama.title") + `, ` + newestMeta("title.override") + `, ` +
 		newestMeta("ollama.caption") + `, ` + newestPrompt + ` FROM media m`); err != nil {
 		b.Fatal(err)
 	}
@@ -158,4 +227,15 @@ func migrateBenchDB(ctx context.Context, b *testing.B, path string) {
 	if _, err := ftsindex.FoldAll(ctx, w, 100_000); err != nil {
 		b.Fatal(err)
 	}
+}
+
+// reportPercentiles adds p50/p95 of the per-iteration latencies.
+func reportPercentiles(b *testing.B, lat []time.Duration) {
+	if len(lat) == 0 {
+		return
+	}
+	slices.Sort(lat)
+	at := func(p int) time.Duration { return lat[min(len(lat)-1, len(lat)*p/100)] }
+	b.ReportMetric(float64(at(50).Microseconds())/1000, "p50-ms")
+	b.ReportMetric(float64(at(95).Microseconds())/1000, "p95-ms")
 }

@@ -169,6 +169,11 @@ type Detail struct {
 	Caption string
 }
 
+// DisplayTitle is the page's heading (see the function DisplayTitle).
+func (d *Detail) DisplayTitle() string {
+	return DisplayTitle(d.Title, d.MetaMap["original_name"], d.Media.Path)
+}
+
 func ns(s sql.NullString) string { return s.String }
 
 // LoadDetail loads the whole detail view of id with one query per section.
@@ -363,18 +368,29 @@ func Neighbours(ctx context.Context, q *sql.DB, f Filter, id int64, now int64) (
 	if err != nil {
 		return 0, 0, fmt.Errorf("neighbours: %w", err)
 	}
+	// The neighbour is the first row of the list's own query (same filter,
+	// same order) strictly after c, found seek by seek (keysetParts).
 	one := func(desc bool) (int64, error) {
-		sqlText, args := qs.query("m.id", &c, desc, 1, 0)
-		var out int64
-		var key sql.NullInt64
-		err := q.QueryRowContext(ctx, sqlText, args...).Scan(&out, &key)
-		if errors.Is(err, sql.ErrNoRows) {
-			return 0, nil
+		for i := range len(keysetParts(qs.s, c, desc)) {
+			sqlText, args := qs.queryWith("m.id", func(s sortSpec) (string, []any) {
+				parts := keysetParts(s, c, desc)
+				if i >= len(parts) {
+					return "0", nil // an arm with fewer parts (id key) has nothing more
+				}
+				return parts[i].cond, parts[i].args
+			}, desc, 1, 0)
+			var out int64
+			var key sql.NullInt64
+			err := q.QueryRowContext(ctx, sqlText, args...).Scan(&out, &key)
+			if errors.Is(err, sql.ErrNoRows) {
+				continue
+			}
+			if err != nil {
+				return 0, fmt.Errorf("neighbours: %w", db.Classify(err))
+			}
+			return out, nil
 		}
-		if err != nil {
-			return 0, fmt.Errorf("neighbours: %w", db.Classify(err))
-		}
-		return out, nil
+		return 0, nil
 	}
 	if next, err = one(s.desc); err != nil {
 		return 0, 0, err

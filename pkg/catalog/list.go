@@ -77,17 +77,20 @@ type Card struct {
 	Hash          string
 	ImportedAt    string
 	Title         string
-	Caption       string
-	Model         string
-	HasPrompt     bool
-	TagCount      int
-	MetaCount     int
-	OpenJobs      int
-	HDID          int64 // preferred (upscaled) variant id, 0 if none
-	Checked       bool
-	Broken        bool
-	ScanStale     bool
-	Clicks        int64
+	// OriginalName is the file's name at import (meta original_name); a
+	// move-mode import renames the file itself to its content hash.
+	OriginalName string
+	Caption      string
+	Model        string
+	HasPrompt    bool
+	TagCount     int
+	MetaCount    int
+	OpenJobs     int
+	HDID         int64 // preferred (upscaled) variant id, 0 if none
+	Checked      bool
+	Broken       bool
+	ScanStale    bool
+	Clicks       int64
 
 	sortKey     int64
 	sortKeyNull bool
@@ -96,12 +99,30 @@ type Card struct {
 // Cursor returns the keyset position of the card.
 func (c Card) Cursor() Cursor { return Cursor{Key: c.sortKey, KeyNull: c.sortKeyNull, ID: c.ID} }
 
-// DisplayTitle is override > ollama title > prettified file name.
-func (c Card) DisplayTitle() string {
-	if c.Title != "" {
-		return c.Title
+// DisplayTitle is override > ollama title > prettified original file name
+// > prettified current file name (DisplayTitle).
+func (c Card) DisplayTitle() string { return DisplayTitle(c.Title, c.OriginalName, c.Path) }
+
+// FileName is the name a person knows the file by: the original name when
+// the import recorded one, else the current file name.
+func (c Card) FileName() string {
+	if c.OriginalName != "" {
+		return c.OriginalName
 	}
-	return PrettyName(c.Path)
+	return c.Name
+}
+
+// DisplayTitle is the title shown for a media: its title (override or
+// Ollama) when set, else the original file name, else the current file
+// name — prettified, because a move-mode import names the file by its hash.
+func DisplayTitle(title, originalName, path string) string {
+	if title != "" {
+		return title
+	}
+	if n := PrettyName(originalName); n != "" {
+		return n
+	}
+	return PrettyName(path)
 }
 
 // PrettyName turns a file name into a title: no extension, separators as spaces.
@@ -174,6 +195,41 @@ func keysetCond(s sortSpec, c Cursor, desc bool) (string, []any) {
 		return "(" + s.key + " " + lt + " ? OR (" + s.key + " = ? AND m.id " + lt + " ?))", []any{c.Key, c.Key, c.ID}
 	}
 	return "(" + s.key + " " + lt + " ? OR (" + s.key + " = ? AND m.id " + lt + " ?))", []any{c.Key, c.Key, c.ID}
+}
+
+// keysetParts splits "strictly after c" into seeks the planner can serve
+// from the sort key's index (whose entries end in the rowid): first the
+// same key with an id beyond c, then a key beyond c's. The single OR of
+// keysetCond made SQLite walk every row of c's key before c (4 s at 1M
+// media for a prev/next under sort=rating). An id key is one seek already.
+func keysetParts(s sortSpec, c Cursor, desc bool) []keysetPart {
+	if s.idKey {
+		cond, args := keysetCond(s, c, desc)
+		return []keysetPart{{cond, args}}
+	}
+	lt := "<"
+	if !desc {
+		lt = ">"
+	}
+	if s.nullable && c.KeyNull {
+		// NULLs sort lowest: last when descending, first ascending.
+		parts := []keysetPart{{s.key + " IS NULL AND m.id " + lt + " ?", []any{c.ID}}}
+		if !desc {
+			parts = append(parts, keysetPart{s.key + " IS NOT NULL", nil})
+		}
+		return parts
+	}
+	parts := []keysetPart{{s.key + " = ? AND m.id " + lt + " ?", []any{c.Key, c.ID}}, {s.key + " " + lt + " ?", []any{c.Key}}}
+	if s.nullable && desc {
+		parts = append(parts, keysetPart{s.key + " IS NULL", nil})
+	}
+	return parts
+}
+
+// keysetPart is one seek of keysetParts.
+type keysetPart struct {
+	cond string
+	args []any
 }
 
 func orderBy(s sortSpec, desc bool) string {
@@ -296,10 +352,20 @@ const sortKeyAlias = "sort_key"
 // LIMIT ? OFFSET ?" over every arm. after is the keyset position (nil:
 // none), in direction desc.
 func (qs querySource) query(cols string, after *Cursor, desc bool, limit, offset int) (string, []any) {
+	return qs.queryWith(cols, func(s sortSpec) (string, []any) {
+		if after == nil {
+			return "", nil
+		}
+		return keysetCond(s, *after, desc)
+	}, desc, limit, offset)
+}
+
+// queryWith is query with the keyset condition of each arm from cond
+// ("" for none), given the arm's sort spec.
+func (qs querySource) queryWith(cols string, cond func(s sortSpec) (string, []any), desc bool, limit, offset int) (string, []any) {
 	arm := func(from, where string, wargs []any, s sortSpec) (string, []any) {
 		args := append([]any(nil), wargs...)
-		if after != nil {
-			c, a := keysetCond(s, *after, desc)
+		if c, a := cond(s); c != "" {
 			where += " AND " + c
 			args = append(args, a...)
 		}
@@ -453,7 +519,7 @@ func FillCards(ctx context.Context, q *sql.DB, cards []Card) error {
 	// Meta: ascending id so the newest row of each key wins.
 	rows, err := q.QueryContext(ctx, `SELECT media_id, meta_key, COALESCE(meta_value,'') FROM media_meta
 		WHERE media_id IN (`+in+`) AND meta_key IN ('ollama.title','ollama.caption','title.override','integrity.ok',
-		'curation.checked','variant.preferred_media_id','scan_stale') ORDER BY id`, args...)
+		'curation.checked','variant.preferred_media_id','scan_stale','original_name') ORDER BY id`, args...)
 	if err != nil {
 		return fmt.Errorf("card meta: %w", db.Classify(err))
 	}
@@ -481,6 +547,8 @@ func FillCards(ctx context.Context, q *sql.DB, cards []Card) error {
 			c.HDID, _ = strconv.ParseInt(v, 10, 64)
 		case "scan_stale":
 			c.ScanStale = v == "1"
+		case "original_name":
+			c.OriginalName = v
 		}
 	}
 	rows.Close()

@@ -11,9 +11,9 @@ import (
 )
 
 // Text search (the list's q + q_scope) runs on the FTS4 table media_fts
-// (schema 0301), which the triggers keep equal to path, the newest
-// ollama.title / title.override / ollama.caption and the newest prompt of
-// every media.
+// (schema 0301), which the fold (ftsindex) keeps equal to path plus the
+// original file name (schema 0305), the newest ollama.title /
+// title.override / ollama.caption and the newest prompt of every media.
 //
 // Semantics, as a user of a search box expects them:
 //   - every whitespace-separated word must match (AND), in any order;
@@ -269,12 +269,14 @@ func (f Filter) textWhere(mode textMode) (string, []any) {
 	return strings.Join(conds, " AND "), args
 }
 
-// likeFields are the searched SQL expressions of a scope.
+// likeFields are the searched SQL expressions of a scope. Scope path
+// covers the file's names: its path and the original file name a move-mode
+// import renamed away (the index's path column holds both, ftsindex.PathText).
 func likeFields(scope string) []string {
-	title, override := newestMeta("ollama.title"), newestMeta("title.override")
+	title, override, name := newestMeta("ollama.title"), newestMeta("title.override"), newestMeta("original_name")
 	switch scope {
 	case "path":
-		return []string{"m.path"}
+		return []string{"m.path", name}
 	case "title":
 		return []string{title, override}
 	case "caption":
@@ -282,7 +284,7 @@ func likeFields(scope string) []string {
 	case "prompt":
 		return []string{newestPrompt}
 	}
-	return []string{"m.path", title, override, newestMeta("ollama.caption"), newestPrompt}
+	return []string{"m.path", name, title, override, newestMeta("ollama.caption"), newestPrompt}
 }
 
 // wordsOf splits q into whitespace-separated words (quotes kept as phrases).

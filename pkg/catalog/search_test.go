@@ -48,6 +48,21 @@ func newSearchDB(t *testing.T, n int) (w, r *sql.DB) {
 				t.Fatal(err)
 			}
 		}
+		// The importer's original name: a different file name (a move-mode
+		// import renamed the file) for most, the path's own name for some
+		// (an in-place import), none for the rest.
+		switch i % 3 {
+		case 0:
+			if _, err := w.Exec(`INSERT INTO media_meta(media_id, source, meta_key, meta_value, created_at) VALUES (?, 'import', 'original_name', ?, '2026-01-01T00:00:00Z')`,
+				i, fmt.Sprintf("holiday%d_%s.jpg", i, searchVocab[(i*5)%len(searchVocab)])); err != nil {
+				t.Fatal(err)
+			}
+		case 1:
+			if _, err := w.Exec(`INSERT INTO media_meta(media_id, source, meta_key, meta_value, created_at) VALUES (?, 'import', 'original_name', ?, '2026-01-01T00:00:00Z')`,
+				i, filepath.Base(p)); err != nil {
+				t.Fatal(err)
+			}
+		}
 		for _, k := range []string{"ollama.title", "title.override", "ollama.caption"} {
 			for range rng.IntN(3) {
 				if _, err := w.Exec(`INSERT INTO media_meta(media_id, source, meta_key, meta_value, created_at) VALUES (?, 'test', ?, ?, '2026-01-01T00:00:00Z')`,
@@ -108,6 +123,7 @@ func staleEdits(t *testing.T, w *sql.DB) {
 		`INSERT INTO media(path, type, source, hash, imported_at) VALUES ('/new/img777_sky.png', 'image', 'import', 'n1', '2026-01-01T00:00:00Z')`,
 		`INSERT INTO prompts(media_id, prompt) SELECT id, 'blue forest river' FROM media WHERE hash = 'n1'`,
 		`DELETE FROM media WHERE id = 5`,
+		`INSERT INTO media_meta(media_id, source, meta_key, meta_value, created_at) SELECT id, 'import', 'original_name', 'vacation_' || id || '.png', 'x' FROM media WHERE id % 29 = 0`,
 	} {
 		if _, err := w.Exec(q); err != nil {
 			t.Fatalf("%s: %v", q, err)
@@ -159,10 +175,14 @@ func searchTable(t *testing.T, r *sql.DB) map[string][]int64 {
 		{"red _", true}, // FTS part AND LIKE part
 		{"zzz", false},
 		{`"castle red" forest`, true},
-		{"moved knight", true}, // only in paths changed after the fold
-		{"img777", true},       // only in a media added after the fold
-		{"ocean castle", true}, // titles added after the fold
-		{"neon dragon", true},  // prompts added after the fold
+		{"moved knight", true},  // only in paths changed after the fold
+		{"img777", true},        // only in a media added after the fold
+		{"ocean castle", true},  // titles added after the fold
+		{"neon dragon", true},   // prompts added after the fold
+		{"holiday", true},       // original file names (not in the path)
+		{"holiday12", true},     // one original name by prefix
+		{"holiday3_gard", true}, // name with punctuation: adjacent tokens
+		{"vacation", true},      // names added after the fold
 
 	}
 	for _, qc := range queries {
@@ -407,6 +427,8 @@ func TestFTSFold(t *testing.T) {
 		{"meta value update", `UPDATE media_meta SET meta_value = 'Lake' WHERE id = 99010`, nil, [5]string{"/x/second.png", "Lake", "Mine", "A sky"}, false},
 		{"meta delete", `DELETE FROM media_meta WHERE id = 99010`, nil, [5]string{"/x/second.png", "Sky", "Mine", "A sky"}, false},
 		{"meta key update", `UPDATE media_meta SET meta_key = 'old.caption' WHERE id = 99003`, nil, [5]string{"/x/second.png", "Sky", "Mine"}, false},
+		{"original name", `INSERT INTO media_meta(id, media_id, source, meta_key, meta_value, created_at) VALUES (99020, 100, 'import', 'original_name', 'beach.jpg', 'x')`, nil, [5]string{"/x/second.png beach.jpg", "Sky", "Mine"}, false},
+		{"original name ends the path", `UPDATE media SET path = '/x/beach.jpg' WHERE id = 100`, nil, [5]string{"/x/beach.jpg", "Sky", "Mine"}, false},
 		{"media delete", `DELETE FROM media WHERE id = 100`, nil, [5]string{}, true},
 	}
 	foldAll(t, w)
@@ -431,7 +453,7 @@ func TestFTSFold(t *testing.T) {
 	// Every index row equals the newest values (media 1 got prompt 9001).
 	var bad int
 	if err := w.QueryRow(`SELECT count(*) FROM media m LEFT JOIN media_fts f ON f.docid = m.id WHERE f.docid IS NULL
-		OR f.path IS NOT m.path OR f.prompt IS NOT ` + newestPrompt + ` OR f.title IS NOT ` + newestMeta("ollama.title") +
+		OR f.path IS NOT ` + ftsindex.PathText + ` OR f.prompt IS NOT ` + newestPrompt + ` OR f.title IS NOT ` + newestMeta("ollama.title") +
 		` OR f.override IS NOT ` + newestMeta("title.override") + ` OR f.caption IS NOT ` + newestMeta("ollama.caption")).Scan(&bad); err != nil {
 		t.Fatal(err)
 	}

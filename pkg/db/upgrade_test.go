@@ -7,6 +7,7 @@ import (
 	"path/filepath"
 	"testing"
 
+	"github.com/localsupervisor/supervisor/pkg/catalog/ftsindex"
 	"github.com/localsupervisor/supervisor/pkg/db"
 )
 
@@ -41,6 +42,8 @@ func legacyDB(t *testing.T) string {
 		 VALUES (1, 1, 'a cat, masterpiece', 'lowres', 'sdxl', 'Euler a', 7.0, 28, '18446744073709551615', 512, 768, 'Karras', '{"format":"a1111"}')`,
 		`INSERT INTO prompt_history (media_id, prompt_id, version, source, created_at, prompt) VALUES (1, 1, 1, 'import', '2024-03-02T08:00:02+01:00', 'a cat, masterpiece')`,
 		`INSERT INTO media_meta (media_id, source, meta_key, meta_value, created_at) VALUES (1, 'import', 'original_path', 'C:/in/cat.png', '2024-03-02T08:00:00+01:00'),
+		        (1, 'import', 'original_name', 'cat.png', '2024-03-02T08:00:00+01:00'),
+		        (3, 'import', 'original_name', 'x.png', '2024-03-03T08:00:00+00:00'),
 		        (1, 'web', 'curation.checked', '1', '2024-03-05T10:00:00+01:00')`,
 		`INSERT INTO ollama_results (media_id, mode, model, caption, created_at) VALUES (1, 'caption', 'llava', 'A cat.', '2024-03-06T10:00:00+01:00')`,
 		`INSERT INTO audit_log (action, entity_type, entity_id, details_json, actor_ip, actor_key, created_at) VALUES ('media_rescan', 'media', 1, '{}', 'cli', 'cli', '2024-03-02T08:00:00+00:00')`,
@@ -97,7 +100,10 @@ func TestUpgradeOriginalDatabase(t *testing.T) {
 		{"locked tag kept", `SELECT confidence||'|'||locked FROM media_tags WHERE media_id=1 AND tag_id=2`, nil, "1.0|1"},
 		{"prompt kept with big seed", `SELECT prompt||'|'||seed||'|'||cfg_scale FROM prompts WHERE id=1`, nil, "a cat, masterpiece|18446744073709551615|7.0"},
 		{"history kept", `SELECT version||'|'||source FROM prompt_history WHERE media_id=1`, nil, "1|import"},
-		{"meta kept", `SELECT count(*) FROM media_meta`, nil, "2"},
+		{"meta kept", `SELECT count(*) FROM media_meta`, nil, "4"},
+		// Schema 0305: a media renamed at import (its original name is not
+		// the end of its path) is marked for the text index; the others not.
+		{"renamed media marked", `SELECT (SELECT count(*) FROM media_fts_pending WHERE media_id=1)||'|'||(SELECT count(*) FROM media_fts_pending WHERE media_id=3)`, nil, "1|0"},
 		{"scan result kept", `SELECT nsfw_score FROM scan_results`, nil, "0.12"},
 		{"ollama kept", `SELECT caption FROM ollama_results`, nil, "A cat."},
 		{"audit kept", `SELECT action FROM audit_log`, nil, "media_rescan"},
@@ -122,6 +128,14 @@ func TestUpgradeOriginalDatabase(t *testing.T) {
 		if got != c.want {
 			t.Errorf("%s: got %q, want %q", c.name, got, c.want)
 		}
+	}
+	// Folding puts the original name into the index row, next to the path.
+	if _, err := ftsindex.FoldAll(ctx, d, 0); err != nil {
+		t.Fatal(err)
+	}
+	var ftsPath string
+	if err := d.QueryRow(`SELECT path FROM media_fts WHERE docid=1`).Scan(&ftsPath); err != nil || ftsPath != "D:/lib/images_sfw/ab/abc.png cat.png" {
+		t.Errorf("index path of the renamed media: %q (%v)", ftsPath, err)
 	}
 	rep, err := db.Status(ctx, d)
 	if err != nil {

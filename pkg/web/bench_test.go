@@ -77,6 +77,13 @@ func BenchmarkWeb(b *testing.B) {
 		{"ListTextQuery", "/mediadb.php?q=dragon+castle"},
 		{"ListDeepPage", "/mediadb.php?after=" + strconv.Itoa(ls.n/2) + "_" + strconv.Itoa(ls.n/2)},
 		{"Detail", "/media_view.php?id=" + strconv.FormatInt(ls.thumbIDs[len(ls.thumbIDs)/2], 10)},
+		// Prev/next computed inside a filtered, sorted list (id 500030 is
+		// a SFW video rated 2 in the generated library; scaled for 20k).
+		{"DetailPrevNextFiltered", "/media_view.php?id=" + strconv.Itoa(ls.n/2+30) + "&type=video&min_rating=2&sort=rating"},
+		{"DetailPrevNextTextQuery", "/media_view.php?id=" + strconv.Itoa(ls.n/2+30) + "&q=dragon"},
+		// The original file name (DSC<id>_<word>.png) of one media.
+		{"ListNameSearch", "/mediadb.php?q=DSC" + fmt.Sprintf("%07d", ls.n/8+7)},
+		{"ListNamePrefixSearch", "/mediadb.php?q=DSC" + fmt.Sprintf("%05d", ls.n/800)},
 	}
 	for _, p := range pages {
 		b.Run(p.name, func(b *testing.B) {

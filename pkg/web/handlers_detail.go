@@ -75,10 +75,14 @@ func (s *Server) handleDetail(w http.ResponseWriter, r *http.Request) {
 	for i := 0; i+1 < len(d.History) && i < 5; i++ {
 		diffs = append(diffs, lineDiff(d.History[i+1].Prompt, d.History[i].Prompt))
 	}
+	// The list's filter, sort and query travel with every link and form of
+	// the page, so prev/next, "back to list" and the redirect after an
+	// action stay in the list the person came from.
+	qs := f.Values().Encode()
 	s.render(w, r, "detail", map[string]any{
-		"D": d, "M": d.Media, "Prev": prev, "Next": next, "Query": f.Values(), "ShowID": showID,
+		"D": d, "M": d.Media, "Prev": prev, "Next": next, "QS": qs, "SelfURL": mediaURL(id, qs), "ShowID": showID,
 		"Variant": variant, "Sections": sections, "Diffs": diffs, "Msg": s.banner(r),
-		"DisplayTitle": cmp.Or(d.Title, catalog.PrettyName(d.Media.Path)),
+		"DisplayTitle": d.DisplayTitle(), "Title": "detail.title",
 	})
 }
 
@@ -124,7 +128,13 @@ func (s *Server) handleMediaAction(w http.ResponseWriter, r *http.Request) {
 		s.fail(w, r, http.StatusForbidden, CodeAuthRequired, nil)
 		return
 	}
-	target := "/media_view.php?id=" + strconv.FormatInt(id, 10)
+	// The detail page posts to its own URL, which carries the list's
+	// filter (nav.go): the page after the action keeps it.
+	list, _ := s.listParams(r)
+	target := mediaURL(id, list.Values().Encode())
+	if action == "hard_delete" {
+		target = listURL(list.Values().Encode())
+	}
 	if back := r.PostFormValue("back"); back != "" && strings.HasPrefix(back, "/") && !strings.HasPrefix(back, "//") {
 		target = back
 	}
@@ -134,9 +144,6 @@ func (s *Server) handleMediaAction(w http.ResponseWriter, r *http.Request) {
 		// refused request (a switched-off service's are disabled).
 		s.refuse(w, r, "", err)
 		return
-	}
-	if action == "hard_delete" && r.PostFormValue("back") == "" {
-		target = "/mediadb.php"
 	}
 	code := mediaActionCode(action, res)
 	res.OK, res.Action, res.MediaID = true, action, id

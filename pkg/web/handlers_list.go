@@ -92,7 +92,7 @@ func (s *Server) handleCountJSON(w http.ResponseWriter, r *http.Request) {
 type cardJSON struct {
 	ID       int64  `json:"id"`
 	Title    string `json:"title"`
-	Name     string `json:"name"`
+	Name     string `json:"name"` // the file name a person knows (Card.FileName)
 	Type     string `json:"type"`
 	Width    int64  `json:"width"`
 	Height   int64  `json:"height"`
@@ -114,14 +114,12 @@ func (s *Server) handleListJSON(w http.ResponseWriter, r *http.Request) {
 		s.failErr(w, r, err)
 		return
 	}
-	qs := f.Values()
+	qs := f.Values().Encode()
 	out := make([]cardJSON, 0, len(res.Cards))
 	for _, c := range res.Cards {
-		v := qs
-		id := strconv.FormatInt(c.ID, 10)
-		out = append(out, cardJSON{ID: c.ID, Title: c.DisplayTitle(), Name: c.Name, Type: c.Type, Width: c.Width,
+		out = append(out, cardJSON{ID: c.ID, Title: c.DisplayTitle(), Name: c.FileName(), Type: c.Type, Width: c.Width,
 			Height: c.Height, Rating: c.Rating, NSFW: c.NSFW, Vote: c.Vote, Tags: c.TagCount, Prompt: c.HasPrompt,
-			Deleted: c.Deleted, ThumbURL: "/thumb.php?id=" + id, ViewURL: "/media_view.php?id=" + id + "&" + v.Encode()})
+			Deleted: c.Deleted, ThumbURL: "/thumb.php?id=" + strconv.FormatInt(c.ID, 10), ViewURL: mediaURL(c.ID, qs)})
 	}
 	resp := map[string]any{"ok": true, "items": out}
 	if res.Next != nil {

@@ -281,11 +281,12 @@ func (s *Server) refusedFiles(ctx context.Context, folder, from, to string) ([]r
 	return out, db.Classify(rows.Err())
 }
 
-// reasonText is a reason code in plain words ("reason.<code>" in the
-// catalogue), with a general sentence for codes it does not know.
+// reasonText is a file's refusal reason in plain words (the one code →
+// sentence mapping, message), with a general sentence for codes without
+// one.
 func (s *Server) reasonText(lang, code string) string {
-	if t := s.i18n.T(lang, "reason."+code); t != "reason."+code {
+	if t, _, known := s.message(lang, code, 0); known {
 		return t
 	}
-	return s.i18n.T(lang, "reason.unknown")
+	return s.i18n.T(lang, "refused.unknown_reason")
 }

@@ -22,6 +22,7 @@ import (
 	"github.com/rs/zerolog"
 
 	"github.com/localsupervisor/supervisor/pkg/catalog/catalogtest"
+	"github.com/localsupervisor/supervisor/pkg/catalog/ftsindex"
 	"github.com/localsupervisor/supervisor/pkg/config"
 	"github.com/localsupervisor/supervisor/pkg/db"
 	"github.com/localsupervisor/supervisor/pkg/thumb"
@@ -59,6 +60,14 @@ func newLibServer(tb testing.TB, base string, n, files int) *libServer {
 	tb.Cleanup(func() { w.Close() })
 	if _, err := db.Migrate(ctx, w, db.MigrateOptions{}); err != nil {
 		tb.Fatal(err)
+	}
+	// A migration may mark media for the text index (schema 0305 marks
+	// renamed media); webui's background fold would clear them.
+	foldStart := time.Now()
+	if n, err := ftsindex.FoldAll(ctx, w, 100_000); err != nil {
+		tb.Fatal(err)
+	} else if n > 0 {
+		tb.Logf("folded %d marked media in %v", n, time.Since(foldStart).Round(time.Millisecond))
 	}
 	if statErr != nil {
 		start := time.Now()

@@ -19,6 +19,7 @@ import (
 	"io/fs"
 	"net"
 	"net/http"
+	"strconv"
 	"strings"
 	"time"
 
@@ -262,6 +263,11 @@ func (s *Server) routes() http.Handler {
 	if s.extraRoutes != nil {
 		s.extraRoutes(mux, s)
 	}
+	// Everything else: the error page (layout, a link back), not the
+	// mux's bare "404 page not found".
+	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
+		s.fail(w, r, http.StatusNotFound, CodeNotFound, nil)
+	})
 	return s.withSecurity(s.recoverer(mux))
 }
 
@@ -303,8 +309,9 @@ func wantsJSON(r *http.Request) bool {
 }
 
 // fail writes an error: JSON {ok:false, status, reason_code, error} for API
-// callers, a short plain text otherwise. Internal details (paths, SQL, stack
-// traces) are logged, never sent.
+// callers, otherwise the error page (errorPage: layout and navigation, the
+// message in the person's language, a next step and a link back). Internal
+// details (paths, SQL, stack traces) are logged, never sent.
 func (s *Server) fail(w http.ResponseWriter, r *http.Request, status int, code string, err error) {
 	if err != nil {
 		s.log.Warn().Err(err).Str("reason_code", code).Str("path", r.URL.Path).Int("status", status).Msg("request failed")
@@ -312,23 +319,57 @@ func (s *Server) fail(w http.ResponseWriter, r *http.Request, status int, code s
 	if status == http.StatusServiceUnavailable {
 		w.Header().Set("Retry-After", "1")
 	}
-	msg, isErr, known := s.message(info(r).lang, code, 0)
-	if !known || !isErr { // codes without a catalogue sentence get a generic one
-		generic := CodeBadRequest
-		if status >= 500 {
-			generic = CodeInternal
-		} else if status == http.StatusForbidden {
-			generic = CodeForbidden
-		}
-		msg, _, _ = s.message(info(r).lang, generic, 0)
-	}
+	lang := info(r).lang
+	msg := s.errorText(lang, status, code)
 	if wantsJSON(r) {
 		writeJSON(w, status, map[string]any{"ok": false, "status": statusWord(status), "reason_code": code, "error": msg})
 		return
 	}
-	w.Header().Set("Content-Type", "text/plain; charset=utf-8")
-	w.WriteHeader(status)
-	_, _ = w.Write([]byte(msg + "\n"))
+	s.errorPage(w, r, status, code, msg)
+}
+
+// errorText is the sentence for a reason code; codes without a catalogue
+// text get a generic one for their status, never the bare code.
+func (s *Server) errorText(lang string, status int, code string) string {
+	if msg, isErr, known := s.message(lang, code, 0); known && isErr {
+		return msg
+	}
+	switch {
+	case status >= 500:
+		return s.i18n.T(lang, "err.internal_error")
+	case status == http.StatusForbidden:
+		return s.i18n.T(lang, "err.forbidden")
+	case status == http.StatusNotFound:
+		return s.i18n.T(lang, "err.not_found")
+	}
+	return s.i18n.T(lang, "err.bad_request")
+}
+
+// errorPage renders the error page with the given status. The next step is
+// the code's own ("err.<code>.next") or the status's; the reason code is
+// only a data attribute for tools. Should the page itself fail to render,
+// the message goes out as plain text.
+func (s *Server) errorPage(w http.ResponseWriter, r *http.Request, status int, code, msg string) {
+	lang := info(r).lang
+	next := s.i18n.T(lang, "err."+code+".next")
+	if next == "err."+code+".next" {
+		next = s.i18n.T(lang, "err.next."+strconv.Itoa(status))
+		if strings.HasPrefix(next, "err.next.") {
+			next = s.i18n.T(lang, "err.next.default")
+		}
+	}
+	current := r.URL.EscapedPath()
+	if r.URL.RawQuery != "" {
+		current += "?" + r.URL.RawQuery
+	}
+	data := map[string]any{"Title": "err.title", "Status": status, "Code": code, "Message": msg, "Next": next,
+		"BackURL": backURL(r.Referer(), r.Host, current)}
+	if err := s.renderStatus(w, r, status, "error", data); err != nil {
+		s.log.Error().Err(err).Msg("error page not rendered")
+		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+		w.WriteHeader(status)
+		_, _ = w.Write([]byte(msg + "\n"))
+	}
 }
 
 func statusWord(status int) string {
@@ -372,10 +413,18 @@ func writeJSON(w http.ResponseWriter, status int, v any) {
 // render executes a page into a buffer first so a template error never
 // produces a half-written page.
 func (s *Server) render(w http.ResponseWriter, r *http.Request, page string, data map[string]any) {
+	if err := s.renderStatus(w, r, http.StatusOK, page, data); err != nil {
+		s.fail(w, r, http.StatusInternalServerError, CodeInternal, err)
+	}
+}
+
+// renderStatus renders page with status; on an error nothing is written.
+// A "Msg" banner (an action's result code, e.g. "scan_path:
+// started_unverified") is turned into a sentence in the page's language.
+func (s *Server) renderStatus(w http.ResponseWriter, r *http.Request, status int, page string, data map[string]any) error {
 	t, ok := s.pages[page]
 	if !ok {
-		s.fail(w, r, http.StatusInternalServerError, CodeInternal, errors.New("no template "+page))
-		return
+		return errors.New("no template " + page)
 	}
 	ri := info(r)
 	data["Lang"] = ri.lang
@@ -387,12 +436,16 @@ func (s *Server) render(w http.ResponseWriter, r *http.Request, page string, dat
 	if _, ok := data["Title"]; !ok {
 		data["Title"] = "nav.media"
 	}
+	if m, ok := data["Msg"].(string); ok && m != "" {
+		data["Msg"] = s.bannerText(ri.lang, m)
+	}
 	var buf bytes.Buffer
 	if err := t.ExecuteTemplate(&buf, "layout", data); err != nil {
-		s.fail(w, r, http.StatusInternalServerError, CodeInternal, err)
-		return
+		return err
 	}
 	w.Header().Set("Content-Type", "text/html; charset=utf-8")
 	w.Header().Set("Cache-Control", "no-store")
+	w.WriteHeader(status)
 	_, _ = buf.WriteTo(w)
+	return nil
 }

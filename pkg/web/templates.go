@@ -11,7 +11,7 @@ import (
 	"github.com/localsupervisor/supervisor/pkg/jobs"
 )
 
-var pageNames = []string{"list", "detail", "dashboard", "login", "refused", "import_confirm", "source_remove"}
+var pageNames = []string{"list", "detail", "dashboard", "login", "refused", "import_confirm", "source_remove", "error"}
 
 // pagePartials are the template files parsed with a page besides
 // layout.html and the page's own file.
@@ -64,6 +64,10 @@ func (s *Server) funcs() template.FuncMap {
 			return c.Encode()
 		},
 		"cv": func(c catalog.Card, qs string) cardView { return cardView{C: c, Q: qs} },
+		// Whole URLs for href attributes (nav.go): html/template escapes
+		// them once; a query string pasted after "?" would be escaped twice.
+		"listURL":  listURL,
+		"mediaURL": mediaURL,
 		"jt": func(rows []catalog.JobRow, data map[string]any) map[string]any {
 			return map[string]any{"Rows": rows, "Admin": data["Admin"], "CSRF": data["CSRF"], "Lang": data["Lang"]}
 		},
@@ -186,3 +190,6 @@ type cardView struct {
 	C catalog.Card
 	Q string
 }
+
+// URL is the card's detail link within the list (nav.go).
+func (v cardView) URL() string { return mediaURL(v.C.ID, v.Q) }

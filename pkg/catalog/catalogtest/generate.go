@@ -20,7 +20,9 @@ func word(expr string) string {
 
 // Generate inserts n media (every 10th a video, every 7th NSFW, ratings
 // 0..3, paths /lib/<i%256>/img<i>.png|.mp4 under root), a prompt for every
-// media and an Ollama title for every third, with INSERT…SELECT over a
+// media, an Ollama title for every third and, as the importer writes it,
+// an original file name for every media (DSC<i>_<word>.png|.mp4: a move-mode
+// import renames the file, so the name is not part of the path), with INSERT…SELECT over a
 // recursive CTE (a million rows take tens of seconds, not an hour of
 // single inserts). The triggers mark every media for the FTS index, which
 // is then folded in bulk (ftsindex). It ends with ANALYZE so the planner
@@ -47,6 +49,9 @@ func Generate(ctx context.Context, w *sql.DB, n int, root string) error {
 		{"titles", `INSERT INTO media_meta(media_id, source, meta_key, meta_value, created_at)
 		SELECT id, 'ollama', 'ollama.title', 'The ' || ` + word("id * 3") + ` || ' ' || ` + word("id / 7") + `, '2026-01-01T00:00:00Z'
 		FROM media WHERE id % 3 = 0`, nil},
+		{"names", `INSERT INTO media_meta(media_id, source, meta_key, meta_value, created_at)
+		SELECT id, 'import', 'original_name', 'DSC' || printf('%07d', id) || '_' || ` + word("id * 11") + ` ||
+			CASE WHEN id % 10 = 0 THEN '.mp4' ELSE '.png' END, '2026-01-01T00:00:00Z' FROM media`, nil},
 	}
 	for _, s := range steps {
 		if _, err := w.ExecContext(ctx, s.sql, s.args...); err != nil {

@@ -1,5 +1,5 @@
 // Package ftsindex keeps the text-search index media_fts (schema 0301) in
-// step with media, prompts and title/caption meta. Since schema 0304 the
+// step with media, prompts, title/caption meta and original file names. Since schema 0304 the
 // triggers only mark changed media in media_fts_pending; Fold rebuilds the
 // marked rows in bulk — one delete pass and one insert pass per batch, so
 // FTS4 flushes its pending-terms buffer once per batch instead of three
@@ -27,11 +27,20 @@ const DefaultBatch = 500
 // maxIDs keeps one statement below SQLite's bound-parameter limit.
 const maxIDs = 10000
 
-// rowSelect computes the index row of every media in the id list: path,
-// the newest title/override/caption meta (media_meta is an append-only
-// log, newest row wins) and the newest prompt — the same values the LIKE
-// reference of catalog searches.
-const rowSelect = `SELECT m.id, m.path,
+// PathText is the text of the index's path column for the media row m: the
+// path, followed by the newest original_name (import meta) when the path
+// does not already end with it. A move-mode import renames the file to its
+// content hash, so the name a person knows lives only in that meta row
+// (schema 0305); the LIKE reference searches both, too.
+const PathText = `COALESCE((SELECT CASE WHEN n.v = '' OR substr(m.path, -length(n.v)) = n.v THEN m.path ELSE m.path || ' ' || n.v END
+    FROM (SELECT COALESCE(mm.meta_value, '') AS v FROM media_meta mm WHERE mm.media_id = m.id AND mm.meta_key = 'original_name'
+    ORDER BY mm.id DESC LIMIT 1) n), m.path)`
+
+// rowSelect computes the index row of every media in the id list: path
+// and original name (PathText), the newest title/override/caption meta
+// (media_meta is an append-only log, newest row wins) and the newest
+// prompt — the same values the LIKE reference of catalog searches.
+const rowSelect = `SELECT m.id, ` + PathText + `,
     (SELECT mm.meta_value FROM media_meta mm WHERE mm.media_id = m.id AND mm.meta_key = 'ollama.title' ORDER BY mm.id DESC LIMIT 1),
     (SELECT mm.meta_value FROM media_meta mm WHERE mm.media_id = m.id AND mm.meta_key = 'title.override' ORDER BY mm.id DESC LIMIT 1),
     (SELECT mm.meta_value FROM media_meta mm WHERE mm.media_id = m.id AND mm.meta_key = 'ollama.caption' ORDER BY mm.id DESC LIMIT 1),

@@ -117,6 +117,9 @@
     if (detail) {
       if (e.key === 'ArrowLeft') { var p = document.getElementById('prev-media'); if (p) location.href = p.href; }
       else if (e.key === 'ArrowRight') { var n = document.getElementById('next-media'); if (n) location.href = n.href; }
+      // Back to the list the page was opened from (same filter, sort and
+      // query as the link): Esc, Backspace or u.
+      else if (e.key === 'Escape' || e.key === 'Backspace' || e.key === 'u') { var b = document.getElementById('back-to-list'); if (b) { e.preventDefault(); location.href = b.href; } }
       else if (/^[0-3]$/.test(e.key)) {
         post('/media/action', {action: 'rate', media_id: detail.dataset.id, rating: e.key}).then(function (r) {
           if (r.ok) { var c = document.getElementById('rating-chip'); if (c) c.textContent = '★' + e.key; }
@@ -185,7 +188,7 @@
     var a = el('article', 'card' + (it.nsfw ? ' nsfw' : '')); a.dataset.id = it.id; a.tabIndex = 0;
     var link = el('a', 'thumb'); link.href = it.view_url;
     var img = el('img'); img.loading = 'lazy'; img.src = it.thumb_url; img.alt = it.name; link.appendChild(img); a.appendChild(link);
-    var m = el('div', 'meta'); m.appendChild(el('div', 'title', it.title));
+    var m = el('div', 'meta'); var tt = el('div', 'title', it.title); tt.title = it.name; m.appendChild(tt);
     var chips = el('div', 'chips'); chips.appendChild(el('span', 'chip', it.type));
     if (it.width) chips.appendChild(el('span', 'chip', it.width + '×' + it.height));
     if (it.rating) chips.appendChild(el('span', 'chip rating', '★' + it.rating));
@@ -198,6 +201,26 @@
   // ---- detail: player controls ----
   var player = document.getElementById('player');
   if (player) {
+    // A video the browser cannot decode (HEVC in an mp4 is the usual case)
+    // would leave an empty player: show the poster, a message and the
+    // download link instead. Known from the codec up front (canPlayType),
+    // else from the element's error event or a video track without
+    // picture after the metadata loaded.
+    var codecs = {h264: 'avc1.42E01E', hevc: 'hvc1.1.6.L93.B0', h265: 'hvc1.1.6.L93.B0', vp8: 'vp8', vp9: 'vp09.00.10.08',
+      av1: 'av01.0.04M.08', mpeg4: 'mp4v.20.9', theora: 'theora'};
+    var unplayable = function () {
+      var box = document.getElementById('player-unplayable'); if (!box || !box.hidden) return;
+      box.hidden = false; player.hidden = true;
+      player.removeAttribute('src'); player.load();
+      var ctl = document.querySelector('.player-ctl'); if (ctl) ctl.hidden = true;
+    };
+    var codec = codecs[(player.dataset.codec || '').toLowerCase()];
+    if (codec && player.canPlayType('video/mp4; codecs="' + codec + '"') === '' && player.canPlayType('video/webm; codecs="' + codec + '"') === '') {
+      unplayable();
+    }
+    player.addEventListener('error', unplayable);
+    player.addEventListener('loadedmetadata', function () { if (player.videoWidth === 0) unplayable(); });
+    if (player.error) unplayable();
     var sp = document.getElementById('speed'); if (sp) sp.addEventListener('change', function () { player.playbackRate = parseFloat(sp.value); });
     var lp = document.getElementById('loop'); if (lp) lp.addEventListener('change', function () { player.loop = lp.checked; });
   }
