@@ -99,7 +99,13 @@ func (r *progressReporter) onFile(ctx context.Context, s Summary) {
 	_ = r.report(ctx, r.snapshot(s, now))
 }
 
-// final reports the end state (whatever the throttle says).
-func (r *progressReporter) final(ctx context.Context, s Summary) {
-	_ = r.report(context.WithoutCancel(ctx), r.snapshot(s, r.clock.Now()))
+// final reports the end state (whatever the throttle says). After a
+// complete walk every file was handled, so the total is what was done,
+// whether or not the counting walk finished first.
+func (r *progressReporter) final(ctx context.Context, s Summary, complete bool) {
+	p := r.snapshot(s, r.clock.Now())
+	if complete {
+		p.Total, p.Counted, p.ETA = p.Done, true, 0
+	}
+	_ = r.report(context.WithoutCancel(ctx), p)
 }

@@ -234,7 +234,7 @@ func (s *Setup) handleScanPath(ctx context.Context, j *jobs.Job, o HandlerOption
 	sum, err := im.ScanPath(ctx, p.Path, RunOptions{Limit: p.Limit, Walk: o.Walk, OnCommit: advance, JobID: j.ID,
 		Progress: func(s Summary, _ Outcome) { pr.onFile(ctx, s) }})
 	stopCount()
-	pr.final(ctx, sum)
+	pr.final(ctx, sum, err == nil && !sum.Limited && !sum.Cancelled)
 	if err != nil {
 		return sum, err
 	}

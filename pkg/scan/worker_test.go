@@ -201,3 +201,38 @@ func TestPathClaimFilterLeavesForeignJobsQueued(t *testing.T) {
 		t.Fatal("empty prefix must not filter")
 	}
 }
+
+// TestScanPathReportsLiveProgress: a scan_path job writes its live
+// progress (files done of the total a counting walk found, outcomes) to
+// progress_json, which the job center shows; at the end done = total.
+func TestScanPathReportsLiveProgress(t *testing.T) {
+	ctx := context.Background()
+	d := openDB(t)
+	src := t.TempDir()
+	writePNGs(t, src, 12)
+	os.WriteFile(filepath.Join(src, "notes.txt"), []byte("not media"), 0o644)
+	os.WriteFile(filepath.Join(src, "empty.png"), nil, 0o644)
+	im := newImporter(d, testRoots(t), scan.ModeInPlace)
+	q := jobs.NewQueue(jobs.QueueOptions{DB: d, Config: jobs.DefaultConfig()})
+	setup := &scan.Setup{Importer: im}
+	p, _ := scan.NewScanPathPayload(src, 0, "", "test", t0)
+	res, err := scan.EnqueueScanPath(ctx, q, p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	r := newRunner(t, q, []string{jobs.TypeScanPath}, setup.Handlers(scan.HandlerOptions{Queue: q}))
+	if s, err := r.RunBatch(ctx, 1); err != nil || s.Done != 1 {
+		t.Fatalf("run %+v %v", s, err)
+	}
+	var raw string
+	if err := d.QueryRow(`SELECT progress_json FROM jobs WHERE id=?`, res.JobID).Scan(&raw); err != nil {
+		t.Fatal(err)
+	}
+	var sp scan.ScanProgress
+	if err := json.Unmarshal([]byte(raw), &sp); err != nil {
+		t.Fatal(err)
+	}
+	if sp.Done != 14 || sp.Total != 14 || !sp.Counted || sp.Imported != 12 || sp.Errors != 1 {
+		t.Fatalf("progress %+v", sp)
+	}
+}

@@ -255,7 +255,18 @@
   }
   var jc = document.getElementById('jobcenter');
   if (jc) {
-    var delay = 2000, lastSig = '', timer = null;
+    var delay = 2000, tablesSig = jc.dataset.sig || '', timer = null;
+    // The job tables are server-rendered (template "jobcenter"): when the
+    // poll's jobs_sig changes they are fetched and swapped in, so running
+    // jobs show live progress and finished ones move, without a reload.
+    var refreshTables = function (sig) {
+      if (!jc.dataset.tables || sig === tablesSig) return;
+      tablesSig = sig;
+      fetch(jc.dataset.tables, {credentials: 'same-origin'})
+        .then(function (r) { if (!r.ok) throw new Error('tables'); return r.text(); })
+        .then(function (html) { var box = document.getElementById('jobcenter-tables'); if (box) box.innerHTML = html; })
+        .catch(function () { tablesSig = ''; });
+    };
     var tick = function () {
       timer = null;
       if (document.hidden) return; // resumed by visibilitychange
@@ -263,7 +274,7 @@
         .then(function (r) { return r.json(); })
         .then(function (r) {
           if (!r.ok) throw new Error('poll');
-          var c = r.data.counts || {}, sig = JSON.stringify(c);
+          var c = r.data.counts || {};
           Object.keys(c.by_status || {}).forEach(function (k) { var d = document.querySelector('[data-count="' + k + '"]'); if (d) d.textContent = c.by_status[k]; });
           var st = document.querySelector('[data-count="stuck"]'); if (st) st.textContent = c.stuck;
           var mt = document.getElementById('media-total'); if (mt) mt.textContent = r.data.media_total;
@@ -272,8 +283,7 @@
           var active = (c.by_status || {}).running || (c.by_status || {}).queued;
           // Busy: poll fast; idle or unchanged: back off up to 60 s.
           delay = active ? 2000 : Math.min(delay * 2, 60000);
-          if (sig !== lastSig && lastSig !== '' && !active) { location.reload(); return; }
-          lastSig = sig;
+          refreshTables(r.data.jobs_sig || '');
           schedule();
         }).catch(function () { delay = Math.min(delay * 2, 60000); schedule(); });
     };
