@@ -354,4 +354,3 @@ func browser(t *testing.T, chromium string) context.Context {
 	t.Cleanup(func() { cancel(); cancelB(); cancelA() })
 	return ctx
 }
-
