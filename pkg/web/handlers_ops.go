@@ -145,6 +145,10 @@ func (s *Server) handleHealth(w http.ResponseWriter, r *http.Request) {
 type dashboardData struct {
 	ServerTime   string            `json:"server_time"`
 	Counts       catalog.JobCounts `json:"counts"`
+	// Imports are the newest scan_path jobs in any state: an import's
+	// progress and summary stay visible however many follow-up jobs it
+	// queued after it.
+	Imports      []catalog.JobRow  `json:"imports"`
 	Running      []catalog.JobRow  `json:"running"`
 	Queued       []catalog.JobRow  `json:"queued"`
 	Stuck        []catalog.JobRow  `json:"stuck"`
@@ -170,6 +174,7 @@ func (s *Server) dashboard(ctx context.Context) (dashboardData, error) {
 		dst *[]catalog.JobRow
 		q   catalog.JobQuery
 	}{
+		{&d.Imports, catalog.JobQuery{Types: []string{jobs.TypeScanPath}, Limit: 5}},
 		{&d.Running, catalog.JobQuery{Statuses: []string{jobs.StatusRunning}, Limit: 8}},
 		{&d.Queued, catalog.JobQuery{Statuses: []string{jobs.StatusQueued}, Limit: 8}},
 		{&d.Stuck, catalog.JobQuery{StuckBefore: stuckBefore, Limit: 8}},

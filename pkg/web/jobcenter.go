@@ -30,6 +30,9 @@ type dashCache struct {
 	mu   sync.Mutex
 	at   time.Time
 	data dashboardData
+	// clockAt is the server clock's time of the computation: a clock that
+	// moved (tests drive it) recomputes, as ages and staleness changed.
+	clockAt time.Time
 }
 
 // cachedDashboard returns the dashboard, computed at most once per dashTTL.
@@ -37,7 +40,8 @@ func (s *Server) cachedDashboard(ctx context.Context) (dashboardData, error) {
 	s.dash.mu.Lock()
 	defer s.dash.mu.Unlock()
 	now := time.Now()
-	if !s.dash.at.IsZero() && now.Sub(s.dash.at) < dashTTL {
+	clockNow := s.clock.Now()
+	if !s.dash.at.IsZero() && now.Sub(s.dash.at) < dashTTL && clockNow.Equal(s.dash.clockAt) {
 		return s.dash.data, nil
 	}
 	d, err := s.dashboard(ctx)
@@ -45,15 +49,24 @@ func (s *Server) cachedDashboard(ctx context.Context) (dashboardData, error) {
 		return d, err
 	}
 	d.JobsSig = jobsSignature(d)
-	s.dash.data, s.dash.at = d, now
+	s.dash.data, s.dash.at, s.dash.clockAt = d, now, clockNow
 	return d, nil
+}
+
+// invalidateDashboard makes the next poll compute the dashboard afresh:
+// after an action (an import queued, a job cancelled) the job center shows
+// it at once instead of up to dashTTL later.
+func (s *Server) invalidateDashboard() {
+	s.dash.mu.Lock()
+	s.dash.at = time.Time{}
+	s.dash.mu.Unlock()
 }
 
 // jobsSignature fingerprints what the job tables show, so a poll can tell
 // whether the tables need re-rendering without fetching them.
 func jobsSignature(d dashboardData) string {
 	h := sha256.New()
-	for _, rows := range [][]catalog.JobRow{d.Running, d.Queued, d.Stuck, d.Done, d.Errors} {
+	for _, rows := range [][]catalog.JobRow{d.Imports, d.Running, d.Queued, d.Stuck, d.Done, d.Errors} {
 		for _, j := range rows {
 			fmt.Fprintf(h, "%d|%s|%s|%d|%s|%s\n", j.ID, j.Status, j.UpdatedAt, j.Progress, j.Live, j.Heartbeat)
 		}

@@ -236,6 +236,7 @@ func (s *Server) mutating(admin bool, h http.HandlerFunc) http.HandlerFunc {
 			return
 		}
 		h(w, r)
+		s.invalidateDashboard()
 	}
 }
 

@@ -244,7 +244,8 @@ func (s *Server) sourceFail(w http.ResponseWriter, r *http.Request, err error) {
 
 // sourceDone answers a source action: JSON for API callers, else back to
 // the dashboard's sources section with a message.
-func (s *Server) sourceDone(w http.ResponseWriter, r *http.Request, action string, result map[string]any, msg string) {
+// code and n are the feedback the dashboard's banner shows (feedback.go).
+func (s *Server) sourceDone(w http.ResponseWriter, r *http.Request, action string, result map[string]any, msg, code string, n int64) {
 	if err := s.auditGlobal(r.Context(), r, "source_"+action, result); err != nil {
 		s.log.Warn().Err(err).Msg("audit not written")
 	}
@@ -254,7 +255,7 @@ func (s *Server) sourceDone(w http.ResponseWriter, r *http.Request, action strin
 		writeJSON(w, http.StatusOK, result)
 		return
 	}
-	http.Redirect(w, r, "/index.php?msg="+urlQueryEscape(msg)+"#sources", http.StatusSeeOther)
+	http.Redirect(w, r, feedbackURL("/index.php", code, n)+"#sources", http.StatusSeeOther)
 }
 
 // handleSourceRemoveForm is the confirmation page of a removal (GET, no
@@ -294,7 +295,7 @@ func (s *Server) handleSourceRemove(w http.ResponseWriter, r *http.Request) {
 	lang := info(r).lang
 	s.sourceDone(w, r, "remove", map[string]any{"source_id": src.ID, "path": src.Path, "media_forgotten": res.MediaRows,
 		"scan_files_forgotten": res.ScanFiles, "nested_sources_kept": res.KeptNested, "files_deleted": 0},
-		s.i18n.T(lang, "sources.msg_removed", src.Path, res.MediaRows))
+		s.i18n.T(lang, "sources.msg_removed", src.Path, res.MediaRows), "source_removed", int64(res.MediaRows))
 }
 
 // handleSourceRescan queues a scan of the source in its mode, exactly as
@@ -316,11 +317,11 @@ func (s *Server) handleSourceRescan(w http.ResponseWriter, r *http.Request) {
 	}
 	res["action"] = "source_rescan"
 	res["source_id"] = src.ID
-	key := "sources.msg_rescan"
+	key, code := "sources.msg_rescan", "source_rescan_queued"
 	if d, _ := res["deduped"].(bool); d {
-		key = "sources.msg_rescan_deduped"
+		key, code = "sources.msg_rescan_deduped", "source_rescan_deduped"
 	}
-	s.sourceDone(w, r, "rescan", res, s.i18n.T(info(r).lang, key, src.Path))
+	s.sourceDone(w, r, "rescan", res, s.i18n.T(info(r).lang, key, src.Path), code, 0)
 }
 
 func (s *Server) handleSourceWatch(w http.ResponseWriter, r *http.Request) {
@@ -341,7 +342,11 @@ func (s *Server) handleSourceWatch(w http.ResponseWriter, r *http.Request) {
 	if on && s.cfg.Import.WatchIntervalMinutes <= 0 {
 		msg += " " + s.i18n.T(info(r).lang, "sources.watch_disabled")
 	}
-	s.sourceDone(w, r, "watch", map[string]any{"source_id": src.ID, "path": src.Path, "watch": on}, msg)
+	code := "source_watch_off"
+	if on {
+		code = "source_watch_on"
+	}
+	s.sourceDone(w, r, "watch", map[string]any{"source_id": src.ID, "path": src.Path, "watch": on}, msg, code, 0)
 }
 
 // sourceStatus renders a source's last scan for the dashboard.

@@ -225,9 +225,12 @@ func TestDashboardSourcesActions(t *testing.T) {
 		if rec.Code != http.StatusSeeOther {
 			t.Fatalf("remove: %d %s", rec.Code, rec.Body.String())
 		}
-		loc, _ := url.QueryUnescape(rec.Header().Get("Location"))
-		if !strings.Contains(loc, "3 media entries forgotten, no file deleted") {
-			t.Fatalf("message %q", loc)
+		loc := rec.Header().Get("Location")
+		if !strings.Contains(loc, "msg=source_removed&n=3") {
+			t.Fatalf("feedback %q", loc)
+		}
+		if rec := c.do("GET", strings.TrimSuffix(loc, "#sources"), nil); !strings.Contains(rec.Body.String(), "3 media entries forgotten; no file was deleted") {
+			t.Fatalf("the dashboard banner does not say what the removal did: %d %s", rec.Code, rec.Header().Get("Location"))
 		}
 		for _, n := range []string{"a.png", "b.png", "c.png"} {
 			if _, err := os.Stat(filepath.Join(inPlace, n)); err != nil {

@@ -233,6 +233,8 @@
     var ul = document.getElementById('services'); if (!ul || !svcs) return;
     ul.textContent = '';
     Object.keys(svcs).sort().forEach(function (k) {
+      // An optional service that never ran is not news (template: keep in step).
+      if (svcs[k].optional && svcs[k].status === 'missing') return;
       var v = svcs[k], li = el('li', 'svc-' + v.status, k + ': ' + v.status + (v.optional ? '' : ' (required)'));
       li.dataset.service = k; ul.appendChild(li);
     });
