@@ -87,7 +87,10 @@ type JobCounts struct {
 // CountJobs counts jobs per status; running jobs with a heartbeat older than
 // stuckBefore count as stuck.
 func CountJobs(ctx context.Context, q *sql.DB, stuckBefore string) (JobCounts, error) {
-	c := JobCounts{ByStatus: map[string]int{}}
+	// The live statuses are always present, 0 when empty: a poll then
+	// tells "none left" apart from "not reported" (the dashboard showed
+	// the last non-zero count of a drained queue forever).
+	c := JobCounts{ByStatus: map[string]int{"queued": 0, "running": 0}}
 	rows, err := q.QueryContext(ctx, "SELECT status, count(*) FROM jobs GROUP BY status")
 	if err != nil {
 		return c, fmt.Errorf("count jobs: %w", db.Classify(err))

@@ -121,7 +121,10 @@ func (f *Forge) Routes(mux *http.ServeMux, s *Server) {
 func (f *Forge) DetailSection() DetailSection {
 	return func(ctx context.Context, r *http.Request, mediaID int64) (template.HTML, error) {
 		ri := info(r)
-		if !ri.admin || f.s == nil {
+		// With Forge switched off the Actions panel says so in one
+		// sentence; the regeneration form and its config problems are not
+		// shown to a person who never asked for Forge.
+		if !ri.admin || f.s == nil || f.s.serviceOff(ServiceForge) != nil {
 			return "", nil
 		}
 		jv, err := forgejob.MediaJobs(ctx, f.s.rdb, mediaID, 0)

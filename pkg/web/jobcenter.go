@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"net/http"
 	"path/filepath"
+	"sort"
 	"strconv"
 	"strings"
 	"sync"
@@ -302,4 +303,24 @@ func (s *Server) reasonText(lang, code string) string {
 		return t
 	}
 	return s.i18n.T(lang, "refused.unknown_reason")
+}
+
+// warnText says in plain words which items of a finished job failed and
+// why ("" when none): the job center's line for a job that ended done
+// with failures (jobs.Warnings in its result).
+func (s *Server) warnText(lang, warnings string) string {
+	w := jobs.ParseWarnings(warnings)
+	if w == nil {
+		return ""
+	}
+	codes := make([]string, 0, len(w.ByReason))
+	for c := range w.ByReason {
+		codes = append(codes, c)
+	}
+	sort.Strings(codes)
+	parts := make([]string, len(codes))
+	for i, c := range codes {
+		parts[i] = fmt.Sprintf("%s (%d)", strings.TrimSuffix(s.reasonText(lang, c), "."), w.ByReason[c])
+	}
+	return s.i18n.T(lang, "jobs.warnings", w.Total) + " " + strings.Join(parts, "; ")
 }

@@ -25,7 +25,7 @@ func TestJobCenterShowsWarningsAndErrors(t *testing.T) {
 	c.hdr.Set("X-Internal-Key", testKey)
 	rec := c.do("GET", "/index.php", nil)
 	page := rec.Body.String()
-	for _, want := range []string{"warnings: 1271 files failed (place_failed: 1271)", "none of the media files could be imported: free space there"} {
+	for _, want := range []string{"1271 files failed: The file could not be copied into the library (1271)", "none of the media files could be imported: free space there"} {
 		if !strings.Contains(page, want) {
 			t.Errorf("job center lacks %q (status %d)", want, rec.Code)
 		}

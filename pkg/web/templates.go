@@ -8,7 +8,6 @@ import (
 	"strings"
 
 	"github.com/localsupervisor/supervisor/pkg/catalog"
-	"github.com/localsupervisor/supervisor/pkg/jobs"
 )
 
 var pageNames = []string{"list", "detail", "dashboard", "login", "refused", "import_confirm", "source_remove", "error"}
@@ -77,7 +76,7 @@ func (s *Server) funcs() template.FuncMap {
 		"live":    s.live,
 		"outcome": s.outcome,
 		// warntext says in plain words which items of a job failed.
-		"warntext": func(warnings string) string { return jobs.ParseWarnings(warnings).Text() },
+		"warntext": s.warnText,
 		"seq": func(n int) []int {
 			out := make([]int, n)
 			for i := range out {
