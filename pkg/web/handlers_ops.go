@@ -143,21 +143,21 @@ func (s *Server) handleHealth(w http.ResponseWriter, r *http.Request) {
 // dashboardData is the live part of the dashboard, shared by the page and
 // the polling JSON endpoint.
 type dashboardData struct {
-	ServerTime   string            `json:"server_time"`
-	Counts       catalog.JobCounts `json:"counts"`
+	ServerTime string            `json:"server_time"`
+	Counts     catalog.JobCounts `json:"counts"`
 	// Imports are the newest scan_path jobs in any state: an import's
 	// progress and summary stay visible however many follow-up jobs it
 	// queued after it.
-	Imports      []catalog.JobRow  `json:"imports"`
-	Running      []catalog.JobRow  `json:"running"`
-	Queued       []catalog.JobRow  `json:"queued"`
-	Stuck        []catalog.JobRow  `json:"stuck"`
-	Done         []catalog.JobRow  `json:"done"`
-	Errors       []catalog.JobRow  `json:"errors"`
-	Health       Health            `json:"health"`
-	Pending      int               `json:"pending_migrations"`
-	MediaTotal   int               `json:"media_total"`
-	SystemErrors []map[string]any  `json:"system_errors"`
+	Imports      []catalog.JobRow `json:"imports"`
+	Running      []catalog.JobRow `json:"running"`
+	Queued       []catalog.JobRow `json:"queued"`
+	Stuck        []catalog.JobRow `json:"stuck"`
+	Done         []catalog.JobRow `json:"done"`
+	Errors       []catalog.JobRow `json:"errors"`
+	Health       Health           `json:"health"`
+	Pending      int              `json:"pending_migrations"`
+	MediaTotal   int              `json:"media_total"`
+	SystemErrors []map[string]any `json:"system_errors"`
 	// JobsSig changes whenever the job tables would look different.
 	JobsSig string `json:"jobs_sig"`
 }
