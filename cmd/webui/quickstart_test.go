@@ -150,6 +150,13 @@ func TestQuickstartInBrowser(t *testing.T) {
 	t.Logf("Import click to done with all follow-ups: %.1fs", time.Since(clicked).Seconds())
 	run("job center refreshed", chromedp.Sleep(3*time.Second))
 	shot(ctx, t, shots, "03-jobcenter-done")
+	// The folder imported in place is a library source now, listed
+	// without a reload.
+	run("sources listed", chromedp.Poll(`(() => { const t = document.querySelector('#sources-table'); return t ? t.textContent : false; })()`,
+		&text, chromedp.WithPollingTimeout(30*time.Second)))
+	if !strings.Contains(text, inbox) {
+		t.Errorf("the in-place folder is not listed as a library source: %q", text)
+	}
 	var failed float64
 	run("jobs in error", chromedp.Evaluate(`fetch('/api/dashboard', {headers: {Accept: 'application/json'}}).then(r => r.json()).then(r => r.data.counts.by_status.error || 0)`,
 		&failed, await))

@@ -102,6 +102,26 @@ func (s *Server) handleJobTables(w http.ResponseWriter, r *http.Request) {
 	_, _ = buf.WriteTo(w)
 }
 
+// handleSourcesFragment serves the dashboard's library sources section:
+// the dashboard refreshes it with the job tables, so a folder imported in
+// place appears (with its count and last scan) without a reload.
+func (s *Server) handleSourcesFragment(w http.ResponseWriter, r *http.Request) {
+	if !info(r).admin {
+		s.fail(w, r, http.StatusForbidden, CodeAuthRequired, nil)
+		return
+	}
+	ri := info(r)
+	data := map[string]any{"Sources": s.sourcesSection(r.Context()), "Lang": ri.lang, "CSRF": ri.sess.CSRF, "Admin": ri.admin}
+	var buf bytes.Buffer
+	if err := s.pages["dashboard"].ExecuteTemplate(&buf, "sources", data); err != nil {
+		s.failErr(w, r, err)
+		return
+	}
+	w.Header().Set("Content-Type", "text/html; charset=utf-8")
+	w.Header().Set("Cache-Control", "no-store")
+	_, _ = buf.WriteTo(w)
+}
+
 // importOutcome is the part of a scan_path result the job center shows.
 type importOutcome struct {
 	Processed  int `json:"processed"`

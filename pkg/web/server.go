@@ -253,6 +253,7 @@ func (s *Server) routes() http.Handler {
 	mux.HandleFunc("/dashboard/action", s.mutating(true, s.handleDashboardAction))
 	mux.HandleFunc("GET /api/dashboard", s.handleDashboardJSON)
 	mux.HandleFunc("GET /dashboard/jobs", s.handleJobTables)
+	mux.HandleFunc("GET /dashboard/sources", s.handleSourcesFragment)
 	mux.HandleFunc("GET /import_refused.php", s.handleRefused)
 	mux.HandleFunc("/jobs_prune.php", s.mutating(true, s.handlePrune))
 	mux.HandleFunc("GET /login", s.handleLoginForm)

@@ -268,6 +268,11 @@
         .then(function (r) { if (!r.ok) throw new Error('tables'); return r.text(); })
         .then(function (html) { var box = document.getElementById('jobcenter-tables'); if (box) box.innerHTML = html; })
         .catch(function () { tablesSig = ''; });
+      // Imports change the library sources (a folder imported in place).
+      if (jc.dataset.sources) fetch(jc.dataset.sources, {credentials: 'same-origin'})
+        .then(function (r) { if (!r.ok) throw new Error('sources'); return r.text(); })
+        .then(function (html) { var old = document.getElementById('sources'); if (old) old.outerHTML = html; })
+        .catch(function () {});
     };
     var tick = function () {
       timer = null;
