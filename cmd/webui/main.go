@@ -105,7 +105,7 @@ func workerDir(ctx context.Context, cfg *config.Config, out io.Writer) (string, 
 		need[i] = supervise.BinaryName(w)
 	}
 	if cfg.Workers.BinDir != "" {
-		if _, err := supervise.Find(need[0], cfg.Resolve(cfg.Workers.BinDir), ""); err == nil {
+		if _, err := supervise.FindConfigured(cfg, need[0], ""); err == nil {
 			return exeDir(), nil
 		}
 	}
@@ -117,11 +117,7 @@ func workerDir(ctx context.Context, cfg *config.Config, out io.Writer) (string, 
 // findBinary is webui's one binary lookup, shared with the worker
 // supervisor: workers.bin_dir, beside webui (or the built bin/), then $PATH.
 func findBinary(cfg *config.Config, bins, name string) (string, error) {
-	binDir := cfg.Workers.BinDir
-	if binDir != "" {
-		binDir = cfg.Resolve(binDir)
-	}
-	return supervise.Find(name, binDir, bins)
+	return supervise.FindConfigured(cfg, name, bins)
 }
 
 func findOrEmpty(cfg *config.Config, bins, name string) string {

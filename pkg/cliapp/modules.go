@@ -39,6 +39,22 @@ func LoadModules(cfg *config.Config) (Modules, error) {
 	return m, nil
 }
 
+// Enabled reports whether the optional service of a config section
+// ("scanner", "forge", "ollama") is switched on, decoded over the module's
+// defaults: the one answer the web's actions and webui's worker
+// supervision both use, so they never disagree. Other sections: false.
+func (m Modules) Enabled(section string) bool {
+	switch section {
+	case "scanner":
+		return m.Scanner.Enabled
+	case "forge":
+		return m.Forge.Enabled != nil && *m.Forge.Enabled
+	case "ollama":
+		return m.Ollama.Enabled
+	}
+	return false
+}
+
 // Queue returns the job queue built from the already decoded jobs section,
 // so no binary decodes that section a second time.
 func (e *Env) Queue() *jobs.Queue {

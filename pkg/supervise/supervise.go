@@ -7,7 +7,6 @@ package supervise
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -22,6 +21,7 @@ import (
 
 	"github.com/rs/zerolog"
 
+	"github.com/localsupervisor/supervisor/pkg/cliapp"
 	"github.com/localsupervisor/supervisor/pkg/config"
 	"github.com/localsupervisor/supervisor/pkg/jobs/workerstate"
 	"github.com/localsupervisor/supervisor/pkg/reason"
@@ -378,22 +378,33 @@ func Find(name, binDir, exeDir string) (string, error) {
 	return "", reason.Newf(CodeBinaryMissing, "worker binary %s not found (workers.bin_dir, beside webui, $PATH)", bin)
 }
 
+// FindConfigured is Find with the configured workers.bin_dir, resolved
+// against the base directory as every configured path is: the one lookup
+// of webui's supervision and of its fire-and-forget spawns.
+func FindConfigured(cfg *config.Config, name, exeDir string) (string, error) {
+	binDir := cfg.Workers.BinDir
+	if binDir != "" {
+		binDir = cfg.Resolve(binDir)
+	}
+	return Find(name, binDir, exeDir)
+}
+
 // SpecsFromConfig builds the specs for cfg.Workers.Supervise: every worker
 // runs in service mode (--loop) with the same config file as webui. A
 // relative workers.bin_dir resolves against the base directory, as every
 // configured path does, not against webui's working directory.
 func SpecsFromConfig(cfg *config.Config, exeDir string) ([]Spec, error) {
-	var specs []Spec
-	binDir := cfg.Workers.BinDir
-	if binDir != "" {
-		binDir = cfg.Resolve(binDir)
+	mods, err := cliapp.LoadModules(cfg)
+	if err != nil {
+		return nil, err
 	}
+	var specs []Spec
 	for _, n := range cfg.Workers.Supervise {
 		n = strings.TrimSpace(n)
-		if n == "" || !serviceEnabled(cfg, n) {
+		if n == "" || !serviceEnabled(mods, n) {
 			continue
 		}
-		p, err := Find(n, binDir, exeDir)
+		p, err := FindConfigured(cfg, n, exeDir)
 		if err != nil {
 			return nil, err
 		}
@@ -411,21 +422,14 @@ func SpecsFromConfig(cfg *config.Config, exeDir string) ([]Spec, error) {
 // enabled: forge and ollama workers are supervised only with forge.enabled
 // and ollama.enabled (the embedded defaults list them, so enabling the
 // service is all it takes); every other worker always is.
-func serviceEnabled(cfg *config.Config, name string) bool {
-	var raw json.RawMessage
+func serviceEnabled(mods cliapp.Modules, name string) bool {
 	switch lookup(name).bin {
 	case "forge-worker":
-		raw = cfg.Forge
+		return mods.Enabled("forge")
 	case "ollama-service", "ollama-worker":
-		raw = cfg.Ollama
-	default:
-		return true
+		return mods.Enabled("ollama")
 	}
-	var sec struct {
-		Enabled bool `json:"enabled"`
-	}
-	_ = json.Unmarshal(raw, &sec)
-	return sec.Enabled
+	return true
 }
 
 // OptionsFromConfig fills the parts of Options that come from the

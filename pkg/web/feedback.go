@@ -64,9 +64,9 @@ func loadServices(cfg *config.Config) (map[string]bool, error) {
 		return nil, err
 	}
 	return map[string]bool{
-		ServiceTagger: m.Scanner.Enabled,
-		ServiceOllama: m.Ollama.Enabled,
-		ServiceForge:  m.Forge.Enabled != nil && *m.Forge.Enabled,
+		ServiceTagger: m.Enabled("scanner"),
+		ServiceOllama: m.Enabled("ollama"),
+		ServiceForge:  m.Enabled("forge"),
 	}, nil
 }
 
