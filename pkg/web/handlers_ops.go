@@ -194,6 +194,7 @@ func (s *Server) dashboard(ctx context.Context) (dashboardData, error) {
 	}
 	d.Health = s.health(ctx)
 	d.SystemErrors = readSystemErrors(filepath.Join(s.cfg.Paths.Logs, "system_errors.jsonl"), 50)
+	d.JobsSig = jobsSignature(d)
 	return d, nil
 }
 
@@ -257,7 +258,6 @@ func (s *Server) handleDashboard(w http.ResponseWriter, r *http.Request) {
 		s.failErr(w, r, err)
 		return
 	}
-	d.JobsSig = jobsSignature(d)
 	s.render(w, r, "dashboard", map[string]any{"D": d, "Msg": s.banner(r), "JobAdmin": s.jobAdmin != nil,
 		"Title": "dash.title", "ImportMode": s.cfg.Import.Mode, "Sources": s.sourcesSection(r.Context())})
 }

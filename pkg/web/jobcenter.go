@@ -1,14 +1,12 @@
 package web
 
 import (
-	"bytes"
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
 	"net/http"
-	"path/filepath"
 	"sort"
 	"strconv"
 	"strings"
@@ -18,6 +16,8 @@ import (
 	"github.com/localsupervisor/supervisor/pkg/catalog"
 	"github.com/localsupervisor/supervisor/pkg/db"
 	"github.com/localsupervisor/supervisor/pkg/jobs"
+	"github.com/localsupervisor/supervisor/pkg/library"
+	"github.com/localsupervisor/supervisor/pkg/scan"
 	"github.com/localsupervisor/supervisor/pkg/svtime"
 )
 
@@ -49,7 +49,6 @@ func (s *Server) cachedDashboard(ctx context.Context) (dashboardData, error) {
 	if err != nil {
 		return d, err
 	}
-	d.JobsSig = jobsSignature(d)
 	s.dash.data, s.dash.at, s.dash.clockAt = d, now, clockNow
 	return d, nil
 }
@@ -89,17 +88,7 @@ func (s *Server) handleJobTables(w http.ResponseWriter, r *http.Request) {
 		s.failErr(w, r, err)
 		return
 	}
-	ri := info(r)
-	data := map[string]any{"D": d, "Lang": ri.lang, "CSRF": ri.sess.CSRF, "Admin": ri.admin}
-	var buf bytes.Buffer
-	if err := s.pages["dashboard"].ExecuteTemplate(&buf, "jobcenter", data); err != nil {
-		s.failErr(w, r, err)
-		return
-	}
-	w.Header().Set("Content-Type", "text/html; charset=utf-8")
-	w.Header().Set("Cache-Control", "no-store")
-	w.Header().Set("X-Jobs-Sig", d.JobsSig)
-	_, _ = buf.WriteTo(w)
+	s.renderFragment(w, r, "dashboard", "jobcenter", map[string]any{"D": d})
 }
 
 // handleSourcesFragment serves the dashboard's library sources section:
@@ -110,26 +99,7 @@ func (s *Server) handleSourcesFragment(w http.ResponseWriter, r *http.Request) {
 		s.fail(w, r, http.StatusForbidden, CodeAuthRequired, nil)
 		return
 	}
-	ri := info(r)
-	data := map[string]any{"Sources": s.sourcesSection(r.Context()), "Lang": ri.lang, "CSRF": ri.sess.CSRF, "Admin": ri.admin}
-	var buf bytes.Buffer
-	if err := s.pages["dashboard"].ExecuteTemplate(&buf, "sources", data); err != nil {
-		s.failErr(w, r, err)
-		return
-	}
-	w.Header().Set("Content-Type", "text/html; charset=utf-8")
-	w.Header().Set("Cache-Control", "no-store")
-	_, _ = buf.WriteTo(w)
-}
-
-// importOutcome is the part of a scan_path result the job center shows.
-type importOutcome struct {
-	Processed  int `json:"processed"`
-	Imported   int `json:"imported"`
-	Duplicates int `json:"skipped_duplicate"`
-	Unchanged  int `json:"unchanged"`
-	Errors     int `json:"errors"`
-	NotMedia   int `json:"not_media"`
+	s.renderFragment(w, r, "dashboard", "sources", map[string]any{"Sources": s.sourcesSection(r.Context())})
 }
 
 // liveInfo is a running job's progress for the job center: a sentence and,
@@ -139,27 +109,25 @@ type liveInfo struct {
 	Value, Max int
 }
 
-// live is liveText with the bar's figures; nil when the job reports none.
+// live is a running job's progress in the user's language: files done of
+// the total with rate and time left for an import (scan.ScanProgress in
+// progress_json), n of m for a batch job; nil when the job reports none.
 func (s *Server) live(lang string, j catalog.JobRow) *liveInfo {
-	t := s.liveText(lang, j)
-	if t == "" {
-		return nil
-	}
-	li := &liveInfo{Text: t}
-	var p struct {
-		Done    int  `json:"done"`
-		Total   int  `json:"total"`
-		Counted bool `json:"counted"`
-	}
+	var p scan.ScanProgress
 	switch {
 	case j.Live != "" && json.Unmarshal([]byte(j.Live), &p) == nil:
-		if p.Counted && p.Total > 0 {
+		if !p.Counted {
+			return &liveInfo{Text: s.i18n.T(lang, "jobs.progress_counting", p.Done, p.Rate)}
+		}
+		li := &liveInfo{Text: s.i18n.T(lang, "jobs.progress_files", p.Done, p.Total, p.Rate, duration(time.Duration(p.ETA)*time.Second))}
+		if p.Total > 0 {
 			li.Value, li.Max = p.Done, p.Total
 		}
+		return li
 	case j.ProgressOf > 0:
-		li.Value, li.Max = j.Progress, j.ProgressOf
+		return &liveInfo{Text: s.i18n.T(lang, "jobs.progress_batch", j.Progress, j.ProgressOf), Value: j.Progress, Max: j.ProgressOf}
 	}
-	return li
+	return nil
 }
 
 // outcomeInfo is a finished import's summary and the link to its refused
@@ -182,38 +150,13 @@ func (s *Server) outcome(lang string, j catalog.JobRow) *outcomeInfo {
 	return &outcomeInfo{Text: t, Refused: refused, JobID: j.ID}
 }
 
-// liveText says in the user's language how far a running job is: files
-// done of the total with rate and time left for an import, n of m for a
-// batch job, "" when the job reports nothing.
-func (s *Server) liveText(lang string, j catalog.JobRow) string {
-	if j.Live != "" {
-		var p struct {
-			Done    int     `json:"done"`
-			Total   int     `json:"total"`
-			Counted bool    `json:"counted"`
-			Rate    float64 `json:"rate"`
-			ETA     int     `json:"eta_s"`
-		}
-		if json.Unmarshal([]byte(j.Live), &p) == nil {
-			if !p.Counted {
-				return s.i18n.T(lang, "jobs.progress_counting", p.Done, p.Rate)
-			}
-			return s.i18n.T(lang, "jobs.progress_files", p.Done, p.Total, p.Rate, duration(time.Duration(p.ETA)*time.Second))
-		}
-	}
-	if j.ProgressOf > 0 {
-		return s.i18n.T(lang, "jobs.progress_batch", j.Progress, j.ProgressOf)
-	}
-	return ""
-}
-
 // outcomeText summarises a finished import: imported, duplicates,
 // unchanged, refused. ok=false when the job has no import result.
 func (s *Server) outcomeText(lang string, j catalog.JobRow) (string, int, bool) {
 	if j.Type != jobs.TypeScanPath || !strings.HasPrefix(j.Outcome, "{") {
 		return "", 0, false
 	}
-	var o importOutcome
+	var o scan.Summary
 	if json.Unmarshal([]byte(j.Outcome), &o) != nil {
 		return "", 0, false
 	}
@@ -293,10 +236,10 @@ func (s *Server) refusedFiles(ctx context.Context, folder, from, to string) ([]r
 	if to == "" {
 		to = svtime.Format(s.clock.Now().Add(time.Minute))
 	}
-	prefix := strings.TrimSuffix(folder, string(filepath.Separator)) + string(filepath.Separator)
+	lo, hi := library.PrefixRange(folder)
 	rows, err := s.rdb.QueryContext(ctx, `SELECT path, COALESCE(message, ''), created_at FROM import_log INDEXED BY idx_import_log_created_at
-		WHERE created_at >= ? AND created_at <= ? AND status = 'error' AND (path = ? OR substr(path, 1, length(?)) = ?)
-		ORDER BY created_at DESC, id DESC LIMIT ?`, from, to, folder, prefix, prefix, refusedLimit)
+		WHERE created_at >= ? AND created_at <= ? AND status = 'error' AND (path = ? OR (path >= ? AND path < ?))
+		ORDER BY created_at DESC, id DESC LIMIT ?`, from, to, folder, lo, hi, refusedLimit)
 	if err != nil {
 		return nil, db.Classify(err)
 	}

@@ -423,6 +423,20 @@ func (s *Server) render(w http.ResponseWriter, r *http.Request, page string, dat
 // A "Msg" banner (an action's result code, e.g. "scan_path:
 // started_unverified") is turned into a sentence in the page's language.
 func (s *Server) renderStatus(w http.ResponseWriter, r *http.Request, status int, page string, data map[string]any) error {
+	return s.execute(w, r, status, page, "layout", data)
+}
+
+// renderFragment renders one template of a page without the layout (the
+// parts the dashboard refreshes in place), with the same request data.
+func (s *Server) renderFragment(w http.ResponseWriter, r *http.Request, page, name string, data map[string]any) {
+	if err := s.execute(w, r, http.StatusOK, page, name, data); err != nil {
+		s.fail(w, r, http.StatusInternalServerError, CodeInternal, err)
+	}
+}
+
+// execute fills the request's data (language, CSRF token, admin, …) and
+// writes template name of page; on an error nothing is written.
+func (s *Server) execute(w http.ResponseWriter, r *http.Request, status int, page, name string, data map[string]any) error {
 	t, ok := s.pages[page]
 	if !ok {
 		return errors.New("no template " + page)
@@ -441,7 +455,7 @@ func (s *Server) renderStatus(w http.ResponseWriter, r *http.Request, status int
 		data["Msg"] = s.bannerText(ri.lang, m)
 	}
 	var buf bytes.Buffer
-	if err := t.ExecuteTemplate(&buf, "layout", data); err != nil {
+	if err := t.ExecuteTemplate(&buf, name, data); err != nil {
 		return err
 	}
 	w.Header().Set("Content-Type", "text/html; charset=utf-8")
