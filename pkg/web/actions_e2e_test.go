@@ -13,7 +13,7 @@ import (
 	"github.com/chromedp/cdproto/runtime"
 	"github.com/chromedp/chromedp"
 
-	"github.com/localsupervisor/supervisor/pkg/svtest"
+	"github.com/localsupervisor/supervisor/pkg/svtest/browsertest"
 )
 
 // startChromium starts headless Chromium for one test and returns its
@@ -21,24 +21,7 @@ import (
 // accepted and its message recorded in *dialogs.
 func startChromium(t *testing.T, timeout time.Duration, dialogs *[]string) context.Context {
 	t.Helper()
-	chromium := svtest.RequireTool(t, "chromium")
-	// Chromium's helpers may still write into the profile after it exits,
-	// so the profile is removed best-effort rather than by t.TempDir.
-	profile, err := os.MkdirTemp("", "sv-actions-e2e-")
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		for i := 0; i < 20 && os.RemoveAll(profile) != nil; i++ {
-			time.Sleep(100 * time.Millisecond)
-		}
-	})
-	actx, cancelA := chromedp.NewExecAllocator(context.Background(), chromedp.ExecPath(chromium), chromedp.Headless, chromedp.NoSandbox,
-		chromedp.DisableGPU, chromedp.NoFirstRun, chromedp.NoDefaultBrowserCheck, chromedp.Flag("disable-dev-shm-usage", true),
-		chromedp.Flag("disable-background-networking", true), chromedp.UserDataDir(profile), chromedp.WindowSize(1280, 1000))
-	bctx, cancelB := chromedp.NewContext(actx)
-	ctx, cancel := context.WithTimeout(bctx, timeout)
-	t.Cleanup(func() { cancel(); cancelB(); cancelA() })
+	ctx := browsertest.Start(t, browsertest.Options{Timeout: timeout, Width: 1280, Height: 1000})
 	chromedp.ListenTarget(ctx, func(ev any) {
 		if d, ok := ev.(*page.EventJavascriptDialogOpening); ok {
 			*dialogs = append(*dialogs, d.Message)

@@ -17,33 +17,8 @@ import (
 
 	"github.com/localsupervisor/supervisor/pkg/media"
 	"github.com/localsupervisor/supervisor/pkg/svtest"
+	"github.com/localsupervisor/supervisor/pkg/svtest/browsertest"
 )
-
-// newBrowser starts headless Chromium for one test (profile removed
-// best-effort afterwards, see TestBrowserEndToEnd).
-func newBrowser(t *testing.T) (context.Context, func()) {
-	t.Helper()
-	chromium := svtest.RequireTool(t, "chromium")
-	profile, err := os.MkdirTemp("", "sv-e2e-profile-")
-	if err != nil {
-		t.Fatal(err)
-	}
-	actx, cancelA := chromedp.NewExecAllocator(context.Background(),
-		chromedp.ExecPath(chromium), chromedp.Headless, chromedp.NoSandbox, chromedp.DisableGPU, chromedp.NoFirstRun,
-		chromedp.NoDefaultBrowserCheck, chromedp.Flag("disable-background-networking", true),
-		chromedp.Flag("disable-component-update", true), chromedp.Flag("disable-dev-shm-usage", true),
-		chromedp.Flag("mute-audio", true), chromedp.UserDataDir(profile), chromedp.WindowSize(1280, 900))
-	bctx, cancelB := chromedp.NewContext(actx)
-	ctx, cancel := context.WithTimeout(bctx, 120*time.Second)
-	return ctx, func() {
-		cancel()
-		cancelB()
-		cancelA()
-		for i := 0; i < 20 && os.RemoveAll(profile) != nil; i++ {
-			time.Sleep(100 * time.Millisecond)
-		}
-	}
-}
 
 // TestBrowserListContextAndSmallScreens: prev/next and "back to list" keep
 // the list's filter and sort with the keyboard; list and detail fit a
@@ -52,8 +27,7 @@ func newBrowser(t *testing.T) (context.Context, func()) {
 // a message and a download link instead of an empty player.
 func TestBrowserListContextAndSmallScreens(t *testing.T) {
 	env := newE2E(t)
-	ctx, done := newBrowser(t)
-	defer done()
+	ctx := browsertest.Start(t, browsertest.Options{Timeout: 120 * time.Second})
 	shots := artifactsDir(t)
 	bg := context.Background()
 

@@ -12,7 +12,7 @@ import (
 	"github.com/chromedp/chromedp"
 
 	"github.com/localsupervisor/supervisor/pkg/sources"
-	"github.com/localsupervisor/supervisor/pkg/svtest"
+	"github.com/localsupervisor/supervisor/pkg/svtest/browsertest"
 )
 
 // TestSourcesDashboardBrowser: in headless Chromium the dashboard shows two
@@ -20,7 +20,6 @@ import (
 // under SV_ARTIFACTS_DIR/web-e2e), "Remove…" opens the confirmation page
 // saying no file is deleted, and confirming removes the row from the list.
 func TestSourcesDashboardBrowser(t *testing.T) {
-	chromium := svtest.RequireTool(t, "chromium")
 	f := newFixture(t)
 	inPlace := filepath.Join(f.base, "Pictures", "ComfyUI output")
 	copied := filepath.Join(f.base, "Downloads", "forge batch")
@@ -33,19 +32,7 @@ func TestSourcesDashboardBrowser(t *testing.T) {
 	t.Cleanup(ts.Close)
 	shots := artifactsDir(t)
 
-	profile, err := os.MkdirTemp("", "sv-e2e-profile-")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer os.RemoveAll(profile)
-	actx, cancelA := chromedp.NewExecAllocator(context.Background(), chromedp.ExecPath(chromium), chromedp.Headless, chromedp.NoSandbox,
-		chromedp.DisableGPU, chromedp.NoFirstRun, chromedp.NoDefaultBrowserCheck, chromedp.Flag("disable-dev-shm-usage", true),
-		chromedp.UserDataDir(profile), chromedp.WindowSize(1280, 900))
-	defer cancelA()
-	bctx, cancelB := chromedp.NewContext(actx)
-	defer cancelB()
-	ctx, cancel := context.WithTimeout(bctx, 90*time.Second)
-	defer cancel()
+	ctx := browsertest.Start(t, browsertest.Options{Timeout: 90 * time.Second})
 	shot := func(name string) chromedp.Action {
 		return chromedp.ActionFunc(func(ctx context.Context) error {
 			var buf []byte
