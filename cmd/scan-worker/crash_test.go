@@ -39,7 +39,7 @@ func TestImportProgressesUnderRepeatedKills(t *testing.T) {
 	bin := svtest.BuildBinary(t, "./cmd/scan-worker")
 	ctx := context.Background()
 	dir := t.TempDir()
-	d, cp := moveSite(t, dir)
+	d, cp := librarySite(t, dir, "move")
 	src := filepath.Join(dir, "inbox")
 	const n = 3000
 	want := map[string]bool{}
@@ -204,14 +204,14 @@ func checkLibrary(t *testing.T, d *sql.DB, dir, src string, want map[string]bool
 	})
 }
 
-// moveSite writes a move-mode config (library under dir/lib, scanner
-// disabled) and creates its migrated database.
-func moveSite(t *testing.T, dir string) (*sql.DB, string) {
+// librarySite writes a config for dir (import mode, the library under
+// dir/lib, tagger off, LOGS under dir) and opens its migrated database.
+func librarySite(t *testing.T, dir, mode string) (*sql.DB, string) {
 	t.Helper()
 	lib := filepath.Join(dir, "lib")
 	cfg := map[string]any{
 		"db":      map[string]any{"path": filepath.Join(dir, "DB", "local.sqlite")},
-		"import":  map[string]any{"mode": "move"},
+		"import":  map[string]any{"mode": mode},
 		"scanner": map[string]any{"enabled": false},
 		"paths": map[string]any{"images_sfw": filepath.Join(lib, "img"), "images_nsfw": filepath.Join(lib, "img18"),
 			"videos_sfw": filepath.Join(lib, "vid"), "videos_nsfw": filepath.Join(lib, "vid18"), "logs": filepath.Join(dir, "LOGS")},

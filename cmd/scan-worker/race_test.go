@@ -6,7 +6,6 @@ import (
 	"crypto/sha256"
 	"database/sql"
 	"encoding/hex"
-	"encoding/json"
 	"fmt"
 	"image"
 	"image/png"
@@ -20,7 +19,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/localsupervisor/supervisor/pkg/db/dbtest"
 	"github.com/localsupervisor/supervisor/pkg/jobs"
 	"github.com/localsupervisor/supervisor/pkg/scan"
 	"github.com/localsupervisor/supervisor/pkg/svtest"
@@ -79,19 +77,7 @@ func TestOverlappingCopyImportersLoseNothing(t *testing.T) {
 func raceRound(t *testing.T, workerBin, pathBin, mode string, workers, inline int, kill bool, seed uint64) {
 	dir := t.TempDir()
 	lib := filepath.Join(dir, "lib")
-	cfg := map[string]any{
-		"db":      map[string]any{"path": filepath.Join(dir, "DB", "local.sqlite")},
-		"import":  map[string]any{"mode": mode},
-		"scanner": map[string]any{"enabled": false},
-		"paths": map[string]any{"images_sfw": filepath.Join(lib, "img"), "images_nsfw": filepath.Join(lib, "img18"),
-			"videos_sfw": filepath.Join(lib, "vid"), "videos_nsfw": filepath.Join(lib, "vid18"), "logs": filepath.Join(dir, "LOGS")},
-	}
-	b, _ := json.Marshal(cfg)
-	cp := filepath.Join(dir, "config.json")
-	if err := os.WriteFile(cp, b, 0o644); err != nil {
-		t.Fatal(err)
-	}
-	d := dbtest.Open(t, filepath.Join(dir, "DB", "local.sqlite"))
+	d, cp := librarySite(t, dir, mode)
 	inbox := filepath.Join(dir, "inbox")
 	want := writeRaceInbox(t, inbox, seed)
 
