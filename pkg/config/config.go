@@ -123,6 +123,11 @@ type Security struct {
 	AllowInsecureInternalCookie bool     `json:"allow_insecure_internal_cookie"`
 	LoopbackIsAdmin             bool     `json:"loopback_is_admin"`
 	AllowedHosts                []string `json:"allowed_hosts"`
+	// PublicMediaActions are the media actions any browser session may
+	// post (with its CSRF token); every other action needs admin rights.
+	// Only a vote (the original's one public action) and a rating may be
+	// opened; deleting, tagging or queueing work stays admin-only.
+	PublicMediaActions []string `json:"public_media_actions"`
 }
 
 // Worker configures one worker service.
@@ -382,6 +387,11 @@ func (c *Config) validate() error {
 		"workers.forge.sleep_ms": c.Workers.Forge.SleepMS, "workers.library_rename.sleep_ms": c.Workers.LibraryRename.SleepMS} {
 		if v < 0 {
 			bad = append(bad, name+" must be >= 0")
+		}
+	}
+	for _, a := range c.Security.PublicMediaActions {
+		if a != "vote_set" && a != "rate" {
+			bad = append(bad, fmt.Sprintf("security.public_media_actions: %q is not vote_set or rate", a))
 		}
 	}
 	if c.Logging.MaxSizeMB <= 0 || c.Logging.MaxBackups < 0 {

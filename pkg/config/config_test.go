@@ -27,6 +27,10 @@ func TestEmbeddedDefaultsOnFreshClone(t *testing.T) {
 	if cfg.Paths.ThumbCache != filepath.Join(wd, "CACHE", "thumbs") || cfg.Import.Mode != "move" {
 		t.Fatalf("defaults wrong: %+v", cfg.Paths)
 	}
+	// Only voting is open to anonymous sessions by default (issue #17.13).
+	if got := strings.Join(cfg.Security.PublicMediaActions, ","); got != "vote_set" {
+		t.Fatalf("security.public_media_actions = %q, want vote_set", got)
+	}
 }
 
 func TestResolutionOrder(t *testing.T) {
@@ -71,6 +75,7 @@ func TestBadConfigNamesKeyAndFile(t *testing.T) {
 		{"syntax", "{\n\"db\": {,}\n}", config.CodeInvalid, "line 2"},
 		{"impossible value", `{"import":{"mode":"teleport"}}`, config.CodeInvalid, "import.mode"},
 		{"negative timeout", `{"db":{"busy_timeout_ms":-1}}`, config.CodeInvalid, "busy_timeout_ms"},
+		{"admin action made public", `{"security":{"public_media_actions":["vote_set","hard_delete"]}}`, config.CodeInvalid, "security.public_media_actions"},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {

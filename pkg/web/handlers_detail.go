@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"html/template"
 	"net/http"
+	"slices"
 	"strconv"
 	"strings"
 
@@ -41,6 +42,9 @@ func (s *Server) handleDetail(w http.ResponseWriter, r *http.Request) {
 	if d.Media.NSFW && !ri.sess.Adult {
 		s.fail(w, r, http.StatusForbidden, CodeAdultHidden, nil)
 		return
+	}
+	if !ri.admin {
+		s.hideServerPaths(d)
 	}
 	f, _ := s.listParams(r)
 	now := s.clock.Now()
@@ -83,15 +87,20 @@ func (s *Server) handleDetail(w http.ResponseWriter, r *http.Request) {
 		"D": d, "M": d.Media, "Prev": prev, "Next": next, "QS": qs, "SelfURL": mediaURL(id, qs), "ShowID": showID,
 		"Variant": variant, "Sections": sections, "Diffs": diffs, "Msg": s.banner(r),
 		"DisplayTitle": d.DisplayTitle(), "Title": "detail.title",
+		"CanRate": s.mayPost(r, "rate"), "CanVote": s.mayPost(r, "vote_set"),
 	})
 }
 
 // CodeUpscaleNotImage: upscale was asked for a video.
 const CodeUpscaleNotImage = "upscale_not_image"
 
-// isPublicAction: these may be posted by any session with a valid CSRF
-// token; every other action needs admin rights.
-func isPublicAction(a string) bool { return a == "vote_set" || a == "rate" }
+// mayPost reports whether the request may post a media action: admins
+// any, other sessions (with a valid CSRF token) only the actions
+// security.public_media_actions opens (default: vote_set; the original
+// let anyone vote but nobody else change anything).
+func (s *Server) mayPost(r *http.Request, action string) bool {
+	return info(r).admin || slices.Contains(s.cfg.Security.PublicMediaActions, action)
+}
 
 // actionResult is the JSON answer of a media action.
 type actionResult struct {
@@ -112,7 +121,6 @@ type actionResult struct {
 // handleMediaAction executes one POSTed action on one media (the forms of the
 // detail page and the list cards; JSON for fetch callers, redirect otherwise).
 func (s *Server) handleMediaAction(w http.ResponseWriter, r *http.Request) {
-	ri := info(r)
 	action := r.PostFormValue("action")
 	id, ok := parseID(r.PostFormValue("media_id"))
 	if !ok || action == "" {
@@ -123,7 +131,7 @@ func (s *Server) handleMediaAction(w http.ResponseWriter, r *http.Request) {
 		s.fail(w, r, http.StatusBadRequest, CodeBadRequest, nil)
 		return
 	}
-	if !isPublicAction(action) && !ri.admin {
+	if !s.mayPost(r, action) {
 		s.securityLog(r, "admin_required", CodeAuthRequired)
 		s.fail(w, r, http.StatusForbidden, CodeAuthRequired, nil)
 		return
@@ -135,9 +143,7 @@ func (s *Server) handleMediaAction(w http.ResponseWriter, r *http.Request) {
 	if action == "hard_delete" {
 		target = listURL(list.Values().Encode())
 	}
-	if back := r.PostFormValue("back"); back != "" && strings.HasPrefix(back, "/") && !strings.HasPrefix(back, "//") {
-		target = back
-	}
+	target = safeRedirect(r.PostFormValue("back"), target)
 	res, err := s.doAction(r.Context(), r, action, id)
 	if err != nil {
 		// Status and sentence: the page's own buttons never send a

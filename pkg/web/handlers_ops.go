@@ -339,21 +339,19 @@ func (s *Server) handlePrune(w http.ResponseWriter, r *http.Request) {
 }
 
 func (s *Server) handleLoginForm(w http.ResponseWriter, r *http.Request) {
-	s.render(w, r, "login", map[string]any{"Next": safeNext(r.URL.Query().Get("next")), "Key": r.URL.Query().Get("key"),
-		"Title": "login.title", "Failed": r.URL.Query().Get("failed") == "1"})
+	s.render(w, r, "login", s.loginData(r, safeRedirect(r.URL.Query().Get("next"), "/index.php")))
 }
 
-func safeNext(n string) string {
-	if n == "" || !strings.HasPrefix(n, "/") || strings.HasPrefix(n, "//") || strings.ContainsAny(n, "\\\r\n") {
-		return "/index.php"
-	}
-	return n
+// loginData is the login page's data; next is an already checked target.
+func (s *Server) loginData(r *http.Request, next string) map[string]any {
+	return map[string]any{"Next": next, "Key": r.URL.Query().Get("key"), "Title": "login.title",
+		"Failed": r.URL.Query().Get("failed") == "1"}
 }
 
 // handleLogin unlocks admin rights for this session with the internal key.
 func (s *Server) handleLogin(w http.ResponseWriter, r *http.Request) {
 	ri := info(r)
-	next := safeNext(r.PostFormValue("next"))
+	next := safeRedirect(r.PostFormValue("next"), "/index.php")
 	if !s.ipAllowed(ri.clientIP) {
 		s.securityLog(r, "login_rejected", CodeIPNotWhitelisted)
 		s.fail(w, r, http.StatusForbidden, CodeIPNotWhitelisted, nil)
@@ -363,8 +361,19 @@ func (s *Server) handleLogin(w http.ResponseWriter, r *http.Request) {
 		s.fail(w, r, http.StatusForbidden, CodeKeyMissing, nil)
 		return
 	}
+	// Wrong keys cost time per address (throttle.go); while an address
+	// waits even the right key is not checked, so guessing stays slow.
+	now := s.clock.Now()
+	if d := s.logins.wait(ri.clientIP, now); d > 0 {
+		s.throttled(w, r, next, 0, d)
+		return
+	}
 	if !s.keyValid(r.PostFormValue("key")) {
 		s.securityLog(r, "login_failed", CodeKeyInvalid)
+		if n, d := s.logins.fail(ri.clientIP, now); d > 0 {
+			s.throttled(w, r, next, n, d)
+			return
+		}
 		if wantsJSON(r) {
 			s.fail(w, r, http.StatusForbidden, CodeKeyInvalid, nil)
 			return
@@ -372,7 +381,8 @@ func (s *Server) handleLogin(w http.ResponseWriter, r *http.Request) {
 		http.Redirect(w, r, "/login?failed=1&next="+urlQueryEscape(next), http.StatusSeeOther)
 		return
 	}
-	ns, err := s.sessions.rotate(r.Context(), ri.sess.ID, s.clock.Now(), func(ss *session) { ss.Admin = true })
+	s.logins.succeed(ri.clientIP)
+	ns, err := s.sessions.rotate(r.Context(), ri.sess.ID, now, func(ss *session) { ss.Admin = true })
 	if err != nil {
 		s.failErr(w, r, err)
 		return
@@ -414,5 +424,5 @@ func (s *Server) handleSettings(w http.ResponseWriter, r *http.Request) {
 		writeJSON(w, http.StatusOK, map[string]any{"ok": true})
 		return
 	}
-	http.Redirect(w, r, safeNext(r.PostFormValue("back")), http.StatusSeeOther)
+	http.Redirect(w, r, safeRedirect(r.PostFormValue("back"), "/mediadb.php"), http.StatusSeeOther)
 }

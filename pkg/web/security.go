@@ -7,6 +7,8 @@ import (
 	"net/http"
 	"strings"
 	"time"
+
+	"github.com/rs/zerolog"
 )
 
 // Reason codes the web layer answers with.
@@ -168,17 +170,17 @@ func (s *Server) withSecurity(next http.Handler) http.Handler {
 				s.setSessionCookie(w, ri.sess.ID)
 			}
 		}
+		ri.lang = s.i18n.pick(ri.sess.Lang, r.Header.Get("Accept-Language"), s.cfg.Web.Language)
+		r = r.WithContext(context.WithValue(r.Context(), reqKey, ri))
 		if k := r.Header.Get(internalKeyHeader); k != "" {
-			if s.ipAllowed(ri.clientIP) && s.keyValid(k) {
-				ri.keyAuth = true
-			} else {
-				s.securityLog(r, "internal_key_rejected", CodeKeyInvalid)
+			if !s.checkHeaderKey(w, r, k) {
+				return
 			}
+			ri.keyAuth = true
 		}
 		ri.admin = s.ipAllowed(ri.clientIP) && (ri.keyAuth || ri.sess.Admin ||
 			(s.cfg.Security.LoopbackIsAdmin && isLoopback(ri.clientIP)))
-		ri.lang = s.i18n.pick(ri.sess.Lang, r.Header.Get("Accept-Language"), s.cfg.Web.Language)
-		next.ServeHTTP(w, r.WithContext(context.WithValue(r.Context(), reqKey, ri)))
+		next.ServeHTTP(w, r)
 	})
 }
 
@@ -243,6 +245,11 @@ func (s *Server) mutating(admin bool, h http.HandlerFunc) http.HandlerFunc {
 // securityLog records rejections only; allowed thumbnail/stream requests are
 // not logged (the original wrote one line per thumbnail).
 func (s *Server) securityLog(r *http.Request, event, code string) {
-	s.log.Warn().Str("event", event).Str("reason_code", code).Str("path", r.URL.Path).
-		Str("method", r.Method).Str("client_ip", s.clientIP(r)).Msg("security")
+	s.securityEvent(r, event, code).Msg("security")
+}
+
+// securityEvent is a security-log line to which the caller adds fields.
+func (s *Server) securityEvent(r *http.Request, event, code string) *zerolog.Event {
+	return s.log.Warn().Str("event", event).Str("reason_code", code).Str("path", r.URL.Path).
+		Str("method", r.Method).Str("client_ip", s.clientIP(r))
 }

@@ -171,6 +171,8 @@ type Server struct {
 	// services are the enabled switches of the optional services
 	// (ServiceTagger, ServiceOllama, ServiceForge), read once in New.
 	services map[string]bool
+	// logins throttles wrong admin keys per client address.
+	logins *loginLimiter
 	// ollamaAnalyze enqueues Ollama jobs for one media and starts
 	// ollama-service; set by OllamaRoutes (nil: not wired).
 	ollamaAnalyze func(ctx context.Context, id int64, mode string) (actionResult, error)
@@ -191,7 +193,7 @@ func New(o Options) (*Server, error) {
 	s := &Server{cfg: o.Config, db: o.DB, rdb: o.ReadDB, log: o.Log, clock: o.Clock, thumbs: o.Thumbs,
 		jobs: o.Jobs, jobAdmin: o.JobAdmin, launcher: o.Launcher, version: o.Version, secureCookies: o.SecureCookies,
 		sessions: newSessionStore(o.DB, o.ReadDB), i18n: cat, extraRoutes: o.ExtraRoutes, sections: o.DetailSections,
-		pageSize: o.PageSize, supervised: o.Supervised}
+		pageSize: o.PageSize, supervised: o.Supervised, logins: newLoginLimiter(loginMaxTracked)}
 	if s.pageSize <= 0 {
 		s.pageSize = catalog.PageSize
 	}
@@ -232,8 +234,7 @@ func (s *Server) Handler() http.Handler { return s.handler }
 
 func (s *Server) routes() http.Handler {
 	mux := http.NewServeMux()
-	static := http.FileServerFS(s.static)
-	mux.Handle("GET /static/", http.StripPrefix("/static/", cacheStatic(static)))
+	mux.Handle("GET /static/", s.staticFiles())
 	mux.HandleFunc("GET /{$}", s.handleList)
 	mux.HandleFunc("GET /mediadb.php", s.handleList)
 	mux.HandleFunc("POST /mediadb.php", s.mutating(true, s.handleMediaAction))
@@ -279,13 +280,6 @@ func (s *Server) Mutating(admin bool, h http.HandlerFunc) http.HandlerFunc {
 
 // IsAdmin reports whether the request carries admin rights.
 func IsAdmin(r *http.Request) bool { return info(r).admin }
-
-func cacheStatic(h http.Handler) http.Handler {
-	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		w.Header().Set("Cache-Control", "public, max-age=3600")
-		h.ServeHTTP(w, r)
-	})
-}
 
 // recoverer turns a panic into a plain 500 without a stack trace in the
 // response (the trace goes to the log).

@@ -122,7 +122,8 @@
       else if (e.key === 'Escape' || e.key === 'Backspace' || e.key === 'u') { var b = document.getElementById('back-to-list'); if (b) { e.preventDefault(); location.href = b.href; } }
       else if (/^[0-3]$/.test(e.key)) {
         post('/media/action', {action: 'rate', media_id: detail.dataset.id, rating: e.key}).then(function (r) {
-          if (r.ok) { var c = document.getElementById('rating-chip'); if (c) c.textContent = '★' + e.key; }
+          if (!r.ok) { alert(r.error || 'error'); return; }
+          var c = document.getElementById('rating-chip'); if (c) c.textContent = '★' + e.key;
         });
       }
       return;
