@@ -195,11 +195,13 @@ func TestCSRFAndAuth(t *testing.T) {
 		want   int
 	}{
 		{"rate without csrf", "/media_view.php?id=1", url.Values{"action": {"rate"}, "media_id": {id}, "rating": {"2"}}, false, false, 403},
-		{"rate with csrf (public action)", "/media_view.php?id=1", url.Values{"action": {"rate"}, "media_id": {id}, "rating": {"2"}}, true, false, 303},
+		{"rate with csrf, anonymous (admin-only by default)", "/media_view.php?id=1", url.Values{"action": {"rate"}, "media_id": {id}, "rating": {"2"}}, true, false, 403},
+		{"vote with csrf (public action)", "/media_view.php?id=1", url.Values{"action": {"vote_set"}, "media_id": {id}, "vote_status": {"approved"}}, true, false, 303},
 		{"soft delete needs admin", "/media_view.php?id=1", url.Values{"action": {"soft_delete"}, "media_id": {id}}, true, false, 403},
 		{"dashboard action needs admin", "/index.php", url.Values{"action": {"spawn"}}, true, false, 403},
 		{"prune needs csrf", "/jobs_prune.php", url.Values{"group": {"scan"}}, false, true, 403},
 		{"soft delete as admin", "/media_view.php?id=1", url.Values{"action": {"soft_delete"}, "media_id": {id}}, true, true, 303},
+		{"rate as admin", "/media_view.php?id=1", url.Values{"action": {"rate"}, "media_id": {id}, "rating": {"2"}}, true, true, 303},
 		{"mismatched id", "/media_view.php?id=2", url.Values{"action": {"rate"}, "media_id": {id}, "rating": {"1"}}, true, true, 400},
 		{"bad rating", "/media_view.php?id=1", url.Values{"action": {"rate"}, "media_id": {id}, "rating": {"9"}}, true, true, 400},
 		{"hard delete needs confirm", "/media_view.php?id=1", url.Values{"action": {"hard_delete"}, "media_id": {id}}, true, true, 400},
