@@ -198,6 +198,9 @@ func TestServerPathsForAdminsOnly(t *testing.T) {
 			t.Errorf("anonymous %s: %d, leaks a server path: %v", target, rec.Code, leaks(rec.Body.String()))
 		}
 	}
+	if body := anon.do("GET", "/health.php", nil).Body.String(); leaks(body) {
+		t.Error("anonymous /health.php leaks a server path")
+	}
 	if body := anon.do("GET", "/media_view.php?id="+fmtID(f.imgID), nil).Body.String(); !strings.Contains(body, "holiday.png") {
 		t.Error("anonymous detail lost the original file name (not a path)")
 	}
