@@ -87,7 +87,7 @@ func registerDriver() {
 
 // svTS is the SQL function sv_ts. The driver passes SQL NULL to an `any`
 // argument as a nil []byte; it must stay NULL (converting it to a string
-// wrote '' into every NULL timestamp of an upgraded database).
+// wrote the empty string into every NULL timestamp of an upgraded database).
 func svTS(v any) any {
 	switch x := v.(type) {
 	case string:

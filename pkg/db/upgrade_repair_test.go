@@ -4,7 +4,6 @@ import (
 	"context"
 	"database/sql"
 	"fmt"
-	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -20,12 +19,7 @@ const repairMigration = "0900_original_data_repair"
 // openLegacy builds the original-shaped database of legacyDB and opens it.
 func openLegacy(t *testing.T) *sql.DB {
 	t.Helper()
-	ctx := context.Background()
-	// db.Open registers the driver legacyDB uses directly.
-	if d, err := db.Open(ctx, db.Options{Path: filepath.Join(t.TempDir(), "r.sqlite"), Create: true}); err == nil {
-		d.Close()
-	}
-	d, err := db.Open(ctx, db.Options{Path: legacyDB(t)})
+	d, err := db.Open(context.Background(), db.Options{Path: legacyDB(t)})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -58,7 +52,7 @@ func timestampColumns(t *testing.T, d *sql.DB) map[string][]string {
 }
 
 // checkUpgradedData asserts what an upgraded original database must hold:
-// timestamps only in the house form (UTC, "Z") or NULL, never ''; the
+// timestamps only in the house form (UTC, "Z") or NULL, never empty; the
 // original's click history in media_activity; the Ollama retry count in
 // jobs.attempts.
 func checkUpgradedData(t *testing.T, d *sql.DB, wantClicks, wantLastClick int64) {
@@ -124,7 +118,7 @@ func checkUpgradedData(t *testing.T, d *sql.DB, wantClicks, wantLastClick int64)
 }
 
 // TestUpgradeOriginalDataIsClean: upgrading the original's database leaves
-// no '' timestamps (sv_ts(NULL) wrote '') and no local offsets in any
+// no empty timestamps (sv_ts(NULL) wrote them) and no local offsets in any
 // table, and carries clicks and Ollama attempts over.
 func TestUpgradeOriginalDataIsClean(t *testing.T) {
 	d := openLegacy(t)
@@ -135,7 +129,7 @@ func TestUpgradeOriginalDataIsClean(t *testing.T) {
 }
 
 // TestRepairDatabaseUpgradedByOldVersion: a database upgraded by the
-// version before the repair migration (jobs timestamps '' where the
+// version before the repair migration (empty jobs timestamps where the
 // original had NULL, other tables still in local offsets, clicks and
 // attempts left behind, and clicks counted by this version since) is
 // repaired by the next migrate, keeping the clicks made since.
@@ -181,7 +175,7 @@ func TestRepairDatabaseUpgradedByOldVersion(t *testing.T) {
 	checkUpgradedData(t, d, 6, 1709999999)
 }
 
-// TestSvTsKeepsNull: sv_ts(NULL) is NULL, not ''.
+// TestSvTsKeepsNull: sv_ts(NULL) is NULL, not the empty string.
 func TestSvTsKeepsNull(t *testing.T) {
 	d, _ := openFresh(t)
 	var got sql.NullString

@@ -2,13 +2,12 @@ package db_test
 
 import (
 	"context"
-	"database/sql"
-	"os"
 	"path/filepath"
 	"testing"
 
 	"github.com/localsupervisor/supervisor/pkg/catalog/ftsindex"
 	"github.com/localsupervisor/supervisor/pkg/db"
+	"github.com/localsupervisor/supervisor/pkg/db/dbtest"
 )
 
 // legacyDB builds a database in the original PHP system's shape with
@@ -17,19 +16,7 @@ import (
 // media_id=0 path jobs, the legacy jobs.payload column).
 func legacyDB(t *testing.T) string {
 	t.Helper()
-	path := filepath.Join(t.TempDir(), "local.sqlite")
-	ddl, err := os.ReadFile("testdata/legacy_schema.sql")
-	if err != nil {
-		t.Fatal(err)
-	}
-	raw, err := sql.Open(db.DriverName, "file:"+path+"?_foreign_keys=0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer raw.Close()
-	// db.Open registers the driver; open and close once first.
-	stmts := []string{string(ddl),
-		`INSERT INTO schema_migrations (version, applied_at, description) VALUES ('001_init', '2024-01-01T10:00:00+01:00', 'php init')`,
+	return dbtest.OpenLegacy(t, filepath.Join(t.TempDir(), "local.sqlite"),
 		`INSERT INTO media (id, path, type, source, width, height, filesize, hash, created_at, imported_at, rating, has_nsfw, status)
 		 VALUES (1, 'D:/lib/images_sfw/ab/abc.png', 'image', 'import', 512, 768, 12345, '0cc175b9c0f1b6a831c399e269772661', '2024-03-01T12:00:00+01:00', '2024-03-02T08:00:00+01:00', 1, 0, 'active'),
 		        (2, 'D:/lib/videos_nsfw/cd/cde.mp4', 'video', 'import', 1920, 1080, 999999, '92eb5ffee6ae2fec3ad71c777531578f', '2024-03-01T12:00:00+01:00', '2024-03-02T08:01:00+01:00', 3, 1, 'missing'),
@@ -71,21 +58,11 @@ func legacyDB(t *testing.T) string {
 		`INSERT INTO jobs (id, media_id, type, status, created_at, updated_at, not_before, last_error_code, payload_json)
 		 VALUES (6, 1, 'ollama_title', 'queued', '2024-03-02T10:00:00+01:00', '2024-03-02T10:05:00+01:00', '2024-03-02T10:06:00+01:00', 'ollama_timeout',
 		         '{"media_id":1,"mode":"title","attempts":2,"last_error":"timeout"}')`,
-	}
-	for _, s := range stmts {
-		if _, err := raw.Exec(s); err != nil {
-			t.Fatalf("%v\n%s", err, s)
-		}
-	}
-	return path
+	)
 }
 
 func TestUpgradeOriginalDatabase(t *testing.T) {
 	ctx := context.Background()
-	// Register the driver before legacyDB uses it directly.
-	if d, err := db.Open(ctx, db.Options{Path: filepath.Join(t.TempDir(), "r.sqlite"), Create: true}); err == nil {
-		d.Close()
-	}
 	path := legacyDB(t)
 	d, err := db.Open(ctx, db.Options{Path: path})
 	if err != nil {
