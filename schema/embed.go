@@ -10,7 +10,8 @@
 //	-- sv:copy-column-if-exists <table> <from> <to>   (UPDATE t SET to=from WHERE to IS NULL)
 //
 // Number ranges keep parallel work from colliding: 0001–0099 foundation,
-// 0100 jobs, 0200 scan/media, 0300 web, 0400 ollama, 0500 forge.
+// 0100 jobs, 0200 scan/media, 0300 web, 0400 ollama, 0500 forge, 0900 data
+// repairs that need every table (they run last on an upgraded database).
 package schema
 
 import "embed"

@@ -33,7 +33,8 @@ func main() {
 			if err != nil {
 				return err
 			}
-			rep, err := s.RunConsistency(c.Context, mediaops.ConsistencyOptions{Repair: c.String("repair"), ThumbCache: env.Config.Paths.ThumbCache})
+			rep, err := s.RunConsistency(c.Context, mediaops.ConsistencyOptions{Repair: c.String("repair"), ThumbCache: env.Config.Paths.ThumbCache,
+				ScannerEnabled: env.Modules.Enabled("scanner")})
 			if err != nil {
 				return err
 			}

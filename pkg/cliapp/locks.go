@@ -15,7 +15,8 @@ import (
 // HeldWorkerLocks lists the workers whose OS lock is held by a live process
 // right now. Workers describe themselves in LOGS/<worker>.lock.json; the
 // kernel lock itself is taken by workerstate on a separate file, so the
-// decision is delegated to workerstate.LockHeld.
+// decision is delegated to workerstate.LockHeld. The original PHP workers
+// flock their lock files themselves; a held one is listed by file name.
 func HeldWorkerLocks(logsDir string) []string {
 	matches, _ := filepath.Glob(filepath.Join(logsDir, "*.lock.json"))
 	var held []string
@@ -23,6 +24,11 @@ func HeldWorkerLocks(logsDir string) []string {
 		svc := strings.TrimSuffix(filepath.Base(m), ".lock.json")
 		if ok, err := workerstate.LockHeld(logsDir, svc); err == nil && ok {
 			held = append(held, svc)
+		}
+	}
+	for _, name := range workerstate.OriginalLockFiles() {
+		if ok, err := workerstate.FileLockHeld(filepath.Join(logsDir, name)); err == nil && ok {
+			held = append(held, "original PHP worker holding LOGS/"+name)
 		}
 	}
 	sort.Strings(held)

@@ -79,21 +79,26 @@ func registerDriver() {
 				}
 				// sv_ts normalises any legacy timestamp to UTC RFC 3339 and
 				// leaves unparseable text as it is.
-				return c.RegisterFunc("sv_ts", func(v any) any {
-					s, ok := v.(string)
-					if !ok {
-						if b, isBytes := v.([]byte); isBytes {
-							s, ok = string(b), true
-						}
-					}
-					if !ok {
-						return v
-					}
-					return svtime.Normalize(s)
-				}, true)
+				return c.RegisterFunc("sv_ts", svTS, true)
 			},
 		})
 	})
+}
+
+// svTS is the SQL function sv_ts. The driver passes SQL NULL to an `any`
+// argument as a nil []byte; it must stay NULL (converting it to a string
+// wrote the empty string into every NULL timestamp of an upgraded database).
+func svTS(v any) any {
+	switch x := v.(type) {
+	case string:
+		return svtime.Normalize(x)
+	case []byte:
+		if x == nil {
+			return nil
+		}
+		return svtime.Normalize(string(x))
+	}
+	return v
 }
 
 // Options configures Open.

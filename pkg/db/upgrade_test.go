@@ -2,13 +2,12 @@ package db_test
 
 import (
 	"context"
-	"database/sql"
-	"os"
 	"path/filepath"
 	"testing"
 
 	"github.com/localsupervisor/supervisor/pkg/catalog/ftsindex"
 	"github.com/localsupervisor/supervisor/pkg/db"
+	"github.com/localsupervisor/supervisor/pkg/db/dbtest"
 )
 
 // legacyDB builds a database in the original PHP system's shape with
@@ -17,19 +16,7 @@ import (
 // media_id=0 path jobs, the legacy jobs.payload column).
 func legacyDB(t *testing.T) string {
 	t.Helper()
-	path := filepath.Join(t.TempDir(), "local.sqlite")
-	ddl, err := os.ReadFile("testdata/legacy_schema.sql")
-	if err != nil {
-		t.Fatal(err)
-	}
-	raw, err := sql.Open(db.DriverName, "file:"+path+"?_foreign_keys=0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer raw.Close()
-	// db.Open registers the driver; open and close once first.
-	stmts := []string{string(ddl),
-		`INSERT INTO schema_migrations (version, applied_at, description) VALUES ('001_init', '2024-01-01T10:00:00+01:00', 'php init')`,
+	return dbtest.OpenLegacy(t, filepath.Join(t.TempDir(), "local.sqlite"),
 		`INSERT INTO media (id, path, type, source, width, height, filesize, hash, created_at, imported_at, rating, has_nsfw, status)
 		 VALUES (1, 'D:/lib/images_sfw/ab/abc.png', 'image', 'import', 512, 768, 12345, '0cc175b9c0f1b6a831c399e269772661', '2024-03-01T12:00:00+01:00', '2024-03-02T08:00:00+01:00', 1, 0, 'active'),
 		        (2, 'D:/lib/videos_nsfw/cd/cde.mp4', 'video', 'import', 1920, 1080, 999999, '92eb5ffee6ae2fec3ad71c777531578f', '2024-03-01T12:00:00+01:00', '2024-03-02T08:01:00+01:00', 3, 1, 'missing'),
@@ -45,6 +32,13 @@ func legacyDB(t *testing.T) string {
 		        (1, 'import', 'original_name', 'cat.png', '2024-03-02T08:00:00+01:00'),
 		        (3, 'import', 'original_name', 'x.png', '2024-03-03T08:00:00+00:00'),
 		        (1, 'web', 'curation.checked', '1', '2024-03-05T10:00:00+01:00')`,
+		// Click history: the original appended a new activity.clicks row
+		// (the running total) on every detail view; the newest row counts.
+		`INSERT INTO media_meta (media_id, source, meta_key, meta_value, created_at) VALUES (1, 'web', 'activity.clicks', '4', '2024-03-05T10:00:00+01:00'),
+		        (1, 'web', 'activity.last_click_at', '1709629200', '2024-03-05T10:00:00+01:00'),
+		        (1, 'web', 'activity.clicks', '5', '2024-03-05T11:00:00+01:00'),
+		        (1, 'web', 'activity.last_click_at', '1709632800', '2024-03-05T11:00:00+01:00'),
+		        (2, 'web', 'activity.clicks', '2', '2024-03-06T11:00:00+01:00')`,
 		`INSERT INTO ollama_results (media_id, mode, model, caption, created_at) VALUES (1, 'caption', 'llava', 'A cat.', '2024-03-06T10:00:00+01:00')`,
 		`INSERT INTO audit_log (action, entity_type, entity_id, details_json, actor_ip, actor_key, created_at) VALUES ('media_rescan', 'media', 1, '{}', 'cli', 'cli', '2024-03-02T08:00:00+00:00')`,
 		`INSERT INTO import_log (path, status, message, created_at) VALUES ('D:/lib/images_sfw/ab/abc.png', 'imported', NULL, '2024-03-02T08:00:00+01:00')`,
@@ -59,21 +53,16 @@ func legacyDB(t *testing.T) string {
 		`INSERT INTO jobs (id, media_id, type, status, created_at, updated_at, forge_request_json, forge_response_json, error_message)
 		 VALUES (4, 2, 'integrity_check', 'error', '2024-03-02T09:00:00+01:00', '2024-03-02T09:01:00+01:00', '{"media_id":2}', '{"error":"x"}', 'Datei fehlt')`,
 		`INSERT INTO jobs (id, media_id, type, status, created_at, forge_request_json) VALUES (5, 0, 'scan_backfill_tags', 'created', '2024-03-02T09:00:00+01:00', '{"mode":"no_tags","chunk":200}')`,
-	}
-	for _, s := range stmts {
-		if _, err := raw.Exec(s); err != nil {
-			t.Fatalf("%v\n%s", err, s)
-		}
-	}
-	return path
+		// An Ollama job that failed twice and waits for its retry: the
+		// original counted attempts in the payload.
+		`INSERT INTO jobs (id, media_id, type, status, created_at, updated_at, not_before, last_error_code, payload_json)
+		 VALUES (6, 1, 'ollama_title', 'queued', '2024-03-02T10:00:00+01:00', '2024-03-02T10:05:00+01:00', '2024-03-02T10:06:00+01:00', 'ollama_timeout',
+		         '{"media_id":1,"mode":"title","attempts":2,"last_error":"timeout"}')`,
+	)
 }
 
 func TestUpgradeOriginalDatabase(t *testing.T) {
 	ctx := context.Background()
-	// Register the driver before legacyDB uses it directly.
-	if d, err := db.Open(ctx, db.Options{Path: filepath.Join(t.TempDir(), "r.sqlite"), Create: true}); err == nil {
-		d.Close()
-	}
 	path := legacyDB(t)
 	d, err := db.Open(ctx, db.Options{Path: path})
 	if err != nil {
@@ -93,21 +82,21 @@ func TestUpgradeOriginalDatabase(t *testing.T) {
 		{"media survived", `SELECT count(*) FROM media`, nil, "3"},
 		{"md5 kept", `SELECT hash FROM media WHERE id=1`, nil, "0cc175b9c0f1b6a831c399e269772661"},
 		{"media values kept", `SELECT path||'|'||rating||'|'||has_nsfw||'|'||status||'|'||imported_at FROM media WHERE id=2`, nil,
-			"D:/lib/videos_nsfw/cd/cde.mp4|3|1|missing|2024-03-02T08:01:00+01:00"},
+			"D:/lib/videos_nsfw/cd/cde.mp4|3|1|missing|2024-03-02T07:01:00Z"},
 		{"new media columns defaulted", `SELECT status_vote||'|'||is_active||'|'||is_deleted FROM media WHERE id=1`, nil, "neutral|1|0"},
 		{"lineage kept", `SELECT parent_media_id FROM media WHERE id=3`, nil, "1"},
 		{"tags kept", `SELECT group_concat(name||':'||type, ',') FROM (SELECT name, type FROM tags ORDER BY id)`, nil, "1girl:content,hatsune miku:danbooru.character.v1"},
 		{"locked tag kept", `SELECT confidence||'|'||locked FROM media_tags WHERE media_id=1 AND tag_id=2`, nil, "1.0|1"},
 		{"prompt kept with big seed", `SELECT prompt||'|'||seed||'|'||cfg_scale FROM prompts WHERE id=1`, nil, "a cat, masterpiece|18446744073709551615|7.0"},
 		{"history kept", `SELECT version||'|'||source FROM prompt_history WHERE media_id=1`, nil, "1|import"},
-		{"meta kept", `SELECT count(*) FROM media_meta`, nil, "4"},
+		{"meta kept", `SELECT count(*) FROM media_meta`, nil, "9"},
 		// Schema 0305: a media renamed at import (its original name is not
 		// the end of its path) is marked for the text index; the others not.
 		{"renamed media marked", `SELECT (SELECT count(*) FROM media_fts_pending WHERE media_id=1)||'|'||(SELECT count(*) FROM media_fts_pending WHERE media_id=3)`, nil, "1|0"},
 		{"scan result kept", `SELECT nsfw_score FROM scan_results`, nil, "0.12"},
 		{"ollama kept", `SELECT caption FROM ollama_results`, nil, "A cat."},
 		{"audit kept", `SELECT action FROM audit_log`, nil, "media_rescan"},
-		{"jobs survived", `SELECT count(*) FROM jobs`, nil, "5"},
+		{"jobs survived", `SELECT count(*) FROM jobs`, nil, "6"},
 		{"path job media NULL", `SELECT count(*) FROM jobs WHERE id IN (1,5) AND media_id IS NULL`, nil, "2"},
 		{"scan payload moved", `SELECT payload_json||'|'||COALESCE(forge_request_json,'NULL') FROM jobs WHERE id=1`, nil, `{"path":"C:/in","limit":null}|NULL`},
 		{"legacy payload column moved", `SELECT payload_json FROM jobs WHERE id=2`, nil, `{"media_id":1,"mode":"caption"}`},

@@ -3,6 +3,7 @@ package mediaops_test
 import (
 	"bytes"
 	"encoding/json"
+	"fmt"
 	"image"
 	"image/color"
 	"image/png"
@@ -198,10 +199,39 @@ func TestConsistencyCheckBinaryExitCodes(t *testing.T) {
 	e.run(t, 0, bin, cfg)
 	e.run(t, 1, bin, cfg, "--repair=everything")
 
+	// Images never scanned are no failure while the scanner is disabled
+	// (the default config): the nightly check of a healthy catalogue is
+	// green, with one informational line (issue #17 item 21c).
+	for i := range 3 {
+		e.addMedia(t, filepath.Join(e.svc.Roots.ImagesSFW, fmt.Sprintf("unscanned%d.png", i)), "image", pngBytes(t, 5+i, 5), false)
+	}
+	r := e.run(t, 0, bin, cfg)
+	if !strings.Contains(r.Stdout, "info  scan_missing_latest") || !strings.Contains(r.Stdout, "3 ") || strings.Count(r.Stdout, "scan_missing_latest") != 1 {
+		t.Fatalf("unscanned images with the scanner disabled: %s", r.Stdout)
+	}
+	// With the scanner enabled each of them is a finding.
+	var on map[string]any
+	raw, err := os.ReadFile(cfg)
+	if err != nil || json.Unmarshal(raw, &on) != nil {
+		t.Fatalf("config: %v", err)
+	}
+	on["scanner"] = map[string]any{"enabled": true, "base_url": "http://127.0.0.1:1"}
+	b, _ := json.Marshal(on)
+	cfgOn := writeFile(t, filepath.Join(e.dir, "config-scanner.json"), b)
+	r = e.run(t, 2, bin, cfgOn)
+	if strings.Count(r.Stdout, "warn  scan_missing_latest") != 3 {
+		t.Fatalf("unscanned images with the scanner enabled: %s", r.Stdout)
+	}
+	// Scanned, they are no finding either way.
+	if _, err := e.db.Exec(`INSERT INTO scan_results(media_id, scanner, run_at) SELECT id, 's', '2026-01-01T00:00:00Z' FROM media`); err != nil {
+		t.Fatal(err)
+	}
+	e.run(t, 0, bin, cfgOn)
+
 	e.rawExec(t, `INSERT INTO media(id, path, type, source, hash, status, created_at, imported_at, is_deleted) VALUES
-		(1, '/x/a.png', 'image', 'import', 'aa', 'deleted', '2026-01-01T00:00:00Z', '2026-01-01T00:00:00Z', 1)`,
+		(100, '/x/a.png', 'image', 'import', 'aa', 'deleted', '2026-01-01T00:00:00Z', '2026-01-01T00:00:00Z', 1)`,
 		`INSERT INTO scan_results(media_id, scanner, run_at) VALUES (4242, 's', '2026-01-01T00:00:00Z')`)
-	r := e.run(t, 2, bin, cfg)
+	r = e.run(t, 2, bin, cfg)
 	if !strings.Contains(r.Stdout, "scan_results_orphan") {
 		t.Fatalf("finding not printed: %s", r.Stdout)
 	}

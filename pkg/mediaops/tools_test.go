@@ -37,7 +37,7 @@ func TestConsistencyFindsAndRepairs(t *testing.T) {
 	mustExec(`INSERT INTO jobs(type, status, created_at) VALUES ('integrity_check', 'bogus', '2026-01-01T00:00:00Z')`)
 	mustExec(`INSERT INTO jobs(type, status, created_at, updated_at) VALUES ('hash_compute', 'error', '2026-01-01T00:00:00Z', '2026-01-01T00:00:00Z')`)
 
-	rep, err := e.svc.RunConsistency(ctx, mediaops.ConsistencyOptions{ThumbCache: thumbs})
+	rep, err := e.svc.RunConsistency(ctx, mediaops.ConsistencyOptions{ThumbCache: thumbs, ScannerEnabled: true})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -77,8 +77,16 @@ func AcquireLock(logsDir, service string, now time.Time, argv []string) (*Lock, 
 	}
 	l := &Lock{fl: fl, jsonPath: LockPath(logsDir, service)}
 	// We hold the OS lock, so whoever wrote an existing JSON is gone (a clean
-	// Release removes it): quarantine it for the post-mortem.
+	// Release removes it): quarantine it for the post-mortem. Except when
+	// the JSON itself is locked: the original PHP workers flock
+	// LOGS/<worker>.lock.json directly, so a live PHP worker of the same
+	// name holds it, and moving its file aside would let both run.
 	if _, err := os.Stat(l.jsonPath); err == nil {
+		if held, _ := FileLockHeld(l.jsonPath); held {
+			fl.Unlock()
+			return nil, &Error{Code: CodeLockBusy, Err: fmt.Errorf("worker lock %s: %s is locked by a running original (PHP) worker; stop it first",
+				service, filepath.Base(l.jsonPath))}
+		}
 		dest := l.jsonPath + ".stale-" + FileStamp(now)
 		for i := 1; ; i++ {
 			if _, err := os.Stat(dest); errors.Is(err, os.ErrNotExist) {
@@ -151,10 +159,15 @@ func ReadLock(logsDir, service string) (LockInfo, error) {
 	return li, nil
 }
 
-// LockHeld reports whether some process holds the service's OS lock. It
-// probes with a non-blocking try-lock that is released at once.
+// LockHeld reports whether some process holds the service's OS lock.
 func LockHeld(logsDir, service string) (bool, error) {
-	p := osLockPath(logsDir, service)
+	return FileLockHeld(osLockPath(logsDir, service))
+}
+
+// FileLockHeld reports whether some process holds an OS lock (flock,
+// LockFileEx) on path. It probes with a non-blocking try-lock that is
+// released at once; a missing file is not held.
+func FileLockHeld(p string) (bool, error) {
 	if _, err := os.Stat(p); errors.Is(err, os.ErrNotExist) {
 		return false, nil
 	}
@@ -168,4 +181,14 @@ func LockHeld(logsDir, service string) (bool, error) {
 		return false, nil
 	}
 	return true, nil
+}
+
+// OriginalLockFiles are the files in LOGS that the original PHP workers
+// hold flocked while they run (spec 3.1: the one-shot core workers; the
+// Ollama runner lock and the legacy analyze runner). A running PHP worker
+// is visible to Supervisor only through them. The spawn locks are left
+// out: Supervisor's launcher uses the same names for its own.
+func OriginalLockFiles() []string {
+	return []string{"scan_worker.lock.json", "media_worker.lock.json", "forge_worker.lock.json",
+		"library_rename_worker.lock.json", "ollama_worker.lock", "ollama_analyze_runner.lock"}
 }
