@@ -175,7 +175,9 @@ func TestCheckAgreesWithImagePNG(t *testing.T) {
 	agree("gostd_invalid-trunc.png", trunc)
 }
 
-func itoa(n int) string { return string(rune('0'+n/1000%10)) + string(rune('0'+n/100%10)) + string(rune('0'+n/10%10)) + string(rune('0'+n%10)) }
+func itoa(n int) string {
+	return string(rune('0'+n/1000%10)) + string(rune('0'+n/100%10)) + string(rune('0'+n/10%10)) + string(rune('0'+n%10))
+}
 
 func TestInterlacedRefused(t *testing.T) {
 	data := encode(t, samples(8, 8)["gray"])

@@ -3,11 +3,13 @@ package probe
 import (
 	"context"
 	"encoding/binary"
+	"image"
 	"io"
 	"os"
 
 	"golang.org/x/sync/semaphore"
 
+	"github.com/localsupervisor/supervisor/pkg/pngstream"
 	"github.com/localsupervisor/supervisor/pkg/reason"
 )
 
@@ -71,6 +73,42 @@ func DecodeCost(path string) int64 {
 // streamCost is the pixel-equivalent weight of a streamed PNG decode of
 // width w: two raw rows (up to 8 bytes a pixel) and the expanded row.
 func streamCost(w int) int64 { return 4 * int64(w) }
+
+// ScaledPNG decodes a non-interlaced PNG straight into a box-filtered
+// image whose long edge is at most maxEdge (pkg/pngstream), after checking
+// the header against the pixel budget, holding its share of b while it
+// runs. ok is false, with nothing read that matters, when r is not such a
+// PNG (other formats and interlaced PNGs are decoded in full by the
+// caller). Errors carry DecodeImage's reason codes.
+func ScaledPNG(ctx context.Context, b *DecodeBudget, r io.ReadSeeker, maxPixels int64, maxEdge int) (img *image.NRGBA, ok bool, err error) {
+	w, ok := streamablePNG(r)
+	if _, err := r.Seek(0, io.SeekStart); err != nil {
+		return nil, false, reason.Transient(CodeNotReadable, err)
+	}
+	if !ok {
+		return nil, false, nil
+	}
+	cfg, _, err := decodeConfig(r)
+	if err != nil {
+		return nil, true, err
+	}
+	if err := CheckPixels(int64(cfg.Width), int64(cfg.Height), maxPixels); err != nil {
+		return nil, true, err
+	}
+	if _, err := r.Seek(0, io.SeekStart); err != nil {
+		return nil, true, reason.Transient(CodeNotReadable, err)
+	}
+	release, err := b.Acquire(ctx, streamCost(w))
+	if err != nil {
+		return nil, true, err
+	}
+	defer release()
+	img, err = pngstream.Scale(r, maxEdge)
+	if err != nil {
+		return nil, true, decodeError(err)
+	}
+	return img, true, nil
+}
 
 // streamablePNG reports whether r starts a non-interlaced PNG and its
 // width.

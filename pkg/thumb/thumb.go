@@ -24,6 +24,7 @@ import (
 	"image"
 	"image/jpeg"
 	"image/png"
+	"io"
 	"os"
 	"path/filepath"
 	"strings"
@@ -48,7 +49,7 @@ const (
 	DefaultConcurrency = 2
 	// cacheVersion is part of every cache name and ETag; bump it when the
 	// output of the generator changes so old thumbnails are not served.
-	cacheVersion = "v1"
+	cacheVersion = "v2"
 )
 
 // Content types returned by Get and for Placeholder.
@@ -100,6 +101,9 @@ type Options struct {
 	// to be several times faster than Lanczos3 at thumbnail sizes with no
 	// visible difference after JPEG encoding; see BenchmarkResize).
 	Interp resize.InterpolationFunction
+	// Decode is the process's decode budget, shared with its other image
+	// work (nil: unbounded). Full decodes hold their pixel count of it.
+	Decode *probe.DecodeBudget
 	// OnGenerate, if set, is called once per thumbnail actually generated
 	// (not for cache hits), for metrics and tests.
 	OnGenerate func(Source)
@@ -330,9 +334,46 @@ func (g *Generator) image(ctx context.Context, src Source) (data []byte, ext, ct
 		return nil, "", "", reason.Transient(probe.CodeNotReadable, err)
 	}
 	defer f.Close()
+	// A PNG streams straight into the thumbnail size: a few rows in
+	// memory instead of the whole image (issue #17 item 21a).
+	if small, ok, err := probe.ScaledPNG(ctx, g.opts.Decode, f, g.opts.MaxPixels, src.Size); ok {
+		if err != nil {
+			return g.imageFallback(ctx, src, err)
+		}
+		return g.encode(small)
+	}
+	// Other formats decode in full, holding their pixel count of the
+	// process's decode budget until the thumbnail is made.
+	w, h, _, err := probe.ImageHeader(f)
+	if err != nil {
+		return nil, "", "", err
+	}
+	if err := probe.CheckPixels(int64(w), int64(h), g.opts.MaxPixels); err != nil {
+		return nil, "", "", err
+	}
+	release, err := g.opts.Decode.Acquire(ctx, int64(w)*int64(h))
+	if err != nil {
+		return nil, "", "", err
+	}
+	defer release()
+	if _, err := f.Seek(0, io.SeekStart); err != nil {
+		return nil, "", "", reason.Transient(probe.CodeNotReadable, err)
+	}
 	img, format, err := probe.DecodeImage(f, g.opts.MaxPixels)
+	if err != nil {
+		return g.imageFallback(ctx, src, err)
+	}
+	orientation := probe.Orientation(f, format)
+	small := g.resize(img, src.Size)
+	img = nil
+	return g.encode(Orient(small, orientation))
+}
+
+// imageFallback handles a failed decode: a damaged file whose header
+// passed the pixel budget goes to ffmpeg, which conceals damage Go's
+// strict decoders refuse; other errors stand.
+func (g *Generator) imageFallback(ctx context.Context, src Source, err error) ([]byte, string, string, error) {
 	switch c := reason.Code(err); {
-	case err == nil:
 	case c == probe.CodeDecodeFailed || c == probe.CodeTruncatedFile:
 		// The header passed the pixel budget, so ffmpeg may try: it
 		// conceals damage that Go's strict decoders refuse.
@@ -343,9 +384,10 @@ func (g *Generator) image(ctx context.Context, src Source) (data []byte, ext, ct
 	default:
 		return nil, "", "", err
 	}
-	orientation := probe.Orientation(f, format)
-	small := resize.Thumbnail(uint(src.Size), uint(src.Size), img, g.interp)
-	small = Orient(small, orientation)
+}
+
+// encode writes a thumbnail: PNG when it has transparency, else JPEG.
+func (g *Generator) encode(small image.Image) (data []byte, ext, ct string, err error) {
 	var buf bytes.Buffer
 	if hasAlpha(small) {
 		enc := png.Encoder{CompressionLevel: png.BestSpeed}
@@ -359,6 +401,11 @@ func (g *Generator) image(ctx context.Context, src Source) (data []byte, ext, ct
 		return nil, "", "", reason.Permanent(probe.CodeDecodeFailed, fmt.Errorf("encode thumbnail: %w", err))
 	}
 	return buf.Bytes(), ext, ct, nil
+}
+
+// resize scales img to fit size×size (never enlarging).
+func (g *Generator) resize(img image.Image, size int) image.Image {
+	return resize.Thumbnail(uint(size), uint(size), img, g.interp)
 }
 
 // hasAlpha reports whether any pixel is not fully opaque.
