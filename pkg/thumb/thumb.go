@@ -349,12 +349,18 @@ func (g *Generator) image(ctx context.Context, src Source) (data []byte, ext, ct
 	}
 	// Other formats decode in full, holding their pixel count of the
 	// process's decode budget until the thumbnail is made.
-	w, h, _, err := probe.ImageHeader(f)
+	w, h, format, err := probe.ImageHeader(f)
 	if err != nil {
 		return nil, "", "", err
 	}
 	if err := probe.CheckPixels(int64(w), int64(h), g.opts.MaxPixels); err != nil {
 		return nil, "", "", err
+	}
+	if format == "jpeg" && int64(w)*int64(h) > reducedJPEGPixels {
+		if data, err := g.reducedJPEG(ctx, src, w, h); err == nil {
+			return data, ".jpg", ContentTypeJPEG, nil
+		}
+		// No ffmpeg, or it failed: decode here, under the budget.
 	}
 	release, err := g.opts.Decode.Acquire(ctx, int64(w)*int64(h))
 	if err != nil {
@@ -372,6 +378,24 @@ func (g *Generator) image(ctx context.Context, src Source) (data []byte, ext, ct
 	small := g.resize(img, src.Size)
 	img = nil
 	return g.encode(Orient(small, orientation))
+}
+
+// reducedJPEGPixels is the size above which a JPEG thumbnail is decoded
+// at reduced size by ffmpeg (probe.FFmpeg.ReducedJPEG) instead of in full
+// here: Go's image/jpeg cannot scale while decoding, and a 4:4:4 JPEG at
+// the 100 MP budget is 300 MB of planes. 16 MP (at most 48 MB) keeps
+// ordinary photos on the in-process path.
+const reducedJPEGPixels = 16_000_000
+
+// reducedJPEG makes the thumbnail in ffmpeg, holding the budget for the
+// reduced image ffmpeg holds (at least 1/16 of the pixels).
+func (g *Generator) reducedJPEG(ctx context.Context, src Source, w, h int) ([]byte, error) {
+	release, err := g.opts.Decode.Acquire(ctx, int64(w)*int64(h)/16)
+	if err != nil {
+		return nil, err
+	}
+	defer release()
+	return g.opts.FFmpeg.ReducedJPEG(ctx, src.Path, w, h, src.Size)
 }
 
 // imageFallback handles a failed decode: a damaged file whose header
@@ -413,9 +437,10 @@ func (g *Generator) encode(small image.Image) (data []byte, ext, ct string, err 
 	return buf.Bytes(), ext, ct, nil
 }
 
-// resize scales img to fit size×size (never enlarging).
+// resize scales img to fit size×size (never enlarging), big images
+// box-shrunk first (preShrink).
 func (g *Generator) resize(img image.Image, size int) image.Image {
-	return resize.Thumbnail(uint(size), uint(size), img, g.interp)
+	return resize.Thumbnail(uint(size), uint(size), preShrink(img, size), g.interp)
 }
 
 // hasAlpha reports whether any pixel is not fully opaque.
