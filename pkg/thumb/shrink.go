@@ -34,29 +34,13 @@ func preShrink(img image.Image, size int) image.Image {
 func shrinkYCbCr(m *image.YCbCr, k int) *image.RGBA {
 	b := m.Bounds()
 	out := image.NewRGBA(image.Rect(0, 0, (b.Dx()+k-1)/k, (b.Dy()+k-1)/k))
-	ow := out.Rect.Dx()
-	sums := make([]int, 3*ow)
-	counts := make([]int, ow)
-	for oy := 0; oy < out.Rect.Dy(); oy++ {
-		clear(sums)
-		clear(counts)
-		for y := b.Min.Y + oy*k; y < min(b.Min.Y+oy*k+k, b.Max.Y); y++ {
-			for x := b.Min.X; x < b.Max.X; x++ {
-				ox := (x - b.Min.X) / k
-				ci := m.COffset(x, y)
-				sums[3*ox] += int(m.Y[m.YOffset(x, y)])
-				sums[3*ox+1] += int(m.Cb[ci])
-				sums[3*ox+2] += int(m.Cr[ci])
-				counts[ox]++
-			}
-		}
-		row := out.Pix[oy*out.Stride:]
-		for ox := 0; ox < ow; ox++ {
-			n := counts[ox]
-			r, g, bl := color.YCbCrToRGB(uint8((sums[3*ox]+n/2)/n), uint8((sums[3*ox+1]+n/2)/n), uint8((sums[3*ox+2]+n/2)/n))
-			row[4*ox], row[4*ox+1], row[4*ox+2], row[4*ox+3] = r, g, bl, 0xff
-		}
-	}
+	boxMeans(b, k, func(x, y int) [4]uint64 {
+		ci := m.COffset(x, y)
+		return [4]uint64{uint64(m.Y[m.YOffset(x, y)]), uint64(m.Cb[ci]), uint64(m.Cr[ci])}
+	}, func(ox, oy int, mean [4]uint64) {
+		r, g, bl := color.YCbCrToRGB(uint8(mean[0]), uint8(mean[1]), uint8(mean[2]))
+		out.SetRGBA(ox, oy, color.RGBA{r, g, bl, 0xff})
+	})
 	return out
 }
 
@@ -65,27 +49,37 @@ func shrinkYCbCr(m *image.YCbCr, k int) *image.RGBA {
 func shrinkAny(img image.Image, k int) *image.RGBA64 {
 	b := img.Bounds()
 	out := image.NewRGBA64(image.Rect(0, 0, (b.Dx()+k-1)/k, (b.Dy()+k-1)/k))
-	ow := out.Rect.Dx()
-	sums := make([]uint64, 4*ow)
+	boxMeans(b, k, func(x, y int) [4]uint64 {
+		r, g, bl, a := img.At(x, y).RGBA()
+		return [4]uint64{uint64(r), uint64(g), uint64(bl), uint64(a)}
+	}, func(ox, oy int, mean [4]uint64) {
+		out.SetRGBA64(ox, oy, color.RGBA64{uint16(mean[0]), uint16(mean[1]), uint16(mean[2]), uint16(mean[3])})
+	})
+	return out
+}
+
+// boxMeans walks b row by row and hands put the rounded mean of the four
+// channels px reports over each k×k block (edge blocks are smaller); only
+// one output row of sums is held.
+func boxMeans(b image.Rectangle, k int, px func(x, y int) [4]uint64, put func(ox, oy int, mean [4]uint64)) {
+	ow, oh := (b.Dx()+k-1)/k, (b.Dy()+k-1)/k
+	sums := make([][4]uint64, ow)
 	counts := make([]uint64, ow)
-	for oy := 0; oy < out.Rect.Dy(); oy++ {
+	for oy := 0; oy < oh; oy++ {
 		clear(sums)
 		clear(counts)
 		for y := b.Min.Y + oy*k; y < min(b.Min.Y+oy*k+k, b.Max.Y); y++ {
 			for x := b.Min.X; x < b.Max.X; x++ {
 				ox := (x - b.Min.X) / k
-				r, g, bl, a := img.At(x, y).RGBA()
-				sums[4*ox] += uint64(r)
-				sums[4*ox+1] += uint64(g)
-				sums[4*ox+2] += uint64(bl)
-				sums[4*ox+3] += uint64(a)
+				v := px(x, y)
+				s := &sums[ox]
+				s[0], s[1], s[2], s[3] = s[0]+v[0], s[1]+v[1], s[2]+v[2], s[3]+v[3]
 				counts[ox]++
 			}
 		}
-		for ox := 0; ox < ow; ox++ {
+		for ox, s := range sums {
 			n := counts[ox]
-			out.SetRGBA64(ox, oy, color.RGBA64{uint16(sums[4*ox] / n), uint16(sums[4*ox+1] / n), uint16(sums[4*ox+2] / n), uint16(sums[4*ox+3] / n)})
+			put(ox, oy, [4]uint64{(s[0] + n/2) / n, (s[1] + n/2) / n, (s[2] + n/2) / n, (s[3] + n/2) / n})
 		}
 	}
-	return out
 }
