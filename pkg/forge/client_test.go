@@ -192,7 +192,7 @@ func TestEnsureCheckpoint(t *testing.T) {
 		{"switch by short hash", "67ab2fd8ec", "", "", models[1].Title, true, false, ""},
 		{"switch by stale title with right hash", "pony_renamed.safetensors [67ab2fd8ec]", "", "", models[1].Title, true, false, ""},
 		{"unknown falls back", "nope", "flux1-dev-bnb-nf4-v2", "", models[2].Title, true, true, ""},
-		{"unknown without fallback", "nope", "also-nope", "", "", false, false, forge.CodeModelNotFound},
+		{"neither installed uses the loaded model", "nope", "also-nope", "", models[0].Title, false, false, ""},
 		{"switch ignored", "ponyDiffusionV6XL", "flux1-dev-bnb-nf4-v2", forgetest.FaultIgnoreSwitch, models[0].Title, false, true, forge.CodeModelSwitch},
 	}
 	for _, tc := range tests {
@@ -220,6 +220,42 @@ func TestEnsureCheckpoint(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// TestEnsureCheckpointLoadedModel (issue #17 item 4): when neither the
+// image's model nor the fallback is installed, the checkpoint the server
+// has loaded (GET /sdapi/v1/options) is used without a switch and the
+// result says so; only when that one is not in the list either does the
+// job fail with forge_model_not_found.
+func TestEnsureCheckpointLoadedModel(t *testing.T) {
+	t.Parallel()
+	models := forgetest.DefaultModels()
+	f := setup(t, forgetest.Options{Models: models[1:], Active: models[1].Title}, forge.ClientOptions{})
+	res, err := f.c.EnsureCheckpoint(context.Background(), "sdxl_base_1.0", forge.InternalModelFallbackDefault)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := "model sdxl_base_1.0 was not installed; used " + models[1].Title + " (loaded on the server)"
+	if !res.LoadedUsed || res.Switched || res.FallbackUsed || res.Active != models[1].Title || res.MatchedBy != forge.MatchLoaded || res.Note != want {
+		t.Errorf("result %+v, want the loaded %s and note %q", res, models[1].Title, want)
+	}
+	for _, r := range f.srv.RequestsTo(forge.PathOptions) {
+		if r.Method == http.MethodPost {
+			t.Errorf("switched although the loaded model was used: %s", r.Body)
+		}
+	}
+
+	fb := setup(t, forgetest.Options{}, forge.ClientOptions{})
+	res, err = fb.c.EnsureCheckpoint(context.Background(), "sdxl_base_1.0", models[2].ModelName)
+	if err != nil || !res.FallbackUsed || res.Active != models[2].Title || !strings.Contains(res.Note, "configured fallback") {
+		t.Errorf("installed fallback: %+v %v", res, err)
+	}
+
+	gone := setup(t, forgetest.Options{Models: models[1:], Active: "deleted.safetensors [0123456789]"}, forge.ClientOptions{})
+	_, err = gone.c.EnsureCheckpoint(context.Background(), "sdxl_base_1.0", "also-nope")
+	if reason.Code(err) != forge.CodeModelNotFound {
+		t.Errorf("loaded model not installed either: %v, want %s", err, forge.CodeModelNotFound)
 	}
 }
 

@@ -72,7 +72,9 @@ type Config struct {
 	BasicAuthUser string `json:"basic_auth_user,omitempty"`
 	BasicAuthPass string `json:"basic_auth_pass,omitempty"`
 	// InternalModelFallback is the checkpoint used when the requested model
-	// cannot be resolved; default InternalModelFallbackDefault.
+	// cannot be resolved; default InternalModelFallbackDefault. When it is
+	// not installed either, the checkpoint loaded on the server is used
+	// (Client.EnsureCheckpoint).
 	InternalModelFallback string `json:"internal_model_fallback,omitempty"`
 	// SpawnCooldown in seconds between worker spawns from the web UI; default 15.
 	SpawnCooldown float64 `json:"spawn_cooldown,omitempty"`

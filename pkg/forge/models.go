@@ -2,6 +2,7 @@ package forge
 
 import (
 	"context"
+	"fmt"
 	"net/http"
 	"strings"
 	"time"
@@ -217,6 +218,9 @@ const (
 	MatchHash       = "hash"
 	MatchFallback   = "fallback"
 	MatchUnverified = "unverified"
+	// MatchLoaded: the checkpoint loaded on the server, used because
+	// neither the requested model nor the fallback is installed.
+	MatchLoaded = "loaded"
 )
 
 // FindModel looks a requested model up in the server's list. It accepts the
@@ -357,11 +361,19 @@ type CheckpointResult struct {
 	Active       string `json:"active_model"`
 	Switched     bool   `json:"switched"`
 	FallbackUsed bool   `json:"fallback_used"`
-	MatchedBy    string `json:"matched_by"`
+	// LoadedUsed is set when neither the requested model nor the fallback
+	// is installed and the checkpoint already loaded on the server was used.
+	LoadedUsed bool   `json:"loaded_used,omitempty"`
+	MatchedBy  string `json:"matched_by"`
+	// Note explains a substitution in plain words ("model X was not
+	// installed; used Y (loaded on the server)"); empty when the requested
+	// model was used.
+	Note string `json:"note,omitempty"`
 }
 
-// EnsureCheckpoint makes the requested model (or else the fallback) the
-// active checkpoint: resolve against the model list (refreshing it once when
+// EnsureCheckpoint makes the requested model (or else the fallback, or when
+// neither is installed the checkpoint the server has loaded) the active
+// checkpoint: resolve against the model list (refreshing it once when
 // the model is unknown), read sd_model_checkpoint, switch when it differs and
 // verify by re-reading. Comparison goes through the model list, so a model
 // name matches the server's "name [hash]" title (defect 30).
@@ -397,6 +409,9 @@ func (c *Client) EnsureCheckpoint(ctx context.Context, requested, fallback strin
 			return res, err
 		}
 		res.Active, res.MatchedBy, res.FallbackUsed = active, by, t.fallback
+		if t.fallback {
+			res.Note = modelNote(requested, m.Title, "the configured fallback, forge.internal_model_fallback")
+		}
 		if SameModel(models, active, m.Title) {
 			return res, nil
 		}
@@ -418,6 +433,21 @@ func (c *Client) EnsureCheckpoint(ctx context.Context, requested, fallback strin
 			return res, nil
 		}
 	}
+	if tried == 0 {
+		// Neither the image's model nor the fallback is installed: generate
+		// with the checkpoint the server has loaded, the one model known to
+		// work there, instead of failing (issue #17 item 4).
+		active, err := c.ActiveCheckpoint(ctx)
+		if err != nil {
+			return res, err
+		}
+		lastActive = active
+		if m, _, ok := FindModel(models, active); ok {
+			res.Active, res.MatchedBy, res.LoadedUsed = m.Title, MatchLoaded, true
+			res.Note = modelNote(requested, m.Title, "loaded on the server")
+			return res, nil
+		}
+	}
 	code := CodeModelSwitch
 	if tried == 0 {
 		code = CodeModelNotFound
@@ -425,6 +455,15 @@ func (c *Client) EnsureCheckpoint(ctx context.Context, requested, fallback strin
 	e := reason.Newf(code, "model resolve failed: requested %q, fallback %q, active %q", requested, fallback, lastActive)
 	e.Fields = map[string]any{"requested_model": requested, "fallback_model": fallback, "active_model": lastActive}
 	return res, e
+}
+
+// modelNote says which checkpoint replaced the requested one and why, for
+// the job result and the UI's job view.
+func modelNote(requested, used, why string) string {
+	if strings.TrimSpace(requested) == "" {
+		return fmt.Sprintf("the image names no model; used %s (%s)", used, why)
+	}
+	return fmt.Sprintf("model %s was not installed; used %s (%s)", requested, used, why)
 }
 
 // ErrorDetail is a compact description of a Forge error for job results and

@@ -18,6 +18,7 @@ import (
 	"github.com/nfnt/resize"
 
 	"github.com/localsupervisor/supervisor/pkg/forge"
+	"github.com/localsupervisor/supervisor/pkg/library"
 	"github.com/localsupervisor/supervisor/pkg/reason"
 )
 
@@ -120,8 +121,10 @@ func latin1(s string) string {
 }
 
 // writeFileAtomic writes data to path through a temp file in the same
-// directory, fsyncs it and renames it into place, so path holds either the
-// old or the complete new content at every instant.
+// directory, fsyncs it, reads it back and renames it into place only when
+// it holds exactly data, so path holds either the old or the complete,
+// verified new content at every instant (a replace in place overwrites
+// the original only with proven bytes).
 func writeFileAtomic(path string, data []byte) error {
 	dir := filepath.Dir(path)
 	if err := os.MkdirAll(dir, 0o755); err != nil {
@@ -138,6 +141,11 @@ func writeFileAtomic(path string, data []byte) error {
 	}
 	if cerr := f.Close(); werr == nil {
 		werr = cerr
+	}
+	if werr == nil {
+		if ok, err := library.SameContent(tmp, md5hex(data)); err != nil || !ok {
+			werr = fmt.Errorf("%s does not read back as written (%v)", tmp, err)
+		}
 	}
 	if werr == nil {
 		werr = os.Rename(tmp, path)

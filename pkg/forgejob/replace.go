@@ -2,7 +2,9 @@ package forgejob
 
 import (
 	"context"
+	"crypto/sha256"
 	"database/sql"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -17,6 +19,7 @@ import (
 	"github.com/localsupervisor/supervisor/pkg/library"
 	"github.com/localsupervisor/supervisor/pkg/media"
 	"github.com/localsupervisor/supervisor/pkg/reason"
+	"github.com/localsupervisor/supervisor/pkg/scan"
 	"github.com/localsupervisor/supervisor/pkg/sdmeta"
 	"github.com/localsupervisor/supervisor/pkg/svtime"
 )
@@ -44,6 +47,11 @@ type ReplaceInfo struct {
 	// "pending" and the scan_stale meta/audit records a failure.
 	ScanUpdated  string `json:"scan_updated"`
 	VersionToken string `json:"version_token"`
+	// NewSHA256 is the new content's SHA-256 (stored as hash.sha256).
+	NewSHA256 string `json:"new_sha256"`
+	// FollowUpJobs are the hash_compute/integrity_check jobs queued (or
+	// found live) for the new file.
+	FollowUpJobs []int64 `json:"follow_up_jobs,omitempty"`
 }
 
 // replaceInput is what the replace pipeline needs.
@@ -136,11 +144,16 @@ func (s *Service) replace(ctx context.Context, in replaceInput) (*ReplaceInfo, e
 	if err := writeFileAtomic(dest, in.Out.Data); err != nil {
 		return nil, restore(reason.Transient(CodeReplaceFailed, fmt.Errorf("write new file: %w", err)))
 	}
+	// writeFileAtomic renamed the new bytes into place only after reading
+	// them back; the old file goes only after the commit.
 	st, err := os.Stat(dest)
 	if err != nil {
 		return nil, restore(reason.Transient(CodeReplaceFailed, err))
 	}
+	sha := sha256.Sum256(in.Out.Data)
+	newSHA := hex.EncodeToString(sha[:])
 	info.VersionToken = strconv.FormatInt(st.ModTime().UnixNano(), 10)
+	info.NewSHA256 = newSHA
 
 	var extracted *sdmeta.Result
 	if s.Extract != nil {
@@ -163,6 +176,9 @@ func (s *Service) replace(ctx context.Context, in replaceInput) (*ReplaceInfo, e
 			return err
 		}
 		now := s.now()
+		if err := s.renewChecks(ctx, tx, m.ID, newSHA, in.Source, now, info); err != nil {
+			return err
+		}
 		// The re-extracted parameters (Forge's own infotext, kept in PNG
 		// outputs) are the truth of what was generated; without them the
 		// prompt is built from the request that was sent.
@@ -221,6 +237,40 @@ func (s *Service) replace(ctx context.Context, in replaceInput) (*ReplaceInfo, e
 	}
 	s.refresh(context.WithoutCancel(ctx), m.ID, in.JobID)
 	return info, nil
+}
+
+// renewChecks makes the media's file checks describe the new bytes, in the
+// commit that points the row at them: hash.sha256 is the new content's
+// (a later hash_compute would otherwise report the replace as bit rot),
+// the old file's integrity verdict goes, and the follow-up jobs a newly
+// imported file gets (hash_compute, integrity_check) are queued. A job a
+// queue cap refuses is not a replace failure: integrity.checked_at is
+// missing, so media-worker's top-up queues it later.
+func (s *Service) renewChecks(ctx context.Context, tx *sql.Tx, mediaID int64, sha256hex, source string, now time.Time, info *ReplaceInfo) error {
+	if _, err := media.SetMetaPairs(ctx, tx, mediaID, []media.MetaPair{
+		{Source: source, Key: "hash.sha256", Value: sha256hex},
+		{Source: source, Key: "hash.checked_at", Value: svtime.Format(now)},
+	}, now); err != nil {
+		return err
+	}
+	if _, err := tx.ExecContext(ctx, `DELETE FROM media_meta WHERE media_id = ? AND meta_key LIKE 'integrity.%'`, mediaID); err != nil {
+		return db.Classify(err)
+	}
+	if s.Queue == nil {
+		return nil
+	}
+	res, err := s.Queue.EnqueueTx(ctx, tx, scan.FollowUpRequests([]int64{mediaID}, false))
+	if err != nil {
+		return err
+	}
+	for _, r := range res {
+		if r.Err != nil {
+			s.Log.Warn().Int64("media_id", mediaID).Str("reason_code", r.ReasonCode).Msg("forge_replace_followup_refused")
+			continue
+		}
+		info.FollowUpJobs = append(info.FollowUpJobs, r.JobID)
+	}
+	return nil
 }
 
 // updateScanFiles keeps the scanner's source-file index true after a

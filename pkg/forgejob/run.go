@@ -127,8 +127,10 @@ func (s *Service) run(ctx context.Context, job *jobs.Job) (*JobResult, error) {
 	}
 
 	_ = job.SetStage(ctx, "model")
+	// A plan that fell back still names the image's model: it may have been
+	// installed since, and the result must say which model was missing.
 	want := req.Model.Checkpoint
-	if want == "" {
+	if want == "" || req.Model.FallbackUsed {
 		want = req.Model.Requested
 	}
 	cp, err := s.Client.EnsureCheckpoint(ctx, want, s.Config.FallbackModel())

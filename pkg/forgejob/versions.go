@@ -29,24 +29,27 @@ const AcceptDiscarded = "discarded"
 // details (reason_code, http_code, target_url, missing_keys, config_path)
 // when it failed.
 type JobView struct {
-	ID            int64          `json:"id"`
-	Type          string         `json:"type"`
-	Status        string         `json:"status"`
-	Stage         string         `json:"stage,omitempty"`
-	ProgressBits  int            `json:"progress_bits"`
-	ProgressTotal int            `json:"progress_bits_total"`
-	ErrorCode     string         `json:"error_code,omitempty"`
-	Error         string         `json:"error,omitempty"`
-	CreatedAt     string         `json:"created_at"`
-	UpdatedAt     string         `json:"updated_at,omitempty"`
-	Mode          string         `json:"mode,omitempty"`
-	Generation    string         `json:"generation_mode,omitempty"`
-	Model         string         `json:"model,omitempty"`
-	Variants      int            `json:"variants,omitempty"`
-	JobLabel      string         `json:"job_label,omitempty"`
-	Replaced      bool           `json:"replaced"`
-	Versions      []Version      `json:"versions"`
-	Failure       map[string]any `json:"failure,omitempty"`
+	ID            int64  `json:"id"`
+	Type          string `json:"type"`
+	Status        string `json:"status"`
+	Stage         string `json:"stage,omitempty"`
+	ProgressBits  int    `json:"progress_bits"`
+	ProgressTotal int    `json:"progress_bits_total"`
+	ErrorCode     string `json:"error_code,omitempty"`
+	Error         string `json:"error,omitempty"`
+	CreatedAt     string `json:"created_at"`
+	UpdatedAt     string `json:"updated_at,omitempty"`
+	Mode          string `json:"mode,omitempty"`
+	Generation    string `json:"generation_mode,omitempty"`
+	Model         string `json:"model,omitempty"`
+	// ModelNote says which model replaced a missing one (forge
+	// CheckpointResult.Note).
+	ModelNote string         `json:"model_note,omitempty"`
+	Variants  int            `json:"variants,omitempty"`
+	JobLabel  string         `json:"job_label,omitempty"`
+	Replaced  bool           `json:"replaced"`
+	Versions  []Version      `json:"versions"`
+	Failure   map[string]any `json:"failure,omitempty"`
 }
 
 // Percent is the progress in whole percent (0 when unknown).
@@ -122,6 +125,7 @@ func (v *JobView) fill(payload, result, resp string) {
 		v.Mode = cmp.Or(v.Mode, res.Mode)
 		v.Generation = cmp.Or(v.Generation, string(res.GenerationMode))
 		v.Model = cmp.Or(res.Model.Active, v.Model)
+		v.ModelNote = res.Model.Note
 	}
 }
 

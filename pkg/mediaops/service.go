@@ -10,6 +10,7 @@ import (
 	"github.com/localsupervisor/supervisor/pkg/jobs"
 	"github.com/localsupervisor/supervisor/pkg/library"
 	"github.com/localsupervisor/supervisor/pkg/media"
+	"github.com/localsupervisor/supervisor/pkg/probe"
 	"github.com/localsupervisor/supervisor/pkg/reason"
 	"github.com/localsupervisor/supervisor/pkg/svtime"
 )
@@ -33,6 +34,9 @@ type Service struct {
 	Derivatives string
 	// MaxPixels is the decode budget (0: probe.DefaultMaxPixels).
 	MaxPixels int64
+	// Decode bounds the pixels decoded at once by this process's
+	// integrity checks and upscales (nil: unbounded).
+	Decode *probe.DecodeBudget
 	// Video checks videos; nil makes video integrity jobs fail with
 	// tool_missing.
 	Video VideoChecker
@@ -102,7 +106,18 @@ func (s *Service) CheckMedia(ctx context.Context, id int64, complete func(*sql.T
 	}
 	// Reads are done before the transaction: no external work while the
 	// write lock is held.
+	var release func()
+	if m.Type == "image" {
+		// A PNG is checked row by row and costs little; other formats
+		// decode in full and hold their pixel count of the budget.
+		if release, err = s.Decode.Acquire(ctx, probe.DecodeCost(m.Path)); err != nil {
+			return IntegrityResult{}, err
+		}
+	}
 	res, err := CheckIntegrity(ctx, m.Path, m.Type, s.MaxPixels, s.Video)
+	if release != nil {
+		release()
+	}
 	if err != nil {
 		return IntegrityResult{}, err
 	}

@@ -200,13 +200,20 @@ func (s *Service) Upscale(ctx context.Context, id int64, p UpscalePayload, compl
 		}
 		engine = "forge"
 	} else {
+		// Source and result are both in memory while resizing.
+		release, err := s.Decode.Acquire(ctx, int64(w)*int64(h)+tw*th)
+		if err != nil {
+			return UpscaleResult{}, err
+		}
 		img, _, err := probe.DecodeImageFile(parent.Path, s.MaxPixels)
 		if err != nil {
+			release()
 			return UpscaleResult{}, err
 		}
 		out := ResizeLanczos(img, scale)
 		img = nil
 		data, format, err = encodeLocal(out, ext)
+		release()
 		if err != nil {
 			return UpscaleResult{}, reason.Permanent(CodeUpscaleFailed, err)
 		}

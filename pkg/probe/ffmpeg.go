@@ -70,9 +70,9 @@ func (f *FFmpeg) Prober() *FFprobe {
 // instead. Errors: no_video_stream, no_frame, ffmpeg_failed,
 // ffmpeg_timeout, ffmpeg_missing.
 func (f *FFmpeg) Frame(ctx context.Context, path string, at time.Duration, maxDim int) ([]byte, error) {
-	img, err := f.frame(ctx, path, at, maxDim)
+	img, err := f.frame(ctx, path, at, maxDim, 0)
 	if err == nil && len(img) == 0 && at > 0 {
-		img, err = f.frame(ctx, path, 0, maxDim)
+		img, err = f.frame(ctx, path, 0, maxDim, 0)
 	}
 	if err != nil {
 		return nil, fmt.Errorf("frame of %s at %s: %w", path, at, err)
@@ -83,8 +83,31 @@ func (f *FFmpeg) Frame(ctx context.Context, path string, at time.Duration, maxDi
 	return img, nil
 }
 
-func (f *FFmpeg) frame(ctx context.Context, path string, at time.Duration, maxDim int) ([]byte, error) {
+// ReducedJPEG is Frame of a w×h JPEG decoded at reduced size: ffmpeg's
+// JPEG decoder (option lowres) runs the inverse DCT at 1/2, 1/4 or 1/8 of
+// the size, the largest reduction that still leaves maxDim pixels, so the
+// full image is never in memory (a 100 MP JPEG costs ffmpeg about 70 MB
+// instead of 300). EXIF orientation is applied like display rotation.
+func (f *FFmpeg) ReducedJPEG(ctx context.Context, path string, w, h, maxDim int) ([]byte, error) {
+	n := 0
+	for n < 3 && max(w, h)>>(n+1) >= maxDim {
+		n++
+	}
+	img, err := f.frame(ctx, path, 0, maxDim, n)
+	if err == nil && len(img) == 0 {
+		err = reason.New(CodeNoFrame, "ffmpeg decoded no frame")
+	}
+	if err != nil {
+		return nil, fmt.Errorf("reduced decode of %s: %w", path, err)
+	}
+	return img, nil
+}
+
+func (f *FFmpeg) frame(ctx context.Context, path string, at time.Duration, maxDim, lowres int) ([]byte, error) {
 	args := []string{"-v", "error", "-nostdin", "-hide_banner"}
+	if lowres > 0 {
+		args = append(args, "-lowres", strconv.Itoa(lowres))
+	}
 	if at > 0 {
 		// Input seeking: fast (keyframe jump) and frame-accurate since
 		// ffmpeg 2.1 because it decodes from the keyframe to the target.

@@ -14,6 +14,7 @@ import (
 	_ "golang.org/x/image/bmp"  // register BMP
 	_ "golang.org/x/image/webp" // register WebP (lossy, lossless, alpha; not animation)
 
+	"github.com/localsupervisor/supervisor/pkg/pngstream"
 	"github.com/localsupervisor/supervisor/pkg/reason"
 )
 
@@ -164,6 +165,12 @@ func CheckImage(path string, maxPixels int64) error {
 	if st.Size() == 0 {
 		return reason.New(CodeEmptyFile, "file is empty")
 	}
+	if _, ok := streamablePNG(f); ok {
+		return checkPNG(f, maxPixels)
+	}
+	if _, err := f.Seek(0, io.SeekStart); err != nil {
+		return reason.Transient(CodeNotReadable, err)
+	}
 	_, format, err := DecodeImage(f, maxPixels)
 	if err != nil {
 		return err
@@ -176,6 +183,29 @@ func CheckImage(path string, maxPixels int64) error {
 		if !ok {
 			return reason.New(CodeTruncatedFile, "jpeg has no end-of-image marker")
 		}
+	}
+	return nil
+}
+
+// checkPNG verifies a non-interlaced PNG row by row (pkg/pngstream: the
+// same checks as image/png, without the full pixel buffer, so a PNG at the
+// pixel budget costs a few rows instead of 400 MB).
+func checkPNG(f io.ReadSeeker, maxPixels int64) error {
+	if _, err := f.Seek(0, io.SeekStart); err != nil {
+		return reason.Transient(CodeNotReadable, err)
+	}
+	cfg, _, err := decodeConfig(f)
+	if err != nil {
+		return err
+	}
+	if err := CheckPixels(int64(cfg.Width), int64(cfg.Height), maxPixels); err != nil {
+		return err
+	}
+	if _, err := f.Seek(0, io.SeekStart); err != nil {
+		return reason.Transient(CodeNotReadable, err)
+	}
+	if err := pngstream.Check(f); err != nil {
+		return decodeError(err)
 	}
 	return nil
 }

@@ -23,14 +23,8 @@ import (
 // up with them later (mediaops.TopUp).
 func QueueEnqueuer(q *jobs.Queue) Enqueuer {
 	return func(ctx context.Context, tx *sql.Tx, mediaIDs []int64) ([]string, error) {
-		reqs := make([]jobs.EnqueueRequest, 0, len(mediaIDs)*len(followUpJobs))
-		for _, id := range mediaIDs {
-			for _, t := range followUpJobs {
-				mid := id
-				// The ids come from this transaction's media INSERT.
-				reqs = append(reqs, jobs.EnqueueRequest{Type: t, MediaID: &mid, Payload: map[string]any{"media_id": id}, NewMedia: true})
-			}
-		}
+		// The ids come from this transaction's media INSERT.
+		reqs := FollowUpRequests(mediaIDs, true)
 		res, err := q.EnqueueTx(ctx, tx, reqs)
 		if err != nil {
 			return nil, err
@@ -46,6 +40,21 @@ func QueueEnqueuer(q *jobs.Queue) Enqueuer {
 		}
 		return []string{rs.String()}, nil
 	}
+}
+
+// FollowUpRequests are the follow-up jobs (hash_compute, integrity_check)
+// of media whose file is new: imported ones (newMedia: inserted in the
+// caller's transaction, see jobs.EnqueueRequest.NewMedia) and media whose
+// file a Forge replace swapped (newMedia false: jobs may already exist).
+func FollowUpRequests(mediaIDs []int64, newMedia bool) []jobs.EnqueueRequest {
+	reqs := make([]jobs.EnqueueRequest, 0, len(mediaIDs)*len(followUpJobs))
+	for _, id := range mediaIDs {
+		for _, t := range followUpJobs {
+			mid := id
+			reqs = append(reqs, jobs.EnqueueRequest{Type: t, MediaID: &mid, Payload: map[string]any{"media_id": id}, NewMedia: newMedia})
+		}
+	}
+	return reqs
 }
 
 // refusedSummary aggregates the follow-up jobs a batch had refused, so a

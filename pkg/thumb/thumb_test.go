@@ -9,6 +9,7 @@ import (
 	"image"
 	"image/color"
 	"image/gif"
+	"image/jpeg"
 	"image/png"
 	"os"
 	"os/exec"
@@ -531,20 +532,36 @@ func BenchmarkGetCached(b *testing.B) {
 	}
 }
 
-// BenchmarkFirstThumbnail2048 measures a cold thumbnail of a 2048² PNG
-// (decode + resize + JPEG encode + write) for each resampling filter.
+// BenchmarkFirstThumbnail2048 measures a cold thumbnail of a 2048² image
+// (decode + resize + encode + write): a PNG streams into the thumbnail size
+// (pngstream's box filter, no resampler); a JPEG decodes in full and is
+// resized with each resampling filter.
 func BenchmarkFirstThumbnail2048(b *testing.B) {
 	dir := b.TempDir()
-	src := filepath.Join(dir, "big.png")
-	writePNG(b, src, 2048, 2048, false)
+	pngSrc := filepath.Join(dir, "big.png")
+	writePNG(b, pngSrc, 2048, 2048, false)
+	img, err := png.Decode(bytes.NewReader(svtest.ReadFile(b, pngSrc)))
+	if err != nil {
+		b.Fatal(err)
+	}
+	var jb bytes.Buffer
+	if err := jpeg.Encode(&jb, img, &jpeg.Options{Quality: 90}); err != nil {
+		b.Fatal(err)
+	}
+	jpgSrc := filepath.Join(dir, "big.jpg")
+	if err := os.WriteFile(jpgSrc, jb.Bytes(), 0o644); err != nil {
+		b.Fatal(err)
+	}
 	for _, f := range []struct {
-		name   string
-		interp resize.InterpolationFunction
-	}{{"Bilinear", resize.Bilinear}, {"Lanczos3", resize.Lanczos3}, {"NearestNeighbor", resize.NearestNeighbor}} {
+		name, src string
+		interp    resize.InterpolationFunction
+	}{{"PNG_streamed", pngSrc, resize.Bilinear}, {"JPEG_Bilinear", jpgSrc, resize.Bilinear},
+		{"JPEG_Lanczos3", jpgSrc, resize.Lanczos3}, {"JPEG_NearestNeighbor", jpgSrc, resize.NearestNeighbor}} {
 		b.Run(f.name, func(b *testing.B) {
 			fx := newFixture(b, func(o *Options) { o.Interp = f.interp })
-			s := source(b, 1, src, "image", DefaultSize)
+			s := source(b, 1, f.src, "image", DefaultSize)
 			i := int64(0)
+			b.ReportAllocs()
 			for b.Loop() {
 				i++
 				s.MediaID = i // a new cache entry each time

@@ -58,7 +58,8 @@ func Serve(ctx context.Context, env *cliapp.Env, o ServeOptions) error {
 	defer rdb.Close()
 	q := env.Queue()
 	gen, err := thumb.New(thumb.Options{CacheDir: cfg.Resolve(cfg.Paths.ThumbCache), MaxPixels: cfg.Import.MaxPixels,
-		FFmpeg: &probe.FFmpeg{Path: cfg.Tools.FFmpeg}, MaxBytes: max(cfg.Web.ThumbCacheMaxMB, 0) << 20})
+		FFmpeg: &probe.FFmpeg{Path: cfg.Tools.FFmpeg}, MaxBytes: max(cfg.Web.ThumbCacheMaxMB, 0) << 20,
+		Decode: probe.NewDecodeBudget(cfg.Import.MaxPixels)})
 	if err != nil {
 		return fmt.Errorf("thumbnail cache: %w", err)
 	}
