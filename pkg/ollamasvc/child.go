@@ -37,6 +37,11 @@ type ChildOptions struct {
 	// JobsLog is the ollama_jobs channel; ErrorsLog the ollama_errors one.
 	JobsLog   zerolog.Logger
 	ErrorsLog zerolog.Logger
+	// ParentGone reports whether the service that started this child is
+	// gone (nil: never). A child interrupted because its service died
+	// releases its job: nobody else would end the row before its lease
+	// runs out.
+	ParentGone func() bool
 	// FFmpeg takes the video frame for vision modes when
 	// ollama.video_frames is on (nil: ffmpeg and ffprobe from PATH).
 	FFmpeg *probe.FFmpeg
@@ -121,8 +126,15 @@ func RunChild(ctx context.Context, o ChildOptions) ChildResult {
 		return res
 	}
 	if ctx.Err() != nil {
-		// Killed or cancelled by the service: it writes the end state.
 		res.Status, res.Code, res.Error = "error", "interrupted", context.Cause(ctx).Error()
+		if o.ParentGone != nil && o.ParentGone() {
+			// The service died (the parent-death signal): give the job
+			// back now, as the service would have at its shutdown.
+			f := Final{Status: "released", Message: "released: ollama-service is gone"}
+			_ = tr.Fail(jobs.CodeShutdownReleased, f.Message, nil)
+			return finishChild(context.WithoutCancel(ctx), o, j, tr, f, res)
+		}
+		// Killed or cancelled by the service: it writes the end state.
 		_ = tr.Fail("interrupted", res.Error, nil)
 		return res
 	}

@@ -65,6 +65,9 @@ type Service struct {
 	blockers  map[string]any
 	backoff   time.Duration
 	lastBatch string
+	// guard ties the children's lives to the service's (childGuard);
+	// nil when the platform refused it (logged at start).
+	guard *childGuard
 	// Stats counts finished children.
 	Stats ServiceStats
 }
@@ -113,6 +116,14 @@ func (s *Service) Run(ctx context.Context) (ServiceStats, error) {
 		return s.Stats, err
 	}
 	defer lock.Release()
+	if g, err := newChildGuard(); err != nil {
+		// Children still run; only a hard kill of the service leaves them
+		// to end with their request.
+		s.o.Log.Warn().Err(err).Str("event", "child_guard_failed").Msg("child_guard_failed")
+	} else {
+		s.guard = g
+		defer g.close()
+	}
 	start := s.o.Clock.Now()
 	s.o.Log.Info().Str("event", "service_started").Int("pid", os.Getpid()).Int("batch", s.o.Batch).Int("max_concurrency", s.cfg.Worker.MaxConcurrency).Msg("service_started")
 	defer func() {
@@ -281,6 +292,11 @@ func (s *Service) supervise(ctx context.Context, j *JobRow) {
 		return
 	}
 	pid := cmd.Process.Pid
+	if s.guard != nil {
+		if err := s.guard.adopt(cmd); err != nil {
+			s.o.Log.Warn().Err(err).Int64("job_id", j.ID).Int("pid", pid).Str("event", "child_guard_failed").Msg("child_guard_failed")
+		}
+	}
 	_, _ = j.update(context.Background(), `worker_pid = ?, stage = 'child_running', stage_changed_at = ?`, pid, svtime.NowString(s.o.Clock))
 	var line string
 	readDone := make(chan struct{})

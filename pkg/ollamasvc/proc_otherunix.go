@@ -1,0 +1,10 @@
+//go:build !windows && !linux
+
+package ollamasvc
+
+import "syscall"
+
+// setParentDeath: other Unix systems have no parent-death signal; an
+// orphaned child ends with its request (ModeBudget bounds it) and stuck
+// recovery takes back its job (the owner's pid is gone).
+func setParentDeath(*syscall.SysProcAttr) {}
