@@ -27,7 +27,7 @@ func TestHeldTx(t *testing.T) {
 	for _, j := range js {
 		byID[j.ID] = j
 	}
-	if err := byID[b].Update(ctx, `status = 'done'`); err != nil {
+	if err := byID[b].End(ctx, Done(nil)); err != nil {
 		t.Fatal(err)
 	}
 	if _, err := q.db.Exec(`DELETE FROM jobs WHERE id = ?`, c); err != nil {

@@ -4,6 +4,7 @@ package ollamasvc
 
 import (
 	"fmt"
+	"os"
 	"os/exec"
 	"strconv"
 	"syscall"
@@ -63,3 +64,6 @@ func (g *childGuard) adopt(cmd *exec.Cmd) error {
 }
 
 func (g *childGuard) close() { _ = windows.CloseHandle(g.h) }
+
+// parentDeathSignals: Windows kills the children outright (childGuard).
+func parentDeathSignals() []os.Signal { return nil }
