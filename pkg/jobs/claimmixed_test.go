@@ -150,21 +150,7 @@ func TestClaimPlansUseTheIndex(t *testing.T) {
 				} else {
 					args = append(claimSetArgs(tc.req, now), c.with(now, 1)...)
 				}
-				rows, err := d.Query(`EXPLAIN QUERY PLAN `+c.query, args...)
-				if err != nil {
-					t.Fatal(err)
-				}
-				var plan []string
-				for rows.Next() {
-					var id, parent, unused int
-					var detail string
-					if err := rows.Scan(&id, &parent, &unused, &detail); err != nil {
-						t.Fatal(err)
-					}
-					plan = append(plan, detail)
-				}
-				rows.Close()
-				joined := strings.Join(plan, "\n")
+				joined := queryPlan(t, d, c.query, args...)
 				if strings.Contains(joined, "TEMP B-TREE") || strings.Contains(joined, "SCAN j") || strings.Contains(joined, "SCAN r") ||
 					strings.Contains(joined, "SCAN d") || !strings.Contains(joined, "idx_jobs_claim") {
 					t.Fatalf("%s: claim of %s does not walk the index:\n%s", tc.name, c.typ, joined)
