@@ -11,7 +11,6 @@ import (
 	"github.com/localsupervisor/supervisor/pkg/jobs"
 	"github.com/localsupervisor/supervisor/pkg/ollama"
 	"github.com/localsupervisor/supervisor/pkg/reason"
-	"github.com/localsupervisor/supervisor/pkg/svtime"
 )
 
 // Reason codes of this package.
@@ -233,26 +232,4 @@ func queuedModes(ctx context.Context, d *sql.DB) ([]ollama.Mode, error) {
 		}
 	}
 	return out, nil
-}
-
-// markBlocked sets or clears the blocked_by_ollama marker on queued jobs
-// without touching attempts or status.
-func markBlocked(ctx context.Context, d *sql.DB, clock svtime.Clock, blocked bool) (int64, error) {
-	var q string
-	args := []any{svtime.NowString(clock)}
-	if blocked {
-		q = `UPDATE jobs SET last_error_code = 'blocked_by_ollama', error_message = 'Ollama down', updated_at = ? WHERE status = 'queued' AND type IN ` + typesIn(JobTypes()) + ` AND COALESCE(last_error_code, '') <> 'blocked_by_ollama'`
-	} else {
-		q = `UPDATE jobs SET last_error_code = NULL, error_message = NULL, updated_at = ? WHERE status = 'queued' AND type IN ` + typesIn(JobTypes()) + ` AND last_error_code = 'blocked_by_ollama'`
-	}
-	var n int64
-	err := db.InTx(ctx, d, func(tx *sql.Tx) error {
-		rs, err := tx.ExecContext(ctx, q, args...)
-		if err != nil {
-			return err
-		}
-		n, _ = rs.RowsAffected()
-		return nil
-	})
-	return n, db.Classify(err)
 }

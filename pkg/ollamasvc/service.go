@@ -195,7 +195,7 @@ func (s *Service) batch(ctx context.Context) time.Duration {
 		if ctx.Err() != nil {
 			return s.o.Sleep
 		}
-		n, _ := markBlocked(ctx, s.o.DB, s.o.Clock, true)
+		n, _ := s.o.Queue.MarkBlocked(ctx, JobTypes(), CodeBlockedByOllama, "Ollama down", true)
 		if !s.down {
 			s.backoff = s.o.Sleep
 		} else {
@@ -211,7 +211,7 @@ func (s *Service) batch(ctx context.Context) time.Duration {
 		s.o.Log.Info().Str("event", "ollama_up").Msg("ollama_up")
 	}
 	s.down, s.downMsg = false, ""
-	_, _ = markBlocked(ctx, s.o.DB, s.o.Clock, false)
+	_, _ = s.o.Queue.MarkBlocked(ctx, JobTypes(), CodeBlockedByOllama, "", false)
 	// Preflight: only what the queued modes need.
 	modes, _ := queuedModes(ctx, s.o.DB)
 	var gen []ollama.Mode
