@@ -30,8 +30,11 @@ func main() {
 				return err
 			}
 			defer env.Close()
-			r := ollamasvc.RunChild(c.Context, ollamasvc.ChildOptions{DB: env.DB, Queue: env.Queue(), Clock: env.Clock, Config: env.Modules.Ollama,
-				JobID: c.Int64("job-id"), Owner: c.String("owner"), TraceFile: c.String("trace-file"),
+			// The service's death cancels ctx (ChildOptions.ParentGone).
+			ctx, parentGone, stop := ollamasvc.WatchParent(c.Context)
+			defer stop()
+			r := ollamasvc.RunChild(ctx, ollamasvc.ChildOptions{DB: env.DB, Queue: env.Queue(), Clock: env.Clock, Config: env.Modules.Ollama,
+				JobID: c.Int64("job-id"), ParentGone: parentGone, Owner: c.String("owner"), TraceFile: c.String("trace-file"),
 				JobsLog: env.Logs.File("ollama_jobs", "ollama_worker"), ErrorsLog: env.Logs.File("ollama_errors", "ollama_worker"),
 				FFmpeg: &probe.FFmpeg{Path: env.Config.Tools.FFmpeg, Probe: &probe.FFprobe{Path: env.Config.Tools.FFprobe}}})
 			b, _ := json.Marshal(r)

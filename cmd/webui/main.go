@@ -15,6 +15,7 @@ import (
 
 	"github.com/localsupervisor/supervisor/pkg/cliapp"
 	"github.com/localsupervisor/supervisor/pkg/config"
+	"github.com/localsupervisor/supervisor/pkg/launch"
 	"github.com/localsupervisor/supervisor/pkg/supervise"
 	"github.com/localsupervisor/supervisor/pkg/version"
 	"github.com/localsupervisor/supervisor/pkg/web"
@@ -43,6 +44,10 @@ func main() {
 			// Workers stop only after the server has shut down, so a job a
 			// request just enqueued still finds a worker.
 			ctx, cancelWorkers := context.WithCancel(context.Background())
+			// Follow-up spawns (a job queued while its worker exited) end
+			// with the workers.
+			respawner := launch.NewRespawner(ctx)
+			defer respawner.Close()
 			supDone := make(chan struct{})
 			go func() { defer close(supDone); _ = sup.Run(ctx) }()
 			defer func() { cancelWorkers(); <-supDone }()
@@ -51,7 +56,7 @@ func main() {
 				Supervised: sup,
 				Addr:       c.String("addr"),
 				Version:    version.Version,
-				Launcher:   launcher(env.Config, bins),
+				Launcher:   launcher(env.Config, bins, respawner),
 				// Ollama pages: the service binary is found like other workers.
 				ExtraRoutes: web.ChainRoutes(web.OllamaRoutes(web.OllamaOptions{Config: env.Modules.Ollama, Jobs: env.Modules.Jobs,
 					LogsDir: env.Config.Paths.Logs, ServiceBin: findOrEmpty(env.Config, bins, "ollama-service"),
@@ -126,9 +131,10 @@ func findOrEmpty(cfg *config.Config, bins, name string) string {
 }
 
 // launcher spawns workers for web actions fire-and-forget via pkg/launch.
-func launcher(cfg *config.Config, bins string) web.WorkerLauncher {
+func launcher(cfg *config.Config, bins string, respawner *launch.Respawner) web.WorkerLauncher {
 	return web.WorkerLauncher{Find: func(w string) (string, error) { return findBinary(cfg, bins, w) },
-		LogsDir: cfg.Paths.Logs, Dir: cfg.BaseDir, ExtraArgs: configArgs(cfg)}
+		LogsDir: cfg.Paths.Logs, Dir: cfg.BaseDir, ExtraArgs: configArgs(cfg),
+		Respawner: respawner, Service: supervise.ServiceName}
 }
 
 // configArgs forwards the config file to spawned services.

@@ -234,8 +234,10 @@ func Run(app *cli.App, args []string) int {
 	err := app.RunContext(ctx, args)
 	if err != nil {
 		var f *FindingsError
-		if !errors.As(err, &f) {
-			msg := err.Error()
+		// An exit without text (cli.Exit("", code)) has said its piece on
+		// stdout already; a bare "error: " line only alarms (ollama-worker's
+		// failed jobs printed one into the service console each).
+		if msg := err.Error(); !errors.As(err, &f) && msg != "" {
 			if code := reason.Code(err); code != "" {
 				if fields := reason.FieldsOf(err); len(fields) > 0 {
 					b, _ := json.Marshal(fields)

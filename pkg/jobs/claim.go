@@ -1,6 +1,7 @@
 package jobs
 
 import (
+	"cmp"
 	"context"
 	"database/sql"
 	"encoding/json"
@@ -196,13 +197,10 @@ func (j *Job) HeldTx(ctx context.Context, tx *sql.Tx) error {
 	return nil
 }
 
-// Update applies set (SQL assignments with ? placeholders for args) to the
-// job's row, fenced by id + status running + this claim's owner, and sets
-// updated_at. It returns ErrLeaseLost when the job is no longer ours. It is
-// the primitive for consumers that finish jobs themselves instead of through
-// the Runner (a terminal write is an Update that sets status).
-func (j *Job) Update(ctx context.Context, set string, args ...any) error {
-	return j.fenced(ctx, set, args...)
+// SetPID records the process that runs the job (worker_pid), e.g. the
+// child a service started for it.
+func (j *Job) SetPID(ctx context.Context, pid int) error {
+	return j.fenced(ctx, `worker_pid = ?`, pid)
 }
 
 func (j *Job) fenced(ctx context.Context, set string, args ...any) error {
@@ -225,27 +223,172 @@ func (j *Job) fenced(ctx context.Context, set string, args ...any) error {
 	return nil
 }
 
-// completeSQL counts the attempt of a held job whose start was not written
-// yet (started_at IS NULL): a completion proves the handler ran. SET
-// expressions all read the old row.
-const completeSQL = `UPDATE jobs SET status = 'done', result_json = ?, error_message = NULL, last_error_code = NULL,
-	attempts = attempts + (started_at IS NULL), started_at = COALESCE(started_at, ?),
-	finished_at = ?, updated_at = ? WHERE id = ? AND status = 'running' AND worker_owner = ?`
+// EndKind says how one run of a job ends.
+type EndKind string
 
-func (q *Queue) completeIn(ctx context.Context, ex db.Execer, j *Job, result any) error {
-	res, err := marshalNull(result)
-	if err != nil {
-		return reason.Permanent(CodePayloadInvalid, fmt.Errorf("job %d result: %w", j.ID, err))
+// End kinds. The values are the words consumers report (ollama-worker's
+// result line).
+const (
+	// EndDone: status done with the result.
+	EndDone EndKind = "done"
+	// EndRetry: queued again after a backoff; the attempt is spent.
+	EndRetry EndKind = "retry"
+	// EndError: status error, no attempt left or not retryable.
+	EndError EndKind = "error"
+	// EndCancelled: status cancelled (an operator asked).
+	EndCancelled EndKind = "cancelled"
+	// EndReleased: queued again at once with the attempt given back, for
+	// an end that is not the job's fault (shutdown, a dead parent).
+	EndReleased EndKind = "released"
+	// EndBlocked: queued again until NotBefore with the attempt given back
+	// (a snooze: the job could not run yet).
+	EndBlocked EndKind = "blocked"
+)
+
+// Ending is a decided end of one run; Job.End writes it. Build one with
+// Done, Job.Failure (the one retry rule: retry with backoff or error),
+// Released, Cancelled or Blocked, then add what the consumer shows.
+type Ending struct {
+	Kind EndKind
+	// Code and Message go to last_error_code/error_message (retry, error,
+	// released, blocked; an empty Code keeps the row's for blocked).
+	Code, Message string
+	// NotBefore is when a retried or blocked job may run again.
+	NotBefore time.Time
+	// Result is stored in result_json (done; json.RawMessage kept as is).
+	Result any
+	// Stage, when set, is written to stage (the dashboard's last step).
+	Stage string
+	// ProgressDone sets progress_bits to progress_bits_total.
+	ProgressDone bool
+}
+
+// Done ends a run successfully with result.
+func Done(result any) Ending { return Ending{Kind: EndDone, Result: result} }
+
+// Released gives the job back to the queue at once without spending the
+// attempt: the run ended for a reason that is not the job's.
+func Released(code, msg string) Ending { return Ending{Kind: EndReleased, Code: code, Message: msg} }
+
+// Cancelled ends a run an operator cancelled (msg: default cancel_requested).
+func Cancelled(msg string) Ending {
+	return Ending{Kind: EndCancelled, Code: CodeCancelled, Message: cmp.Or(msg, "cancel_requested")}
+}
+
+// Blocked puts the job back until until without spending the attempt.
+func Blocked(code, msg string, until time.Time) Ending {
+	return Ending{Kind: EndBlocked, Code: code, Message: msg, NotBefore: until}
+}
+
+// Failure is the queue's one retry rule for a run that failed with err:
+// a transient or unclassified error is retried after the backoff
+// (Config.RetryBaseMS doubling up to RetryCapMS, with jitter) while
+// attempts remain; a permanent error, the last attempt, or final (the
+// consumer knows another try cannot help) ends the job as error. The code
+// is err's reason code (default job_failed).
+func (j *Job) Failure(err error, final bool) Ending {
+	e := Ending{Kind: EndError, Code: reason.CodeOr(err, CodeHandlerFailed), Message: reason.Truncate(sanitize(err.Error()), 240)}
+	// Transient and unclassified errors are retried: most unexpected
+	// failures (I/O, timeouts) go away, and max_attempts bounds the loop.
+	if !final && reason.KindOf(err) != reason.KindPermanent && j.Attempt < j.MaxAttempts {
+		e.Kind, e.NotBefore = EndRetry, j.q.clock.Now().Add(j.q.backoff(j.Attempt))
 	}
+	return e
+}
+
+// End writes e to the job's row, fenced by id + running + this claim's
+// owner, in its own transaction. It returns ErrLeaseLost when the job is no
+// longer ours. Consumers outside the Runner end every job they claimed with
+// End (or CompleteTx, Queue.Release).
+func (j *Job) End(ctx context.Context, e Ending) error {
+	err := db.InTx(ctx, j.q.db, func(tx *sql.Tx) error { return j.q.endIn(ctx, tx, j, e) })
+	if err == nil && e.Kind == EndDone {
+		j.completed.Store(true)
+	}
+	return err
+}
+
+// endIn writes e inside ex. Every kind but done and released counts the
+// attempt of a held job whose start was not written yet if its handler
+// ran (a cancel before the start does not); released and blocked give a
+// counted attempt back. SET expressions all read the old row.
+func (q *Queue) endIn(ctx context.Context, ex db.Execer, j *Job, e Ending) error {
 	now := svtime.NowString(q.clock)
-	rs, err := ex.ExecContext(ctx, completeSQL, res, j.startedAt(now), now, now, j.ID, j.Owner)
+	var (
+		set  string
+		args []any
+	)
+	msg := reason.Truncate(sanitize(e.Message), 240)
+	switch e.Kind {
+	case EndDone:
+		res, err := marshalNull(e.Result)
+		if err != nil {
+			return reason.Permanent(CodePayloadInvalid, fmt.Errorf("job %d result: %w", j.ID, err))
+		}
+		set = completeSet
+		args = []any{res, j.startedAt(now), now}
+	case EndCancelled:
+		set = `status = 'cancelled', cancelled_at = ?, finished_at = ?, last_error_code = ?, error_message = ?`
+		args = []any{now, now, cmp.Or(e.Code, CodeCancelled), cmp.Or(msg, "cancel_requested")}
+	case EndError:
+		set = `status = 'error', finished_at = ?, last_error_code = ?, error_message = ?`
+		args = []any{now, e.Code, msg}
+	case EndRetry:
+		set = `status = 'queued', worker_pid = NULL, not_before = ?, last_error_code = ?, error_message = ?`
+		args = []any{svtime.Format(e.NotBefore), e.Code, msg}
+	case EndReleased, EndBlocked:
+		var nb any
+		if e.Kind == EndBlocked {
+			nb = svtime.Format(e.NotBefore)
+		}
+		set = `status = 'queued', attempts = max(attempts - (started_at IS NOT NULL), 0), worker_pid = NULL, not_before = ?`
+		args = []any{nb}
+		if e.Code != "" {
+			set += `, last_error_code = ?, error_message = ?`
+			args = append(args, e.Code, msg)
+		}
+	default:
+		return fmt.Errorf("job %d: unknown end %q", j.ID, e.Kind)
+	}
+	if e.Kind == EndCancelled || e.Kind == EndError || e.Kind == EndRetry {
+		set += `, attempts = attempts + (started_at IS NULL AND ?), started_at = COALESCE(started_at, ?)`
+		ran := j.began.Load() != 0
+		var st any
+		if ran {
+			st = j.startedAt(now)
+		}
+		args = append(args, ran, st)
+	}
+	if e.Stage != "" {
+		set += `, stage = ?, stage_changed_at = ?`
+		args = append(args, e.Stage, now)
+	}
+	if e.ProgressDone {
+		set += `, progress_bits = progress_bits_total`
+	}
+	args = append(args, now, j.ID, j.Owner)
+	rs, err := ex.ExecContext(ctx, `UPDATE jobs SET `+set+`, updated_at = ? WHERE id = ? AND status = 'running' AND worker_owner = ?`, args...)
 	if err != nil {
-		return db.Classify(fmt.Errorf("complete job %d: %w", j.ID, err))
+		return db.Classify(fmt.Errorf("end job %d (%s): %w", j.ID, e.Kind, err))
 	}
 	if n, _ := rs.RowsAffected(); n != 1 {
 		return ErrLeaseLost
 	}
 	return nil
+}
+
+// completeSet counts the attempt of a held job whose start was not written
+// yet (started_at IS NULL): a completion proves the handler ran. Its
+// arguments are result, started_at and finished_at.
+const completeSet = `status = 'done', result_json = ?, error_message = NULL, last_error_code = NULL,
+	attempts = attempts + (started_at IS NULL), started_at = COALESCE(started_at, ?), finished_at = ?`
+
+// completeSQL is completeSet as one fenced statement (the Runner's batch
+// writer prepares it once).
+const completeSQL = `UPDATE jobs SET ` + completeSet + `, updated_at = ? WHERE id = ? AND status = 'running' AND worker_owner = ?`
+
+func (q *Queue) completeIn(ctx context.Context, ex db.Execer, j *Job, result any) error {
+	return q.endIn(ctx, ex, j, Done(result))
 }
 
 // outcome is what the Runner decided to do with a finished handler run.
@@ -261,80 +404,35 @@ const (
 	outLost      outcome = "lost"
 )
 
-// finish writes the terminal or retry state for a handler run. Every branch
-// is fenced by id + running + owner; a lost fence reports outLost.
+// finish writes the terminal or retry state for a handler run (fenced;
+// a lost fence reports outLost).
 func (q *Queue) finish(ctx context.Context, j *Job, result any, herr error, cause error) (outcome, error) {
-	if herr == nil {
-		if j.completed.Load() {
-			return outDone, nil
-		}
-		err := db.InTx(ctx, q.db, func(tx *sql.Tx) error { return q.completeIn(ctx, tx, j, result) })
-		if errors.Is(err, ErrLeaseLost) {
-			return outLost, nil
-		}
-		return outDone, err
+	if herr == nil && j.completed.Load() {
+		return outDone, nil
 	}
-	now := q.clock.Now()
-	nowS := svtime.Format(now)
-	var (
-		out  outcome
-		set  string
-		args []any
-	)
-	code := reason.CodeOr(herr, CodeHandlerFailed)
-	msg := reason.Truncate(sanitize(herr.Error()), 240)
+	var e Ending
 	var snooze *SnoozeError
 	switch {
+	case herr == nil:
+		e = Done(result)
 	case errors.Is(cause, errCancelRequested):
-		out = outCancelled
-		set = `status = 'cancelled', cancelled_at = ?, finished_at = ?, last_error_code = 'cancelled', error_message = 'cancel_requested'`
-		args = []any{nowS, nowS}
+		e = Cancelled("")
 	case errors.Is(cause, errShutdown):
 		// Not the job's fault: give the attempt back (if it was counted).
-		out = outReleased
-		set = `status = 'queued', attempts = max(attempts - (started_at IS NOT NULL), 0), not_before = NULL, last_error_code = ?, error_message = ?`
-		args = []any{CodeShutdownReleased, "released at worker shutdown"}
+		e = Released(CodeShutdownReleased, "released at worker shutdown")
 	case errors.As(herr, &snooze):
-		out = outSnoozed
-		set = `status = 'queued', attempts = max(attempts - (started_at IS NOT NULL), 0), not_before = ?`
-		args = []any{svtime.Format(now.Add(snooze.After))}
-	case reason.KindOf(herr) == reason.KindPermanent || j.Attempt >= j.MaxAttempts:
-		out = outError
-		set = `status = 'error', finished_at = ?, last_error_code = ?, error_message = ?`
-		args = []any{nowS, code, msg}
+		e = Blocked("", "", q.clock.Now().Add(snooze.After))
 	default:
-		// Transient and unclassified errors are retried: most unexpected
-		// failures (I/O, timeouts) go away, and max_attempts bounds the loop.
-		out = outRetry
-		set = `status = 'queued', not_before = ?, last_error_code = ?, error_message = ?`
-		args = []any{svtime.Format(now.Add(q.backoff(j.Attempt))), code, msg}
+		e = j.Failure(herr, false)
 	}
-	if out == outCancelled || out == outError || out == outRetry {
-		// A held job whose start was not written yet counts its attempt
-		// here if its handler ran (a cancel before the start does not).
-		set += `, attempts = attempts + (started_at IS NULL AND ?), started_at = COALESCE(started_at, ?)`
-		ran := j.began.Load() != 0
-		var st any
-		if ran {
-			st = j.startedAt(nowS)
-		}
-		args = append(args, ran, st)
-	}
-	args = append(args, nowS, j.ID, j.Owner)
-	var n int64
-	err := db.InTx(ctx, q.db, func(tx *sql.Tx) error {
-		rs, err := tx.ExecContext(ctx, `UPDATE jobs SET `+set+`, updated_at = ? WHERE id = ? AND status = 'running' AND worker_owner = ?`, args...)
-		if err != nil {
-			return err
-		}
-		n, _ = rs.RowsAffected()
-		return nil
-	})
-	if err != nil {
-		return out, db.Classify(fmt.Errorf("finish job %d: %w", j.ID, err))
-	}
-	if n != 1 {
+	err := db.InTx(ctx, q.db, func(tx *sql.Tx) error { return q.endIn(ctx, tx, j, e) })
+	if errors.Is(err, ErrLeaseLost) {
 		return outLost, nil
+	}
+	out := map[EndKind]outcome{EndDone: outDone, EndRetry: outRetry, EndError: outError, EndCancelled: outCancelled,
+		EndReleased: outReleased, EndBlocked: outSnoozed}[e.Kind]
+	if err != nil {
+		return out, fmt.Errorf("finish job %d: %w", j.ID, err)
 	}
 	return out, nil
 }

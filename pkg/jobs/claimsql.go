@@ -8,6 +8,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"math"
 	"os"
 	"slices"
 	"strings"
@@ -19,19 +20,41 @@ import (
 
 // ClaimFilter restricts which queued jobs a claim may take, in SQL, so a
 // worker never claims (and burns an attempt on) a job it would refuse. The
-// zero value restricts nothing. Both parts combine with AND.
+// zero value restricts nothing; the parts combine with AND. Each part is a
+// typed rule that pkg/jobs turns into SQL (and keeps on an index), so no
+// consumer writes SQL against the jobs table.
 type ClaimFilter struct {
 	// PayloadField and PayloadPrefix: only jobs whose payload_json has the
 	// top-level string field PayloadField starting with PayloadPrefix
 	// (byte-wise, no LIKE wildcards). Jobs without the field do not match.
 	PayloadField  string
 	PayloadPrefix string
-	// Where is an extra SQL predicate on the candidate row, which has the
-	// alias j (e.g. "NOT EXISTS (SELECT 1 FROM jobs d WHERE d.media_id =
-	// j.media_id AND …)"); Args are its ? parameters. The text must be
-	// constant per consumer: it is part of a cached prepared statement.
-	Where string
-	Args  []any
+	// Folder restricts on a folder path stored in the payload.
+	Folder FolderFilter
+	// WaitFor holds a job back while a job of one of these types for the
+	// same media, enqueued before it (smaller id), is queued or running:
+	// the job consumes what those produce (Ollama's prompt_recon waits for
+	// caption). The check runs on idx_jobs_media.
+	WaitFor []string
+}
+
+// FolderFilter restricts on the folder path in the payload field Field
+// (stored cleaned and absolute, so byte-wise comparison is exact). A folder
+// covers another when they are equal or one is below the other at a
+// separator boundary (/lib/in covers /lib/in/sub, not /lib/inbox).
+type FolderFilter struct {
+	// Field is the payload field ("" disables the filter).
+	Field string
+	// Sep is the path separator (filepath.Separator of the worker).
+	Sep string
+	// Under, when set, admits only jobs whose folder is empty (the handler
+	// fails those), Under itself or below it.
+	Under string
+	// Exclusive holds a job back while a running job of the same type has
+	// an overlapping folder (held or started), so two runs never work on
+	// one tree at once; the running set is read through idx_jobs_claim.
+	// A job without a folder is not held back.
+	Exclusive bool
 }
 
 // PayloadPrefix returns a filter for "payload field has prefix".
@@ -39,8 +62,8 @@ func PayloadPrefix(field, prefix string) ClaimFilter {
 	return ClaimFilter{PayloadField: field, PayloadPrefix: prefix}
 }
 
-// And returns a filter that requires both f and o. Two payload prefixes
-// cannot be combined (programmer error: panics).
+// And returns a filter that requires both f and o. Two payload prefixes or
+// two folder fields cannot be combined (programmer error: panics).
 func (f ClaimFilter) And(o ClaimFilter) ClaimFilter {
 	if f.PayloadField != "" && o.PayloadField != "" {
 		panic("jobs: ClaimFilter.And with two payload prefixes")
@@ -49,18 +72,28 @@ func (f ClaimFilter) And(o ClaimFilter) ClaimFilter {
 	if o.PayloadField != "" {
 		out.PayloadField, out.PayloadPrefix = o.PayloadField, o.PayloadPrefix
 	}
-	switch {
-	case f.Where == "":
-		out.Where = o.Where
-	case o.Where != "":
-		out.Where = "(" + f.Where + ") AND (" + o.Where + ")"
+	if o.Folder.Field != "" {
+		if f.Folder.Field != "" && f.Folder.Field != o.Folder.Field {
+			panic("jobs: ClaimFilter.And with two folder fields")
+		}
+		if f.Folder.Field != "" && f.Folder.Under != "" && o.Folder.Under != "" {
+			panic("jobs: ClaimFilter.And with two folder roots")
+		}
+		out.Folder.Field, out.Folder.Sep = o.Folder.Field, o.Folder.Sep
+		out.Folder.Under = cmp.Or(o.Folder.Under, f.Folder.Under)
+		out.Folder.Exclusive = f.Folder.Exclusive || o.Folder.Exclusive
 	}
-	out.Args = append(append([]any(nil), f.Args...), o.Args...)
+	out.WaitFor = append(append([]string(nil), f.WaitFor...), o.WaitFor...)
 	return out
 }
 
 // ClaimFilterFunc returns the filter for one job type (zero: none).
 type ClaimFilterFunc func(typ string) ClaimFilter
+
+// withSep is the folder expression x with exactly one trailing separator
+// (also for a root: "/" stays "/", `C:\` stays `C:\`); it takes two
+// separator arguments.
+func withSep(x string) string { return `rtrim(` + x + `, ?) || ?` }
 
 func (f ClaimFilter) sql() (string, []any) {
 	var parts []string
@@ -71,9 +104,33 @@ func (f ClaimFilter) sql() (string, []any) {
 		parts = append(parts, `substr(json_extract(j.payload_json, ?), 1, length(?)) = ?`)
 		args = append(args, "$."+jsonKey(f.PayloadField), f.PayloadPrefix, f.PayloadPrefix)
 	}
-	if f.Where != "" {
-		parts = append(parts, "("+f.Where+")")
-		args = append(args, f.Args...)
+	if ff := f.Folder; ff.Field != "" {
+		path, sep := "$."+jsonKey(ff.Field), cmp.Or(ff.Sep, "/")
+		if ff.Under != "" {
+			below := strings.TrimSuffix(ff.Under, sep) + sep
+			parts = append(parts, `(COALESCE(json_extract(j.payload_json, ?), '') IN ('', ?) OR substr(json_extract(j.payload_json, ?), 1, length(?)) = ?)`)
+			args = append(args, path, ff.Under, path, below, below)
+		}
+		if ff.Exclusive {
+			jp, rp := `json_extract(j.payload_json, ?)`, `json_extract(r.payload_json, ?)`
+			parts = append(parts, `(COALESCE(`+jp+`, '') = ''
+				OR NOT EXISTS (SELECT 1 FROM jobs r WHERE r.status = 'running' AND r.type = j.type
+					AND COALESCE(`+rp+`, '') <> ''
+					AND (substr(`+withSep(rp)+`, 1, length(`+withSep(jp)+`)) = `+withSep(jp)+`
+						OR substr(`+withSep(jp)+`, 1, length(`+withSep(rp)+`)) = `+withSep(rp)+`)))`)
+			args = append(args, path, path)
+			// The two overlap directions, each: rp/jp, then jp twice.
+			for range 2 {
+				args = append(args, path, sep, sep, path, sep, sep, path, sep, sep)
+			}
+		}
+	}
+	if len(f.WaitFor) > 0 {
+		parts = append(parts, `NOT EXISTS (SELECT 1 FROM jobs d WHERE d.media_id = j.media_id AND d.id < j.id
+			AND d.status IN ('queued', 'running') AND d.type IN (`+placeholders(len(f.WaitFor))+`))`)
+		for _, t := range f.WaitFor {
+			args = append(args, t)
+		}
 	}
 	if len(parts) == 0 {
 		return "", nil
@@ -115,18 +172,23 @@ type ClaimRequest struct {
 	PID int
 	// Types are tried in order: the first type with a runnable job wins
 	// (per job when Limit > 1). With Mixed, all Types are one candidate set
-	// ordered by priority, id.
+	// ordered by priority, id (oldest first over all types); it is claimed
+	// per type on idx_jobs_claim (see claimMixed), so put types that others
+	// wait for (ClaimFilter.WaitFor) first.
 	Types []string
 	Mixed bool
 	// MediaID restricts to one media.
 	MediaID *int64
-	// Filter restricts per type (with Mixed it is called with "").
+	// Filter restricts per type.
 	Filter ClaimFilterFunc
-	// Set adds assignments to the claim's UPDATE (e.g. "stage = 'claimed',
-	// max_attempts = min(max_attempts, ?)"), SetArgs its parameters. Must be
-	// constant text per consumer (prepared statement cache).
-	Set     string
-	SetArgs []any
+	// CapAttempts, when > 0, lowers max_attempts to it (a consumer's own
+	// retry setting, e.g. ollama.worker.max_retries + 1).
+	CapAttempts int
+	// Stage, when set, is written to stage (stage_changed_at = now).
+	Stage string
+	// ProgressTotal, when > 0, starts the run's progress at 0 of it
+	// (progress_bits_total; Ollama uses 1000).
+	ProgressTotal int
 	// Limit is the maximum number of jobs (default 1).
 	Limit int
 
@@ -151,7 +213,7 @@ const claimColumns = `id, type, media_id, prompt_id, payload_json, forge_request
 //
 // A consumer that does not use the Runner must keep the lease itself
 // (Queue.Heartbeat at least every few seconds) and end every job with a
-// fenced write (Job.Update, Job.CompleteTx, Queue.Release).
+// fenced write (Job.End, Job.CompleteTx, Queue.Release).
 func (q *Queue) Claim(ctx context.Context, req ClaimRequest) ([]*Job, error) {
 	if req.Limit <= 0 {
 		req.Limit = 1
@@ -183,6 +245,9 @@ func (q *Queue) ClaimTx(ctx context.Context, tx *sql.Tx, req ClaimRequest) ([]*J
 }
 
 // claimStmt is one per-type claim statement with its WHERE arguments.
+// Without Mixed, query is the claim itself (UPDATE … WHERE id IN (SELECT
+// … LIMIT ?) RETURNING); with Mixed it selects the type's oldest runnable
+// ids below a (priority, id) bound, and byID claims each chosen job.
 type claimStmt struct {
 	typ   string
 	query string
@@ -190,59 +255,95 @@ type claimStmt struct {
 	stmt  *sql.Stmt
 }
 
+// claimSet is the SET list of a claim; claimSetArgs are its arguments.
+func claimSet(req ClaimRequest) string {
+	// A started claim counts the attempt now; a held claim leaves
+	// attempts and started_at for the start mark. progress_mark is the
+	// progress this run starts from (stuck recovery of Resumable types
+	// compares against it); SET reads the old row, so a ProgressTotal that
+	// resets progress_bits does not move the mark.
+	start := `started_at = ?, attempts = attempts + 1`
+	if req.hold {
+		start = `started_at = NULL`
+	}
+	set := `status = 'running', worker_owner = ?, worker_pid = ?,
+			` + start + `, heartbeat_at = ?, updated_at = ?,
+			cancel_requested = 0, finished_at = NULL, stage = ?, stage_changed_at = ?,
+			progress_mark = progress_bits`
+	if req.CapAttempts > 0 {
+		set += `, max_attempts = min(max_attempts, ?)`
+	}
+	if req.ProgressTotal > 0 {
+		set += `, progress_bits = 0, progress_bits_total = ?`
+	}
+	return set
+}
+
+// claimSetArgs are claimSet's arguments.
+func claimSetArgs(req ClaimRequest, now string) []any {
+	var pid, stage, stageAt any
+	if req.PID != 0 {
+		pid = req.PID
+	}
+	if req.Stage != "" {
+		stage, stageAt = req.Stage, now
+	}
+	args := make([]any, 0, 9)
+	args = append(args, req.Owner, pid)
+	if !req.hold {
+		args = append(args, now) // started_at
+	}
+	args = append(args, now, now, stage, stageAt)
+	if req.CapAttempts > 0 {
+		args = append(args, req.CapAttempts)
+	}
+	if req.ProgressTotal > 0 {
+		args = append(args, req.ProgressTotal)
+	}
+	return args
+}
+
+// claimByID claims one chosen queued job (Mixed claims).
+func claimByID(req ClaimRequest) string {
+	return `UPDATE jobs SET ` + claimSet(req) + ` WHERE id = ? AND status = 'queued' RETURNING ` + claimColumns
+}
+
 // claimQueries builds the per-type claim statements of req.
 func claimQueries(req ClaimRequest) []claimStmt {
-	groups := make([][]string, 0, len(req.Types))
-	if req.Mixed {
-		groups = append(groups, req.Types)
-	} else {
-		for _, t := range req.Types {
-			groups = append(groups, []string{t})
-		}
-	}
-	out := make([]claimStmt, 0, len(groups))
-	for _, g := range groups {
+	out := make([]claimStmt, 0, len(req.Types))
+	for _, t := range req.Types {
 		var where strings.Builder
-		var args []any
-		where.WriteString(`j.status = 'queued' AND j.type IN (` + placeholders(len(g)) + `)`)
-		for _, t := range g {
-			args = append(args, t)
-		}
-		where.WriteString(` AND (j.not_before IS NULL OR j.not_before <= ?)`)
-		args = append(args, nil) // now, filled per claim
+		args := []any{t, nil} // nil: now, filled per claim
+		where.WriteString(`j.status = 'queued' AND j.type = ? AND (j.not_before IS NULL OR j.not_before <= ?)`)
 		if req.MediaID != nil {
 			where.WriteString(` AND j.media_id = ?`)
 			args = append(args, *req.MediaID)
 		}
-		typ := ""
-		if !req.Mixed {
-			typ = g[0]
-		}
 		if req.Filter != nil {
-			fs, fa := req.Filter(typ).sql()
+			fs, fa := req.Filter(t).sql()
 			where.WriteString(fs)
 			args = append(args, fa...)
 		}
-		set := ""
-		if req.Set != "" {
-			set = ", " + req.Set
-		}
-		// A started claim counts the attempt now; a held claim leaves
-		// attempts and started_at for the start mark. progress_mark is
-		// the progress this run starts from (stuck recovery of Resumable
-		// types compares against it); SET reads the old row, so a Set
-		// that resets progress_bits does not move the mark.
-		start := `started_at = ?, attempts = attempts + 1`
-		if req.hold {
-			start = `started_at = NULL`
-		}
-		query := `UPDATE jobs SET status = 'running', worker_owner = ?, worker_pid = ?,
-			` + start + `, heartbeat_at = ?, updated_at = ?,
-			cancel_requested = 0, finished_at = NULL, stage = NULL, stage_changed_at = NULL,
-			progress_mark = progress_bits` + set + `
+		var query string
+		if req.Mixed {
+			// Only jobs before the bound (priority, id) matter, as two
+			// ranges on idx_jobs_claim after status and type: a better
+			// priority, or the same one and a smaller id. (A row-value
+			// comparison is not used as a range: the walk went on through
+			// every later job of the type, checking its filter.) The
+			// filter arguments come twice.
+			w := where.String()
+			query = `SELECT id, priority FROM (SELECT j.id, j.priority FROM jobs j WHERE ` + w + ` AND j.priority < ?
+					ORDER BY j.priority, j.id LIMIT ?)
+				UNION ALL
+				SELECT id, priority FROM (SELECT j.id, j.priority FROM jobs j WHERE ` + w + ` AND j.priority = ? AND j.id < ?
+					ORDER BY j.id LIMIT ?)`
+		} else {
+			query = `UPDATE jobs SET ` + claimSet(req) + `
 			WHERE id IN (SELECT j.id FROM jobs j WHERE ` + where.String() + ` ORDER BY j.priority, j.id LIMIT ?)
 			RETURNING ` + claimColumns
-		out = append(out, claimStmt{typ: typ, query: query, args: args})
+		}
+		out = append(out, claimStmt{typ: t, query: query, args: args})
 	}
 	return out
 }
@@ -262,6 +363,29 @@ func (q *Queue) claimStmts(ctx context.Context, req ClaimRequest) ([]claimStmt, 
 	return cs, nil
 }
 
+// with returns the statement's own arguments followed by post, for a
+// statement that repeats its WHERE (Mixed heads).
+func (c claimStmt) with(now string, post ...any) []any {
+	out := make([]any, 0, len(c.args)+len(post))
+	for _, a := range c.args {
+		if a == nil {
+			a = now
+		}
+		out = append(out, a)
+	}
+	return append(out, post...)
+}
+
+// run runs the statement inside tx (prepared, or as text when
+// it was not prepared).
+func (c claimStmt) run(ctx context.Context, tx *sql.Tx, now string, pre []any, post ...any) (*sql.Rows, error) {
+	args := append(slices.Clip(pre), c.with(now, post...)...)
+	if c.stmt != nil {
+		return tx.StmtContext(ctx, c.stmt).QueryContext(ctx, args...)
+	}
+	return tx.QueryContext(ctx, c.query, args...)
+}
+
 // claimIn runs the claim statements inside tx. quota, when set, caps the
 // jobs per statement (weighted round robin) before the remaining slots are
 // filled in statement order. stmts may be nil (statements are then prepared
@@ -271,54 +395,20 @@ func (q *Queue) claimIn(ctx context.Context, tx *sql.Tx, req ClaimRequest, stmts
 		stmts = claimQueries(req)
 	}
 	now := svtime.NowString(q.clock)
-	var pid any
-	if req.PID != 0 {
-		pid = req.PID
+	setArgs := claimSetArgs(req, now)
+	if req.Mixed {
+		return q.claimMixed(ctx, tx, req, stmts, now, setArgs)
 	}
 	var out []*Job
 	run := func(i, n int) error {
 		c := stmts[i]
-		args := make([]any, 0, 6+len(req.SetArgs)+len(c.args))
-		args = append(args, req.Owner, pid)
-		if !req.hold {
-			args = append(args, now) // started_at
-		}
-		args = append(args, now, now)
-		args = append(args, req.SetArgs...)
-		for _, a := range c.args {
-			if a == nil {
-				a = now
-			}
-			args = append(args, a)
-		}
-		args = append(args, n)
-		var rows *sql.Rows
-		var err error
-		if c.stmt != nil {
-			rows, err = tx.StmtContext(ctx, c.stmt).QueryContext(ctx, args...)
-		} else {
-			rows, err = tx.QueryContext(ctx, c.query, args...)
-		}
+		rows, err := c.run(ctx, tx, now, setArgs, n)
 		if err != nil {
 			return fmt.Errorf("claim %s: %w", c.typ, err)
 		}
 		defer rows.Close()
 		first := len(out)
-		for rows.Next() {
-			j, err := scanClaimed(rows)
-			if err != nil {
-				return fmt.Errorf("claim %s: %w", c.typ, err)
-			}
-			j.q = q
-			if req.hold {
-				// The attempt this job will be once it starts.
-				j.Attempt++
-			} else {
-				j.marked.Store(true)
-			}
-			out = append(out, j)
-		}
-		if err := rows.Err(); err != nil {
+		if out, err = q.scanClaims(rows, req, out); err != nil {
 			return fmt.Errorf("claim %s: %w", c.typ, err)
 		}
 		slices.SortFunc(out[first:], func(a, b *Job) int { return cmp.Or(cmp.Compare(a.priority, b.priority), cmp.Compare(a.ID, b.ID)) })
@@ -338,6 +428,87 @@ func (q *Queue) claimIn(ctx context.Context, tx *sql.Tx, req ClaimRequest, stmts
 			if err := run(i, n); err != nil {
 				return nil, err
 			}
+		}
+	}
+	return out, nil
+}
+
+// scanClaims appends the claimed rows to out.
+func (q *Queue) scanClaims(rows *sql.Rows, req ClaimRequest, out []*Job) ([]*Job, error) {
+	for rows.Next() {
+		j, err := scanClaimed(rows)
+		if err != nil {
+			return out, err
+		}
+		j.q = q
+		if req.hold {
+			// The attempt this job will be once it starts.
+			j.Attempt++
+		} else {
+			j.marked.Store(true)
+		}
+		out = append(out, j)
+	}
+	return out, rows.Err()
+}
+
+// candidate is a runnable job found by a Mixed claim.
+type candidate struct{ id, prio int64 }
+
+// claimMixed claims the req.Limit oldest runnable jobs (priority, id) over
+// all types. One query over all types (type IN …) cannot use the order of
+// idx_jobs_claim and sorted the whole queue inside the write lock; instead
+// each type's oldest runnable jobs are read on the index, only below the
+// Limit-th best found so far, so a type whose queued jobs are all older
+// than that (or held back by WaitFor behind them) costs an index seek, not
+// a walk. The union of every type's best is the overall best: the result
+// equals the single ordered query.
+func (q *Queue) claimMixed(ctx context.Context, tx *sql.Tx, req ClaimRequest, stmts []claimStmt, now string, setArgs []any) ([]*Job, error) {
+	var best []candidate // sorted, at most req.Limit
+	for _, c := range stmts {
+		bound := candidate{math.MaxInt64, math.MaxInt64}
+		if len(best) == req.Limit {
+			bound = best[len(best)-1]
+		}
+		post := append([]any{bound.prio, req.Limit}, c.with(now, bound.prio, bound.id, req.Limit)...)
+		rows, err := c.run(ctx, tx, now, nil, post...)
+		if err != nil {
+			return nil, fmt.Errorf("claim %s: %w", c.typ, err)
+		}
+		for rows.Next() {
+			var k candidate
+			if err := rows.Scan(&k.id, &k.prio); err != nil {
+				rows.Close()
+				return nil, fmt.Errorf("claim %s: %w", c.typ, err)
+			}
+			i, _ := slices.BinarySearchFunc(best, k, func(a, b candidate) int {
+				return cmp.Or(cmp.Compare(a.prio, b.prio), cmp.Compare(a.id, b.id))
+			})
+			best = slices.Insert(best, i, k)
+			if len(best) > req.Limit {
+				best = best[:req.Limit]
+			}
+		}
+		err = rows.Err()
+		rows.Close()
+		if err != nil {
+			return nil, fmt.Errorf("claim %s: %w", c.typ, err)
+		}
+	}
+	if len(best) == 0 {
+		return nil, nil
+	}
+	var out []*Job
+	byID := claimByID(req)
+	for _, k := range best {
+		rows, err := tx.QueryContext(ctx, byID, append(slices.Clip(setArgs), k.id)...)
+		if err != nil {
+			return nil, fmt.Errorf("claim job %d: %w", k.id, err)
+		}
+		out, err = q.scanClaims(rows, req, out)
+		rows.Close()
+		if err != nil {
+			return nil, fmt.Errorf("claim job %d: %w", k.id, err)
 		}
 	}
 	return out, nil

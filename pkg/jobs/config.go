@@ -52,30 +52,41 @@
 //
 // RunnerOptions.ClaimFilter restricts claims in SQL, per job type, so a
 // worker never claims a job it would refuse (no claim-and-snooze, no burnt
-// attempt): ClaimFilter{PayloadField, PayloadPrefix} for "payload field
-// starts with" (scan-worker --path uses scan.PathClaimFilter), and
-// ClaimFilter{Where, Args} for any predicate on the candidate row, alias j:
+// attempt). Filters are typed rules that pkg/jobs turns into indexed SQL;
+// no consumer writes SQL against the jobs table:
 //
-//	ro.ClaimFilter = func(typ string) jobs.ClaimFilter {
-//		return jobs.ClaimFilter{Where: `NOT EXISTS (SELECT 1 FROM jobs d
-//			WHERE d.media_id = j.media_id AND d.id < j.id AND d.status IN ('queued','running'))`}
-//	}
+//   - ClaimFilter{PayloadField, PayloadPrefix}: a payload field starts with
+//     a prefix.
+//   - ClaimFilter{Folder: FolderFilter{Field, Sep, Under, Exclusive}}: a
+//     folder in the payload at or below a root (scan-worker --path), and/or
+//     no running job of the same type on an overlapping folder
+//     (scan.ScanPathClaimFilter).
+//   - ClaimFilter{WaitFor: types}: no queued or running job of those types
+//     for the same media enqueued before it (Ollama's dependent modes).
 //
-// The Where text must be constant per consumer (it becomes a cached prepared
-// statement); values go into Args.
+// # Ending a job
+//
+// The Runner ends every job it ran; a consumer outside it ends its jobs
+// with Job.End and one of the typed endings, all fenced by id + running +
+// owner: Done(result), Job.Failure(err, final) (the one retry rule: retry
+// after the backoff while attempts remain and the error is not permanent,
+// else error), Released(code, msg) (queued at once, the attempt given back:
+// not the job's fault), Cancelled(msg), Blocked(code, msg, until) (queued
+// until then, the attempt given back). Ending.Stage and ProgressDone add
+// what a dashboard shows. The Runner's own ends go through the same code.
 //
 // # Consumers outside the Runner
 //
 // A service that runs jobs its own way (the Ollama service starts a child
 // process per job) uses the same fenced primitives: Queue.Claim with a
 // ClaimRequest (Owner from NewOwner, Types, Mixed for one candidate set over
-// several types ordered by priority, Filter, Set/SetArgs for extra
-// assignments such as a stage, Limit), Queue.Attach in a child that got the
-// job id and owner token, Queue.Heartbeat for every held job every
-// Config.HeartbeatSeconds, Job.Update for progress and terminal writes (SQL
-// assignments, fenced by id + running + owner, ErrLeaseLost when lost),
-// Job.CompleteTx to complete inside the caller's transaction, and
-// Queue.Release for claimed jobs that were never started.
+// several types ordered by priority, Filter, CapAttempts, Stage and
+// ProgressTotal for what the claim writes besides, Limit), Queue.Attach in a
+// child that got the job id and owner token, Queue.Heartbeat for every held
+// job every Config.HeartbeatSeconds, Job.SetStage, SetPID, Progress and
+// ReportProgress while it runs, Job.End (or Job.CompleteTx inside the
+// caller's transaction) to end it, and Queue.Release for claimed jobs that
+// were never started.
 package jobs
 
 import "time"

@@ -313,21 +313,7 @@ func TestEnqueueBatchPlans(t *testing.T) {
 			for i := range args {
 				args[i] = i
 			}
-			rows, err := d.Query("EXPLAIN QUERY PLAN "+inSQL(tc.query, n, ""), args...)
-			if err != nil {
-				t.Fatal(err)
-			}
-			var plan []string
-			for rows.Next() {
-				var id, parent, notused int
-				var detail string
-				if err := rows.Scan(&id, &parent, &notused, &detail); err != nil {
-					t.Fatal(err)
-				}
-				plan = append(plan, detail)
-			}
-			rows.Close()
-			if p := strings.Join(plan, "; "); !strings.Contains(p, "SEARCH jobs USING INDEX "+tc.index+" (") {
+			if p := queryPlan(t, d, inSQL(tc.query, n, ""), args...); !strings.Contains(p, "SEARCH jobs USING INDEX "+tc.index+" (") {
 				t.Errorf("%d keys: plan %q does not seek %s", n, p, tc.index)
 			}
 		}

@@ -27,7 +27,7 @@ func TestHeldTx(t *testing.T) {
 	for _, j := range js {
 		byID[j.ID] = j
 	}
-	if err := byID[b].Update(ctx, `status = 'done'`); err != nil {
+	if err := byID[b].End(ctx, Done(nil)); err != nil {
 		t.Fatal(err)
 	}
 	if _, err := q.db.Exec(`DELETE FROM jobs WHERE id = ?`, c); err != nil {
@@ -188,5 +188,30 @@ func TestRunnerMediaIDFiltersInClaim(t *testing.T) {
 	}
 	if row := status(t, q, other); row.Status != StatusQueued || row.Attempts != 0 || row.WorkerOwner != "" || row.NotBefore != "" {
 		t.Fatalf("other media job touched: %+v", row)
+	}
+}
+
+// MarkBlocked marks and clears queued jobs of the given types only,
+// leaving status, attempts and other codes alone.
+func TestMarkBlocked(t *testing.T) {
+	ctx := context.Background()
+	q := newTestQueue(t, newClock(), nil)
+	a := mustEnqueue(t, q, EnqueueRequest{Type: "t_a"})
+	b := mustEnqueue(t, q, EnqueueRequest{Type: "t_b"})
+	if n, err := q.MarkBlocked(ctx, []string{"t_a"}, "blocked_by_x", "X down", true); err != nil || n != 1 {
+		t.Fatalf("mark: %d %v", n, err)
+	}
+	if n, _ := q.MarkBlocked(ctx, []string{"t_a"}, "blocked_by_x", "X down", true); n != 0 {
+		t.Fatalf("marked twice: %d", n)
+	}
+	if ra, rb := status(t, q, a), status(t, q, b); ra.LastErrorCode != "blocked_by_x" || ra.ErrorMessage != "X down" || ra.Status != StatusQueued ||
+		ra.Attempts != 0 || rb.LastErrorCode != "" {
+		t.Fatalf("rows %+v %+v", ra, rb)
+	}
+	if n, err := q.MarkBlocked(ctx, []string{"t_a", "t_b"}, "blocked_by_x", "", false); err != nil || n != 1 {
+		t.Fatalf("clear: %d %v", n, err)
+	}
+	if ra := status(t, q, a); ra.LastErrorCode != "" || ra.ErrorMessage != "" {
+		t.Fatalf("not cleared: %+v", ra)
 	}
 }

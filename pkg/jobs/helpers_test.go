@@ -5,6 +5,7 @@ import (
 	"database/sql"
 	"github.com/localsupervisor/supervisor/pkg/db/dbtest"
 	"path/filepath"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -92,4 +93,27 @@ func insertMedia(tb testing.TB, d *sql.DB, n int) {
 func hostname() string {
 	h, _ := os.Hostname()
 	return h
+}
+
+// queryPlan returns the EXPLAIN QUERY PLAN details of query, one per line.
+func queryPlan(tb testing.TB, d *sql.DB, query string, args ...any) string {
+	tb.Helper()
+	rows, err := d.Query("EXPLAIN QUERY PLAN "+query, args...)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	defer rows.Close()
+	var plan []string
+	for rows.Next() {
+		var id, parent, notused int
+		var detail string
+		if err := rows.Scan(&id, &parent, &notused, &detail); err != nil {
+			tb.Fatal(err)
+		}
+		plan = append(plan, detail)
+	}
+	if err := rows.Err(); err != nil {
+		tb.Fatal(err)
+	}
+	return strings.Join(plan, "\n")
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"path/filepath"
+	"slices"
 	"sync"
 	"testing"
 	"time"
@@ -197,18 +198,18 @@ func TestUnmarshalableResultFailsOnlyTheJob(t *testing.T) {
 	}
 }
 
-func TestClaimAPIFiltersMixedAndSet(t *testing.T) {
+func TestClaimAPIFiltersMixedAndTypedSet(t *testing.T) {
 	ctx := context.Background()
 	q := newTestQueue(t, newClock(), nil)
 	enq := func(typ string, prio int, payload any) int64 {
 		return mustEnqueue(t, q, EnqueueRequest{Type: typ, Priority: &prio, Payload: payload})
 	}
 	inA := enq("t_a", 100, map[string]string{"path": "/lib/in/a"})
-	enq("t_a", 100, map[string]string{"path": "/lib/inbox/b"})
-	enq("t_a", 100, map[string]string{"other": "/lib/in/c"})
+	inbox := enq("t_a", 100, map[string]string{"path": "/lib/inbox/b"})
+	noPath := enq("t_a", 100, map[string]string{"other": "/lib/in/c"})
 	pct := enq("t_a", 100, map[string]string{"path": "/lib/in%/d"})
 	hiB := enq("t_b", 5, map[string]int{"n": 2})
-	loB := enq("t_b", 200, map[string]int{"n": 7})
+	enq("t_b", 200, map[string]int{"n": 7})
 
 	tests := []struct {
 		name string
@@ -219,16 +220,16 @@ func TestClaimAPIFiltersMixedAndSet(t *testing.T) {
 			Filter: func(string) ClaimFilter { return PayloadPrefix("path", "/lib/in/") }}, []int64{inA}},
 		{"prefix is literal, not LIKE", ClaimRequest{Types: []string{"t_a"}, Limit: 10,
 			Filter: func(string) ClaimFilter { return PayloadPrefix("path", "/lib/in%") }}, []int64{pct}},
-		{"where with args", ClaimRequest{Types: []string{"t_b"}, Limit: 10,
+		{"folder under a root, at a separator (no folder: admitted, its handler fails it)", ClaimRequest{Types: []string{"t_a"}, Limit: 10,
 			Filter: func(string) ClaimFilter {
-				return ClaimFilter{Where: "json_extract(j.payload_json, '$.n') > ?", Args: []any{5}}
-			}}, []int64{loB}},
+				return ClaimFilter{Folder: FolderFilter{Field: "path", Sep: "/", Under: "/lib/inbox"}}
+			}}, []int64{inbox, noPath}},
 		{"mixed orders by priority across types", ClaimRequest{Types: []string{"t_a", "t_b"}, Mixed: true, Limit: 1}, []int64{hiB}},
 	}
 	for i, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			tc.req.Owner = NewOwner("w", i)
-			tc.req.Set, tc.req.SetArgs = "stage = ?", []any{"claimed"}
+			tc.req.Stage, tc.req.CapAttempts, tc.req.ProgressTotal = "claimed", 2, 1000
 			js, err := q.Claim(ctx, tc.req)
 			if err != nil {
 				t.Fatal(err)
@@ -236,11 +237,13 @@ func TestClaimAPIFiltersMixedAndSet(t *testing.T) {
 			var got []int64
 			for _, j := range js {
 				got = append(got, j.ID)
-				if row := status(t, q, j.ID); row.Stage != "claimed" || row.WorkerOwner != tc.req.Owner {
+				row := status(t, q, j.ID)
+				if row.Stage != "claimed" || row.WorkerOwner != tc.req.Owner || row.MaxAttempts != 2 || j.MaxAttempts != 2 ||
+					row.ProgressTotal != 1000 {
 					t.Fatalf("claimed row %+v", row)
 				}
 			}
-			if len(got) != len(tc.want) || (len(got) > 0 && got[0] != tc.want[0]) {
+			if !slices.Equal(got, tc.want) {
 				t.Fatalf("claimed %v, want %v", got, tc.want)
 			}
 		})
@@ -248,7 +251,7 @@ func TestClaimAPIFiltersMixedAndSet(t *testing.T) {
 }
 
 // Consumers outside the Runner (a parent claims, a child attaches) use
-// Attach, Heartbeat, Update and Release, all fenced by the owner token.
+// Attach, Heartbeat, End and Release, all fenced by the owner token.
 func TestAttachHeartbeatUpdateRelease(t *testing.T) {
 	ctx := context.Background()
 	clock := newClock()
@@ -278,10 +281,10 @@ func TestAttachHeartbeatUpdateRelease(t *testing.T) {
 	if row := status(t, q, a); row.HeartbeatAt != svtime.Format(clock.Now()) {
 		t.Fatalf("heartbeat not written: %+v", row)
 	}
-	if err := child.Update(ctx, `status = 'done', finished_at = ?`, "x"); err != nil {
+	if err := child.End(ctx, Done(nil)); err != nil {
 		t.Fatal(err)
 	}
-	if err := js[0].Update(ctx, `stage = 'late'`); !errors.Is(err, ErrLeaseLost) {
+	if err := js[0].SetStage(ctx, "late"); !errors.Is(err, ErrLeaseLost) {
 		t.Fatalf("update after finish: %v", err)
 	}
 	if n, err := q.Release(ctx, js...); err != nil || n != 1 {

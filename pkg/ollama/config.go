@@ -349,12 +349,6 @@ func (c Config) BackoffSchedule() []time.Duration {
 	return out
 }
 
-// JobBackoff is the delay before job attempt n+1 after attempt n failed
-// with a transient error, for the service's not_before.
-func (c Config) JobBackoff(attempt int) time.Duration {
-	return c.withDefaults().backoff(max(attempt, 1))
-}
-
 func (c Config) maxSecondsFor(m Mode) int {
 	if m.ModelKind() == ModelVision {
 		return c.Worker.MaxSecondsVision

@@ -3,6 +3,7 @@ package ollamasvc
 import (
 	"context"
 	"database/sql"
+	"fmt"
 	"github.com/localsupervisor/supervisor/pkg/db/dbtest"
 	"path/filepath"
 	"testing"
@@ -81,4 +82,79 @@ func BenchmarkServiceOverheadPerJob(b *testing.B) {
 		b.Fatalf("done %d of %d: %+v", svc.Stats.Done, b.N, svc.Stats)
 	}
 	b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "jobs/s")
+}
+
+// BenchmarkClaim measures one Ollama claim (issue #17 item 10) with 1k, 10k
+// and 100k queued jobs: all eight modes queued for every media, as a bulk
+// `ollama-enqueue --mode=all` leaves them (the dependent modes are held
+// back by their inputs), plus a running job. Each claimed job is put back
+// untimed, so every iteration sees the same queue. claim= is the whole
+// claim (its transaction's commit included), locked= only the statements
+// inside BEGIN IMMEDIATE, i.e. how long the claim holds the write lock.
+func BenchmarkClaim(b *testing.B) {
+	for _, n := range []int{1_000, 10_000, 100_000} {
+		d, q := claimBenchQueue(b, n)
+		b.Run(fmt.Sprintf("claim/queued=%dk", n/1000), func(b *testing.B) {
+			ctx := context.Background()
+			for i := 0; i < b.N; i++ {
+				j, err := claimJob(ctx, q, "bench", 0, 3)
+				if err != nil || j == nil {
+					b.Fatalf("claim: %v %v", j, err)
+				}
+				b.StopTimer()
+				if _, err := d.Exec(`UPDATE jobs SET status = 'queued', attempts = 0, worker_owner = NULL, started_at = NULL WHERE id = ?`, j.ID); err != nil {
+					b.Fatal(err)
+				}
+				b.StartTimer()
+			}
+		})
+		b.Run(fmt.Sprintf("locked/queued=%dk", n/1000), func(b *testing.B) {
+			ctx := context.Background()
+			for i := 0; i < b.N; i++ {
+				b.StopTimer()
+				tx, err := d.BeginTx(ctx, nil)
+				if err != nil {
+					b.Fatal(err)
+				}
+				b.StartTimer()
+				js, err := q.ClaimTx(ctx, tx, claimRequest("bench", 0, 3))
+				b.StopTimer()
+				_ = tx.Rollback()
+				if err != nil || len(js) != 1 {
+					b.Fatalf("claim: %v %v", js, err)
+				}
+				b.StartTimer()
+			}
+		})
+	}
+}
+
+// claimBenchQueue is a queue of n Ollama jobs for BenchmarkClaim, the
+// oldest of them claimed (running).
+func claimBenchQueue(b *testing.B, n int) (*sql.DB, *jobs.Queue) {
+	ctx := context.Background()
+	types := JobTypes()
+	d := seedMedia(b, n/len(types)+1)
+	err := db.InTx(ctx, d, func(tx *sql.Tx) error {
+		for _, t := range types {
+			if _, err := tx.Exec(`INSERT INTO jobs (media_id, type, status, created_at, updated_at) SELECT id, ?, 'queued', '2026-01-01T00:00:00Z', '2026-01-01T00:00:00Z' FROM media ORDER BY id`, t); err != nil {
+				return err
+			}
+		}
+		// Job ids follow the media, modes in order (as the enqueuer
+		// inserts them), and the queue holds exactly n jobs.
+		if _, err := tx.Exec(`CREATE TEMP TABLE o AS SELECT id FROM jobs ORDER BY media_id, id`); err != nil {
+			return err
+		}
+		_, err := tx.Exec(`DELETE FROM jobs WHERE id NOT IN (SELECT id FROM o ORDER BY rowid LIMIT ?)`, n)
+		return err
+	})
+	if err != nil {
+		b.Fatal(err)
+	}
+	q := jobs.NewQueue(jobs.QueueOptions{DB: d, Clock: svtime.SystemClock{}, Config: jobs.DefaultConfig()})
+	if j, err := claimJob(ctx, q, "running", 0, 3); err != nil || j == nil {
+		b.Fatalf("claim: %v %v", j, err)
+	}
+	return d, q
 }

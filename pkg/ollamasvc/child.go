@@ -37,6 +37,11 @@ type ChildOptions struct {
 	// JobsLog is the ollama_jobs channel; ErrorsLog the ollama_errors one.
 	JobsLog   zerolog.Logger
 	ErrorsLog zerolog.Logger
+	// ParentGone reports whether the service that started this child is
+	// gone (nil: never). A child interrupted because its service died
+	// releases its job: nobody else would end the row before its lease
+	// runs out.
+	ParentGone func() bool
 	// FFmpeg takes the video frame for vision modes when
 	// ollama.video_frames is on (nil: ffmpeg and ffprobe from PATH).
 	FFmpeg *probe.FFmpeg
@@ -76,10 +81,11 @@ func RunChild(ctx context.Context, o ChildOptions) ChildResult {
 		"model": cfg.ModelFor(j.Mode), "request_url": cfg.BaseURL, "pid": os.Getpid()})
 	stage := func(s string) {
 		_ = tr.Stage(s, nil)
-		_, _ = j.update(ctx, `stage = ?, stage_changed_at = ?`, s, svtime.NowString(o.Clock))
+		_ = j.job.SetStage(ctx, s)
 	}
 	stage("start")
-	_, _ = j.update(ctx, `worker_pid = ?, progress_bits = 200`, os.Getpid())
+	_ = j.job.SetPID(ctx, os.Getpid())
+	_ = j.job.Progress(ctx, 200, 1000)
 	o.JobsLog.Info().Str("event", "start").Int64("job_id", j.ID).Int64("media_id", j.MediaID).Str("mode", string(j.Mode)).
 		Int("attempt", j.Attempt).Str("trace_file", o.TraceFile).Int("pid", os.Getpid()).Msg("start")
 
@@ -109,8 +115,7 @@ func RunChild(ctx context.Context, o ChildOptions) ChildResult {
 			tr.Set(map[string]any{"outcome": ex})
 			stage("persist")
 			b, _ := json.Marshal(out)
-			f := Final{Status: "done", Result: b}
-			return finishChild(ctx, o, j, tr, f, res)
+			return finishChild(ctx, o, j, tr, jobs.Done(json.RawMessage(b)), res)
 		}
 	}
 	if errors.Is(err, jobs.ErrLeaseLost) {
@@ -121,15 +126,22 @@ func RunChild(ctx context.Context, o ChildOptions) ChildResult {
 		return res
 	}
 	if ctx.Err() != nil {
-		// Killed or cancelled by the service: it writes the end state.
 		res.Status, res.Code, res.Error = "error", "interrupted", context.Cause(ctx).Error()
+		if o.ParentGone != nil && o.ParentGone() {
+			// The service died (the parent-death signal): give the job
+			// back now, as the service would have at its shutdown.
+			e := jobs.Released(jobs.CodeShutdownReleased, "released: ollama-service is gone")
+			_ = tr.Fail(e.Code, e.Message, nil)
+			return finishChild(context.WithoutCancel(ctx), o, j, tr, e, res)
+		}
+		// Killed or cancelled by the service: it writes the end state.
 		_ = tr.Fail("interrupted", res.Error, nil)
 		return res
 	}
-	f := decide(cfg, o.Clock, j, err)
+	f := decide(j, err)
 	// too_large_for_vision is recorded by the processor; a missing ffmpeg is
 	// the installation's fault, so the mode must stay a candidate.
-	if f.Status == "error" && f.Code != ollama.CodeTooLargeForVision && f.Code != probe.CodeFFmpegMissing {
+	if f.Kind == jobs.EndError && f.Code != ollama.CodeTooLargeForVision && f.Code != probe.CodeFFmpegMissing {
 		// Final failure: record it so the mode counts as ran (raw answer kept).
 		if _, serr := ollama.NewStore(o.DB, o.Clock, ollama.StoreOptions{Fence: j.heldIn}).SaveFailure(ctx, j.MediaID, j.Mode, cfg.ModelFor(j.Mode), err,
 			ollama.JobRef{JobID: j.ID, JobType: j.Type, Attempt: j.Attempt}); serr != nil {
@@ -143,28 +155,28 @@ func RunChild(ctx context.Context, o ChildOptions) ChildResult {
 	return finishChild(ctx, o, j, tr, f, res)
 }
 
-func finishChild(ctx context.Context, o ChildOptions, j *JobRow, tr *Trace, f Final, res ChildResult) ChildResult {
-	ok, err := finishJob(ctx, o.Clock, j, f)
-	res.Status, res.Code, res.Error, res.Written = f.Status, f.Code, f.Message, ok
-	res.OK = f.Status == "done"
+func finishChild(ctx context.Context, o ChildOptions, j *JobRow, tr *Trace, f jobs.Ending, res ChildResult) ChildResult {
+	ok, err := finishJob(ctx, j, f)
+	res.Status, res.Code, res.Error, res.Written = string(f.Kind), f.Code, f.Message, ok
+	res.OK = f.Kind == jobs.EndDone
 	if err != nil {
 		res.Status, res.Code, res.Error = "error", reason.CodeOr(err, "db_error"), err.Error()
 	} else if !ok {
 		res.Code = CodeLeaseLost
 	}
-	if f.Status == "done" {
+	if f.Kind == jobs.EndDone {
 		_ = tr.Stage("final_done", nil)
 	}
 	ev := o.JobsLog.Info()
-	if f.Status != "done" {
+	if f.Kind != jobs.EndDone {
 		ev = o.JobsLog.Warn()
-		if f.Status == "error" {
+		if f.Kind == jobs.EndError {
 			o.ErrorsLog.Error().Str("event", "error").Int64("job_id", j.ID).Int64("media_id", j.MediaID).Str("mode", string(j.Mode)).
 				Int("attempt", j.Attempt).Str("error_code", f.Code).Str("error", f.Message).Str("trace_file", tr.Path()).Msg("error")
 		}
 	}
 	ev.Str("event", "final").Int64("job_id", j.ID).Int64("media_id", j.MediaID).Str("mode", string(j.Mode)).Int("attempt", j.Attempt).
-		Str("status", f.Status).Str("error_code", f.Code).Str("error", f.Message).Str("not_before", f.NotBefore).Str("trace_file", tr.Path()).Msg("final")
+		Str("status", string(f.Kind)).Str("error_code", f.Code).Str("error", f.Message).Str("not_before", notBefore(f)).Str("trace_file", tr.Path()).Msg("final")
 	return res
 }
 
@@ -186,13 +198,18 @@ func loadInputs(ctx context.Context, d *sql.DB, mediaID int64, needImage bool, f
 	if err != nil {
 		return in, fmt.Errorf("load tags %d: %w", mediaID, err)
 	}
+	defer rows.Close()
 	for rows.Next() {
 		var n string
-		if err := rows.Scan(&n); err == nil {
-			in.Tags = append(in.Tags, n)
+		if err := rows.Scan(&n); err != nil {
+			return in, fmt.Errorf("load tags %d: %w", mediaID, err)
 		}
+		in.Tags = append(in.Tags, n)
 	}
-	rows.Close()
+	// A read that broke off must not pass for "fewer tags".
+	if err := rows.Err(); err != nil {
+		return in, fmt.Errorf("load tags %d: %w", mediaID, err)
+	}
 	var prompt sql.NullString
 	_ = d.QueryRowContext(ctx, `SELECT prompt FROM prompts WHERE media_id = ? AND TRIM(COALESCE(prompt,'')) <> '' ORDER BY id DESC LIMIT 1`, mediaID).Scan(&prompt)
 	if strings.TrimSpace(prompt.String) != "" {
@@ -215,4 +232,12 @@ func loadInputs(ctx context.Context, d *sql.DB, mediaID int64, needImage bool, f
 		in.Image, in.ImageSource = b, ollama.ImageSourceFrame
 	}
 	return in, nil
+}
+
+// notBefore is when a retried job runs again, as logged ("" otherwise).
+func notBefore(e jobs.Ending) string {
+	if e.NotBefore.IsZero() {
+		return ""
+	}
+	return svtime.Format(e.NotBefore)
 }

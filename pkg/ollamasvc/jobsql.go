@@ -1,10 +1,8 @@
 package ollamasvc
 
 import (
-	"cmp"
 	"context"
 	"database/sql"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"strings"
@@ -13,7 +11,6 @@ import (
 	"github.com/localsupervisor/supervisor/pkg/jobs"
 	"github.com/localsupervisor/supervisor/pkg/ollama"
 	"github.com/localsupervisor/supervisor/pkg/reason"
-	"github.com/localsupervisor/supervisor/pkg/svtime"
 )
 
 // Reason codes of this package.
@@ -64,41 +61,25 @@ func typesIn(types []string) string {
 	return "(" + strings.Join(q, ",") + ")"
 }
 
-// depClause keeps a job waiting while a job of a mode it depends on is still
+// waitFor keeps a job queued while a job of a mode it depends on is still
 // queued or running for the same media with a smaller id, so prompt_recon
 // and embed see their inputs even with several children at once.
-func depClause() string {
-	var parts []string
-	for _, m := range JobModes() {
-		deps := m.DependsOn()
-		if len(deps) == 0 {
-			continue
-		}
-		var dt []string
-		for _, d := range deps {
-			dt = append(dt, d.JobType())
-		}
-		parts = append(parts, fmt.Sprintf("(j.type = '%s' AND EXISTS (SELECT 1 FROM jobs d WHERE d.media_id = j.media_id AND d.id < j.id AND d.status IN ('queued','running') AND d.type IN %s))", m.JobType(), typesIn(dt)))
+func waitFor(typ string) jobs.ClaimFilter {
+	m, _ := ollama.ModeFromJobType(typ)
+	var f jobs.ClaimFilter
+	for _, d := range m.DependsOn() {
+		f.WaitFor = append(f.WaitFor, d.JobType())
 	}
-	return "NOT (" + strings.Join(parts, " OR ") + ")"
+	return f
 }
-
-// claimSet is what an Ollama claim adds to the shared claim: the
-// configured ollama.worker.max_retries caps max_attempts, and the stage and
-// 0..1000 progress scale the dashboard shows.
-const claimSet = `max_attempts = min(max_attempts, ?), stage = 'claimed', progress_bits = 0, progress_bits_total = 1000`
 
 // claimJob claims the oldest runnable Ollama job over all modes (priority,
 // id) through the shared queue, skipping jobs whose inputs are still being
-// produced (depClause). maxAttempts caps jobs.max_attempts.
+// produced (waitFor). maxAttempts caps jobs.max_attempts (the configured
+// ollama.worker.max_retries); the stage and the 0..1000 progress scale are
+// what the dashboard shows.
 func claimJob(ctx context.Context, q *jobs.Queue, owner string, mediaID int64, maxAttempts int) (*JobRow, error) {
-	req := jobs.ClaimRequest{Owner: owner, Types: JobTypes(), Mixed: true, Limit: 1,
-		Filter: func(string) jobs.ClaimFilter { return jobs.ClaimFilter{Where: depClause()} },
-		Set:    claimSet, SetArgs: []any{maxAttempts}}
-	if mediaID > 0 {
-		req.MediaID = &mediaID
-	}
-	js, err := q.Claim(ctx, req)
+	js, err := q.Claim(ctx, claimRequest(owner, mediaID, maxAttempts))
 	if err != nil {
 		return nil, fmt.Errorf("claim ollama job: %w", err)
 	}
@@ -106,6 +87,16 @@ func claimJob(ctx context.Context, q *jobs.Queue, owner string, mediaID int64, m
 		return nil, nil
 	}
 	return newJobRow(js[0]) // cannot fail: the claim is restricted to JobTypes
+}
+
+// claimRequest is claimJob's request.
+func claimRequest(owner string, mediaID int64, maxAttempts int) jobs.ClaimRequest {
+	req := jobs.ClaimRequest{Owner: owner, Types: JobTypes(), Mixed: true, Limit: 1, Filter: waitFor,
+		CapAttempts: max(maxAttempts, 1), Stage: "claimed", ProgressTotal: 1000}
+	if mediaID > 0 {
+		req.MediaID = &mediaID
+	}
+	return req
 }
 
 // attachJob is the child's handle for the job its service claimed: it
@@ -116,16 +107,6 @@ func attachJob(ctx context.Context, q *jobs.Queue, id int64, owner string) (*Job
 		return nil, err
 	}
 	return newJobRow(j)
-}
-
-// update runs a fenced UPDATE of the job's row; false = the job is no
-// longer ours (deleted, cancelled by force, recovered by someone else).
-func (j *JobRow) update(ctx context.Context, set string, args ...any) (bool, error) {
-	err := j.job.Update(ctx, set, args...)
-	if errors.Is(err, jobs.ErrLeaseLost) {
-		return false, nil
-	}
-	return err == nil, err
 }
 
 // heldIn fails with jobs.ErrLeaseLost unless the job still runs under
@@ -163,68 +144,48 @@ func jobState(ctx context.Context, d *sql.DB, id int64) (status, owner string, e
 	return status, o.String, nil
 }
 
-// Final is how one attempt of a job ended.
-type Final struct {
-	// Status is done, retry, error, cancelled or released.
-	Status    string          `json:"status"`
-	Code      string          `json:"error_code,omitempty"`
-	Message   string          `json:"error,omitempty"`
-	NotBefore string          `json:"not_before,omitempty"`
-	Result    json.RawMessage `json:"result,omitempty"`
-}
-
-// decide turns an attempt's error into done/retry/error. Transient errors
-// retry while attempts remain; parse_error retries only once (a second
-// answer without JSON will not improve); timeouts retry like transients.
-func decide(cfg ollama.Config, clock svtime.Clock, j *JobRow, err error) Final {
+// decide turns an attempt's error into the job's end through the queue's
+// one retry rule (jobs.Job.Failure). What Ollama knows on top: a
+// parse_error retries only once (a second answer without JSON will not
+// improve) and too_large_for_vision never does.
+func decide(j *JobRow, err error) jobs.Ending {
 	if err == nil {
-		return Final{Status: "done"}
+		return jobs.Done(nil)
 	}
-	code := reason.CodeOr(err, "unexpected")
-	msg := reason.Truncate(strings.ReplaceAll(err.Error(), "\n", " "), 240)
-	retry := reason.KindOf(err) != reason.KindPermanent && j.Attempt < j.MaxAttempts
-	if code == ollama.CodeParseError && j.Attempt >= 2 {
-		retry = false
-	}
-	if code == ollama.CodeTooLargeForVision {
-		retry = false
-	}
-	if retry {
-		return Final{Status: "retry", Code: code, Message: msg, NotBefore: svtime.Format(clock.Now().Add(cfg.JobBackoff(j.Attempt)))}
-	}
-	return Final{Status: "error", Code: code, Message: msg}
+	code := reason.Code(err)
+	final := code == ollama.CodeTooLargeForVision || code == ollama.CodeParseError && j.Attempt >= 2
+	return j.job.Failure(err, final)
 }
 
-// finishJob writes f to the job row, fenced by owner. ok=false: lost.
-func finishJob(ctx context.Context, clock svtime.Clock, j *JobRow, f Final) (bool, error) {
-	now := svtime.NowString(clock)
-	switch f.Status {
-	case "done":
-		var res any
-		if len(f.Result) > 0 {
-			res = string(f.Result)
-		}
-		return j.update(ctx, `status = 'done', result_json = ?, error_message = NULL, last_error_code = NULL, finished_at = ?, stage = 'done', progress_bits = 1000`, res, now)
-	case "retry":
-		return j.update(ctx, `status = 'queued', not_before = ?, last_error_code = ?, error_message = ?, worker_pid = NULL, stage = 'retry_wait'`, f.NotBefore, f.Code, f.Message)
-	case "cancelled":
-		return j.update(ctx, `status = 'cancelled', cancelled_at = ?, finished_at = ?, last_error_code = 'cancelled', error_message = ?, stage = 'child_cancel', progress_bits = 1000`, now, now, cmp.Or(f.Message, "cancel_requested"))
-	case "released":
-		// Not the job's fault (service shutdown): the attempt is given back.
-		return j.update(ctx, `status = 'queued', attempts = max(attempts - 1, 0), worker_pid = NULL, last_error_code = ?, error_message = ?`, jobs.CodeShutdownReleased, f.Message)
-	default:
-		return j.update(ctx, `status = 'error', finished_at = ?, last_error_code = ?, error_message = ?, progress_bits = 1000, stage = COALESCE(?, stage)`, now, f.Code, f.Message, stageFor(f.Code))
+// finishJob writes e to the job row, fenced by owner, with the stage and
+// progress the dashboard shows for it. ok=false: the job is no longer ours.
+func finishJob(ctx context.Context, j *JobRow, e jobs.Ending) (bool, error) {
+	switch e.Kind {
+	case jobs.EndDone:
+		e.Stage, e.ProgressDone = "done", true
+	case jobs.EndRetry:
+		e.Stage = "retry_wait"
+	case jobs.EndCancelled:
+		e.Stage, e.ProgressDone = "child_cancel", true
+	case jobs.EndError:
+		e.Stage, e.ProgressDone = stageFor(e.Code), true
 	}
+	err := j.job.End(ctx, e)
+	if errors.Is(err, jobs.ErrLeaseLost) {
+		return false, nil
+	}
+	return err == nil, err
 }
 
-func stageFor(code string) any {
+// stageFor is the stage of a failure that has its own ("": keep the last).
+func stageFor(code string) string {
 	switch code {
 	case CodeChildTimeout:
 		return "child_timeout"
 	case CodeKillFailed:
 		return "child_kill_failed"
 	}
-	return nil
+	return ""
 }
 
 // QueueCounts are the Ollama queue counts of the status files.
@@ -271,26 +232,4 @@ func queuedModes(ctx context.Context, d *sql.DB) ([]ollama.Mode, error) {
 		}
 	}
 	return out, nil
-}
-
-// markBlocked sets or clears the blocked_by_ollama marker on queued jobs
-// without touching attempts or status.
-func markBlocked(ctx context.Context, d *sql.DB, clock svtime.Clock, blocked bool) (int64, error) {
-	var q string
-	args := []any{svtime.NowString(clock)}
-	if blocked {
-		q = `UPDATE jobs SET last_error_code = 'blocked_by_ollama', error_message = 'Ollama down', updated_at = ? WHERE status = 'queued' AND type IN ` + typesIn(JobTypes()) + ` AND COALESCE(last_error_code, '') <> 'blocked_by_ollama'`
-	} else {
-		q = `UPDATE jobs SET last_error_code = NULL, error_message = NULL, updated_at = ? WHERE status = 'queued' AND type IN ` + typesIn(JobTypes()) + ` AND last_error_code = 'blocked_by_ollama'`
-	}
-	var n int64
-	err := db.InTx(ctx, d, func(tx *sql.Tx) error {
-		rs, err := tx.ExecContext(ctx, q, args...)
-		if err != nil {
-			return err
-		}
-		n, _ = rs.RowsAffected()
-		return nil
-	})
-	return n, db.Classify(err)
 }

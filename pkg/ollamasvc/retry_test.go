@@ -44,24 +44,25 @@ func TestParseErrorRetriedOnceThenFailedWithRawKept(t *testing.T) {
 }
 
 // TestJobRetryBackoffSequence: a transient failure (HTTP 500) is retried
-// while attempts remain, each time with not_before = now + JobBackoff(n)
-// (1 s, 2 s with backoff_ms=1000), and the last attempt ends error with
-// the code kept and the failure recorded.
+// while attempts remain, each time with not_before = now + the queue's
+// backoff (3 s, 6 s with jobs.retry_base_ms=3000: the same rule as every
+// job type, not a second one from ollama.retry), and the last attempt ends error with the code kept and the
+// failure recorded.
 func TestJobRetryBackoffSequence(t *testing.T) {
-	r := newRig(t, func(c *ollama.Config) {
-		c.Worker.MaxRetries = 2
-		c.Retry.BackoffMS, c.Retry.BackoffMSMax = 1000, 30000
-	})
+	r := newRig(t, func(c *ollama.Config) { c.Worker.MaxRetries = 2 })
 	id := r.addImage(t)
 	sum := r.enqueue(t, EnqueueOptions{Modes: []ollama.Mode{ollama.ModeTitle}, MediaID: id})
 	r.fake.SetFault(ollamatest.FaultServerError, -1, "/api/generate")
 	ctx := context.Background()
 	clock := &svtime.FixedClock{T: time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC)}
-	q := jobs.NewQueue(jobs.QueueOptions{DB: r.db, Clock: clock, Config: jobs.DefaultConfig()})
+	jcfg := jobs.DefaultConfig()
+	jcfg.RetryBaseMS = 3000
+	// Jitter 0.5 is a factor of exactly 1 (±20 % around the base).
+	q := jobs.NewQueue(jobs.QueueOptions{DB: r.db, Clock: clock, Config: jcfg, Jitter: func() float64 { return 0.5 }})
 	want := []struct {
 		status string
 		wait   time.Duration
-	}{{"retry", time.Second}, {"retry", 2 * time.Second}, {"error", 0}}
+	}{{"retry", 3 * time.Second}, {"retry", 6 * time.Second}, {"error", 0}}
 	for i, w := range want {
 		// Not claimable before not_before.
 		if i > 0 {
@@ -74,7 +75,7 @@ func TestJobRetryBackoffSequence(t *testing.T) {
 		if err != nil || j == nil || j.Attempt != i+1 {
 			t.Fatalf("claim %d: %+v %v", i+1, j, err)
 		}
-		res := RunChild(ctx, ChildOptions{DB: r.db, Clock: clock, Config: r.cfg, JobID: j.ID, Owner: j.Owner,
+		res := RunChild(ctx, ChildOptions{DB: r.db, Queue: q, Clock: clock, Config: r.cfg, JobID: j.ID, Owner: j.Owner,
 			TraceFile: filepath.Join(r.dir, "t.json"), JobsLog: r.logs.File("ollama_jobs", "t"), ErrorsLog: r.logs.File("ollama_errors", "t")})
 		if res.Status != w.status || res.Code != ollama.CodeHTTP5xx {
 			t.Fatalf("attempt %d: %+v, want %s/%s", i+1, res, w.status, ollama.CodeHTTP5xx)

@@ -8,6 +8,7 @@ import (
 	"database/sql"
 	"encoding/hex"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"net/http"
 	"os"
@@ -65,6 +66,9 @@ type Service struct {
 	blockers  map[string]any
 	backoff   time.Duration
 	lastBatch string
+	// guard ties the children's lives to the service's (childGuard);
+	// nil when the platform refused it (logged at start).
+	guard *childGuard
 	// Stats counts finished children.
 	Stats ServiceStats
 }
@@ -113,6 +117,14 @@ func (s *Service) Run(ctx context.Context) (ServiceStats, error) {
 		return s.Stats, err
 	}
 	defer lock.Release()
+	if g, err := newChildGuard(); err != nil {
+		// Children still run; only a hard kill of the service leaves them
+		// to end with their request.
+		s.o.Log.Warn().Err(err).Str("event", "child_guard_failed").Msg("child_guard_failed")
+	} else {
+		s.guard = g
+		defer g.close()
+	}
 	start := s.o.Clock.Now()
 	s.o.Log.Info().Str("event", "service_started").Int("pid", os.Getpid()).Int("batch", s.o.Batch).Int("max_concurrency", s.cfg.Worker.MaxConcurrency).Msg("service_started")
 	defer func() {
@@ -183,7 +195,7 @@ func (s *Service) batch(ctx context.Context) time.Duration {
 		if ctx.Err() != nil {
 			return s.o.Sleep
 		}
-		n, _ := markBlocked(ctx, s.o.DB, s.o.Clock, true)
+		n, _ := s.o.Queue.MarkBlocked(ctx, JobTypes(), CodeBlockedByOllama, "Ollama down", true)
 		if !s.down {
 			s.backoff = s.o.Sleep
 		} else {
@@ -199,7 +211,7 @@ func (s *Service) batch(ctx context.Context) time.Duration {
 		s.o.Log.Info().Str("event", "ollama_up").Msg("ollama_up")
 	}
 	s.down, s.downMsg = false, ""
-	_, _ = markBlocked(ctx, s.o.DB, s.o.Clock, false)
+	_, _ = s.o.Queue.MarkBlocked(ctx, JobTypes(), CodeBlockedByOllama, "", false)
 	// Preflight: only what the queued modes need.
 	modes, _ := queuedModes(ctx, s.o.DB)
 	var gen []ollama.Mode
@@ -272,16 +284,18 @@ func (s *Service) supervise(ctx context.Context, j *JobRow) {
 	stdout, _ := cmd.StdoutPipe()
 	cmd.Stderr = os.Stderr
 	if err := cmd.Start(); err != nil {
-		f := Final{Status: "error", Code: CodeChildSpawn, Message: err.Error()}
-		if j.Attempt < j.MaxAttempts {
-			f = Final{Status: "retry", Code: CodeChildSpawn, Message: err.Error(), NotBefore: svtime.Format(s.o.Clock.Now().Add(s.cfg.JobBackoff(j.Attempt)))}
-		}
-		_, _ = finishJob(context.Background(), s.o.Clock, j, f)
+		_, _ = finishJob(context.Background(), j, j.job.Failure(reason.Transient(CodeChildSpawn, err), false))
 		_ = tr.Fail(CodeChildSpawn, err.Error(), nil)
 		return
 	}
 	pid := cmd.Process.Pid
-	_, _ = j.update(context.Background(), `worker_pid = ?, stage = 'child_running', stage_changed_at = ?`, pid, svtime.NowString(s.o.Clock))
+	if s.guard != nil {
+		if err := s.guard.adopt(cmd); err != nil {
+			s.o.Log.Warn().Err(err).Int64("job_id", j.ID).Int("pid", pid).Str("event", "child_guard_failed").Msg("child_guard_failed")
+		}
+	}
+	_ = j.job.SetPID(context.Background(), pid)
+	_ = j.job.SetStage(context.Background(), "child_running")
 	var line string
 	readDone := make(chan struct{})
 	go func() {
@@ -348,9 +362,7 @@ loop:
 		s.count(r.Status)
 		// A child that died without writing its end state (crash, OOM).
 		if st, owner, err := jobState(context.Background(), s.o.DB, j.ID); err == nil && st == "running" && owner == j.Owner {
-			f := decide(s.cfg, s.o.Clock, j, fmt.Errorf("%s: child exited without result", CodeChildNoResult))
-			f.Code = CodeChildNoResult
-			_, _ = finishJob(context.Background(), s.o.Clock, j, f)
+			_, _ = finishJob(context.Background(), j, j.job.Failure(reason.Transient(CodeChildNoResult, errors.New("child exited without result")), false))
 			_ = tr.Fail(CodeChildNoResult, "child exited without result", nil)
 		}
 		return
@@ -372,12 +384,12 @@ loop:
 		}
 	}
 	grace.Stop()
-	var f Final
+	var f jobs.Ending
 	switch {
 	case killFailed:
-		f = Final{Status: "error", Code: CodeKillFailed, Message: "child did not exit after SIGKILL"}
+		f = j.job.Failure(reason.New(CodeKillFailed, "child did not exit after SIGKILL"), true)
 	case killReason == CodeCancelled:
-		f = Final{Status: "cancelled", Message: "cancelled_by_parent"}
+		f = jobs.Cancelled("cancelled_by_parent")
 	case killReason == "lost":
 		// Nothing to finalise: the row is gone, cancelled by someone else
 		// or finished by the child.
@@ -387,21 +399,17 @@ loop:
 		return
 	case killReason == "shutdown":
 		// Not the job's fault: give the attempt back.
-		_, _ = finishJob(context.Background(), s.o.Clock, j, Final{Status: "released", Message: "released at service shutdown"})
+		_, _ = finishJob(context.Background(), j, jobs.Released(jobs.CodeShutdownReleased, "released at service shutdown"))
 		_ = tr.Fail("shutdown_released", "service stopped", map[string]any{"killed": true, "termination": term})
 		return
 	default:
-		f = decide(s.cfg, s.o.Clock, j, fmt.Errorf("killed_by_parent_timeout after %s", budget))
-		f.Code = CodeChildTimeout
-		if j.Attempt >= j.MaxAttempts {
-			f.Status = "error"
-		}
+		f = j.job.Failure(reason.Transient(CodeChildTimeout, fmt.Errorf("killed_by_parent_timeout after %s", budget)), false)
 	}
-	_, _ = finishJob(context.Background(), s.o.Clock, j, f)
-	s.count(f.Status)
+	_, _ = finishJob(context.Background(), j, f)
+	s.count(string(f.Kind))
 	_ = tr.Fail(cmp.Or(f.Code, CodeCancelled), f.Message, map[string]any{"killed": true, "kill_failed": killFailed, "termination": term, "budget_ms": budget.Milliseconds()})
 	s.o.JobsLog.Warn().Str("event", "killed").Int64("job_id", j.ID).Str("mode", string(j.Mode)).Int("pid", pid).Str("reason", killReason).
-		Str("status", f.Status).Str("error_code", f.Code).Str("trace_file", tracePath).Interface("termination", term).Msg("killed")
+		Str("status", string(f.Kind)).Str("error_code", f.Code).Str("trace_file", tracePath).Interface("termination", term).Msg("killed")
 }
 
 // waitExit reports whether the child exits within d.

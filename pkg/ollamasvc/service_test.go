@@ -24,9 +24,9 @@ import (
 	"github.com/localsupervisor/supervisor/pkg/svtime"
 )
 
-// workerBin is built once per test binary in TestMain (building per test
-// dominated the run time).
-var workerBin string
+// workerBin and serviceBin are built once per test binary in TestMain
+// (building per test dominated the run time).
+var workerBin, serviceBin string
 
 func TestMain(m *testing.M) {
 	dir, err := os.MkdirTemp("", "ollamasvc-bin")
@@ -34,10 +34,11 @@ func TestMain(m *testing.M) {
 		panic(err)
 	}
 	workerBin = filepath.Join(dir, "ollama-worker")
-	cmd := exec.Command("go", "build", "-o", workerBin, "./cmd/ollama-worker")
+	serviceBin = filepath.Join(dir, "ollama-service")
+	cmd := exec.Command("go", "build", "-o", dir, "./cmd/ollama-worker", "./cmd/ollama-service")
 	cmd.Dir = "../.."
 	if out, err := cmd.CombinedOutput(); err != nil {
-		fmt.Fprintf(os.Stderr, "build ollama-worker: %v\n%s", err, out)
+		fmt.Fprintf(os.Stderr, "build ollama-worker, ollama-service: %v\n%s", err, out)
 		os.Exit(1)
 	}
 	code := m.Run()

@@ -67,13 +67,7 @@ func PathClaimFilter(prefix string) jobs.ClaimFilterFunc {
 	if prefix == "" {
 		return nil
 	}
-	prefix = filepath.Clean(prefix)
-	below := strings.TrimSuffix(prefix, string(filepath.Separator)) + string(filepath.Separator)
-	f := jobs.ClaimFilter{
-		Where: `COALESCE(json_extract(j.payload_json, '$.path'), '') IN ('', ?)
-			OR substr(json_extract(j.payload_json, '$.path'), 1, length(?)) = ?`,
-		Args: []any{prefix, below, below},
-	}
+	f := jobs.ClaimFilter{Folder: jobs.FolderFilter{Field: "path", Sep: string(filepath.Separator), Under: filepath.Clean(prefix)}}
 	return func(typ string) jobs.ClaimFilter {
 		if typ != jobs.TypeScanPath {
 			return jobs.ClaimFilter{}

@@ -27,6 +27,11 @@ type WorkerLauncher struct {
 	Cooldown time.Duration
 	// Now is the clock (nil: time.Now).
 	Now func() time.Time
+	// Respawner, with Service (a worker's lock name, e.g. scan_worker),
+	// spawns once more when a spawn met an exiting worker (nil: plain
+	// launch.Spawn).
+	Respawner *launch.Respawner
+	Service   func(worker string) string
 }
 
 // Spawn starts worker with args fire-and-forget and returns the launch
@@ -41,9 +46,15 @@ func (l WorkerLauncher) Spawn(ctx context.Context, worker string, args []string)
 		}
 		return launch.StatusConfigFailed, err
 	}
-	st := launch.Spawn(ctx, launch.SpawnRequest{Worker: worker, Binary: bin,
+	req := launch.SpawnRequest{Worker: worker, Binary: bin,
 		Args: append(append([]string(nil), args...), l.ExtraArgs...), LogsDir: l.LogsDir, RequestedBy: "web",
-		Cooldown: l.Cooldown, Dir: l.Dir, Now: l.Now})
+		Cooldown: l.Cooldown, Dir: l.Dir, Now: l.Now}
+	var st launch.SpawnStatus
+	if l.Respawner != nil && l.Service != nil {
+		st = l.Respawner.Spawn(ctx, req, l.Service(worker))
+	} else {
+		st = launch.Spawn(ctx, req)
+	}
 	switch st.Status {
 	case launch.StatusStarted, launch.StatusStartedUnverified, launch.StatusRunning, launch.StatusBusy, launch.StatusLocked:
 		return st.Status, nil
