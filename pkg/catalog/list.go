@@ -149,7 +149,6 @@ const CountCap = 10000
 type sortSpec struct {
 	key      string // SQL expression of the sort key
 	desc     bool
-	index    bool // key is a plain column (NULLs possible only for filesize)
 	nullable bool
 	idKey    bool // the key is the media id itself (newest/oldest)
 }
