@@ -551,6 +551,9 @@ func FillCards(ctx context.Context, q *sql.DB, cards []Card) error {
 		}
 	}
 	rows.Close()
+	if err := rows.Err(); err != nil {
+		return fmt.Errorf("card meta: %w", db.Classify(err))
+	}
 	for id, v := range override {
 		if v != "" {
 			idx[id].Title = v
