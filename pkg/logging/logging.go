@@ -148,20 +148,34 @@ func Event(l *zerolog.Logger, level zerolog.Level, event string) *zerolog.Event 
 // SystemErrorWindow per (workerType, code) across processes; suppressed
 // repeats are counted in the next line that gets through. It reports whether
 // the line was written.
+//
+// The line names its writer in service (the worker type, as the dashboard
+// panel shows it) and the code in error_code (the original's field) and
+// reason_code (this project's); fields["message"], when given, is the
+// line's message (default: the code), never a second "message" key.
 func (s *Set) SystemError(workerType, code string, fields map[string]any) bool {
 	allowed, suppressed := s.rateLimit(workerType + "|" + code)
 	if !allowed {
 		return false
 	}
-	l := s.File("system_errors", "system")
-	e := Event(&l, zerolog.ErrorLevel, "system_error").Str("worker_type", workerType).Str("error_code", code)
+	msg := code
+	rest := make(map[string]any, len(fields))
+	for k, v := range fields {
+		if k == zerolog.MessageFieldName {
+			msg = fmt.Sprint(v)
+			continue
+		}
+		rest[k] = v
+	}
+	l := s.File("system_errors", workerType)
+	e := Event(&l, zerolog.ErrorLevel, "system_error").Str("worker_type", workerType).Str("error_code", code).Str("reason_code", code)
 	if suppressed > 0 {
 		e = e.Int("suppressed_since_last", suppressed)
 	}
-	if len(fields) > 0 {
-		e = e.Fields(fields)
+	if len(rest) > 0 {
+		e = e.Fields(rest)
 	}
-	e.Msg(code)
+	e.Msg(msg)
 	return true
 }
 

@@ -2,6 +2,7 @@ package logging_test
 
 import (
 	"bufio"
+	"bytes"
 	"encoding/json"
 	"io"
 	"os"
@@ -91,6 +92,17 @@ func TestSystemErrorRateLimit(t *testing.T) {
 	}
 	if lines[3]["suppressed_since_last"] != float64(2) {
 		t.Fatalf("suppressed count not carried: %v", lines[3])
+	}
+	// The dashboard panel shows service, reason_code and message.
+	if l := lines[1]; l["service"] != "media" || l["reason_code"] != "lock_failed" || l["message"] != "lock_failed" {
+		t.Fatalf("line names writer/code/message wrongly: %v", l)
+	}
+	s.SystemError("web", "http_500", map[string]any{"message": "boom"})
+	s.Close()
+	raw, _ := os.ReadFile(filepath.Join(dir, "system_errors.jsonl"))
+	last := raw[bytes.LastIndexByte(raw[:len(raw)-1], '\n')+1:]
+	if bytes.Count(last, []byte(`"message"`)) != 1 || !bytes.Contains(last, []byte(`"message":"boom"`)) {
+		t.Fatalf("message given in fields must be the line's only message: %s", last)
 	}
 }
 
