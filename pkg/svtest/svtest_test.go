@@ -81,7 +81,7 @@ func TestBuildBinaryWith(t *testing.T) {
 // recTB records failures; Fatal ends the calling goroutine like the real one.
 type recTB struct {
 	testing.TB
-	mu    sync.Mutex
+	mu      sync.Mutex
 	errs    []string
 	fatal   bool
 	skipped bool
@@ -98,7 +98,7 @@ func (r *recTB) Fatalf(format string, args ...any) {
 	r.fatal = true
 	runtime.Goexit()
 }
-func (r *recTB) Fatal(args ...any) { r.Fatalf("%s", fmt.Sprint(args...)) }
+func (r *recTB) Fatal(args ...any)   { r.Fatalf("%s", fmt.Sprint(args...)) }
 func (r *recTB) Logf(string, ...any) {}
 func (r *recTB) Skipf(string, ...any) {
 	r.skipped = true
@@ -174,8 +174,8 @@ func TestSharedFixturesLookup(t *testing.T) {
 	}
 	empty := t.TempDir()
 	cases := []struct {
-		name, dir, require string
-		want               string
+		name, dir, require  string
+		want                string
 		wantFatal, wantSkip bool // of SharedFixtures; Optional never skips
 	}{
 		{name: "present", dir: withFixtures, want: fx},
