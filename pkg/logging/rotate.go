@@ -77,7 +77,7 @@ func (w *fileWriter) Write(p []byte) (int, error) {
 		// A failed rotation must not cost the line: it goes into the
 		// file as it is, and the next write tries again.
 		_ = w.rotate()
-		if size, err = w.current(); err != nil {
+		if _, err := w.current(); err != nil {
 			return 0, err
 		}
 	}
