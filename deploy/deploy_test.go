@@ -110,10 +110,8 @@ func TestSystemdAnalyzeVerify(t *testing.T) {
 		}
 		text = strings.ReplaceAll(text, "/opt/supervisor", root)
 		base := filepath.Base(f)
-		if strings.Contains(base, "@.") {
-			// Templates are verified through an instance.
-			base = strings.Replace(base, "@.", "@scan.", 1)
-		}
+		// Templates are verified through an instance.
+		base = strings.Replace(base, "@.", "@scan.", 1)
 		os.WriteFile(filepath.Join(units, base), []byte(text), 0o644)
 		args = append(args, filepath.Join(units, base))
 	}

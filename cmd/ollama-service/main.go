@@ -52,7 +52,8 @@ func main() {
 				Queue:   env.Queue(),
 				LogsDir: env.Config.Paths.Logs, WorkerBin: bin, WorkerArgs: wargs, Sleep: time.Duration(max(0, c.Int("sleep-ms"))) * time.Millisecond,
 				Batch: batch, MediaID: c.Int64("media-id"), MaxBatches: c.Int("max-batches"), MaxMinutes: c.Int("max-minutes"),
-				Log: env.Log, JobsLog: env.Logs.File("ollama_jobs", "ollama_service"), ErrorsLog: env.Logs.File("ollama_errors", "ollama_service")})
+				Log: env.Log, JobsLog: env.Logs.File("ollama_jobs", "ollama_service"), ErrorsLog: env.Logs.File("ollama_errors", "ollama_service"),
+				SystemError: env.SystemError})
 			st, err := svc.Run(c.Context)
 			if reason.Code(err) == jobs.CodeLockBusy {
 				env.Summary("ollama-service: already running (lock_busy)", map[string]string{"status": "locked", "reason_code": "lock_busy"})

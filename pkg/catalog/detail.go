@@ -207,6 +207,9 @@ func LoadDetail(ctx context.Context, q *sql.DB, id int64) (*Detail, error) {
 		d.MetaMap[e.Key] = e.Value
 	}
 	rows.Close()
+	if err := rows.Err(); err != nil {
+		return nil, wrap("meta", err)
+	}
 	d.Title = d.MetaMap["ollama.title"]
 	if v := d.MetaMap["title.override"]; v != "" {
 		d.Title = v
@@ -242,6 +245,9 @@ func LoadDetail(ctx context.Context, q *sql.DB, id int64) (*Detail, error) {
 		d.Prompt = &p
 	}
 	rows.Close()
+	if err := rows.Err(); err != nil {
+		return nil, wrap("prompt", err)
+	}
 	rows, err = q.QueryContext(ctx, `SELECT id, version, source, created_at, `+pcols+` FROM prompt_history
 		WHERE media_id = ? ORDER BY version DESC LIMIT 50`, id)
 	if err != nil {
@@ -256,6 +262,9 @@ func LoadDetail(ctx context.Context, q *sql.DB, id int64) (*Detail, error) {
 		d.History = append(d.History, p)
 	}
 	rows.Close()
+	if err := rows.Err(); err != nil {
+		return nil, wrap("prompt history", err)
+	}
 
 	rows, err = q.QueryContext(ctx, `SELECT t.id, t.name, t.type, mt.confidence, mt.locked FROM media_tags mt
 		JOIN tags t ON t.id = mt.tag_id WHERE mt.media_id = ? ORDER BY mt.locked DESC, mt.confidence DESC, t.name`, id)
@@ -271,6 +280,9 @@ func LoadDetail(ctx context.Context, q *sql.DB, id int64) (*Detail, error) {
 		d.Tags = append(d.Tags, t)
 	}
 	rows.Close()
+	if err := rows.Err(); err != nil {
+		return nil, wrap("tags", err)
+	}
 
 	rows, err = q.QueryContext(ctx, `SELECT scanner, run_at, nsfw_score, COALESCE(flags,'') FROM scan_results
 		WHERE media_id = ? ORDER BY id DESC LIMIT 20`, id)
@@ -286,6 +298,9 @@ func LoadDetail(ctx context.Context, q *sql.DB, id int64) (*Detail, error) {
 		d.Scans = append(d.Scans, s)
 	}
 	rows.Close()
+	if err := rows.Err(); err != nil {
+		return nil, wrap("scans", err)
+	}
 
 	rows, err = q.QueryContext(ctx, `SELECT mode, model, COALESCE(title,''), COALESCE(caption,''), created_at, score, parse_error
 		FROM ollama_results WHERE media_id = ? ORDER BY id DESC LIMIT 30`, id)
@@ -301,6 +316,9 @@ func LoadDetail(ctx context.Context, q *sql.DB, id int64) (*Detail, error) {
 		d.Ollama = append(d.Ollama, o)
 	}
 	rows.Close()
+	if err := rows.Err(); err != nil {
+		return nil, wrap("ollama", err)
+	}
 
 	jobs, err := ListJobs(ctx, q, JobQuery{MediaID: id, Limit: 30})
 	if err != nil {

@@ -105,6 +105,9 @@ func CountJobs(ctx context.Context, q *sql.DB, stuckBefore string) (JobCounts, e
 		c.ByStatus[s] = n
 	}
 	rows.Close()
+	if err := rows.Err(); err != nil {
+		return c, fmt.Errorf("count jobs: %w", db.Classify(err))
+	}
 	err = q.QueryRowContext(ctx, `SELECT count(*) FROM jobs WHERE status = 'running'
 		AND COALESCE(heartbeat_at, started_at, created_at) < ?`, stuckBefore).Scan(&c.Stuck)
 	if err != nil {

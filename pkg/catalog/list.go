@@ -149,7 +149,6 @@ const CountCap = 10000
 type sortSpec struct {
 	key      string // SQL expression of the sort key
 	desc     bool
-	index    bool // key is a plain column (NULLs possible only for filesize)
 	nullable bool
 	idKey    bool // the key is the media id itself (newest/oldest)
 }
@@ -552,6 +551,9 @@ func FillCards(ctx context.Context, q *sql.DB, cards []Card) error {
 		}
 	}
 	rows.Close()
+	if err := rows.Err(); err != nil {
+		return fmt.Errorf("card meta: %w", db.Classify(err))
+	}
 	for id, v := range override {
 		if v != "" {
 			idx[id].Title = v

@@ -169,6 +169,16 @@ func (e *Env) Report(err error) {
 	if e.Config != nil {
 		fields["db_path"] = e.Config.DB.Path
 	}
+	e.SystemError(code, fields)
+}
+
+// SystemError records a failure of this process (a failed job or batch, a
+// server error) in LOGS/system_errors.jsonl under its service, rate-limited
+// per (service, code) (logging.Set.SystemError); the dashboard lists these.
+func (e *Env) SystemError(code string, fields map[string]any) {
+	if e.Logs == nil {
+		return
+	}
 	e.Logs.SystemError(e.Service, code, fields)
 }
 

@@ -12,7 +12,6 @@ package forgejob
 import (
 	"context"
 	"database/sql"
-	"fmt"
 	"math/rand/v2"
 	"strings"
 	"time"
@@ -207,7 +206,3 @@ func Problem(err error) *ConfigProblem {
 }
 
 func errf(code, format string, args ...any) *reason.Error { return reason.Newf(code, format, args...) }
-
-func wrapf(code string, kind reason.Kind, err error, format string, args ...any) error {
-	return reason.Wrap(fmt.Errorf(format+": %w", append(args, err)...), code, kind)
-}

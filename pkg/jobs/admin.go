@@ -373,6 +373,9 @@ func (q *Queue) Stats(ctx context.Context) (Stats, error) {
 		st.Counts[t][s] = n
 	}
 	rows.Close()
+	if err := rows.Err(); err != nil {
+		return st, db.Classify(fmt.Errorf("stats: %w", err))
+	}
 	var oldest sql.NullString
 	if err := q.db.QueryRowContext(ctx, `SELECT min(created_at) FROM jobs WHERE status = 'queued'`).Scan(&oldest); err != nil {
 		return st, db.Classify(err)

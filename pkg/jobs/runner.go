@@ -337,6 +337,9 @@ type LoopOptions struct {
 	MaxDuration time.Duration
 	// MaxBatches ends the loop after this many batches (0: never).
 	MaxBatches int
+	// OnBatchError, when set, is told about every batch that failed (the
+	// loop goes on); the worker command records it in system_errors.jsonl.
+	OnBatchError func(error)
 }
 
 // RunLoop is service mode: recover, run a batch, continue at once when it
@@ -373,6 +376,9 @@ func (r *Runner) RunLoop(ctx context.Context, lo LoopOptions) (Summary, error) {
 		if err != nil {
 			r.log.Error().Err(err).Str("reason_code", reason.Code(err)).Msg("batch_exception")
 			state = workerstate.StateError
+			if lo.OnBatchError != nil {
+				lo.OnBatchError(err)
+			}
 		}
 		if fatalWrite(err) {
 			// A full database disk does not go away by itself; the

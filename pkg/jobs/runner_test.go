@@ -101,13 +101,13 @@ func TestLockQuarantineAndBusy(t *testing.T) {
 
 func TestWeightedRoundRobinDoesNotStarve(t *testing.T) {
 	q := newTestQueue(t, newClock(), func(c *Config) { c.QueueMaxTotal, c.QueueMaxPerTypeDefault = 0, 0 })
-	r, err := NewRunner(RunnerOptions{Queue: q, Worker: "w", Types: []string{"t_a", "t_b", "t_c"}, LogsDir: t.TempDir(),
+	_, err := NewRunner(RunnerOptions{Queue: q, Worker: "w", Types: []string{"t_a", "t_b", "t_c"}, LogsDir: t.TempDir(),
 		Handlers: map[string]Handler{"t_a": nil, "t_b": nil, "t_c": nil}})
 	if err == nil {
 		t.Fatal("nil handlers accepted")
 	}
 	noop := func(context.Context, *Job) (any, error) { return nil, nil }
-	r, err = NewRunner(RunnerOptions{Queue: q, Worker: "w", Types: []string{"t_a", "t_b", "t_c"}, LogsDir: t.TempDir(),
+	r, err := NewRunner(RunnerOptions{Queue: q, Worker: "w", Types: []string{"t_a", "t_b", "t_c"}, LogsDir: t.TempDir(),
 		Handlers: map[string]Handler{"t_a": noop, "t_b": noop, "t_c": noop}})
 	if err != nil {
 		t.Fatal(err)

@@ -1,5 +1,6 @@
 // Package logging writes Supervisor's JSON-lines logs into the logs folder
-// (LOGS/<name>.jsonl), rotated by size through lumberjack.
+// (LOGS/<name>.jsonl), rotated by size under a lock that all processes
+// share (fileWriter), so processes writing one file lose no line.
 //
 // Every line carries the original envelope {ts, service, level, event,
 // message, version} plus every field the caller adds (the original dropped
@@ -18,7 +19,6 @@ import (
 	"github.com/gofrs/flock"
 	"github.com/mattn/go-isatty"
 	"github.com/rs/zerolog"
-	"gopkg.in/natefinch/lumberjack.v2"
 
 	"github.com/localsupervisor/supervisor/pkg/svtime"
 )
@@ -48,12 +48,11 @@ type Options struct {
 	Clock svtime.Clock
 }
 
-// Set owns the log files of one process. One lumberjack writer exists per
-// file, because two writers on one file would rotate it twice.
+// Set owns the log files of one process, one writer per file.
 type Set struct {
 	opts    Options
 	mu      sync.Mutex
-	writers map[string]*lumberjack.Logger
+	writers map[string]*fileWriter
 	console io.Writer
 }
 
@@ -74,7 +73,7 @@ func NewSet(opts Options) (*Set, error) {
 	if err := os.MkdirAll(opts.Dir, 0o755); err != nil {
 		return nil, fmt.Errorf("logging: create %s: %w", opts.Dir, err)
 	}
-	s := &Set{opts: opts, writers: map[string]*lumberjack.Logger{}}
+	s := &Set{opts: opts, writers: map[string]*fileWriter{}}
 	switch {
 	case opts.Console != nil:
 		s.console = opts.Console
@@ -87,17 +86,12 @@ func NewSet(opts Options) (*Set, error) {
 // Dir returns the logs folder.
 func (s *Set) Dir() string { return s.opts.Dir }
 
-func (s *Set) writer(name string) *lumberjack.Logger {
+func (s *Set) writer(name string) *fileWriter {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	w, ok := s.writers[name]
 	if !ok {
-		w = &lumberjack.Logger{
-			Filename:   filepath.Join(s.opts.Dir, name+".jsonl"),
-			MaxSize:    s.opts.MaxSizeMB,
-			MaxBackups: s.opts.MaxBackups,
-			LocalTime:  false,
-		}
+		w = newFileWriter(filepath.Join(s.opts.Dir, name+".jsonl"), int64(s.opts.MaxSizeMB)<<20, s.opts.MaxBackups, s.opts.Clock)
 		s.writers[name] = w
 	}
 	return w
@@ -125,17 +119,14 @@ func (s *Set) base(w io.Writer, service string) zerolog.Logger {
 	})).With().Str("service", service).Str("version", s.opts.Version).Logger()
 }
 
-// Close closes all files.
+// Close closes all files (a logger used after Close reopens its file).
 func (s *Set) Close() error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	var first error
 	for _, w := range s.writers {
-		if err := w.Close(); err != nil && first == nil {
-			first = err
-		}
+		w.Close()
 	}
-	return first
+	return nil
 }
 
 // Event starts a log event with the envelope's event name; the message
@@ -148,20 +139,34 @@ func Event(l *zerolog.Logger, level zerolog.Level, event string) *zerolog.Event 
 // SystemErrorWindow per (workerType, code) across processes; suppressed
 // repeats are counted in the next line that gets through. It reports whether
 // the line was written.
+//
+// The line names its writer in service (the worker type, as the dashboard
+// panel shows it) and the code in error_code (the original's field) and
+// reason_code (this project's); fields["message"], when given, is the
+// line's message (default: the code), never a second "message" key.
 func (s *Set) SystemError(workerType, code string, fields map[string]any) bool {
 	allowed, suppressed := s.rateLimit(workerType + "|" + code)
 	if !allowed {
 		return false
 	}
-	l := s.File("system_errors", "system")
-	e := Event(&l, zerolog.ErrorLevel, "system_error").Str("worker_type", workerType).Str("error_code", code)
+	msg := code
+	rest := make(map[string]any, len(fields))
+	for k, v := range fields {
+		if k == zerolog.MessageFieldName {
+			msg = fmt.Sprint(v)
+			continue
+		}
+		rest[k] = v
+	}
+	l := s.File("system_errors", workerType)
+	e := Event(&l, zerolog.ErrorLevel, "system_error").Str("worker_type", workerType).Str("error_code", code).Str("reason_code", code)
 	if suppressed > 0 {
 		e = e.Int("suppressed_since_last", suppressed)
 	}
-	if len(fields) > 0 {
-		e = e.Fields(fields)
+	if len(rest) > 0 {
+		e = e.Fields(rest)
 	}
-	e.Msg(code)
+	e.Msg(msg)
 	return true
 }
 

@@ -2,6 +2,7 @@ package logging_test
 
 import (
 	"bufio"
+	"bytes"
 	"encoding/json"
 	"io"
 	"os"
@@ -92,6 +93,17 @@ func TestSystemErrorRateLimit(t *testing.T) {
 	if lines[3]["suppressed_since_last"] != float64(2) {
 		t.Fatalf("suppressed count not carried: %v", lines[3])
 	}
+	// The dashboard panel shows service, reason_code and message.
+	if l := lines[1]; l["service"] != "media" || l["reason_code"] != "lock_failed" || l["message"] != "lock_failed" {
+		t.Fatalf("line names writer/code/message wrongly: %v", l)
+	}
+	s.SystemError("web", "http_500", map[string]any{"message": "boom"})
+	s.Close()
+	raw, _ := os.ReadFile(filepath.Join(dir, "system_errors.jsonl"))
+	last := raw[bytes.LastIndexByte(raw[:len(raw)-1], '\n')+1:]
+	if bytes.Count(last, []byte(`"message"`)) != 1 || !bytes.Contains(last, []byte(`"message":"boom"`)) {
+		t.Fatalf("message given in fields must be the line's only message: %s", last)
+	}
 }
 
 func TestRotationAtSize(t *testing.T) {
@@ -104,13 +116,24 @@ func TestRotationAtSize(t *testing.T) {
 	}
 	s.Close()
 	m, _ := filepath.Glob(filepath.Join(dir, "big-*.jsonl"))
-	// Pruning to MaxBackups is lumberjack's asynchronous job; here it is
-	// enough that rotation happened and the live file stayed under the cap.
 	if len(m) == 0 {
 		t.Fatal("no rotation at 1 MB")
+	}
+	if len(m) > 2 {
+		t.Fatalf("%d backups kept, want at most MaxBackups=2: %v", len(m), m)
 	}
 	st, err := os.Stat(filepath.Join(dir, "big.jsonl"))
 	if err != nil || st.Size() > 1<<20 {
 		t.Fatalf("live file too big or missing: %v", err)
+	}
+}
+
+// BenchmarkLogLine: the cost of one line (lock, open, append, close).
+func BenchmarkLogLine(b *testing.B) {
+	s, _ := logging.NewSet(logging.Options{Dir: b.TempDir(), Console: io.Discard})
+	l := s.File("bench", "t")
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		l.Info().Int("i", i).Str("event", "job finished").Msg("x")
 	}
 }

@@ -6,11 +6,8 @@ import (
 	"github.com/localsupervisor/supervisor/pkg/db"
 )
 
-// idPageSize bounds one page of pageIDs.
-const idPageSize = 500
-
 // pageIDs runs query (first "?" for the last id seen, starting after
-// start, then args; selecting only id, ORDER BY id LIMIT idPageSize) page
+// start, then args; selecting only id, ORDER BY id LIMIT 500, as the callers write it) page
 // by page and hands each page to fn.
 // Each page is read completely and its cursor closed before fn runs, so no
 // read transaction stays open while fn enqueues or touches files. It stops

@@ -35,8 +35,6 @@ func TestExtractJSON(t *testing.T) {
 	}
 }
 
-func f(v float64) *float64 { return &v }
-
 func TestParseOutputNormalisation(t *testing.T) {
 	fixture, err := os.ReadFile("testdata/answers/quality_prose_fenced.txt")
 	if err != nil {

@@ -63,9 +63,8 @@ func seedMedia(b *testing.B, n int) *sql.DB {
 // finish per job against an instant fake (one tags_normalize job each).
 func BenchmarkServiceOverheadPerJob(b *testing.B) {
 	r := newRigTB(b, func(c *ollama.Config) { c.Worker.MaxConcurrency = 2 })
-	ids := make([]int64, 0, b.N)
 	for i := 0; i < b.N; i++ {
-		ids = append(ids, r.addImageTB(b))
+		r.addImageTB(b)
 	}
 	cfg := jobs.DefaultConfig()
 	cfg.QueueMaxTotal, cfg.QueueMaxPerTypeDefault = 0, 0

@@ -49,6 +49,9 @@ type ServiceOptions struct {
 	// HeartbeatEvery is how often a running child's job row is refreshed
 	// and cancel_requested checked (default 1 s).
 	HeartbeatEvery time.Duration
+	// SystemError records a failed job or round in system_errors.jsonl
+	// (cliapp.Env.SystemError, rate-limited there; nil: not recorded).
+	SystemError func(code string, fields map[string]any)
 }
 
 // Service is the ollama-service loop.
@@ -184,6 +187,7 @@ func (s *Service) batch(ctx context.Context) time.Duration {
 	c, err := Counts(ctx, s.o.DB)
 	if err != nil {
 		s.o.Log.Error().Err(err).Str("event", "counts_failed").Msg("counts_failed")
+		s.reportRound("counts_failed", err)
 		return s.o.Sleep
 	}
 	if c.Queued == 0 {
@@ -236,6 +240,7 @@ func (s *Service) batch(ctx context.Context) time.Duration {
 		j, err := claimJob(ctx, s.o.Queue, s.owner+":"+strconv.Itoa(s.spawned()), s.o.MediaID, s.cfg.Worker.MaxRetries+1)
 		if err != nil {
 			s.o.Log.Error().Err(err).Str("event", "claim_failed").Msg("claim_failed")
+			s.reportRound("claim_failed", err)
 			break
 		}
 		if j == nil {
@@ -284,8 +289,10 @@ func (s *Service) supervise(ctx context.Context, j *JobRow) {
 	stdout, _ := cmd.StdoutPipe()
 	cmd.Stderr = os.Stderr
 	if err := cmd.Start(); err != nil {
-		_, _ = finishJob(context.Background(), j, j.job.Failure(reason.Transient(CodeChildSpawn, err), false))
+		f := j.job.Failure(reason.Transient(CodeChildSpawn, err), false)
+		_, _ = finishJob(context.Background(), j, f)
 		_ = tr.Fail(CodeChildSpawn, err.Error(), nil)
+		s.reportJob(j, string(f.Kind), f.Code, f.Message)
 		return
 	}
 	pid := cmd.Process.Pid
@@ -362,9 +369,12 @@ loop:
 		s.count(r.Status)
 		// A child that died without writing its end state (crash, OOM).
 		if st, owner, err := jobState(context.Background(), s.o.DB, j.ID); err == nil && st == "running" && owner == j.Owner {
-			_, _ = finishJob(context.Background(), j, j.job.Failure(reason.Transient(CodeChildNoResult, errors.New("child exited without result")), false))
+			f := j.job.Failure(reason.Transient(CodeChildNoResult, errors.New("child exited without result")), false)
+			_, _ = finishJob(context.Background(), j, f)
 			_ = tr.Fail(CodeChildNoResult, "child exited without result", nil)
+			r.Status, r.Code, r.Error = string(f.Kind), f.Code, f.Message
 		}
+		s.reportJob(j, r.Status, r.Code, r.Error)
 		return
 	}
 	s.mu.Lock()
@@ -407,6 +417,7 @@ loop:
 	}
 	_, _ = finishJob(context.Background(), j, f)
 	s.count(string(f.Kind))
+	s.reportJob(j, string(f.Kind), f.Code, f.Message)
 	_ = tr.Fail(cmp.Or(f.Code, CodeCancelled), f.Message, map[string]any{"killed": true, "kill_failed": killFailed, "termination": term, "budget_ms": budget.Milliseconds()})
 	s.o.JobsLog.Warn().Str("event", "killed").Int64("job_id", j.ID).Str("mode", string(j.Mode)).Int("pid", pid).Str("reason", killReason).
 		Str("status", string(f.Kind)).Str("error_code", f.Code).Str("trace_file", tracePath).Interface("termination", term).Msg("killed")
@@ -422,6 +433,24 @@ func waitExit(exited <-chan error, d time.Duration) bool {
 	case <-t.C:
 		return false
 	}
+}
+
+// reportJob records a child run that failed (the job was retried or ended
+// in error) in system_errors.jsonl; done and cancelled runs are not errors.
+func (s *Service) reportJob(j *JobRow, status, code, msg string) {
+	if s.o.SystemError == nil || status == "done" || status == "cancelled" || status == "released" {
+		return
+	}
+	s.o.SystemError(cmp.Or(code, "ollama_job_failed"), map[string]any{"message": reason.Truncate(cmp.Or(msg, code, "failed"), 500),
+		"job_id": j.ID, "job_type": j.Type, "mode": string(j.Mode), "attempt": j.Attempt, "status": status})
+}
+
+// reportRound records a failed service round (counts, claim).
+func (s *Service) reportRound(code string, err error) {
+	if s.o.SystemError == nil {
+		return
+	}
+	s.o.SystemError(reason.CodeOr(err, code), map[string]any{"message": reason.Truncate(err.Error(), 500), "kind": code})
 }
 
 func (s *Service) count(status string) {

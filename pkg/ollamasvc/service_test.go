@@ -230,11 +230,16 @@ func TestOllamaDownBlocksWithoutAttempt(t *testing.T) {
 
 func TestHangingVisionRequestKilledAtDeadline(t *testing.T) {
 	r, _, jobID := hangingCaption(t, 1)
-	svc := r.service(ServiceOptions{})
+	svc := r.service(ServiceOptions{SystemError: func(code string, f map[string]any) { r.logs.SystemError("ollama_service", code, f) }})
 	r.runUntil(t, svc, func() bool { s := r.job(t, jobID).Status; return s != "queued" && s != "running" })
 	row := r.job(t, jobID)
 	if row.Status != "error" || row.LastErrorCode != CodeChildTimeout {
 		t.Fatalf("job: %+v", row)
+	}
+	// The killed job is a system error the dashboard lists.
+	if b, err := os.ReadFile(filepath.Join(r.dir, "LOGS", "system_errors.jsonl")); err != nil ||
+		!strings.Contains(string(b), `"reason_code":"`+CodeChildTimeout+`"`) || !strings.Contains(string(b), `"service":"ollama_service"`) {
+		t.Fatalf("system_errors.jsonl lacks the killed job: %s %v", b, err)
 	}
 	if svc.Stats.Killed != 1 {
 		t.Fatalf("stats: %+v", svc.Stats)

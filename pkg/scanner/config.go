@@ -187,14 +187,6 @@ func (c Config) AuthMode() AuthMode {
 	}
 }
 
-// authHeaderName is the header the credentials travel in.
-func (c Config) authHeaderName() string {
-	if c.AuthMode() == AuthAPIKey {
-		return strings.TrimSpace(c.APIKeyHeader)
-	}
-	return "Authorization"
-}
-
 // RequiredAnyAuth returns the alternatives that satisfy scanner auth, as
 // reported in config errors (seed: required_any).
 func RequiredAnyAuth() []string {

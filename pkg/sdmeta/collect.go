@@ -88,17 +88,6 @@ func (c *collector) find(names ...string) (entry, bool) {
 	return entry{}, false
 }
 
-// findFull matches the full key case-insensitively (for keys with dots such
-// as "XML:com.adobe.xmp").
-func (c *collector) findFull(key string) (entry, bool) {
-	for _, e := range c.entries {
-		if strings.EqualFold(e.key, key) && strings.TrimSpace(e.value) != "" {
-			return e, true
-		}
-	}
-	return entry{}, false
-}
-
 // truncateRaw cuts s at MaxRawBytes on a rune boundary and appends the
 // marker.
 func truncateRaw(s string) string {

@@ -8,19 +8,37 @@ import (
 	"path/filepath"
 	"testing"
 
+	"github.com/localsupervisor/supervisor/pkg/svtest"
 	"github.com/localsupervisor/supervisor/pkg/svtest/pngtest"
 )
 
 // seedFiles adds the shared fixtures of the given folders to a corpus.
 func seedFiles(f *testing.F, globs ...string) {
+	for _, b := range seedInputs(f, globs...) {
+		f.Add(b)
+	}
+}
+
+// seedInputs reads the small shared fixtures (< 64 KiB) matching globs
+// below the shared real-world fixtures (svtest.OptionalSharedFixtures: the
+// fuzz targets have seeds of their own, so absent fixtures only fail under
+// SV_REQUIRE_TOOLS=1).
+func seedInputs(tb testing.TB, globs ...string) [][]byte {
+	tb.Helper()
+	root := svtest.OptionalSharedFixtures(tb)
+	if root == "" {
+		return nil
+	}
+	var out [][]byte
 	for _, g := range globs {
-		files, _ := filepath.Glob(filepath.Join("..", "..", "..", "shared", "fixtures", "realworld", g))
+		files, _ := filepath.Glob(filepath.Join(root, g))
 		for _, p := range files {
 			if b, err := os.ReadFile(p); err == nil && len(b) < 64<<10 {
-				f.Add(b)
+				out = append(out, b)
 			}
 		}
 	}
+	return out
 }
 
 func checkResult(t *testing.T, r Result) {
@@ -97,4 +115,22 @@ func FuzzComfyWalk(f *testing.F) {
 			t.Fatal(err)
 		}
 	})
+}
+
+// TestFuzzSeedsFollowSharedDir: the fuzz seeds come from the one shared
+// lookup (SV_SHARED_DIR honoured), not from a path of their own.
+func TestFuzzSeedsFollowSharedDir(t *testing.T) {
+	dir := t.TempDir()
+	sub := filepath.Join(dir, "fixtures", "realworld", "sd_a1111")
+	if err := os.MkdirAll(sub, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(sub, "only.png"), []byte("seed"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	t.Setenv("SV_SHARED_DIR", dir)
+	got := seedInputs(t, "sd_a1111/*.png")
+	if len(got) != 1 || string(got[0]) != "seed" {
+		t.Fatalf("seeds %d (want exactly the one file under SV_SHARED_DIR)", len(got))
+	}
 }

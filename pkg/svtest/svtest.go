@@ -35,20 +35,52 @@ func RepoRoot(tb testing.TB) string {
 	return filepath.Clean(filepath.Join(filepath.Dir(file), "..", ".."))
 }
 
-// SharedFixtures returns the team's shared fixtures: $SV_SHARED_DIR/fixtures/
-// realworld when set, else ../shared/fixtures/realworld beside the repository
-// (where CI puts it). It skips (fails with SV_REQUIRE_TOOLS=1) when absent.
+// SharedDir is the one lookup of the team's shared folder (ARCHITECTURE.md,
+// spec/, fixtures/): $SV_SHARED_DIR when set, else ../shared beside the
+// repository (where CI puts it). It only locates the folder; see
+// SharedFixtures and OptionalSharedFixtures for what a test does when the
+// folder is absent.
+func SharedDir(tb testing.TB) string {
+	tb.Helper()
+	if dir := os.Getenv("SV_SHARED_DIR"); dir != "" {
+		return dir
+	}
+	return filepath.Join(RepoRoot(tb), "..", "shared")
+}
+
+// sharedFixturesPath is shared/fixtures/realworld and whether it exists.
+func sharedFixturesPath(tb testing.TB) (string, bool) {
+	tb.Helper()
+	p := filepath.Join(SharedDir(tb), "fixtures", "realworld")
+	_, err := os.Stat(p)
+	return p, err == nil
+}
+
+// SharedFixtures returns the shared real-world fixtures folder
+// (SharedDir/fixtures/realworld). When it is absent the test is skipped, or
+// fails under SV_REQUIRE_TOOLS=1 (see SkipUnlessRequired).
 func SharedFixtures(tb testing.TB) string {
 	tb.Helper()
-	p := filepath.Join(RepoRoot(tb), "..", "shared", "fixtures", "realworld")
-	if dir := os.Getenv("SV_SHARED_DIR"); dir != "" {
-		p = filepath.Join(dir, "fixtures", "realworld")
-	}
-	if _, err := os.Stat(p); err != nil {
-		if os.Getenv("SV_REQUIRE_TOOLS") == "1" {
-			tb.Fatalf("shared fixtures missing at %s", p)
-		}
-		tb.Skipf("shared fixtures missing at %s", p)
+	p, ok := sharedFixturesPath(tb)
+	if !ok {
+		SkipUnlessRequired(tb, "shared fixtures missing at %s (set SV_SHARED_DIR to the shared folder)", p)
 	}
 	return p
+}
+
+// OptionalSharedFixtures is SharedFixtures for tests that also have inputs
+// of their own (fuzz seeds): when the fixtures are absent it returns "" and
+// the test goes on without them, except under SV_REQUIRE_TOOLS=1, where it
+// fails so CI never runs with fewer inputs than intended.
+func OptionalSharedFixtures(tb testing.TB) string {
+	tb.Helper()
+	p, ok := sharedFixturesPath(tb)
+	if ok {
+		return p
+	}
+	if os.Getenv("SV_REQUIRE_TOOLS") == "1" {
+		tb.Fatalf("shared fixtures missing at %s (set SV_SHARED_DIR to the shared folder; SV_REQUIRE_TOOLS=1)", p)
+	}
+	tb.Logf("shared fixtures missing at %s: running without them", p)
+	return ""
 }

@@ -81,9 +81,10 @@ func TestBuildBinaryWith(t *testing.T) {
 // recTB records failures; Fatal ends the calling goroutine like the real one.
 type recTB struct {
 	testing.TB
-	mu    sync.Mutex
-	errs  []string
-	fatal bool
+	mu      sync.Mutex
+	errs    []string
+	fatal   bool
+	skipped bool
 }
 
 func (r *recTB) Helper() {}
@@ -97,7 +98,12 @@ func (r *recTB) Fatalf(format string, args ...any) {
 	r.fatal = true
 	runtime.Goexit()
 }
-func (r *recTB) Fatal(args ...any) { r.Fatalf("%s", fmt.Sprint(args...)) }
+func (r *recTB) Fatal(args ...any)   { r.Fatalf("%s", fmt.Sprint(args...)) }
+func (r *recTB) Logf(string, ...any) {}
+func (r *recTB) Skipf(string, ...any) {
+	r.skipped = true
+	runtime.Goexit()
+}
 
 // run calls fn with a recording TB in its own goroutine (Fatal ends it).
 func run(fn func(tb testing.TB)) *recTB {
@@ -155,4 +161,54 @@ func TestReadFile(t *testing.T) {
 	if r := run(func(tb testing.TB) { ReadFile(tb, p+".missing") }); !r.fatal {
 		t.Fatal("a missing file must fail the test")
 	}
+}
+
+// TestSharedFixturesLookup: one lookup of the shared folder, honouring
+// SV_SHARED_DIR; an absent folder skips (SharedFixtures), or is tolerated
+// (OptionalSharedFixtures), except under SV_REQUIRE_TOOLS=1 where both fail.
+func TestSharedFixturesLookup(t *testing.T) {
+	withFixtures := t.TempDir()
+	fx := filepath.Join(withFixtures, "fixtures", "realworld")
+	if err := os.MkdirAll(fx, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	empty := t.TempDir()
+	cases := []struct {
+		name, dir, require  string
+		want                string
+		wantFatal, wantSkip bool // of SharedFixtures; Optional never skips
+	}{
+		{name: "present", dir: withFixtures, want: fx},
+		{name: "present required", dir: withFixtures, require: "1", want: fx},
+		{name: "absent", dir: empty, wantSkip: true},
+		{name: "absent required", dir: empty, require: "1", wantFatal: true},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Setenv("SV_SHARED_DIR", tc.dir)
+			t.Setenv("SV_REQUIRE_TOOLS", tc.require)
+			var got string
+			r := run(func(tb testing.TB) { got = SharedFixtures(tb) })
+			if r.fatal != tc.wantFatal || r.skipped != tc.wantSkip {
+				t.Fatalf("SharedFixtures: fatal=%v skipped=%v, want %v %v", r.fatal, r.skipped, tc.wantFatal, tc.wantSkip)
+			}
+			if !r.fatal && !r.skipped && got != tc.want {
+				t.Fatalf("SharedFixtures = %q, want %q", got, tc.want)
+			}
+			got = "unset"
+			r = run(func(tb testing.TB) { got = OptionalSharedFixtures(tb) })
+			if r.fatal != tc.wantFatal || r.skipped {
+				t.Fatalf("OptionalSharedFixtures: fatal=%v skipped=%v, want fatal=%v", r.fatal, r.skipped, tc.wantFatal)
+			}
+			if !r.fatal && got != tc.want {
+				t.Fatalf("OptionalSharedFixtures = %q, want %q", got, tc.want)
+			}
+		})
+	}
+	t.Run("default beside the repository", func(t *testing.T) {
+		t.Setenv("SV_SHARED_DIR", "")
+		if got, want := SharedDir(t), filepath.Join(RepoRoot(t), "..", "shared"); got != want {
+			t.Fatalf("SharedDir = %q, want %q", got, want)
+		}
+	})
 }

@@ -66,7 +66,7 @@ func Serve(ctx context.Context, env *cliapp.Env, o ServeOptions) error {
 	srv, err := New(Options{Config: cfg, DB: env.DB, ReadDB: rdb, Log: env.Log, Clock: env.Clock,
 		Thumbs: ThumbAdapter{G: gen}, Jobs: q, JobAdmin: JobAdminAdapter{Q: q}, Launcher: o.Launcher,
 		Version: o.Version, ExtraRoutes: o.ExtraRoutes, Supervised: o.Supervised, DetailSections: o.DetailSections,
-		Freshness: time.Duration(env.Modules.Jobs.FreshSeconds) * time.Second})
+		Freshness: time.Duration(env.Modules.Jobs.FreshSeconds) * time.Second, SystemError: env.SystemError})
 	if err != nil {
 		return err
 	}

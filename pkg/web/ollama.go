@@ -330,10 +330,16 @@ func (h *ollamaHandlers) delete(w http.ResponseWriter, r *http.Request, p map[st
 		}
 		for rows.Next() {
 			var id int64
-			_ = rows.Scan(&id)
+			if err := rows.Scan(&id); err != nil {
+				rows.Close()
+				return err
+			}
 			blocked = append(blocked, id)
 		}
 		rows.Close()
+		if err := rows.Err(); err != nil {
+			return err
+		}
 		if len(blocked) > 0 && !force {
 			_, err := tx.ExecContext(ctx, `UPDATE jobs SET cancel_requested = 1, updated_at = ? WHERE media_id = ? AND type = ? AND status = 'running'`, now, mediaID, mode.JobType())
 			return err

@@ -137,6 +137,9 @@ type Options struct {
 	// PageSize is the number of cards per list page (0: catalog.PageSize).
 	// Tests use small pages to reach page boundaries with little data.
 	PageSize int
+	// SystemError records a 5xx response in system_errors.jsonl
+	// (cliapp.Env.SystemError, rate-limited there; nil: not recorded).
+	SystemError func(code string, fields map[string]any)
 }
 
 // Server is the web UI. Create it with New and serve Handler().
@@ -167,6 +170,7 @@ type Server struct {
 	servableCache servableRoots
 	srcCounts     sourceCounts
 	supervised    Supervised
+	systemError   func(code string, fields map[string]any)
 	handler       http.Handler
 	// services are the enabled switches of the optional services
 	// (ServiceTagger, ServiceOllama, ServiceForge), read once in New.
@@ -193,7 +197,7 @@ func New(o Options) (*Server, error) {
 	s := &Server{cfg: o.Config, db: o.DB, rdb: o.ReadDB, log: o.Log, clock: o.Clock, thumbs: o.Thumbs,
 		jobs: o.Jobs, jobAdmin: o.JobAdmin, launcher: o.Launcher, version: o.Version, secureCookies: o.SecureCookies,
 		sessions: newSessionStore(o.DB, o.ReadDB), i18n: cat, extraRoutes: o.ExtraRoutes, sections: o.DetailSections,
-		pageSize: o.PageSize, supervised: o.Supervised, logins: newLoginLimiter(loginMaxTracked)}
+		pageSize: o.PageSize, supervised: o.Supervised, logins: newLoginLimiter(loginMaxTracked), systemError: o.SystemError}
 	if s.pageSize <= 0 {
 		s.pageSize = catalog.PageSize
 	}
@@ -270,7 +274,7 @@ func (s *Server) routes() http.Handler {
 	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
 		s.fail(w, r, http.StatusNotFound, CodeNotFound, nil)
 	})
-	return s.withSecurity(s.recoverer(mux))
+	return s.withSecurity(s.reportServerErrors(s.recoverer(mux)))
 }
 
 // Mutating exposes the CSRF/admin wrapper to extension routes.
@@ -308,6 +312,7 @@ func wantsJSON(r *http.Request) bool {
 // message in the person's language, a next step and a link back). Internal
 // details (paths, SQL, stack traces) are logged, never sent.
 func (s *Server) fail(w http.ResponseWriter, r *http.Request, status int, code string, err error) {
+	noteFailure(r, code, err)
 	if err != nil {
 		s.log.Warn().Err(err).Str("reason_code", code).Str("path", r.URL.Path).Int("status", status).Msg("request failed")
 	}

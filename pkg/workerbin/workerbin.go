@@ -17,7 +17,6 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"runtime"
 	"strings"
 	"time"
 
@@ -125,16 +124,15 @@ func ModuleRoot(dir string) string {
 	}
 }
 
-// GoCommand is the go command: $PATH's, else the toolchain's own.
+// GoCommand is the go command on $PATH. Under `go test` that is always the
+// toolchain running the test (go test puts its GOROOT/bin first on the
+// test's PATH), so no fallback to the deprecated runtime.GOROOT is needed;
+// without one, exec reports "go" as not found.
 func GoCommand() string {
 	if p, err := exec.LookPath("go"); err == nil {
 		return p
 	}
-	p := filepath.Join(runtime.GOROOT(), "bin", "go")
-	if runtime.GOOS == "windows" {
-		p += ".exe"
-	}
-	return p
+	return "go"
 }
 
 func all(dir string, names []string) bool {

@@ -57,6 +57,9 @@ type Base struct {
 	// Report records an error that ends the worker in the logs (nil:
 	// not recorded beyond stderr).
 	Report func(error)
+	// SystemError records a failed job or batch in system_errors.jsonl
+	// (cliapp.Env.SystemError; nil: not recorded there).
+	SystemError func(code string, fields map[string]any)
 	// Close releases DB and logs.
 	Close func()
 }
@@ -140,7 +143,7 @@ func defaultBootstrap(spec Spec) func(c *cli.Context) (*Base, error) {
 			return nil, err
 		}
 		return &Base{Config: env.Config, DB: env.DB, Log: env.Log, Clock: env.Clock, LogsDir: env.Config.Paths.Logs,
-			Jobs: env.Modules.Jobs, Stdout: env.Stdout, JSON: env.JSON, Close: env.Close, Report: env.Report}, nil
+			Jobs: env.Modules.Jobs, Stdout: env.Stdout, JSON: env.JSON, Close: env.Close, Report: env.Report, SystemError: env.SystemError}, nil
 	}
 }
 
@@ -179,7 +182,7 @@ func run(c *cli.Context, spec Spec) error {
 	if cleanup != nil {
 		defer cleanup()
 	}
-	ro := jobs.RunnerOptions{Queue: q, Worker: worker, Types: spec.Types, Handlers: handlers, LogsDir: base.LogsDir, Logger: base.Log}
+	ro := jobs.RunnerOptions{Queue: q, Worker: worker, Types: spec.Types, Handlers: reportFailures(handlers, base.SystemError), LogsDir: base.LogsDir, Logger: base.Log}
 	if spec.ClaimFilter != nil {
 		ro.ClaimFilter = spec.ClaimFilter(env)
 	}
@@ -226,7 +229,8 @@ func run(c *cli.Context, spec Spec) error {
 		}
 		sleep = max(sleep, 100)
 		s, err = r.RunLoop(c.Context, jobs.LoopOptions{BatchLimit: c.Int("limit"), Sleep: time.Duration(sleep) * time.Millisecond,
-			MaxDuration: time.Duration(c.Float64("max-minutes") * float64(time.Minute)), MaxBatches: c.Int("max-batches")})
+			MaxDuration: time.Duration(c.Float64("max-minutes") * float64(time.Minute)), MaxBatches: c.Int("max-batches"),
+			OnBatchError: func(err error) { reportBatch(base.SystemError, err) }})
 	} else {
 		s, err = r.RunBatch(c.Context, c.Int("limit"))
 	}
@@ -242,4 +246,57 @@ func run(c *cli.Context, spec Spec) error {
 func summary(base *Base, c *cli.Context, line string, v any) {
 	env := cliapp.Env{Stdout: base.Stdout, Stderr: c.App.ErrWriter, JSON: base.JSON || c.Bool("json")}
 	env.Summary(line, v)
+}
+
+// Codes of system_errors.jsonl lines for failures without a reason code of
+// their own.
+const (
+	CodeJobFailed    = "job_failed"
+	CodeBatchFailed  = "batch_failed"
+	CodeHandlerPanic = "handler_panic"
+)
+
+// reportFailures wraps every handler so that a job run that fails is
+// recorded in system_errors.jsonl (rate-limited per worker and code there),
+// whether the Runner then retries the job or ends it in error. A run ended
+// by its context (shutdown, cancel request) is not a failure of the system.
+// report nil: the handlers are returned as they are.
+func reportFailures(hs map[string]jobs.Handler, report func(code string, fields map[string]any)) map[string]jobs.Handler {
+	if report == nil {
+		return hs
+	}
+	out := make(map[string]jobs.Handler, len(hs))
+	for typ, h := range hs {
+		if h == nil {
+			out[typ] = nil // NewRunner names the missing handler
+			continue
+		}
+		out[typ] = func(ctx context.Context, j *jobs.Job) (any, error) {
+			fields := func(msg string) map[string]any {
+				return map[string]any{"message": reason.Truncate(msg, 500), "kind": CodeJobFailed,
+					"job_id": j.ID, "job_type": j.Type, "attempt": j.Attempt, "max_attempts": j.MaxAttempts}
+			}
+			defer func() {
+				// The Runner turns a panic into the job's failure.
+				if v := recover(); v != nil {
+					report(CodeHandlerPanic, fields(fmt.Sprint(v)))
+					panic(v)
+				}
+			}()
+			res, err := h(ctx, j)
+			if err != nil && ctx.Err() == nil {
+				report(reason.CodeOr(err, CodeJobFailed), fields(err.Error()))
+			}
+			return res, err
+		}
+	}
+	return out
+}
+
+// reportBatch records a failed batch of a --loop worker (the loop goes on).
+func reportBatch(report func(code string, fields map[string]any), err error) {
+	if report == nil {
+		return
+	}
+	report(reason.CodeOr(err, CodeBatchFailed), map[string]any{"message": reason.Truncate(err.Error(), 500), "kind": CodeBatchFailed})
 }

@@ -2,8 +2,14 @@ package workercmd_test
 
 import (
 	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
 	"io"
+	"os"
 	"path/filepath"
+	"slices"
+	"strings"
 	"testing"
 	"time"
 
@@ -13,6 +19,7 @@ import (
 	"github.com/localsupervisor/supervisor/pkg/db/dbtest"
 	"github.com/localsupervisor/supervisor/pkg/jobs"
 	"github.com/localsupervisor/supervisor/pkg/jobs/workerstate"
+	"github.com/localsupervisor/supervisor/pkg/reason"
 	"github.com/localsupervisor/supervisor/pkg/workercmd"
 )
 
@@ -58,5 +65,61 @@ func TestLockedRunsOnlyUnderTheLock(t *testing.T) {
 	run()
 	if locked != 1 || stopped != 1 {
 		t.Fatalf("lock held elsewhere: Locked ran %d times, stop %d; want still 1, 1", locked, stopped)
+	}
+}
+
+// TestFailedJobsReachSystemErrors: a worker (default bootstrap, real logs)
+// whose jobs fail writes system_errors.jsonl lines, one per (worker, code)
+// per rate-limit window: three failures with one code give one line, a
+// failure with another code its own line.
+func TestFailedJobsReachSystemErrors(t *testing.T) {
+	dir := t.TempDir()
+	logs := filepath.Join(dir, "LOGS")
+	dbPath := filepath.Join(dir, "sv.sqlite")
+	d := dbtest.Open(t, dbPath)
+	cfg, _ := json.Marshal(map[string]any{"db": map[string]any{"path": dbPath}, "paths": map[string]any{"logs": logs},
+		"scanner": map[string]any{"enabled": false}, "logging": map[string]any{"console": false}})
+	cp := filepath.Join(dir, "config.json")
+	if err := os.WriteFile(cp, cfg, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	reg := jobs.NewRegistry(jobs.TypeSpec{Name: "t_x", Group: "test", MaxAttempts: 1})
+	q := jobs.NewQueue(jobs.QueueOptions{DB: d, Config: jobs.DefaultConfig(), Registry: reg})
+	for _, code := range []string{"broken_a", "broken_a", "broken_a", "broken_b"} {
+		if _, err := q.Enqueue(context.Background(), jobs.EnqueueRequest{Type: "t_x", Payload: map[string]string{"code": code}}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	spec := workercmd.Spec{Name: "test-worker", Worker: "test_worker", Types: []string{"t_x"}, Registry: reg,
+		Setup: func(context.Context, *workercmd.Env) (map[string]jobs.Handler, func(), error) {
+			return map[string]jobs.Handler{"t_x": func(_ context.Context, j *jobs.Job) (any, error) {
+				var p struct{ Code string }
+				_ = json.Unmarshal(j.Payload, &p)
+				return nil, reason.Permanent(p.Code, errors.New("the test handler fails"))
+			}}, nil, nil
+		},
+	}
+	app := workercmd.App(spec)
+	app.Writer, app.ErrWriter = io.Discard, io.Discard
+	if err := app.Run([]string{"test-worker", "--config=" + cp, "--limit=10"}); err != nil {
+		t.Fatal(err)
+	}
+	b, err := os.ReadFile(filepath.Join(logs, "system_errors.jsonl"))
+	if err != nil {
+		t.Fatalf("no system_errors.jsonl after failed jobs: %v", err)
+	}
+	var got []string
+	for _, l := range strings.Split(strings.TrimSpace(string(b)), "\n") {
+		var m map[string]any
+		if err := json.Unmarshal([]byte(l), &m); err != nil {
+			t.Fatalf("not JSON: %s", l)
+		}
+		if m["service"] != "test_worker" || m["event"] != "system_error" || m["job_type"] != "t_x" || !strings.Contains(fmt.Sprint(m["message"]), "the test handler fails") {
+			t.Errorf("line %v", m)
+		}
+		got = append(got, fmt.Sprint(m["reason_code"]))
+	}
+	if want := []string{"broken_a", "broken_b"}; !slices.Equal(got, want) {
+		t.Fatalf("system_errors codes %v, want %v (one per code within the rate-limit window)", got, want)
 	}
 }
