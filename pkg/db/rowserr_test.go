@@ -19,7 +19,6 @@ import (
 // stale.
 var rowsErrPending = []string{
 	"pkg/mediaops/cleanup.go",
-	"pkg/ollamasvc/child.go",
 	"pkg/scan/rescan.go",
 	"pkg/scan/run.go",
 }

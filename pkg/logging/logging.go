@@ -91,7 +91,7 @@ func (s *Set) writer(name string) *fileWriter {
 	defer s.mu.Unlock()
 	w, ok := s.writers[name]
 	if !ok {
-		w = newFileWriter(filepath.Join(s.opts.Dir, name+".jsonl"), int64(s.opts.MaxSizeMB)<<20, s.opts.MaxBackups, s.opts.Clock)
+		w = newFileWriter(filepath.Join(s.opts.Dir, name+".jsonl"), int64(s.opts.MaxSizeMB)<<20, s.opts.MaxBackups)
 		s.writers[name] = w
 	}
 	return w

@@ -115,7 +115,15 @@ func TestRotationAtSize(t *testing.T) {
 		l.Info().Str("pad", pad).Msg("x")
 	}
 	s.Close()
-	m, _ := filepath.Glob(filepath.Join(dir, "big-*.jsonl"))
+	// lumberjack prunes old backups in its own goroutine after a
+	// rotation: wait for it (bounded), never for a fixed time.
+	var m []string
+	for deadline := time.Now().Add(20 * time.Second); ; time.Sleep(10 * time.Millisecond) {
+		m, _ = filepath.Glob(filepath.Join(dir, "big-*.jsonl"))
+		if len(m) <= 2 || time.Now().After(deadline) {
+			break
+		}
+	}
 	if len(m) == 0 {
 		t.Fatal("no rotation at 1 MB")
 	}
