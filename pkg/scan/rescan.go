@@ -6,7 +6,6 @@ import (
 	"errors"
 	"os"
 	"path/filepath"
-	"strconv"
 
 	"github.com/localsupervisor/supervisor/pkg/db"
 	"github.com/localsupervisor/supervisor/pkg/library"
@@ -69,10 +68,20 @@ func (im *Importer) RescanMedia(ctx context.Context, mediaID int64) (RescanResul
 		_ = storeScan(ctx, im.DB, mediaID, nil, err, im.ScannerName, map[string]any{"path_before": m.Path}, now, false)
 		return out, err
 	}
+	// A person's 18+/safe decision wins over the tagger's verdict: the
+	// tags and rating are refreshed, has_nsfw and the file's root stay.
+	nsfw := res.HasNSFW
+	manual, decided, err := media.NSFWDecision(ctx, im.DB, mediaID)
+	if err != nil {
+		return out, err
+	}
+	if decided {
+		nsfw = manual
+	}
 	newPath := m.Path
 	moved := false
-	if _, in := library.Inside(im.Roots.All(), m.Path); in && res.HasNSFW != m.HasNSFW {
-		dst, derr := library.Destination(im.Roots, m.Type, res.HasNSFW, m.Hash, filepath.Ext(m.Path))
+	if _, in := library.Inside(im.Roots.All(), m.Path); in && nsfw != m.HasNSFW {
+		dst, derr := library.Destination(im.Roots, m.Type, nsfw, m.Hash, filepath.Ext(m.Path))
 		if derr == nil && dst != m.Path {
 			if _, serr := os.Stat(dst); serr != nil {
 				if err := library.MoveFile(m.Path, dst); err == nil {
@@ -82,11 +91,15 @@ func (im *Importer) RescanMedia(ctx context.Context, mediaID int64) (RescanResul
 		}
 	}
 	err = db.InTx(ctx, im.DB, func(tx *sql.Tx) error {
-		if err := storeScan(ctx, tx, mediaID, res, nil, im.ScannerName, map[string]any{"path_before": m.Path, "path_after": newPath}, now, true); err != nil {
+		extra := map[string]any{"path_before": m.Path, "path_after": newPath}
+		if decided {
+			extra["nsfw_manual"] = manual
+		}
+		if err := storeScan(ctx, tx, mediaID, res, nil, im.ScannerName, extra, now, true); err != nil {
 			return err
 		}
 		_, err := tx.ExecContext(ctx, `UPDATE media SET path=?, has_nsfw=?, rating=?, status='active' WHERE id=?`,
-			newPath, boolInt(res.HasNSFW), res.Rating, mediaID)
+			newPath, boolInt(nsfw), res.Rating, mediaID)
 		if err != nil {
 			return db.Classify(err)
 		}
@@ -110,7 +123,7 @@ func (im *Importer) RescanMedia(ctx context.Context, mediaID int64) (RescanResul
 		}
 	}
 	out.Result, out.Scanner, out.NSFWScore = "ok", res.Scanner, res.NSFWScore
-	out.TagsWritten, out.PathAfter, out.HasNSFW, out.Rating = len(res.Tags), newPath, res.HasNSFW, res.Rating
+	out.TagsWritten, out.PathAfter, out.HasNSFW, out.Rating = len(res.Tags), newPath, nsfw, res.Rating
 	return out, nil
 }
 
@@ -165,24 +178,22 @@ func (im *Importer) PromptsRebuild(ctx context.Context, o RebuildOptions) (Rebui
 	}
 	q += ` ORDER BY m.id LIMIT ? OFFSET ?`
 	args = append(args, limit, o.Offset)
-	rows, err := im.DB.QueryContext(ctx, q, args...)
-	if err != nil {
-		return s, db.Classify(err)
-	}
 	type cand struct {
 		id   int64
 		path string
 	}
 	var cands []cand
-	for rows.Next() {
+	err := eachRow(ctx, im.DB, q, args, func(rows *sql.Rows) error {
 		var c cand
 		if err := rows.Scan(&c.id, &c.path); err != nil {
-			rows.Close()
-			return s, err
+			return err
 		}
 		cands = append(cands, c)
+		return nil
+	})
+	if err != nil {
+		return s, err
 	}
-	rows.Close()
 	s.Total = len(cands)
 	for _, c := range cands {
 		if err := ctx.Err(); err != nil {
@@ -249,5 +260,3 @@ func ids(ctx context.Context, d *sql.DB, q string, args ...any) ([]int64, error)
 	}
 	return out, rows.Err()
 }
-
-var _ = strconv.Itoa

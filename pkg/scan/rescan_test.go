@@ -2,6 +2,7 @@ package scan_test
 
 import (
 	"context"
+	"fmt"
 	"os"
 	"path/filepath"
 	"testing"
@@ -88,5 +89,86 @@ func TestPromptsRebuildIdempotent(t *testing.T) {
 	d.QueryRow(`SELECT COUNT(*) FROM media_meta WHERE meta_key='parameters'`).Scan(&meta)
 	if s3.Processed != 2 || s3.Changed != 0 || hist != 2 || meta != 2 {
 		t.Fatalf("forced rerun appended: %+v hist=%d meta=%d", s3, hist, meta)
+	}
+}
+
+// TestRescanKeepsManualNSFWDecision (issue #17 item 1): a person's 18+ or
+// safe decision survives a rescan whose tagger says otherwise: has_nsfw
+// and the file's place stay, the tags are refreshed.
+func TestRescanKeepsManualNSFWDecision(t *testing.T) {
+	for _, tc := range []struct {
+		name   string
+		tagger float64 // the tagger's nsfw score, before and after
+		manual bool
+	}{
+		{"adult over safe verdict", 0.1, true},
+		{"safe over adult verdict", 0.99, false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			ctx := context.Background()
+			d := openDB(t)
+			roots := testRoots(t)
+			fake := scannertest.New(t, scannertest.Options{NSFWScore: tc.tagger})
+			cfg := scanner.DefaultConfig()
+			cfg.BaseURL, cfg.Token = fake.URL, "x"
+			im := newImporter(d, roots, scan.ModeMove)
+			im.Tagger = scanner.New(cfg, nil)
+			p := filepath.Join(t.TempDir(), "a.png")
+			os.WriteFile(p, pngtest.PNG(12, 12, 9), 0o644)
+			out, err := im.ImportFile(ctx, p)
+			if err != nil || out.Status != scan.StatusImported {
+				t.Fatalf("%+v %v", out, err)
+			}
+			// The function the web's toggle_nsfw action calls.
+			decided, err := media.SetNSFW(ctx, d, roots, out.MediaID, tc.manual, t0)
+			if err != nil {
+				t.Fatal(err)
+			}
+			for i := range 2 {
+				res, err := im.RescanMedia(ctx, out.MediaID)
+				if err != nil {
+					t.Fatal(err)
+				}
+				m, _ := media.Get(ctx, d, out.MediaID)
+				if m.HasNSFW != tc.manual || res.HasNSFW != tc.manual || m.Path != decided {
+					t.Fatalf("rescan %d: has_nsfw=%v path=%s, want %v at %s", i, m.HasNSFW, m.Path, tc.manual, decided)
+				}
+				if _, err := os.Stat(decided); err != nil {
+					t.Fatalf("rescan %d moved the file: %v", i, err)
+				}
+			}
+		})
+	}
+}
+
+// TestMarkMissingAcrossBatches: more vanished files than one markMissing
+// write transaction takes (issue #17 item 23) are all marked missing and
+// their fingerprints forgotten; the files still present stay active.
+func TestMarkMissingAcrossBatches(t *testing.T) {
+	ctx := context.Background()
+	d := openDB(t)
+	im := newImporter(d, testRoots(t), scan.ModeInPlace)
+	im.Extract = nil
+	dir := t.TempDir()
+	const n = 600 // > 2 batches
+	for i := range n {
+		os.WriteFile(filepath.Join(dir, fmt.Sprintf("f%03d.png", i)), pngtest.PNG(3+i/256, 2, uint8(i)), 0o644)
+	}
+	if s, err := im.ScanPath(ctx, dir, scan.RunOptions{}); err != nil || s.Imported != n {
+		t.Fatalf("%+v %v", s, err)
+	}
+	for i := range n - 1 {
+		os.Remove(filepath.Join(dir, fmt.Sprintf("f%03d.png", i)))
+	}
+	s, err := im.ScanPath(ctx, dir, scan.RunOptions{})
+	if err != nil || s.Missing != n-1 {
+		t.Fatalf("%+v %v", s, err)
+	}
+	var missing, active, files int
+	d.QueryRow(`SELECT COUNT(*) FROM media WHERE status='missing'`).Scan(&missing)
+	d.QueryRow(`SELECT COUNT(*) FROM media WHERE status='active'`).Scan(&active)
+	d.QueryRow(`SELECT COUNT(*) FROM scan_files`).Scan(&files)
+	if missing != n-1 || active != 1 || files != 1 {
+		t.Fatalf("missing=%d active=%d scan_files=%d", missing, active, files)
 	}
 }
