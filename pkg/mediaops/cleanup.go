@@ -64,6 +64,11 @@ func (s *Service) CleanupMissing(ctx context.Context, o CleanupOptions) (*Cleanu
 				page = append(page, r)
 			}
 			rs.Close()
+			// A page cut short by an error is not the end of the media:
+			// stopping here would leave the rest unchecked silently.
+			if err := rs.Err(); err != nil {
+				return rep, db.Classify(err)
+			}
 			if len(page) == 0 {
 				break
 			}
@@ -113,6 +118,9 @@ func (s *Service) CleanupMissing(ctx context.Context, o CleanupOptions) (*Cleanu
 		cands = append(cands, c)
 	}
 	rs.Close()
+	if err := rs.Err(); err != nil {
+		return rep, db.Classify(err)
+	}
 	for _, c := range cands {
 		if c.locked {
 			rep.Locked++
