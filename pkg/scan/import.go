@@ -19,6 +19,7 @@ import (
 	"github.com/localsupervisor/supervisor/pkg/reason"
 	"github.com/localsupervisor/supervisor/pkg/scanner"
 	"github.com/localsupervisor/supervisor/pkg/sdmeta"
+	"github.com/localsupervisor/supervisor/pkg/sources"
 	"github.com/localsupervisor/supervisor/pkg/svtime"
 )
 
@@ -83,6 +84,10 @@ type Enqueuer func(ctx context.Context, tx *sql.Tx, mediaIDs []int64) (refused [
 type Importer struct {
 	DB    *sql.DB
 	Roots library.Roots
+	// Derivatives is paths.derivatives: with Roots and the library
+	// sources, the folders whose files rescan and prompts rebuild may read
+	// (sources.Readable).
+	Derivatives string
 	// Mode is move, copy or in_place (default move, like the original).
 	Mode string
 	// MaxPixels is the decompression-bomb budget (default probe's).
@@ -206,6 +211,16 @@ func (im *Importer) unchanged(ctx context.Context, path string, k fileKey) (bool
 	}
 	ok, id := im.unchangedRow(r, path, k)
 	return ok, id, nil
+}
+
+// readable is the inside-the-roots rule for reading catalogued files
+// (the web UI's, sources.Readable).
+func (im *Importer) readable(ctx context.Context) (sources.Readable, error) {
+	fixed := im.Roots.All()
+	if im.Derivatives != "" {
+		fixed = append(fixed, im.Derivatives)
+	}
+	return sources.LoadReadable(ctx, im.DB, fixed)
 }
 
 // ExtractFile runs Extract on the file at path (rescans, prompts rebuild,

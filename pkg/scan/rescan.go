@@ -4,12 +4,14 @@ import (
 	"context"
 	"database/sql"
 	"errors"
+	"io/fs"
 	"os"
 	"path/filepath"
 
 	"github.com/localsupervisor/supervisor/pkg/db"
 	"github.com/localsupervisor/supervisor/pkg/library"
 	"github.com/localsupervisor/supervisor/pkg/media"
+	"github.com/localsupervisor/supervisor/pkg/probe"
 	"github.com/localsupervisor/supervisor/pkg/reason"
 	"github.com/localsupervisor/supervisor/pkg/scanner"
 	"github.com/localsupervisor/supervisor/pkg/sdmeta"
@@ -54,11 +56,25 @@ func (im *Importer) RescanMedia(ctx context.Context, mediaID int64) (RescanResul
 		})
 		return out, ferr
 	}
+	// The file is read where it really is, and only inside the roots:
+	// a symlink in the library pointing elsewhere is not read through.
+	rd, err := im.readable(ctx)
+	if err != nil {
+		return out, err
+	}
+	real, err := rd.Check(m.Path)
+	if err != nil {
+		if reason.Code(err) == "" {
+			err = reason.Permanent(probe.CodeNotReadable, err)
+		}
+		_ = storeScan(ctx, im.DB, mediaID, nil, err, im.ScannerName, map[string]any{"path_before": m.Path}, now, false)
+		return out, err
+	}
 	var res *scanner.Result
 	if m.Type == library.TypeVideo {
-		res, err = im.Tagger.ScanVideo(ctx, m.Path, im.Frames)
+		res, err = im.Tagger.ScanVideo(ctx, real, im.Frames)
 	} else {
-		res, err = im.Tagger.ScanImage(ctx, m.Path)
+		res, err = im.Tagger.ScanImage(ctx, real)
 	}
 	im.ingest("rescan", m.Path, m.Type, 0, res, err)
 	if err != nil {
@@ -114,7 +130,12 @@ func (im *Importer) RescanMedia(ctx context.Context, mediaID int64) (RescanResul
 	}
 	if im.Extract != nil {
 		if pid, _, _ := media.CurrentPrompt(ctx, im.DB, mediaID); pid == 0 {
-			if r, err := im.ExtractFile(ctx, newPath); err == nil {
+			// real was checked; a moved file is at its library path.
+			src := real
+			if moved {
+				src = newPath
+			}
+			if r, err := im.ExtractFile(ctx, src); err == nil {
 				_ = db.InTx(ctx, im.DB, func(tx *sql.Tx) error {
 					_, err := media.StoreExtraction(ctx, tx, mediaID, r, media.PromptSourceRescan, now)
 					return err
@@ -149,6 +170,10 @@ type RebuildSummary struct {
 	Changed   int `json:"changed"`
 	Skipped   int `json:"skipped"`
 	Errors    int `json:"errors"`
+	// Refused counts files not read: they resolve outside the library
+	// roots and sources (a symlink pointing elsewhere) or cannot be
+	// resolved.
+	Refused int `json:"refused"`
 }
 
 // PromptsRebuild re-extracts metadata for active media whose prompt is
@@ -163,6 +188,10 @@ func (im *Importer) PromptsRebuild(ctx context.Context, o RebuildOptions) (Rebui
 	limit := o.Limit
 	if limit <= 0 {
 		limit = 250
+	}
+	rd, err := im.readable(ctx)
+	if err != nil {
+		return s, err
 	}
 	q := `SELECT m.id, m.path FROM media m WHERE m.status='active'`
 	args := []any{}
@@ -183,7 +212,7 @@ func (im *Importer) PromptsRebuild(ctx context.Context, o RebuildOptions) (Rebui
 		path string
 	}
 	var cands []cand
-	err := eachRow(ctx, im.DB, q, args, func(rows *sql.Rows) error {
+	err = eachRow(ctx, im.DB, q, args, func(rows *sql.Rows) error {
 		var c cand
 		if err := rows.Scan(&c.id, &c.path); err != nil {
 			return err
@@ -199,11 +228,18 @@ func (im *Importer) PromptsRebuild(ctx context.Context, o RebuildOptions) (Rebui
 		if err := ctx.Err(); err != nil {
 			return s, err
 		}
-		if _, err := os.Stat(c.path); err != nil {
+		// Read where the file really is, only inside the roots (the
+		// web UI's rule): a symlink pointing elsewhere is not followed.
+		real, err := rd.Check(c.path)
+		if errors.Is(err, fs.ErrNotExist) {
 			s.Skipped++
 			continue
 		}
-		r, err := im.ExtractFile(ctx, c.path)
+		if err != nil {
+			s.Refused++
+			continue
+		}
+		r, err := im.ExtractFile(ctx, real)
 		if err != nil {
 			s.Errors++
 			continue

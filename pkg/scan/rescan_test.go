@@ -9,6 +9,7 @@ import (
 
 	"github.com/localsupervisor/supervisor/pkg/library"
 	"github.com/localsupervisor/supervisor/pkg/media"
+	"github.com/localsupervisor/supervisor/pkg/reason"
 	"github.com/localsupervisor/supervisor/pkg/scan"
 	"github.com/localsupervisor/supervisor/pkg/scanner"
 	"github.com/localsupervisor/supervisor/pkg/scanner/scannertest"
@@ -170,5 +171,49 @@ func TestMarkMissingAcrossBatches(t *testing.T) {
 	d.QueryRow(`SELECT COUNT(*) FROM scan_files`).Scan(&files)
 	if missing != n-1 || active != 1 || files != 1 {
 		t.Fatalf("missing=%d active=%d scan_files=%d", missing, active, files)
+	}
+}
+
+// TestReadersRefuseSymlinkOutside (issue #17 item 20): a library file
+// replaced by a symlink to an outside file with a prompt is read neither
+// by prompts rebuild nor by rescan (the web UI's rule, sources.Readable):
+// the outside text never lands in the catalogue, the tagger never sees
+// the file.
+func TestReadersRefuseSymlinkOutside(t *testing.T) {
+	ctx := context.Background()
+	d := openDB(t)
+	roots := testRoots(t)
+	fake := scannertest.New(t, scannertest.Options{NSFWScore: 0.1})
+	cfg := scanner.DefaultConfig()
+	cfg.BaseURL, cfg.Token = fake.URL, "x"
+	im := newImporter(d, roots, scan.ModeMove)
+	im.Tagger = scanner.New(cfg, nil)
+	p := filepath.Join(t.TempDir(), "a.png")
+	os.WriteFile(p, pngtest.PNG(12, 12, 4), 0o644)
+	out, err := im.ImportFile(ctx, p)
+	if err != nil || out.Status != scan.StatusImported {
+		t.Fatalf("%+v %v", out, err)
+	}
+	outside := filepath.Join(t.TempDir(), "secret.png")
+	os.WriteFile(outside, pngtest.WithText(pngtest.PNG(12, 12, 5), "parameters", "outside secret prompt\nSteps: 20"), 0o644)
+	os.Remove(out.Dest)
+	if err := os.Symlink(outside, out.Dest); err != nil {
+		t.Fatal(err)
+	}
+	calls := len(fake.Requests())
+	s, err := im.PromptsRebuild(ctx, scan.RebuildOptions{Force: true})
+	if err != nil || s.Processed != 0 || s.Refused != 1 {
+		t.Fatalf("prompts rebuild read through the link: %+v %v", s, err)
+	}
+	if _, err := im.RescanMedia(ctx, out.MediaID); reason.Code(err) != library.CodeOutsideRoots {
+		t.Fatalf("rescan through the link: %v", err)
+	}
+	if n := len(fake.Requests()); n != calls {
+		t.Fatalf("tagger saw the outside file (%d calls)", n-calls)
+	}
+	var n int
+	d.QueryRow(`SELECT (SELECT COUNT(*) FROM prompts WHERE prompt LIKE '%secret%') + (SELECT COUNT(*) FROM media_meta WHERE meta_value LIKE '%secret%')`).Scan(&n)
+	if n != 0 {
+		t.Fatalf("outside text in the catalogue (%d rows)", n)
 	}
 }
