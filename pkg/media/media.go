@@ -111,6 +111,34 @@ func GetByHash(ctx context.Context, q db.Execer, hash string) (*Media, error) {
 	return m, nil
 }
 
+// ActiveAt loads the newest active media whose file is path; (nil, nil)
+// when there is none. One path has one active media (the in-place
+// importer updates it when the file's content changes).
+func ActiveAt(ctx context.Context, q db.Execer, path string) (*Media, error) {
+	m, err := scanMedia(q.QueryRowContext(ctx, `SELECT `+mediaCols+` FROM media WHERE path=? AND status='active' ORDER BY id DESC LIMIT 1`, path))
+	if errors.Is(err, sql.ErrNoRows) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("media at path: %w", db.Classify(err))
+	}
+	return m, nil
+}
+
+// Reactivate sets a missing media whose file is back to active, unless
+// another active media has its path meanwhile (an in-place file replaced
+// by other content): one path, one active media. It reports whether the
+// row changed.
+func Reactivate(ctx context.Context, q db.Execer, id int64) (bool, error) {
+	r, err := q.ExecContext(ctx, `UPDATE media SET status='active' WHERE id=? AND status='missing'
+		AND NOT EXISTS (SELECT 1 FROM media o WHERE o.path=media.path AND o.status='active' AND o.id<>media.id)`, id)
+	if err != nil {
+		return false, fmt.Errorf("reactivate media %d: %w", id, db.Classify(err))
+	}
+	n, _ := r.RowsAffected()
+	return n > 0, nil
+}
+
 // NewMedia is what Insert writes.
 type NewMedia struct {
 	Path     string

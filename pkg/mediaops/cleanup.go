@@ -84,7 +84,16 @@ func (s *Service) CleanupMissing(ctx context.Context, o CleanupOptions) (*Cleanu
 				default:
 					continue
 				}
-				if err := media.SetStatus(ctx, s.DB, r.id, to); err != nil {
+				if to == media.StatusActive {
+					// Not when another active media has the path
+					// meanwhile: one path, one active media.
+					if ok, err := media.Reactivate(ctx, s.DB, r.id); err != nil {
+						return rep, err
+					} else if !ok {
+						rep.Items = append(rep.Items, CleanupItem{MediaID: r.id, Path: r.path, Action: "keep_missing_path_taken"})
+						continue
+					}
+				} else if err := media.SetStatus(ctx, s.DB, r.id, to); err != nil {
 					return rep, err
 				}
 				_ = media.Audit(ctx, s.DB, media.AuditEntry{Action: "media_mark_missing", EntityType: "media", EntityID: r.id,

@@ -222,7 +222,22 @@ func (w *writer) add(ctx context.Context, p *prepared, mayExist bool) error {
 		}
 		im.ingest("import", p.path, mediaType, p.info.Size(), it.res, it.scanErr)
 	}
-	if im.mode() != ModeInPlace {
+	if im.mode() == ModeInPlace {
+		// An edited file: its path already has an active media, which
+		// takes the new content (one path, one active media).
+		old, err := media.ActiveAt(ctx, w.stmts, p.path)
+		if err != nil {
+			return err
+		}
+		if old != nil {
+			out, err := im.replaceContent(ctx, it, old)
+			if err != nil {
+				return err
+			}
+			w.emit(out)
+			return nil
+		}
+	} else {
 		out, ok, err := w.place(ctx, it)
 		if err != nil {
 			return err
@@ -473,7 +488,7 @@ func (w *writer) commit(ctx context.Context, items []*pendingImport, now time.Ti
 		if w.im.Enqueue == nil {
 			return nil
 		}
-		refused, err = w.im.Enqueue(ctx, tx, ids)
+		refused, err = w.im.Enqueue(ctx, tx, ids, true)
 		return err
 	})
 	return refused, err

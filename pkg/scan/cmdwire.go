@@ -22,13 +22,14 @@ import (
 // batch reports them as one summary line, and media-worker tops the queue
 // up with them later (mediaops.TopUp).
 func QueueEnqueuer(q *jobs.Queue) Enqueuer {
-	return func(ctx context.Context, tx *sql.Tx, mediaIDs []int64) ([]string, error) {
+	return func(ctx context.Context, tx *sql.Tx, mediaIDs []int64, fresh bool) ([]string, error) {
 		reqs := make([]jobs.EnqueueRequest, 0, len(mediaIDs)*len(followUpJobs))
 		for _, id := range mediaIDs {
 			for _, t := range followUpJobs {
 				mid := id
-				// The ids come from this transaction's media INSERT.
-				reqs = append(reqs, jobs.EnqueueRequest{Type: t, MediaID: &mid, Payload: map[string]any{"media_id": id}, NewMedia: true})
+				// Fresh ids come from this transaction's media INSERT; a
+				// replaced media's jobs are deduped against live ones.
+				reqs = append(reqs, jobs.EnqueueRequest{Type: t, MediaID: &mid, Payload: map[string]any{"media_id": id}, NewMedia: fresh})
 			}
 		}
 		res, err := q.EnqueueTx(ctx, tx, reqs)

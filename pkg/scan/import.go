@@ -74,10 +74,12 @@ type VideoProber interface {
 
 // Enqueuer queues the follow-up jobs (hash_compute, integrity_check) of
 // newly imported media inside the import transaction, so a crash can never
-// commit a media without them. refused describes jobs a queue cap turned
+// commit a media without them. fresh: the media were inserted in tx (no
+// job can reference them yet); false for a media whose content an
+// in-place import replaced. refused describes jobs a queue cap turned
 // down (each line one warning after the commit; QueueEnqueuer returns at
 // most one summary line per batch); err rolls the import back.
-type Enqueuer func(ctx context.Context, tx *sql.Tx, mediaIDs []int64) (refused []string, err error)
+type Enqueuer func(ctx context.Context, tx *sql.Tx, mediaIDs []int64, fresh bool) (refused []string, err error)
 
 // Importer imports files into the catalogue. Fields are dependencies and
 // settings; the zero value of optional fields disables that step.
