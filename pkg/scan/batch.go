@@ -74,6 +74,9 @@ type writer struct {
 	stmts *db.StmtCache
 	// onCommit runs inside every batch transaction (RunOptions.OnCommit).
 	onCommit func(ctx context.Context, tx *sql.Tx, imported int) error
+	// root is the scanned folder ("": a single file), what a duplicate's
+	// place under Importer.DuplicatesDir is relative to.
+	root string
 }
 
 // newWriter returns a writer; close it when the run ends.
@@ -166,6 +169,11 @@ func (w *writer) knownHashes(ctx context.Context, ps []*prepared) (map[string]bo
 func (w *writer) add(ctx context.Context, p *prepared, mayExist bool) error {
 	im := w.im
 	defer p.dropCopy() // a staged copy not placed (duplicate, error)
+	if w.root != "" {
+		if rel, err := filepath.Rel(w.root, p.path); err == nil && filepath.IsLocal(rel) {
+			p.rel = rel
+		}
+	}
 	switch {
 	case p.fatal != nil:
 		return p.fatal

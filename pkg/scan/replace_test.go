@@ -7,6 +7,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/localsupervisor/supervisor/pkg/db"
 	"github.com/localsupervisor/supervisor/pkg/jobs"
 	"github.com/localsupervisor/supervisor/pkg/media"
 	"github.com/localsupervisor/supervisor/pkg/scan"
@@ -69,5 +70,47 @@ func TestInPlaceEditReplacesContent(t *testing.T) {
 	// Unchanged now: a third scan does nothing.
 	if s, err := im.ScanPath(ctx, dir, scan.RunOptions{}); err != nil || s.Unchanged != 1 {
 		t.Fatalf("third scan: %+v %v", s, err)
+	}
+}
+
+// TestMigrationOneActivePerPath: schema 0410 repairs a catalogue with two
+// active media for one path (the newest stays active, the older is set
+// missing, nothing is deleted) and then refuses a second active row.
+func TestMigrationOneActivePerPath(t *testing.T) {
+	ctx := context.Background()
+	d, err := db.Open(ctx, db.Options{Path: filepath.Join(t.TempDir(), "m.sqlite"), Create: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer d.Close()
+	all, err := db.LoadMigrations(nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var before []db.Migration
+	for _, m := range all {
+		if m.Version < "0410" {
+			before = append(before, m)
+		}
+	}
+	if _, err := db.Migrate(ctx, d, db.MigrateOptions{Migrations: before}); err != nil {
+		t.Fatal(err)
+	}
+	ins := `INSERT INTO media(path, type, source, hash, imported_at, status) VALUES (?, 'image', 'import', ?, '2026-01-01T00:00:00Z', 'active')`
+	for _, h := range []string{"aa", "bb"} {
+		if _, err := d.Exec(ins, "/src/a.png", h); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if _, err := db.Migrate(ctx, d, db.MigrateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	var got string
+	d.QueryRow(`SELECT group_concat(hash||':'||status, ',') FROM (SELECT hash, status FROM media ORDER BY id)`).Scan(&got)
+	if got != "aa:missing,bb:active" {
+		t.Fatalf("after migration: %s", got)
+	}
+	if _, err := d.Exec(ins, "/src/a.png", "cc"); !db.IsUniqueViolation(err) {
+		t.Fatalf("second active row for one path: %v", err)
 	}
 }

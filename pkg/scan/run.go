@@ -38,16 +38,19 @@ type RunOptions struct {
 
 // Summary is the result of one ScanPath run, the job's result object.
 type Summary struct {
-	Processed  int  `json:"processed"`
-	Imported   int  `json:"imported"`
-	Duplicates int  `json:"skipped_duplicate"`
-	Unchanged  int  `json:"unchanged"`
-	Skipped    int  `json:"skipped"`
-	Errors     int  `json:"errors"`
-	NotMedia   int  `json:"not_media"`
-	Missing    int  `json:"marked_missing"`
-	Cancelled  bool `json:"cancelled"`
-	Limited    bool `json:"limited"`
+	Processed  int `json:"processed"`
+	Imported   int `json:"imported"`
+	Duplicates int `json:"skipped_duplicate"`
+	// DuplicatesMoved counts the duplicates' sources a move import put
+	// under paths.duplicates (import.duplicates "move").
+	DuplicatesMoved int  `json:"duplicates_moved,omitempty"`
+	Unchanged       int  `json:"unchanged"`
+	Skipped         int  `json:"skipped"`
+	Errors          int  `json:"errors"`
+	NotMedia        int  `json:"not_media"`
+	Missing         int  `json:"marked_missing"`
+	Cancelled       bool `json:"cancelled"`
+	Limited         bool `json:"limited"`
 	// Warnings counts the files of Errors by reason code (the code of
 	// their import_log row), nil when none failed.
 	Warnings *jobs.Warnings `json:"warnings,omitempty"`
@@ -132,6 +135,9 @@ func (im *Importer) scanPath(ctx context.Context, root string, opts RunOptions) 
 			s.Imported++
 		case StatusSkippedDuplicate:
 			s.Duplicates++
+			if out.Aside != "" {
+				s.DuplicatesMoved++
+			}
 		case StatusUnchanged:
 			s.Unchanged++
 		case StatusError:
@@ -144,6 +150,9 @@ func (im *Importer) scanPath(ctx context.Context, root string, opts RunOptions) 
 	}
 	w := im.newWriter(emit)
 	w.onCommit = opts.OnCommit
+	if st.IsDir() {
+		w.root = abs
+	}
 	defer w.close()
 	im.removeStaleStaged()
 	var stg *stager
@@ -323,6 +332,10 @@ func (im *Importer) feed(ctx context.Context, root string, wo WalkOptions, st *s
 		dirs := dirRows{im: im}
 		wo.OnError = func(p string, err error) { _ = send(walkItem{path: p, walkErr: err}) }
 		werr = Walk(ctx, root, wo, func(p string, info fs.FileInfo) error {
+			if im.DuplicatesDir != "" && strings.HasPrefix(p, im.DuplicatesDir+string(filepath.Separator)) {
+				// Put aside by a move import: imported already.
+				return nil
+			}
 			res := make(chan *prepared, 1)
 			if ok, mid := dirs.unchanged(ctx, p, keyOf(info)); ok {
 				res <- &prepared{path: p, done: &Outcome{Path: p, Status: StatusUnchanged, MediaID: mid}}
