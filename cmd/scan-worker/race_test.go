@@ -295,25 +295,14 @@ func shaCount(t *testing.T, dirs ...string) map[string]int {
 	return n
 }
 
-// shaSet hashes every regular file below the given folders. The inbox is
-// read before the library: move mode links into the library before it
-// unlinks the source, so a file in flight is seen in one of them.
+// shaSet is the set of contents below the given folders (shaCount). The
+// inbox is read before the library: move mode links into the library
+// before it unlinks the source, so a file in flight is seen in one of them.
 func shaSet(t *testing.T, dirs ...string) map[string]bool {
 	t.Helper()
 	have := map[string]bool{}
-	for _, root := range dirs {
-		filepath.WalkDir(root, func(p string, e fs.DirEntry, err error) error {
-			if err != nil || !e.Type().IsRegular() {
-				return nil
-			}
-			data, err := os.ReadFile(p)
-			if err != nil {
-				return nil
-			}
-			s := sha256.Sum256(data)
-			have[hex.EncodeToString(s[:])] = true
-			return nil
-		})
+	for h := range shaCount(t, dirs...) {
+		have[h] = true
 	}
 	return have
 }

@@ -2,6 +2,7 @@ package scan_test
 
 import (
 	"context"
+	"database/sql"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -16,15 +17,23 @@ import (
 	"github.com/localsupervisor/supervisor/pkg/svtest/pngtest"
 )
 
-func TestRescanMovesCanonicalKeepsLockedTags(t *testing.T) {
-	ctx := context.Background()
+// taggedImporter is a move-mode importer with a fake tagger answering
+// score.
+func taggedImporter(t *testing.T, score float64) (*sql.DB, library.Roots, *scan.Importer, *scannertest.Server) {
+	t.Helper()
 	d := openDB(t)
 	roots := testRoots(t)
-	fake := scannertest.New(t, scannertest.Options{NSFWScore: 0.1})
+	fake := scannertest.New(t, scannertest.Options{NSFWScore: score})
 	cfg := scanner.DefaultConfig()
 	cfg.BaseURL, cfg.Token = fake.URL, "x"
 	im := newImporter(d, roots, scan.ModeMove)
 	im.Tagger = scanner.New(cfg, nil)
+	return d, roots, im, fake
+}
+
+func TestRescanMovesCanonicalKeepsLockedTags(t *testing.T) {
+	ctx := context.Background()
+	d, roots, im, fake := taggedImporter(t, 0.1)
 	p := filepath.Join(t.TempDir(), "a.png")
 	data := pngtest.WithText(pngtest.PNG(12, 12, 4), "parameters", a1111)
 	os.WriteFile(p, data, 0o644)
@@ -107,13 +116,7 @@ func TestRescanKeepsManualNSFWDecision(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			ctx := context.Background()
-			d := openDB(t)
-			roots := testRoots(t)
-			fake := scannertest.New(t, scannertest.Options{NSFWScore: tc.tagger})
-			cfg := scanner.DefaultConfig()
-			cfg.BaseURL, cfg.Token = fake.URL, "x"
-			im := newImporter(d, roots, scan.ModeMove)
-			im.Tagger = scanner.New(cfg, nil)
+			d, roots, im, _ := taggedImporter(t, tc.tagger)
 			p := filepath.Join(t.TempDir(), "a.png")
 			os.WriteFile(p, pngtest.PNG(12, 12, 9), 0o644)
 			out, err := im.ImportFile(ctx, p)
@@ -181,13 +184,7 @@ func TestMarkMissingAcrossBatches(t *testing.T) {
 // the file.
 func TestReadersRefuseSymlinkOutside(t *testing.T) {
 	ctx := context.Background()
-	d := openDB(t)
-	roots := testRoots(t)
-	fake := scannertest.New(t, scannertest.Options{NSFWScore: 0.1})
-	cfg := scanner.DefaultConfig()
-	cfg.BaseURL, cfg.Token = fake.URL, "x"
-	im := newImporter(d, roots, scan.ModeMove)
-	im.Tagger = scanner.New(cfg, nil)
+	d, _, im, fake := taggedImporter(t, 0.1)
 	p := filepath.Join(t.TempDir(), "a.png")
 	os.WriteFile(p, pngtest.PNG(12, 12, 4), 0o644)
 	out, err := im.ImportFile(ctx, p)
