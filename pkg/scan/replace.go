@@ -34,19 +34,17 @@ func (im *Importer) replaceContent(ctx context.Context, it *pendingImport, old *
 	if decided {
 		nsfw = manual
 	}
-	var duration, fps any
+	nm := media.NewMedia{Path: p.path, Width: p.width, Height: p.height, Filesize: p.info.Size(), Hash: p.md5, Rating: rating, HasNSFW: nsfw}
 	if p.vinfo != nil {
-		duration, fps = p.vinfo.Duration.Seconds(), p.vinfo.FPS
+		nm.Duration, nm.FPS = p.vinfo.Duration.Seconds(), p.vinfo.FPS
 	}
 	var refused []string
 	err = db.InTx(ctx, im.DB, func(tx *sql.Tx) error {
-		r, err := tx.ExecContext(ctx, `UPDATE media SET hash=?, filesize=?, width=?, height=?, duration=?, fps=?, rating=?, has_nsfw=?
-			WHERE id=? AND path=? AND status='active'`,
-			p.md5, p.info.Size(), p.width, p.height, duration, fps, rating, boolInt(nsfw), old.ID, p.path)
+		ok, err := media.UpdateContent(ctx, tx, old.ID, nm)
 		if err != nil {
-			return db.Classify(err)
+			return err
 		}
-		if n, _ := r.RowsAffected(); n == 0 {
+		if !ok {
 			return reason.Newf(CodeDBError, "media %d left %s meanwhile", old.ID, p.path)
 		}
 		pairs := []media.MetaPair{
