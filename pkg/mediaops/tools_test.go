@@ -207,6 +207,11 @@ func TestConsistencyDuplicateActivePath(t *testing.T) {
 	p := filepath.Join(e.dir, "in", "a.png")
 	a := e.addMedia(t, p, "image", pngBytes(t, 10, 10), false)
 	b := e.addMedia(t, filepath.Join(e.dir, "in", "b.png"), "image", pngBytes(t, 11, 11), false)
+	// Schema 0410 forbids the state; a catalogue written without the
+	// index (a copy restored from before it) can still have it.
+	if _, err := e.db.Exec(`DROP INDEX idx_media_active_path`); err != nil {
+		t.Fatal(err)
+	}
 	if _, err := e.db.Exec(`UPDATE media SET path=? WHERE id=?`, p, b); err != nil {
 		t.Fatal(err)
 	}
