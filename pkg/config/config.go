@@ -81,14 +81,14 @@ type Paths struct {
 	VideosSFW   string `json:"videos_sfw"`
 	VideosNSFW  string `json:"videos_nsfw"`
 	Derivatives string `json:"derivatives"`
+	ThumbCache  string `json:"thumb_cache"`
+	Previews    string `json:"previews"`
+	Backups     string `json:"backups"`
+	Tmp         string `json:"tmp"`
+	Logs        string `json:"logs"`
 	// Duplicates is where a move import puts a source whose content is
 	// already catalogued (import.duplicates "move").
 	Duplicates string `json:"duplicates"`
-	ThumbCache string `json:"thumb_cache"`
-	Previews   string `json:"previews"`
-	Backups    string `json:"backups"`
-	Tmp        string `json:"tmp"`
-	Logs       string `json:"logs"`
 	// Legacy aliases of the original config; used when the new key is empty.
 	Images   string `json:"images,omitempty"`
 	Images18 string `json:"images_18,omitempty"`
