@@ -214,7 +214,8 @@ func librarySite(t *testing.T, dir, mode string) (*sql.DB, string) {
 		"import":  map[string]any{"mode": mode},
 		"scanner": map[string]any{"enabled": false},
 		"paths": map[string]any{"images_sfw": filepath.Join(lib, "img"), "images_nsfw": filepath.Join(lib, "img18"),
-			"videos_sfw": filepath.Join(lib, "vid"), "videos_nsfw": filepath.Join(lib, "vid18"), "logs": filepath.Join(dir, "LOGS")},
+			"videos_sfw": filepath.Join(lib, "vid"), "videos_nsfw": filepath.Join(lib, "vid18"), "logs": filepath.Join(dir, "LOGS"),
+			"duplicates": filepath.Join(lib, "_duplicates")},
 	}
 	b, _ := json.Marshal(cfg)
 	cp := filepath.Join(dir, "config.json")

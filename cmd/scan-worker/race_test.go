@@ -79,7 +79,7 @@ func raceRound(t *testing.T, workerBin, pathBin, mode string, workers, inline in
 	lib := filepath.Join(dir, "lib")
 	d, cp := librarySite(t, dir, mode)
 	inbox := filepath.Join(dir, "inbox")
-	want := writeRaceInbox(t, inbox, seed)
+	want, twice := writeRaceInbox(t, inbox, seed)
 
 	// The overlapping jobs: the inbox, each top folder and each leaf.
 	q := jobs.NewQueue(jobs.QueueOptions{DB: d, Config: jobs.DefaultConfig()})
@@ -187,6 +187,15 @@ func raceRound(t *testing.T, workerBin, pathBin, mode string, workers, inline in
 	if lost > 0 {
 		t.Fatalf("%d of %d distinct contents lost", lost, len(want))
 	}
+	// A content the inbox held twice is catalogued once, but both files'
+	// bytes stay: move mode puts the duplicate's source aside under
+	// lib/_duplicates (issue #17 item 5), it never just deletes it.
+	copies := shaCount(t, inbox, lib)
+	for h := range twice {
+		if copies[h] < 2 {
+			t.Errorf("content %s was in the inbox twice, %d file(s) hold it now", h[:12], copies[h])
+		}
+	}
 
 	// A final clean run finishes whatever the kills interrupted.
 	if r := svtest.RunBinary(t, dir, []string{"SV_CONFIG=", "SV_BASE="}, workerBin, "--config="+cp, "--limit=100"); r.Code != 0 {
@@ -205,6 +214,14 @@ func raceRound(t *testing.T, workerBin, pathBin, mode string, workers, inline in
 		}
 	}
 	checkCatalogue(t, d, want, inbox, lib, mode)
+	if mode == "move" {
+		aside := shaCount(t, filepath.Join(lib, "_duplicates"))
+		for h := range twice {
+			if aside[h] == 0 {
+				t.Errorf("content %s: its duplicate is not under lib/_duplicates", h[:12])
+			}
+		}
+	}
 	var notDone int
 	d.QueryRow(`SELECT COUNT(*) FROM jobs WHERE type='scan_path' AND status<>'done'`).Scan(&notDone)
 	if notDone > 0 && !kill {
@@ -214,8 +231,9 @@ func raceRound(t *testing.T, workerBin, pathBin, mode string, workers, inline in
 
 // writeRaceInbox writes 2,400 distinct PNGs in inbox/s<0..3>/t<0..2> plus
 // 60 byte-identical copies of some of them in other folders, and returns
-// sha256 → one path of every distinct content.
-func writeRaceInbox(t *testing.T, inbox string, seed uint64) map[string]string {
+// sha256 → one path of every distinct content, and the sha256 of the
+// contents written twice.
+func writeRaceInbox(t *testing.T, inbox string, seed uint64) (map[string]string, map[string]bool) {
 	t.Helper()
 	want := map[string]string{}
 	var contents [][]byte
@@ -238,10 +256,13 @@ func writeRaceInbox(t *testing.T, inbox string, seed uint64) map[string]string {
 	if len(want) != 2400 {
 		t.Fatalf("generator made %d distinct files", len(want))
 	}
+	twice := map[string]bool{}
 	for i := 0; i < 60; i++ {
 		writeFile(t, filepath.Join(inbox, fmt.Sprintf("s%d", (i+1)%4), fmt.Sprintf("t%d", (i+2)%3), fmt.Sprintf("copy%02d.png", i)), contents[i*37])
+		s := sha256.Sum256(contents[i*37])
+		twice[hex.EncodeToString(s[:])] = true
 	}
-	return want
+	return want, twice
 }
 
 func writeFile(t *testing.T, p string, data []byte) {
@@ -254,25 +275,34 @@ func writeFile(t *testing.T, p string, data []byte) {
 	}
 }
 
-// shaSet hashes every regular file below the given folders. The inbox is
-// read before the library: move mode links into the library before it
-// unlinks the source, so a file in flight is seen in one of them.
-func shaSet(t *testing.T, dirs ...string) map[string]bool {
+// shaCount counts the regular files below the given folders per SHA-256
+// (a hard link in two folders counts twice: two names keep the bytes).
+func shaCount(t *testing.T, dirs ...string) map[string]int {
 	t.Helper()
-	have := map[string]bool{}
+	n := map[string]int{}
 	for _, root := range dirs {
 		filepath.WalkDir(root, func(p string, e fs.DirEntry, err error) error {
 			if err != nil || !e.Type().IsRegular() {
 				return nil
 			}
-			data, err := os.ReadFile(p)
-			if err != nil {
-				return nil
+			if data, err := os.ReadFile(p); err == nil {
+				s := sha256.Sum256(data)
+				n[hex.EncodeToString(s[:])]++
 			}
-			s := sha256.Sum256(data)
-			have[hex.EncodeToString(s[:])] = true
 			return nil
 		})
+	}
+	return n
+}
+
+// shaSet is the set of contents below the given folders (shaCount). The
+// inbox is read before the library: move mode links into the library
+// before it unlinks the source, so a file in flight is seen in one of them.
+func shaSet(t *testing.T, dirs ...string) map[string]bool {
+	t.Helper()
+	have := map[string]bool{}
+	for h := range shaCount(t, dirs...) {
+		have[h] = true
 	}
 	return have
 }
@@ -327,6 +357,9 @@ func checkCatalogue(t *testing.T, d *sql.DB, want map[string]string, inbox, lib,
 	filepath.WalkDir(lib, func(p string, e fs.DirEntry, err error) error {
 		if err != nil || e.IsDir() {
 			return nil
+		}
+		if strings.HasPrefix(p, filepath.Join(lib, "_duplicates")+string(filepath.Separator)) {
+			return nil // duplicates' sources put aside: no rows of their own
 		}
 		if strings.HasSuffix(p, ".svtmp") {
 			t.Errorf("temp left: %s", p)

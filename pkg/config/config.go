@@ -86,6 +86,9 @@ type Paths struct {
 	Backups     string `json:"backups"`
 	Tmp         string `json:"tmp"`
 	Logs        string `json:"logs"`
+	// Duplicates is where a move import puts a source whose content is
+	// already catalogued (import.duplicates "move").
+	Duplicates string `json:"duplicates"`
 	// Legacy aliases of the original config; used when the new key is empty.
 	Images   string `json:"images,omitempty"`
 	Images18 string `json:"images_18,omitempty"`
@@ -107,6 +110,12 @@ type Import struct {
 	// source marked "watch" on the dashboard (default 10; 0 turns the
 	// schedule off).
 	WatchIntervalMinutes int `json:"watch_interval_minutes"`
+	// Duplicates is what a move import does with a source whose content
+	// is already catalogued: "move" (default) puts it under
+	// paths.duplicates at its path relative to the scanned folder, never
+	// replacing a file; "keep" leaves it where it is; "delete" removes it
+	// (the catalogued copy was verified to hold the same bytes).
+	Duplicates string `json:"duplicates"`
 }
 
 // Metadata configures generation-metadata extraction.
@@ -351,7 +360,7 @@ func (c *Config) normalise() {
 	alias(&p.ImagesNSFW, p.Images18)
 	alias(&p.VideosSFW, p.Videos)
 	alias(&p.VideosNSFW, p.Videos18)
-	for _, f := range []*string{&p.ImagesSFW, &p.ImagesNSFW, &p.VideosSFW, &p.VideosNSFW, &p.Derivatives,
+	for _, f := range []*string{&p.ImagesSFW, &p.ImagesNSFW, &p.VideosSFW, &p.VideosNSFW, &p.Derivatives, &p.Duplicates,
 		&p.ThumbCache, &p.Previews, &p.Backups, &p.Tmp, &p.Logs} {
 		*f = c.Resolve(*f)
 	}
@@ -373,6 +382,11 @@ func (c *Config) validate() error {
 	case "move", "copy", "in_place":
 	default:
 		bad = append(bad, fmt.Sprintf("import.mode %q must be move, copy or in_place", c.Import.Mode))
+	}
+	switch c.Import.Duplicates {
+	case "", "move", "keep", "delete":
+	default:
+		bad = append(bad, fmt.Sprintf("import.duplicates %q must be move, keep or delete", c.Import.Duplicates))
 	}
 	if c.Import.WatchIntervalMinutes < 0 {
 		bad = append(bad, "import.watch_interval_minutes must be >= 0 (0 = watched sources are not rescanned)")

@@ -139,3 +139,20 @@ func InsertNewPromptsMany(ctx context.Context, q db.Execer, ps []NewPrompt, now 
 	}
 	return nil
 }
+
+// UpdateContent points the active media id at new content of its file m.Path
+// (an in-place file that was edited): the content columns a new media gets
+// from m (dimensions, duration, fps, size, hash, rating, has_nsfw), written
+// as InsertMany writes them; path, times and identity stay. It reports
+// false when the media is no longer active at m.Path.
+func UpdateContent(ctx context.Context, q db.Execer, id int64, m NewMedia) (bool, error) {
+	r, err := q.ExecContext(ctx, `UPDATE media SET width=?, height=?, duration=?, fps=?, filesize=?, hash=?, rating=?, has_nsfw=?
+		WHERE id=? AND path=? AND status='active'`,
+		nullInt(int64(m.Width)), nullInt(int64(m.Height)), nullFloat(m.Duration), nullFloat(m.FPS), m.Filesize,
+		strings.ToLower(m.Hash), m.Rating, boolInt(m.HasNSFW), id, m.Path)
+	if err != nil {
+		return false, fmt.Errorf("update media %d content: %w", id, db.Classify(err))
+	}
+	n, _ := r.RowsAffected()
+	return n > 0, nil
+}

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"time"
 
@@ -108,6 +109,34 @@ func GetByHash(ctx context.Context, q db.Execer, hash string) (*Media, error) {
 		return nil, fmt.Errorf("media by hash: %w", db.Classify(err))
 	}
 	return m, nil
+}
+
+// ActiveAt loads the newest active media whose file is path; (nil, nil)
+// when there is none. One path has one active media (the in-place
+// importer updates it when the file's content changes).
+func ActiveAt(ctx context.Context, q db.Execer, path string) (*Media, error) {
+	m, err := scanMedia(q.QueryRowContext(ctx, `SELECT `+mediaCols+` FROM media WHERE path=? AND status='active' ORDER BY id DESC LIMIT 1`, path))
+	if errors.Is(err, sql.ErrNoRows) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("media at path: %w", db.Classify(err))
+	}
+	return m, nil
+}
+
+// Reactivate sets a missing media whose file is back to active, unless
+// another active media has its path meanwhile (an in-place file replaced
+// by other content): one path, one active media. It reports whether the
+// row changed.
+func Reactivate(ctx context.Context, q db.Execer, id int64) (bool, error) {
+	r, err := q.ExecContext(ctx, `UPDATE media SET status='active' WHERE id=? AND status='missing'
+		AND NOT EXISTS (SELECT 1 FROM media o WHERE o.path=media.path AND o.status='active' AND o.id<>media.id)`, id)
+	if err != nil {
+		return false, fmt.Errorf("reactivate media %d: %w", id, db.Classify(err))
+	}
+	n, _ := r.RowsAffected()
+	return n > 0, nil
 }
 
 // NewMedia is what Insert writes.
@@ -248,9 +277,32 @@ func HardDelete(ctx context.Context, d *sql.DB, roots []string, id int64, now ti
 	return true, nil
 }
 
-// SetNSFW sets has_nsfw and moves the file to its canonical path under the
-// matching root. Files outside the library roots are flagged but never
-// moved. Order: move file, then update the row; if the update fails the file
+// MetaNSFWManual is the media_meta key of a person's 18+/safe decision
+// ("1" adult, "0" safe), written by SetNSFW. It wins over every automatic
+// verdict: rescan and Ollama's nsfw_classify leave has_nsfw (and so the
+// file's root) alone while it exists (NSFWDecision, NoNSFWDecisionSQL).
+const MetaNSFWManual = "nsfw.manual"
+
+// NoNSFWDecisionSQL is an SQL condition true when the media whose id is
+// the single bound parameter has no manual NSFW decision; automatic
+// writers of has_nsfw put it in their UPDATE's WHERE so the check and the
+// write are one statement.
+const NoNSFWDecisionSQL = `NOT EXISTS (SELECT 1 FROM media_meta WHERE media_id = ? AND meta_key = '` + MetaNSFWManual + `')`
+
+// NSFWDecision returns the manual NSFW decision of a media, if a person
+// made one.
+func NSFWDecision(ctx context.Context, q db.Execer, id int64) (hasNSFW, decided bool, err error) {
+	v, ok, err := GetMeta(ctx, q, id, MetaNSFWManual)
+	if err != nil || !ok {
+		return false, false, err
+	}
+	return v == "1", true, nil
+}
+
+// SetNSFW records a person's decision: sets has_nsfw, remembers it as
+// MetaNSFWManual so no automatic verdict undoes it, and moves the file to
+// its canonical path under the matching root. Files outside the library
+// roots are flagged but never moved. Order: move file, then update the row; if the update fails the file
 // is moved back (compensation). It returns the (possibly new) path.
 func SetNSFW(ctx context.Context, d *sql.DB, roots library.Roots, id int64, hasNSFW bool, now time.Time) (string, error) {
 	m, err := Get(ctx, d, id)
@@ -275,6 +327,9 @@ func SetNSFW(ctx context.Context, d *sql.DB, roots library.Roots, id int64, hasN
 	}
 	err = db.InTx(ctx, d, func(tx *sql.Tx) error {
 		if err := updateOne(ctx, tx, id, `UPDATE media SET has_nsfw=?, path=?, status='active' WHERE id=?`, boolInt(hasNSFW), newPath, id); err != nil {
+			return err
+		}
+		if _, err := SetMeta(ctx, tx, id, SourceWeb, MetaNSFWManual, strconv.Itoa(boolInt(hasNSFW)), now); err != nil {
 			return err
 		}
 		return Audit(ctx, tx, AuditEntry{Action: "media_nsfw_toggle", EntityType: "media", EntityID: id,

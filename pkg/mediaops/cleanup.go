@@ -64,6 +64,11 @@ func (s *Service) CleanupMissing(ctx context.Context, o CleanupOptions) (*Cleanu
 				page = append(page, r)
 			}
 			rs.Close()
+			// A page cut short by an error is not the end of the media:
+			// stopping here would leave the rest unchecked silently.
+			if err := rs.Err(); err != nil {
+				return rep, db.Classify(err)
+			}
 			if len(page) == 0 {
 				break
 			}
@@ -79,7 +84,16 @@ func (s *Service) CleanupMissing(ctx context.Context, o CleanupOptions) (*Cleanu
 				default:
 					continue
 				}
-				if err := media.SetStatus(ctx, s.DB, r.id, to); err != nil {
+				if to == media.StatusActive {
+					// Not when another active media has the path
+					// meanwhile: one path, one active media.
+					if ok, err := media.Reactivate(ctx, s.DB, r.id); err != nil {
+						return rep, err
+					} else if !ok {
+						rep.Items = append(rep.Items, CleanupItem{MediaID: r.id, Path: r.path, Action: "keep_missing_path_taken"})
+						continue
+					}
+				} else if err := media.SetStatus(ctx, s.DB, r.id, to); err != nil {
 					return rep, err
 				}
 				_ = media.Audit(ctx, s.DB, media.AuditEntry{Action: "media_mark_missing", EntityType: "media", EntityID: r.id,
@@ -113,6 +127,9 @@ func (s *Service) CleanupMissing(ctx context.Context, o CleanupOptions) (*Cleanu
 		cands = append(cands, c)
 	}
 	rs.Close()
+	if err := rs.Err(); err != nil {
+		return rep, db.Classify(err)
+	}
 	for _, c := range cands {
 		if c.locked {
 			rep.Locked++

@@ -135,7 +135,7 @@ func (s *Service) RunConsistency(ctx context.Context, o ConsistencyOptions) (*Co
 		c.rep.Mode = "report"
 	}
 	steps := []func(context.Context) error{
-		c.mediaTagsOrphan, c.scanResultsOrphan, c.duplicateHash, c.mediaMissing, c.lockConflict,
+		c.mediaTagsOrphan, c.scanResultsOrphan, c.duplicateHash, c.duplicateActivePath, c.mediaMissing, c.lockConflict,
 		c.scanMissing, c.jobStates, c.promptHistory, c.untrackedFiles, c.derivatives, c.thumbs,
 	}
 	for _, st := range steps {
@@ -212,6 +212,21 @@ func (c *checker) duplicateHash(ctx context.Context) error {
 	return nil
 }
 
+// duplicateActivePath reports paths held by more than one active media
+// (older in-place imports inserted a second row when a file was edited).
+// Not repaired: which row keeps the person's tags and votes is a choice;
+// the newest row describes the file's current content.
+func (c *checker) duplicateActivePath(ctx context.Context) error {
+	rs, err := c.rows(ctx, `SELECT path, group_concat(id) FROM media WHERE status='active' GROUP BY path HAVING COUNT(*)>1 LIMIT 500`)
+	if err != nil {
+		return err
+	}
+	for _, r := range rs {
+		c.add(CodeDuplicateActivePath, "warn", fmt.Sprintf("path %s has %s active media (%s); one path should have one: the newest describes the file's current content, set the others missing or delete them", r[0], strconv.Itoa(strings.Count(r[1], ",")+1), r[1]), false)
+	}
+	return nil
+}
+
 // mediaMissing compares file existence with media.status, paging by id so
 // no read cursor is held while stat-ing files.
 func (c *checker) mediaMissing(ctx context.Context) error {
@@ -237,13 +252,19 @@ func (c *checker) mediaMissing(ctx context.Context) error {
 				c.add("media_missing", "warn", fmt.Sprintf("media %s: file missing but status active", r[0]), fixed)
 			case exists && r[2] == "missing":
 				fixed := false
+				msg := fmt.Sprintf("media %s: file exists but status missing", r[0])
 				if c.repair() {
-					if _, err := c.exec(ctx, `UPDATE media SET status='active' WHERE id=? AND status='missing'`, r[0]); err != nil {
+					id, _ := strconv.ParseInt(r[0], 10, 64)
+					ok, err := media.Reactivate(ctx, c.s.DB, id)
+					if err != nil {
 						return err
 					}
-					fixed = true
+					fixed = ok
+					if !ok {
+						msg += " (kept: another active media has its path)"
+					}
 				}
-				c.add("media_missing", "warn", fmt.Sprintf("media %s: file exists but status missing", r[0]), fixed)
+				c.add("media_missing", "warn", msg, fixed)
 			}
 		}
 	}

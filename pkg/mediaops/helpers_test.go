@@ -20,6 +20,7 @@ import (
 	"github.com/localsupervisor/supervisor/pkg/media"
 	"github.com/localsupervisor/supervisor/pkg/mediaops"
 	"github.com/localsupervisor/supervisor/pkg/probe"
+	"github.com/localsupervisor/supervisor/pkg/sources"
 	"github.com/localsupervisor/supervisor/pkg/svtime"
 )
 
@@ -42,6 +43,15 @@ func newEnv(t testing.TB) *env {
 		if err := os.MkdirAll(r, 0o755); err != nil {
 			t.Fatal(err)
 		}
+	}
+	// The tests' files outside LIBRARY live in "in", a folder imported in
+	// place: the media worker reads only inside the roots and sources.
+	in := filepath.Join(dir, "in")
+	if err := os.MkdirAll(in, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := sources.RecordScan(context.Background(), d, sources.Scan{Root: in, Mode: sources.ModeInPlace, Status: sources.StatusDone, At: t0}); err != nil {
+		t.Fatal(err)
 	}
 	svc := &mediaops.Service{DB: d, Clock: &svtime.FixedClock{T: t0}, Roots: roots, Derivatives: filepath.Join(lib, "derivatives"),
 		Video: mediaops.FFmpegChecker{FF: &probe.FFmpeg{Timeout: 20 * time.Second}}}

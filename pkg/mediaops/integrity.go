@@ -32,6 +32,9 @@ const (
 	CodeRenameSrcMissing = "rename_source_missing"
 	CodeRenameDBFailed   = "rename_db_failed"
 	CodeToolMissing      = "tool_missing"
+	// CodeDuplicateActivePath: consistency-check found one path held by
+	// several active media.
+	CodeDuplicateActivePath = "media_duplicate_active_path"
 )
 
 // Integrity is the outcome of an integrity check. A broken file is a

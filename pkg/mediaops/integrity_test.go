@@ -7,9 +7,11 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/localsupervisor/supervisor/pkg/library"
 	"github.com/localsupervisor/supervisor/pkg/mediaops"
 	"github.com/localsupervisor/supervisor/pkg/probe"
 	"github.com/localsupervisor/supervisor/pkg/probe/probetest"
+	"github.com/localsupervisor/supervisor/pkg/reason"
 	"github.com/localsupervisor/supervisor/pkg/svtest"
 )
 
@@ -223,5 +225,31 @@ func TestCheckMediaWritesMetaAndBrokenFlag(t *testing.T) {
 	}
 	if !strings.Contains(e.meta(t, good, "integrity.error_message"), "not exist") {
 		t.Fatal("message not stored")
+	}
+}
+
+// TestMediaWorkerRefusesSymlinkOutside (issue #17 item 20): a library file
+// replaced by a symlink to a file outside the roots and sources is not
+// read by the hash or integrity job (the web UI's rule).
+func TestMediaWorkerRefusesSymlinkOutside(t *testing.T) {
+	e := newEnv(t)
+	ctx := context.Background()
+	data := pngBytes(t, 20, 20)
+	outside := writeFile(t, filepath.Join(e.dir, "outside", "secret.png"), pngBytes(t, 21, 21))
+	p := filepath.Join(e.svc.Roots.ImagesSFW, "ab", md5hex(data)+".png")
+	id := e.addMedia(t, p, "image", data, false)
+	os.Remove(p)
+	if err := os.Symlink(outside, p); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := e.svc.HashMedia(ctx, id, nil); reason.Code(err) != library.CodeOutsideRoots {
+		t.Fatalf("hash through the link: %v", err)
+	}
+	if v := e.meta(t, id, "hash.sha256"); v != "" {
+		t.Fatalf("outside file hashed: %s", v)
+	}
+	res, err := e.svc.CheckMedia(ctx, id, nil)
+	if err != nil || res.OK || res.Code != library.CodeOutsideRoots {
+		t.Fatalf("integrity through the link: %+v %v", res, err)
 	}
 }

@@ -3,7 +3,9 @@ package mediaops
 import (
 	"context"
 	"database/sql"
+	"errors"
 	"fmt"
+	"io/fs"
 	"strings"
 
 	"github.com/localsupervisor/supervisor/pkg/db"
@@ -12,6 +14,7 @@ import (
 	"github.com/localsupervisor/supervisor/pkg/media"
 	"github.com/localsupervisor/supervisor/pkg/probe"
 	"github.com/localsupervisor/supervisor/pkg/reason"
+	"github.com/localsupervisor/supervisor/pkg/sources"
 	"github.com/localsupervisor/supervisor/pkg/svtime"
 )
 
@@ -55,6 +58,19 @@ func (s *Service) AllRoots() []string {
 		r = append(r, s.Derivatives)
 	}
 	return r
+}
+
+// readPath is where the media worker may read a catalogued file: its
+// real path when it lies inside the roots, the library sources included
+// (sources.Readable, the web UI's rule); a symlink pointing elsewhere is
+// refused with path_outside_roots. A missing file keeps its path, so the
+// caller reports it as missing as before.
+func (s *Service) readPath(ctx context.Context, path string) (string, error) {
+	real, err := sources.CheckReadable(ctx, s.DB, s.AllRoots(), path)
+	if errors.Is(err, fs.ErrNotExist) {
+		return path, nil
+	}
+	return real, err
 }
 
 // MediaHandlers returns the handlers for the media worker's job types.
@@ -106,17 +122,27 @@ func (s *Service) CheckMedia(ctx context.Context, id int64, complete func(*sql.T
 	}
 	// Reads are done before the transaction: no external work while the
 	// write lock is held.
-	var release func()
-	if m.Type == "image" {
-		// A PNG is checked row by row and costs little; other formats
-		// decode in full and hold their pixel count of the budget.
-		if release, err = s.Decode.Acquire(ctx, probe.DecodeCost(m.Path)); err != nil {
-			return IntegrityResult{}, err
+	var res Integrity
+	if src, rerr := s.readPath(ctx, m.Path); reason.Code(rerr) == library.CodeOutsideRoots {
+		// Not read: the finding is that the file is not where a
+		// catalogued file may be.
+		res = Integrity{Code: library.CodeOutsideRoots, Message: reason.Truncate(rerr.Error(), 240)}
+	} else if rerr != nil {
+		return IntegrityResult{}, rerr
+	} else {
+		var release func()
+		if m.Type == "image" {
+			// A PNG is checked row by row and costs little; other
+			// formats decode in full and hold their pixel count of the
+			// budget.
+			if release, err = s.Decode.Acquire(ctx, probe.DecodeCost(src)); err != nil {
+				return IntegrityResult{}, err
+			}
 		}
-	}
-	res, err := CheckIntegrity(ctx, m.Path, m.Type, s.MaxPixels, s.Video)
-	if release != nil {
-		release()
+		res, err = CheckIntegrity(ctx, src, m.Type, s.MaxPixels, s.Video)
+		if release != nil {
+			release()
+		}
 	}
 	if err != nil {
 		return IntegrityResult{}, err
@@ -190,7 +216,11 @@ func (s *Service) HashMedia(ctx context.Context, id int64, complete func(*sql.Tx
 	if err != nil {
 		return HashResult{}, err
 	}
-	d, err := HashFile(ctx, m.Path, true)
+	src, err := s.readPath(ctx, m.Path)
+	if err != nil {
+		return HashResult{}, err
+	}
+	d, err := HashFile(ctx, src, true)
 	if err != nil {
 		return HashResult{}, err
 	}

@@ -197,3 +197,37 @@ func TestConsistencyEachCheck(t *testing.T) {
 		})
 	}
 }
+
+// TestConsistencyDuplicateActivePath (issue #17 item 2): two active media
+// for one path are a finding with its reason code; neither the repair nor
+// cleanup-missing makes a missing row of a taken path active again.
+func TestConsistencyDuplicateActivePath(t *testing.T) {
+	e := newEnv(t)
+	ctx := context.Background()
+	p := filepath.Join(e.dir, "in", "a.png")
+	a := e.addMedia(t, p, "image", pngBytes(t, 10, 10), false)
+	b := e.addMedia(t, filepath.Join(e.dir, "in", "b.png"), "image", pngBytes(t, 11, 11), false)
+	// Schema 0410 forbids the state; a catalogue written without the
+	// index (a copy restored from before it) can still have it.
+	if _, err := e.db.Exec(`DROP INDEX idx_media_active_path`); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := e.db.Exec(`UPDATE media SET path=? WHERE id=?`, p, b); err != nil {
+		t.Fatal(err)
+	}
+	rep, err := e.svc.RunConsistency(ctx, mediaops.ConsistencyOptions{})
+	if err != nil || rep.Counts[mediaops.CodeDuplicateActivePath] != 1 {
+		t.Fatalf("%v %+v", err, rep.Findings)
+	}
+	// a is missing, its path now b's: neither repair revives it.
+	e.db.Exec(`UPDATE media SET status='missing' WHERE id=?`, a)
+	if _, err := e.svc.RunConsistency(ctx, mediaops.ConsistencyOptions{Repair: "simple"}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := e.svc.CleanupMissing(ctx, mediaops.CleanupOptions{Mark: true}); err != nil {
+		t.Fatal(err)
+	}
+	if n := e.count(t, `SELECT COUNT(*) FROM media WHERE path=? AND status='active'`, p); n != 1 {
+		t.Fatalf("%d active media for one path", n)
+	}
+}

@@ -169,7 +169,11 @@ func (s *Service) Upscale(ctx context.Context, id int64, p UpscalePayload, compl
 	if parent.Type != "image" {
 		return UpscaleResult{}, reason.Newf(CodeNotImage, "media %d is a %s", id, parent.Type)
 	}
-	w, h, _, err := probe.ImageInfo(parent.Path)
+	src, err := s.readPath(ctx, parent.Path)
+	if err != nil {
+		return UpscaleResult{}, err
+	}
+	w, h, _, err := probe.ImageInfo(src)
 	if err != nil {
 		if errors.Is(err, os.ErrNotExist) {
 			return UpscaleResult{}, reason.Permanent(probe.CodeMissingFile, err)
@@ -190,11 +194,11 @@ func (s *Service) Upscale(ctx context.Context, id int64, p UpscalePayload, compl
 	var data []byte
 	var format, engine, model string
 	if s.Remote != nil {
-		src, err := os.ReadFile(parent.Path)
+		b, err := os.ReadFile(src)
 		if err != nil {
 			return UpscaleResult{}, openErr(err)
 		}
-		data, format, model, err = s.Remote(ctx, src, scale, p.Model)
+		data, format, model, err = s.Remote(ctx, b, scale, p.Model)
 		if err != nil {
 			return UpscaleResult{}, err
 		}
@@ -205,7 +209,7 @@ func (s *Service) Upscale(ctx context.Context, id int64, p UpscalePayload, compl
 		if err != nil {
 			return UpscaleResult{}, err
 		}
-		img, _, err := probe.DecodeImageFile(parent.Path, s.MaxPixels)
+		img, _, err := probe.DecodeImageFile(src, s.MaxPixels)
 		if err != nil {
 			release()
 			return UpscaleResult{}, err

@@ -14,6 +14,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/localsupervisor/supervisor/pkg/media"
 	"github.com/localsupervisor/supervisor/pkg/ollama"
 	"github.com/localsupervisor/supervisor/pkg/ollama/ollamatest"
 	"github.com/localsupervisor/supervisor/pkg/reason"
@@ -373,5 +374,28 @@ func TestHangingRequestTimesOut(t *testing.T) {
 		ollama.Inputs{MediaID: id, MediaType: "image", Image: pngBytes(t, 4, 4, false)}, ollama.JobRef{})
 	if reason.Code(err) != ollama.CodeTimeout {
 		t.Fatalf("err = %v", err)
+	}
+}
+
+// TestNSFWClassifyKeepsManualDecision: a person's "safe" (issue #17 item
+// 1) is not raised by an explicit verdict; the unrated media still gets
+// the model's rating.
+func TestNSFWClassifyKeepsManualDecision(t *testing.T) {
+	r := newRig(t, func(c *ollama.Config) { c.NSFWUpdatesMedia = true })
+	id := addMedia(t, r.db, "image")
+	if _, err := media.SetMeta(context.Background(), r.db, id, media.SourceWeb, media.MetaNSFWManual, "0", time.Now()); err != nil {
+		t.Fatal(err)
+	}
+	r.fake.SetAnswer("nsfw_classify", `{"nsfw_score":0.97,"nsfw_flags":["nudity"],"category":"NSFW","rationale_short":"x"}`)
+	if _, err := r.proc.Process(context.Background(), ollama.ModeNSFWClassify,
+		ollama.Inputs{MediaID: id, MediaType: "image", Image: pngBytes(t, 4, 4, false)}, ollama.JobRef{}); err != nil {
+		t.Fatal(err)
+	}
+	var has, rating int
+	if err := r.db.QueryRow(`SELECT has_nsfw, rating FROM media WHERE id=?`, id).Scan(&has, &rating); err != nil {
+		t.Fatal(err)
+	}
+	if has != 0 || rating != 3 {
+		t.Fatalf("has_nsfw=%d rating=%d, want the manual 0 kept and rating 3", has, rating)
 	}
 }

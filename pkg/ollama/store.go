@@ -10,6 +10,7 @@ import (
 	"strings"
 
 	"github.com/localsupervisor/supervisor/pkg/db"
+	"github.com/localsupervisor/supervisor/pkg/media"
 	"github.com/localsupervisor/supervisor/pkg/reason"
 	"github.com/localsupervisor/supervisor/pkg/svtime"
 )
@@ -305,10 +306,13 @@ func (s *Store) feedNSFW(ctx context.Context, w *metaWriter, category string) (b
 	if category == "explicit" {
 		hasNSFW = 1
 	}
+	// A person's 18+/safe decision (media.MetaNSFWManual) is never
+	// overridden: has_nsfw is raised only without one.
 	r, err := w.tx.ExecContext(ctx, `UPDATE media SET
-		has_nsfw = MAX(has_nsfw, ?),
+		has_nsfw = CASE WHEN `+media.NoNSFWDecisionSQL+` THEN MAX(has_nsfw, ?) ELSE has_nsfw END,
 		rating = CASE WHEN rating = 0 THEN ? ELSE rating END
-		WHERE id = ? AND (has_nsfw < ? OR rating = 0)`, hasNSFW, rating, w.mediaID, hasNSFW)
+		WHERE id = ? AND ((has_nsfw < ? AND `+media.NoNSFWDecisionSQL+`) OR rating = 0)`,
+		w.mediaID, hasNSFW, rating, w.mediaID, hasNSFW, w.mediaID)
 	if err != nil {
 		return false, fmt.Errorf("update media nsfw: %w", err)
 	}

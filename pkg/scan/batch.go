@@ -74,6 +74,9 @@ type writer struct {
 	stmts *db.StmtCache
 	// onCommit runs inside every batch transaction (RunOptions.OnCommit).
 	onCommit func(ctx context.Context, tx *sql.Tx, imported int) error
+	// root is the scanned folder ("": a single file), what a duplicate's
+	// place under Importer.DuplicatesDir is relative to.
+	root string
 }
 
 // newWriter returns a writer; close it when the run ends.
@@ -166,6 +169,11 @@ func (w *writer) knownHashes(ctx context.Context, ps []*prepared) (map[string]bo
 func (w *writer) add(ctx context.Context, p *prepared, mayExist bool) error {
 	im := w.im
 	defer p.dropCopy() // a staged copy not placed (duplicate, error)
+	if w.root != "" {
+		if rel, err := filepath.Rel(w.root, p.path); err == nil && filepath.IsLocal(rel) {
+			p.rel = rel
+		}
+	}
 	switch {
 	case p.fatal != nil:
 		return p.fatal
@@ -222,7 +230,22 @@ func (w *writer) add(ctx context.Context, p *prepared, mayExist bool) error {
 		}
 		im.ingest("import", p.path, mediaType, p.info.Size(), it.res, it.scanErr)
 	}
-	if im.mode() != ModeInPlace {
+	if im.mode() == ModeInPlace {
+		// An edited file: its path already has an active media, which
+		// takes the new content (one path, one active media).
+		old, err := media.ActiveAt(ctx, w.stmts, p.path)
+		if err != nil {
+			return err
+		}
+		if old != nil {
+			out, err := im.replaceContent(ctx, it, old)
+			if err != nil {
+				return err
+			}
+			w.emit(out)
+			return nil
+		}
+	} else {
 		out, ok, err := w.place(ctx, it)
 		if err != nil {
 			return err
@@ -473,7 +496,7 @@ func (w *writer) commit(ctx context.Context, items []*pendingImport, now time.Ti
 		if w.im.Enqueue == nil {
 			return nil
 		}
-		refused, err = w.im.Enqueue(ctx, tx, ids)
+		refused, err = w.im.Enqueue(ctx, tx, ids, true)
 		return err
 	})
 	return refused, err

@@ -46,7 +46,9 @@ func TestFollowUpJobsInImportTransaction(t *testing.T) {
 			im := newImporter(d, roots, mode)
 			im.BatchSize = 3 // 7 files: batches of 3, 3, 1
 
-			im.Enqueue = func(context.Context, *sql.Tx, []int64) ([]string, error) { return nil, errors.New("queue unavailable") }
+			im.Enqueue = func(context.Context, *sql.Tx, []int64, bool) ([]string, error) {
+				return nil, errors.New("queue unavailable")
+			}
 			sum, err := im.ScanPath(ctx, src, scan.RunOptions{})
 			if err != nil || sum.Imported != 0 || sum.Errors != 7 {
 				t.Fatalf("failing enqueue: %+v %v", sum, err)

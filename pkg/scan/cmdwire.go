@@ -22,9 +22,10 @@ import (
 // batch reports them as one summary line, and media-worker tops the queue
 // up with them later (mediaops.TopUp).
 func QueueEnqueuer(q *jobs.Queue) Enqueuer {
-	return func(ctx context.Context, tx *sql.Tx, mediaIDs []int64) ([]string, error) {
-		// The ids come from this transaction's media INSERT.
-		reqs := FollowUpRequests(mediaIDs, true)
+	return func(ctx context.Context, tx *sql.Tx, mediaIDs []int64, fresh bool) ([]string, error) {
+		// Fresh ids come from this transaction's media INSERT; a replaced
+		// media's jobs are deduped against live ones.
+		reqs := FollowUpRequests(mediaIDs, fresh)
 		res, err := q.EnqueueTx(ctx, tx, reqs)
 		if err != nil {
 			return nil, err

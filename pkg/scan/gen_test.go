@@ -135,8 +135,9 @@ func testRoots(tb testing.TB) library.Roots {
 func newImporter(d *sql.DB, roots library.Roots, mode string) *scan.Importer {
 	return &scan.Importer{
 		DB: d, Roots: roots, Mode: mode, MaxPixels: 50_000_000, Clock: &svtime.FixedClock{T: t0},
-		Prober:       &probe.FFprobe{},
-		VerifyDecode: true,
+		DuplicatesDir: filepath.Join(filepath.Dir(roots.ImagesSFW), "_duplicates"),
+		Prober:        &probe.FFprobe{},
+		VerifyDecode:  true,
 		Extract: func(ctx context.Context, r io.ReadSeeker, name string, _ *probe.VideoInfo) (sdmeta.Result, error) {
 			return sdmeta.ExtractReader(ctx, r, name, sdmeta.Options{})
 		},

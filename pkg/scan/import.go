@@ -19,6 +19,7 @@ import (
 	"github.com/localsupervisor/supervisor/pkg/reason"
 	"github.com/localsupervisor/supervisor/pkg/scanner"
 	"github.com/localsupervisor/supervisor/pkg/sdmeta"
+	"github.com/localsupervisor/supervisor/pkg/sources"
 	"github.com/localsupervisor/supervisor/pkg/svtime"
 )
 
@@ -27,6 +28,13 @@ const (
 	ModeMove    = "move"
 	ModeCopy    = "copy"
 	ModeInPlace = "in_place"
+)
+
+// What move mode does with a duplicate's source (Importer.Duplicates).
+const (
+	DupMove   = "move"
+	DupKeep   = "keep"
+	DupDelete = "delete"
 )
 
 // Outcome statuses of one file. The first three are import_log statuses.
@@ -73,18 +81,34 @@ type VideoProber interface {
 
 // Enqueuer queues the follow-up jobs (hash_compute, integrity_check) of
 // newly imported media inside the import transaction, so a crash can never
-// commit a media without them. refused describes jobs a queue cap turned
+// commit a media without them. fresh: the media were inserted in tx (no
+// job can reference them yet); false for a media whose content an
+// in-place import replaced. refused describes jobs a queue cap turned
 // down (each line one warning after the commit; QueueEnqueuer returns at
 // most one summary line per batch); err rolls the import back.
-type Enqueuer func(ctx context.Context, tx *sql.Tx, mediaIDs []int64) (refused []string, err error)
+type Enqueuer func(ctx context.Context, tx *sql.Tx, mediaIDs []int64, fresh bool) (refused []string, err error)
 
 // Importer imports files into the catalogue. Fields are dependencies and
 // settings; the zero value of optional fields disables that step.
 type Importer struct {
 	DB    *sql.DB
 	Roots library.Roots
+	// Derivatives is paths.derivatives: with Roots and the library
+	// sources, the folders whose files rescan and prompts rebuild may read
+	// (sources.Readable).
+	Derivatives string
 	// Mode is move, copy or in_place (default move, like the original).
 	Mode string
+	// Duplicates is what move mode does with a source whose content is
+	// already catalogued (config import.duplicates): DupMove (default)
+	// puts it under DuplicatesDir at its path relative to the scanned
+	// folder, DupKeep leaves it, DupDelete removes it. Whatever the
+	// choice, the catalogued copy was verified by SHA-256 to hold the same
+	// bytes first (library.Holds).
+	Duplicates string
+	// DuplicatesDir is paths.duplicates; without it DupMove keeps the
+	// source where it is.
+	DuplicatesDir string
 	// MaxPixels is the decompression-bomb budget (default probe's).
 	MaxPixels int64
 	Clock     svtime.Clock
@@ -135,6 +159,9 @@ type Outcome struct {
 	// Resumed: the file's media row was committed by an interrupted run;
 	// this run only finished it (removed the source in move mode).
 	Resumed bool `json:"resumed,omitempty"`
+	// Aside is where a duplicate's source was moved (Importer.Duplicates
+	// DupMove), verified to hold its bytes.
+	Aside string `json:"moved_to,omitempty"`
 }
 
 func (im *Importer) now() time.Time {
@@ -186,7 +213,9 @@ func (im *Importer) unchangedRow(r scanFileRow, path string, k fileKey) (bool, i
 	if r.k != k || !r.media.Valid || (r.status != StatusImported && r.status != StatusSkippedDuplicate) {
 		return false, 0
 	}
-	if im.mode() == ModeMove && r.mediaPath.String != path {
+	// A duplicate kept on purpose is not a move left unfinished.
+	keptDup := r.status == StatusSkippedDuplicate && im.dupPolicy() == DupKeep
+	if im.mode() == ModeMove && r.mediaPath.String != path && !keptDup {
 		return false, 0
 	}
 	return true, r.media.Int64
@@ -206,6 +235,16 @@ func (im *Importer) unchanged(ctx context.Context, path string, k fileKey) (bool
 	}
 	ok, id := im.unchangedRow(r, path, k)
 	return ok, id, nil
+}
+
+// readable is the inside-the-roots rule for reading catalogued files
+// (the web UI's, sources.Readable).
+func (im *Importer) readable(ctx context.Context) (sources.Readable, error) {
+	fixed := im.Roots.All()
+	if im.Derivatives != "" {
+		fixed = append(fixed, im.Derivatives)
+	}
+	return sources.LoadReadable(ctx, im.DB, fixed)
 }
 
 // ExtractFile runs Extract on the file at path (rescans, prompts rebuild,
@@ -336,7 +375,7 @@ func (im *Importer) duplicate(ctx context.Context, p *prepared, ex *media.Media)
 			_ = media.ConsistencyLog(ctx, im.DB, "import_verify_failed", "warning",
 				fmt.Sprintf("%s kept: cannot read catalogued copy %s: %v", path, ex.Path, herr), now)
 		case !exOK:
-			repair = im.repairDuplicate(p, ex)
+			repair = im.repairDuplicate(ctx, p, ex)
 			exOK = repair.ok
 		}
 	}
@@ -393,16 +432,56 @@ func (im *Importer) duplicate(ctx context.Context, p *prepared, ex *media.Media)
 	if repair != nil && repair.ok {
 		dest = repair.path
 	}
-	if im.mode() == ModeMove && exOK && path != dest {
-		// Checked again now that the row is committed: a repair by a
-		// concurrent importer replaces the file with verified content.
-		im.removeSource(ctx, p, dest, now)
-	}
 	out := Outcome{Path: path, Status: StatusSkippedDuplicate, MediaID: ex.ID, Dest: dest}
+	if im.mode() == ModeMove && exOK && path != dest {
+		out.Aside = im.finishDuplicate(ctx, p, dest, own, now)
+	}
 	if own {
 		out.Status, out.Resumed = StatusImported, true
 	}
 	return out, nil
+}
+
+func (im *Importer) dupPolicy() string {
+	if im.Duplicates == "" {
+		return DupMove
+	}
+	return im.Duplicates
+}
+
+// ValidDuplicates reports whether d is a known Importer.Duplicates value.
+func ValidDuplicates(d string) bool { return d == "" || d == DupMove || d == DupKeep || d == DupDelete }
+
+// finishDuplicate deals with a move-mode source whose content the
+// catalogued file dest holds (row committed): per Importer.Duplicates it
+// stays, goes, or is placed under DuplicatesDir (library.PlaceAside: never
+// replacing a file, verified) and only then removed. own (our interrupted
+// import's source) and DupDelete remove it once dest is verified again
+// (removeSource: a repair by a concurrent importer replaces the file with
+// verified content). It returns where the source was put aside, if it was.
+func (im *Importer) finishDuplicate(ctx context.Context, p *prepared, dest string, own bool, now time.Time) string {
+	policy := im.dupPolicy()
+	if own || policy == DupDelete {
+		im.removeSource(ctx, p, dest, now)
+		return ""
+	}
+	if policy == DupKeep || im.DuplicatesDir == "" {
+		return ""
+	}
+	rel := p.rel
+	if rel == "" {
+		rel = filepath.Base(p.path)
+	}
+	aside, err := library.PlaceAside(p.path, filepath.Join(im.DuplicatesDir, rel), p.sha, p.info)
+	if err != nil {
+		_ = media.ConsistencyLog(ctx, im.DB, "import_duplicate_aside", "warning",
+			fmt.Sprintf("%s kept where it is: could not put it under %s: %v", p.path, im.DuplicatesDir, err), now)
+		return ""
+	}
+	if err := os.Remove(p.path); err != nil && !errors.Is(err, os.ErrNotExist) {
+		_ = media.ConsistencyLog(ctx, im.DB, "import_source_remove", "warning", fmt.Sprintf("%s: %v", p.path, err), now)
+	}
+	return aside
 }
 
 // repairResult is what repairDuplicate did to a catalogued file that did
@@ -426,7 +505,7 @@ type repairResult struct {
 // other modes the incoming file is placed at its canonical library path
 // and the row moves there. Nothing is deleted here; the damaged file's
 // bytes stay until the replacement is complete.
-func (im *Importer) repairDuplicate(p *prepared, ex *media.Media) *repairResult {
+func (im *Importer) repairDuplicate(ctx context.Context, p *prepared, ex *media.Media) *repairResult {
 	r := &repairResult{found: "damaged", path: ex.Path}
 	if _, err := os.Stat(ex.Path); errors.Is(err, fs.ErrNotExist) {
 		r.found = "missing"
@@ -437,7 +516,15 @@ func (im *Importer) repairDuplicate(p *prepared, ex *media.Media) *repairResult 
 	case inLib:
 		r.err = library.ReplaceVerified(p.path, ex.Path, p.sha, link)
 	case im.mode() == ModeInPlace:
-		r.path = p.path
+		// Not onto a path another active media holds (its file was
+		// edited into this content): one path, one active media.
+		if at, err := media.ActiveAt(ctx, im.DB, p.path); err != nil {
+			r.err = err
+		} else if at != nil && at.ID != ex.ID {
+			r.err = reason.Newf(CodeDBError, "%s is the file of media %d", p.path, at.ID)
+		} else {
+			r.path = p.path
+		}
 	default:
 		dst, err := library.Destination(im.Roots, ex.Type, ex.HasNSFW, p.md5, p.cext)
 		if err != nil {

@@ -97,9 +97,17 @@ func TestImportGeneratedLibrary(t *testing.T) {
 			check("renamed-png.jpg", "image", "png", 8, 8)
 			check("clip.mp4", "video", "mp4", 64, 48)
 			check("nested/clip.webm", "video", "webm", 32, 24)
-			// The duplicate's source is gone in move mode too (original left it).
+			// The duplicate's source leaves the inbox in move mode, put
+			// aside under the duplicates folder at its relative path
+			// (the original left it to be re-imported on every scan).
 			if _, err := os.Stat(filepath.Join(l.src, "nested/deeper/dup of fox.png")); (mode == scan.ModeMove) != os.IsNotExist(err) {
 				t.Errorf("duplicate source handling in %s: %v", mode, err)
+			}
+			if mode == scan.ModeMove {
+				aside, err := os.ReadFile(filepath.Join(im.DuplicatesDir, "nested/deeper/dup of fox.png"))
+				if err != nil || !bytes.Equal(aside, l.files["nested/deeper/dup of fox.png"]) || sum.DuplicatesMoved != 1 {
+					t.Errorf("duplicate not put aside intact: %v, %d moved", err, sum.DuplicatesMoved)
+				}
 			}
 			// Prompts, sha256, tags, rating.
 			fox := md5hex(l.files["fox.png"])

@@ -51,6 +51,9 @@ type prepared struct {
 	meta *sdmeta.Result
 	// viaLink: the walk reached the file through a symlink of its own.
 	viaLink bool
+	// rel is the path below the scanned folder (set by the writer), where
+	// a move-mode duplicate goes under Importer.DuplicatesDir.
+	rel string
 	// copy is the library copy staged in copy mode (nil: none, the writer
 	// copies the file when it places it). Whoever drops p without
 	// publishing it calls dropCopy.

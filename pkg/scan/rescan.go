@@ -4,13 +4,14 @@ import (
 	"context"
 	"database/sql"
 	"errors"
+	"io/fs"
 	"os"
 	"path/filepath"
-	"strconv"
 
 	"github.com/localsupervisor/supervisor/pkg/db"
 	"github.com/localsupervisor/supervisor/pkg/library"
 	"github.com/localsupervisor/supervisor/pkg/media"
+	"github.com/localsupervisor/supervisor/pkg/probe"
 	"github.com/localsupervisor/supervisor/pkg/reason"
 	"github.com/localsupervisor/supervisor/pkg/scanner"
 	"github.com/localsupervisor/supervisor/pkg/sdmeta"
@@ -55,11 +56,25 @@ func (im *Importer) RescanMedia(ctx context.Context, mediaID int64) (RescanResul
 		})
 		return out, ferr
 	}
+	// The file is read where it really is, and only inside the roots:
+	// a symlink in the library pointing elsewhere is not read through.
+	rd, err := im.readable(ctx)
+	if err != nil {
+		return out, err
+	}
+	real, err := rd.Check(m.Path)
+	if err != nil {
+		if reason.Code(err) == "" {
+			err = reason.Permanent(probe.CodeNotReadable, err)
+		}
+		_ = storeScan(ctx, im.DB, mediaID, nil, err, im.ScannerName, map[string]any{"path_before": m.Path}, now, false)
+		return out, err
+	}
 	var res *scanner.Result
 	if m.Type == library.TypeVideo {
-		res, err = im.Tagger.ScanVideo(ctx, m.Path, im.Frames)
+		res, err = im.Tagger.ScanVideo(ctx, real, im.Frames)
 	} else {
-		res, err = im.Tagger.ScanImage(ctx, m.Path)
+		res, err = im.Tagger.ScanImage(ctx, real)
 	}
 	im.ingest("rescan", m.Path, m.Type, 0, res, err)
 	if err != nil {
@@ -69,10 +84,20 @@ func (im *Importer) RescanMedia(ctx context.Context, mediaID int64) (RescanResul
 		_ = storeScan(ctx, im.DB, mediaID, nil, err, im.ScannerName, map[string]any{"path_before": m.Path}, now, false)
 		return out, err
 	}
+	// A person's 18+/safe decision wins over the tagger's verdict: the
+	// tags and rating are refreshed, has_nsfw and the file's root stay.
+	nsfw := res.HasNSFW
+	manual, decided, err := media.NSFWDecision(ctx, im.DB, mediaID)
+	if err != nil {
+		return out, err
+	}
+	if decided {
+		nsfw = manual
+	}
 	newPath := m.Path
 	moved := false
-	if _, in := library.Inside(im.Roots.All(), m.Path); in && res.HasNSFW != m.HasNSFW {
-		dst, derr := library.Destination(im.Roots, m.Type, res.HasNSFW, m.Hash, filepath.Ext(m.Path))
+	if _, in := library.Inside(im.Roots.All(), m.Path); in && nsfw != m.HasNSFW {
+		dst, derr := library.Destination(im.Roots, m.Type, nsfw, m.Hash, filepath.Ext(m.Path))
 		if derr == nil && dst != m.Path {
 			if _, serr := os.Stat(dst); serr != nil {
 				if err := library.MoveFile(m.Path, dst); err == nil {
@@ -82,11 +107,15 @@ func (im *Importer) RescanMedia(ctx context.Context, mediaID int64) (RescanResul
 		}
 	}
 	err = db.InTx(ctx, im.DB, func(tx *sql.Tx) error {
-		if err := storeScan(ctx, tx, mediaID, res, nil, im.ScannerName, map[string]any{"path_before": m.Path, "path_after": newPath}, now, true); err != nil {
+		extra := map[string]any{"path_before": m.Path, "path_after": newPath}
+		if decided {
+			extra["nsfw_manual"] = manual
+		}
+		if err := storeScan(ctx, tx, mediaID, res, nil, im.ScannerName, extra, now, true); err != nil {
 			return err
 		}
 		_, err := tx.ExecContext(ctx, `UPDATE media SET path=?, has_nsfw=?, rating=?, status='active' WHERE id=?`,
-			newPath, boolInt(res.HasNSFW), res.Rating, mediaID)
+			newPath, boolInt(nsfw), res.Rating, mediaID)
 		if err != nil {
 			return db.Classify(err)
 		}
@@ -101,7 +130,12 @@ func (im *Importer) RescanMedia(ctx context.Context, mediaID int64) (RescanResul
 	}
 	if im.Extract != nil {
 		if pid, _, _ := media.CurrentPrompt(ctx, im.DB, mediaID); pid == 0 {
-			if r, err := im.ExtractFile(ctx, newPath); err == nil {
+			// real was checked; a moved file is at its library path.
+			src := real
+			if moved {
+				src = newPath
+			}
+			if r, err := im.ExtractFile(ctx, src); err == nil {
 				_ = db.InTx(ctx, im.DB, func(tx *sql.Tx) error {
 					_, err := media.StoreExtraction(ctx, tx, mediaID, r, media.PromptSourceRescan, now)
 					return err
@@ -110,7 +144,7 @@ func (im *Importer) RescanMedia(ctx context.Context, mediaID int64) (RescanResul
 		}
 	}
 	out.Result, out.Scanner, out.NSFWScore = "ok", res.Scanner, res.NSFWScore
-	out.TagsWritten, out.PathAfter, out.HasNSFW, out.Rating = len(res.Tags), newPath, res.HasNSFW, res.Rating
+	out.TagsWritten, out.PathAfter, out.HasNSFW, out.Rating = len(res.Tags), newPath, nsfw, res.Rating
 	return out, nil
 }
 
@@ -136,6 +170,10 @@ type RebuildSummary struct {
 	Changed   int `json:"changed"`
 	Skipped   int `json:"skipped"`
 	Errors    int `json:"errors"`
+	// Refused counts files not read: they resolve outside the library
+	// roots and sources (a symlink pointing elsewhere) or cannot be
+	// resolved.
+	Refused int `json:"refused"`
 }
 
 // PromptsRebuild re-extracts metadata for active media whose prompt is
@@ -151,6 +189,10 @@ func (im *Importer) PromptsRebuild(ctx context.Context, o RebuildOptions) (Rebui
 	if limit <= 0 {
 		limit = 250
 	}
+	rd, err := im.readable(ctx)
+	if err != nil {
+		return s, err
+	}
 	q := `SELECT m.id, m.path FROM media m WHERE m.status='active'`
 	args := []any{}
 	if o.MediaID != 0 {
@@ -165,34 +207,39 @@ func (im *Importer) PromptsRebuild(ctx context.Context, o RebuildOptions) (Rebui
 	}
 	q += ` ORDER BY m.id LIMIT ? OFFSET ?`
 	args = append(args, limit, o.Offset)
-	rows, err := im.DB.QueryContext(ctx, q, args...)
-	if err != nil {
-		return s, db.Classify(err)
-	}
 	type cand struct {
 		id   int64
 		path string
 	}
 	var cands []cand
-	for rows.Next() {
+	err = eachRow(ctx, im.DB, q, args, func(rows *sql.Rows) error {
 		var c cand
 		if err := rows.Scan(&c.id, &c.path); err != nil {
-			rows.Close()
-			return s, err
+			return err
 		}
 		cands = append(cands, c)
+		return nil
+	})
+	if err != nil {
+		return s, err
 	}
-	rows.Close()
 	s.Total = len(cands)
 	for _, c := range cands {
 		if err := ctx.Err(); err != nil {
 			return s, err
 		}
-		if _, err := os.Stat(c.path); err != nil {
+		// Read where the file really is, only inside the roots (the
+		// web UI's rule): a symlink pointing elsewhere is not followed.
+		real, err := rd.Check(c.path)
+		if errors.Is(err, fs.ErrNotExist) {
 			s.Skipped++
 			continue
 		}
-		r, err := im.ExtractFile(ctx, c.path)
+		if err != nil {
+			s.Refused++
+			continue
+		}
+		r, err := im.ExtractFile(ctx, real)
 		if err != nil {
 			s.Errors++
 			continue
@@ -249,5 +296,3 @@ func ids(ctx context.Context, d *sql.DB, q string, args ...any) ([]int64, error)
 	}
 	return out, rows.Err()
 }
-
-var _ = strconv.Itoa

@@ -11,6 +11,7 @@ import (
 	"strings"
 	"sync"
 
+	"github.com/localsupervisor/supervisor/pkg/db"
 	"github.com/localsupervisor/supervisor/pkg/jobs"
 	"github.com/localsupervisor/supervisor/pkg/library"
 	"github.com/localsupervisor/supervisor/pkg/media"
@@ -37,16 +38,19 @@ type RunOptions struct {
 
 // Summary is the result of one ScanPath run, the job's result object.
 type Summary struct {
-	Processed  int  `json:"processed"`
-	Imported   int  `json:"imported"`
-	Duplicates int  `json:"skipped_duplicate"`
-	Unchanged  int  `json:"unchanged"`
-	Skipped    int  `json:"skipped"`
-	Errors     int  `json:"errors"`
-	NotMedia   int  `json:"not_media"`
-	Missing    int  `json:"marked_missing"`
-	Cancelled  bool `json:"cancelled"`
-	Limited    bool `json:"limited"`
+	Processed  int `json:"processed"`
+	Imported   int `json:"imported"`
+	Duplicates int `json:"skipped_duplicate"`
+	// DuplicatesMoved counts the duplicates' sources a move import put
+	// under paths.duplicates (import.duplicates "move").
+	DuplicatesMoved int  `json:"duplicates_moved,omitempty"`
+	Unchanged       int  `json:"unchanged"`
+	Skipped         int  `json:"skipped"`
+	Errors          int  `json:"errors"`
+	NotMedia        int  `json:"not_media"`
+	Missing         int  `json:"marked_missing"`
+	Cancelled       bool `json:"cancelled"`
+	Limited         bool `json:"limited"`
 	// Warnings counts the files of Errors by reason code (the code of
 	// their import_log row), nil when none failed.
 	Warnings *jobs.Warnings `json:"warnings,omitempty"`
@@ -131,6 +135,9 @@ func (im *Importer) scanPath(ctx context.Context, root string, opts RunOptions) 
 			s.Imported++
 		case StatusSkippedDuplicate:
 			s.Duplicates++
+			if out.Aside != "" {
+				s.DuplicatesMoved++
+			}
 		case StatusUnchanged:
 			s.Unchanged++
 		case StatusError:
@@ -143,6 +150,9 @@ func (im *Importer) scanPath(ctx context.Context, root string, opts RunOptions) 
 	}
 	w := im.newWriter(emit)
 	w.onCommit = opts.OnCommit
+	if st.IsDir() {
+		w.root = abs
+	}
 	defer w.close()
 	im.removeStaleStaged()
 	var stg *stager
@@ -322,6 +332,10 @@ func (im *Importer) feed(ctx context.Context, root string, wo WalkOptions, st *s
 		dirs := dirRows{im: im}
 		wo.OnError = func(p string, err error) { _ = send(walkItem{path: p, walkErr: err}) }
 		werr = Walk(ctx, root, wo, func(p string, info fs.FileInfo) error {
+			if im.DuplicatesDir != "" && strings.HasPrefix(p, im.DuplicatesDir+string(filepath.Separator)) {
+				// Put aside by a move import: imported already.
+				return nil
+			}
 			res := make(chan *prepared, 1)
 			if ok, mid := dirs.unchanged(ctx, p, keyOf(info)); ok {
 				res <- &prepared{path: p, done: &Outcome{Path: p, Status: StatusUnchanged, MediaID: mid}}
@@ -391,6 +405,12 @@ func (d *dirRows) unchanged(ctx context.Context, path string, k fileKey) (bool, 
 			}
 		}
 		rows.Close()
+		if rows.Err() != nil {
+			// A partial listing: files it missed would merely be
+			// examined again, but say "not known" for all of them.
+			d.rows = nil
+			return false, 0
+		}
 	}
 	r, ok := d.rows[path]
 	if !ok {
@@ -399,57 +419,107 @@ func (d *dirRows) unchanged(ctx context.Context, path string, k fileKey) (bool, 
 	return d.im.unchangedRow(r, path, k)
 }
 
+// missingBatch is how many rows one markMissing write transaction
+// changes: short enough that web writes and job claims waiting for the
+// write lock are not held up, large enough that a folder of thousands of
+// vanished files is not one commit per row.
+const missingBatch = 256
+
 // markMissing flags media below dir whose file is gone, and forgets
-// scan_files rows of vanished sources.
+// scan_files rows of vanished sources. Both listings are read completely
+// (rows.Err checked) before anything is written: a listing cut short by
+// an error is an error, never "the rest is gone".
 func (im *Importer) markMissing(ctx context.Context, dir string, seen map[string]bool) (int, error) {
 	prefix, hi := library.PrefixRange(dir)
-	rows, err := im.DB.QueryContext(ctx, `SELECT id, path FROM media WHERE path >= ? AND path < ? AND status='active'`, prefix, hi)
+	var gone []int64
+	err := eachRow(ctx, im.DB, `SELECT id, path FROM media WHERE path >= ? AND path < ? AND status='active'`, []any{prefix, hi},
+		func(rows *sql.Rows) error {
+			var id int64
+			var p string
+			if err := rows.Scan(&id, &p); err != nil {
+				return err
+			}
+			if !seen[p] {
+				if _, err := os.Stat(p); errors.Is(err, os.ErrNotExist) {
+					gone = append(gone, id)
+				}
+			}
+			return nil
+		})
 	if err != nil {
 		return 0, err
-	}
-	var gone []int64
-	for rows.Next() {
-		var id int64
-		var p string
-		if err := rows.Scan(&id, &p); err != nil {
-			rows.Close()
-			return 0, err
-		}
-		if seen[p] {
-			continue
-		}
-		if _, err := os.Stat(p); errors.Is(err, os.ErrNotExist) {
-			gone = append(gone, id)
-		}
-	}
-	rows.Close()
-	for _, id := range gone {
-		if err := media.SetStatus(ctx, im.DB, id, media.StatusMissing); err != nil {
-			return 0, err
-		}
 	}
 	// Vanished sources (moved away or deleted) lose their fingerprints so
 	// a file reappearing under the same name is examined again.
-	frows, err := im.DB.QueryContext(ctx, `SELECT path FROM scan_files WHERE path >= ? AND path < ?`, prefix, hi)
+	var drop []any
+	err = eachRow(ctx, im.DB, `SELECT path FROM scan_files WHERE path >= ? AND path < ?`, []any{prefix, hi},
+		func(rows *sql.Rows) error {
+			var p string
+			if err := rows.Scan(&p); err != nil {
+				return err
+			}
+			if !seen[p] {
+				drop = append(drop, p)
+			}
+			return nil
+		})
 	if err != nil {
 		return 0, err
 	}
-	var drop []string
-	for frows.Next() {
-		var p string
-		if err := frows.Scan(&p); err != nil {
-			frows.Close()
-			return 0, err
-		}
-		if !seen[p] {
-			drop = append(drop, p)
-		}
+	ids := make([]any, len(gone))
+	for i, id := range gone {
+		ids[i] = id
 	}
-	frows.Close()
-	for _, p := range drop {
-		if _, err := im.DB.ExecContext(ctx, `DELETE FROM scan_files WHERE path=?`, p); err != nil {
-			return 0, err
-		}
+	// status='active' again: a row repaired or re-pointed since the
+	// listing keeps its state.
+	if err := inBatches(ctx, im.DB, `UPDATE media SET status='missing' WHERE id=? AND status='active'`, ids); err != nil {
+		return 0, err
+	}
+	if err := inBatches(ctx, im.DB, `DELETE FROM scan_files WHERE path=?`, drop); err != nil {
+		return 0, err
 	}
 	return len(gone), nil
+}
+
+// eachRow runs q and calls fn for every row; an error of the listing
+// itself (rows.Err) is returned like any other.
+func eachRow(ctx context.Context, d *sql.DB, q string, args []any, fn func(*sql.Rows) error) error {
+	rows, err := d.QueryContext(ctx, q, args...)
+	if err != nil {
+		return db.Classify(err)
+	}
+	defer rows.Close()
+	for rows.Next() {
+		if err := fn(rows); err != nil {
+			return err
+		}
+	}
+	return db.Classify(rows.Err())
+}
+
+// inBatches executes stmt (one placeholder) once per value, missingBatch
+// values per write transaction.
+func inBatches(ctx context.Context, d *sql.DB, stmt string, vals []any) error {
+	for len(vals) > 0 {
+		n := min(len(vals), missingBatch)
+		chunk := vals[:n]
+		vals = vals[n:]
+		err := db.InTx(ctx, d, func(tx *sql.Tx) error {
+			st, err := tx.PrepareContext(ctx, stmt)
+			if err != nil {
+				return db.Classify(err)
+			}
+			defer st.Close()
+			for _, v := range chunk {
+				if _, err := st.ExecContext(ctx, v); err != nil {
+					return db.Classify(err)
+				}
+			}
+			return nil
+		})
+		if err != nil {
+			return err
+		}
+	}
+	return nil
 }

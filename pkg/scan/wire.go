@@ -48,7 +48,8 @@ func FromConfig(cfg *config.Config, d *sql.DB, clock svtime.Clock, httpClient *h
 	ffmpeg := &probe.FFmpeg{Path: cfg.Tools.FFmpeg, Probe: ffprobe}
 	stealth := cfg.Metadata.Stealth
 	im := &Importer{
-		DB: d, Roots: library.RootsFromPaths(cfg.Paths), Mode: cfg.Import.Mode, MaxPixels: cfg.Import.MaxPixels, BatchSize: cfg.Import.BatchSize,
+		DB: d, Roots: library.RootsFromPaths(cfg.Paths), Derivatives: cfg.Paths.Derivatives,
+		Duplicates: cfg.Import.Duplicates, DuplicatesDir: cfg.Paths.Duplicates, Mode: cfg.Import.Mode, MaxPixels: cfg.Import.MaxPixels, BatchSize: cfg.Import.BatchSize,
 		Clock: clock, ScannerName: sc.Name, Frames: ffmpeg, Prober: ffprobe, DefaultNSFW: cfg.DefaultNSFW == 1,
 		// No full decode on import: header dimensions and the pixel budget
 		// are checked here; integrity_check jobs decode later (import speed).

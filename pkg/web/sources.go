@@ -9,7 +9,6 @@ import (
 	"time"
 
 	"github.com/localsupervisor/supervisor/pkg/jobs"
-	"github.com/localsupervisor/supervisor/pkg/library"
 	"github.com/localsupervisor/supervisor/pkg/reason"
 	"github.com/localsupervisor/supervisor/pkg/scan"
 	"github.com/localsupervisor/supervisor/pkg/sources"
@@ -34,7 +33,7 @@ const (
 // no query and no symlink resolution of the roots.
 type servableRoots struct {
 	mu       sync.Mutex
-	roots    library.ResolvedRoots
+	roots    sources.Readable
 	loadedAt time.Time // zero: not loaded or invalidated
 	// now is the cache's clock (nil: time.Now); tests step it.
 	now func() time.Time
@@ -66,7 +65,7 @@ func (s *Server) servable(ctx context.Context, real string) (bool, error) {
 		}
 		age = 0
 	}
-	if _, ok := c.roots.InsideResolved(real); ok {
+	if c.roots.Contains(real) {
 		return true, nil
 	}
 	if age < servableMissReload {
@@ -75,17 +74,16 @@ func (s *Server) servable(ctx context.Context, real string) (bool, error) {
 	if err := s.loadServable(ctx, now); err != nil {
 		return false, err
 	}
-	_, ok := c.roots.InsideResolved(real)
-	return ok, nil
+	return c.roots.Contains(real), nil
 }
 
 // loadServable reloads the cache; the caller holds its lock.
 func (s *Server) loadServable(ctx context.Context, now time.Time) error {
-	paths, err := sources.Paths(ctx, s.rdb)
+	r, err := sources.LoadReadable(ctx, s.rdb, s.roots)
 	if err != nil {
 		return err
 	}
-	s.servableCache.roots = library.ResolveRoots(append(append([]string(nil), s.roots...), paths...))
+	s.servableCache.roots = r
 	s.servableCache.loadedAt = now
 	return nil
 }
