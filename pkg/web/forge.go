@@ -16,7 +16,6 @@ import (
 	"time"
 
 	"github.com/localsupervisor/supervisor/pkg/catalog"
-	"github.com/localsupervisor/supervisor/pkg/cliapp"
 	"github.com/localsupervisor/supervisor/pkg/db"
 	"github.com/localsupervisor/supervisor/pkg/forge"
 	"github.com/localsupervisor/supervisor/pkg/forgejob"
@@ -580,17 +579,4 @@ func (s *Server) forgeRegenAction(ctx context.Context, r *http.Request, id int64
 		res.Status = "deduped"
 	}
 	return res, nil
-}
-
-// ForgeFromEnv wires the Forge panel for webui from its loaded config. A
-// broken forge section or recipes file disables the panel with a warning
-// instead of stopping the whole web UI; the returned values are then no-ops.
-func ForgeFromEnv(env *cliapp.Env) (routes func(mux *http.ServeMux, s *Server), section DetailSection) {
-	svc, err := forgejob.FromConfig(env.Config, env.DB, env.Queue(), env.Clock, env.Log)
-	if err != nil {
-		env.Log.Warn().Err(err).Str("reason_code", reason.Code(err)).Msg("forge panel disabled")
-		return nil, func(context.Context, *http.Request, int64) (template.HTML, error) { return "", nil }
-	}
-	f := NewForge(ForgeOptions{Service: svc})
-	return f.Routes, f.DetailSection()
 }
