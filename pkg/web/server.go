@@ -298,9 +298,15 @@ func (s *Server) recoverer(h http.Handler) http.Handler {
 	})
 }
 
+// wantsJSON: API callers, and the internal endpoints that only ever
+// answer JSON (their errors too, whatever the caller's Accept header).
 func wantsJSON(r *http.Request) bool {
-	return strings.Contains(r.Header.Get("Accept"), "application/json") || r.URL.Path == "/jobs_prune.php" ||
+	return strings.Contains(r.Header.Get("Accept"), "application/json") || jsonOnly(r.URL.Path) ||
 		strings.HasPrefix(r.URL.Path, "/api/") || r.Header.Get("X-Requested-With") != ""
+}
+
+func jsonOnly(path string) bool {
+	return path == "/jobs_prune.php" || path == "/internal_ollama.php" || path == "/ollama.php"
 }
 
 // fail writes an error: JSON {ok:false, status, reason_code, error} for API
@@ -379,7 +385,8 @@ func statusWord(status int) string {
 	return "error"
 }
 
-// failErr maps an error to a response: busy → 503, not found → 404,
+// failErr maps an error to a response: busy → 503, not found (media or
+// job) → 404,
 // permanent reason errors → 400, others → 500.
 func (s *Server) failErr(w http.ResponseWriter, r *http.Request, err error) {
 	switch {
@@ -387,6 +394,8 @@ func (s *Server) failErr(w http.ResponseWriter, r *http.Request, err error) {
 		s.fail(w, r, http.StatusServiceUnavailable, CodeDBBusy, err)
 	case errors.Is(err, catalog.ErrNotFound) || reason.Code(err) == catalog.CodeNotFound || reason.Code(err) == "media_not_found":
 		s.fail(w, r, http.StatusNotFound, CodeNotFound, err)
+	case reason.Code(err) == jobs.CodeNotFound:
+		s.fail(w, r, http.StatusNotFound, jobs.CodeNotFound, err)
 	case reason.Code(err) != "" && reason.KindOf(err) == reason.KindPermanent:
 		s.fail(w, r, http.StatusBadRequest, reason.Code(err), err)
 	default:
