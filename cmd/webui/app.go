@@ -12,6 +12,7 @@ import (
 	"net/http"
 	"os"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/localsupervisor/supervisor/pkg/catalog/ftsindex"
@@ -61,19 +62,23 @@ func (m *Main) Run(ctx context.Context) error {
 		return err
 	}
 	defer closeSrv()
+	// Background writers stop after the server has shut down, so the
+	// last requests' clicks are still recorded.
+	bctx, stopBackground := context.WithCancel(context.Background())
+	var background sync.WaitGroup
+	defer func() { stopBackground(); background.Wait() }()
 	// Media imported or changed by the workers (imports, Ollama titles,
 	// prompt edits, a legacy import) are only marked for the text index;
 	// fold them in the background in short batches. Searches are exact
 	// either way.
-	fctx, stopFold := context.WithCancel(ctx)
-	foldDone := make(chan struct{})
-	go func() {
-		defer close(foldDone)
-		ftsindex.Run(fctx, env.DB, 3*time.Second, ftsindex.DefaultBatch, func(err error) {
+	background.Go(func() {
+		ftsindex.Run(bctx, env.DB, 3*time.Second, ftsindex.DefaultBatch, func(err error) {
 			env.Log.Warn().Err(err).Str("event", "fts_fold_failed").Msg("text index fold failed; retrying")
 		})
-	}()
-	defer func() { stopFold(); <-foldDone }()
+	})
+	// The web's own writes that requests only queue (detail-view clicks,
+	// session cleanup).
+	background.Go(func() { srv.Run(bctx) })
 	return m.listen(ctx, srv.Handler(), oneTime)
 }
 

@@ -166,8 +166,10 @@ type Server struct {
 	dash          dashCache
 	servableCache servableRoots
 	srcCounts     sourceCounts
-	supervised    Supervised
-	handler       http.Handler
+	// clicks buffers the admin detail-view counter for Run.
+	clicks     *clickRecorder
+	supervised Supervised
+	handler    http.Handler
 	// services are the enabled switches of the optional services
 	// (ServiceTagger, ServiceOllama, ServiceForge), read once in New.
 	services map[string]bool
@@ -178,7 +180,8 @@ type Server struct {
 	ollamaAnalyze func(ctx context.Context, id int64, mode string) (actionResult, error)
 }
 
-// New builds a Server; templates are parsed once here (fail fast).
+// New builds a Server; templates are parsed once here (fail fast). Run its
+// background writer (Run) alongside serving Handler.
 func New(o Options) (*Server, error) {
 	if o.Config == nil || o.DB == nil || o.ReadDB == nil {
 		return nil, errors.New("web.New: Config, DB and ReadDB are required")
@@ -192,8 +195,8 @@ func New(o Options) (*Server, error) {
 	}
 	s := &Server{cfg: o.Config, db: o.DB, rdb: o.ReadDB, log: o.Log, clock: o.Clock, thumbs: o.Thumbs,
 		jobs: o.Jobs, jobAdmin: o.JobAdmin, launcher: o.Launcher, version: o.Version, secureCookies: o.SecureCookies,
-		sessions: newSessionStore(o.DB, o.ReadDB), i18n: cat, extraRoutes: o.ExtraRoutes, sections: o.DetailSections,
-		pageSize: o.PageSize, supervised: o.Supervised, logins: newLoginLimiter(loginMaxTracked)}
+		sessions: newSessionStore(o.DB, o.ReadDB, sessionSecret(o.Config.Security.InternalAPIKey)), i18n: cat, extraRoutes: o.ExtraRoutes, sections: o.DetailSections,
+		pageSize: o.PageSize, supervised: o.Supervised, logins: newLoginLimiter(loginMaxTracked), clicks: newClickRecorder()}
 	if s.pageSize <= 0 {
 		s.pageSize = catalog.PageSize
 	}
