@@ -5,11 +5,9 @@ package main
 
 import (
 	"context"
-	"fmt"
 	"io"
 	"os"
 	"path/filepath"
-	"time"
 
 	"github.com/urfave/cli/v2"
 
@@ -17,7 +15,6 @@ import (
 	"github.com/localsupervisor/supervisor/pkg/config"
 	"github.com/localsupervisor/supervisor/pkg/launch"
 	"github.com/localsupervisor/supervisor/pkg/supervise"
-	"github.com/localsupervisor/supervisor/pkg/version"
 	"github.com/localsupervisor/supervisor/pkg/web"
 	"github.com/localsupervisor/supervisor/pkg/workerbin"
 )
@@ -37,58 +34,11 @@ func main() {
 			if err != nil {
 				return err
 			}
-			sup, err := newSupervisor(env, bins)
-			if err != nil {
-				return err
-			}
-			// Workers stop only after the server has shut down, so a job a
-			// request just enqueued still finds a worker.
-			ctx, cancelWorkers := context.WithCancel(context.Background())
-			// Follow-up spawns (a job queued while its worker exited) end
-			// with the workers.
-			respawner := launch.NewRespawner(ctx)
-			defer respawner.Close()
-			supDone := make(chan struct{})
-			go func() { defer close(supDone); _ = sup.Run(ctx) }()
-			defer func() { cancelWorkers(); <-supDone }()
-			forgeRoutes, forgeSection := web.ForgeFromEnv(env)
-			return web.Serve(c.Context, env, web.ServeOptions{
-				Supervised: sup,
-				Addr:       c.String("addr"),
-				Version:    version.Version,
-				Launcher:   launcher(env.Config, bins, respawner),
-				// Ollama pages: the service binary is found like other workers.
-				ExtraRoutes: web.ChainRoutes(web.OllamaRoutes(web.OllamaOptions{Config: env.Modules.Ollama, Jobs: env.Modules.Jobs,
-					LogsDir: env.Config.Paths.Logs, ServiceBin: findOrEmpty(env.Config, bins, "ollama-service"),
-					ServiceArgs: configArgs(env.Config)}), forgeRoutes),
-				// The Ollama routes add their own detail panel.
-				DetailSections: []web.DetailSection{forgeSection},
-				Ready: func(url, key string) {
-					fmt.Fprintf(c.App.Writer, "webui listening on %s\n", url)
-					if key != "" {
-						fmt.Fprintf(c.App.Writer, "admin: no security.internal_api_key configured; one-time key for this run: %s\n  unlock: %s/login?key=%s\n", key, url, key)
-					}
-				},
-			})
+			m := &Main{Env: env, Addr: c.String("addr"), Bins: bins, Out: c.App.Writer}
+			return m.Run(c.Context)
 		},
 	}
 	os.Exit(cliapp.Run(app, os.Args))
-}
-
-// newSupervisor builds the worker supervisor from workers.supervise; an
-// empty list yields a supervisor with nothing to run.
-func newSupervisor(env *cliapp.Env, bins string) (*supervise.Supervisor, error) {
-	// The options carry the logs folder so health shows each supervised
-	// worker's own heartbeat, not only whether its process is up.
-	o, err := supervise.OptionsFromConfig(env.Config, bins, time.Duration(env.Modules.Jobs.FreshSeconds)*time.Second)
-	if err != nil {
-		return nil, err
-	}
-	o.Log, o.Clock, o.Stderr = env.Log, env.Clock, os.Stderr
-	// Outlast the workers' own shutdown grace, so a stopping worker can
-	// finish or release its running job before it is killed.
-	o.Grace = time.Duration(env.Modules.Jobs.ShutdownGraceSeconds)*time.Second + 5*time.Second
-	return supervise.New(o)
 }
 
 // exeDir is the folder of the running webui binary ("" if unknown).

@@ -24,6 +24,7 @@ import (
 	"github.com/localsupervisor/supervisor/pkg/config"
 	"github.com/localsupervisor/supervisor/pkg/db"
 	"github.com/localsupervisor/supervisor/pkg/logging"
+	"github.com/localsupervisor/supervisor/pkg/modules"
 	"github.com/localsupervisor/supervisor/pkg/reason"
 	"github.com/localsupervisor/supervisor/pkg/svtime"
 	"github.com/localsupervisor/supervisor/pkg/version"
@@ -73,7 +74,7 @@ type Env struct {
 	// Service is Options.Service (the log file name).
 	Service string
 	Config  *config.Config
-	Modules Modules
+	Modules modules.Modules
 	DB      *sql.DB
 	Logs    *logging.Set
 	Log     zerolog.Logger
@@ -103,7 +104,7 @@ func SetupWith(ctx context.Context, cfg *config.Config, opts Options, stdout, st
 	if stderr == nil {
 		stderr = os.Stderr
 	}
-	mods, err := LoadModules(cfg)
+	mods, err := modules.Load(cfg)
 	if err != nil {
 		return nil, err
 	}

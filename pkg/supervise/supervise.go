@@ -21,9 +21,9 @@ import (
 
 	"github.com/rs/zerolog"
 
-	"github.com/localsupervisor/supervisor/pkg/cliapp"
 	"github.com/localsupervisor/supervisor/pkg/config"
 	"github.com/localsupervisor/supervisor/pkg/jobs/workerstate"
+	"github.com/localsupervisor/supervisor/pkg/modules"
 	"github.com/localsupervisor/supervisor/pkg/reason"
 	"github.com/localsupervisor/supervisor/pkg/svtime"
 )
@@ -394,7 +394,7 @@ func FindConfigured(cfg *config.Config, name, exeDir string) (string, error) {
 // relative workers.bin_dir resolves against the base directory, as every
 // configured path does, not against webui's working directory.
 func SpecsFromConfig(cfg *config.Config, exeDir string) ([]Spec, error) {
-	mods, err := cliapp.LoadModules(cfg)
+	mods, err := modules.Load(cfg)
 	if err != nil {
 		return nil, err
 	}
@@ -422,7 +422,7 @@ func SpecsFromConfig(cfg *config.Config, exeDir string) ([]Spec, error) {
 // enabled: forge and ollama workers are supervised only with forge.enabled
 // and ollama.enabled (the embedded defaults list them, so enabling the
 // service is all it takes); every other worker always is.
-func serviceEnabled(mods cliapp.Modules, name string) bool {
+func serviceEnabled(mods modules.Modules, name string) bool {
 	switch lookup(name).bin {
 	case "forge-worker":
 		return mods.Enabled("forge")

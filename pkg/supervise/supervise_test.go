@@ -199,7 +199,7 @@ func TestFindAndSpecs(t *testing.T) {
 	// (as the embedded defaults do) but disabled, they are not started
 	// and not looked up.
 	// (as the embedded defaults switch them off; the decision is the
-	// modules', cliapp.Modules.Enabled, the same the web's actions use)
+	// modules', modules.Modules.Enabled, the same the web's actions use)
 	cfg.Forge, cfg.Ollama = []byte(`{"enabled": false}`), []byte(`{"enabled": false}`)
 	cfg.Workers.Supervise = []string{"forge", "ollama"}
 	if specs, err := SpecsFromConfig(cfg, exeDir); err != nil || len(specs) != 0 {

@@ -8,10 +8,10 @@ import (
 	"strconv"
 	"strings"
 
-	"github.com/localsupervisor/supervisor/pkg/cliapp"
 	"github.com/localsupervisor/supervisor/pkg/config"
 	"github.com/localsupervisor/supervisor/pkg/db"
 	"github.com/localsupervisor/supervisor/pkg/forge"
+	"github.com/localsupervisor/supervisor/pkg/modules"
 	"github.com/localsupervisor/supervisor/pkg/ollama"
 	"github.com/localsupervisor/supervisor/pkg/reason"
 	"github.com/localsupervisor/supervisor/pkg/scanner"
@@ -56,10 +56,10 @@ func isGateCode(code string) bool {
 }
 
 // loadServices reads the enabled switches once, decoding each section over
-// its module's defaults exactly as the workers do (cliapp.LoadModules), so
+// its module's defaults exactly as the workers do (modules.Load), so
 // the web and the worker never disagree about whether a service is on.
 func loadServices(cfg *config.Config) (map[string]bool, error) {
-	m, err := cliapp.LoadModules(cfg)
+	m, err := modules.Load(cfg)
 	if err != nil {
 		return nil, err
 	}

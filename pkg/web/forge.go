@@ -16,7 +16,6 @@ import (
 	"time"
 
 	"github.com/localsupervisor/supervisor/pkg/catalog"
-	"github.com/localsupervisor/supervisor/pkg/cliapp"
 	"github.com/localsupervisor/supervisor/pkg/db"
 	"github.com/localsupervisor/supervisor/pkg/forge"
 	"github.com/localsupervisor/supervisor/pkg/forgejob"
@@ -157,26 +156,6 @@ func (f *Forge) setHealth(h forgejob.HealthState) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	f.lastHealth = &forgeHealth{HealthState: h, At: f.s.clock.Now().UTC().Format(time.RFC3339)}
-}
-
-// param reads a form value by its name or the original's _sv_ alias.
-func param(r *http.Request, names ...string) (string, bool) {
-	for _, n := range names {
-		if vs, ok := r.PostForm[n]; ok && len(vs) > 0 {
-			return strings.TrimSpace(vs[0]), true
-		}
-	}
-	return "", false
-}
-
-func paramStr(r *http.Request, names ...string) string {
-	v, _ := param(r, names...)
-	return v
-}
-
-func paramOn(r *http.Request, names ...string) bool {
-	v := strings.ToLower(paramStr(r, names...))
-	return v == "1" || v == "true" || v == "on" || v == "yes"
 }
 
 func (f *Forge) api(w http.ResponseWriter, r *http.Request) {
@@ -342,104 +321,6 @@ func (f *Forge) enqueue(ctx context.Context, r *http.Request, mediaID int64, rep
 		"health": res.Health, "worker_spawn": spawn, "message": msg}, nil
 }
 
-// forgeRequest reads the regen form (spec 7.5 names, with the original's
-// _sv_ aliases) or the repair dialog (7.6).
-func forgeRequest(r *http.Request, repair bool) (forgejob.EnqueueRequest, error) {
-	var er forgejob.EnqueueRequest
-	ov := forge.Overrides{Mode: paramStr(r, "mode", "_sv_mode"), Model: paramStr(r, "model", "_sv_model"),
-		Sampler: paramStr(r, "sampler", "_sv_sampler"), Scheduler: paramStr(r, "scheduler", "_sv_scheduler"),
-		Strategy: paramStr(r, "strategy", "_sv_recreate_strategy"), UseHybrid: paramOn(r, "hybrid", "_sv_use_hybrid"),
-		AllowEmptyNeg: paramOn(r, "negative_allow_empty", "_sv_negative_allow_empty"),
-		ForceTxt2Img:  paramOn(r, "force_txt2img", "_sv_force_txt2img")}
-	switch g := paramStr(r, "gen"); g {
-	case "", "auto":
-	case "txt2img":
-		ov.ForceTxt2Img = true
-	case "img2img":
-		if ov.Strategy == "" {
-			ov.Strategy = forge.StrategyImg2Img
-		}
-	default:
-		return er, reason.Newf(forge.CodeOptionInvalid, "gen must be auto, txt2img or img2img, got %q", g)
-	}
-	if v := paramStr(r, "prompt", "_sv_manual_prompt"); v != "" {
-		ov.ManualPrompt = &v
-	}
-	// A manual negative is "set" when typed, or explicitly empty.
-	if v, ok := param(r, "negative", "_sv_manual_negative"); ok && (v != "" || paramOn(r, "negative_empty") || hasKey(r, "_sv_manual_negative")) {
-		ov.ManualNegative = &v
-	}
-	switch sp := paramStr(r, "seed_policy"); sp {
-	case "", "keep":
-		if v := paramStr(r, "seed", "_sv_seed"); v != "" {
-			n, err := strconv.ParseInt(v, 10, 64)
-			if err != nil || n < 0 {
-				return er, reason.Newf(forge.CodeOptionInvalid, "seed must be a non-negative integer, got %q", v)
-			}
-			ov.Seed = &n
-		}
-	case "new":
-		ov.NewSeed = true
-	case "fixed":
-		n, err := strconv.ParseInt(paramStr(r, "seed", "_sv_seed"), 10, 64)
-		if err != nil || n < 0 {
-			return er, reason.New(forge.CodeOptionInvalid, "seed policy fixed needs a non-negative seed")
-		}
-		ov.Seed = &n
-	default:
-		return er, reason.Newf(forge.CodeOptionInvalid, "seed_policy must be keep, new or fixed, got %q", sp)
-	}
-	var err error
-	if ov.Steps, err = optInt(r, "steps", "_sv_steps"); err != nil {
-		return er, err
-	}
-	if v, err := optInt(r, "variants"); err != nil {
-		return er, err
-	} else if v != nil {
-		ov.Variants = *v
-	}
-	if ov.CFG, err = optFloat(r, "cfg", "_sv_cfg"); err != nil {
-		return er, err
-	}
-	if ov.Denoise, err = optFloat(r, "denoise", "_sv_denoise"); err != nil {
-		return er, err
-	}
-	er.Overrides = ov
-	if repair {
-		er.Repair = &forge.RepairOptions{Source: paramStr(r, "source"), Goal: paramStr(r, "goal"), Intensity: paramStr(r, "intensity"),
-			TechFix: paramStr(r, "tech_fix"), PromptEdit: paramStr(r, "prompt_edit")}
-	} else if rc := paramStr(r, "recipe"); rc != "" {
-		er.Recipe = rc
-	}
-	return er, nil
-}
-
-func hasKey(r *http.Request, k string) bool { _, ok := r.PostForm[k]; return ok }
-
-func optInt(r *http.Request, names ...string) (*int, error) {
-	v := paramStr(r, names...)
-	if v == "" {
-		return nil, nil
-	}
-	n, err := strconv.Atoi(v)
-	if err != nil {
-		return nil, reason.Newf(forge.CodeOptionInvalid, "%s must be an integer, got %q", names[0], v)
-	}
-	return &n, nil
-}
-
-func optFloat(r *http.Request, names ...string) (*float64, error) {
-	v := paramStr(r, names...)
-	if v == "" {
-		return nil, nil
-	}
-	n, err := strconv.ParseFloat(v, 64)
-	if err != nil {
-		return nil, reason.Newf(forge.CodeOptionInvalid, "%s must be a number, got %q", names[0], v)
-	}
-	return &n, nil
-}
-
 func (f *Forge) accept(ctx context.Context, r *http.Request) (map[string]any, error) {
 	jobID, ok := parseID(paramStr(r, "job_id"))
 	variant, _ := strconv.Atoi(paramStr(r, "variant"))
@@ -580,17 +461,4 @@ func (s *Server) forgeRegenAction(ctx context.Context, r *http.Request, id int64
 		res.Status = "deduped"
 	}
 	return res, nil
-}
-
-// ForgeFromEnv wires the Forge panel for webui from its loaded config. A
-// broken forge section or recipes file disables the panel with a warning
-// instead of stopping the whole web UI; the returned values are then no-ops.
-func ForgeFromEnv(env *cliapp.Env) (routes func(mux *http.ServeMux, s *Server), section DetailSection) {
-	svc, err := forgejob.FromConfig(env.Config, env.DB, env.Queue(), env.Clock, env.Log)
-	if err != nil {
-		env.Log.Warn().Err(err).Str("reason_code", reason.Code(err)).Msg("forge panel disabled")
-		return nil, func(context.Context, *http.Request, int64) (template.HTML, error) { return "", nil }
-	}
-	f := NewForge(ForgeOptions{Service: svc})
-	return f.Routes, f.DetailSection()
 }

@@ -224,8 +224,9 @@ func TestConcurrentClients(t *testing.T) {
 		t.Fatalf("%d of %d requests failed, e.g. %v", len(lr.failed), len(lr.lat), lr.failed[:min(5, len(lr.failed))])
 	}
 	var sessions int
-	if err := ls.srv.db.QueryRow(`SELECT count(*) FROM web_sessions`).Scan(&sessions); err != nil || sessions != 50 {
-		t.Fatalf("%d sessions for 50 clients (%v)", sessions, err)
+	// Their sessions are anonymous (signed cookies): page views store none.
+	if err := ls.srv.db.QueryRow(`SELECT count(*) FROM web_sessions`).Scan(&sessions); err != nil || sessions != 0 {
+		t.Fatalf("page views of 50 clients stored %d sessions (%v)", sessions, err)
 	}
 	t.Logf("p50 %v p95 %v over %d requests", percentile(lr.lat, 50), percentile(lr.lat, 95), len(lr.lat))
 }

@@ -37,33 +37,51 @@ type OllamaOptions struct {
 	Autostart func(ctx context.Context, o ollamasvc.AutostartOptions) ollamasvc.SpawnResult
 }
 
+// Ollama serves the Ollama endpoints and the detail page's "analyze"
+// panel. Create it with NewOllama and register Routes as
+// Options.ExtraRoutes (OllamaRoutes does both).
+type Ollama struct {
+	s   *Server
+	o   OllamaOptions
+	cfg ollama.Config
+}
+
+// NewOllama fills the defaults of o.
+func NewOllama(o OllamaOptions) *Ollama {
+	if o.Autostart == nil {
+		o.Autostart = ollamasvc.Autostart
+	}
+	return &Ollama{o: o, cfg: o.Config.Normalized()}
+}
+
 // OllamaRoutes returns an ExtraRoutes function registering the Ollama pages.
 func OllamaRoutes(o OllamaOptions) func(mux *http.ServeMux, s *Server) {
-	return func(mux *http.ServeMux, s *Server) {
-		h := &ollamaHandlers{s: s, o: o, cfg: o.Config.Normalized()}
-		if h.o.Autostart == nil {
-			h.o.Autostart = ollamasvc.Autostart
-		}
-		// The detail page's "analyze" action enqueues and starts the
-		// service the same way as these pages; its panel is this
-		// server's, so it knows whether Ollama is switched on.
-		s.ollamaAnalyze = h.analyzeOne
-		s.sections = append(s.sections, h.detailSection)
-		mux.HandleFunc("/internal_ollama.php", s.Mutating(true, h.api))
-		mux.HandleFunc("/ollama.php", s.Mutating(true, h.api))
-		mux.HandleFunc("GET /dashboard_ollama.php", h.dashboard)
-		t, err := template.New("layout").Funcs(s.funcs()).ParseFS(assetsFS, "templates/layout.html", "templates/ollama_dashboard.html")
-		if err != nil {
-			panic(fmt.Sprintf("parse ollama_dashboard: %v", err)) // embedded template: programmer error
-		}
-		s.pages["ollama_dashboard"] = t
+	return NewOllama(o).Routes
+}
+
+// Routes registers the Ollama endpoints, the dashboard page and the detail
+// panel (an Options.ExtraRoutes function).
+func (h *Ollama) Routes(mux *http.ServeMux, s *Server) {
+	h.s = s
+	// The detail page's "analyze" action enqueues and starts the
+	// service the same way as these pages; its panel is this
+	// server's, so it knows whether Ollama is switched on.
+	s.ollamaAnalyze = h.analyzeOne
+	s.sections = append(s.sections, h.detailSection)
+	mux.HandleFunc("/internal_ollama.php", s.Mutating(true, h.api))
+	mux.HandleFunc("/ollama.php", s.Mutating(true, h.api))
+	mux.HandleFunc("GET /dashboard_ollama.php", h.dashboard)
+	t, err := template.New("layout").Funcs(s.funcs()).ParseFS(assetsFS, "templates/layout.html", "templates/ollama_dashboard.html")
+	if err != nil {
+		panic(fmt.Sprintf("parse ollama_dashboard: %v", err)) // embedded template: programmer error
 	}
+	s.pages["ollama_dashboard"] = t
 }
 
 // detailSection renders the detail page's "analyze this media" panel; it
 // posts media_id inside filters so only this media is enqueued. With
 // ollama.enabled off the button is disabled and the reason shown.
-func (h *ollamaHandlers) detailSection(_ context.Context, r *http.Request, mediaID int64) (template.HTML, error) {
+func (h *Ollama) detailSection(_ context.Context, r *http.Request, mediaID int64) (template.HTML, error) {
 	ri := info(r)
 	if !ri.admin {
 		return "", nil
@@ -87,12 +105,6 @@ func modeOptions() string {
 		fmt.Fprintf(&b, `<option value="%s">%s</option>`, m, m)
 	}
 	return b.String()
-}
-
-type ollamaHandlers struct {
-	s   *Server
-	o   OllamaOptions
-	cfg ollama.Config
 }
 
 // params merges form fields and a JSON body into one map of strings/any.
@@ -137,11 +149,11 @@ func pBool(p map[string]any, k string) bool {
 	return v == "1" || v == "true" || v == "on" || v == "yes"
 }
 
-func (h *ollamaHandlers) queue() *jobs.Queue {
+func (h *Ollama) queue() *jobs.Queue {
 	return jobs.NewQueue(jobs.QueueOptions{DB: h.s.db, Clock: h.s.clock, Config: h.o.Jobs, Logger: h.s.log})
 }
 
-func (h *ollamaHandlers) api(w http.ResponseWriter, r *http.Request) {
+func (h *Ollama) api(w http.ResponseWriter, r *http.Request) {
 	p := ollamaParams(r)
 	ctx := r.Context()
 	switch action := pStr(p, "action"); action {
@@ -190,7 +202,7 @@ func (h *ollamaHandlers) api(w http.ResponseWriter, r *http.Request) {
 
 // status answers from the runtime files (no DB) unless details=1; then
 // the DB is read through the short-busy-timeout reader.
-func (h *ollamaHandlers) status(w http.ResponseWriter, r *http.Request, details bool) {
+func (h *Ollama) status(w http.ResponseWriter, r *http.Request, details bool) {
 	out := h.light()
 	if details {
 		c, err := ollamasvc.Counts(r.Context(), h.s.rdb)
@@ -208,7 +220,7 @@ func (h *ollamaHandlers) status(w http.ResponseWriter, r *http.Request, details 
 	writeJSON(w, http.StatusOK, out)
 }
 
-func (h *ollamaHandlers) light() map[string]any {
+func (h *Ollama) light() map[string]any {
 	gs, err := ollamasvc.ReadGlobalStatus(h.o.LogsDir)
 	st := workerstate.ServiceState(h.o.LogsDir, ollamasvc.ServiceName, h.s.clock.Now(), 3*time.Minute)
 	out := map[string]any{"worker_running": st.Running, "worker_reason_code": st.ReasonCode, "worker_pid": st.PID,
@@ -224,7 +236,7 @@ func (h *ollamaHandlers) light() map[string]any {
 // analyzeOne enqueues the jobs of mode for one media (forced, like the
 // detail page's button means "analyze this now") and autostarts
 // ollama-service, which runs them through its one-job ollama-worker.
-func (h *ollamaHandlers) analyzeOne(ctx context.Context, id int64, mode string) (actionResult, error) {
+func (h *Ollama) analyzeOne(ctx context.Context, id int64, mode string) (actionResult, error) {
 	modes, err := ollamasvc.ResolveModes(mode)
 	if err != nil {
 		return actionResult{}, err
@@ -248,7 +260,7 @@ func (h *ollamaHandlers) analyzeOne(ctx context.Context, id int64, mode string) 
 	return res, nil
 }
 
-func (h *ollamaHandlers) enqueue(w http.ResponseWriter, r *http.Request, p map[string]any) {
+func (h *Ollama) enqueue(w http.ResponseWriter, r *http.Request, p map[string]any) {
 	f, _ := p["filters"].(map[string]any)
 	if f == nil {
 		f = map[string]any{}
@@ -286,7 +298,7 @@ func (h *ollamaHandlers) enqueue(w http.ResponseWriter, r *http.Request, p map[s
 	writeJSON(w, http.StatusOK, map[string]any{"ok": true, "summary": sum, "autostart": auto})
 }
 
-func (h *ollamaHandlers) spawn(ctx context.Context, force bool, batch int) ollamasvc.SpawnResult {
+func (h *Ollama) spawn(ctx context.Context, force bool, batch int) ollamasvc.SpawnResult {
 	// ollama-service would poll a closed port forever: never start it
 	// while ollama.enabled is off.
 	if err := h.s.serviceOff(ServiceOllama); err != nil {
@@ -311,7 +323,7 @@ func (h *ollamaHandlers) spawn(ctx context.Context, force bool, batch int) ollam
 // force, live jobs block (409) and running ones get cancel_requested; with
 // force, live jobs are cancelled first (the service kills a running child
 // when it sees its row is no longer running).
-func (h *ollamaHandlers) delete(w http.ResponseWriter, r *http.Request, p map[string]any) {
+func (h *Ollama) delete(w http.ResponseWriter, r *http.Request, p map[string]any) {
 	ctx := r.Context()
 	mediaID := pInt(p, "media_id")
 	mode, err := ollama.ParseMode(pStr(p, "mode"))
@@ -376,7 +388,7 @@ func (h *ollamaHandlers) delete(w http.ResponseWriter, r *http.Request, p map[st
 
 // dashboard renders without DB queries: everything comes from the runtime
 // files; the page polls /internal_ollama.php action=status.
-func (h *ollamaHandlers) dashboard(w http.ResponseWriter, r *http.Request) {
+func (h *Ollama) dashboard(w http.ResponseWriter, r *http.Request) {
 	h.s.render(w, r, "ollama_dashboard", map[string]any{"Title": "nav.dashboard", "S": h.light(), "Modes": ollamasvc.JobModes(),
 		"Off": h.s.offReason(info(r).lang, ServiceOllama)})
 }

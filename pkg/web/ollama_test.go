@@ -113,3 +113,40 @@ func TestOllamaDetailSection(t *testing.T) {
 		t.Fatalf("detail lacks the analyze form: %d", rec.Code)
 	}
 }
+
+// TestOllamaJobErrorsAnswerJSON: a job action on a finished or deleted job
+// answers JSON with the job's reason code (issue #17 item 19), not the
+// HTML error page's "Bad request.", whatever the caller's Accept header.
+func TestOllamaJobErrorsAnswerJSON(t *testing.T) {
+	f, c := ollamaFixture(t)
+	c.do("POST", "/internal_ollama.php", url.Values{"action": {"enqueue"}, "mode": {"title"}, "media_id": {strconv.FormatInt(f.imgID, 10)}})
+	var done int64
+	if err := f.db.QueryRow(`SELECT id FROM jobs WHERE type = 'ollama_title'`).Scan(&done); err != nil {
+		t.Fatal(err)
+	}
+	f.db.Exec(`UPDATE jobs SET status = 'done' WHERE id = ?`, done)
+	deleted := done + 1000
+	cases := []struct {
+		name, path, action string
+		id                 int64
+		status             int
+		code               string
+	}{
+		{"cancel done", "/internal_ollama.php", "cancel", done, 400, jobs.CodeInvalidState},
+		{"cancel deleted", "/internal_ollama.php", "cancel", deleted, 404, jobs.CodeNotFound},
+		{"job_status deleted", "/internal_ollama.php", "job_status", deleted, 404, jobs.CodeNotFound},
+		{"requeue deleted", "/ollama.php", "requeue", deleted, 404, jobs.CodeNotFound},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			rec := c.do("POST", tc.path, url.Values{"action": {tc.action}, "job_id": {strconv.FormatInt(tc.id, 10)}})
+			if !strings.HasPrefix(rec.Header().Get("Content-Type"), "application/json") {
+				t.Fatalf("not JSON: %d %s %s", rec.Code, rec.Header().Get("Content-Type"), rec.Body)
+			}
+			m := decode(t, rec.Body.String())
+			if rec.Code != tc.status || m["ok"] != false || m["reason_code"] != tc.code || m["error"] == "Bad request." {
+				t.Fatalf("%d %s", rec.Code, rec.Body)
+			}
+		})
+	}
+}

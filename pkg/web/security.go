@@ -163,12 +163,9 @@ func (s *Server) withSecurity(next http.Handler) http.Handler {
 			}
 		}
 		if ri.sess.ID == "" && !isAsset(r.URL.Path) {
-			if ss, err := s.sessions.create(r.Context(), now); err != nil {
-				s.log.Warn().Err(err).Msg("session create failed")
-			} else {
-				ri.sess = ss
-				s.setSessionCookie(w, ri.sess.ID)
-			}
+			// A signed cookie, no row: a page view never writes.
+			ri.sess = s.sessions.anonymous(now)
+			s.setSessionCookie(w, ri.sess.ID)
 		}
 		ri.lang = s.i18n.pick(ri.sess.Lang, r.Header.Get("Accept-Language"), s.cfg.Web.Language)
 		r = r.WithContext(context.WithValue(r.Context(), reqKey, ri))
@@ -186,8 +183,8 @@ func (s *Server) withSecurity(next http.Handler) http.Handler {
 
 func isAsset(p string) bool {
 	// Media endpoints read an existing session (adult opt-in) but never
-	// create one: a cookie-less client fetching thousands of thumbnails
-	// must not fill the session store.
+	// issue one: a cookie-less client fetching thousands of thumbnails
+	// gets no cookies.
 	return strings.HasPrefix(p, "/static/") || p == "/health.php" || p == "/health" || p == "/favicon.ico" ||
 		p == "/thumb.php" || p == "/media_stream.php"
 }

@@ -169,9 +169,11 @@ type Server struct {
 	dash          dashCache
 	servableCache servableRoots
 	srcCounts     sourceCounts
-	supervised    Supervised
-	systemError   func(code string, fields map[string]any)
-	handler       http.Handler
+	// clicks buffers the admin detail-view counter for Run.
+	clicks      *clickRecorder
+	supervised  Supervised
+	systemError func(code string, fields map[string]any)
+	handler     http.Handler
 	// services are the enabled switches of the optional services
 	// (ServiceTagger, ServiceOllama, ServiceForge), read once in New.
 	services map[string]bool
@@ -182,7 +184,8 @@ type Server struct {
 	ollamaAnalyze func(ctx context.Context, id int64, mode string) (actionResult, error)
 }
 
-// New builds a Server; templates are parsed once here (fail fast).
+// New builds a Server; templates are parsed once here (fail fast). Run its
+// background writer (Run) alongside serving Handler.
 func New(o Options) (*Server, error) {
 	if o.Config == nil || o.DB == nil || o.ReadDB == nil {
 		return nil, errors.New("web.New: Config, DB and ReadDB are required")
@@ -196,8 +199,8 @@ func New(o Options) (*Server, error) {
 	}
 	s := &Server{cfg: o.Config, db: o.DB, rdb: o.ReadDB, log: o.Log, clock: o.Clock, thumbs: o.Thumbs,
 		jobs: o.Jobs, jobAdmin: o.JobAdmin, launcher: o.Launcher, version: o.Version, secureCookies: o.SecureCookies,
-		sessions: newSessionStore(o.DB, o.ReadDB), i18n: cat, extraRoutes: o.ExtraRoutes, sections: o.DetailSections,
-		pageSize: o.PageSize, supervised: o.Supervised, logins: newLoginLimiter(loginMaxTracked), systemError: o.SystemError}
+		sessions: newSessionStore(o.DB, o.ReadDB, sessionSecret(o.Config.Security.InternalAPIKey)), i18n: cat, extraRoutes: o.ExtraRoutes, sections: o.DetailSections,
+		pageSize: o.PageSize, supervised: o.Supervised, logins: newLoginLimiter(loginMaxTracked), clicks: newClickRecorder(), systemError: o.SystemError}
 	if s.pageSize <= 0 {
 		s.pageSize = catalog.PageSize
 	}
@@ -302,9 +305,15 @@ func (s *Server) recoverer(h http.Handler) http.Handler {
 	})
 }
 
+// wantsJSON: API callers, and the internal endpoints that only ever
+// answer JSON (their errors too, whatever the caller's Accept header).
 func wantsJSON(r *http.Request) bool {
-	return strings.Contains(r.Header.Get("Accept"), "application/json") || r.URL.Path == "/jobs_prune.php" ||
+	return strings.Contains(r.Header.Get("Accept"), "application/json") || jsonOnly(r.URL.Path) ||
 		strings.HasPrefix(r.URL.Path, "/api/") || r.Header.Get("X-Requested-With") != ""
+}
+
+func jsonOnly(path string) bool {
+	return path == "/jobs_prune.php" || path == "/internal_ollama.php" || path == "/ollama.php"
 }
 
 // fail writes an error: JSON {ok:false, status, reason_code, error} for API
@@ -384,7 +393,8 @@ func statusWord(status int) string {
 	return "error"
 }
 
-// failErr maps an error to a response: busy → 503, not found → 404,
+// failErr maps an error to a response: busy → 503, not found (media or
+// job) → 404,
 // permanent reason errors → 400, others → 500.
 func (s *Server) failErr(w http.ResponseWriter, r *http.Request, err error) {
 	switch {
@@ -392,6 +402,8 @@ func (s *Server) failErr(w http.ResponseWriter, r *http.Request, err error) {
 		s.fail(w, r, http.StatusServiceUnavailable, CodeDBBusy, err)
 	case errors.Is(err, catalog.ErrNotFound) || reason.Code(err) == catalog.CodeNotFound || reason.Code(err) == "media_not_found":
 		s.fail(w, r, http.StatusNotFound, CodeNotFound, err)
+	case reason.Code(err) == jobs.CodeNotFound:
+		s.fail(w, r, http.StatusNotFound, jobs.CodeNotFound, err)
 	case reason.Code(err) != "" && reason.KindOf(err) == reason.KindPermanent:
 		s.fail(w, r, http.StatusBadRequest, reason.Code(err), err)
 	default:

@@ -2,13 +2,16 @@ package web
 
 import (
 	"context"
+	"crypto/hmac"
 	"crypto/rand"
 	"crypto/sha256"
+	"crypto/subtle"
 	"database/sql"
 	"encoding/hex"
 	"errors"
 	"fmt"
-	"sync"
+	"strconv"
+	"strings"
 	"time"
 
 	"github.com/localsupervisor/supervisor/pkg/db"
@@ -18,13 +21,13 @@ import (
 // Session store defaults.
 const (
 	sessionTTL = 12 * time.Hour
-	// maxSessions caps the table: a flood of cookie-less page requests
-	// creates sessions, and the oldest ones go first beyond the cap.
+	// maxSessions caps the table; the oldest rows go first beyond it.
 	maxSessions = 10000
-	// Expired rows are deleted at most this often, or after this many new
-	// sessions, whichever comes first (from create, never per read).
-	sessionCleanupEvery   = 10 * time.Minute
-	sessionCleanupCreates = 1000
+	// sessionCleanupEvery: expired rows are deleted this often by the
+	// server's background writer (Server.Run), never by a request.
+	sessionCleanupEvery = 10 * time.Minute
+	// anonPrefix marks a signed anonymous session id (see anonymous).
+	anonPrefix = "a."
 )
 
 // session is one browser session. Admin is granted only by the login form
@@ -40,18 +43,72 @@ type session struct {
 
 // sessionStore keeps sessions in web_sessions (schema 0302), so a webui
 // restart keeps everyone logged in with their adult opt-in and language.
-// The cookie carries a random 256-bit id; only its SHA-256 is stored.
+// The cookie carries a random id; only its SHA-256 is stored.
+//
+// A visitor without a cookie gets a signed anonymous id instead of a row
+// (anonymous): page views never write, so a GET never waits for another
+// process holding the write lock. The row is created when the session
+// first changes (login, settings), keeping the anonymous CSRF token.
 // Reads use the read handle (one primary-key lookup per request), writes
 // the writer in short transactions.
 type sessionStore struct {
 	w, r *sql.DB
-
-	mu          sync.Mutex // guards the cleanup schedule below
-	lastCleanup time.Time
-	created     int
+	// secret signs anonymous ids and derives their CSRF tokens.
+	secret []byte
 }
 
-func newSessionStore(w, r *sql.DB) *sessionStore { return &sessionStore{w: w, r: r} }
+func newSessionStore(w, r *sql.DB, secret []byte) *sessionStore {
+	return &sessionStore{w: w, r: r, secret: secret}
+}
+
+// sessionSecret derives the signing key from the internal key, so
+// anonymous sessions (and the CSRF tokens of their open forms) survive a
+// restart; without a configured key it is random per process.
+func sessionSecret(internalKey string) []byte {
+	if strings.TrimSpace(internalKey) == "" {
+		b := make([]byte, 32)
+		_, _ = rand.Read(b)
+		return b
+	}
+	return macBytes([]byte(internalKey), "sv anonymous sessions v1")
+}
+
+func macBytes(key []byte, msg string) []byte {
+	m := hmac.New(sha256.New, key)
+	m.Write([]byte(msg))
+	return m.Sum(nil)
+}
+
+func (s *sessionStore) mac(purpose, payload string) string {
+	return hex.EncodeToString(macBytes(s.secret, purpose+"|"+payload))
+}
+
+// anonymous issues a session that exists only in its cookie:
+// "a.<random>.<expiry unix>.<signature>", CSRF token derived from it.
+func (s *sessionStore) anonymous(now time.Time) session {
+	exp := now.Add(sessionTTL).Truncate(time.Second)
+	payload := anonPrefix + randomHex(16) + "." + strconv.FormatInt(exp.Unix(), 10)
+	id := payload + "." + s.mac("id", payload)
+	return session{ID: id, CSRF: s.mac("csrf", payload), Expires: exp}
+}
+
+// parseAnonymous checks an anonymous id's signature and expiry.
+func (s *sessionStore) parseAnonymous(id string, now time.Time) (session, bool) {
+	if !strings.HasPrefix(id, anonPrefix) {
+		return session{}, false
+	}
+	i := strings.LastIndexByte(id, '.')
+	payload, sig := id[:i], id[i+1:]
+	if subtle.ConstantTimeCompare([]byte(sig), []byte(s.mac("id", payload))) != 1 {
+		return session{}, false
+	}
+	_, expText, _ := strings.Cut(payload[len(anonPrefix):], ".")
+	exp, err := strconv.ParseInt(expText, 10, 64)
+	if err != nil || !now.Before(time.Unix(exp, 0)) {
+		return session{}, false
+	}
+	return session{ID: id, CSRF: s.mac("csrf", payload), Expires: time.Unix(exp, 0).UTC()}, true
+}
 
 func randomHex(n int) string {
 	b := make([]byte, n)
@@ -83,8 +140,9 @@ func scanSession(row *sql.Row, id string) (session, error) {
 	return ss, nil
 }
 
-// get returns the live session with this cookie value; ok is false for an
-// unknown or expired id (expired rows are left to cleanup: reads never write).
+// get returns the live session with this cookie value: its row, else a
+// valid anonymous id's session; ok is false for an unknown, forged or
+// expired id (expired rows are left to cleanup: reads never write).
 func (s *sessionStore) get(ctx context.Context, id string, now time.Time) (ss session, ok bool, err error) {
 	if id == "" || len(id) > 128 {
 		return session{}, false, nil
@@ -92,7 +150,8 @@ func (s *sessionStore) get(ctx context.Context, id string, now time.Time) (ss se
 	ss, err = scanSession(s.r.QueryRowContext(ctx, `SELECT `+sessionCols+` FROM web_sessions
 		WHERE id_hash = ? AND expires_at > ?`, hashID(id), svtime.Format(now)), id)
 	if errors.Is(err, sql.ErrNoRows) {
-		return session{}, false, nil
+		ss, ok = s.parseAnonymous(id, now)
+		return ss, ok, nil
 	}
 	if err != nil {
 		return session{}, false, fmt.Errorf("load session: %w", db.Classify(err))
@@ -106,23 +165,23 @@ func insertSession(ctx context.Context, x db.Execer, ss session, now time.Time) 
 	return err
 }
 
-// create stores a new anonymous session.
-func (s *sessionStore) create(ctx context.Context, now time.Time) (session, error) {
-	s.maybeCleanup(ctx, now)
-	ss := session{ID: randomHex(32), CSRF: randomHex(32), Expires: now.Add(sessionTTL)}
-	if err := insertSession(ctx, s.w, ss, now); err != nil {
-		return session{}, fmt.Errorf("create session: %w", db.Classify(err))
-	}
-	return ss, nil
-}
-
-// update applies fn to the stored session (id and expiry are kept).
+// update applies fn to the stored session (id and expiry are kept). An
+// anonymous session is stored here the first time fn changes it.
 func (s *sessionStore) update(ctx context.Context, id string, now time.Time, fn func(*session)) error {
 	return db.InTx(ctx, s.w, func(tx *sql.Tx) error {
 		ss, err := scanSession(tx.QueryRowContext(ctx, `SELECT `+sessionCols+` FROM web_sessions
 			WHERE id_hash = ? AND expires_at > ?`, hashID(id), svtime.Format(now)), id)
 		if errors.Is(err, sql.ErrNoRows) {
-			return nil // expired meanwhile: nothing to change
+			anon, ok := s.parseAnonymous(id, now)
+			if !ok {
+				return nil // expired meanwhile: nothing to change
+			}
+			changed := anon
+			fn(&changed)
+			if changed == anon {
+				return nil
+			}
+			return insertSession(ctx, tx, changed, now)
 		}
 		if err != nil {
 			return fmt.Errorf("load session: %w", err)
@@ -135,8 +194,9 @@ func (s *sessionStore) update(ctx context.Context, id string, now time.Time, fn 
 }
 
 // rotate replaces the session id (after login) to prevent fixation; the
-// CSRF token and preferences carry over, the expiry starts anew. fn (may be
-// nil) changes the new session in the same transaction.
+// CSRF token (an anonymous session's too) and preferences carry over, the
+// expiry starts anew. fn (may be nil) changes the new session in the same
+// transaction.
 func (s *sessionStore) rotate(ctx context.Context, old string, now time.Time, fn func(*session)) (session, error) {
 	var ns session
 	err := db.InTx(ctx, s.w, func(tx *sql.Tx) error {
@@ -144,7 +204,10 @@ func (s *sessionStore) rotate(ctx context.Context, old string, now time.Time, fn
 			WHERE id_hash = ? AND expires_at > ?`, hashID(old), svtime.Format(now)), old)
 		switch {
 		case errors.Is(err, sql.ErrNoRows):
-			ss = session{CSRF: randomHex(32)}
+			ss, _ = s.parseAnonymous(old, now)
+			if ss.CSRF == "" {
+				ss.CSRF = randomHex(32)
+			}
 		case err != nil:
 			return fmt.Errorf("load session: %w", err)
 		}
@@ -162,20 +225,6 @@ func (s *sessionStore) rotate(ctx context.Context, old string, now time.Time, fn
 		return session{}, fmt.Errorf("rotate session: %w", db.Classify(err))
 	}
 	return ns, nil
-}
-
-// maybeCleanup runs cleanup on its schedule; a failure only delays it.
-func (s *sessionStore) maybeCleanup(ctx context.Context, now time.Time) {
-	s.mu.Lock()
-	s.created++
-	due := s.created >= sessionCleanupCreates || now.Sub(s.lastCleanup) >= sessionCleanupEvery
-	if due {
-		s.created, s.lastCleanup = 0, now
-	}
-	s.mu.Unlock()
-	if due {
-		_, _ = s.cleanup(ctx, now)
-	}
 }
 
 // cleanup deletes expired sessions, then the oldest beyond maxSessions

@@ -144,3 +144,52 @@ func TestSessionExpiryAndCleanup(t *testing.T) {
 		t.Fatalf("oldest sessions kept: %d %v", oldestGone, err)
 	}
 }
+
+// TestAnonymousSessions: a cookie-less visitor's session lives only in its
+// signed cookie; forged, expired or foreign ids are refused; the first
+// change (settings) stores it with the same id and CSRF token.
+func TestAnonymousSessions(t *testing.T) {
+	f := newFixture(t)
+	st := f.srv.sessions
+	now := f.srv.clock.Now()
+	anon := st.anonymous(now)
+	other := newSessionStore(f.db, f.srv.rdb, sessionSecret("another key"))
+	tampered := []byte(anon.ID)
+	tampered[len(tampered)-1] ^= 1 // one bit of the signature
+	for _, tc := range []struct {
+		name string
+		st   *sessionStore
+		id   string
+		at   time.Time
+		ok   bool
+	}{
+		{"issued", st, anon.ID, now, true},
+		{"before expiry", st, anon.ID, anon.Expires.Add(-time.Second), true},
+		{"expired", st, anon.ID, anon.Expires, false},
+		{"tampered signature", st, string(tampered), now, false},
+		{"extended expiry", st, strings.Replace(anon.ID, ".", ".9", 2), now, false},
+		{"other secret", other, anon.ID, now, false},
+		{"unknown stored id", st, randomHex(32), now, false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			ss, ok, err := tc.st.get(context.Background(), tc.id, tc.at)
+			if err != nil || ok != tc.ok || (ok && ss.CSRF != anon.CSRF) {
+				t.Fatalf("ok=%v err=%v session %+v, want ok=%v CSRF %s", ok, err, ss, tc.ok, anon.CSRF)
+			}
+		})
+	}
+	c := f.client()
+	var rows int
+	f.db.QueryRow(`SELECT count(*) FROM web_sessions`).Scan(&rows)
+	if rows != 0 {
+		t.Fatalf("%d session rows after a page view", rows)
+	}
+	cookie := c.cookie
+	if rec := c.post("/settings", url.Values{"lang": {"de"}}, true); rec.Code != http.StatusSeeOther {
+		t.Fatalf("settings: %d", rec.Code)
+	}
+	ss, ok, err := st.get(context.Background(), cookie, now)
+	if err != nil || !ok || ss.Lang != "de" || ss.CSRF != c.csrf || c.cookie != cookie {
+		t.Fatalf("stored anonymous session %+v ok=%v err=%v", ss, ok, err)
+	}
+}

@@ -1,4 +1,4 @@
-package cliapp_test
+package modules_test
 
 import (
 	"encoding/json"
@@ -8,8 +8,8 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/localsupervisor/supervisor/pkg/cliapp"
 	"github.com/localsupervisor/supervisor/pkg/config"
+	"github.com/localsupervisor/supervisor/pkg/modules"
 	"github.com/localsupervisor/supervisor/pkg/svtest"
 )
 
@@ -23,7 +23,7 @@ func TestConfigExampleLoadsAndIsDocumented(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := cliapp.LoadModules(cfg); err != nil {
+	if _, err := modules.Load(cfg); err != nil {
 		t.Fatal(err)
 	}
 	raw, _ := os.ReadFile(example)
@@ -65,7 +65,7 @@ func TestBrokenModuleSectionNamesKey(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	_, err = cliapp.LoadModules(cfg)
+	_, err = modules.Load(cfg)
 	if err == nil || !strings.Contains(err.Error(), "scanner.tokn") || !strings.Contains(err.Error(), p) {
 		t.Fatalf("want error naming scanner.tokn and the file, got %v", err)
 	}
