@@ -6,22 +6,11 @@ import (
 	"go/token"
 	"io/fs"
 	"path/filepath"
-	"slices"
 	"strings"
 	"testing"
 
 	"github.com/localsupervisor/supervisor/pkg/svtest"
 )
-
-// rowsErrPending lists files whose row loops other #17 branches fix (scan,
-// mediaops, ollamasvc); the lead empties it after merging them. A file
-// listed here that no longer needs it fails the test, so the list cannot go
-// stale.
-var rowsErrPending = []string{
-	"pkg/mediaops/cleanup.go",
-	"pkg/scan/rescan.go",
-	"pkg/scan/run.go",
-}
 
 // TestRowLoopsCheckErr is a guard: database/sql reports an error that ends
 // a `for rows.Next()` loop early (a busy or corrupt database, a cancelled
@@ -59,15 +48,8 @@ func TestRowLoopsCheckErr(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	for file, at := range bad {
-		if !slices.Contains(rowsErrPending, file) {
-			t.Errorf("row loop without a rows.Err() check after it (an error ending the loop early would go unnoticed and the result be cut short):\n\t%s", strings.Join(at, "\n\t"))
-		}
-	}
-	for _, file := range rowsErrPending {
-		if _, ok := bad[file]; !ok {
-			t.Errorf("%s is in rowsErrPending but all its row loops check Err(): remove it from the list", file)
-		}
+	for _, at := range bad {
+		t.Errorf("row loop without a rows.Err() check after it (an error ending the loop early would go unnoticed and the result be cut short):\n\t%s", strings.Join(at, "\n\t"))
 	}
 }
 
