@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"crypto/rand"
+	"database/sql"
 	"encoding/hex"
 	"errors"
 	"fmt"
@@ -19,6 +20,7 @@ import (
 	"github.com/localsupervisor/supervisor/pkg/cliapp"
 	"github.com/localsupervisor/supervisor/pkg/db"
 	"github.com/localsupervisor/supervisor/pkg/forgejob"
+	"github.com/localsupervisor/supervisor/pkg/jobs"
 	"github.com/localsupervisor/supervisor/pkg/launch"
 	"github.com/localsupervisor/supervisor/pkg/probe"
 	"github.com/localsupervisor/supervisor/pkg/reason"
@@ -114,16 +116,25 @@ func (m *Main) server(ctx context.Context, sup web.Supervised, respawner *launch
 	if err != nil {
 		return nil, nil, fmt.Errorf("open read handle: %w", err)
 	}
+	// Requests write through their own handle with a short busy timeout
+	// (db.web_busy_timeout_ms): an action that meets a worker's long write
+	// answers "busy, try again" instead of hanging for the workers' 5 s.
+	wdb, err := db.Open(ctx, db.Options{Path: cfg.DB.Path, BusyTimeout: cfg.DB.WebBusyTimeout()})
+	if err != nil {
+		rdb.Close()
+		return nil, nil, fmt.Errorf("open request writer: %w", err)
+	}
+	closeFn = func() { wdb.Close(); rdb.Close() }
 	gen, err := thumb.New(thumb.Options{CacheDir: cfg.Resolve(cfg.Paths.ThumbCache), MaxPixels: cfg.Import.MaxPixels,
 		FFmpeg: &probe.FFmpeg{Path: cfg.Tools.FFmpeg}, MaxBytes: max(cfg.Web.ThumbCacheMaxMB, 0) << 20,
 		Decode: probe.NewDecodeBudget(cfg.Import.MaxPixels)})
 	if err != nil {
-		rdb.Close()
+		closeFn()
 		return nil, nil, fmt.Errorf("thumbnail cache: %w", err)
 	}
-	q := env.Queue()
-	forgeRoutes, forgeSection := m.forge()
-	srv, err = web.New(web.Options{Config: cfg, DB: env.DB, ReadDB: rdb, Log: env.Log, Clock: env.Clock,
+	q := jobs.NewQueue(jobs.QueueOptions{DB: wdb, Clock: env.Clock, Config: env.Modules.Jobs, Logger: env.Log})
+	forgeRoutes, forgeSection := m.forge(wdb, q)
+	srv, err = web.New(web.Options{Config: cfg, DB: wdb, ReadDB: rdb, Log: env.Log, Clock: env.Clock,
 		Thumbs: web.ThumbAdapter{G: gen}, Jobs: q, JobAdmin: web.JobAdminAdapter{Q: q}, Launcher: launcher(cfg, m.Bins, respawner),
 		Version: version.Version, Supervised: sup, Freshness: time.Duration(env.Modules.Jobs.FreshSeconds) * time.Second,
 		// Ollama pages: the service binary is found like other workers.
@@ -133,18 +144,18 @@ func (m *Main) server(ctx context.Context, sup web.Supervised, respawner *launch
 			ServiceArgs: configArgs(cfg)}), forgeRoutes),
 		DetailSections: []web.DetailSection{forgeSection}, SystemError: env.SystemError})
 	if err != nil {
-		rdb.Close()
+		closeFn()
 		return nil, nil, err
 	}
-	return srv, func() { rdb.Close() }, nil
+	return srv, closeFn, nil
 }
 
 // forge wires the Forge panel from the loaded config. A broken forge
 // section or recipes file disables the panel with a warning instead of
 // stopping the whole web UI; the returned values are then no-ops.
-func (m *Main) forge() (routes func(mux *http.ServeMux, s *web.Server), section web.DetailSection) {
+func (m *Main) forge(wdb *sql.DB, q *jobs.Queue) (routes func(mux *http.ServeMux, s *web.Server), section web.DetailSection) {
 	env := m.Env
-	svc, err := forgejob.FromConfig(env.Config, env.DB, env.Queue(), env.Clock, env.Log)
+	svc, err := forgejob.FromConfig(env.Config, wdb, q, env.Clock, env.Log)
 	if err != nil {
 		env.Log.Warn().Err(err).Str("reason_code", reason.Code(err)).Msg("forge panel disabled")
 		return nil, func(context.Context, *http.Request, int64) (template.HTML, error) { return "", nil }

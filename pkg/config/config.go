@@ -24,6 +24,7 @@ import (
 	"reflect"
 	"sort"
 	"strings"
+	"time"
 
 	"github.com/localsupervisor/supervisor/pkg/reason"
 )
@@ -71,6 +72,16 @@ type DB struct {
 	Path              string `json:"path"`
 	BusyTimeoutMS     int    `json:"busy_timeout_ms"`
 	ReadBusyTimeoutMS int    `json:"read_busy_timeout_ms"`
+	// WebBusyTimeoutMS bounds how long a web request's write (an action,
+	// a login, settings, a queued job) waits for the write lock before it
+	// answers 503 "busy, try again": a request never hangs behind a
+	// worker's long write.
+	WebBusyTimeoutMS int `json:"web_busy_timeout_ms"`
+}
+
+// WebBusyTimeout is the busy timeout of the web server's writer handle.
+func (d DB) WebBusyTimeout() time.Duration {
+	return time.Duration(d.WebBusyTimeoutMS) * time.Millisecond
 }
 
 // Paths are the library roots and working folders.
@@ -375,8 +386,8 @@ func (c *Config) validate() error {
 	if c.DB.Path == "" {
 		bad = append(bad, "db.path is empty")
 	}
-	if c.DB.BusyTimeoutMS < 0 || c.DB.ReadBusyTimeoutMS < 0 {
-		bad = append(bad, "db.busy_timeout_ms and db.read_busy_timeout_ms must be >= 0")
+	if c.DB.BusyTimeoutMS < 0 || c.DB.ReadBusyTimeoutMS < 0 || c.DB.WebBusyTimeoutMS < 0 {
+		bad = append(bad, "db.busy_timeout_ms, db.read_busy_timeout_ms and db.web_busy_timeout_ms must be >= 0")
 	}
 	switch c.Import.Mode {
 	case "move", "copy", "in_place":

@@ -70,9 +70,16 @@ func newFixture(t *testing.T, services ...string) *fixture {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { r.Close() })
+	// The server writes through its own handle with the short request
+	// busy timeout, as webui wires it (cmd/webui Main.server).
+	sw, err := db.Open(ctx, db.Options{Path: cfg.DB.Path, BusyTimeout: cfg.DB.WebBusyTimeout()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { sw.Close() })
 	clock := &svtime.FixedClock{T: time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)}
-	q := jobs.NewQueue(jobs.QueueOptions{DB: w, Clock: clock, Config: jobs.DefaultConfig()})
-	s, err := New(Options{Config: cfg, DB: w, ReadDB: r, Log: zerolog.Nop(), Clock: clock, Jobs: q, JobAdmin: JobAdminAdapter{Q: q}})
+	q := jobs.NewQueue(jobs.QueueOptions{DB: sw, Clock: clock, Config: jobs.DefaultConfig()})
+	s, err := New(Options{Config: cfg, DB: sw, ReadDB: r, Log: zerolog.Nop(), Clock: clock, Jobs: q, JobAdmin: JobAdminAdapter{Q: q}})
 	if err != nil {
 		t.Fatal(err)
 	}
