@@ -160,7 +160,13 @@ func (s *Server) outcomeText(lang string, j catalog.JobRow) (string, int, bool) 
 	if json.Unmarshal([]byte(j.Outcome), &o) != nil {
 		return "", 0, false
 	}
-	return s.i18n.T(lang, "jobs.import_summary", o.Imported, o.Duplicates, o.Unchanged, o.Errors), o.Errors, true
+	text := s.i18n.T(lang, "jobs.import_summary", o.Imported, o.Duplicates, o.Unchanged, o.Errors)
+	if o.DuplicatesMoved > 0 {
+		// A move import's duplicate sources left the inbox: say where
+		// they went, so nobody thinks them lost.
+		text += " " + s.i18n.T(lang, "jobs.import_dupes_moved", o.DuplicatesMoved, s.cfg.Resolve(s.cfg.Paths.Duplicates))
+	}
+	return text, o.Errors, true
 }
 
 // duration renders a time left as "45 s", "12 min", "2 h 5 min".

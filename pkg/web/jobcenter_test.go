@@ -31,7 +31,7 @@ func TestJobCenterLive(t *testing.T) {
 	exec(`INSERT INTO jobs (type, status, payload_json, progress_json, created_at, started_at, priority, attempts, max_attempts)
 		VALUES ('scan_path', 'running', '{"path":"/in/a"}', '{"done":120,"total":300,"counted":true,"rate":40,"eta_s":5}', '2026-01-02T03:00:00Z', '2026-01-02T03:00:00Z', 100, 1, 3)`)
 	done := exec(`INSERT INTO jobs (type, status, payload_json, result_json, created_at, finished_at, priority, attempts, max_attempts)
-		VALUES ('scan_path', 'done', '{"path":"/in/b"}', '{"path":"/in/b","result":{"processed":9,"imported":5,"skipped_duplicate":1,"unchanged":1,"errors":2}}',
+		VALUES ('scan_path', 'done', '{"path":"/in/b"}', '{"path":"/in/b","result":{"processed":9,"imported":5,"skipped_duplicate":1,"duplicates_moved":1,"unchanged":1,"errors":2}}',
 		'2026-01-02T03:00:00Z', '2026-01-02T03:05:00Z', 100, 1, 3)`)
 	for _, row := range [][2]string{
 		{"/in/b/zero.png", "empty_file: file is empty"},
@@ -50,7 +50,7 @@ func TestJobCenterLive(t *testing.T) {
 	rec := c.do("GET", "/dashboard/jobs", nil)
 	frag := rec.Body.String()
 	for _, want := range []string{"120 of 300 files · 40 files/s · about 5 s left", `<progress value="120" max="300">`,
-		"5 imported, 1 duplicates, 1 unchanged, 2 refused", fmt.Sprintf(`/import_refused.php?job=%d`, done)} {
+		"5 imported, 1 duplicates, 1 unchanged, 2 refused (1 duplicate files set aside in " + f.cfg.Resolve(f.cfg.Paths.Duplicates) + ")", fmt.Sprintf(`/import_refused.php?job=%d`, done)} {
 		if !strings.Contains(frag, want) {
 			t.Errorf("job tables lack %q:\n%s", want, frag)
 		}
