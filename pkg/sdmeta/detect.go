@@ -63,9 +63,8 @@ func detect(c *collector) (format, key, raw string) {
 			return applyA1111(res, a), e.key, e.value
 		}
 	}
-	if parseNovelAI(c, res) {
-		e, _ := c.find("comment")
-		return FormatNovelAI, e.key, e.value
+	if k, raw, ok := parseNovelAI(c, res); ok {
+		return FormatNovelAI, k, raw
 	}
 	if k, ok := parseInvokeAI(c, res); ok {
 		e, _ := c.find(shortKey(k))

@@ -55,44 +55,51 @@ func settingsExcept(m map[string]any, skip ...string) map[string]any {
 	return out
 }
 
-// parseNovelAI reads NovelAI PNGs: Description holds the prompt, Comment a
-// JSON object with uc (negative), scale, steps, sampler, seed.
-func parseNovelAI(c *collector, res *Result) bool {
-	sw, _ := c.find("software")
-	com, hasCom := c.find("comment")
+// parseNovelAI reads NovelAI files: Description holds the prompt, Comment a
+// JSON object with uc (negative), scale, steps, sampler, noise_schedule,
+// seed. PNGs keep these in text chunks, WebP/JPEG exports in one EXIF
+// UserComment JSON (novelAITexts). It returns the entry the parameters came
+// from and its raw text.
+func parseNovelAI(c *collector, res *Result) (key, raw string, ok bool) {
+	nt, found := novelAITexts(c)
 	var cm map[string]any
-	if hasCom {
-		if v, ok := decodeJSON(com.value); ok {
+	if found {
+		if v, ok := decodeJSON(nt.comment); ok {
 			cm, _ = v.(map[string]any)
 		}
 	}
-	isNAI := strings.Contains(strings.ToLower(sw.value), "novelai") ||
+	isNAI := strings.Contains(strings.ToLower(nt.software), "novelai") ||
 		(cm != nil && cm["uc"] != nil && (cm["scale"] != nil || cm["sampler"] != nil))
 	if !isNAI || cm == nil {
-		return false
+		return "", "", false
 	}
-	if d, ok := c.find("description"); ok {
-		res.Prompt = d.value
+	if nt.hasDescription {
+		res.Prompt = nt.description
 	} else {
 		res.Prompt = getStr(cm, "prompt")
-		if v4, ok := cm["v4_prompt"].(map[string]any); ok && res.Prompt == "" {
-			if cap, ok := v4["caption"].(map[string]any); ok {
-				res.Prompt = getStr(cap, "base_caption")
-			}
+		if res.Prompt == "" {
+			res.Prompt = naiV4Caption(cm, "v4_prompt")
 		}
 	}
 	res.NegativePrompt = getStr(cm, "uc")
+	if res.NegativePrompt == "" {
+		res.NegativePrompt = naiV4Caption(cm, "v4_negative_prompt")
+	}
 	res.Sampler = getStr(cm, "sampler")
+	// NovelAI's noise schedule (native, karras, exponential, polyexponential)
+	// is what the other front ends call the scheduler. It also stays in
+	// sampler_settings, where earlier extractions put it.
+	res.Scheduler = getStr(cm, "noise_schedule")
 	res.Seed = getStr(cm, "seed")
 	res.Steps = getInt(cm, "steps")
 	res.CFGScale = getNum(cm, "scale")
 	res.Width, res.Height = getInt(cm, "width"), getInt(cm, "height")
-	if src, ok := c.find("source"); ok {
+	if src := strings.TrimSpace(nt.source); src != "" {
 		// "Stable Diffusion 1D44365E": model name then hash.
-		res.Model = src.value
-		if i := strings.LastIndexByte(src.value, ' '); i > 0 {
-			res.Model = src.value[:i]
-			res.SamplerSettings = map[string]any{"model_hash": src.value[i+1:]}
+		res.Model = src
+		if i := strings.LastIndexByte(src, ' '); i > 0 {
+			res.Model = src[:i]
+			res.SamplerSettings = map[string]any{"model_hash": src[i+1:]}
 		}
 	}
 	set := settingsExcept(cm, "prompt", "uc", "sampler", "seed", "steps", "scale", "width", "height", "v4_prompt", "v4_negative_prompt")
@@ -104,7 +111,7 @@ func parseNovelAI(c *collector, res *Result) bool {
 			res.SamplerSettings[k] = v
 		}
 	}
-	return true
+	return nt.key, nt.raw, true
 }
 
 // parseInvokeAI handles invokeai_metadata (v3+), sd-metadata (v2) and the

@@ -1,0 +1,61 @@
+package sdmeta
+
+import "strings"
+
+// naiTexts are the texts a NovelAI image carries. In PNGs they are separate
+// text chunks (Software, Comment, Description, Source); NovelAI's WebP and
+// JPEG exports of curated images put the same keys into one JSON object in
+// the EXIF UserComment ("ASCII\0\0\0" prefix), with Comment still holding
+// the parameter JSON as a string.
+type naiTexts struct {
+	software, comment, description, source string
+	hasDescription                         bool
+	// key and raw are the entry the parameters came from, for
+	// source_metadata.source_key and the raw block.
+	key, raw string
+}
+
+// novelAITexts finds the NovelAI texts: the PNG chunks first, else an EXIF
+// UserComment whose JSON object has a string Comment.
+func novelAITexts(c *collector) (naiTexts, bool) {
+	if com, ok := c.find("comment"); ok {
+		sw, _ := c.find("software")
+		t := naiTexts{software: sw.value, comment: com.value, key: com.key, raw: com.value}
+		if d, ok := c.find("description"); ok {
+			t.description, t.hasDescription = d.value, true
+		}
+		if s, ok := c.find("source"); ok {
+			t.source = s.value
+		}
+		return t, true
+	}
+	for _, e := range c.entries {
+		if shortKey(e.key) != "usercomment" || !looksJSON(e.value) {
+			continue
+		}
+		v, ok := decodeJSON(e.value)
+		if !ok {
+			continue
+		}
+		m, _ := v.(map[string]any)
+		com, _ := m["Comment"].(string)
+		if com == "" {
+			continue
+		}
+		t := naiTexts{key: e.key, raw: e.value, comment: com}
+		t.software, _ = m["Software"].(string)
+		t.source, _ = m["Source"].(string)
+		t.description, t.hasDescription = m["Description"].(string)
+		t.hasDescription = t.hasDescription && strings.TrimSpace(t.description) != ""
+		return t, true
+	}
+	return naiTexts{}, false
+}
+
+// naiV4Caption returns the base caption of a V4 prompt object (v4_prompt,
+// v4_negative_prompt), which V4 files carry when the flat field is empty.
+func naiV4Caption(cm map[string]any, key string) string {
+	v4, _ := cm[key].(map[string]any)
+	cap, _ := v4["caption"].(map[string]any)
+	return getStr(cap, "base_caption")
+}

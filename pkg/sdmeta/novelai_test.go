@@ -1,0 +1,193 @@
+package sdmeta
+
+import (
+	"bytes"
+	"context"
+	"encoding/binary"
+	"encoding/json"
+	"flag"
+	"image"
+	"image/color"
+	"image/jpeg"
+	"os"
+	"path/filepath"
+	"testing"
+
+	"golang.org/x/image/webp"
+
+	"github.com/localsupervisor/supervisor/pkg/svtest"
+)
+
+var updateNAI = flag.Bool("update-nai", false, "rebuild testdata/novelai/*.webp|jpg (needs ffmpeg with libwebp)")
+
+// naiParams is a NovelAI V4.5 parameter JSON (the Comment text) as the
+// site writes it, trimmed of the long signature fields.
+const naiParams = `{"prompt": "1girl, cherry blossoms, night sky, lantern", "steps": 28, "height": 1216, "width": 832, "scale": 5.5, "uncond_scale": 0.0, "cfg_rescale": 0.0, "seed": 3141592653, "n_samples": 1, "noise_schedule": "karras", "legacy_v3_extend": false, "sampler": "k_euler_ancestral", "dynamic_thresholding": false, "prefer_brownian": true, "v4_prompt": {"caption": {"base_caption": "1girl, cherry blossoms, night sky, lantern", "char_captions": []}, "use_coords": false, "use_order": true}, "v4_negative_prompt": {"caption": {"base_caption": "lowres, bad anatomy, worst quality", "char_captions": []}}, "uc": "lowres, bad anatomy, worst quality", "request_type": "PromptGenerateRequest"}`
+
+// naiEnvelope is the EXIF UserComment JSON of NovelAI's WebP/JPEG exports:
+// the PNG text chunk keys in one object, Comment a JSON string.
+func naiEnvelope(t testing.TB, withDescription bool) string {
+	m := map[string]any{"Title": "NovelAI generated image", "Software": "NovelAI", "Source": "NovelAI Diffusion V4.5 4BDE2A90", "Generation time": "6.12", "Comment": naiParams}
+	if withDescription {
+		m["Description"] = "1girl, cherry blossoms, night sky, lantern"
+	}
+	b, err := json.Marshal(m)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return string(b)
+}
+
+// naiUserComment is an EXIF block with the envelope in UserComment behind
+// the 8-byte "ASCII\0\0\0" character-code prefix.
+func naiUserComment(t testing.TB, bo binary.ByteOrder, withDescription bool) []byte {
+	uc := append([]byte("ASCII\x00\x00\x00"), naiEnvelope(t, withDescription)...)
+	return buildTIFF(bo, nil, []tiffTag{{0x9286, 7, uc}})
+}
+
+func TestNovelAIExif(t *testing.T) {
+	ctx := context.Background()
+	if *updateNAI {
+		writeNAIFixtures(t)
+	}
+	full := want{format: FormatNovelAI, prompt: "1girl, cherry blossoms, night sky, lantern", negative: "lowres, bad anatomy, worst quality",
+		seed: "3141592653", steps: 28, cfg: 5.5, sampler: "k_euler_ancestral", scheduler: "karras", model: "NovelAI Diffusion V4.5", w: 832, h: 1216}
+	pngParams := `{"steps": 50, "sampler": "k_euler", "seed": 7, "scale": 11, "uc": "blurry", "noise_schedule": "exponential", "width": 512, "height": 768}`
+	v4Only := `{"steps": 23, "sampler": "k_dpmpp_2m", "seed": 9, "scale": 5, "noise_schedule": "native", "v4_prompt": {"caption": {"base_caption": "a fox"}}, "v4_negative_prompt": {"caption": {"base_caption": "lowres"}}}`
+	cases := []struct {
+		name string
+		file string // under testdata/novelai, or "" for data
+		data []byte
+		ext  string
+		want want
+	}{
+		{name: "webp export", file: "selfmade_novelai_curated.webp", want: full},
+		{name: "jpeg export without Description", file: "selfmade_novelai_curated.jpg", want: full},
+		{name: "webp big-endian exif", data: buildWebP(riffChunk("EXIF", naiUserComment(t, binary.BigEndian, true))), ext: "webp", want: full},
+		{name: "jpeg exif with prefix", data: buildJPEG(jpegSeg(0xE1, append([]byte("Exif\x00\x00"), naiUserComment(t, binary.LittleEndian, false)...))), ext: "jpg", want: full},
+		{name: "png noise_schedule", data: buildPNG(8, 8, [][]byte{tEXt("Software", "NovelAI"), tEXt("Description", "a cat"), tEXt("Comment", pngParams)}, 10, nil), ext: "png",
+			want: want{format: FormatNovelAI, prompt: "a cat", negative: "blurry", seed: "7", steps: 50, cfg: 11, sampler: "k_euler", scheduler: "exponential", w: 512, h: 768}},
+		{name: "png v4 captions only", data: buildPNG(8, 8, [][]byte{tEXt("Software", "NovelAI"), tEXt("Comment", v4Only)}, 10, nil), ext: "png",
+			want: want{format: FormatNovelAI, prompt: "a fox", negative: "lowres", seed: "9", steps: 23, cfg: 5, sampler: "k_dpmpp_2m", scheduler: "native"}},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			var res Result
+			var err error
+			if tc.file != "" {
+				res, err = Extract(ctx, filepath.Join("testdata", "novelai", tc.file), Options{})
+			} else {
+				res, err = ExtractBytes(ctx, tc.data, "f."+tc.ext, Options{})
+			}
+			checkWant(t, res, err, tc.want)
+			if tc.want.negative == "" || res.NegativePrompt != tc.want.negative {
+				t.Errorf("negative = %q", res.NegativePrompt)
+			}
+			if tc.want.scheduler == "" || res.Scheduler != tc.want.scheduler {
+				t.Errorf("scheduler = %q", res.Scheduler)
+			}
+			if tc.want.model != "" && res.SamplerSettings["model_hash"] != "4BDE2A90" {
+				t.Errorf("model_hash = %v", res.SamplerSettings["model_hash"])
+			}
+			if res.RawBlock == "" || res.SourceMetadata["source_key"] == "" {
+				t.Errorf("raw block %q, source_key %v", res.RawBlock, res.SourceMetadata["source_key"])
+			}
+		})
+	}
+}
+
+// A UserComment JSON with a Comment field is NovelAI only when it says so
+// or the Comment holds NovelAI parameters.
+func TestNovelAIExifNotNovelAI(t *testing.T) {
+	uc := append([]byte("ASCII\x00\x00\x00"), `{"Comment": "{\"prompt\": \"a dog\", \"steps\": 20}", "Software": "Other"}`...)
+	data := buildWebP(riffChunk("EXIF", buildTIFF(binary.LittleEndian, nil, []tiffTag{{0x9286, 7, uc}})))
+	res, err := ExtractBytes(context.Background(), data, "f.webp", Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.Format == FormatNovelAI {
+		t.Errorf("format = %q, want not novelai", res.Format)
+	}
+}
+
+// The committed fixtures must still be images a decoder accepts: the
+// EXIF splice must not have broken the container.
+func TestNovelAIFixturesDecode(t *testing.T) {
+	for name, dec := range map[string]func(*bytes.Reader) (image.Config, error){
+		"selfmade_novelai_curated.webp": func(r *bytes.Reader) (image.Config, error) { return webp.DecodeConfig(r) },
+		"selfmade_novelai_curated.jpg":  func(r *bytes.Reader) (image.Config, error) { return jpeg.DecodeConfig(r) },
+	} {
+		b, err := os.ReadFile(filepath.Join("testdata", "novelai", name))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if cfg, err := dec(bytes.NewReader(b)); err != nil || cfg.Width != 64 || cfg.Height != 48 {
+			t.Errorf("%s: %+v %v", name, cfg, err)
+		}
+	}
+	if _, err := webp.Decode(bytes.NewReader(mustRead(t, "testdata/novelai/selfmade_novelai_curated.webp"))); err != nil {
+		t.Errorf("webp decode: %v", err)
+	}
+	if _, err := jpeg.Decode(bytes.NewReader(mustRead(t, "testdata/novelai/selfmade_novelai_curated.jpg"))); err != nil {
+		t.Errorf("jpeg decode: %v", err)
+	}
+}
+
+func mustRead(t *testing.T, p string) []byte {
+	t.Helper()
+	b, err := os.ReadFile(p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b
+}
+
+// writeNAIFixtures builds the two fixtures (go test -run TestNovelAIExif
+// -update-nai): a 64x48 gradient encoded by image/jpeg with an APP1 EXIF
+// segment spliced after SOI (big-endian TIFF, envelope without
+// Description), and ffmpeg's lossless WebP of the same size rewrapped as
+// extended WebP (VP8X with the EXIF flag) with an EXIF chunk
+// (little-endian TIFF, envelope with Description).
+func writeNAIFixtures(t *testing.T) {
+	dir := filepath.Join("testdata", "novelai")
+	img := image.NewRGBA(image.Rect(0, 0, 64, 48))
+	for y := 0; y < 48; y++ {
+		for x := 0; x < 64; x++ {
+			img.Set(x, y, color.RGBA{uint8(x * 4), uint8(y * 5), 128, 255})
+		}
+	}
+	var jb bytes.Buffer
+	if err := jpeg.Encode(&jb, img, &jpeg.Options{Quality: 80}); err != nil {
+		t.Fatal(err)
+	}
+	app1 := jpegSeg(0xE1, append([]byte("Exif\x00\x00"), naiUserComment(t, binary.BigEndian, false)...))
+	jpg := append(append([]byte{0xFF, 0xD8}, app1...), jb.Bytes()[2:]...)
+	if err := os.WriteFile(filepath.Join(dir, "selfmade_novelai_curated.jpg"), jpg, 0o644); err != nil {
+		t.Fatal(err)
+	}
+
+	ff := svtest.RequireTool(t, "ffmpeg")
+	base := filepath.Join(t.TempDir(), "base.webp")
+	if out, err := runCmd(context.Background(), ff, "-v", "error", "-f", "lavfi", "-i", "testsrc=size=64x48", "-frames:v", "1", "-c:v", "libwebp", "-lossless", "1", base); err != nil {
+		t.Fatalf("ffmpeg: %v %s", err, out)
+	}
+	src := mustRead(t, base)
+	if len(src) < 20 || string(src[12:16]) != "VP8L" {
+		t.Fatalf("ffmpeg wrote no simple lossless WebP: % x", src[:min(len(src), 20)])
+	}
+	vp8x := make([]byte, 10)
+	vp8x[0] = 0x08 // EXIF present
+	vp8x[4], vp8x[7] = 63, 47
+	var body bytes.Buffer
+	body.WriteString("WEBP")
+	body.Write(riffChunk("VP8X", vp8x))
+	body.Write(src[12:]) // the VP8L chunk as ffmpeg wrote it
+	body.Write(riffChunk("EXIF", naiUserComment(t, binary.LittleEndian, true)))
+	var wb bytes.Buffer
+	wb.WriteString("RIFF")
+	binary.Write(&wb, binary.LittleEndian, uint32(body.Len()))
+	wb.Write(body.Bytes())
+	if err := os.WriteFile(filepath.Join(dir, "selfmade_novelai_curated.webp"), wb.Bytes(), 0o644); err != nil {
+		t.Fatal(err)
+	}
+}
