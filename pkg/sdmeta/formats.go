@@ -61,16 +61,19 @@ func settingsExcept(m map[string]any, skip ...string) map[string]any {
 // UserComment JSON (novelAITexts). It returns the entry the parameters came
 // from and its raw text.
 func parseNovelAI(c *collector, res *Result) (key, raw string, ok bool) {
-	nt, found := novelAITexts(c)
+	var nt naiTexts
 	var cm map[string]any
-	if found {
-		if v, ok := decodeJSON(nt.comment); ok {
-			cm, _ = v.(map[string]any)
+	for _, cand := range novelAITexts(c) {
+		v, _ := decodeJSON(cand.comment)
+		m, _ := v.(map[string]any)
+		isNAI := strings.Contains(strings.ToLower(cand.software), "novelai") ||
+			(m != nil && m["uc"] != nil && (m["scale"] != nil || m["sampler"] != nil))
+		if isNAI && m != nil {
+			nt, cm = cand, m
+			break
 		}
 	}
-	isNAI := strings.Contains(strings.ToLower(nt.software), "novelai") ||
-		(cm != nil && cm["uc"] != nil && (cm["scale"] != nil || cm["sampler"] != nil))
-	if !isNAI || cm == nil {
+	if cm == nil {
 		return "", "", false
 	}
 	if nt.hasDescription {

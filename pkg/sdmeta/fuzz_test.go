@@ -67,6 +67,7 @@ func FuzzEXIF(f *testing.F) {
 	f.Add(buildTIFF(binary.LittleEndian, []tiffTag{{0x010F, 2, []byte("prompt:{}\x00")}, {0x9C9C, 1, []byte{0x41, 0, 0, 0}}}, []tiffTag{{0x9286, 7, uc}}))
 	f.Add(buildTIFF(binary.BigEndian, nil, []tiffTag{{0x9286, 7, []byte("ASCII\x00\x00\x00hello")}}))
 	f.Add([]byte("MM\x00\x2a\x00\x00\x00\x08\xff\xff"))
+	f.Add(naiUserComment(f, binary.LittleEndian, true)) // NovelAI export envelope
 	f.Fuzz(func(t *testing.T, data []byte) {
 		// Through all three containers that carry EXIF.
 		for _, file := range [][]byte{

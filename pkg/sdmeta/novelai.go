@@ -15,9 +15,13 @@ type naiTexts struct {
 	key, raw string
 }
 
-// novelAITexts finds the NovelAI texts: the PNG chunks first, else an EXIF
-// UserComment whose JSON object has a string Comment.
-func novelAITexts(c *collector) (naiTexts, bool) {
+// novelAITexts lists the places NovelAI texts may be, in order: the PNG
+// chunks, then every JSON object with a string Comment in an EXIF
+// UserComment (WebP/JPEG exports) or a "parameters" value (NovelAI's
+// stealth alpha data, which is the same object; readStealth files it
+// under "parameters").
+func novelAITexts(c *collector) []naiTexts {
+	var out []naiTexts
 	if com, ok := c.find("comment"); ok {
 		sw, _ := c.find("software")
 		t := naiTexts{software: sw.value, comment: com.value, key: com.key, raw: com.value}
@@ -27,10 +31,10 @@ func novelAITexts(c *collector) (naiTexts, bool) {
 		if s, ok := c.find("source"); ok {
 			t.source = s.value
 		}
-		return t, true
+		out = append(out, t)
 	}
 	for _, e := range c.entries {
-		if shortKey(e.key) != "usercomment" || !looksJSON(e.value) {
+		if sk := shortKey(e.key); (sk != "usercomment" && sk != "parameters") || !looksJSON(e.value) {
 			continue
 		}
 		v, ok := decodeJSON(e.value)
@@ -45,11 +49,11 @@ func novelAITexts(c *collector) (naiTexts, bool) {
 		t := naiTexts{key: e.key, raw: e.value, comment: com}
 		t.software, _ = m["Software"].(string)
 		t.source, _ = m["Source"].(string)
-		t.description, t.hasDescription = m["Description"].(string)
-		t.hasDescription = t.hasDescription && strings.TrimSpace(t.description) != ""
-		return t, true
+		t.description, _ = m["Description"].(string)
+		t.hasDescription = strings.TrimSpace(t.description) != ""
+		out = append(out, t)
 	}
-	return naiTexts{}, false
+	return out
 }
 
 // naiV4Caption returns the base caption of a V4 prompt object (v4_prompt,

@@ -2,6 +2,7 @@ package sdmeta
 
 import (
 	"bytes"
+	"compress/gzip"
 	"context"
 	"encoding/binary"
 	"encoding/json"
@@ -9,6 +10,7 @@ import (
 	"image"
 	"image/color"
 	"image/jpeg"
+	"image/png"
 	"os"
 	"path/filepath"
 	"testing"
@@ -108,6 +110,53 @@ func TestNovelAIExifNotNovelAI(t *testing.T) {
 	if res.Format == FormatNovelAI {
 		t.Errorf("format = %q, want not novelai", res.Format)
 	}
+}
+
+// NovelAI PNGs also carry the envelope in the alpha channel's low bits
+// ("stealth_pngcomp", gzip); once stripped of text chunks, that is all
+// that is left. The stealth reader files it under "parameters".
+func TestNovelAIStealthAndFallback(t *testing.T) {
+	ctx := context.Background()
+	full := want{format: FormatNovelAI, prompt: "1girl, cherry blossoms, night sky, lantern", negative: "lowres, bad anatomy, worst quality",
+		seed: "3141592653", steps: 28, cfg: 5.5, sampler: "k_euler_ancestral", scheduler: "karras", model: "NovelAI Diffusion V4.5", w: 832, h: 1216}
+	t.Run("stealth alpha", func(t *testing.T) {
+		res, err := ExtractBytes(ctx, naiStealthPNG(t, naiEnvelope(t, true)), "f.png", Options{Stealth: true})
+		checkWant(t, res, err, full)
+	})
+	t.Run("comment chunk not novelai, envelope elsewhere", func(t *testing.T) {
+		data := buildPNG(8, 8, [][]byte{tEXt("Comment", "made with something"), tEXt("parameters", naiEnvelope(t, false))}, 10, nil)
+		res, err := ExtractBytes(ctx, data, "f.png", Options{})
+		checkWant(t, res, err, full)
+	})
+}
+
+// naiStealthPNG hides text in the alpha LSBs the way NovelAI does: column
+// by column, the signature, a 32-bit big-endian bit count, gzip data.
+func naiStealthPNG(t *testing.T, text string) []byte {
+	var gz bytes.Buffer
+	zw := gzip.NewWriter(&gz)
+	zw.Write([]byte(text))
+	zw.Close()
+	payload := []byte("stealth_pngcomp")
+	payload = binary.BigEndian.AppendUint32(payload, uint32(gz.Len()*8))
+	payload = append(payload, gz.Bytes()...)
+	const h = 64
+	w := (len(payload)*8 + h - 1) / h
+	img := image.NewNRGBA(image.Rect(0, 0, w, h))
+	for i := range img.Pix {
+		img.Pix[i] = 0xFE // alpha LSB 0 unless set below
+	}
+	for i := 0; i < len(payload)*8; i++ {
+		if payload[i/8]&(0x80>>(i%8)) != 0 {
+			x, y := i/h, i%h
+			img.Pix[img.PixOffset(x, y)+3] |= 1
+		}
+	}
+	var b bytes.Buffer
+	if err := png.Encode(&b, img); err != nil {
+		t.Fatal(err)
+	}
+	return b.Bytes()
 }
 
 // The committed fixtures must still be images a decoder accepts: the
