@@ -106,6 +106,14 @@ func parseNovelAI(c *collector, res *Result) (key, raw string, ok bool) {
 		}
 	}
 	set := settingsExcept(cm, "prompt", "uc", "sampler", "seed", "steps", "scale", "width", "height", "v4_prompt", "v4_negative_prompt")
+	for key, name := range map[string]string{"v4_prompt": "character_prompts", "v4_negative_prompt": "character_negative_prompts"} {
+		if chars := naiCharacters(cm, key); chars != nil {
+			if set == nil {
+				set = map[string]any{}
+			}
+			set[name] = chars
+		}
+	}
 	if set != nil {
 		if res.SamplerSettings == nil {
 			res.SamplerSettings = map[string]any{}

@@ -63,3 +63,27 @@ func naiV4Caption(cm map[string]any, key string) string {
 	cap, _ := v4["caption"].(map[string]any)
 	return getStr(cap, "base_caption")
 }
+
+// naiCharacters returns the V4 per-character captions of a prompt object
+// as [{prompt, center}], nil when there are none. Multi-character images
+// keep only the base prompt in Description and the flat prompt field, so
+// without these the characters' text would be lost.
+func naiCharacters(cm map[string]any, key string) []map[string]any {
+	v4, _ := cm[key].(map[string]any)
+	cap, _ := v4["caption"].(map[string]any)
+	list, _ := cap["char_captions"].([]any)
+	var out []map[string]any
+	for _, item := range list {
+		cc, _ := item.(map[string]any)
+		text := getStr(cc, "char_caption")
+		if text == "" {
+			continue
+		}
+		ch := map[string]any{"prompt": text}
+		if centers, ok := cc["centers"].([]any); ok && len(centers) > 0 {
+			ch["center"] = centers[0]
+		}
+		out = append(out, ch)
+	}
+	return out
+}

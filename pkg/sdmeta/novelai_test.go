@@ -112,6 +112,24 @@ func TestNovelAIExifNotNovelAI(t *testing.T) {
 	}
 }
 
+// V4 multi-character prompts keep each character's caption and position;
+// the base prompt alone would lose them.
+func TestNovelAICharacterPrompts(t *testing.T) {
+	params := `{"prompt": "2girls, park", "uc": "lowres", "scale": 5, "sampler": "k_euler", "seed": 1, "steps": 28, "noise_schedule": "karras",
+"v4_prompt": {"caption": {"base_caption": "2girls, park", "char_captions": [{"char_caption": "girl, red hair", "centers": [{"x": 0.3, "y": 0.5}]}, {"char_caption": "girl, blue hair", "centers": [{"x": 0.7, "y": 0.5}]}, {"char_caption": ""}]}},
+"v4_negative_prompt": {"caption": {"base_caption": "lowres", "char_captions": [{"char_caption": "hat", "centers": [{"x": 0.3, "y": 0.5}]}]}}}`
+	data := buildPNG(8, 8, [][]byte{tEXt("Software", "NovelAI"), tEXt("Description", "2girls, park"), tEXt("Comment", params)}, 10, nil)
+	res, err := ExtractBytes(context.Background(), data, "f.png", Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, _ := json.Marshal(map[string]any{"pos": res.SamplerSettings["character_prompts"], "neg": res.SamplerSettings["character_negative_prompts"]})
+	want := `{"neg":[{"center":{"x":0.3,"y":0.5},"prompt":"hat"}],"pos":[{"center":{"x":0.3,"y":0.5},"prompt":"girl, red hair"},{"center":{"x":0.7,"y":0.5},"prompt":"girl, blue hair"}]}`
+	if res.Format != FormatNovelAI || string(got) != want {
+		t.Errorf("format %q, characters %s\nwant %s", res.Format, got, want)
+	}
+}
+
 // NovelAI PNGs also carry the envelope in the alpha channel's low bits
 // ("stealth_pngcomp", gzip); once stripped of text chunks, that is all
 // that is left. The stealth reader files it under "parameters".
