@@ -2,6 +2,7 @@ package sdmeta
 
 import (
 	"regexp"
+	"slices"
 	"strings"
 )
 
@@ -224,6 +225,11 @@ func parseCivitaiGraph(c *collector, res *Result) (key, raw string, ok bool) {
 			continue
 		}
 		applyCivitaiGraph(c, g, res)
+		// The walker's "no sampler" is expected here: the request holds
+		// the generation, so nothing is missing.
+		res.Warnings = slices.DeleteFunc(res.Warnings, func(w string) bool {
+			return w == "comfy_no_sampler: "+cand.key
+		})
 		return cand.key, cand.value, true
 	}
 	return "", "", false

@@ -134,7 +134,7 @@ func TestFrontEndVariants(t *testing.T) {
 		cases = append(cases, tc{v.name + " png", png("parameters", text), "png", w})
 		cases = append(cases, tc{v.name + " jpeg", jpegUC(text), "jpg", w})
 	}
-	sdnext := variantText("Steps: 20, Seed: 2427651458, Sampler: DDIM, CFG scale: 6, Size: 1024x1024, Parser: Full parser, Model: waiIllustriousSDXL_v160, Model hash: 45a21ea00a, App: SD.Next, Version: f5e8b7d, Pipeline: StableDiffusionXLPipeline, Operations: txt2img")
+	sdnext := variantText("Steps: 20, Size: 1024x1024, Sampler: DDIM, Seed: 2427651458, CFG scale: 6, Model: waiIllustriousSDXL_v160, Model hash: 45a21ea00a, App: SD.Next, Version: f5e8b7d, Parser: native, Pipeline: StableDiffusionXLPipeline, Operations: txt2img")
 	sdnextW := variantWant{FormatSDNext, variantPrompt, variantNeg, "waiIllustriousSDXL_v160", "45a21ea00a", "2427651458", "DDIM", "", 20, 1024, 1024, 6}
 	cases = append(cases, tc{"sd.next png", png("parameters", sdnext), "png", sdnextW}, tc{"sd.next jpeg", jpegUC(sdnext), "jpg", sdnextW})
 	civ := "1girl, hatsune miku\nNegative prompt: bad quality\nSteps: 30, Sampler: Euler a, Schedule type: Automatic, CFG scale: 7, Seed: 2073075463, Size: 1024x1360, Clip skip: 2, Model hash: a5f58eb1c3, Model: WAI-Nsfw-Illustrious-16, Hires upscale: 1.5, Hires upscaler: R-ESRGAN 4x+ Anime6B, Denoising strength: 0.5, Civitai resources: [{\"type\":\"checkpoint\",\"modelVersionId\":1183765,\"modelName\":\"WAI-NSFW-illustrious-SDXL\",\"modelVersionName\":\"v16\"}], Civitai metadata: {}"
@@ -149,6 +149,7 @@ func TestFrontEndVariants(t *testing.T) {
 	cases = append(cases, tc{"ruinedfooocus old png", png("parameters", ruinedFooocusOld), "png", variantWant{FormatRuinedFooocus, "a dog", "ugly", "juggernaut.safetensors", "", "7", "dpmpp_2m", "simple", 24, 1024, 1024, 4.5}})
 
 	total, right := 0, 0
+	perFormat := map[string][2]int{} // want.format -> {right, checked}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
 			res, err := ExtractBytes(context.Background(), c.data, "x."+c.ext, Options{})
@@ -156,14 +157,19 @@ func TestFrontEndVariants(t *testing.T) {
 				t.Fatal(err)
 			}
 			misses, n := variantFields(res, c.want)
+			if len(res.Warnings) != 0 {
+				t.Errorf("warnings %v", res.Warnings)
+			}
 			total += n
 			right += n - len(misses)
+			pf := perFormat[c.want.format]
+			perFormat[c.want.format] = [2]int{pf[0] + n - len(misses), pf[1] + n}
 			for _, m := range misses {
 				t.Error(m)
 			}
 		})
 	}
-	t.Logf("variant fields right: %d/%d", right, total)
+	t.Logf("variant fields right: %d/%d; per format %v", right, total, perFormat)
 }
 
 func TestRuinedFooocusLoras(t *testing.T) {
