@@ -29,7 +29,11 @@ import (
 // ExtractorVersion identifies the extraction logic. Store it with every
 // extraction (source_metadata.extractor_version) so a rebuild can find rows
 // written by an older extractor and re-extract them.
-const ExtractorVersion = 1
+//
+// 2: Forge classic/neo/EasyReforge/reForge, Civitai graphs, Hugging Face
+// Space and RuinedFooocus recognised (issue #19), so files read by 1 get
+// their format and fields corrected on the next rebuild.
+const ExtractorVersion = 2
 
 // Defaults for Options.
 const (
