@@ -12,8 +12,9 @@ import (
 // writes a ComfyUI graph with its request alongside.
 
 // jsonTextKeys are where a JSON "parameters" document may sit: the PNG
-// chunk, or the EXIF/COM comment of a JPEG/WebP copy.
-var jsonTextKeys = []string{"parameters", "usercomment", "comment"}
+// chunk, the EXIF/COM comment of a JPEG/WebP copy, or the "metadata"
+// container tag RuinedFooocus gives its videos.
+var jsonTextKeys = []string{"parameters", "usercomment", "comment", "metadata"}
 
 // findJSONObject returns the first of jsonTextKeys holding a JSON object
 // for which match is true.

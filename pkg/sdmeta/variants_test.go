@@ -208,3 +208,18 @@ func loraStrings(ls []Lora) []string {
 	}
 	return out
 }
+
+// TestRuinedFooocusVideo: RuinedFooocus' video writer puts the same
+// document into a "metadata" container tag.
+func TestRuinedFooocusVideo(t *testing.T) {
+	opts := Options{VideoTags: func(context.Context, string) (map[string]string, error) {
+		return map[string]string{"metadata": ruinedFooocusJSON, "encoder": "Lavf61.7.100"}, nil
+	}}
+	res, err := ExtractBytes(context.Background(), []byte("\x00\x00\x00\x18ftypisom\x00\x00\x02\x00isomiso2"), "clip.mp4", opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.Format != FormatRuinedFooocus || res.Seed != "3864674281" || res.Model != "sd_xl_base_1.0_0.9vae.safetensors" {
+		t.Errorf("format %q seed %q model %q (warnings %v)", res.Format, res.Seed, res.Model, res.Warnings)
+	}
+}
