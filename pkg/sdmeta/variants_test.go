@@ -142,6 +142,11 @@ func TestFrontEndVariants(t *testing.T) {
 	hiresW := variantWant{FormatCivitai, "general, masterpiece, best quality, amazing quality, \n1girl, solo, hatsune miku, #テスト", "bad quality, worst quality, worst detail, sketch, censor,", "urn:air:sdxl:checkpoint:civitai:827184@2514310", "", "1311178179", "euler_ancestral", "normal", 25, 1024, 1024, 5}
 	cases = append(cases, tc{"civitai hires json jpeg", jpegUC(civitaiHiresGraph), "jpg", hiresW}, tc{"civitai hires json png", png("prompt", civitaiHiresGraph), "png", hiresW})
 	cases = append(cases, tc{"civitai upscale-only json", jpegUC(civitaiUpscaleGraph), "jpg", variantWant{FormatCivitai, "a lighthouse at dusk", "lowres", "urn:air:sdxl:checkpoint:civitai:827184@2514310", "", "42", "DPM++ 2M Karras", "", 30, 832, 1216, 4}})
+	// The PNG form keeps the request in a chunk of its own.
+	graph, req, _ := strings.Cut(civitaiUpscaleGraph, `,"extraMetadata":`)
+	req = strings.TrimSuffix(req, "}")
+	req = strings.ReplaceAll(strings.Trim(req, `"`), `\"`, `"`)
+	cases = append(cases, tc{"civitai upscale-only png chunks", buildPNG(64, 64, [][]byte{tEXt("prompt", graph+"}"), tEXt("extraMetadata", req)}, 100, nil), "png", variantWant{FormatCivitai, "a lighthouse at dusk", "lowres", "urn:air:sdxl:checkpoint:civitai:827184@2514310", "", "42", "DPM++ 2M Karras", "", 30, 832, 1216, 4}})
 	hfW := variantWant{FormatHFSpace, "1girl, hatsune miku, masterpiece", "lowres, bad anatomy", "WAI-NSFW-illustrious-SDXL v16", "BDB59BAC77", "443800072", "DPM++ 2M Karras", "", 24, 832, 1216, 5.5}
 	cases = append(cases, tc{"hf space png", png("parameters", hfSpaceJSON), "png", hfW}, tc{"hf space jpeg", jpegUC(hfSpaceJSON), "jpg", hfW})
 	rfW := variantWant{FormatRuinedFooocus, "cinematic film still A sunflower field, shallow depth of field, vignette, highly detailed,", "anime, cartoon, graphic, text, painting, crayon, graphite, abstract, glitch, blur, bokeh , ,", "sd_xl_base_1.0_0.9vae.safetensors", "be9edd61", "3864674281", "dpmpp_2m_sde_gpu", "karras", 30, 1152, 896, 8.5}
