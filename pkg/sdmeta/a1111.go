@@ -217,18 +217,35 @@ func applyA1111(res *Result, a A1111) string {
 	return format
 }
 
-// a1111Flavour tells A1111 from its forks by the Version / App keys.
+// Forge-family Version strings. Forge's main line writes
+// "f2.0.1v1.10.1-previous-…", reForge "f1.0.0v2-v1.10.1RC-…" (its own
+// version, then "-v" and the A1111 base) and EasyReforge "f1.7.0-v1.10.1RC-…"
+// (no version of its own); the classic and neo builds write a bare word.
+var (
+	reReForgeVersion     = regexp.MustCompile(`^f\d+\.\d+(?:\.\d+)?v\d+-v`)
+	reEasyReForgeVersion = regexp.MustCompile(`^f\d+\.\d+(?:\.\d+)?-v`)
+)
+
+// a1111Flavour tells A1111 from its forks by the App / Version keys, the
+// only place these front ends name themselves.
 func a1111Flavour(a A1111) string {
+	// SD.Next's Version is a git hash, which may look like a Forge one.
 	if app, ok := a.Get("App"); ok && strings.Contains(strings.ToLower(app), "sd.next") {
 		return FormatSDNext
 	}
 	v, _ := a.Get("Version")
-	lv := strings.ToLower(v)
+	lv := strings.ToLower(strings.TrimSpace(v))
 	switch {
 	case strings.Contains(lv, "fooocus"):
 		return FormatFooocus
-	case strings.Contains(lv, "reforge"):
+	case lv == "classic" || strings.HasPrefix(lv, "classic-"):
+		return FormatForgeClassic
+	case lv == "neo" || strings.HasPrefix(lv, "neo-") || strings.HasPrefix(lv, "neo."):
+		return FormatForgeNeo
+	case strings.Contains(lv, "reforge") || reReForgeVersion.MatchString(lv):
 		return FormatReForge
+	case reEasyReForgeVersion.MatchString(lv):
+		return FormatEasyReForge
 	case len(lv) > 1 && lv[0] == 'f' && lv[1] >= '0' && lv[1] <= '9', strings.Contains(lv, "forge"):
 		return FormatForge
 	}

@@ -74,8 +74,26 @@ func detect(c *collector) (format, key, raw string) {
 		e, _ := c.find(shortKey(k))
 		return FormatFooocus, k, e.value
 	}
+	// RuinedFooocus and Spaces write JSON into "parameters" too; their own
+	// key sets tell them apart (a Space's diffusers names would otherwise
+	// pass for EasyDiffusion).
+	if k, raw, ok := parseRuinedFooocus(c, res); ok {
+		return FormatRuinedFooocus, k, raw
+	}
+	if k, raw, ok := parseHFSpace(c, res); ok {
+		return FormatHFSpace, k, raw
+	}
 	if k, raw, ok := parseComfy(c, res); ok {
+		if v, _ := decodeJSON(raw); v != nil {
+			if g, _ := v.(map[string]any); g != nil && isCivitaiGraph(c, g) {
+				applyCivitaiGraph(c, g, res)
+				return FormatCivitai, k, raw
+			}
+		}
 		return FormatComfyUI, k, raw
+	}
+	if k, raw, ok := parseCivitaiGraph(c, res); ok {
+		return FormatCivitai, k, raw
 	}
 	if k, ok := parseEasyDiffusion(c, res); ok {
 		return FormatEasyDiffusion, k, res.Prompt

@@ -55,6 +55,11 @@ func checkResult(t *testing.T, r Result) {
 func FuzzPNGChunks(f *testing.F) {
 	f.Add(buildPNG(8, 8, [][]byte{tEXt("parameters", a1111Text), zTXt("prompt", `{"1":{"class_type":"KSampler","inputs":{}}}`), iTXt("Comment", "x", true)}, 10, nil))
 	f.Add(buildPNG(8, 8, nil, 10, [][]byte{iTXt("parameters", "p\nSteps: 1", false)}))
+	for _, doc := range []string{ruinedFooocusJSON, ruinedFooocusOld, hfSpaceJSON} {
+		f.Add(buildPNG(8, 8, [][]byte{tEXt("parameters", doc)}, 10, nil))
+	}
+	f.Add(buildPNG(8, 8, [][]byte{tEXt("prompt", civitaiHiresGraph)}, 10, nil))
+	f.Add(buildPNG(8, 8, [][]byte{tEXt("prompt", civitaiUpscaleGraph), tEXt("extraMetadata", `{"prompt":"x"}`)}, 10, nil))
 	seedFiles(f, "sd_a1111/*.png", "comfyui/*img2img*", "corrupt/gostd_*", "corrupt/pillow_broken.png", "novelai/*", "invokeai/*")
 	f.Fuzz(func(t *testing.T, data []byte) {
 		r, _ := ExtractBytes(context.Background(), data, "f.png", Options{MaxTextBytes: 1 << 20})

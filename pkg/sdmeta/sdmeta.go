@@ -1,9 +1,10 @@
 // Package sdmeta reads the generation metadata that AI image and video front
 // ends embed in their output files: A1111/Forge/reForge/SD.Next parameter
-// text, ComfyUI prompt and workflow graphs, NovelAI, InvokeAI, Fooocus,
-// SwarmUI, EasyDiffusion and Civitai-style data, from PNG tEXt/zTXt/iTXt
-// chunks, JPEG EXIF/COM/XMP, WebP EXIF/XMP, A1111 "stealth" alpha-channel
-// info and video container tags.
+// text (and the Forge classic/neo/EasyReforge builds), ComfyUI prompt and
+// workflow graphs, NovelAI, InvokeAI, Fooocus, RuinedFooocus, SwarmUI,
+// EasyDiffusion, Hugging Face Space and Civitai data (infotext and generator
+// graphs), from PNG tEXt/zTXt/iTXt chunks, JPEG EXIF/COM/XMP, WebP
+// EXIF/XMP, A1111 "stealth" alpha-channel info and video container tags.
 //
 // The package is pure Go and never touches the database; Result is shaped
 // like the prompts table so that storing it is a straight copy. Every reader
@@ -28,7 +29,11 @@ import (
 // ExtractorVersion identifies the extraction logic. Store it with every
 // extraction (source_metadata.extractor_version) so a rebuild can find rows
 // written by an older extractor and re-extract them.
-const ExtractorVersion = 1
+//
+// 2: Forge classic/neo/EasyReforge/reForge, Civitai graphs, Hugging Face
+// Space and RuinedFooocus recognised (issue #19), so files read by 1 get
+// their format and fields corrected on the next rebuild.
+const ExtractorVersion = 2
 
 // Defaults for Options.
 const (
@@ -61,6 +66,13 @@ const (
 	FormatSwarmUI       = "swarmui"
 	FormatEasyDiffusion = "easydiffusion"
 	FormatCivitai       = "civitai"
+	// Forge forks tell themselves apart only by their Version string.
+	FormatForgeClassic  = "forgeclassic"
+	FormatForgeNeo      = "forgeneo"
+	FormatEasyReForge   = "easyreforge"
+	FormatRuinedFooocus = "ruinedfooocus"
+	// FormatHFSpace is a Gradio + diffusers Hugging Face Space.
+	FormatHFSpace = "hfspace"
 )
 
 // Sources of raw chunks (the media_meta source column).
