@@ -577,12 +577,14 @@ type wfScope struct {
 	def      map[string]any // the subgraph definition (nil at the root)
 	instance map[string]any // the instance node in parent (nil at the root)
 	parent   *wfScope
+	promoted map[[2]string]any // see promotedValues
 }
 
 func newWFScope(prefix string, graph map[string]any, instance map[string]any, parent *wfScope) *wfScope {
 	sc := &wfScope{prefix: prefix, byID: map[string]map[string]any{}, links: map[string]wfLink{}, instance: instance, parent: parent}
 	if instance != nil {
 		sc.def = graph
+		sc.promoted = promotedValues(instance)
 	}
 	sc.nodes, _ = graph["nodes"].([]any)
 	for _, nv := range sc.nodes {
@@ -689,23 +691,55 @@ func (f *wfFlattener) boundaryIn(sc *wfScope, slot string, depth int) (any, bool
 	if in["link"] != nil {
 		return f.resolve(sc.parent, toString(in["link"]), depth+1)
 	}
-	// An unwired promoted widget: its value sits in the instance's
-	// widgets_values, one entry per widget input, in input order.
-	if _, isWidget := in["widget"]; isWidget {
-		wv, _ := sc.instance["widgets_values"].([]any)
-		w := 0
-		for k := 0; k < at; k++ {
-			if p, ok := ins[k].(map[string]any); ok {
-				if _, ok := p["widget"]; ok {
-					w++
-				}
+	// An unwired promoted widget: the value typed on the instance.
+	inName, _ := in["name"].(string)
+	v, ok := sc.promoted[[2]string{wfSubgraphInputProxy, inName}]
+	return v, ok
+}
+
+// wfSubgraphInputProxy is the inner node id a proxyWidgets entry uses for a
+// widget reached through a subgraph input.
+const wfSubgraphInputProxy = "-1"
+
+// promotedValues maps [inner node id, widget name] to the value typed into
+// an instance's promoted widget. Newer frontends list the promoted widgets
+// in properties.proxyWidgets ([inner id, name], "-1" for a subgraph input)
+// beside widgets_values; older ones keep one widgets_values entry per
+// widget input, in input order. When the counts disagree the values are
+// not guessed at: the definition's defaults stand.
+func promotedValues(inst map[string]any) map[[2]string]any {
+	wv, _ := inst["widgets_values"].([]any)
+	if len(wv) == 0 {
+		return nil
+	}
+	out := map[[2]string]any{}
+	props, _ := inst["properties"].(map[string]any)
+	if proxy, ok := props["proxyWidgets"].([]any); ok {
+		if len(proxy) != len(wv) {
+			return nil
+		}
+		for i, pv := range proxy {
+			if p, ok := pv.([]any); ok && len(p) >= 2 {
+				out[[2]string{toString(p[0]), toString(p[1])}] = wv[i]
 			}
 		}
-		if w < len(wv) {
-			return wv[w], true
+		return out
+	}
+	ins, _ := inst["inputs"].([]any)
+	var names []string
+	for _, iv := range ins {
+		if in, ok := iv.(map[string]any); ok && in["widget"] != nil {
+			name, _ := in["name"].(string)
+			names = append(names, name)
 		}
 	}
-	return nil, false
+	if len(names) != len(wv) {
+		return nil
+	}
+	for i, name := range names {
+		out[[2]string{wfSubgraphInputProxy, name}] = wv[i]
+	}
+	return out
 }
 
 // add converts the nodes of one scope, descending into subgraph instances.
@@ -780,6 +814,13 @@ func (f *wfFlattener) add(sc *wfScope, depth int) {
 				continue
 			}
 			cn.Inputs[name] = v
+		}
+		// Values promoted onto the instance replace the definition's
+		// defaults, unless the input is wired.
+		for k, v := range sc.promoted {
+			if _, wired := link(cn.Inputs[k[1]]); k[0] == id && !wired {
+				cn.Inputs[k[1]] = v
+			}
 		}
 		f.g[sc.prefix+id] = cn
 	}

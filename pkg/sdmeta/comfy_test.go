@@ -217,3 +217,27 @@ func TestComfySwitches(t *testing.T) {
 		t.Fatalf("self-nested subgraph: %+v", sets)
 	}
 }
+
+// TestComfySubgraphPromotedWidgets: values typed on a subgraph instance
+// (proxyWidgets beside widgets_values) replace the definition's defaults;
+// when the two lists disagree in length nothing is guessed.
+func TestComfySubgraphPromotedWidgets(t *testing.T) {
+	inst := `"widgets_values":["a lighthouse on a cliff at dusk"]}`
+	cases := []struct{ name, instance, prompt, negative string }{
+		{"widget inputs in order", inst, "a lighthouse on a cliff at dusk", "lowres, watermark"},
+		{"proxyWidgets", `"properties":{"proxyWidgets":[["-1","text"],["3","text"]]},"widgets_values":["a harbour at night","grainy"]}`, "a harbour at night", "grainy"},
+		{"proxyWidgets length mismatch", `"properties":{"proxyWidgets":[["-1","text"],["3","text"]]},"widgets_values":["a harbour at night"]}`, "default prompt of the definition", "lowres, watermark"},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			v, ok := decodeJSON(strings.Replace(subgraphWorkflow, inst, c.instance, 1))
+			if !ok {
+				t.Fatal("bad json")
+			}
+			sets := walkComfy(parseComfyWorkflow(v))
+			if len(sets) == 0 || sets[0].Prompt != c.prompt || sets[0].NegativePrompt != c.negative || sets[0].Model != "dreamshaper_8.safetensors" {
+				t.Fatalf("sets %+v", sets)
+			}
+		})
+	}
+}
