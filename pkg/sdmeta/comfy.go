@@ -977,6 +977,17 @@ func mergeTextIntoGraph(g, t *Result) (filled, differs []string) {
 	if len(g.Loras) == 0 && len(t.Loras) > 0 {
 		g.Loras, filled = t.Loras, append(filled, "loras")
 	}
+	// The text's other keys (Hashes, Model hash, Civitai resources…) carry
+	// what the graph lacks; placeholders among them are dropped.
+	for k, v := range t.SamplerSettings {
+		if _, has := g.SamplerSettings[k]; has || isPlaceholder(toString(v)) {
+			continue
+		}
+		if g.SamplerSettings == nil {
+			g.SamplerSettings = map[string]any{}
+		}
+		g.SamplerSettings[k] = v
+	}
 	return filled, differs
 }
 

@@ -169,6 +169,12 @@ func TestComfyFixtures(t *testing.T) {
 			check("loras", len(res.Loras) == w.loras, res.Loras)
 			filled, _ := res.SourceMetadata["filled_from_parameters_text"].([]string)
 			differs, _ := res.SourceMetadata["parameters_text_differs"].([]string)
+			if name == "save_image_with_metadata_gaps.png" && res.SamplerSettings["Hashes"] != `{"model": "31e35c80fc"}` {
+				t.Errorf("text settings not kept: %v", res.SamplerSettings)
+			}
+			if _, has := res.SamplerSettings["Model hash"]; has {
+				t.Errorf("placeholder Model hash kept: %v", res.SamplerSettings)
+			}
 			if !slices.Equal(filled, w.filled) || !slices.Equal(differs, w.differs) {
 				t.Errorf("filled %v differs %v", filled, differs)
 			}
