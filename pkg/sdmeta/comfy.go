@@ -521,6 +521,8 @@ var workflowWidgets = map[string][]string{
 	"ControlNetApplyAdvanced": {"strength", "start_percent", "end_percent"},
 	"PrimitiveNode":           {"value", ""},
 	"ComfySwitchNode":         {"switch"},
+	"SetNode":                 {"constant"},
+	"GetNode":                 {"constant"},
 }
 
 // parseComfyWorkflow converts an editor graph to an API graph: links come
@@ -555,7 +557,33 @@ func parseComfyWorkflow(v any) comfyGraph {
 	if len(f.g) == 0 {
 		return nil
 	}
+	linkSetGet(f.g)
 	return f.g
+}
+
+// linkSetGet wires KJNodes' GetNode to the SetNode of the same name and
+// graph level: an editor-only shortcut that the API graph resolves, so a
+// workflow-only file must resolve it too.
+func linkSetGet(g comfyGraph) {
+	scope := func(id string) string { return id[:strings.LastIndexByte(id, ':')+1] }
+	sets := map[[2]string]any{}
+	for id, n := range g {
+		if n.Class != "SetNode" {
+			continue
+		}
+		for k, v := range n.Inputs {
+			if _, ok := link(v); ok && k != "constant" {
+				sets[[2]string{scope(id), toString(n.Inputs["constant"])}] = v
+			}
+		}
+	}
+	for id, n := range g {
+		if n.Class == "GetNode" {
+			if v, ok := sets[[2]string{scope(id), toString(n.Inputs["constant"])}]; ok {
+				n.Inputs["input"] = v
+			}
+		}
+	}
 }
 
 // Subgraph boundary pseudo-node ids inside a definition (litegraph's

@@ -247,3 +247,22 @@ func TestComfySubgraphPromotedWidgets(t *testing.T) {
 		})
 	}
 }
+
+// TestComfySetGetNodes: a workflow-only file whose model and positive
+// conditioning reach the sampler through KJNodes Set/Get pairs.
+func TestComfySetGetNodes(t *testing.T) {
+	wf := `{"nodes":[
+{"id":1,"type":"CheckpointLoaderSimple","inputs":[],"widgets_values":["realvis.safetensors"]},
+{"id":2,"type":"SetNode","inputs":[{"name":"MODEL","type":"MODEL","link":1}],"widgets_values":["base_model"]},
+{"id":3,"type":"GetNode","inputs":[],"widgets_values":["base_model"]},
+{"id":4,"type":"CLIPTextEncode","inputs":[],"widgets_values":["a misty forest path"]},
+{"id":5,"type":"SetNode","inputs":[{"name":"CONDITIONING","type":"CONDITIONING","link":2}],"widgets_values":["pos"]},
+{"id":6,"type":"GetNode","inputs":[],"widgets_values":["pos"]},
+{"id":7,"type":"KSampler","inputs":[{"name":"model","link":3},{"name":"positive","link":4}],"widgets_values":[5,"fixed",20,7,"euler","normal",1]}],
+"links":[[1,1,0,2,0,"MODEL"],[2,4,0,5,0,"CONDITIONING"],[3,3,0,7,0,"MODEL"],[4,6,0,7,1,"CONDITIONING"]]}`
+	v, _ := decodeJSON(wf)
+	sets := walkComfy(parseComfyWorkflow(v))
+	if len(sets) != 1 || sets[0].Prompt != "a misty forest path" || sets[0].Model != "realvis.safetensors" {
+		t.Fatalf("sets %+v", sets)
+	}
+}
