@@ -57,6 +57,10 @@ func detect(c *collector) (format, key, raw string) {
 		e, _ := c.find(shortKey(k))
 		return FormatSwarmUI, k, e.value
 	}
+	// A ComfyUI graph beats an A1111-style text a save node wrote beside it.
+	if k, raw, ok := parseComfyBesideText(c, res); ok {
+		return FormatComfyUI, k, raw
+	}
 	// A1111-style parameters are the most common and most explicit.
 	if e, ok := c.find("parameters"); ok {
 		if a, ok := ParseA1111(e.value); ok && !looksJSON(e.value) {

@@ -103,6 +103,9 @@ func FuzzA1111(f *testing.F) {
 func FuzzComfyWalk(f *testing.F) {
 	f.Add(`{"1":{"class_type":"KSampler","inputs":{"positive":["2",0],"negative":["2",0],"model":["3",0],"latent_image":["1",0],"seed":["1",0]}},"2":{"class_type":"ConditioningCombine","inputs":{"conditioning_1":["2",0],"text":["1",0]}},"3":{"class_type":"LoraLoader","inputs":{"model":["3",0],"lora_name":"x"}}}`, false)
 	f.Add(`{"nodes":[{"id":1,"type":"KSampler","widgets_values":[1,"fixed",20,7,"euler","normal",1],"inputs":[{"name":"positive","link":1}]},{"id":2,"type":"CLIPTextEncode","widgets_values":["cat"]}],"links":[[1,2,0,1,1,"CONDITIONING"]]}`, true)
+	f.Add(subgraphWorkflow, true)
+	f.Add(selfNestedSubgraph, true)
+	f.Add(newTemplateGraph, false)
 	f.Fuzz(func(t *testing.T, s string, workflow bool) {
 		v, ok := decodeJSON(s)
 		if !ok {
