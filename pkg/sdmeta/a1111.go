@@ -238,6 +238,10 @@ func a1111Flavour(a A1111) string {
 	switch {
 	case strings.Contains(lv, "fooocus"):
 		return FormatFooocus
+	case lv == "comfyui" || strings.HasPrefix(lv, "comfyui "):
+		// Save nodes that write only an A1111-style text (no graph beside
+		// it) name ComfyUI as its version.
+		return FormatComfyUI
 	case lv == "classic" || strings.HasPrefix(lv, "classic-"):
 		return FormatForgeClassic
 	case lv == "neo" || strings.HasPrefix(lv, "neo-") || strings.HasPrefix(lv, "neo."):

@@ -129,6 +129,7 @@ func TestFrontEndVariants(t *testing.T) {
 		{"reforge", FormatReForge, "f1.0.0v2-v1.10.1RC-latest-2185-g3a3b5a4a"},
 		{"easy reforge", FormatEasyReForge, "f1.7.0-v1.10.1RC-latest-2181-g4e4e4e10"},
 		{"a1111", FormatA1111, "v1.10.1"},
+		{"comfyui text only", FormatComfyUI, "ComfyUI"},
 	} {
 		text, w := forgeWant(v.format, v.version)
 		cases = append(cases, tc{v.name + " png", png("parameters", text), "png", w})
