@@ -46,6 +46,10 @@ type prepared struct {
 	width, height int
 	vinfo         *probe.VideoInfo
 	md5, sha      string
+	// broken is the structural check's verdict over the bytes hashed
+	// (probe.StructureCheck): a file cut short or with a bad chunk CRC is
+	// still catalogued, flagged integrity.ok=0 with this reason.
+	broken error
 	// meta is the sdmeta extraction, done here (in parallel) for content
 	// not yet catalogued.
 	meta *sdmeta.Result
@@ -112,9 +116,22 @@ func (h hashPair) Write(p []byte) (int, error) {
 	return h.s.Write(p)
 }
 
+// checkTee feeds the hashed bytes to the structural check as well, so the
+// check costs no read of its own.
+type checkTee struct {
+	w io.Writer
+	c *probe.StructureCheck
+}
+
+func (t checkTee) Write(p []byte) (int, error) {
+	t.c.Write(p)
+	return t.w.Write(p)
+}
+
 // prepare examines one file with one open and one streaming read: type
 // from the head, image header from the head, MD5+SHA-256 over head and
-// rest; videos are probed with ffprobe. sc is the caller's reusable
+// rest, with the structural check (probe.StructureCheck) riding on the
+// same bytes; videos are probed with ffprobe. sc is the caller's reusable
 // memory. With st (copy mode) the bytes hashed are also written to a
 // staged library copy (p.copy, not yet fsynced).
 func (im *Importer) prepare(ctx context.Context, path string, info fs.FileInfo, sc *scratch, st *stager) *prepared {
@@ -219,6 +236,10 @@ func (im *Importer) prepare(ctx context.Context, path string, info fs.FileInfo, 
 			hw = hc
 		}
 	}
+	chk := probe.NewStructureCheck(head)
+	if chk != nil {
+		hw = checkTee{w: hw, c: chk}
+	}
 	hw.Write(head)
 	if n == headSize {
 		if err := copyCtx(ctx, hw, f, buf); err != nil {
@@ -234,6 +255,9 @@ func (im *Importer) prepare(ctx context.Context, path string, info fs.FileInfo, 
 		}
 	}
 	p.md5, p.sha = hex.EncodeToString(hp.m.Sum(nil)), hex.EncodeToString(hp.s.Sum(nil))
+	if chk != nil {
+		p.broken = chk.Err()
+	}
 	if hc != nil {
 		if hc.err == nil {
 			p.copy = hc.c
