@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"context"
 	"database/sql"
-	"io/fs"
 	"os"
 	"path/filepath"
 	"strings"
@@ -87,27 +86,16 @@ func TestHealthyFixturesNotFlagged(t *testing.T) {
 	root := svtest.SharedFixtures(t)
 	in := t.TempDir()
 	n := 0
-	err := filepath.WalkDir(root, func(p string, de fs.DirEntry, err error) error {
-		if err != nil || de.IsDir() {
-			if de != nil && de.IsDir() && de.Name() == "corrupt" {
-				return filepath.SkipDir
-			}
-			return err
+	for _, rel := range svtest.SharedFixtureFiles(t) {
+		if strings.HasPrefix(rel, "corrupt/") {
+			continue
 		}
-		if ext := strings.ToLower(filepath.Ext(p)); ext == ".json" || ext == ".md" {
-			return nil
-		}
-		data, err := os.ReadFile(p)
+		data, err := os.ReadFile(filepath.Join(root, rel))
 		if err != nil {
-			return err
+			t.Fatal(err)
 		}
-		rel, _ := filepath.Rel(root, p)
-		writeFileT(t, filepath.Join(in, rel), data)
+		writeFileT(t, filepath.Join(in, filepath.FromSlash(rel)), data)
 		n++
-		return nil
-	})
-	if err != nil {
-		t.Fatal(err)
 	}
 	d := openDB(t)
 	im := newImporter(d, testRoots(t), scan.ModeCopy)
