@@ -71,6 +71,9 @@ func CheckStructure(r io.ReaderAt, size int64) error {
 	switch {
 	case c == nil:
 		return nil
+	case c.png == nil && c.jpeg == nil && c.mp4 == nil:
+		// WebP, Matroska: the head's promise against the size, no read.
+		c.off = size
 	case c.mp4 != nil:
 		var buf [16]byte
 		for !c.mp4.stop {

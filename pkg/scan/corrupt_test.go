@@ -30,8 +30,8 @@ type verdict struct{ stage, code, job string }
 func TestCorruptFixturesFlagged(t *testing.T) {
 	root := svtest.SharedFixtures(t)
 	want := map[string]verdict{
-		"derived_mkvparse_example-cover_half.mkv":    {"rejected", probe.CodeFFprobeFailed, ""},
-		"derived_mp4ff_bbb_prog_10s_half.mp4":        {"rejected", probe.CodeFFprobeFailed, ""},
+		"derived_mkvparse_example-cover_half.mkv":    {"rejected", probe.CodeTruncatedFile, ""},
+		"derived_mp4ff_bbb_prog_10s_half.mp4":        {"rejected", probe.CodeTruncatedFile, ""},
 		"derived_mp4ff_prog_8s_half.mp4":             {"import", probe.CodeTruncatedFile, probe.CodeTruncatedFile},
 		"derived_text_named.jpg":                     {"rejected", probe.CodeUnsupportedType, ""},
 		"gomp4_sample_qt_moov_only.mp4":              {"import", probe.CodeMediaDataMissing, probe.CodeMediaDataMissing},
@@ -40,7 +40,7 @@ func TestCorruptFixturesFlagged(t *testing.T) {
 		"gostd_invalid-trunc.png":                    {"import", probe.CodeTruncatedFile, probe.CodeTruncatedFile},
 		"gostd_invalid-zlib.png":                     {"integrity", "", probe.CodeDecodeFailed},
 		"gostd_video-001.progressive.truncated.jpeg": {"import", probe.CodeTruncatedFile, probe.CodeTruncatedFile},
-		"mp4ff_init_truncated.mp4":                   {"rejected", probe.CodeFFprobeFailed, ""},
+		"mp4ff_init_truncated.mp4":                   {"rejected", probe.CodeTruncatedFile, ""},
 		"pillow_broken.png":                          {"rejected", probe.CodeInvalidHeader, ""},
 		"pillow_broken_data_stream.png":              {"import", probe.CodeCRCMismatch, probe.CodeCRCMismatch},
 		"pillow_hopper_bad_exif.jpg":                 {"integrity", "", probe.CodeDecodeFailed},

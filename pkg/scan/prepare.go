@@ -8,6 +8,7 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"errors"
+	"fmt"
 	"hash"
 	"io"
 	"io/fs"
@@ -207,7 +208,7 @@ func (im *Importer) prepare(ctx context.Context, path string, info fs.FileInfo, 
 				p.fatal = ctx.Err()
 				return p
 			}
-			p.ferr = err
+			p.ferr = unreadableVideo(f, info.Size(), err)
 			return p
 		}
 		p.vinfo = vi
@@ -267,6 +268,21 @@ func (im *Importer) prepare(ctx context.Context, path string, info fs.FileInfo, 
 	}
 
 	return p
+}
+
+// unreadableVideo is the refusal of a video ffprobe could not read. When
+// the container structure says why (cut short, no moov: a header walk, not
+// a read of the file) that reason is the one a person can act on, with
+// ffprobe's words kept; tool failures (missing, timeout) stay as they are.
+func unreadableVideo(f io.ReaderAt, size int64, perr error) error {
+	if reason.Code(perr) != probe.CodeFFprobeFailed {
+		return perr
+	}
+	serr := probe.CheckStructure(f, size)
+	if serr == nil || reason.KindOf(serr) == reason.KindTransient {
+		return perr
+	}
+	return reason.Wrap(fmt.Errorf("%v (%w)", serr, perr), reason.Code(serr), reason.KindPermanent)
 }
 
 // copyCtx streams r into w with buf, checking ctx between chunks so a
