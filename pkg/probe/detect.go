@@ -40,18 +40,25 @@ const (
 	CodeDecompressionBomb = "decompression_bomb"
 	CodeDecodeFailed      = "decode_failed"
 	CodeTruncatedFile     = "truncated_file"
-	CodeFFprobeMissing    = "ffprobe_missing"
-	CodeFFprobeFailed     = "ffprobe_failed"
-	CodeFFprobeTimeout    = "ffprobe_timeout"
-	CodeFFprobeBadOutput  = "ffprobe_bad_output"
-	CodeFFmpegMissing     = "ffmpeg_missing"
-	CodeFFmpegFailed      = "ffmpeg_failed"
-	CodeFFmpegTimeout     = "ffmpeg_timeout"
-	CodeOutputTooLarge    = "tool_output_too_large"
-	CodeNoVideoStream     = "no_video_stream"
-	CodeVideoDecodeError  = "video_decode_error"
-	CodeNoFrame           = "no_frame"
-	CodeCancelled         = "cancelled"
+	// Structural checks (structure.go): a chunk whose CRC does not match
+	// its bytes, a WebP whose RIFF size disagrees with the file, an MP4/MOV
+	// without a movie header or without any media data.
+	CodeCRCMismatch      = "crc_mismatch"
+	CodeRIFFSize         = "riff_size_mismatch"
+	CodeMoovMissing      = "moov_missing"
+	CodeMediaDataMissing = "media_data_missing"
+	CodeFFprobeMissing   = "ffprobe_missing"
+	CodeFFprobeFailed    = "ffprobe_failed"
+	CodeFFprobeTimeout   = "ffprobe_timeout"
+	CodeFFprobeBadOutput = "ffprobe_bad_output"
+	CodeFFmpegMissing    = "ffmpeg_missing"
+	CodeFFmpegFailed     = "ffmpeg_failed"
+	CodeFFmpegTimeout    = "ffmpeg_timeout"
+	CodeOutputTooLarge   = "tool_output_too_large"
+	CodeNoVideoStream    = "no_video_stream"
+	CodeVideoDecodeError = "video_decode_error"
+	CodeNoFrame          = "no_frame"
+	CodeCancelled        = "cancelled"
 )
 
 // HeaderSize is how many leading bytes DetectHeader needs to recognise every

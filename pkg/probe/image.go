@@ -210,63 +210,13 @@ func checkPNG(f io.ReadSeeker, maxPixels int64) error {
 	return nil
 }
 
-// jpegHasEOI walks the JPEG marker structure, including entropy-coded scan
-// data, and reports whether an EOI marker properly ends the image. Data
-// appended after EOI (motion photos, trailers) is ignored, which a plain
-// "ends with FFD9" test would get wrong. Tables (DHT/DQT/DRI) directly
-// before EOI also count as truncation: encoders only emit them for a scan
-// that follows, so a file cut after them and "repaired" with an EOI lost
-// its remaining progressive scans.
+// jpegHasEOI reports whether an EOI marker properly ends the JPEG in r
+// (jpegWalker: data after EOI is ignored, tables right before it are a
+// truncation). Only a read error is an error.
 func jpegHasEOI(r io.Reader) (bool, error) {
-	br := bufio.NewReaderSize(r, 64<<10)
-	var soi [2]byte
-	if _, err := io.ReadFull(br, soi[:]); err != nil || soi[0] != 0xFF || soi[1] != 0xD8 {
-		return false, nil
+	w := &StructureCheck{jpeg: &jpegWalker{}}
+	if _, err := io.Copy(w, r); err != nil {
+		return false, err
 	}
-	inScan := false
-	var last byte // last marker with a segment
-	for {
-		b, err := br.ReadByte()
-		if err != nil {
-			return false, nil
-		}
-		if b != 0xFF {
-			if inScan {
-				continue
-			}
-			return false, nil // garbage between segments
-		}
-		m, err := br.ReadByte()
-		for err == nil && m == 0xFF { // fill bytes
-			m, err = br.ReadByte()
-		}
-		if err != nil {
-			return false, nil
-		}
-		switch {
-		case m == 0x00 && inScan: // stuffed byte
-			continue
-		case m >= 0xD0 && m <= 0xD7, m == 0x01: // RSTn, TEM: no length
-			continue
-		case m == 0xD9:
-			switch last {
-			case 0xC4, 0xDB, 0xDD:
-				return false, nil
-			}
-			return true, nil
-		}
-		var l [2]byte
-		if _, err := io.ReadFull(br, l[:]); err != nil {
-			return false, nil
-		}
-		n := int(l[0])<<8 | int(l[1])
-		if n < 2 {
-			return false, nil
-		}
-		if _, err := br.Discard(n - 2); err != nil {
-			return false, nil
-		}
-		inScan = m == 0xDA
-		last = m
-	}
+	return w.jpeg.st == jDone && w.jpeg.ok, nil
 }

@@ -590,6 +590,11 @@ func (im *Importer) insertNew(ctx context.Context, q db.Execer, items []*pending
 		if im.Tagger != nil && it.scanErr != nil {
 			msg = reason.CodeOr(it.scanErr, CodeScannerFailed)
 		}
+		if b := it.p.broken; b != nil {
+			// Catalogued, but the import_log says at once why its card
+			// will not show: the structural check's reason code.
+			msg = strings.TrimPrefix(msg+"; "+reason.Code(b), "; ")
+		}
 		logs[i] = media.ImportLogEntry{Path: it.dest, Status: StatusImported, Message: msg}
 		files = appendScanFile(files, it.p.path, it.p.k, it.id, it.p.md5, StatusImported, now)
 	}
@@ -629,12 +634,28 @@ func (im *Importer) importPairs(it *pendingImport) []media.MetaPair {
 			pairs = append(pairs, media.MetaPair{Source: "ffmpeg", Key: mp.Key, Value: mp.Value})
 		}
 	}
+	pairs = append(pairs, brokenPairs(p)...)
 	if im.Tagger == nil || it.scanErr != nil || it.res == nil {
 		// Untagged (scanner disabled or failing): flagged so a later
 		// rescan/backfill tags it; a successful scan deletes the flag.
 		pairs = append(pairs, media.MetaPair{Source: media.SourceScanner, Key: "scanner.pending", Value: "1"})
 	}
 	return pairs
+}
+
+// brokenPairs flag a file the import's structural check found broken with
+// the keys the integrity_check job writes (integrity.ok=0 is what the
+// library's "broken" filter looks for); none for a file that passed: the
+// full check is still the job's. integrity.checked_at stays the job's.
+func brokenPairs(p *prepared) []media.MetaPair {
+	if p.broken == nil {
+		return nil
+	}
+	return []media.MetaPair{
+		{Source: media.SourceImport, Key: "integrity.ok", Value: "0"},
+		{Source: media.SourceImport, Key: "integrity.error_code", Value: reason.Code(p.broken)},
+		{Source: media.SourceImport, Key: "integrity.error_message", Value: reason.Truncate(p.broken.Error(), 240)},
+	}
 }
 
 // appendExtraction appends extraction pairs to a new media's import pairs.

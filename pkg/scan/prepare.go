@@ -8,6 +8,7 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"errors"
+	"fmt"
 	"hash"
 	"io"
 	"io/fs"
@@ -46,6 +47,10 @@ type prepared struct {
 	width, height int
 	vinfo         *probe.VideoInfo
 	md5, sha      string
+	// broken is the structural check's verdict over the bytes hashed
+	// (probe.StructureCheck): a file cut short or with a bad chunk CRC is
+	// still catalogued, flagged integrity.ok=0 with this reason.
+	broken error
 	// meta is the sdmeta extraction, done here (in parallel) for content
 	// not yet catalogued.
 	meta *sdmeta.Result
@@ -112,9 +117,22 @@ func (h hashPair) Write(p []byte) (int, error) {
 	return h.s.Write(p)
 }
 
+// checkTee feeds the hashed bytes to the structural check as well, so the
+// check costs no read of its own.
+type checkTee struct {
+	w io.Writer
+	c *probe.StructureCheck
+}
+
+func (t checkTee) Write(p []byte) (int, error) {
+	t.c.Write(p)
+	return t.w.Write(p)
+}
+
 // prepare examines one file with one open and one streaming read: type
 // from the head, image header from the head, MD5+SHA-256 over head and
-// rest; videos are probed with ffprobe. sc is the caller's reusable
+// rest, with the structural check (probe.StructureCheck) riding on the
+// same bytes; videos are probed with ffprobe. sc is the caller's reusable
 // memory. With st (copy mode) the bytes hashed are also written to a
 // staged library copy (p.copy, not yet fsynced).
 func (im *Importer) prepare(ctx context.Context, path string, info fs.FileInfo, sc *scratch, st *stager) *prepared {
@@ -190,7 +208,7 @@ func (im *Importer) prepare(ctx context.Context, path string, info fs.FileInfo, 
 				p.fatal = ctx.Err()
 				return p
 			}
-			p.ferr = err
+			p.ferr = unreadableVideo(f, info.Size(), err)
 			return p
 		}
 		p.vinfo = vi
@@ -219,6 +237,10 @@ func (im *Importer) prepare(ctx context.Context, path string, info fs.FileInfo, 
 			hw = hc
 		}
 	}
+	chk := probe.NewStructureCheck(head)
+	if chk != nil {
+		hw = checkTee{w: hw, c: chk}
+	}
 	hw.Write(head)
 	if n == headSize {
 		if err := copyCtx(ctx, hw, f, buf); err != nil {
@@ -234,6 +256,9 @@ func (im *Importer) prepare(ctx context.Context, path string, info fs.FileInfo, 
 		}
 	}
 	p.md5, p.sha = hex.EncodeToString(hp.m.Sum(nil)), hex.EncodeToString(hp.s.Sum(nil))
+	if chk != nil {
+		p.broken = chk.Err()
+	}
 	if hc != nil {
 		if hc.err == nil {
 			p.copy = hc.c
@@ -243,6 +268,21 @@ func (im *Importer) prepare(ctx context.Context, path string, info fs.FileInfo, 
 	}
 
 	return p
+}
+
+// unreadableVideo is the refusal of a video ffprobe could not read. When
+// the container structure says why (cut short, no moov: a header walk, not
+// a read of the file) that reason is the one a person can act on, with
+// ffprobe's words kept; tool failures (missing, timeout) stay as they are.
+func unreadableVideo(f io.ReaderAt, size int64, perr error) error {
+	if reason.Code(perr) != probe.CodeFFprobeFailed {
+		return perr
+	}
+	serr := probe.CheckStructure(f, size)
+	if serr == nil || reason.KindOf(serr) == reason.KindTransient {
+		return perr
+	}
+	return reason.Wrap(fmt.Errorf("%v (%w)", serr, perr), reason.Code(serr), reason.KindPermanent)
 }
 
 // copyCtx streams r into w with buf, checking ctx between chunks so a

@@ -59,6 +59,7 @@ func (im *Importer) replaceContent(ctx context.Context, it *pendingImport, old *
 		if im.Tagger == nil || it.scanErr != nil || it.res == nil {
 			pairs = append(pairs, media.MetaPair{Source: media.SourceScanner, Key: "scanner.pending", Value: "1"})
 		}
+		pairs = append(pairs, brokenPairs(p)...)
 		if _, err := media.SetMetaPairs(ctx, tx, old.ID, pairs, now); err != nil {
 			return err
 		}
