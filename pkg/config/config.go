@@ -127,6 +127,13 @@ type Import struct {
 	// replacing a file; "keep" leaves it where it is; "delete" removes it
 	// (the catalogued copy was verified to hold the same bytes).
 	Duplicates string `json:"duplicates"`
+	// StealthPNGInfo is when the import decodes pixels for A1111 "stealth
+	// pnginfo": "off"; "auto" (default) only for PNGs with an alpha
+	// channel and no metadata chunk, the only ones that can carry it
+	// alone, so an ordinary library pays nothing; "always" for every PNG
+	// and WebP without a prompt. metadata.stealth true (legacy) means
+	// "always".
+	StealthPNGInfo string `json:"stealth_pnginfo"`
 }
 
 // Metadata configures generation-metadata extraction.
@@ -398,6 +405,11 @@ func (c *Config) validate() error {
 	case "", "move", "keep", "delete":
 	default:
 		bad = append(bad, fmt.Sprintf("import.duplicates %q must be move, keep or delete", c.Import.Duplicates))
+	}
+	switch c.Import.StealthPNGInfo {
+	case "off", "auto", "always":
+	default:
+		bad = append(bad, fmt.Sprintf("import.stealth_pnginfo %q must be off, auto or always", c.Import.StealthPNGInfo))
 	}
 	if c.Import.WatchIntervalMinutes < 0 {
 		bad = append(bad, "import.watch_interval_minutes must be >= 0 (0 = watched sources are not rescanned)")

@@ -74,6 +74,7 @@ func TestBadConfigNamesKeyAndFile(t *testing.T) {
 		{"wrong type", `{"db":{"busy_timeout_ms":"fast"}}`, config.CodeInvalid, "busy_timeout_ms"},
 		{"syntax", "{\n\"db\": {,}\n}", config.CodeInvalid, "line 2"},
 		{"impossible value", `{"import":{"mode":"teleport"}}`, config.CodeInvalid, "import.mode"},
+		{"bad stealth mode", `{"import":{"stealth_pnginfo":"sometimes"}}`, config.CodeInvalid, `import.stealth_pnginfo "sometimes" must be off, auto or always`},
 		{"negative timeout", `{"db":{"busy_timeout_ms":-1}}`, config.CodeInvalid, "busy_timeout_ms"},
 		{"admin action made public", `{"security":{"public_media_actions":["vote_set","hard_delete"]}}`, config.CodeInvalid, "security.public_media_actions"},
 	}

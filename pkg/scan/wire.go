@@ -46,7 +46,7 @@ func FromConfig(cfg *config.Config, d *sql.DB, clock svtime.Clock, httpClient *h
 	}
 	ffprobe := &probe.FFprobe{Path: cfg.Tools.FFprobe}
 	ffmpeg := &probe.FFmpeg{Path: cfg.Tools.FFmpeg, Probe: ffprobe}
-	stealth := cfg.Metadata.Stealth
+	meta := StealthOptions(cfg.Import.StealthPNGInfo, cfg.Metadata.Stealth, cfg.Import.MaxPixels)
 	im := &Importer{
 		DB: d, Roots: library.RootsFromPaths(cfg.Paths), Derivatives: cfg.Paths.Derivatives,
 		Duplicates: cfg.Import.Duplicates, DuplicatesDir: cfg.Paths.Duplicates, Mode: cfg.Import.Mode, MaxPixels: cfg.Import.MaxPixels, BatchSize: cfg.Import.BatchSize,
@@ -55,7 +55,8 @@ func FromConfig(cfg *config.Config, d *sql.DB, clock svtime.Clock, httpClient *h
 		// are checked here; integrity_check jobs decode later (import speed).
 		VerifyDecode: false,
 		Extract: func(ctx context.Context, r io.ReadSeeker, name string, video *probe.VideoInfo) (sdmeta.Result, error) {
-			return sdmeta.ExtractReader(ctx, r, name, sdmeta.Options{Stealth: stealth, VideoTags: func(ctx context.Context, p string) (map[string]string, error) {
+			opts := meta
+			opts.VideoTags = func(ctx context.Context, p string) (map[string]string, error) {
 				if video == nil {
 					vi, err := ffprobe.Probe(ctx, p)
 					if err != nil {
@@ -64,7 +65,8 @@ func FromConfig(cfg *config.Config, d *sql.DB, clock svtime.Clock, httpClient *h
 					video = vi
 				}
 				return video.FormatTags, nil
-			}})
+			}
+			return sdmeta.ExtractReader(ctx, r, name, opts)
 		},
 	}
 	s := &Setup{Importer: im, Scanner: sc, httpClient: httpClient}
@@ -80,6 +82,18 @@ func FromConfig(cfg *config.Config, d *sql.DB, clock svtime.Clock, httpClient *h
 		}
 	}
 	return s, nil
+}
+
+// StealthOptions maps import.stealth_pnginfo (off, auto, always; the
+// legacy metadata.stealth true means always) to the extraction options
+// every import, rescan and prompts rebuild use. The stealth decode stays
+// within the import pixel budget as well as sdmeta's own bound.
+func StealthOptions(mode string, legacyAlways bool, maxPixels int64) sdmeta.Options {
+	o := sdmeta.Options{Stealth: legacyAlways || mode == "always", StealthAuto: mode == "auto"}
+	if maxPixels > 0 && maxPixels < sdmeta.MaxStealthPixelsDefault {
+		o.MaxStealthPixels = int(maxPixels)
+	}
+	return o
 }
 
 // tagger builds the tagger for sc: a client on the Setup's HTTP client

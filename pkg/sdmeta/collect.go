@@ -17,6 +17,9 @@ type collector struct {
 	opts    Options
 	entries []entry
 	total   int
+	// pngAlpha is set when the PNG header declares an alpha channel
+	// (Options.StealthAuto).
+	pngAlpha bool
 }
 
 // maxEntries bounds the number of raw values kept from one file; a file

@@ -105,6 +105,10 @@ func readPNG(ctx context.Context, r io.ReadSeeker, c *collector) error {
 				c.res.ImageWidth = int(binary.BigEndian.Uint32(ch.data[0:4]) & 0x7FFFFFFF)
 				c.res.ImageHeight = int(binary.BigEndian.Uint32(ch.data[4:8]) & 0x7FFFFFFF)
 			}
+			if len(ch.data) >= 10 {
+				// Colour type 6 (RGBA) or 4 (gray+alpha).
+				c.pngAlpha = ch.data[9] == 6 || ch.data[9] == 4
+			}
 		case "eXIf":
 			parseTIFF(ch.data, c, "")
 		default:

@@ -86,6 +86,11 @@ func TestStealthFixture(t *testing.T) {
 	if res.SamplerSettings["Clip skip"] != "2" || res.SamplerSettings["Version"] != "v1.9.4-169-ga30b19dd" {
 		t.Errorf("settings = %v", res.SamplerSettings)
 	}
+	// An RGBA PNG without any text chunk: import.stealth_pnginfo auto finds it too.
+	auto, err := Extract(context.Background(), filepath.Join(dir, "sd_a1111/sdparsers_automatic1111_stealth.png"), Options{StealthAuto: true})
+	if err != nil || auto.Prompt != "a circle" {
+		t.Errorf("auto: %q %v", auto.Prompt, err)
+	}
 }
 
 func TestMultiSamplerComfy(t *testing.T) {

@@ -98,6 +98,13 @@ type Options struct {
 	// RGB) least significant bits. It decodes every pixel, so it is off by
 	// default and only tried when no other metadata was found.
 	Stealth bool
+	// StealthAuto tries stealth info only where A1111 can have put it
+	// cheaply-to-tell: a PNG with an alpha channel (colour type 6 RGBA or
+	// 4 gray+alpha) and no metadata at all (no text chunk, no eXIf). The
+	// check needs only the chunks already walked, so RGB PNGs and PNGs
+	// with text never pay the pixel decode (import.stealth_pnginfo auto).
+	// Stealth, when set, wins.
+	StealthAuto bool
 	// MaxTextBytes caps one text value; 0 means MaxTextBytesDefault.
 	MaxTextBytes int
 	// MaxStealthPixels caps the pixel count decoded for stealth info;
@@ -114,6 +121,20 @@ func (o Options) maxText() int {
 		return MaxTextBytesDefault
 	}
 	return o.MaxTextBytes
+}
+
+// wantStealth reports whether the pixel decode for stealth info is
+// tried after the chunks of a file of container c were read into col.
+func (o Options) wantStealth(c container, col *collector) bool {
+	switch {
+	case col.res.HasPrompt():
+		return false
+	case o.Stealth:
+		return c == contPNG || c == contWebP
+	case o.StealthAuto:
+		return c == contPNG && col.pngAlpha && !col.any()
+	}
+	return false
 }
 
 func (o Options) maxStealthPixels() int {
@@ -339,7 +360,7 @@ func extract(ctx context.Context, rs io.ReadSeeker, name string, opts Options) (
 		res.warn("container_damaged", err)
 	}
 	interpret(col)
-	if opts.Stealth && !res.HasPrompt() && (c == contPNG || c == contWebP) {
+	if opts.wantStealth(c, col) {
 		if _, serr := cr.Seek(0, io.SeekStart); serr == nil {
 			readStealth(ctx, cr, c, col)
 		}
