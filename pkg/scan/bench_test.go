@@ -3,6 +3,7 @@ package scan_test
 import (
 	"context"
 	"fmt"
+	"io"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -12,7 +13,9 @@ import (
 
 	"github.com/localsupervisor/supervisor/pkg/cliapp"
 	"github.com/localsupervisor/supervisor/pkg/jobs"
+	"github.com/localsupervisor/supervisor/pkg/probe"
 	"github.com/localsupervisor/supervisor/pkg/scan"
+	"github.com/localsupervisor/supervisor/pkg/sdmeta"
 	"github.com/localsupervisor/supervisor/pkg/svtest/pngtest"
 )
 
@@ -45,7 +48,8 @@ func benchFiles(b *testing.B, n int, a1111 bool) string {
 // per file and the unchanged re-scan rate. Copy mode is also reported
 // beside `cp -a SRC DST && sync` of the same files onto the library's
 // filesystem (x_cp_sync), the disk-speed bound of a durable copy. SV_BENCH_FILES overrides the
-// count, SV_BENCH_BATCH the batch size.
+// count, SV_BENCH_BATCH the batch size, SV_BENCH_STEALTH
+// import.stealth_pnginfo (default: off).
 func BenchmarkImport10k(b *testing.B) {
 	n := 10000
 	if v, err := strconv.Atoi(os.Getenv("SV_BENCH_FILES")); err == nil && v > 0 {
@@ -70,6 +74,13 @@ func BenchmarkImport10k(b *testing.B) {
 				im := newImporter(d, testRoots(b), mode)
 				if v, err := strconv.Atoi(os.Getenv("SV_BENCH_BATCH")); err == nil {
 					im.BatchSize = v
+				}
+				if v := os.Getenv("SV_BENCH_STEALTH"); v != "" {
+					// import.stealth_pnginfo as FromConfig maps it.
+					opts := scan.StealthOptions(v, false, im.MaxPixels)
+					im.Extract = func(ctx context.Context, r io.ReadSeeker, name string, _ *probe.VideoInfo) (sdmeta.Result, error) {
+						return sdmeta.ExtractReader(ctx, r, name, opts)
+					}
 				}
 				// As FromConfig: the full decode is left to integrity_check jobs.
 				im.VerifyDecode = false

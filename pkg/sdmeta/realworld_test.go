@@ -9,6 +9,7 @@ import (
 	"testing"
 
 	"github.com/localsupervisor/supervisor/pkg/svtest"
+	"github.com/localsupervisor/supervisor/pkg/svtest/pngtest"
 )
 
 // want is the golden expectation for one shared fixture, taken from the
@@ -183,3 +184,24 @@ func testFFprobe(bin string) func(ctx context.Context, path string) (map[string]
 }
 
 var _ = os.Getenv
+
+// BenchmarkStealthDecode is the cost of one stealth pnginfo read of a
+// 1024×1024 RGBA PNG without text chunks (what import.stealth_pnginfo
+// auto pays per such file): the whole image is decoded.
+func BenchmarkStealthDecode(b *testing.B) {
+	data := pngtest.Stealth(1024, 1024, false, "a castle\nNegative prompt: blurry\nSteps: 20, Sampler: Euler, CFG scale: 7, Seed: 1, Size: 1024x1024, Model: m")
+	for _, c := range []struct {
+		name string
+		opts Options
+	}{{"off", Options{}}, {"auto", Options{StealthAuto: true}}} {
+		b.Run(c.name, func(b *testing.B) {
+			b.SetBytes(int64(len(data)))
+			for i := 0; i < b.N; i++ {
+				res, err := ExtractBytes(context.Background(), data, "f.png", c.opts)
+				if err != nil || (c.opts.StealthAuto && res.Prompt != "a castle") {
+					b.Fatalf("%q %v", res.Prompt, err)
+				}
+			}
+		})
+	}
+}
