@@ -138,7 +138,7 @@ type Import struct {
 
 // Metadata configures generation-metadata extraction.
 type Metadata struct {
-	// Stealth enables reading A1111 stealth info from PNG alpha (decodes pixels).
+	// Stealth (legacy) true means import.stealth_pnginfo "always".
 	Stealth bool `json:"stealth"`
 }
 

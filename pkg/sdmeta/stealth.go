@@ -65,7 +65,7 @@ func (p pixelBits) bytes(start, n int) ([]byte, bool) {
 }
 
 // readStealth decodes the image (bounded by MaxStealthPixels) and looks
-// for stealth info. Only called when Options.Stealth is set.
+// for stealth info. Only called when Options.Stealth or StealthAuto asks.
 func readStealth(ctx context.Context, rs io.ReadSeeker, cont container, c *collector) {
 	decCfg, dec := png.DecodeConfig, png.Decode
 	if cont == contWebP {
