@@ -10,6 +10,7 @@ import (
 	"slices"
 	"strings"
 	"testing"
+	"unicode/utf8"
 
 	"github.com/localsupervisor/supervisor/pkg/reason"
 	"github.com/localsupervisor/supervisor/pkg/scanner"
@@ -156,5 +157,15 @@ func checkResult(t *testing.T, res *scanner.Result) {
 	}
 	if len(res.CharacterTags) > 0 && scanner.CharacterTagsMeta(res) == "" {
 		t.Fatalf("character tags meta lost (encode failed)")
+	}
+	if _, err := json.Marshal(scanner.IngestFields(res, nil)); err != nil {
+		t.Fatalf("ingest fields do not encode: %v", err)
+	}
+	doc, err := scanner.RawJSON(res, nil, nil)
+	if err != nil || !json.Valid(doc) {
+		t.Fatalf("scan_results.raw_json not built: %v", err)
+	}
+	if snip := scanner.SanitizeSnippet(string(res.Raw), 4096); utf8.RuneCountInString(snip) > 4096 {
+		t.Fatalf("snippet has %d runes, want <= 4096", utf8.RuneCountInString(snip))
 	}
 }
