@@ -5,6 +5,7 @@ import (
 	"cmp"
 	"encoding/json"
 	"fmt"
+	"math"
 	"sort"
 	"strconv"
 	"strings"
@@ -295,19 +296,26 @@ func lookup(m map[string]any, path ...string) (any, bool) {
 	return cur, true
 }
 
-// number accepts JSON numbers and numeric strings.
+// number accepts JSON numbers and numeric strings. Only finite values
+// count: ParseFloat reads "NaN" and "Inf", and such a score or confidence
+// cannot be JSON-encoded into raw_json / scanner.character.tags (found by
+// FuzzParse).
 func number(v any) (float64, bool) {
+	var (
+		f   float64
+		err error
+	)
 	switch n := v.(type) {
 	case float64:
-		return n, true
+		f = n
 	case json.Number:
-		f, err := n.Float64()
-		return f, err == nil
+		f, err = n.Float64()
 	case string:
-		f, err := strconv.ParseFloat(strings.TrimSpace(n), 64)
-		return f, err == nil
+		f, err = strconv.ParseFloat(strings.TrimSpace(n), 64)
+	default:
+		return 0, false
 	}
-	return 0, false
+	return f, err == nil && !math.IsNaN(f) && !math.IsInf(f, 0)
 }
 
 func maxClass(obj map[string]any) (float64, bool) {
