@@ -5,6 +5,7 @@ import (
 	"os"
 	"sync"
 
+	"github.com/gofrs/flock"
 	"gopkg.in/natefinch/lumberjack.v2"
 )
 
@@ -33,9 +34,11 @@ type fileWriter struct {
 	path    string
 	maxSize int64
 
-	// mu serialises this process's goroutines; lock the processes.
+	// mu serialises this process's goroutines; lock the processes
+	// (flock(2) / LockFileEx on <file>.lock, the same library the worker
+	// locks use).
 	mu   sync.Mutex
-	lock *procLock
+	lock *flock.Flock
 	f    *os.File // the open file (nil: closed)
 	// rot rotates; it never writes a line (its own size count would be
 	// this process's only).
@@ -43,7 +46,7 @@ type fileWriter struct {
 }
 
 func newFileWriter(path string, maxSize int64, maxBackups int) *fileWriter {
-	return &fileWriter{path: path, maxSize: maxSize, lock: newProcLock(path + ".lock"),
+	return &fileWriter{path: path, maxSize: maxSize, lock: flock.New(path + ".lock"),
 		rot: &lumberjack.Logger{Filename: path, MaxBackups: maxBackups}}
 }
 
@@ -58,10 +61,10 @@ func (w *fileWriter) Write(p []byte) (int, error) {
 			return w.f.Write(p)
 		}
 	}
-	if err := w.lock.lock(); err != nil {
+	if err := w.lock.Lock(); err != nil {
 		return 0, fmt.Errorf("logging: lock %s: %w", w.path, err)
 	}
-	defer func() { _ = w.lock.unlock() }()
+	defer func() { _ = w.lock.Unlock() }()
 	size, err := w.current()
 	if err != nil {
 		return 0, err
@@ -127,7 +130,7 @@ func (w *fileWriter) Close() {
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	w.closeFile()
-	w.lock.close()
+	_ = w.lock.Close()
 }
 
 // rotate moves the file to a new backup and starts an empty one; lumberjack
