@@ -360,6 +360,9 @@ func (r *Runner) runOne(ctx context.Context, job *Job) (outcome, error) {
 	defer cancel()
 	out, err := r.q.finish(fctx, job, nil, hr.err, cause)
 	r.drop(job)
+	if r.o.OnFailure != nil && (out == outRetry || out == outError) {
+		r.o.OnFailure(job, hr.err)
+	}
 	job.log.Warn().AnErr("job_error", hr.err).Str("reason_code", reason.Code(hr.err)).Str("outcome", string(out)).Msg("job finished")
 	if fatalWrite(err) {
 		// The job row could not be written: it stays running until

@@ -54,6 +54,11 @@ type RunnerOptions struct {
 	// would refuse are never claimed (scan-worker --path: scan_path jobs
 	// whose payload path is outside the prefix stay queued, attempts 0).
 	ClaimFilter ClaimFilterFunc
+	// OnFailure, when set, is told about every run the Runner ended as a
+	// retry or an error (a handler error or panic); snoozed, released and
+	// cancelled runs are not failures. The worker command records them in
+	// system_errors.jsonl.
+	OnFailure func(j *Job, err error)
 	// Prefetch is the most jobs claimed per transaction (default 16; 1
 	// disables prefetching). The Runner only prefetches while handlers are
 	// fast: it claims about PrefetchBudget / (average handler time) jobs, so

@@ -182,7 +182,7 @@ func run(c *cli.Context, spec Spec) error {
 	if cleanup != nil {
 		defer cleanup()
 	}
-	ro := jobs.RunnerOptions{Queue: q, Worker: worker, Types: spec.Types, Handlers: reportFailures(handlers, base.SystemError), LogsDir: base.LogsDir, Logger: base.Log}
+	ro := jobs.RunnerOptions{Queue: q, Worker: worker, Types: spec.Types, Handlers: handlers, OnFailure: reportFailure(base.SystemError), LogsDir: base.LogsDir, Logger: base.Log}
 	if spec.ClaimFilter != nil {
 		ro.ClaimFilter = spec.ClaimFilter(env)
 	}
@@ -249,48 +249,25 @@ func summary(base *Base, c *cli.Context, line string, v any) {
 }
 
 // Codes of system_errors.jsonl lines for failures without a reason code of
-// their own.
+// their own (a handler panic carries jobs.CodePanic).
 const (
-	CodeJobFailed    = "job_failed"
-	CodeBatchFailed  = "batch_failed"
-	CodeHandlerPanic = "handler_panic"
+	CodeJobFailed   = "job_failed"
+	CodeBatchFailed = "batch_failed"
 )
 
-// reportFailures wraps every handler so that a job run that fails is
-// recorded in system_errors.jsonl (rate-limited per worker and code there),
-// whether the Runner then retries the job or ends it in error. A run ended
-// by its context (shutdown, cancel request) is not a failure of the system.
-// report nil: the handlers are returned as they are.
-func reportFailures(hs map[string]jobs.Handler, report func(code string, fields map[string]any)) map[string]jobs.Handler {
+// reportFailure records in system_errors.jsonl (rate-limited per worker
+// and code there) every job run the Runner ended as a failure, whether it
+// is retried or ends in error. Runs ended by their context (shutdown,
+// cancel request) or snoozed are not failures of the system. report nil:
+// nothing to record.
+func reportFailure(report func(code string, fields map[string]any)) func(*jobs.Job, error) {
 	if report == nil {
-		return hs
+		return nil
 	}
-	out := make(map[string]jobs.Handler, len(hs))
-	for typ, h := range hs {
-		if h == nil {
-			out[typ] = nil // NewRunner names the missing handler
-			continue
-		}
-		out[typ] = func(ctx context.Context, j *jobs.Job) (any, error) {
-			fields := func(msg string) map[string]any {
-				return map[string]any{"message": reason.Truncate(msg, 500), "kind": CodeJobFailed,
-					"job_id": j.ID, "job_type": j.Type, "attempt": j.Attempt, "max_attempts": j.MaxAttempts}
-			}
-			defer func() {
-				// The Runner turns a panic into the job's failure.
-				if v := recover(); v != nil {
-					report(CodeHandlerPanic, fields(fmt.Sprint(v)))
-					panic(v)
-				}
-			}()
-			res, err := h(ctx, j)
-			if err != nil && ctx.Err() == nil {
-				report(reason.CodeOr(err, CodeJobFailed), fields(err.Error()))
-			}
-			return res, err
-		}
+	return func(j *jobs.Job, err error) {
+		report(reason.CodeOr(err, CodeJobFailed), map[string]any{"message": reason.Truncate(err.Error(), 500), "kind": CodeJobFailed,
+			"job_id": j.ID, "job_type": j.Type, "attempt": j.Attempt, "max_attempts": j.MaxAttempts})
 	}
-	return out
 }
 
 // reportBatch records a failed batch of a --loop worker (the loop goes on).

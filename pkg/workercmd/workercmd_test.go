@@ -85,7 +85,8 @@ func TestFailedJobsReachSystemErrors(t *testing.T) {
 	}
 	reg := jobs.NewRegistry(jobs.TypeSpec{Name: "t_x", Group: "test", MaxAttempts: 1})
 	q := jobs.NewQueue(jobs.QueueOptions{DB: d, Config: jobs.DefaultConfig(), Registry: reg})
-	for _, code := range []string{"broken_a", "broken_a", "broken_a", "broken_b"} {
+	// "snooze" asks to be queued again later: not a failure.
+	for _, code := range []string{"snooze", "broken_a", "broken_a", "broken_a", "broken_b"} {
 		if _, err := q.Enqueue(context.Background(), jobs.EnqueueRequest{Type: "t_x", Payload: map[string]string{"code": code}}); err != nil {
 			t.Fatal(err)
 		}
@@ -95,6 +96,9 @@ func TestFailedJobsReachSystemErrors(t *testing.T) {
 			return map[string]jobs.Handler{"t_x": func(_ context.Context, j *jobs.Job) (any, error) {
 				var p struct{ Code string }
 				_ = json.Unmarshal(j.Payload, &p)
+				if p.Code == "snooze" {
+					return nil, jobs.Snooze(time.Hour)
+				}
 				return nil, reason.Permanent(p.Code, errors.New("the test handler fails"))
 			}}, nil, nil
 		},
