@@ -15,8 +15,12 @@ type Param struct {
 
 // A1111 is the parsed form of A1111/Forge/SD.Next "parameters" text.
 type A1111 struct {
-	Prompt         string
-	NegativePrompt string
+	// Prompt and NegativePrompt are the clean forms (CleanPrompt) of
+	// PromptRaw and NegativePromptRaw, the texts as written.
+	Prompt            string
+	NegativePrompt    string
+	PromptRaw         string
+	NegativePromptRaw string
 	// ParamText is the parameter part (from the "Steps:" line on).
 	ParamText string
 	Params    []Param
@@ -53,8 +57,8 @@ var reStepsLine = regexp.MustCompile(`^\s*Steps:\s*\d`)
 // the whole text (minus a negative part) is the prompt. ok reports whether
 // a parameter line was found.
 func ParseA1111(text string) (a A1111, ok bool) {
-	text = strings.ReplaceAll(text, "\r\n", "\n")
-	text = strings.TrimSpace(text)
+	// Lines are split on \n only, so a \r\n text keeps its \r in the
+	// verbatim prompt; the separator's own \r is dropped by lineBlock.
 	lines := strings.Split(text, "\n")
 	paramIdx := -1
 	for i := len(lines) - 1; i >= 0; i-- {
@@ -66,7 +70,7 @@ func ParseA1111(text string) (a A1111, ok bool) {
 	body := lines
 	if paramIdx >= 0 {
 		body = lines[:paramIdx]
-		a.ParamText = strings.TrimSpace(strings.Join(lines[paramIdx:], "\n"))
+		a.ParamText = CleanPrompt(strings.Join(lines[paramIdx:], "\n"))
 		a.Params = parseParamLine(a.ParamText)
 		ok = true
 	}
@@ -78,13 +82,26 @@ func ParseA1111(text string) (a A1111, ok bool) {
 		}
 	}
 	if negIdx >= 0 {
-		a.Prompt = strings.TrimSpace(strings.Join(body[:negIdx], "\n"))
-		neg := append([]string{body[negIdx][16:]}, body[negIdx+1:]...)
-		a.NegativePrompt = strings.TrimSpace(strings.Join(neg, "\n"))
+		a.PromptRaw = lineBlock(body[:negIdx], true)
+		// A1111 writes "Negative prompt: " + text: one space is the
+		// separator, anything beyond it is the author's.
+		neg := append([]string{strings.TrimPrefix(body[negIdx][16:], " ")}, body[negIdx+1:]...)
+		a.NegativePromptRaw = lineBlock(neg, paramIdx >= 0)
 	} else {
-		a.Prompt = strings.TrimSpace(strings.Join(body, "\n"))
+		a.PromptRaw = lineBlock(body, paramIdx >= 0)
 	}
+	a.Prompt, a.NegativePrompt = CleanPrompt(a.PromptRaw), CleanPrompt(a.NegativePromptRaw)
 	return a, ok
+}
+
+// lineBlock joins lines back into the text they were; when a separator
+// line followed them (sepFollows), the \r of its CRLF is not the text's.
+func lineBlock(lines []string, sepFollows bool) string {
+	s := strings.Join(lines, "\n")
+	if sepFollows {
+		s = strings.TrimSuffix(s, "\r")
+	}
+	return s
 }
 
 // parseParamLine splits "K: v, K2: "quoted, value", …" into ordered pairs.
@@ -152,8 +169,8 @@ func balancedEnd(s string, start int) int {
 // applyA1111 copies parsed parameters into the result columns and returns
 // the detected format.
 func applyA1111(res *Result, a A1111) string {
-	res.Prompt = a.Prompt
-	res.NegativePrompt = a.NegativePrompt
+	res.Prompt, res.PromptRaw = a.Prompt, a.PromptRaw
+	res.NegativePrompt, res.NegativePromptRaw = a.NegativePrompt, a.NegativePromptRaw
 	settings := map[string]any{}
 	var loras []Lora
 	var cns []ControlNet

@@ -284,17 +284,29 @@ func isConditioningNode(n *comfyNode) bool {
 	return strings.Contains(lc, "conditioning") || strings.Contains(lc, "textencode")
 }
 
+// appendText keeps an encoder's text as written; blank texts and repeats
+// (compared in their clean form) are skipped.
 func appendText(texts *[]string, s string) {
-	s = strings.TrimSpace(s)
-	if s == "" {
+	c := CleanPrompt(s)
+	if c == "" {
 		return
 	}
 	for _, t := range *texts {
-		if t == s {
+		if CleanPrompt(t) == c {
 			return
 		}
 	}
 	*texts = append(*texts, s)
+}
+
+// joinTexts returns the verbatim and the clean form of several encoders'
+// texts, one per line.
+func joinTexts(texts []string) (raw, clean string) {
+	cl := make([]string, len(texts))
+	for i, t := range texts {
+		cl[i] = CleanPrompt(t)
+	}
+	return strings.Join(texts, "\n"), strings.Join(cl, "\n")
 }
 
 // model follows the model link through LoRA loaders and model patches to
@@ -416,8 +428,8 @@ func walkComfy(g comfyGraph) []ParameterSet {
 			var cnNeg []ControlNet
 			g.conditioning(src, "negative", map[string]bool{}, 0, &neg, &cnNeg)
 		}
-		ps.Prompt = strings.Join(pos, "\n")
-		ps.NegativePrompt = strings.Join(neg, "\n")
+		ps.PromptRaw, ps.Prompt = joinTexts(pos)
+		ps.NegativePromptRaw, ps.NegativePrompt = joinTexts(neg)
 		if v, ok := g.param(id, "seed", "noise_seed"); ok {
 			ps.Seed = toString(v)
 		}

@@ -18,6 +18,8 @@ func interpret(c *collector) {
 	res := c.res
 	format, key, raw := detect(c)
 	res.Format = format
+	settleVerbatim(&res.PromptRaw, &res.Prompt)
+	settleVerbatim(&res.NegativePromptRaw, &res.NegativePrompt)
 	if format != FormatNone {
 		res.RawBlock = truncateRaw(raw)
 	}
@@ -56,6 +58,9 @@ func detect(c *collector) (format, key, raw string) {
 	if k, ok := parseSwarmUI(c, res); ok {
 		e, _ := c.find(shortKey(k))
 		return FormatSwarmUI, k, e.value
+	}
+	if k, raw, ok := parseStabilityMatrix(c, res); ok {
+		return FormatStabilityMatrix, k, raw
 	}
 	// A ComfyUI graph beats an A1111-style text a save node wrote beside it.
 	if k, raw, ok := parseComfyBesideText(c, res); ok {
@@ -142,6 +147,7 @@ func looksJSON(s string) bool {
 
 func copyColumns(dst, src *Result) {
 	dst.Prompt, dst.NegativePrompt, dst.Model = src.Prompt, src.NegativePrompt, src.Model
+	dst.PromptRaw, dst.NegativePromptRaw = src.PromptRaw, src.NegativePromptRaw
 	dst.Sampler, dst.Scheduler, dst.Seed = src.Sampler, src.Scheduler, src.Seed
 	dst.CFGScale, dst.Steps, dst.Width, dst.Height = src.CFGScale, src.Steps, src.Width, src.Height
 	dst.SamplerSettings, dst.Loras, dst.Controlnet = src.SamplerSettings, src.Loras, src.Controlnet
@@ -248,6 +254,7 @@ func parseComfy(c *collector, res *Result) (key, raw string, ok bool) {
 		}
 		main := sets[0]
 		res.Prompt, res.NegativePrompt = main.Prompt, main.NegativePrompt
+		res.PromptRaw, res.NegativePromptRaw = main.PromptRaw, main.NegativePromptRaw
 		res.Model, res.Sampler, res.Scheduler = main.Model, main.Sampler, main.Scheduler
 		res.CFGScale, res.Steps, res.Seed = main.CFGScale, main.Steps, main.Seed
 		res.Width, res.Height = main.Width, main.Height

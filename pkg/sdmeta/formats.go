@@ -19,6 +19,17 @@ func getStr(m map[string]any, keys ...string) string {
 	return ""
 }
 
+// getText is getStr for prompt text: the first non-blank value, as
+// written (CleanPrompt makes the display form).
+func getText(m map[string]any, keys ...string) string {
+	for _, k := range keys {
+		if s := toString(m[k]); strings.TrimSpace(s) != "" {
+			return s
+		}
+	}
+	return ""
+}
+
 func getNum(m map[string]any, keys ...string) *float64 {
 	for _, k := range keys {
 		if p := numPtr(m[k]); p != nil {
@@ -79,12 +90,12 @@ func parseNovelAI(c *collector, res *Result) (key, raw string, ok bool) {
 	if nt.hasDescription {
 		res.Prompt = nt.description
 	} else {
-		res.Prompt = getStr(cm, "prompt")
+		res.Prompt = getText(cm, "prompt")
 		if res.Prompt == "" {
 			res.Prompt = naiV4Caption(cm, "v4_prompt")
 		}
 	}
-	res.NegativePrompt = getStr(cm, "uc")
+	res.NegativePrompt = getText(cm, "uc")
 	if res.NegativePrompt == "" {
 		res.NegativePrompt = naiV4Caption(cm, "v4_negative_prompt")
 	}
@@ -131,8 +142,8 @@ func parseInvokeAI(c *collector, res *Result) (string, bool) {
 	if e, ok := c.find("invokeai metadata"); ok {
 		if v, ok := decodeJSON(e.value); ok {
 			if m, ok := v.(map[string]any); ok {
-				res.Prompt = getStr(m, "positive_prompt")
-				res.NegativePrompt = getStr(m, "negative_prompt")
+				res.Prompt = getText(m, "positive_prompt")
+				res.NegativePrompt = getText(m, "negative_prompt")
 				res.Width, res.Height = getInt(m, "width"), getInt(m, "height")
 				res.Seed = getStr(m, "seed")
 				res.CFGScale = getNum(m, "cfg_scale")
@@ -234,7 +245,9 @@ func splitInvokePrompt(s string) (pos, neg string) {
 			negs = append(negs, t)
 		}
 	}
-	pos = strings.TrimSpace(reInvokeNeg.ReplaceAllString(s, ""))
+	// The positive part stays as written (minus the [negative] groups);
+	// settleVerbatim makes its display form.
+	pos = reInvokeNeg.ReplaceAllString(s, "")
 	return pos, strings.Join(negs, ", ")
 }
 
@@ -298,8 +311,8 @@ func parseFooocus(c *collector, res *Result) (string, bool) {
 	if m == nil || !(scheme || getStr(m, "metadata_scheme") == "fooocus" || strings.Contains(getStr(m, "version"), "Fooocus") || (m["full_prompt"] != nil && m["base_model"] != nil)) {
 		return "", false
 	}
-	res.Prompt = getStr(m, "prompt")
-	res.NegativePrompt = getStr(m, "negative_prompt")
+	res.Prompt = getText(m, "prompt")
+	res.NegativePrompt = getText(m, "negative_prompt")
 	res.Model = getStr(m, "base_model")
 	res.Sampler = getStr(m, "sampler")
 	res.Scheduler = getStr(m, "scheduler")
@@ -351,8 +364,8 @@ func parseSwarmUI(c *collector, res *Result) (string, bool) {
 		if m == nil {
 			continue
 		}
-		res.Prompt = getStr(m, "prompt")
-		res.NegativePrompt = getStr(m, "negativeprompt", "negative_prompt")
+		res.Prompt = getText(m, "prompt")
+		res.NegativePrompt = getText(m, "negativeprompt", "negative_prompt")
 		res.Model = getStr(m, "model")
 		res.Seed = getStr(m, "seed")
 		res.Steps = getInt(m, "steps")
@@ -410,8 +423,8 @@ func parseEasyDiffusion(c *collector, res *Result) (string, bool) {
 			}
 		}
 	}
-	res.Prompt = getStr(m, "prompt")
-	res.NegativePrompt = getStr(m, "negative prompt")
+	res.Prompt = getText(m, "prompt")
+	res.NegativePrompt = getText(m, "negative prompt")
 	res.Model = getStr(m, "use stable diffusion model", "stable diffusion model")
 	res.Sampler = getStr(m, "sampler name", "sampler")
 	res.Seed = getStr(m, "seed")
@@ -455,11 +468,11 @@ func parseGenericJSON(s string, res *Result) bool {
 			break
 		}
 	}
-	res.Prompt = getStr(m, "prompt", "positive_prompt", "positive")
+	res.Prompt = getText(m, "prompt", "positive_prompt", "positive")
 	if res.Prompt == "" {
 		return false
 	}
-	res.NegativePrompt = getStr(m, "negative_prompt", "negative", "Negative prompt", "negativePrompt")
+	res.NegativePrompt = getText(m, "negative_prompt", "negative", "Negative prompt", "negativePrompt")
 	res.Model = getStr(m, "model", "model_name", "modelName", "model_hash")
 	res.Sampler = getStr(m, "sampler", "sampler_name")
 	res.Scheduler = getStr(m, "scheduler", "schedule")

@@ -45,6 +45,10 @@ func checkResult(t *testing.T, r Result) {
 	if _, err := json.Marshal(r); err != nil {
 		t.Fatalf("result not marshalable: %v", err)
 	}
+	// The display form is always derived from the verbatim text.
+	if r.Prompt != CleanPrompt(r.PromptRaw) || r.NegativePrompt != CleanPrompt(r.NegativePromptRaw) {
+		t.Fatalf("prompt %q / %q not the clean form of %q / %q", r.Prompt, r.NegativePrompt, r.PromptRaw, r.NegativePromptRaw)
+	}
 	for _, c := range r.Chunks {
 		if len(c.Value) > MaxRawBytes+len(TruncatedMarker) {
 			t.Fatalf("chunk %s too long", c.Key)
@@ -92,6 +96,9 @@ func FuzzA1111(f *testing.F) {
 	f.Add("Steps: 1, Lora hashes: \"a: 1, b: 2\", ControlNet 0: \"Module: x\"")
 	f.Fuzz(func(t *testing.T, s string) {
 		a, _ := ParseA1111(s)
+		if a.Prompt != CleanPrompt(a.PromptRaw) || a.NegativePrompt != CleanPrompt(a.NegativePromptRaw) {
+			t.Fatalf("clean/raw mismatch: %+v", a)
+		}
 		var r Result
 		applyA1111(&r, a)
 		if _, err := json.Marshal(r); err != nil {

@@ -61,7 +61,7 @@ func novelAITexts(c *collector) []naiTexts {
 func naiV4Caption(cm map[string]any, key string) string {
 	v4, _ := cm[key].(map[string]any)
 	cap, _ := v4["caption"].(map[string]any)
-	return getStr(cap, "base_caption")
+	return getText(cap, "base_caption")
 }
 
 // naiCharacters returns the V4 per-character captions of a prompt object

@@ -33,7 +33,10 @@ import (
 // 2: Forge classic/neo/EasyReforge/reForge, Civitai graphs, Hugging Face
 // Space and RuinedFooocus recognised (issue #19), so files read by 1 get
 // their format and fields corrected on the next rebuild.
-const ExtractorVersion = 2
+//
+// 3: prompts kept verbatim beside the trimmed form (prompt_raw), Stability
+// Matrix recognised, model hashes in one place.
+const ExtractorVersion = 3
 
 // Defaults for Options.
 const (
@@ -73,6 +76,9 @@ const (
 	FormatRuinedFooocus = "ruinedfooocus"
 	// FormatHFSpace is a Gradio + diffusers Hugging Face Space.
 	FormatHFSpace = "hfspace"
+	// FormatStabilityMatrix is Stability Matrix's Inference (a ComfyUI
+	// front end with its own parameters-json).
+	FormatStabilityMatrix = "stabilitymatrix"
 )
 
 // Sources of raw chunks (the media_meta source column).
@@ -168,22 +174,26 @@ type Lora struct {
 // ParameterSet is the parameters of one sampler pass. ComfyUI graphs can
 // have several; Result's columns are copied from the main one.
 type ParameterSet struct {
-	NodeID         string         `json:"node_id,omitempty"`
-	ClassType      string         `json:"class_type,omitempty"`
-	Prompt         string         `json:"prompt"`
-	NegativePrompt string         `json:"negative_prompt"`
-	Model          string         `json:"model,omitempty"`
-	Sampler        string         `json:"sampler,omitempty"`
-	Scheduler      string         `json:"scheduler,omitempty"`
-	CFGScale       *float64       `json:"cfg_scale,omitempty"`
-	Steps          *int           `json:"steps,omitempty"`
-	Seed           string         `json:"seed,omitempty"`
-	Denoise        *float64       `json:"denoise,omitempty"`
-	Width          *int           `json:"width,omitempty"`
-	Height         *int           `json:"height,omitempty"`
-	Loras          []Lora         `json:"loras,omitempty"`
-	Controlnet     []ControlNet   `json:"controlnet,omitempty"`
-	Extra          map[string]any `json:"extra,omitempty"`
+	NodeID         string `json:"node_id,omitempty"`
+	ClassType      string `json:"class_type,omitempty"`
+	Prompt         string `json:"prompt"`
+	NegativePrompt string `json:"negative_prompt"`
+	// PromptRaw/NegativePromptRaw: the encoders' texts as written, joined
+	// by "\n" (see Result).
+	PromptRaw         string         `json:"prompt_raw,omitempty"`
+	NegativePromptRaw string         `json:"negative_prompt_raw,omitempty"`
+	Model             string         `json:"model,omitempty"`
+	Sampler           string         `json:"sampler,omitempty"`
+	Scheduler         string         `json:"scheduler,omitempty"`
+	CFGScale          *float64       `json:"cfg_scale,omitempty"`
+	Steps             *int           `json:"steps,omitempty"`
+	Seed              string         `json:"seed,omitempty"`
+	Denoise           *float64       `json:"denoise,omitempty"`
+	Width             *int           `json:"width,omitempty"`
+	Height            *int           `json:"height,omitempty"`
+	Loras             []Lora         `json:"loras,omitempty"`
+	Controlnet        []ControlNet   `json:"controlnet,omitempty"`
+	Extra             map[string]any `json:"extra,omitempty"`
 }
 
 // ControlNet is one ControlNet unit; keys are what the front end wrote
@@ -196,12 +206,18 @@ type Result struct {
 	// Format is the detected generator (Format* constants).
 	Format string `json:"format"`
 
-	Prompt         string   `json:"prompt"`
-	NegativePrompt string   `json:"negative_prompt"`
-	Model          string   `json:"model"`
-	Sampler        string   `json:"sampler"`
-	CFGScale       *float64 `json:"cfg_scale"`
-	Steps          *int     `json:"steps"`
+	// Prompt and NegativePrompt are the display and search form
+	// (CleanPrompt of the verbatim text); PromptRaw and NegativePromptRaw are
+	// the text exactly as the file holds it (spaces, \n and \r\n kept) —
+	// what regeneration sends and what "as written" shows.
+	Prompt            string   `json:"prompt"`
+	NegativePrompt    string   `json:"negative_prompt"`
+	PromptRaw         string   `json:"prompt_raw"`
+	NegativePromptRaw string   `json:"negative_prompt_raw"`
+	Model             string   `json:"model"`
+	Sampler           string   `json:"sampler"`
+	CFGScale          *float64 `json:"cfg_scale"`
+	Steps             *int     `json:"steps"`
 	// Seed is text: seeds exceed 2^53.
 	Seed      string `json:"seed"`
 	Width     *int   `json:"width"`
@@ -233,6 +249,25 @@ type Result struct {
 	// the container reader saw them (PNG IHDR, WebP VP8X, JPEG SOF).
 	ImageWidth  int `json:"image_width,omitempty"`
 	ImageHeight int `json:"image_height,omitempty"`
+}
+
+// CleanPrompt is the display and search form of a prompt as written:
+// line ends normalised to \n and surrounding white space removed. Inner
+// spacing is the author's and stays.
+func CleanPrompt(s string) string {
+	return strings.TrimSpace(strings.ReplaceAll(s, "\r\n", "\n"))
+}
+
+// settleVerbatim makes the verbatim/clean prompt pairs consistent: a
+// parser either fills both or leaves the verbatim text in Prompt.
+func settleVerbatim(raw, prompt *string) {
+	if *raw == "" {
+		*raw = *prompt
+	}
+	*prompt = CleanPrompt(*prompt)
+	if *prompt == "" {
+		*raw = ""
+	}
 }
 
 // HasPrompt reports whether a positive prompt was found.

@@ -45,8 +45,8 @@ func parseRuinedFooocus(c *collector, res *Result) (key, raw string, ok bool) {
 	if !ok {
 		return "", "", false
 	}
-	res.Prompt = getStr(m, "Prompt", "prompt")
-	res.NegativePrompt = getStr(m, "Negative", "negative_prompt")
+	res.Prompt = getText(m, "Prompt", "prompt")
+	res.NegativePrompt = getText(m, "Negative", "negative_prompt")
 	res.Steps = getInt(m, "steps")
 	res.CFGScale = getNum(m, "cfg")
 	res.Width, res.Height = getInt(m, "width"), getInt(m, "height")
@@ -113,8 +113,8 @@ func parseHFSpace(c *collector, res *Result) (key, raw string, ok bool) {
 	if !ok {
 		return "", "", false
 	}
-	res.Prompt = getStr(m, "prompt")
-	res.NegativePrompt = getStr(m, "negative_prompt")
+	res.Prompt = getText(m, "prompt")
+	res.NegativePrompt = getText(m, "negative_prompt")
 	res.Model = getStr(m, "Model")
 	res.Sampler = getStr(m, "sampler")
 	res.Seed = getStr(m, "seed")
@@ -168,10 +168,10 @@ func applyCivitaiGraph(c *collector, graph map[string]any, res *Result) {
 	req := civitaiRequest(c, graph)
 	if req != nil {
 		if res.Prompt == "" {
-			res.Prompt = getStr(req, "prompt")
+			res.Prompt = getText(req, "prompt")
 		}
 		if res.NegativePrompt == "" {
-			res.NegativePrompt = getStr(req, "negativePrompt")
+			res.NegativePrompt = getText(req, "negativePrompt")
 		}
 		if res.Sampler == "" {
 			res.Sampler = getStr(req, "sampler")
@@ -234,4 +234,50 @@ func parseCivitaiGraph(c *collector, res *Result) (key, raw string, ok bool) {
 		return cand.key, cand.value, true
 	}
 	return "", "", false
+}
+
+// parseStabilityMatrix reads Stability Matrix's Inference output: a
+// "parameters-json" chunk with what the user typed (PositivePrompt,
+// NegativePrompt, ModelName, ModelHash, …) beside the ComfyUI graph it ran
+// and an A1111-style "parameters" copy. The JSON is the user's own text, so
+// it wins; the graph fills what the JSON lacks (scheduler, LoRAs, passes).
+func parseStabilityMatrix(c *collector, res *Result) (key, raw string, ok bool) {
+	e, found := c.find("parameters json")
+	if !found || !looksJSON(e.value) {
+		return "", "", false
+	}
+	v, _ := decodeJSON(e.value)
+	m, _ := v.(map[string]any)
+	if m == nil || (m["PositivePrompt"] == nil && m["ModelName"] == nil) {
+		return "", "", false
+	}
+	parseComfy(c, res) // the graph's columns first; the JSON overrides
+	res.Prompt = getText(m, "PositivePrompt")
+	res.NegativePrompt = getText(m, "NegativePrompt")
+	res.PromptRaw, res.NegativePromptRaw = "", ""
+	if s := getStr(m, "ModelName"); s != "" {
+		res.Model = s
+	}
+	if s := getStr(m, "Sampler"); s != "" {
+		res.Sampler = s
+	}
+	if s := getStr(m, "Seed"); s != "" {
+		res.Seed = s
+	}
+	if p := getInt(m, "Steps"); p != nil {
+		res.Steps = p
+	}
+	if p := getNum(m, "CfgScale"); p != nil {
+		res.CFGScale = p
+	}
+	if w, h := getInt(m, "Width"), getInt(m, "Height"); w != nil && h != nil {
+		res.Width, res.Height = w, h
+	}
+	if h := getStr(m, "ModelHash"); h != "" {
+		if res.SamplerSettings == nil {
+			res.SamplerSettings = map[string]any{}
+		}
+		res.SamplerSettings["model_hash"] = h
+	}
+	return e.key, e.value, true
 }

@@ -21,22 +21,26 @@ import (
 // Line is the --json output for one file: the prompts columns plus format,
 // file and warnings, with exactly these names.
 type Line struct {
-	File            string              `json:"file"`
-	Format          string              `json:"format"`
-	Prompt          string              `json:"prompt"`
-	NegativePrompt  string              `json:"negative_prompt"`
-	Steps           *int                `json:"steps"`
-	Sampler         string              `json:"sampler"`
-	Scheduler       string              `json:"scheduler"`
-	CFGScale        *float64            `json:"cfg_scale"`
-	Seed            string              `json:"seed"`
-	Width           *int                `json:"width"`
-	Height          *int                `json:"height"`
-	Model           string              `json:"model"`
-	Loras           []sdmeta.Lora       `json:"loras"`
-	Controlnet      []sdmeta.ControlNet `json:"controlnet"`
-	SamplerSettings map[string]any      `json:"sampler_settings"`
-	Warnings        []string            `json:"warnings"`
+	File           string `json:"file"`
+	Format         string `json:"format"`
+	Prompt         string `json:"prompt"`
+	NegativePrompt string `json:"negative_prompt"`
+	// PromptRaw/NegativePromptRaw are the texts exactly as the file holds
+	// them; Prompt/NegativePrompt their trimmed display and search form.
+	PromptRaw         string              `json:"prompt_raw"`
+	NegativePromptRaw string              `json:"negative_prompt_raw"`
+	Steps             *int                `json:"steps"`
+	Sampler           string              `json:"sampler"`
+	Scheduler         string              `json:"scheduler"`
+	CFGScale          *float64            `json:"cfg_scale"`
+	Seed              string              `json:"seed"`
+	Width             *int                `json:"width"`
+	Height            *int                `json:"height"`
+	Model             string              `json:"model"`
+	Loras             []sdmeta.Lora       `json:"loras"`
+	Controlnet        []sdmeta.ControlNet `json:"controlnet"`
+	SamplerSettings   map[string]any      `json:"sampler_settings"`
+	Warnings          []string            `json:"warnings"`
 }
 
 // errUnreadable marks "at least one file could not be read" (exit 1).
@@ -104,6 +108,7 @@ func Run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 func toLine(file string, r sdmeta.Result, err error) Line {
 	l := Line{
 		File: file, Format: r.Format, Prompt: r.Prompt, NegativePrompt: r.NegativePrompt,
+		PromptRaw: r.PromptRaw, NegativePromptRaw: r.NegativePromptRaw,
 		Steps: r.Steps, Sampler: r.Sampler, Scheduler: r.Scheduler, CFGScale: r.CFGScale,
 		Seed: r.Seed, Width: r.Width, Height: r.Height, Model: r.Model, Loras: r.Loras,
 		Controlnet: r.Controlnet, SamplerSettings: r.SamplerSettings, Warnings: r.Warnings,
@@ -153,6 +158,14 @@ func writeText(w io.Writer, file string, r sdmeta.Result, err error) {
 		{"cfg_scale", ptr(l.CFGScale)}, {"seed", l.Seed}, {"width", ptr(l.Width)}, {"height", ptr(l.Height)},
 		{"model", l.Model}, {"loras", js(l.Loras)}, {"controlnet", js(l.Controlnet)},
 		{"sampler_settings", js(l.SamplerSettings)}, {"warnings", strings.Join(l.Warnings, "; ")},
+	}
+	// The verbatim text is shown only where it differs from the trimmed
+	// one, quoted so its spaces and line ends are visible.
+	if l.PromptRaw != l.Prompt {
+		rows = append(rows, [2]string{"prompt_raw", fmt.Sprintf("%q", l.PromptRaw)})
+	}
+	if l.NegativePromptRaw != l.NegativePrompt {
+		rows = append(rows, [2]string{"negative_raw", fmt.Sprintf("%q", l.NegativePromptRaw)})
 	}
 	for _, r := range rows {
 		fmt.Fprintf(&b, "%-16s %s\n", r[0]+":", strings.ReplaceAll(r[1], "\n", "\n"+strings.Repeat(" ", 17)))
