@@ -70,12 +70,16 @@ func Get(ctx context.Context, q *sql.DB, id int64) (Media, error) {
 
 // Prompt is a prompts or prompt_history row.
 type Prompt struct {
-	ID             int64
-	Version        int
-	Source         string
-	CreatedAt      string
-	Prompt         string
-	Negative       string
+	ID        int64
+	Version   int
+	Source    string
+	CreatedAt string
+	Prompt    string
+	Negative  string
+	// PromptRaw/NegativeRaw are the texts as written where they differ
+	// from the trimmed Prompt/Negative ("" otherwise).
+	PromptRaw      string
+	NegativeRaw    string
 	Model          string
 	Sampler        string
 	Scheduler      string
@@ -218,20 +222,26 @@ func LoadDetail(ctx context.Context, q *sql.DB, id int64) (*Detail, error) {
 
 	scanPrompt := func(r *sql.Rows, hist bool) (Prompt, error) {
 		var p Prompt
-		var pr, neg, model, sampler, sched, cfg, steps, seed, w, h, loras, srcm, src, created sql.NullString
+		var pr, neg, model, sampler, sched, cfg, steps, seed, w, h, loras, srcm, src, created, prRaw, negRaw sql.NullString
 		var err error
 		if hist {
-			err = r.Scan(&p.ID, &p.Version, &src, &created, &pr, &neg, &model, &sampler, &sched, &cfg, &steps, &seed, &w, &h, &loras, &srcm)
+			err = r.Scan(&p.ID, &p.Version, &src, &created, &pr, &neg, &model, &sampler, &sched, &cfg, &steps, &seed, &w, &h, &loras, &srcm, &prRaw, &negRaw)
 		} else {
-			err = r.Scan(&p.ID, &pr, &neg, &model, &sampler, &sched, &cfg, &steps, &seed, &w, &h, &loras, &srcm)
+			err = r.Scan(&p.ID, &pr, &neg, &model, &sampler, &sched, &cfg, &steps, &seed, &w, &h, &loras, &srcm, &prRaw, &negRaw)
 		}
 		p.Source, p.CreatedAt, p.Prompt, p.Negative, p.Model = ns(src), ns(created), ns(pr), ns(neg), ns(model)
+		if prRaw.String != pr.String {
+			p.PromptRaw = prRaw.String
+		}
+		if negRaw.String != neg.String {
+			p.NegativeRaw = negRaw.String
+		}
 		p.Sampler, p.Scheduler, p.CFG, p.Steps, p.Seed = ns(sampler), ns(sched), ns(cfg), ns(steps), ns(seed)
 		p.Width, p.Height, p.Loras, p.SourceMetadata = ns(w), ns(h), ns(loras), ns(srcm)
 		return p, err
 	}
 	const pcols = `prompt, negative_prompt, model, sampler, scheduler, CAST(cfg_scale AS TEXT), CAST(steps AS TEXT), seed,
-		CAST(width AS TEXT), CAST(height AS TEXT), loras, source_metadata`
+		CAST(width AS TEXT), CAST(height AS TEXT), loras, source_metadata, prompt_raw, negative_prompt_raw`
 	rows, err = q.QueryContext(ctx, `SELECT id, `+pcols+` FROM prompts WHERE media_id = ? ORDER BY id DESC LIMIT 1`, id)
 	if err != nil {
 		return nil, wrap("prompt", err)

@@ -76,7 +76,10 @@ func planInputs(ctx context.Context, q db.Execer, id int64) (*forge.PromptRow, [
 	}
 	var row *forge.PromptRow
 	if pid != 0 {
-		row = &forge.PromptRow{ID: pid, Prompt: p.Prompt, NegativePrompt: p.NegativePrompt, Model: p.Model,
+		// Regeneration sends the prompt as written: a reproduction must not
+		// depend on the trimming the list view does.
+		prompt, negative := p.AsWritten()
+		row = &forge.PromptRow{ID: pid, Prompt: prompt, NegativePrompt: negative, Model: p.Model,
 			Sampler: p.Sampler, Scheduler: p.Scheduler, CFGScale: p.CFGScale, Seed: p.Seed,
 			SourceMetadata: p.SourceMetadata, SamplerSettings: p.SamplerSettings, Loras: p.Loras}
 		row.Steps, row.Width, row.Height = toInt(p.Steps), toInt(p.Width), toInt(p.Height)

@@ -109,7 +109,7 @@ type NewPrompt struct {
 // version 1 each. Entries without prompt data or raw text are skipped, as
 // SavePrompt skips them.
 func InsertNewPromptsMany(ctx context.Context, q db.Execer, ps []NewPrompt, now time.Time) error {
-	const cols = 15
+	const cols = 1 + promptColCount
 	keep := ps[:0:0]
 	for _, p := range ps {
 		if storesPrompt(p.Prompt, p.Raw) {

@@ -30,24 +30,45 @@ const MaxRawText = 20000
 // allocated (concurrent writers without a transaction).
 const CodePromptConflict = "prompt_history_conflict"
 
-// Prompt is the 14 generation columns shared by prompts and
-// prompt_history. Empty strings and nil pointers are NULL. The JSON columns
+// Prompt is the generation columns shared by prompts and prompt_history
+// (promptCols). Empty strings and nil pointers are NULL. The JSON columns
 // hold JSON text.
 type Prompt struct {
-	Prompt          string
-	NegativePrompt  string
-	Model           string
-	Sampler         string
-	CFGScale        *float64
-	Steps           *int64
-	Seed            string
-	Width           *int64
-	Height          *int64
-	Scheduler       string
-	SamplerSettings string
-	Loras           string
-	Controlnet      string
-	SourceMetadata  string
+	// Prompt and NegativePrompt are the trimmed display and search form
+	// (sdmeta.CleanPrompt); PromptRaw and NegativePromptRaw the text exactly
+	// as the file holds it, kept only where it differs ("" when equal).
+	// AsWritten returns the verbatim text either way.
+	Prompt            string
+	NegativePrompt    string
+	PromptRaw         string
+	NegativePromptRaw string
+	Model             string
+	Sampler           string
+	CFGScale          *float64
+	Steps             *int64
+	Seed              string
+	Width             *int64
+	Height            *int64
+	Scheduler         string
+	SamplerSettings   string
+	Loras             string
+	Controlnet        string
+	SourceMetadata    string
+}
+
+// AsWritten returns the prompt and negative prompt exactly as written: what
+// "as written" shows and what regeneration sends.
+func (p Prompt) AsWritten() (prompt, negative string) {
+	return cmp.Or(p.PromptRaw, p.Prompt), cmp.Or(p.NegativePromptRaw, p.NegativePrompt)
+}
+
+// onlyIfDifferent is the stored form of a verbatim text: "" (NULL) when it
+// adds nothing to the trimmed column.
+func onlyIfDifferent(raw, clean string) string {
+	if raw == clean {
+		return ""
+	}
+	return raw
 }
 
 // HasData reports whether any column is set.
@@ -62,7 +83,9 @@ func (p Prompt) HasData() bool {
 func PromptFromResult(r sdmeta.Result) Prompt {
 	p := Prompt{
 		Prompt: r.Prompt, NegativePrompt: r.NegativePrompt, Model: r.Model, Sampler: r.Sampler,
-		CFGScale: r.CFGScale, Seed: r.Seed, Scheduler: r.Scheduler,
+		PromptRaw:         onlyIfDifferent(r.PromptRaw, r.Prompt),
+		NegativePromptRaw: onlyIfDifferent(r.NegativePromptRaw, r.NegativePrompt),
+		CFGScale:          r.CFGScale, Seed: r.Seed, Scheduler: r.Scheduler,
 	}
 	toI := func(v *int) *int64 {
 		if v == nil {
@@ -97,7 +120,10 @@ func PromptFromResult(r sdmeta.Result) Prompt {
 }
 
 const promptCols = `prompt, negative_prompt, model, sampler, cfg_scale, steps, seed, width, height, scheduler,
-	sampler_settings, loras, controlnet, source_metadata`
+	sampler_settings, loras, controlnet, source_metadata, prompt_raw, negative_prompt_raw`
+
+// promptColCount is the number of promptCols.
+const promptColCount = 16
 
 func (p Prompt) args() []any {
 	f := func(v *float64) any {
@@ -114,20 +140,22 @@ func (p Prompt) args() []any {
 	}
 	return []any{nullStr(p.Prompt), nullStr(p.NegativePrompt), nullStr(p.Model), nullStr(p.Sampler), f(p.CFGScale),
 		i(p.Steps), nullStr(p.Seed), i(p.Width), i(p.Height), nullStr(p.Scheduler), nullStr(p.SamplerSettings),
-		nullStr(p.Loras), nullStr(p.Controlnet), nullStr(p.SourceMetadata)}
+		nullStr(p.Loras), nullStr(p.Controlnet), nullStr(p.SourceMetadata),
+		nullStr(onlyIfDifferent(p.PromptRaw, p.Prompt)), nullStr(onlyIfDifferent(p.NegativePromptRaw, p.NegativePrompt))}
 }
 
 func scanPrompt(row interface{ Scan(...any) error }, extra ...any) (Prompt, error) {
-	var s [10]sql.NullString
+	var s [12]sql.NullString
 	var cfg sql.NullFloat64
 	var steps, w, h sql.NullInt64
-	dst := append(extra, &s[0], &s[1], &s[2], &s[3], &cfg, &steps, &s[4], &w, &h, &s[5], &s[6], &s[7], &s[8], &s[9])
+	dst := append(extra, &s[0], &s[1], &s[2], &s[3], &cfg, &steps, &s[4], &w, &h, &s[5], &s[6], &s[7], &s[8], &s[9], &s[10], &s[11])
 	if err := row.Scan(dst...); err != nil {
 		return Prompt{}, err
 	}
 	p := Prompt{Prompt: s[0].String, NegativePrompt: s[1].String, Model: s[2].String, Sampler: s[3].String,
 		Seed: s[4].String, Scheduler: s[5].String, SamplerSettings: s[6].String, Loras: s[7].String,
-		Controlnet: s[8].String, SourceMetadata: s[9].String}
+		Controlnet: s[8].String, SourceMetadata: s[9].String,
+		PromptRaw: onlyIfDifferent(s[10].String, s[0].String), NegativePromptRaw: onlyIfDifferent(s[11].String, s[1].String)}
 	if cfg.Valid {
 		p.CFGScale = &cfg.Float64
 	}
@@ -166,7 +194,16 @@ func merge(o, n Prompt) Prompt {
 		}
 		return a
 	}
+	// A verbatim text travels with its trimmed column.
+	pr, npr := o.PromptRaw, o.NegativePromptRaw
+	if n.Prompt != "" {
+		pr = n.PromptRaw
+	}
+	if n.NegativePrompt != "" {
+		npr = n.NegativePromptRaw
+	}
 	out := Prompt{Prompt: s(o.Prompt, n.Prompt), NegativePrompt: s(o.NegativePrompt, n.NegativePrompt),
+		PromptRaw: pr, NegativePromptRaw: npr,
 		Model: s(o.Model, n.Model), Sampler: s(o.Sampler, n.Sampler), Seed: s(o.Seed, n.Seed),
 		Scheduler: s(o.Scheduler, n.Scheduler), SamplerSettings: s(o.SamplerSettings, n.SamplerSettings),
 		Loras: s(o.Loras, n.Loras), Controlnet: s(o.Controlnet, n.Controlnet), SourceMetadata: s(o.SourceMetadata, n.SourceMetadata),
@@ -214,7 +251,7 @@ func SavePrompt(ctx context.Context, q db.Execer, mediaID int64, p Prompt, sourc
 	}
 	final := p
 	if id == 0 {
-		r, err := q.ExecContext(ctx, `INSERT INTO prompts(media_id, `+promptCols+`) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)`,
+		r, err := q.ExecContext(ctx, db.ValuesSQL(`INSERT INTO prompts(media_id, `+promptCols+`) VALUES `, 1+promptColCount, 1, ""),
 			append([]any{mediaID}, p.args()...)...)
 		if err != nil {
 			return res, fmt.Errorf("insert prompt: %w", db.Classify(err))
@@ -225,7 +262,8 @@ func SavePrompt(ctx context.Context, q db.Execer, mediaID int64, p Prompt, sourc
 		final = merge(cur, p)
 		if !eqPrompt(cur, final) {
 			_, err := q.ExecContext(ctx, `UPDATE prompts SET prompt=?, negative_prompt=?, model=?, sampler=?, cfg_scale=?, steps=?,
-				seed=?, width=?, height=?, scheduler=?, sampler_settings=?, loras=?, controlnet=?, source_metadata=? WHERE id=?`,
+				seed=?, width=?, height=?, scheduler=?, sampler_settings=?, loras=?, controlnet=?, source_metadata=?,
+				prompt_raw=?, negative_prompt_raw=? WHERE id=?`,
 				append(final.args(), id)...)
 			if err != nil {
 				return res, fmt.Errorf("update prompt: %w", db.Classify(err))
@@ -247,7 +285,7 @@ func storesPrompt(p Prompt, rawText string) bool {
 
 // historyInsert is the head of a prompt_history INSERT whose rows of
 // historyCols values are historyArgs.
-const historyCols = 20
+const historyCols = 6 + promptColCount
 
 const historyInsert = `INSERT INTO prompt_history(media_id, prompt_id, version, source, created_at, ` + promptCols + `, raw_text) VALUES `
 

@@ -93,6 +93,8 @@ func (s *Server) funcs() template.FuncMap {
 		"srcstatus": s.sourceStatus,
 		"eqs":       func(a, b string) bool { return a == b },
 		"diff":      lineDiff,
+		// showws makes a verbatim prompt's invisible characters visible.
+		"showws": showWhitespace,
 		"sel": func(a, b string) template.HTMLAttr {
 			if a == b {
 				return "selected"
@@ -192,3 +194,40 @@ type cardView struct {
 
 // URL is the card's detail link within the list (nav.go).
 func (v cardView) URL() string { return mediaURL(v.C.ID, v.Q) }
+
+// showWhitespace marks what trimming removes or changes in a prompt as
+// written: spaces and tabs at a line's start or end (· and →), carriage
+// returns (␍) and line ends (↵), so "as written" shows the difference.
+func showWhitespace(s string) string {
+	lines := strings.Split(s, "\n")
+	mark := func(r rune) string {
+		switch r {
+		case ' ':
+			return "·"
+		case '\t':
+			return "→"
+		}
+		return string(r)
+	}
+	for i, l := range lines {
+		cr := strings.HasSuffix(l, "\r")
+		l = strings.TrimSuffix(l, "\r")
+		body := strings.TrimLeft(l, " \t")
+		lead := l[:len(l)-len(body)]
+		core := strings.TrimRight(body, " \t")
+		trail := body[len(core):]
+		var b strings.Builder
+		for _, r := range lead {
+			b.WriteString(mark(r))
+		}
+		b.WriteString(strings.ReplaceAll(core, "\r", "␍"))
+		for _, r := range trail {
+			b.WriteString(mark(r))
+		}
+		if cr {
+			b.WriteString("␍")
+		}
+		lines[i] = b.String()
+	}
+	return strings.Join(lines, "↵\n")
+}

@@ -1,0 +1,32 @@
+package web
+
+import (
+	"strings"
+	"testing"
+)
+
+// TestDetailShowsPromptAsWritten: the detail page shows the trimmed prompt
+// and, where the text as written differs, an "as written" block with the
+// invisible characters marked (#19 item 1). Identical texts get no block.
+func TestDetailShowsPromptAsWritten(t *testing.T) {
+	f := newFixture(t)
+	other := f.insert(f.cfg.MediaRoots()[0]+"/other.png", "image", 0, "ccc")
+	if _, err := f.db.Exec(`INSERT INTO prompts(media_id, prompt, negative_prompt, prompt_raw, negative_prompt_raw) VALUES
+		(?, 'a fox' || char(10) || 'in snow', 'blurry', ' a fox' || char(13,10) || 'in snow  ', NULL),
+		(?, 'plain', NULL, NULL, NULL)`, f.imgID, other); err != nil {
+		t.Fatal(err)
+	}
+	c := f.client()
+	body := c.do("GET", "/media_view.php?id="+fmtID(f.imgID), nil).Body.String()
+	for _, want := range []string{`id="prompt-as-written"`, "As written", "·a fox␍↵\nin snow··"} {
+		if !strings.Contains(body, want) {
+			t.Errorf("detail misses %q", want)
+		}
+	}
+	if strings.Contains(body, `id="negative-raw"`) {
+		t.Error("negative prompt equal to its trimmed form shown as written")
+	}
+	if body := c.do("GET", "/media_view.php?id="+fmtID(other), nil).Body.String(); strings.Contains(body, "prompt-as-written") || !strings.Contains(body, "plain") {
+		t.Error("a prompt without a verbatim difference gets an as-written block, or its prompt is missing")
+	}
+}

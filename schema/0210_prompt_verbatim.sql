@@ -1,0 +1,10 @@
+-- description: prompts and prompt_history keep the prompt and negative prompt as written (prompt_raw, negative_prompt_raw) beside the trimmed columns the UI and search use
+-- The raw columns are NULL when the text as written equals the trimmed
+-- column (most files), so they cost nothing there; readers use
+-- COALESCE(prompt_raw, prompt). Rows written before this migration have
+-- NULL and show their trimmed text until prompts-rebuild re-reads them
+-- (sdmeta.ExtractorVersion 3 marks them stale).
+-- sv:ensure-column prompts prompt_raw TEXT
+-- sv:ensure-column prompts negative_prompt_raw TEXT
+-- sv:ensure-column prompt_history prompt_raw TEXT
+-- sv:ensure-column prompt_history negative_prompt_raw TEXT
