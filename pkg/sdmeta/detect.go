@@ -18,6 +18,7 @@ func interpret(c *collector) {
 	res := c.res
 	format, key, raw := detect(c)
 	res.Format = format
+	finishModelIdentity(res)
 	if format != FormatNone {
 		res.RawBlock = truncateRaw(raw)
 	}
@@ -56,6 +57,10 @@ func detect(c *collector) (format, key, raw string) {
 	if k, ok := parseSwarmUI(c, res); ok {
 		e, _ := c.find(shortKey(k))
 		return FormatSwarmUI, k, e.value
+	}
+	// TensorArt's generation_data names the model its graph hides.
+	if k, raw, ok := parseTensorArt(c, res); ok {
+		return FormatTensorArt, k, raw
 	}
 	// A ComfyUI graph beats an A1111-style text a save node wrote beside it.
 	if k, raw, ok := parseComfyBesideText(c, res); ok {
@@ -142,6 +147,7 @@ func looksJSON(s string) bool {
 
 func copyColumns(dst, src *Result) {
 	dst.Prompt, dst.NegativePrompt, dst.Model = src.Prompt, src.NegativePrompt, src.Model
+	dst.ModelHash = src.ModelHash
 	dst.Sampler, dst.Scheduler, dst.Seed = src.Sampler, src.Scheduler, src.Seed
 	dst.CFGScale, dst.Steps, dst.Width, dst.Height = src.CFGScale, src.Steps, src.Width, src.Height
 	dst.SamplerSettings, dst.Loras, dst.Controlnet = src.SamplerSettings, src.Loras, src.Controlnet

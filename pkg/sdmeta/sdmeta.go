@@ -33,7 +33,10 @@ import (
 // 2: Forge classic/neo/EasyReforge/reForge, Civitai graphs, Hugging Face
 // Space and RuinedFooocus recognised (issue #19), so files read by 1 get
 // their format and fields corrected on the next rebuild.
-const ExtractorVersion = 2
+//
+// 3: model identity (issue #19 item 7): Result.ModelHash, InvokeAI v3+
+// model/LoRA/VAE hashes, TensorArt's model from generation_data.
+const ExtractorVersion = 3
 
 // Defaults for Options.
 const (
@@ -73,6 +76,9 @@ const (
 	FormatRuinedFooocus = "ruinedfooocus"
 	// FormatHFSpace is a Gradio + diffusers Hugging Face Space.
 	FormatHFSpace = "hfspace"
+	// FormatTensorArt is TensorArt: a generation_data JSON beside the
+	// ComfyUI graph that ran.
+	FormatTensorArt = "tensorart"
 )
 
 // Sources of raw chunks (the media_meta source column).
@@ -173,6 +179,7 @@ type ParameterSet struct {
 	Prompt         string         `json:"prompt"`
 	NegativePrompt string         `json:"negative_prompt"`
 	Model          string         `json:"model,omitempty"`
+	ModelHash      string         `json:"model_hash,omitempty"`
 	Sampler        string         `json:"sampler,omitempty"`
 	Scheduler      string         `json:"scheduler,omitempty"`
 	CFGScale       *float64       `json:"cfg_scale,omitempty"`
@@ -207,6 +214,12 @@ type Result struct {
 	Width     *int   `json:"width"`
 	Height    *int   `json:"height"`
 	Scheduler string `json:"scheduler"`
+	// ModelHash is the checkpoint's hash as the file writes it, algorithm
+	// prefix included where there is one ("blake3:…"; A1111's short
+	// "c0d1994c73"). It is the one place to read it: front ends name it
+	// "Model hash", "model_hash", "base_model_hash", model.hash…, and those
+	// keys stay in SamplerSettings only for earlier readers.
+	ModelHash string `json:"model_hash,omitempty"`
 	// SamplerSettings holds every generation parameter that has no column
 	// of its own (denoising strength, hires, ADetailer, clip skip, hashes…).
 	SamplerSettings map[string]any `json:"sampler_settings"`
