@@ -112,25 +112,23 @@ func writeComfyFixtures(t *testing.T, dir string) {
 	}
 }
 
-// TestComfyFixtures covers #19 items 5 (graph over placeholder text) and 6
-// (subgraphs, switches, any/preview nodes) on the generated PNGs.
-func TestComfyFixtures(t *testing.T) {
-	dir := filepath.Join("testdata", "comfy")
-	if os.Getenv("SDMETA_WRITE_FIXTURES") == "1" {
-		writeComfyFixtures(t, dir)
-	}
-	type want struct {
-		prompt, negative, model, sampler, scheduler, seed string
-		steps, w, h                                       int
-		cfg                                               float64
-		loras                                             int
-		filled, differs                                   []string
-	}
-	cases := map[string]want{
+// comfyWant is the golden expectation of one testdata/comfy fixture.
+type comfyWant struct {
+	prompt, negative, model, modelHash, sampler, scheduler, seed string
+	steps, w, h                                                  int
+	cfg                                                          float64
+	loras                                                        int
+	filled, differs                                              []string
+}
+
+// comfyFixtureWants are the testdata/comfy golden cases (TestComfyFixtures,
+// TestFieldAccuracyPerFormat), by file name.
+func comfyFixtureWants() map[string]comfyWant {
+	return map[string]comfyWant{
 		"comfy_image_saver_placeholders.png": {prompt: "a red fox in fresh snow, golden hour", negative: "blurry, lowres", model: "juggernautXL_v9.safetensors",
 			sampler: "euler_ancestral", scheduler: "karras", seed: "123456789", steps: 30, cfg: 6.5, w: 1024, h: 1344,
 			differs: []string{"steps", "cfg_scale", "size"}},
-		"save_image_with_metadata_gaps.png": {prompt: "portrait of an old sailor, oil painting", negative: "cartoon", model: "sdxl_base_1.0.safetensors",
+		"save_image_with_metadata_gaps.png": {prompt: "portrait of an old sailor, oil painting", negative: "cartoon", model: "sdxl_base_1.0.safetensors", modelHash: "31e35c80fc",
 			sampler: "dpmpp_2m", scheduler: "karras", seed: "556677", steps: 25, cfg: 5, w: 832, h: 1216,
 			filled: []string{"prompt", "negative_prompt"}},
 		"comfy_new_template_switches.png": {prompt: "a glass teapot on a wooden table, morning light", negative: "blurry", model: "flux1-dev.safetensors",
@@ -141,8 +139,17 @@ func TestComfyFixtures(t *testing.T) {
 			sampler: "dpmpp_2m", scheduler: "karras", seed: "987654321", steps: 28, cfg: 5.5, w: 896, h: 1152,
 			differs: []string{"steps", "cfg_scale", "size"}},
 	}
+}
+
+// TestComfyFixtures covers #19 items 5 (graph over placeholder text) and 6
+// (subgraphs, switches, any/preview nodes) on the generated PNGs.
+func TestComfyFixtures(t *testing.T) {
+	dir := filepath.Join("testdata", "comfy")
+	if os.Getenv("SDMETA_WRITE_FIXTURES") == "1" {
+		writeComfyFixtures(t, dir)
+	}
 	right, checked := 0, 0
-	for name, w := range cases {
+	for name, w := range comfyFixtureWants() {
 		t.Run(name, func(t *testing.T) {
 			res, err := Extract(context.Background(), filepath.Join(dir, name), Options{})
 			if err != nil {
@@ -160,6 +167,7 @@ func TestComfyFixtures(t *testing.T) {
 			check("prompt", res.Prompt == w.prompt, res.Prompt)
 			check("negative", res.NegativePrompt == w.negative, res.NegativePrompt)
 			check("model", res.Model == w.model, res.Model)
+			check("model_hash", res.ModelHash == w.modelHash, res.ModelHash)
 			check("sampler", res.Sampler == w.sampler, res.Sampler)
 			check("scheduler", res.Scheduler == w.scheduler, res.Scheduler)
 			check("seed", res.Seed == w.seed, res.Seed)
