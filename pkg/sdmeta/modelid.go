@@ -92,12 +92,12 @@ func invokeGraphModelHash(c *collector, name string) string {
 }
 
 // parseTensorArt reads TensorArt files: a generation_data JSON (prompt,
-// negativePrompt, seed, steps, cfgScale, size, baseModel {modelFileName,
-// modelName, hash}, models [{type: LORA, …}]) next to the ComfyUI graph
-// that ran. The graph's checkpoint is TensorArt's internal file name
-// ("EMS-123-EMS.safetensors"), so the model comes from generation_data;
-// the graph fills the sampler settings and any value generation_data
-// leaves out or writes as -1 (a random seed).
+// negativePrompt, seed, steps, cfgScale, clipSkip, size, baseModel
+// {modelFileName, hash}) next to the ComfyUI graph that ran. The graph's
+// checkpoint is TensorArt's internal file name ("EMS-123-EMS.safetensors"),
+// so the model comes from generation_data; the graph fills the sampler
+// settings and any value generation_data leaves out or writes as -1 (a
+// random seed).
 func parseTensorArt(c *collector, res *Result) (key, raw string, ok bool) {
 	e, found := c.find("generation data")
 	if !found {
@@ -137,28 +137,16 @@ func parseTensorArt(c *collector, res *Result) (key, raw string, ok bool) {
 		res.Width, res.Height = w, h
 	}
 	if res.Sampler == "" {
-		res.Sampler = getStr(m, "samplerName", "ksamplerName")
+		res.Sampler = getStr(m, "ksamplerName")
 	}
 	if res.Scheduler == "" {
 		res.Scheduler = getStr(m, "schedule")
 	}
-	if ls, _ := m["models"].([]any); len(ls) > 0 {
-		res.Loras = nil // the graph's LoRA names are internal ones too
-		for _, lv := range ls {
-			l, _ := lv.(map[string]any)
-			if name := getStr(l, "modelFileName", "modelName"); name != "" {
-				res.Loras = append(res.Loras, Lora{Name: name, Weight: getNum(l, "weight"), Hash: getStr(l, "hash"), Source: "metadata"})
-			}
-		}
-	}
 	if res.SamplerSettings == nil {
 		res.SamplerSettings = map[string]any{}
 	}
-	for k, x := range settingsExcept(m, "prompt", "negativePrompt", "baseModel", "seed", "steps", "cfgScale", "width", "height", "models") {
+	for k, x := range settingsExcept(m, "prompt", "negativePrompt", "baseModel", "seed", "steps", "cfgScale", "width", "height") {
 		res.SamplerSettings[k] = x
-	}
-	if b := getStr(bm, "baseModel"); b != "" {
-		res.SamplerSettings["base_model"] = b
 	}
 	return e.key, e.value, true
 }
