@@ -9,7 +9,7 @@ import (
 )
 
 // Model identity fixtures (#19 item 7), generated into testdata/modelid by
-// writeModelIDFixtures (SDMETA_WRITE_FIXTURES=1 go test -run
+// writeTextFixtures (SDMETA_WRITE_FIXTURES=1 go test -run
 // TestModelIdentity ./pkg/sdmeta/); testdata/README.md describes them. The
 // key sets follow the public format descriptions (InvokeAI's core_metadata
 // node and ModelIdentifierField, enslo/sd-metadata's TensorArt and SwarmUI
@@ -79,21 +79,6 @@ var modelIDFixtures = map[string][][2]string{
 	"invokeai_graph_other_model.png": {{"invokeai_metadata", `{"positive_prompt":"a quiet harbour","negative_prompt":"","width":512,"height":512,"seed":5,"cfg_scale":5,"steps":20,"scheduler":"euler","model":{"key":"k1","name":"harbourMix","base":"sd-1","type":"main"}}`}, {"invokeai_graph", `{"nodes":{"main_model_loader:2":{"type":"main_model_loader","model":{"key":"k9","hash":"blake3:99ff","name":"otherMix","base":"sd-1","type":"main"}}}}`}},
 }
 
-func writeModelIDFixtures(t *testing.T, dir string) {
-	if err := os.MkdirAll(dir, 0o755); err != nil {
-		t.Fatal(err)
-	}
-	for name, chunks := range modelIDFixtures {
-		var cs [][]byte
-		for _, c := range chunks {
-			cs = append(cs, tEXt(c[0], c[1]))
-		}
-		if err := os.WriteFile(filepath.Join(dir, name), buildPNG(64, 64, cs, 2000, nil), 0o644); err != nil {
-			t.Fatal(err)
-		}
-	}
-}
-
 // modelIDCase is one testdata/modelid fixture: the fields every format
 // has, the LoRAs as "name|hash|weight|source" and extra settings.
 type modelIDCase struct {
@@ -133,7 +118,7 @@ func (c modelIDCase) extract() (Result, error) {
 // in Result.ModelHash whatever the front end calls it.
 func TestModelIdentity(t *testing.T) {
 	if os.Getenv("SDMETA_WRITE_FIXTURES") == "1" {
-		writeModelIDFixtures(t, filepath.Join("testdata", "modelid"))
+		writeTextFixtures(t, filepath.Join("testdata", "modelid"), modelIDFixtures)
 	}
 	for _, c := range modelIDCases() {
 		t.Run(c.file, func(t *testing.T) {
