@@ -105,7 +105,9 @@ func parseTensorArt(c *collector, res *Result) (key, raw string, ok bool) {
 	}
 	v, _ := decodeJSON(e.value)
 	m, _ := v.(map[string]any)
-	if m == nil || (m["baseModel"] == nil && m["prompt"] == nil) {
+	// TensorArt's own camelCase keys; another tool's "generation data"
+	// JSON with a bare "prompt" is left to the generic readers.
+	if m == nil || (m["baseModel"] == nil && m["negativePrompt"] == nil && m["cfgScale"] == nil) {
 		return "", "", false
 	}
 	parseComfy(c, res) // the graph, when there is one; its model is replaced below
