@@ -20,6 +20,7 @@ func interpret(c *collector) {
 	res.Format = format
 	settleVerbatim(&res.PromptRaw, &res.Prompt)
 	settleVerbatim(&res.NegativePromptRaw, &res.NegativePrompt)
+	finishModelIdentity(res)
 	if format != FormatNone {
 		res.RawBlock = truncateRaw(raw)
 	}
@@ -61,6 +62,10 @@ func detect(c *collector) (format, key, raw string) {
 	}
 	if k, raw, ok := parseStabilityMatrix(c, res); ok {
 		return FormatStabilityMatrix, k, raw
+	}
+	// TensorArt's generation_data names the model its graph hides.
+	if k, raw, ok := parseTensorArt(c, res); ok {
+		return FormatTensorArt, k, raw
 	}
 	// A ComfyUI graph beats an A1111-style text a save node wrote beside it.
 	if k, raw, ok := parseComfyBesideText(c, res); ok {
@@ -148,6 +153,7 @@ func looksJSON(s string) bool {
 func copyColumns(dst, src *Result) {
 	dst.Prompt, dst.NegativePrompt, dst.Model = src.Prompt, src.NegativePrompt, src.Model
 	dst.PromptRaw, dst.NegativePromptRaw = src.PromptRaw, src.NegativePromptRaw
+	dst.ModelHash = src.ModelHash
 	dst.Sampler, dst.Scheduler, dst.Seed = src.Sampler, src.Scheduler, src.Seed
 	dst.CFGScale, dst.Steps, dst.Width, dst.Height = src.CFGScale, src.Steps, src.Width, src.Height
 	dst.SamplerSettings, dst.Loras, dst.Controlnet = src.SamplerSettings, src.Loras, src.Controlnet

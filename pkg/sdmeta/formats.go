@@ -149,8 +149,9 @@ func parseInvokeAI(c *collector, res *Result) (string, bool) {
 				res.CFGScale = getNum(m, "cfg_scale")
 				res.Steps = getInt(m, "steps")
 				res.Sampler = getStr(m, "scheduler")
-				if mm, ok := m["model"].(map[string]any); ok {
-					res.Model = getStr(mm, "model_name", "name")
+				res.Model, res.ModelHash = invokeModelRef(m["model"])
+				if res.ModelHash == "" {
+					res.ModelHash = invokeGraphModelHash(c, res.Model)
 				}
 				if ls, ok := m["loras"].([]any); ok {
 					for _, lv := range ls {
@@ -159,9 +160,10 @@ func parseInvokeAI(c *collector, res *Result) (string, bool) {
 							continue
 						}
 						l := Lora{Source: "metadata", Weight: getNum(lm, "weight")}
+						// v3 writes the reference under "lora", v4+ under "model".
 						for _, k := range []string{"lora", "model"} {
-							if x, ok := lm[k].(map[string]any); ok {
-								l.Name = getStr(x, "model_name", "name")
+							if name, hash := invokeModelRef(lm[k]); name != "" {
+								l.Name, l.Hash = name, hash
 							}
 						}
 						if l.Name != "" {
@@ -179,6 +181,17 @@ func parseInvokeAI(c *collector, res *Result) (string, bool) {
 					}
 				}
 				res.SamplerSettings = settingsExcept(m, "positive_prompt", "negative_prompt", "width", "height", "seed", "cfg_scale", "steps", "scheduler", "model", "loras", "controlnets", "controlLayers")
+				// The VAE object stays as written; its name and hash are
+				// also kept flat so they read like the model's.
+				if name, hash := invokeModelRef(m["vae"]); name != "" {
+					if res.SamplerSettings == nil {
+						res.SamplerSettings = map[string]any{}
+					}
+					res.SamplerSettings["vae_name"] = name
+					if hash != "" {
+						res.SamplerSettings["vae_hash"] = hash
+					}
+				}
 				return e.key, true
 			}
 		}
@@ -314,6 +327,7 @@ func parseFooocus(c *collector, res *Result) (string, bool) {
 	res.Prompt = getText(m, "prompt")
 	res.NegativePrompt = getText(m, "negative_prompt")
 	res.Model = getStr(m, "base_model")
+	res.ModelHash = getStr(m, "base_model_hash")
 	res.Sampler = getStr(m, "sampler")
 	res.Scheduler = getStr(m, "scheduler")
 	res.Seed = getStr(m, "seed")
@@ -382,6 +396,7 @@ func parseSwarmUI(c *collector, res *Result) (string, bool) {
 			}
 			res.Loras = append(res.Loras, l)
 		}
+		swarmModelHashes(root, res)
 		set := settingsExcept(m, "prompt", "negativeprompt", "negative_prompt", "model", "seed", "steps", "cfgscale", "cfg_scale", "width", "height", "sampler", "scheduler", "loras", "loraweights")
 		if extra, ok := root["sui_extra_data"]; ok {
 			if set == nil {

@@ -47,22 +47,24 @@ func naiUserComment(t testing.TB, bo binary.ByteOrder, withDescription bool) []b
 	return buildTIFF(bo, nil, []tiffTag{{0x9286, 7, uc}})
 }
 
-func TestNovelAIExif(t *testing.T) {
-	ctx := context.Background()
-	if *updateNAI {
-		writeNAIFixtures(t)
-	}
+// novelAICase is one NovelAI input: a file under testdata/novelai, or
+// data built in memory.
+type novelAICase struct {
+	name string
+	file string // under testdata/novelai, or "" for data
+	data []byte
+	ext  string
+	want want
+}
+
+// novelAICases are the NovelAI golden cases (TestNovelAIExif,
+// TestFieldAccuracyPerFormat).
+func novelAICases(t testing.TB) []novelAICase {
 	full := want{format: FormatNovelAI, prompt: "1girl, cherry blossoms, night sky, lantern", negative: "lowres, bad anatomy, worst quality",
-		seed: "3141592653", steps: 28, cfg: 5.5, sampler: "k_euler_ancestral", scheduler: "karras", model: "NovelAI Diffusion V4.5", w: 832, h: 1216}
+		seed: "3141592653", steps: 28, cfg: 5.5, sampler: "k_euler_ancestral", scheduler: "karras", model: "NovelAI Diffusion V4.5", modelHash: "4BDE2A90", w: 832, h: 1216}
 	pngParams := `{"steps": 50, "sampler": "k_euler", "seed": 7, "scale": 11, "uc": "blurry", "noise_schedule": "exponential", "width": 512, "height": 768}`
 	v4Only := `{"steps": 23, "sampler": "k_dpmpp_2m", "seed": 9, "scale": 5, "noise_schedule": "native", "v4_prompt": {"caption": {"base_caption": "a fox"}}, "v4_negative_prompt": {"caption": {"base_caption": "lowres"}}}`
-	cases := []struct {
-		name string
-		file string // under testdata/novelai, or "" for data
-		data []byte
-		ext  string
-		want want
-	}{
+	return []novelAICase{
 		{name: "webp export", file: "selfmade_novelai_curated.webp", want: full},
 		{name: "jpeg export without Description", file: "selfmade_novelai_curated.jpg", want: full},
 		{name: "webp big-endian exif", data: buildWebP(riffChunk("EXIF", naiUserComment(t, binary.BigEndian, true))), ext: "webp", want: full},
@@ -72,15 +74,23 @@ func TestNovelAIExif(t *testing.T) {
 		{name: "png v4 captions only", data: buildPNG(8, 8, [][]byte{tEXt("Software", "NovelAI"), tEXt("Comment", v4Only)}, 10, nil), ext: "png",
 			want: want{format: FormatNovelAI, prompt: "a fox", negative: "lowres", seed: "9", steps: 23, cfg: 5, sampler: "k_dpmpp_2m", scheduler: "native"}},
 	}
-	for _, tc := range cases {
+}
+
+// extract reads the case's file or data.
+func (tc novelAICase) extract() (Result, error) {
+	if tc.file != "" {
+		return Extract(context.Background(), filepath.Join("testdata", "novelai", tc.file), Options{})
+	}
+	return ExtractBytes(context.Background(), tc.data, "f."+tc.ext, Options{})
+}
+
+func TestNovelAIExif(t *testing.T) {
+	if *updateNAI {
+		writeNAIFixtures(t)
+	}
+	for _, tc := range novelAICases(t) {
 		t.Run(tc.name, func(t *testing.T) {
-			var res Result
-			var err error
-			if tc.file != "" {
-				res, err = Extract(ctx, filepath.Join("testdata", "novelai", tc.file), Options{})
-			} else {
-				res, err = ExtractBytes(ctx, tc.data, "f."+tc.ext, Options{})
-			}
+			res, err := tc.extract()
 			checkWant(t, res, err, tc.want)
 			if tc.want.negative == "" || res.NegativePrompt != tc.want.negative {
 				t.Errorf("negative = %q", res.NegativePrompt)

@@ -22,28 +22,31 @@ type want struct {
 	promptContains                                            []string
 	err                                                       string // reason code
 	video                                                     bool
+	modelHash                                                 string
 }
 
-func TestRealWorldFixtures(t *testing.T) {
-	dir := svtest.SharedFixtures(t)
+// realWorldCases are the golden expectations for the shared fixtures
+// (TestRealWorldFixtures, TestFieldAccuracyPerFormat), by path under the
+// fixtures folder.
+func realWorldCases() map[string]want {
 	const duck = "photo of a duck"
 	cases := map[string]want{
-		"sd_a1111/sdparsers_automatic1111_cropped.png":  {format: FormatA1111, prompt: duck, negative: "monochrome", sampler: "UniPC", model: "realistic_realisticVisionV20_v20", seed: "235284042", steps: 15, cfg: 5, w: 512, h: 400},
-		"sd_a1111/sdparsers_text_after_idat.png":        {format: FormatA1111, prompt: duck, negative: "monochrome", sampler: "UniPC", seed: "235284042", steps: 15, cfg: 5, w: 512, h: 400},
-		"exif_jpeg/sdparsers_automatic1111_cropped.jpg": {format: FormatA1111, prompt: duck, negative: "monochrome", sampler: "UniPC", model: "realistic_realisticVisionV20_v20", seed: "235284042", steps: 15, cfg: 5, w: 512, h: 400},
+		"sd_a1111/sdparsers_automatic1111_cropped.png":  {format: FormatA1111, prompt: duck, negative: "monochrome", sampler: "UniPC", model: "realistic_realisticVisionV20_v20", modelHash: "c0d1994c73", seed: "235284042", steps: 15, cfg: 5, w: 512, h: 400},
+		"sd_a1111/sdparsers_text_after_idat.png":        {format: FormatA1111, prompt: duck, negative: "monochrome", sampler: "UniPC", modelHash: "c0d1994c73", seed: "235284042", steps: 15, cfg: 5, w: 512, h: 400},
+		"exif_jpeg/sdparsers_automatic1111_cropped.jpg": {format: FormatA1111, prompt: duck, negative: "monochrome", sampler: "UniPC", model: "realistic_realisticVisionV20_v20", modelHash: "c0d1994c73", seed: "235284042", steps: 15, cfg: 5, w: 512, h: 400},
 		"comfyui/sdparsers_img2img_cropped.png": {format: FormatComfyUI, prompt: "photograph of victorian woman with wings, sky clouds, meadow grass", negative: "watermark, text",
 			sampler: "sample_dpmpp_2m", scheduler: "normal", model: "v1-5-pruned-emaonly.ckpt", seed: "280823642470253", steps: 20, cfg: 8},
 		"comfyui/sdparsers_night_evening_day_morning_cropped.png": {format: FormatComfyUI, sampler: "dpmpp_sde", scheduler: "normal", model: "Anything-V3.0.ckpt", seed: "335608130539327", steps: 13, cfg: 8.5,
 			promptContains: []string{"(best quality) (daytime:1.2) sky (blue)", "(masterpiece) (best quality) morning sky"}, w: 704, h: 1280},
 		"comfyui/sdparsers_noisy_latents_3_subjects_cropped.png": {format: FormatComfyUI},
 		"comfyui/sdparsers_unclip_2pass_cropped.png":             {format: FormatComfyUI},
-		"novelai/sdparsers_novelai1_cropped.png": {format: FormatNovelAI, prompt: "masterpiece, best quality,  cat, space, icon", sampler: "k_euler_ancestral", seed: "2253955223", cfg: 10, steps: 50, model: "Stable Diffusion",
+		"novelai/sdparsers_novelai1_cropped.png": {format: FormatNovelAI, prompt: "masterpiece, best quality,  cat, space, icon", sampler: "k_euler_ancestral", seed: "2253955223", cfg: 10, steps: 50, model: "Stable Diffusion", modelHash: "1D44365E",
 			promptContains: []string{"cat"}},
 		"invokeai/sdparsers_invokeai_dream1.png":  {format: FormatInvokeAI, negative: "rendering, glowing eyes, skinny", sampler: "k_lms", seed: "2980747362", steps: 50, cfg: 5, w: 512, h: 768, promptContains: []string{"professional full body photo"}},
-		"invokeai/sdparsers_invokeai_sdmeta1.png": {format: FormatInvokeAI, negative: "rendering, glowing eyes, skinny", sampler: "k_lms", seed: "2980747362", steps: 50, cfg: 5, w: 512, h: 768, model: "deliberateForInvoke_v08"},
+		"invokeai/sdparsers_invokeai_sdmeta1.png": {format: FormatInvokeAI, negative: "rendering, glowing eyes, skinny", sampler: "k_lms", seed: "2980747362", steps: 50, cfg: 5, w: 512, h: 768, model: "deliberateForInvoke_v08", modelHash: "56d1442a0feefd64836a19ac8e3527ec71c884fc962e246ddf67b03e42921272"},
 		"invokeai/sdparsers_invokeai_imeta1.png": {format: FormatInvokeAI, prompt: "digital artwork, oil painting. painterly brushstrokes, holidays,", negative: "grainy+, photo, oversaturated, overexposed, blurry, compressed jpg+, noisy++, unfocused , black and white",
 			sampler: "euler", seed: "3293022630", steps: 35, cfg: 8, w: 1024, h: 1024, model: "juggernautXL"},
-		"fooocus/sdparsers_fooocus1_cropped.png":       {format: FormatFooocus, prompt: "a smiling goldfish", sampler: "dpmpp_2m_sde_gpu", scheduler: "karras", seed: "6952411511246973023", steps: 30, cfg: 4, w: 768, h: 1280, model: "juggernautXL_v8Rundiffusion"},
+		"fooocus/sdparsers_fooocus1_cropped.png":       {format: FormatFooocus, prompt: "a smiling goldfish", sampler: "dpmpp_2m_sde_gpu", scheduler: "karras", seed: "6952411511246973023", steps: 30, cfg: 4, w: 768, h: 1280, model: "juggernautXL_v8Rundiffusion", modelHash: "aeb7e9e689"},
 		"nometa/sdparsers_empty_image.png":             {format: FormatNone},
 		"nometa/sdparsers_empty_image.jpg":             {format: FormatNone},
 		"corrupt/sdparsers_empty_file.png":             {err: CodeCorrupt},
@@ -55,7 +58,12 @@ func TestRealWorldFixtures(t *testing.T) {
 		cases[c] = want{video: true, format: FormatComfyUI, prompt: "a fox moving quickly in a beautiful winter scenery nature trees mountains daytime tracking camera",
 			seed: "82628696717253", steps: 30, cfg: 6, sampler: "uni_pc", scheduler: "simple", model: "wan2.1_t2v_1.3B_fp16.safetensors", w: 832, h: 480}
 	}
-	for file, w := range cases {
+	return cases
+}
+
+func TestRealWorldFixtures(t *testing.T) {
+	dir := svtest.SharedFixtures(t)
+	for file, w := range realWorldCases() {
 		t.Run(file, func(t *testing.T) {
 			opts := Options{}
 			if w.video {
@@ -135,6 +143,7 @@ func checkWant(t *testing.T, res Result, err error, w want) {
 	str("sampler", res.Sampler, w.sampler)
 	str("scheduler", res.Scheduler, w.scheduler)
 	str("model", res.Model, w.model)
+	str("model_hash", res.ModelHash, w.modelHash)
 	str("seed", res.Seed, w.seed)
 	if w.steps != 0 && (res.Steps == nil || *res.Steps != w.steps) {
 		t.Errorf("steps = %v, want %d", res.Steps, w.steps)

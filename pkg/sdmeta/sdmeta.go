@@ -2,9 +2,9 @@
 // ends embed in their output files: A1111/Forge/reForge/SD.Next parameter
 // text (and the Forge classic/neo/EasyReforge builds), ComfyUI prompt and
 // workflow graphs, NovelAI, InvokeAI, Fooocus, RuinedFooocus, SwarmUI,
-// EasyDiffusion, Hugging Face Space and Civitai data (infotext and generator
-// graphs), from PNG tEXt/zTXt/iTXt chunks, JPEG EXIF/COM/XMP, WebP
-// EXIF/XMP, A1111 "stealth" alpha-channel info and video container tags.
+// EasyDiffusion, Hugging Face Space, TensorArt and Civitai data (infotext
+// and generator graphs), from PNG tEXt/zTXt/iTXt chunks, JPEG EXIF/COM/XMP,
+// WebP EXIF/XMP, A1111 "stealth" alpha-channel info and video container tags.
 //
 // The package is pure Go and never touches the database; Result is shaped
 // like the prompts table so that storing it is a straight copy. Every reader
@@ -34,8 +34,10 @@ import (
 // Space and RuinedFooocus recognised (issue #19), so files read by 1 get
 // their format and fields corrected on the next rebuild.
 //
-// 3: prompts kept verbatim beside the trimmed form (prompt_raw), Stability
-// Matrix recognised, model hashes in one place.
+// 3: prompts kept verbatim beside the trimmed form (prompt_raw),
+// Stability Matrix and TensorArt recognised, model identity in one place
+// (Result.ModelHash; InvokeAI v3+ model/LoRA/VAE hashes, TensorArt's model
+// from generation_data).
 const ExtractorVersion = 3
 
 // Defaults for Options.
@@ -79,6 +81,9 @@ const (
 	// FormatStabilityMatrix is Stability Matrix's Inference (a ComfyUI
 	// front end with its own parameters-json).
 	FormatStabilityMatrix = "stabilitymatrix"
+	// FormatTensorArt is TensorArt: a generation_data JSON beside the
+	// ComfyUI graph that ran.
+	FormatTensorArt = "tensorart"
 )
 
 // Sources of raw chunks (the media_meta source column).
@@ -183,6 +188,7 @@ type ParameterSet struct {
 	PromptRaw         string         `json:"prompt_raw,omitempty"`
 	NegativePromptRaw string         `json:"negative_prompt_raw,omitempty"`
 	Model             string         `json:"model,omitempty"`
+	ModelHash         string         `json:"model_hash,omitempty"`
 	Sampler           string         `json:"sampler,omitempty"`
 	Scheduler         string         `json:"scheduler,omitempty"`
 	CFGScale          *float64       `json:"cfg_scale,omitempty"`
@@ -223,6 +229,12 @@ type Result struct {
 	Width     *int   `json:"width"`
 	Height    *int   `json:"height"`
 	Scheduler string `json:"scheduler"`
+	// ModelHash is the checkpoint's hash as the file writes it, algorithm
+	// prefix included where there is one ("blake3:…"; A1111's short
+	// "c0d1994c73"). It is the one place to read it: front ends name it
+	// "Model hash", "model_hash", "base_model_hash", model.hash…, and those
+	// keys stay in SamplerSettings only for earlier readers.
+	ModelHash string `json:"model_hash,omitempty"`
 	// SamplerSettings holds every generation parameter that has no column
 	// of its own (denoising strength, hires, ADetailer, clip skip, hashes…).
 	SamplerSettings map[string]any `json:"sampler_settings"`

@@ -54,6 +54,7 @@ func parseRuinedFooocus(c *collector, res *Result) (key, raw string, ok bool) {
 	res.Sampler = getStr(m, "sampler_name")
 	res.Scheduler = getStr(m, "scheduler")
 	res.Model = getStr(m, "base_model_name")
+	res.ModelHash = getStr(m, "base_model_hash")
 	res.Loras = ruinedFooocusLoras(m["loras"])
 	set := settingsExcept(m, "Prompt", "Negative", "steps", "cfg", "width", "height", "seed", "sampler_name", "scheduler", "base_model_name", "base_model_hash", "loras", "software")
 	if h := getStr(m, "base_model_hash"); h != "" {
@@ -274,10 +275,7 @@ func parseStabilityMatrix(c *collector, res *Result) (key, raw string, ok bool) 
 		res.Width, res.Height = w, h
 	}
 	if h := getStr(m, "ModelHash"); h != "" {
-		if res.SamplerSettings == nil {
-			res.SamplerSettings = map[string]any{}
-		}
-		res.SamplerSettings["model_hash"] = h
+		res.ModelHash = h
 	}
 	return e.key, e.value, true
 }

@@ -37,6 +37,7 @@ type Line struct {
 	Width             *int                `json:"width"`
 	Height            *int                `json:"height"`
 	Model             string              `json:"model"`
+	ModelHash         string              `json:"model_hash"`
 	Loras             []sdmeta.Lora       `json:"loras"`
 	Controlnet        []sdmeta.ControlNet `json:"controlnet"`
 	SamplerSettings   map[string]any      `json:"sampler_settings"`
@@ -110,7 +111,7 @@ func toLine(file string, r sdmeta.Result, err error) Line {
 		File: file, Format: r.Format, Prompt: r.Prompt, NegativePrompt: r.NegativePrompt,
 		PromptRaw: r.PromptRaw, NegativePromptRaw: r.NegativePromptRaw,
 		Steps: r.Steps, Sampler: r.Sampler, Scheduler: r.Scheduler, CFGScale: r.CFGScale,
-		Seed: r.Seed, Width: r.Width, Height: r.Height, Model: r.Model, Loras: r.Loras,
+		Seed: r.Seed, Width: r.Width, Height: r.Height, Model: r.Model, ModelHash: r.ModelHash, Loras: r.Loras,
 		Controlnet: r.Controlnet, SamplerSettings: r.SamplerSettings, Warnings: r.Warnings,
 	}
 	if l.Warnings == nil {
@@ -156,7 +157,7 @@ func writeText(w io.Writer, file string, r sdmeta.Result, err error) {
 		{"format", l.Format}, {"prompt", l.Prompt}, {"negative_prompt", l.NegativePrompt},
 		{"steps", ptr(l.Steps)}, {"sampler", l.Sampler}, {"scheduler", l.Scheduler},
 		{"cfg_scale", ptr(l.CFGScale)}, {"seed", l.Seed}, {"width", ptr(l.Width)}, {"height", ptr(l.Height)},
-		{"model", l.Model}, {"loras", js(l.Loras)}, {"controlnet", js(l.Controlnet)},
+		{"model", l.Model}, {"model_hash", l.ModelHash}, {"loras", js(l.Loras)}, {"controlnet", js(l.Controlnet)},
 		{"sampler_settings", js(l.SamplerSettings)}, {"warnings", strings.Join(l.Warnings, "; ")},
 	}
 	// The verbatim text is shown only where it differs from the trimmed

@@ -45,12 +45,12 @@ func TestRun(t *testing.T) {
 			}
 			// The --json contract: these keys are always there; new ones
 			// may only be added.
-			for _, k := range strings.Split("cfg_scale,controlnet,file,format,height,loras,model,negative_prompt,prompt,sampler,sampler_settings,scheduler,seed,steps,warnings,width,prompt_raw,negative_prompt_raw", ",") {
+			for _, k := range strings.Split("cfg_scale,controlnet,file,format,height,loras,model,negative_prompt,prompt,sampler,sampler_settings,scheduler,seed,steps,warnings,width,prompt_raw,negative_prompt_raw,model_hash", ",") {
 				if _, ok := m[k]; !ok {
 					t.Errorf("key %s missing from %v", k, m)
 				}
 			}
-			if c.name == "json after files" && (m["prompt"] != "photo of a duck" || m["seed"] != "235284042" || m["steps"] != 15.0) {
+			if c.name == "json after files" && (m["prompt"] != "photo of a duck" || m["seed"] != "235284042" || m["steps"] != 15.0 || m["model_hash"] != "c0d1994c73") {
 				t.Errorf("line %v", m)
 			}
 		})
@@ -63,7 +63,7 @@ func TestTextOutput(t *testing.T) {
 	if code := Run(context.Background(), []string{"meta-inspect", filepath.Join(dir, "novelai", "sdparsers_novelai1_cropped.png")}, &out, &out); code != 0 {
 		t.Fatalf("exit %d: %s", code, out.String())
 	}
-	for _, s := range []string{"format:          novelai", "sampler:         k_euler_ancestral", "seed:            2253955223"} {
+	for _, s := range []string{"format:          novelai", "sampler:         k_euler_ancestral", "seed:            2253955223", "model_hash:      1D44365E"} {
 		if !strings.Contains(out.String(), s) {
 			t.Errorf("missing %q in\n%s", s, out.String())
 		}
