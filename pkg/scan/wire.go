@@ -89,7 +89,10 @@ func FromConfig(cfg *config.Config, d *sql.DB, clock svtime.Clock, httpClient *h
 // every import, rescan and prompts rebuild use. The stealth decode stays
 // within the import pixel budget as well as sdmeta's own bound.
 func StealthOptions(mode string, legacyAlways bool, maxPixels int64) sdmeta.Options {
-	o := sdmeta.Options{Stealth: legacyAlways || mode == "always", StealthAuto: mode == "auto"}
+	if legacyAlways {
+		mode = sdmeta.StealthAlways
+	}
+	o := sdmeta.StealthMode(mode)
 	if maxPixels > 0 && maxPixels < sdmeta.MaxStealthPixelsDefault {
 		o.MaxStealthPixels = int(maxPixels)
 	}

@@ -127,6 +127,20 @@ type Options struct {
 	VideoTags func(ctx context.Context, path string) (map[string]string, error)
 }
 
+// Stealth modes: import.stealth_pnginfo and meta-inspect --stealth-pnginfo.
+const (
+	StealthOff    = "off"
+	StealthAuto   = "auto"
+	StealthAlways = "always"
+)
+
+// StealthMode returns the options of a stealth mode (StealthOff, …); an
+// unknown mode reads no stealth info. Import and meta-inspect share it so
+// meta-inspect shows what the import stores.
+func StealthMode(mode string) Options {
+	return Options{Stealth: mode == StealthAlways, StealthAuto: mode == StealthAuto}
+}
+
 func (o Options) maxText() int {
 	if o.MaxTextBytes <= 0 {
 		return MaxTextBytesDefault

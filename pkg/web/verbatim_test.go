@@ -3,6 +3,8 @@ package web
 import (
 	"strings"
 	"testing"
+
+	"github.com/localsupervisor/supervisor/pkg/probe"
 )
 
 // TestDetailShowsPromptAsWritten: the detail page shows the trimmed prompt
@@ -28,5 +30,21 @@ func TestDetailShowsPromptAsWritten(t *testing.T) {
 	}
 	if body := c.do("GET", "/media_view.php?id="+fmtID(other), nil).Body.String(); strings.Contains(body, "prompt-as-written") || !strings.Contains(body, "plain") {
 		t.Error("a prompt without a verbatim difference gets an as-written block, or its prompt is missing")
+	}
+}
+
+// TestIntegrityCodesSayPlainWords: every reason the import's structural
+// check or the integrity job can give a broken file has a sentence with a
+// next step in both languages (the job center and detail page show it
+// instead of the raw code).
+func TestIntegrityCodesSayPlainWords(t *testing.T) {
+	f := newFixture(t)
+	for _, code := range []string{probe.CodeEmptyFile, probe.CodeInvalidHeader, probe.CodeDecodeFailed, probe.CodeTruncatedFile,
+		probe.CodeCRCMismatch, probe.CodeRIFFSize, probe.CodeMoovMissing, probe.CodeMediaDataMissing} {
+		for _, lang := range []string{"de", "en"} {
+			if text, isErr, known := f.srv.message(lang, code, 0); !known || !isErr || strings.Contains(text, code) {
+				t.Errorf("%s/%s: %q known=%v", lang, code, text, known)
+			}
+		}
 	}
 }

@@ -57,7 +57,8 @@ func Run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		ErrWriter: stderr,
 		Flags: []cli.Flag{
 			&cli.BoolFlag{Name: "json", Usage: "one JSON object per line per file"},
-			&cli.BoolFlag{Name: "stealth", Usage: "also look for A1111 stealth info in pixel data (decodes the image)"},
+			&cli.StringFlag{Name: "stealth-pnginfo", Value: sdmeta.StealthAuto, Usage: "A1111 stealth info in pixel data: off, auto (RGBA PNGs without other metadata, like the import's default) or always (decodes every PNG/WebP without metadata)"},
+			&cli.BoolFlag{Name: "stealth", Usage: "same as --stealth-pnginfo=always"},
 			&cli.StringFlag{Name: "ffprobe", Value: "ffprobe", Usage: "ffprobe binary used to read video container tags"},
 			&cli.StringFlag{Name: "config", Usage: "ignored; accepted for consistency with the other binaries"},
 		},
@@ -68,10 +69,17 @@ func Run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 			if c.NArg() == 0 {
 				return cli.Exit("meta-inspect: no FILE given (see --help)", 2)
 			}
-			opts := sdmeta.Options{
-				Stealth:   c.Bool("stealth"),
-				VideoTags: FFprobeTags(c.String("ffprobe")),
+			mode := c.String("stealth-pnginfo")
+			if c.Bool("stealth") {
+				mode = sdmeta.StealthAlways
 			}
+			switch mode {
+			case sdmeta.StealthOff, sdmeta.StealthAuto, sdmeta.StealthAlways:
+			default:
+				return cli.Exit(fmt.Sprintf("meta-inspect: --stealth-pnginfo %q must be off, auto or always", mode), 2)
+			}
+			opts := sdmeta.StealthMode(mode)
+			opts.VideoTags = FFprobeTags(c.String("ffprobe"))
 			failed := false
 			for _, f := range c.Args().Slice() {
 				res, err := sdmeta.Extract(c.Context, f, opts)

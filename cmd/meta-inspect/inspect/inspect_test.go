@@ -81,3 +81,36 @@ func TestFFprobeTags(t *testing.T) {
 		t.Error("missing binary gave no error")
 	}
 }
+
+// TestStealthModes: meta-inspect reads stealth info like the import does by
+// default (auto), and off/always/--stealth choose as the config setting.
+func TestStealthModes(t *testing.T) {
+	file := filepath.Join(svtest.SharedFixtures(t), "sd_a1111", "sdparsers_automatic1111_stealth.png")
+	for _, c := range []struct {
+		args   []string
+		code   int
+		format string
+	}{
+		{nil, 0, "a1111"},
+		{[]string{"--stealth-pnginfo=off"}, 0, "none"},
+		{[]string{"--stealth-pnginfo=always"}, 0, "a1111"},
+		{[]string{"--stealth-pnginfo=off", "--stealth"}, 0, "a1111"},
+		{[]string{"--stealth-pnginfo=sometimes"}, 2, ""},
+	} {
+		var out, errb bytes.Buffer
+		args := append(append([]string{"meta-inspect", "--json"}, c.args...), file)
+		if code := Run(context.Background(), args, &out, &errb); code != c.code {
+			t.Fatalf("%v: exit %d, want %d (%s)", c.args, code, c.code, errb.String())
+		}
+		if c.code != 0 {
+			if !strings.Contains(errb.String()+out.String(), "must be off, auto or always") {
+				t.Errorf("%v: no plain reason: %s %s", c.args, out.String(), errb.String())
+			}
+			continue
+		}
+		var m map[string]any
+		if err := json.Unmarshal(out.Bytes(), &m); err != nil || m["format"] != c.format {
+			t.Errorf("%v: format %v (%v), want %s", c.args, m["format"], err, c.format)
+		}
+	}
+}
