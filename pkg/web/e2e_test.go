@@ -177,6 +177,12 @@ func newE2E(t *testing.T) *e2eEnv {
 		}
 		env.firstID = id
 	}
+	// The newest image's prompt was written with spaces and a CRLF the
+	// trimmed form drops; the detail page offers it "as written".
+	if _, err := media.SavePrompt(ctx, w, env.firstID, media.Prompt{Prompt: "a lighthouse\nat dusk", PromptRaw: " a lighthouse\r\nat dusk  ",
+		Model: "lighthouseXL"}, media.PromptSourceImport, "", clock.Now()); err != nil {
+		t.Fatal(err)
+	}
 
 	gen, err := thumb.New(thumb.Options{CacheDir: filepath.Join(base, "thumbs"), MaxPixels: cfg.Import.MaxPixels,
 		FFmpeg: &probe.FFmpeg{Path: ffmpeg}})
@@ -339,6 +345,17 @@ func TestBrowserEndToEnd(t *testing.T) {
 	)
 	if detailID != fmt.Sprint(env.firstID) {
 		t.Fatalf("detail of %s, want the newest image %d", detailID, env.firstID)
+	}
+	var asWritten string
+	run("as written",
+		chromedp.Click(`#prompt-as-written summary`, chromedp.ByQuery),
+		chromedp.WaitVisible(`#prompt-raw`, chromedp.ByQuery),
+		chromedp.ScrollIntoView(`#prompt-raw`, chromedp.ByQuery),
+		chromedp.Text(`#prompt-raw`, &asWritten, chromedp.ByQuery),
+		shot("03b-prompt-as-written"),
+	)
+	if !strings.Contains(asWritten, "·a lighthouse\\r↵") || !strings.Contains(asWritten, "at dusk··") {
+		t.Fatalf("as-written prompt shows %q", asWritten)
 	}
 
 	// 5. Play the video: the player must load it through Range requests.

@@ -197,7 +197,8 @@ func (v cardView) URL() string { return mediaURL(v.C.ID, v.Q) }
 
 // showWhitespace marks what trimming removes or changes in a prompt as
 // written: spaces and tabs at a line's start or end (· and →), carriage
-// returns (␍) and line ends (↵), so "as written" shows the difference.
+// returns (shown as the two characters \r: every font has them) and line
+// ends (↵), so "as written" shows the difference.
 func showWhitespace(s string) string {
 	lines := strings.Split(s, "\n")
 	mark := func(r rune) string {
@@ -220,12 +221,12 @@ func showWhitespace(s string) string {
 		for _, r := range lead {
 			b.WriteString(mark(r))
 		}
-		b.WriteString(strings.ReplaceAll(core, "\r", "␍"))
+		b.WriteString(strings.ReplaceAll(core, "\r", `\r`))
 		for _, r := range trail {
 			b.WriteString(mark(r))
 		}
 		if cr {
-			b.WriteString("␍")
+			b.WriteString(`\r`)
 		}
 		lines[i] = b.String()
 	}

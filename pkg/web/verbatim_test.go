@@ -20,7 +20,7 @@ func TestDetailShowsPromptAsWritten(t *testing.T) {
 	}
 	c := f.client()
 	body := c.do("GET", "/media_view.php?id="+fmtID(f.imgID), nil).Body.String()
-	for _, want := range []string{`id="prompt-as-written"`, "As written", "·a fox␍↵\nin snow··"} {
+	for _, want := range []string{`id="prompt-as-written"`, "As written", "·a fox\\r↵\nin snow··"} {
 		if !strings.Contains(body, want) {
 			t.Errorf("detail misses %q", want)
 		}
