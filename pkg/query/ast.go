@@ -17,6 +17,9 @@
 // "OR" is an operator only in upper case; "or" is a word. A field name is
 // matched case-insensitively; an unknown field (not in FieldNames), a value of the wrong type
 // or a syntax error is a *Error with the byte position, never a panic.
+// Parse documents the finer decisions (what a word is, ranges, relative
+// dates); String gives the canonical form, which parses back to the same
+// tree.
 package query
 
 import (
@@ -107,10 +110,14 @@ type Term struct {
 	Num *Interval
 	// Time is the half-open interval [From, To) for KindDate: a day, month
 	// or year as typed ("2026-11" is all of November, UTC), a relative
-	// "7d"/"24h"/"2w"/"3m"/"1y" ending now, or a range of those.
+	// "7d"/"24h"/"2w"/"3m"/"1y" from now−N on (open end), or a range of
+	// those (see Parse).
 	Time *TimeInterval
 	// Enum is the canonical lower-case value for KindEnum fields.
 	Enum string
+	// Seed is the exact interval for KindSeed (Num stays nil there: a
+	// float64 cannot hold every 64-bit seed).
+	Seed *SeedInterval
 }
 
 // Interval is a numeric range.
@@ -136,8 +143,8 @@ const (
 	KindInt                  // steps:30, steps:>=20, steps:20..40
 	KindFloat                // cfg:7, denoise:<0.5
 	KindSeed                 // seed:123456789012345678901 — decimal, up to 64 bits unsigned, exact
-	KindSize                 // size:>2MB (B, KB, MB, GB; 1024-based; case-insensitive)
-	KindDuration             // dur:>30s (s, m, h; "1:30"; bare number = seconds)
+	KindSize                 // size:>2MB (B, KB, MB, GB, TB; 1024-based; case-insensitive; decimals allowed)
+	KindDuration             // dur:>30s (s, m, h; "1:30", "1:02:03"; bare number = seconds)
 	KindRatio                // ratio:16:9, ratio:>1 (width/height)
 	KindDate                 // created:2026-11, imported:7d, created:2026-11..2026-12
 	KindEnum                 // type:image — one of Spec.Values
