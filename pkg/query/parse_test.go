@@ -90,7 +90,8 @@ var validCases = []struct {
 	{"  1girl   solo ", "1girl solo", ""},
 	{`"red dress"`, `"red dress"`, ""},
 	{`"he said \"hi\""`, `"he said \"hi\""`, ""},
-	{`"C:\path\x"`, `"C:\\path\\x"`, ""},
+	{`"C:\path\x"`, `"C:\path\x"`, ""},
+	{`"a\\" "b\\\"c\\\\"`, `"a\\" "b\\\"c\\\\"`, ""},
 	{"sci-fi", "sci-fi", ""},
 	{"image(1).png", "image(1).png", ""},
 	{"foo* ^bar NEAR AND NOT or", "foo* ^bar NEAR AND NOT or", ""},
@@ -206,6 +207,9 @@ func TestParseValid(t *testing.T) {
 func checkRoundTrip(t *testing.T, in string, n Node) {
 	t.Helper()
 	s := String(n)
+	if len(s) > MaxQueryBytes { // see String
+		return
+	}
 	m, err := Parse(s, opts())
 	if err != nil {
 		t.Errorf("Parse(String(Parse(%q))) = Parse(%q): %v", in, s, err)

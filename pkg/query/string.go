@@ -81,11 +81,14 @@ func Terms(n Node) []*Term {
 }
 
 // String is the canonical form of n: canonical field names, operators
-// without spaces, phrases in double quotes (\" and \\ inside), " OR ",
+// without spaces, phrases in double quotes (\" inside, and \\ where a
+// backslash would otherwise escape), " OR ",
 // parentheses only where needed, values as typed. Parse(String(n))
 // gives n back (positions aside) for every n that Parse returned; a
 // built node whose word or value would not parse back unquoted is
-// written quoted. String(nil) is "".
+// written quoted. String(nil) is "". It can be a few bytes longer than
+// the query it came from (a"b"c becomes a"b" c), so near MaxQueryBytes
+// it may no longer parse.
 func String(n Node) string {
 	var b strings.Builder
 	write(&b, n)
@@ -194,7 +197,10 @@ func needsParens(n Node, underNot bool) bool {
 func quote(b *strings.Builder, s string) {
 	b.WriteByte('"')
 	for i := 0; i < len(s); i++ {
-		if s[i] == '"' || s[i] == '\\' {
+		// A backslash needs doubling only where Parse would otherwise
+		// read it as an escape (before " or \) or the closing quote
+		// would become \" (at the end); C:\path stays as typed.
+		if s[i] == '"' || s[i] == '\\' && (i+1 == len(s) || s[i+1] == '"' || s[i+1] == '\\') {
 			b.WriteByte('\\')
 		}
 		b.WriteByte(s[i])
@@ -203,10 +209,15 @@ func quote(b *strings.Builder, s string) {
 }
 
 // plainValue reports whether s reads back as the same unquoted field
-// value: non-empty, no whitespace, no leading quote or comparison, and
-// parentheses the word scanner keeps.
+// value: a plain token not starting with a comparison.
 func plainValue(s string) bool {
-	if s == "" || s[0] == '"' || s[0] == '<' || s[0] == '>' {
+	return plainToken(s) && s[0] != '<' && s[0] != '>'
+}
+
+// plainToken: non-empty, no whitespace, no leading quote, and
+// parentheses the word scanner keeps.
+func plainToken(s string) bool {
+	if s == "" || s[0] == '"' {
 		return false
 	}
 	depth := 0
@@ -228,7 +239,7 @@ func plainValue(s string) bool {
 
 // plainWord reports whether s reads back as the same free word.
 func plainWord(s string) bool {
-	if !plainValue(s) || s == "OR" || s[0] == '-' || s[0] == '(' {
+	if !plainToken(s) || s == "OR" || s[0] == '-' || s[0] == '(' {
 		return false
 	}
 	if strings.HasPrefix(s, "OR") && len(s) > 2 && (s[2] == '(' || s[2] == '"') {
