@@ -396,9 +396,13 @@ func (l *lexer) term(i, colon int) (*Term, error) {
 	name := s[i:colon]
 	field, spec, ok := Lookup(name)
 	if !ok {
+		hint := ""
+		if near := nearField(name); near != "" {
+			hint = " (did you mean " + near + ":?)"
+		}
 		return nil, errAt(CodeUnknownField, i, name,
-			"unknown field %q at position %d; fields are: %s (to search for text with a colon, put it in quotes)",
-			name, i, strings.Join(FieldNames(), ", "))
+			"unknown field %q at position %d%s; fields are: %s (to search for text with a colon, put it in quotes)",
+			name, i, hint, strings.Join(FieldNames(), ", "))
 	}
 	if l.endsValue(colon + 1) {
 		return nil, errAt(CodeSyntax, colon, field, "%s: at position %d needs a value right after the colon, like %s", name, colon, example(spec.Kind, name))
@@ -439,4 +443,53 @@ func (l *lexer) term(i, colon int) (*Term, error) {
 		return nil, err
 	}
 	return t, nil
+}
+
+// nearField is the canonical field whose name or alias is within two
+// typing mistakes of name ("modle" → model), "" if none is that close.
+func nearField(name string) string {
+	if len(name) > 20 { // no field name is that long
+		return ""
+	}
+	name = strings.ToLower(name)
+	best, bestD := "", 3
+	try := func(cand, canonical string) {
+		// Ties go to the smaller name, so map order does not matter.
+		if d := editDistance(name, cand); d < len(cand) && (d < bestD || d == bestD && canonical < best) {
+			best, bestD = canonical, d
+		}
+	}
+	for _, f := range FieldNames() {
+		try(f, f)
+	}
+	for a, f := range aliases {
+		try(a, f)
+	}
+	return best
+}
+
+// editDistance is the optimal-string-alignment distance of two short
+// ASCII names: Levenshtein with a swap of neighbours counting as one
+// mistake (stpes → steps).
+func editDistance(a, b string) int {
+	rows := [3][]int{make([]int, len(b)+1), make([]int, len(b)+1), make([]int, len(b)+1)}
+	for j := range rows[1] {
+		rows[1][j] = j
+	}
+	for i := 1; i <= len(a); i++ {
+		pp, prev, cur := rows[0], rows[1], rows[2]
+		cur[0] = i
+		for j := 1; j <= len(b); j++ {
+			cost := 1
+			if a[i-1] == b[j-1] {
+				cost = 0
+			}
+			cur[j] = min(prev[j]+1, cur[j-1]+1, prev[j-1]+cost)
+			if i > 1 && j > 1 && a[i-1] == b[j-2] && a[i-2] == b[j-1] {
+				cur[j] = min(cur[j], pp[j-2]+1)
+			}
+		}
+		rows[0], rows[1], rows[2] = prev, cur, pp
+	}
+	return rows[1][len(b)]
 }

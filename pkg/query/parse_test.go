@@ -367,6 +367,15 @@ func TestUnknownFieldMessage(t *testing.T) {
 		!strings.HasPrefix(qe.Msg, `unknown field "foo" at position 2; fields are: caption, cfg,`) {
 		t.Fatalf("got %#v", err)
 	}
+	for in, want := range map[string]string{"modle:x": "model", "Stpes:3": "steps", "heigth:3": "h", "xyz:1": "", "tg:a": "tag"} {
+		_, err = Parse(in, opts())
+		if !errors.As(err, &qe) || qe.Code != CodeUnknownField {
+			t.Fatalf("Parse(%q) = %v", in, err)
+		}
+		if hint := "(did you mean " + want + ":?)"; strings.Contains(qe.Msg, hint) != (want != "") || want == "" && strings.Contains(qe.Msg, "did you mean") {
+			t.Errorf("Parse(%q): %s; want hint %q", in, qe.Msg, want)
+		}
+	}
 	_, err = Parse("steps:abc", opts())
 	if !errors.As(err, &qe) || qe.Field != "steps" {
 		t.Fatalf("got %#v", err)
