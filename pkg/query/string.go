@@ -98,35 +98,9 @@ func String(n Node) string {
 func write(b *strings.Builder, n Node) {
 	switch x := n.(type) {
 	case *And:
-		sep := false
-		for _, it := range x.Items {
-			if empty(it) {
-				continue
-			}
-			if sep {
-				b.WriteByte(' ')
-			}
-			sep = true
-			if needsParens(it, false) {
-				b.WriteByte('(')
-				write(b, it)
-				b.WriteByte(')')
-			} else {
-				write(b, it)
-			}
-		}
+		writeItems(b, x.Items, " ")
 	case *Or:
-		sep := false
-		for _, it := range x.Items {
-			if empty(it) {
-				continue
-			}
-			if sep {
-				b.WriteString(" OR ")
-			}
-			sep = true
-			write(b, it)
-		}
+		writeItems(b, x.Items, " OR ")
 	case *Not:
 		b.WriteByte('-')
 		if needsParens(x.X, true) {
@@ -164,6 +138,28 @@ func write(b *strings.Builder, n Node) {
 			quote(b, x.Raw)
 		} else {
 			b.WriteString(x.Raw)
+		}
+	}
+}
+
+// writeItems writes the items of an And (sep " ") or Or (sep " OR "),
+// leaving out empty ones; an Or inside an And gets parentheses.
+func writeItems(b *strings.Builder, items []Node, sep string) {
+	first := true
+	for _, it := range items {
+		if empty(it) {
+			continue
+		}
+		if !first {
+			b.WriteString(sep)
+		}
+		first = false
+		if sep == " " && needsParens(it, false) {
+			b.WriteByte('(')
+			write(b, it)
+			b.WriteByte(')')
+		} else {
+			write(b, it)
 		}
 	}
 }

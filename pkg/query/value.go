@@ -1,6 +1,7 @@
 package query
 
 import (
+	"cmp"
 	"math"
 	"strconv"
 	"strings"
@@ -16,50 +17,27 @@ type SeedInterval struct {
 	LoIncl, HiIncl bool
 }
 
-// example is a value a person could type for a field of that kind (for
-// the error messages).
-func example(k Kind, name string) string {
-	switch k {
-	case KindInt:
-		return name + ":30 or " + name + ":>=20"
-	case KindFloat:
-		return name + ":7 or " + name + ":<0.5"
-	case KindSeed:
-		return name + ":123456789"
-	case KindSize:
-		return name + ":>2MB"
-	case KindDuration:
-		return name + ":>30s"
-	case KindRatio:
-		return name + ":16:9 or " + name + ":>1"
-	case KindDate:
-		return name + ":2026-11 or " + name + ":7d"
-	case KindEnum:
-		return name + ":value"
-	}
-	return name + `:word or ` + name + `:"some words"`
+// kindWords say in words what a value of each kind looks like, for the
+// error messages: example is what a person could type ({f} is the
+// field name as typed), expected completes "… is not ___" (read only).
+var kindWords = map[Kind]struct{ example, expected string }{
+	KindText:     {`{f}:word or {f}:"some words"`, "a value"},
+	KindPath:     {`{f}:/folder/ or {f}:"/folder with spaces/"`, "a value"},
+	KindEnum:     {"{f}:value", "a value"},
+	KindInt:      {"{f}:30 or {f}:>=20", "a whole number like 30"},
+	KindFloat:    {"{f}:7 or {f}:<0.5", "a number like 7 or 0.5"},
+	KindSeed:     {"{f}:123456789", "a seed: a whole number from 0 to 18446744073709551615"},
+	KindSize:     {"{f}:>2MB", "a size like 500KB, 2MB or 1.5GB"},
+	KindDuration: {"{f}:>30s", "a duration like 90, 30s, 2m, 1h or 1:30"},
+	KindRatio:    {"{f}:16:9 or {f}:>1", "an aspect ratio like 16:9 or 1.78"},
+	KindDate:     {"{f}:2026-11 or {f}:7d", "a date like 2026, 2026-11 or 2026-11-05, or a time back from now like 24h, 7d, 2w, 3m or 1y"},
 }
 
-// expected says in words what a kind's value looks like.
-func expected(k Kind) string {
-	switch k {
-	case KindInt:
-		return "a whole number like 30"
-	case KindFloat:
-		return "a number like 7 or 0.5"
-	case KindSeed:
-		return "a seed: a whole number from 0 to 18446744073709551615"
-	case KindSize:
-		return "a size like 500KB, 2MB or 1.5GB"
-	case KindDuration:
-		return "a duration like 90, 30s, 2m, 1h or 1:30"
-	case KindRatio:
-		return "an aspect ratio like 16:9 or 1.78"
-	case KindDate:
-		return "a date like 2026, 2026-11 or 2026-11-05, or a time back from now like 24h, 7d, 2w, 3m or 1y"
-	}
-	return "a value"
+func example(k Kind, name string) string {
+	return strings.ReplaceAll(kindWords[k].example, "{f}", name)
 }
+
+func expected(k Kind) string { return kindWords[k].expected }
 
 // typeTerm checks t.Raw (and the range split) against the field's kind
 // and fills the typed fields. opPos is where an operator would be, v
@@ -119,28 +97,11 @@ func typeTerm(t *Term, spec Spec, name string, opPos, v int, now time.Time) erro
 	}
 	switch spec.Kind {
 	case KindSeed:
-		var l, h *uint64
-		for _, e := range []struct {
-			s   string
-			pos int
-			dst **uint64
-		}{{lo, loPos, &l}, {hi, hiPos, &h}} {
-			if e.s == "" {
-				continue
-			}
-			u, ok := parseSeed(e.s)
-			if !ok {
-				return bad(e.pos, e.s)
-			}
-			*e.dst = &u
-		}
-		if l != nil && h != nil && *l > *h {
-			return reversed()
-		}
 		si := &SeedInterval{}
-		si.Lo, si.Hi, si.LoIncl, si.HiIncl = bounds(t.Op, l, h)
+		var err error
+		si.Lo, si.Hi, si.LoIncl, si.HiIncl, err = ends(t.Op, lo, hi, loPos, hiPos, parseSeed, bad, reversed)
 		t.Seed = si
-		return nil
+		return err
 	case KindDate:
 		var lp, hp period
 		if lo != "" {
@@ -179,28 +140,38 @@ func typeTerm(t *Term, spec Spec, name string, opPos, v int, now time.Time) erro
 		t.Time = ti
 		return nil
 	}
-	var l, h *float64
+	in := &Interval{}
+	var err error
+	in.Lo, in.Hi, in.LoIncl, in.HiIncl, err = ends(t.Op, lo, hi, loPos, hiPos,
+		func(s string) (float64, bool) { return parseNumber(spec.Kind, s) }, bad, reversed)
+	t.Num = in
+	return err
+}
+
+// ends parses the given ends of a value (lo alone for the one-value
+// operators) and turns them and the operator into interval ends.
+func ends[T cmp.Ordered](op Op, lo, hi string, loPos, hiPos int, parse func(string) (T, bool),
+	bad func(pos int, val string) error, reversed func() error) (l, h *T, li, hi2 bool, err error) {
+	var vl, vh *T
 	for _, e := range []struct {
 		s   string
 		pos int
-		dst **float64
-	}{{lo, loPos, &l}, {hi, hiPos, &h}} {
+		dst **T
+	}{{lo, loPos, &vl}, {hi, hiPos, &vh}} {
 		if e.s == "" {
 			continue
 		}
-		f, ok := parseNumber(spec.Kind, e.s)
+		v, ok := parse(e.s)
 		if !ok {
-			return bad(e.pos, e.s)
+			return nil, nil, false, false, bad(e.pos, e.s)
 		}
-		*e.dst = &f
+		*e.dst = &v
 	}
-	if l != nil && h != nil && *l > *h {
-		return reversed()
+	if vl != nil && vh != nil && *vl > *vh {
+		return nil, nil, false, false, reversed()
 	}
-	in := &Interval{}
-	in.Lo, in.Hi, in.LoIncl, in.HiIncl = bounds(t.Op, l, h)
-	t.Num = in
-	return nil
+	l, h, li, hi2 = bounds(op, vl, vh)
+	return l, h, li, hi2, nil
 }
 
 // bounds turns an operator and its value(s) into interval ends: lo is
