@@ -372,6 +372,9 @@ func (l *lexer) word(i int) (string, int, error) {
 // and \\ a literal backslash, any other backslash is kept as typed.
 func (l *lexer) quoted(i int) (string, int, error) {
 	s := l.s
+	if k := strings.IndexAny(s[i+1:], "\"\\"); k >= 0 && s[i+1+k] == '"' {
+		return s[i+1 : i+1+k], i + 2 + k, nil // no escapes: no copy
+	}
 	var b strings.Builder
 	j := i + 1
 	for j < len(s) {
