@@ -50,7 +50,7 @@ const (
 type Error struct {
 	Code  string
 	Pos   int
-	Field string
+	Field string // the term's canonical field; for CodeUnknownField the name as typed; "" outside a term
 	Msg   string
 }
 
@@ -101,7 +101,7 @@ type Term struct {
 	Op     Op
 	Raw    string // value as typed, unquoted ("" for the open low end of a range)
 	Hi     string // OpRange: upper value as typed ("" = open)
-	Quoted bool   // the value was a "quoted phrase"
+	Quoted bool   // the value was a "quoted phrase" (text and path fields only; elsewhere quotes are mere delimiters)
 	Pos    int
 
 	// Num is the numeric interval for KindInt, KindFloat, KindSize (bytes),
@@ -142,7 +142,7 @@ const (
 	KindText     Kind = iota // model:juggernaut — word-prefix / phrase match on that field
 	KindInt                  // steps:30, steps:>=20, steps:20..40
 	KindFloat                // cfg:7, denoise:<0.5
-	KindSeed                 // seed:123456789012345678901 — decimal, up to 64 bits unsigned, exact
+	KindSeed                 // seed:12345678901234567890 — decimal, up to 64 bits unsigned, exact
 	KindSize                 // size:>2MB (B, KB, MB, GB, TB; 1024-based; case-insensitive; decimals allowed)
 	KindDuration             // dur:>30s (s, m, h; "1:30", "1:02:03"; bare number = seconds)
 	KindRatio                // ratio:16:9, ratio:>1 (width/height)
