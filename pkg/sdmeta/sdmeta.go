@@ -84,6 +84,14 @@ const (
 	// FormatTensorArt is TensorArt: a generation_data JSON beside the
 	// ComfyUI graph that ran.
 	FormatTensorArt = "tensorart"
+	// FormatDrawThings is Draw Things (iOS/macOS): XMP with a parameter
+	// JSON in exif:UserComment.
+	FormatDrawThings = "drawthings"
+	// FormatC2PA is a file whose only generation trace is a C2PA Content
+	// Credentials manifest (ChatGPT/OpenAI, Google Gemini, Adobe Firefly):
+	// no prompt or parameters, but who made it and whether an AI model did
+	// (source_metadata.c2pa). Any real parameter text wins over it.
+	FormatC2PA = "c2pa"
 )
 
 // Sources of raw chunks (the media_meta source column).
@@ -157,7 +165,9 @@ func (o Options) wantStealth(c container, col *collector) bool {
 	case o.Stealth:
 		return c == contPNG || c == contWebP
 	case o.StealthAuto:
-		return c == contPNG && col.pngAlpha && !col.any()
+		// A C2PA-signed file comes from a commercial service, which never
+		// writes A1111 stealth info: no pixel decode for it either.
+		return c == contPNG && col.pngAlpha && !col.any() && col.c2pa == nil
 	}
 	return false
 }
