@@ -17,7 +17,7 @@ import (
 // c2pa.actions assertion's digitalSourceType IPTC URI), after the public
 // C2PA specification and enslo/sd-metadata's detector (MIT). Not signed,
 // not valid manifests: only the markers a byte scan reads. Generated into
-// testdata/c2pa by writeC2PAFixtures (SDMETA_WRITE_FIXTURES=1 go test -run
+// testdata/c2pa from c2paFixtures (SDMETA_WRITE_FIXTURES=1 go test -run
 // TestC2PA ./pkg/sdmeta/).
 
 // cborStr is a CBOR text string (major type 3).
@@ -126,22 +126,11 @@ func c2paFixtures() map[string][]byte {
 	}
 }
 
-func writeC2PAFixtures(t *testing.T, dir string) {
-	if err := os.MkdirAll(dir, 0o755); err != nil {
-		t.Fatal(err)
-	}
-	for name, data := range c2paFixtures() {
-		if err := os.WriteFile(filepath.Join(dir, name), data, 0o644); err != nil {
-			t.Fatal(err)
-		}
-	}
-}
-
 // TestC2PA: the manifest summary per vendor and container, FormatC2PA
 // only where no parameters exist.
 func TestC2PA(t *testing.T) {
 	if os.Getenv("SDMETA_WRITE_FIXTURES") == "1" {
-		writeC2PAFixtures(t, filepath.Join("testdata", "c2pa"))
+		writeFixtureFiles(t, filepath.Join("testdata", "c2pa"), c2paFixtures())
 	}
 	file := func(name string) func() (Result, error) {
 		return func() (Result, error) {
@@ -196,18 +185,9 @@ func TestC2PA(t *testing.T) {
 	}
 }
 
-// TestC2PAFixturesCurrent: the committed fixtures are what the generator
-// writes.
+// TestC2PAFixturesCurrent: the committed fixtures are the generator's.
 func TestC2PAFixturesCurrent(t *testing.T) {
-	for name, want := range c2paFixtures() {
-		got, err := os.ReadFile(filepath.Join("testdata", "c2pa", name))
-		if err != nil {
-			t.Fatal(err)
-		}
-		if !bytes.Equal(got, want) {
-			t.Errorf("%s differs from the generator; rebuild with SDMETA_WRITE_FIXTURES=1", name)
-		}
-	}
+	checkFixturesCurrent(t, filepath.Join("testdata", "c2pa"), c2paFixtures())
 }
 
 // TestC2PAHostile: damaged manifests give a partial summary, never a

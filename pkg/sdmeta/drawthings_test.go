@@ -1,9 +1,9 @@
 package sdmeta
 
 import (
+	"bytes"
 	"context"
 	"encoding/xml"
-	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -11,7 +11,7 @@ import (
 )
 
 // Draw Things fixtures (issue #19: the formats enslo/sd-metadata reads).
-// Generated into testdata/drawthings by writeDrawThingsFixtures
+// Generated into testdata/drawthings by drawThingsFixtures
 // (SDMETA_WRITE_FIXTURES=1 go test -run TestDrawThings ./pkg/sdmeta/);
 // testdata/README.md describes them. The XMP layout (xmp:CreatorTool,
 // exif:UserComment and dc:description as rdf:Alt) and the JSON keys (c,
@@ -66,13 +66,28 @@ func drawThingsFixtures() map[string][]byte {
 	}
 }
 
-func writeDrawThingsFixtures(t *testing.T, dir string) {
+// writeFixtureFiles writes generated fixtures (name → bytes) into dir.
+func writeFixtureFiles(t *testing.T, dir string, files map[string][]byte) {
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		t.Fatal(err)
 	}
-	for name, data := range drawThingsFixtures() {
+	for name, data := range files {
 		if err := os.WriteFile(filepath.Join(dir, name), data, 0o644); err != nil {
 			t.Fatal(err)
+		}
+	}
+}
+
+// checkFixturesCurrent fails when a committed fixture in dir is not what
+// its generator writes (so the README's description stays true).
+func checkFixturesCurrent(t *testing.T, dir string, files map[string][]byte) {
+	for name, want := range files {
+		got, err := os.ReadFile(filepath.Join(dir, name))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !bytes.Equal(got, want) {
+			t.Errorf("%s differs from the generator; rebuild with SDMETA_WRITE_FIXTURES=1", name)
 		}
 	}
 }
@@ -121,46 +136,23 @@ func drawThingsCases() []drawThingsCase {
 // fallback, and the JSON without CreatorTool.
 func TestDrawThings(t *testing.T) {
 	if os.Getenv("SDMETA_WRITE_FIXTURES") == "1" {
-		writeDrawThingsFixtures(t, filepath.Join("testdata", "drawthings"))
+		writeFixtureFiles(t, filepath.Join("testdata", "drawthings"), drawThingsFixtures())
 	}
 	for _, c := range drawThingsCases() {
 		t.Run(c.name, func(t *testing.T) {
-			res, err := c.extract()
-			if err != nil {
-				t.Fatal(err)
-			}
-			misses, _ := variantFields(res, c.want)
-			for _, m := range misses {
-				t.Error(m)
-			}
+			res := checkGolden(t, c.extract, c.want, c.loras, c.settings)
 			if res.PromptRaw != c.promptRaw {
 				t.Errorf("prompt_raw %q, want %q", res.PromptRaw, c.promptRaw)
-			}
-			if fmt.Sprint(loraStrings(res.Loras)) != fmt.Sprint(c.loras) {
-				t.Errorf("loras %v, want %v", loraStrings(res.Loras), c.loras)
-			}
-			for k, v := range c.settings {
-				if got := toString(res.SamplerSettings[k]); got != v {
-					t.Errorf("sampler_settings[%q] = %q, want %q", k, got, v)
-				}
 			}
 			checkResult(t, res)
 		})
 	}
 }
 
-// TestDrawThingsFixturesCurrent: the committed fixtures are what the
-// generator writes (so the README's description stays true).
+// TestDrawThingsFixturesCurrent: the committed fixtures are the
+// generator's.
 func TestDrawThingsFixturesCurrent(t *testing.T) {
-	for name, want := range drawThingsFixtures() {
-		got, err := os.ReadFile(filepath.Join("testdata", "drawthings", name))
-		if err != nil {
-			t.Fatal(err)
-		}
-		if string(got) != string(want) {
-			t.Errorf("%s differs from the generator; rebuild with SDMETA_WRITE_FIXTURES=1", name)
-		}
-	}
+	checkFixturesCurrent(t, filepath.Join("testdata", "drawthings"), drawThingsFixtures())
 }
 
 // TestNovelAINotDrawThings: NovelAI's Comment JSON has "uc" and "scale"
