@@ -2,9 +2,11 @@
 // ends embed in their output files: A1111/Forge/reForge/SD.Next parameter
 // text (and the Forge classic/neo/EasyReforge builds), ComfyUI prompt and
 // workflow graphs, NovelAI, InvokeAI, Fooocus, RuinedFooocus, SwarmUI,
-// EasyDiffusion, Hugging Face Space, TensorArt and Civitai data (infotext
-// and generator graphs), from PNG tEXt/zTXt/iTXt chunks, JPEG EXIF/COM/XMP,
-// WebP EXIF/XMP, A1111 "stealth" alpha-channel info and video container tags.
+// EasyDiffusion, Hugging Face Space, TensorArt, Draw Things and Civitai
+// data (infotext and generator graphs), from PNG tEXt/zTXt/iTXt chunks
+// (XMP packets included), JPEG EXIF/COM/XMP, WebP EXIF/XMP, A1111
+// "stealth" alpha-channel info and video container tags; and it detects
+// C2PA Content Credentials (PNG caBX, JPEG APP11, WebP C2PA).
 //
 // The package is pure Go and never touches the database; Result is shaped
 // like the prompts table so that storing it is a straight copy. Every reader
