@@ -243,7 +243,6 @@ func searchTable(t *testing.T, r *sql.DB) map[string][]int64 {
 		{"retagged", true},   // a tag renamed after the fold
 		{"sharpmodel", true}, // models changed after the fold
 		{"glowlora", true},
-
 	}
 	for _, qc := range queries {
 		for _, scope := range []string{"any", "path", "title", "caption", "prompt"} {
