@@ -301,6 +301,25 @@ func fillGenBench(ctx context.Context, b *testing.B, w *sql.DB) {
 	b.Logf("generation parameters and tags present after %v", time.Since(start).Round(time.Millisecond))
 }
 
+// measure runs fn as the benchmark loop and reports its p50/p95 and the
+// process CPU time per call (on a shared, loaded machine the wall time
+// mostly measures the wait for a core).
+func measure(b *testing.B, fn func() error) {
+	var lat []time.Duration
+	cpu0 := cpuTime(b)
+	for b.Loop() {
+		start := time.Now()
+		if err := fn(); err != nil {
+			b.Fatal(err)
+		}
+		lat = append(lat, time.Since(start))
+	}
+	reportPercentiles(b, lat)
+	if len(lat) > 0 {
+		b.ReportMetric(float64((cpuTime(b)-cpu0).Microseconds())/1000/float64(len(lat)), "cpu-ms/op")
+	}
+}
+
 // reportPercentiles adds p50/p95 of the per-iteration latencies.
 func reportPercentiles(b *testing.B, lat []time.Duration) {
 	if len(lat) == 0 {
@@ -342,36 +361,94 @@ func BenchmarkFacets(b *testing.B) {
 	} {
 		f := ParseFilter(c.q, false)
 		b.Run(c.name, func(b *testing.B) {
-			var lat []time.Duration
-			for b.Loop() {
-				start := time.Now()
+			measure(b, func() error {
 				res, err := ComputeFacets(ctx, r, f, now)
-				if err != nil {
-					b.Fatal(err)
+				if err == nil && len(res.Facets) == 0 {
+					err = fmt.Errorf("no facets")
 				}
-				lat = append(lat, time.Since(start))
-				if len(res.Facets) == 0 {
-					b.Fatal("no facets")
-				}
-			}
-			reportPercentiles(b, lat)
+				return err
+			})
 		})
 	}
 	// The alternative for the default list: an index-only GROUP BY over
 	// the whole library (exact, but blind to the NSFW and deleted filters).
 	b.Run("IndexGroupByModel", func(b *testing.B) {
-		var lat []time.Duration
-		for b.Loop() {
-			start := time.Now()
+		measure(b, func() error {
 			rows, err := r.QueryContext(ctx, `SELECT model, count(*) AS c FROM media_gen GROUP BY model ORDER BY c DESC LIMIT 8`)
 			if err != nil {
-				b.Fatal(err)
+				return err
 			}
 			for rows.Next() {
 			}
 			rows.Close()
-			lat = append(lat, time.Since(start))
+			return rows.Err()
+		})
+	})
+}
+
+// BenchmarkRefold measures what schema 0306 leaves to webui at 1M media:
+// every media marked and the index empty (as the migration leaves it),
+// text searches meanwhile (marked media by the LIKE reference), then
+// FoldAll in webui's batches. Run with -benchtime 1x on SV_BENCH_DB.
+func BenchmarkRefold(b *testing.B) {
+	ctx := context.Background()
+	path := os.Getenv("SV_BENCH_DB")
+	if path == "" {
+		b.Skip("SV_BENCH_DB names the generated library")
+	}
+	migrateBenchDB(ctx, b, path)
+	w, err := db.Open(ctx, db.Options{Path: path})
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer w.Close()
+	r, err := db.OpenReadOnly(ctx, db.Options{Path: path})
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer r.Close()
+	markAll := func(b *testing.B) {
+		if _, err := w.ExecContext(ctx, `DELETE FROM media_fts; INSERT OR IGNORE INTO media_fts_pending(media_id) SELECT id FROM media`); err != nil {
+			b.Fatal(err)
 		}
-		reportPercentiles(b, lat)
+	}
+	now := int64(1767225600)
+	b.Run("MarkAll", func(b *testing.B) {
+		for b.Loop() {
+			markAll(b)
+		}
+	})
+	for _, c := range []struct {
+		name string
+		q    url.Values
+	}{
+		{"ListWhileMarked", url.Values{"q": {"dragon"}}},
+		{"ListWhileMarkedSortRating", url.Values{"q": {"dragon"}, "sort": {"rating"}}},
+		{"ListWhileMarkedModel", url.Values{"q": {"juggernautxl"}}},
+	} {
+		f := ParseFilter(c.q, true)
+		b.Run(c.name, func(b *testing.B) {
+			for b.Loop() {
+				if _, err := List(ctx, r, f, Page{}, now); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
+	}
+	b.Run("FoldAll", func(b *testing.B) {
+		for b.Loop() {
+			b.StopTimer()
+			if current, err := indexCurrent(ctx, w); err != nil {
+				b.Fatal(err)
+			} else if current {
+				markAll(b) // a second iteration
+			}
+			b.StartTimer()
+			n, err := ftsindex.FoldAll(ctx, w, ftsindex.DefaultBatch)
+			if err != nil {
+				b.Fatal(err)
+			}
+			b.ReportMetric(float64(n), "media")
+		}
 	})
 }

@@ -279,9 +279,15 @@ func searchTable(t *testing.T, r *sql.DB) map[string][]int64 {
 func modeIDs(t *testing.T, r *sql.DB, f Filter, mode textMode) []int64 {
 	t.Helper()
 	where, args := f.where(testNow, mode)
-	rows, err := r.Query("SELECT m.id FROM media m WHERE "+where+" ORDER BY m.id", args...)
+	return queryIDs(t, r, "SELECT m.id FROM media m WHERE "+where+" ORDER BY m.id", args...)
+}
+
+// queryIDs runs a query of ids.
+func queryIDs(t *testing.T, r *sql.DB, q string, args ...any) []int64 {
+	t.Helper()
+	rows, err := r.Query(q, args...)
 	if err != nil {
-		t.Fatal(err)
+		t.Fatalf("%s: %v", q, err)
 	}
 	defer rows.Close()
 	var out []int64
@@ -584,23 +590,7 @@ func TestFTSMatchIDs(t *testing.T) {
 	w, r := newSearchDB(t, 200)
 	foldAll(t, w)
 	staleEdits(t, w)
-	idsOf := func(q string, args ...any) []int64 {
-		t.Helper()
-		rows, err := r.Query(q, args...)
-		if err != nil {
-			t.Fatalf("%s: %v", q, err)
-		}
-		defer rows.Close()
-		var out []int64
-		for rows.Next() {
-			var id int64
-			if err := rows.Scan(&id); err != nil {
-				t.Fatal(err)
-			}
-			out = append(out, id)
-		}
-		return out
-	}
+	idsOf := func(q string, args ...any) []int64 { t.Helper(); return queryIDs(t, r, q, args...) }
 	cases := []struct {
 		column string
 		words  []query.Text
