@@ -9,8 +9,10 @@ import (
 	"regexp"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/localsupervisor/supervisor/pkg/catalog"
+	"github.com/localsupervisor/supervisor/pkg/svtime"
 )
 
 type facetsResp struct {
@@ -89,6 +91,16 @@ func TestFacetsJSON(t *testing.T) {
 	if err != nil || u.Path != "/mediadb.php" || u.Query().Get("q") != `sampler:"DPM++ 2M Karras"` || u.Query().Get("type") != "image" ||
 		u.Query().Get("sort") != "rating" || v.Term != `sampler:"DPM++ 2M Karras"` || v.Active {
 		t.Fatalf("facet value %+v", v)
+	}
+	// The panel is reused for facetCacheTTL (whatever the list's order).
+	exec(`UPDATE media_gen SET model = 'ponyDiffusion' WHERE model = 'juggernautXL_v9'`)
+	if s := summary(get("/api/facets?type=image&sort=size")); s != want {
+		t.Fatalf("cached facets %s", s)
+	}
+	clock := f.srv.clock.(*svtime.FixedClock)
+	clock.T = clock.T.Add(facetCacheTTL + time.Second)
+	if s := summary(get(target)); !strings.HasPrefix(s, "model(Models):ponyDiffusion=5 ") {
+		t.Fatalf("facets after the cache time %s", s)
 	}
 	// German labels; a query matching nothing says so in a note.
 	c.hdr.Set("Accept-Language", "de")
