@@ -8,12 +8,14 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+	"strings"
 	"testing"
 	"time"
 
 	"github.com/localsupervisor/supervisor/pkg/catalog/catalogtest"
 	"github.com/localsupervisor/supervisor/pkg/catalog/ftsindex"
 	"github.com/localsupervisor/supervisor/pkg/db"
+	"github.com/localsupervisor/supervisor/schema"
 )
 
 // BenchmarkList generates 1,000,000 media with prompts and titles
@@ -407,8 +409,15 @@ func BenchmarkRefold(b *testing.B) {
 		b.Fatal(err)
 	}
 	defer r.Close()
+	// The table part of migration 0306 (drop, create, mark every media);
+	// a DELETE of the index rows instead costs a minute at 1M.
+	text, err := schema.FS.ReadFile("0306_media_fts_params.sql")
+	if err != nil {
+		b.Fatal(err)
+	}
+	tablePart, _, _ := strings.Cut(string(text), "DROP TRIGGER")
 	markAll := func(b *testing.B) {
-		if _, err := w.ExecContext(ctx, `DELETE FROM media_fts; INSERT OR IGNORE INTO media_fts_pending(media_id) SELECT id FROM media`); err != nil {
+		if _, err := w.ExecContext(ctx, tablePart); err != nil {
 			b.Fatal(err)
 		}
 	}
