@@ -34,6 +34,8 @@ func (s *Server) handleList(w http.ResponseWriter, r *http.Request) {
 	}
 	data := map[string]any{
 		"Filter": f, "Query": f.Values(), "QS": f.Values().Encode(), "Result": res, "Chips": f.Chips(), "Title": "list.title",
+		// The facet panel loads after the page (facets.go).
+		"FacetsURL": "/api/facets?" + f.Values().Encode(),
 	}
 	switch {
 	case res.Next == nil && res.Prev == nil && f.Page == 1:

@@ -68,6 +68,37 @@
       .catch(function () {});
   }
 
+  // ---- media list: the facets (top models, samplers, LoRAs, tags and
+  // software of the current query) arrive after the cards; a value links
+  // to the list with its term added to the search (or, when the search
+  // has it already, removed) ----
+  var facetsEl = document.getElementById('facets');
+  if (facetsEl && facetsEl.dataset.facetsUrl) {
+    var facetBody = document.getElementById('facet-body'), facetBox = document.getElementById('facets-box');
+    // Narrow screens show the panel above the cards: folded until asked.
+    if (facetBox && window.matchMedia && window.matchMedia('(max-width: 800px)').matches) facetBox.open = false;
+    var facetFail = function (msg) { facetBody.textContent = ''; facetBody.appendChild(el('p', 'hint', msg || facetsEl.dataset.error)); };
+    fetch(facetsEl.dataset.facetsUrl, {credentials: 'same-origin', headers: {'Accept': 'application/json'}})
+      .then(function (r) { return r.json(); })
+      .then(function (r) {
+        if (!r.ok) { facetFail(r.error); return; }
+        facetBody.textContent = '';
+        (r.facets || []).forEach(function (f) {
+          var sec = el('section', 'facet'), ul = el('ul');
+          sec.dataset.field = f.field;
+          sec.appendChild(el('h3', null, f.label));
+          f.values.forEach(function (v) {
+            var li = el('li'), a = el('a', 'facet-link' + (v.active ? ' active' : ''), v.value);
+            a.href = v.url; a.dataset.term = v.term; a.title = v.active ? facetsEl.dataset.remove : v.term;
+            li.appendChild(a); li.appendChild(el('span', 'n', v.text)); ul.appendChild(li);
+          });
+          sec.appendChild(ul); facetBody.appendChild(sec);
+        });
+        if (r.note) facetBody.appendChild(el('p', 'hint', r.note));
+      })
+      .catch(function () { facetFail(); });
+  }
+
   // ---- media list: infinite scroll, keyboard, selection, bulk ----
   var grid = document.getElementById('grid');
   var cards = function () { return Array.prototype.slice.call(document.querySelectorAll('.card[data-id]')); };
