@@ -41,9 +41,9 @@ const (
 	CodeNotMember    = "collection_not_member"
 	CodeQueryInvalid = "saved_query_invalid"
 	CodeTooMany      = "collection_too_many_media"
-	// CodeMediaNotFound is media's own code: adding an id without a media
-	// row is refused as a whole, naming the ids.
-	CodeMediaNotFound = media.CodeNotFound
+	// CodeMediaMissing: adding an id without a media row is refused as a
+	// whole, naming the ids.
+	CodeMediaMissing = "collection_media_missing"
 )
 
 // Limits.
@@ -380,7 +380,7 @@ func Add(ctx context.Context, d *sql.DB, id int64, mediaIDs []int64, by Actor) (
 			}
 		}
 		if len(missing) > 0 {
-			return nil, reason.Newf(CodeMediaNotFound, "no media with id %v", missing).With("media_ids", missing)
+			return nil, reason.Newf(CodeMediaMissing, "no media with id %v", missing).With("media_ids", missing)
 		}
 		var pos int64
 		if err := tx.QueryRowContext(ctx, `SELECT COALESCE(MAX(position), 0) FROM collection_media WHERE collection_id = ?`, id).Scan(&pos); err != nil {

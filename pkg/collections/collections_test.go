@@ -107,7 +107,7 @@ func TestLifecycle(t *testing.T) {
 	}
 	// An unknown media id refuses the whole add.
 	_, err = Add(ctx, d, c.ID, []int64{m[4], 9999}, by)
-	wantCode(t, err, CodeMediaNotFound)
+	wantCode(t, err, CodeMediaMissing)
 	if got := order(t, d, c.ID); len(got) != 4 {
 		t.Fatalf("partial add: %v", got)
 	}
