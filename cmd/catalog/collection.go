@@ -179,7 +179,7 @@ func collectionCommand() *cli.Command {
 				ArgsUsage: "--to N|--by N ID|NAME MEDIA_ID...", Flags: []cli.Flag{&cli.IntFlag{Name: "to"}, &cli.IntFlag{Name: "by"}},
 				Action: collectionEnv(move)},
 			{Name: "show", Usage: "list an album's media in order", ArgsUsage: "[--json] [--limit N] ID|NAME",
-				Flags: []cli.Flag{jsonFlag, &cli.IntFlag{Name: "limit", Value: 1000, Usage: "at most this many media"}},
+				Flags:  []cli.Flag{jsonFlag, &cli.IntFlag{Name: "limit", Value: 1000, Usage: "at most this many media"}},
 				Action: collectionEnv(show)},
 		},
 	}
