@@ -37,6 +37,7 @@ const (
 	CodeNotFound     = "collection_not_found"
 	CodeNameTaken    = "collection_name_taken"
 	CodeNameInvalid  = "collection_name_invalid"
+	CodeDescTooLong  = "collection_description_too_long"
 	CodeNotManual    = "collection_not_manual"
 	CodeNotMember    = "collection_not_member"
 	CodeQueryInvalid = "saved_query_invalid"
@@ -178,7 +179,7 @@ func ValidateName(name string) (string, error) {
 func validDescription(s string) (string, error) {
 	s = strings.TrimSpace(s)
 	if !utf8.ValidString(s) || utf8.RuneCountInString(s) > MaxDescriptionRunes {
-		return "", reason.Newf(CodeNameInvalid, "the description is longer than %d characters", MaxDescriptionRunes)
+		return "", reason.Newf(CodeDescTooLong, "the description is longer than %d characters", MaxDescriptionRunes)
 	}
 	return s, nil
 }

@@ -92,6 +92,7 @@ func TestLifecycle(t *testing.T) {
 		t.Fatal(err)
 	}
 	wantCode(t, Rename(ctx, d, 999, "x", by), CodeNotFound)
+	wantCode(t, Describe(ctx, d, c.ID, strings.Repeat("d", MaxDescriptionRunes+1), by), CodeDescTooLong)
 
 	// Add keeps the order given; a second add of members only appends new ones.
 	r, err := Add(ctx, d, c.ID, []int64{m[2], m[0], m[1]}, by)

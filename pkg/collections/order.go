@@ -69,10 +69,10 @@ func errNotMember(ids []int64) error {
 	return reason.Newf(CodeNotMember, "media %v are not in this collection", ids).With("media_ids", ids)
 }
 
-// MoveTo moves the given members, keeping their relative order, so the
-// first of them lands at 1-based position to (to <= 0 or past the end:
-// the end).
-func MoveTo(ctx context.Context, d *sql.DB, id int64, mediaIDs []int64, to int, by Actor) error {
+// rearrange runs place over an album's order and the selected members
+// (all of which must be members) and writes the order it returns.
+func rearrange(ctx context.Context, d *sql.DB, id int64, mediaIDs []int64, by Actor, details map[string]any,
+	place func(order []int64, sel map[int64]bool) []int64) error {
 	if err := checkBatch(mediaIDs); err != nil {
 		return err
 	}
@@ -88,6 +88,17 @@ func MoveTo(ctx context.Context, d *sql.DB, id int64, mediaIDs []int64, to int, 
 		if err != nil {
 			return nil, err
 		}
+		n, err := reorder(ctx, tx, id, place(order, sel), old)
+		details["media_ids"], details["changed"] = mediaIDs, n
+		return details, err
+	})
+}
+
+// MoveTo moves the given members, keeping their relative order, so the
+// first of them lands at 1-based position to (to <= 0 or past the end:
+// the end).
+func MoveTo(ctx context.Context, d *sql.DB, id int64, mediaIDs []int64, to int, by Actor) error {
+	return rearrange(ctx, d, id, mediaIDs, by, map[string]any{"to": to}, func(order []int64, sel map[int64]bool) []int64 {
 		var moved, rest []int64
 		for _, m := range order {
 			if sel[m] {
@@ -100,9 +111,7 @@ func MoveTo(ctx context.Context, d *sql.DB, id int64, mediaIDs []int64, to int, 
 		if to <= 0 || at > len(rest) {
 			at = len(rest)
 		}
-		next := slices.Concat(rest[:at], moved, rest[at:])
-		n, err := reorder(ctx, tx, id, next, old)
-		return map[string]any{"media_ids": mediaIDs, "to": to, "changed": n}, err
+		return slices.Concat(rest[:at], moved, rest[at:])
 	})
 }
 
@@ -110,23 +119,8 @@ func MoveTo(ctx context.Context, d *sql.DB, id int64, mediaIDs []int64, to int, 
 // a member stops at the edge or behind another moved member, so a block of
 // selected members moves together.
 func Shift(ctx context.Context, d *sql.DB, id int64, mediaIDs []int64, delta int, by Actor) error {
-	if err := checkBatch(mediaIDs); err != nil {
-		return err
-	}
-	return write(ctx, d, id, by, "collection_move", func(tx *sql.Tx, c Collection) (map[string]any, error) {
-		if err := manual(c); err != nil {
-			return nil, err
-		}
-		order, old, err := members(ctx, tx, id)
-		if err != nil {
-			return nil, err
-		}
-		sel, err := selection(order, mediaIDs)
-		if err != nil {
-			return nil, err
-		}
-		steps := min(max(delta, -delta), len(order))
-		for range steps {
+	return rearrange(ctx, d, id, mediaIDs, by, map[string]any{"delta": delta}, func(order []int64, sel map[int64]bool) []int64 {
+		for range min(max(delta, -delta), len(order)) {
 			if delta < 0 {
 				for i := 1; i < len(order); i++ {
 					if sel[order[i]] && !sel[order[i-1]] {
@@ -141,8 +135,7 @@ func Shift(ctx context.Context, d *sql.DB, id int64, mediaIDs []int64, delta int
 				}
 			}
 		}
-		n, err := reorder(ctx, tx, id, order, old)
-		return map[string]any{"media_ids": mediaIDs, "delta": delta, "changed": n}, err
+		return order
 	})
 }
 
