@@ -255,6 +255,25 @@ func TestOrderMoves(t *testing.T) {
 	if want := ix(5, 4, 0, 3, 2, 1); !slices.Equal(seen, want) {
 		t.Fatalf("pages %v, want %v", seen, want)
 	}
+	// Neighbours in the album's order (5, 4, 0, 3, 2, 1), the adult m[5]
+	// skipped without adult.
+	for _, tc := range []struct {
+		m           int
+		adult       bool
+		prev, next  int64
+		wantsMember bool
+	}{
+		{0, true, m[4], m[3], true}, {4, true, m[5], m[0], true}, {4, false, 0, m[0], true}, {1, true, m[2], 0, true},
+	} {
+		prev, next, member, err := Neighbours(ctx, d, c.ID, m[tc.m], tc.adult)
+		if err != nil || prev != tc.prev || next != tc.next || member != tc.wantsMember {
+			t.Fatalf("neighbours of m[%d] (adult %v): %d %d %v %v", tc.m, tc.adult, prev, next, member, err)
+		}
+	}
+	other, _ := Create(ctx, d, "Other", "", "", by)
+	if _, _, member, err := Neighbours(ctx, d, other.ID, m[0], true); member || err != nil {
+		t.Fatalf("non-member: %v %v", member, err)
+	}
 	p, err := Items(ctx, d, c.ID, catalog.Page{Limit: 10}, false)
 	if err != nil || len(p.Cards) != 5 || slices.ContainsFunc(p.Cards, func(c catalog.Card) bool { return c.ID == m[5] }) {
 		t.Fatalf("without adult: %d cards %v", len(p.Cards), err)

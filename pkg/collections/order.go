@@ -3,6 +3,7 @@ package collections
 import (
 	"context"
 	"database/sql"
+	"errors"
 	"fmt"
 	"slices"
 
@@ -217,4 +218,41 @@ func Items(ctx context.Context, q *sql.DB, id int64, pg catalog.Page, adult bool
 	}
 	res.Cards, err = catalog.CardsByID(ctx, q, ids)
 	return res, err
+}
+
+// Neighbours returns the media before and after mediaID in an album's order
+// (0 when there is none), so the detail page opened from an album steps
+// through the album; member is false when mediaID is not in it. Adult
+// media are skipped unless adult.
+func Neighbours(ctx context.Context, q db.Execer, id, mediaID int64, adult bool) (prev, next int64, member bool, err error) {
+	var pos int64
+	err = q.QueryRowContext(ctx, `SELECT position FROM collection_media WHERE collection_id = ? AND media_id = ?`, id, mediaID).Scan(&pos)
+	if errors.Is(err, sql.ErrNoRows) {
+		return 0, 0, false, nil
+	}
+	if err != nil {
+		return 0, 0, false, fmt.Errorf("album neighbours: %w", db.Classify(err))
+	}
+	gate := ""
+	if !adult {
+		gate = ` AND m.has_nsfw = 0`
+	}
+	one := func(cmp, dir string) (int64, error) {
+		var n int64
+		err := q.QueryRowContext(ctx, `SELECT cm.media_id FROM collection_media cm JOIN media m ON m.id = cm.media_id
+			WHERE cm.collection_id = ? AND (cm.position, cm.media_id) `+cmp+` (?, ?)`+gate+`
+			ORDER BY cm.position `+dir+`, cm.media_id `+dir+` LIMIT 1`, id, pos, mediaID).Scan(&n)
+		if errors.Is(err, sql.ErrNoRows) {
+			return 0, nil
+		}
+		if err != nil {
+			return 0, fmt.Errorf("album neighbours: %w", db.Classify(err))
+		}
+		return n, nil
+	}
+	if prev, err = one("<", "DESC"); err != nil {
+		return 0, 0, true, err
+	}
+	next, err = one(">", "ASC")
+	return prev, next, true, err
 }

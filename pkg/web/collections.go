@@ -107,7 +107,7 @@ func (s *Server) handleCollection(w http.ResponseWriter, r *http.Request) {
 		http.Redirect(w, r, savedURL(c), http.StatusSeeOther)
 		return
 	}
-	data := map[string]any{"C": c, "Items": items, "Title": "coll.album", "Msg": s.banner(r),
+	data := map[string]any{"C": c, "Items": items, "Title": "coll.album", "Msg": s.banner(r), "CardQS": albumQS(c.ID),
 		"Query": url.Values{"id": {strconv.FormatInt(c.ID, 10)}}}
 	if items.Next != nil {
 		data["NextCursor"] = items.Next.String()
@@ -130,11 +130,39 @@ func (s *Server) handleCollectionJSON(w http.ResponseWriter, r *http.Request) {
 		s.fail(w, r, http.StatusBadRequest, collections.CodeNotManual, nil)
 		return
 	}
-	resp := map[string]any{"ok": true, "items": cardsJSON(items.Cards, "")}
+	resp := map[string]any{"ok": true, "items": cardsJSON(items.Cards, albumQS(c.ID))}
 	if items.Next != nil {
 		resp["next"] = items.Next.String()
 	}
 	writeJSON(w, http.StatusOK, resp)
+}
+
+// albumQS is the query a card of an album carries to its detail page
+// (albumContext).
+func albumQS(id int64) string { return "album=" + strconv.FormatInt(id, 10) }
+
+// detailAlbum is the album a detail page was opened from.
+type detailAlbum struct {
+	prev, next int64
+	qs, back   string
+}
+
+// albumContext reads ?album= on a detail page: its neighbours in the
+// album's order and the way back to it. A media that is not (any more) in
+// the album falls back to the list's context.
+func (s *Server) albumContext(ctx context.Context, r *http.Request, mediaID int64) (detailAlbum, bool) {
+	id, ok := parseID(r.URL.Query().Get("album"))
+	if !ok {
+		return detailAlbum{}, false
+	}
+	prev, next, member, err := collections.Neighbours(ctx, s.rdb, id, mediaID, info(r).sess.Adult)
+	if err != nil {
+		s.log.Warn().Err(err).Int64("collection_id", id).Msg("album neighbours not loaded")
+	}
+	if err != nil || !member {
+		return detailAlbum{}, false
+	}
+	return detailAlbum{prev: prev, next: next, qs: albumQS(id), back: collectionURL(id)}, true
 }
 
 // parseIDs reads comma- or space-separated media ids (ids=, else

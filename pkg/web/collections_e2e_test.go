@@ -137,6 +137,15 @@ func TestBrowserCollections(t *testing.T) {
 	if !strings.Contains(panel, "Trip to the sea") {
 		t.Fatalf("detail collections panel %q", panel)
 	}
+	// Opened from the album, the detail page steps through the album.
+	var back, next string
+	run("album context",
+		chromedp.AttributeValue(`#back-to-list`, "href", &back, nil, chromedp.ByQuery),
+		chromedp.AttributeValue(`#next-media`, "href", &next, nil, chromedp.ByQuery),
+	)
+	if !strings.HasSuffix(back, "/collection?id=1") || !strings.Contains(next, "id="+p[2]+"&album=1") {
+		t.Fatalf("detail from the album: back %q next %q, want the album and media %s", back, next, p[2])
+	}
 
 	// Save the list's search; it opens as the list with its name.
 	var head string

@@ -121,6 +121,16 @@ func TestCollectionsWeb(t *testing.T) {
 		t.Fatalf("album json: %d %s", rec.Code, rec.Body.String())
 	}
 
+	// A detail page opened from the album steps through the album and
+	// leads back to it.
+	rec = c.do("GET", fmt.Sprintf("/media_view.php?id=%d&album=%s", ids[2], best), nil)
+	if body := rec.Body.String(); rec.Code != 200 ||
+		!strings.Contains(body, fmt.Sprintf(`id="prev-media" rel="prev" href="/media_view.php?id=%d&amp;album=%s"`, ids[3], best)) ||
+		!strings.Contains(body, fmt.Sprintf(`id="next-media" rel="next" href="/media_view.php?id=%d&amp;album=%s"`, ids[1], best)) ||
+		!strings.Contains(body, `id="back-to-list" href="/collection?id=`+best+`"`) {
+		t.Fatalf("detail in album context: %d", rec.Code)
+	}
+
 	// The detail page lists the media's albums with a remove button.
 	rec = c.do("GET", fmt.Sprintf("/media_view.php?id=%d", ids[0]), nil)
 	if body := rec.Body.String(); rec.Code != 200 || !strings.Contains(body, `id="collections"`) || !strings.Contains(body, ">Best of</a>") ||

@@ -81,7 +81,12 @@ func (s *Server) handleDetail(w http.ResponseWriter, r *http.Request) {
 	// the page, so prev/next, "back to list" and the redirect after an
 	// action stay in the list the person came from.
 	qs := f.Values().Encode()
-	s.render(w, r, "detail", map[string]any{
+	backURL := listURL(qs)
+	if a, ok := s.albumContext(ctx, r, id); ok {
+		// Opened from an album: prev/next and "back" stay in the album.
+		prev, next, qs, backURL = a.prev, a.next, a.qs, a.back
+	}
+	s.render(w, r, "detail", map[string]any{"BackURL": backURL,
 		"D": d, "M": d.Media, "Prev": prev, "Next": next, "QS": qs, "SelfURL": mediaURL(id, qs), "ShowID": showID,
 		"Variant": variant, "Sections": sections, "Diffs": diffs, "Msg": s.banner(r),
 		"DisplayTitle": d.DisplayTitle(), "Title": "detail.title",
