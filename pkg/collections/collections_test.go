@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/localsupervisor/supervisor/pkg/catalog"
+	"github.com/localsupervisor/supervisor/pkg/db"
 	"github.com/localsupervisor/supervisor/pkg/db/dbtest"
 	"github.com/localsupervisor/supervisor/pkg/media"
 	"github.com/localsupervisor/supervisor/pkg/reason"
@@ -299,4 +300,42 @@ func TestSavedSearch(t *testing.T) {
 	// Collections and saved searches share the name space.
 	_, err = Create(ctx, d, "juggernaut AT cfg 7", "", "", by)
 	wantCode(t, err, CodeNameTaken)
+}
+
+// TestOriginalDatabase: collections the original's schema holds (no
+// position, added_at, updated_at or query) survive the upgrade as albums
+// in id order, and new members go after them.
+func TestOriginalDatabase(t *testing.T) {
+	ctx := context.Background()
+	path := dbtest.OpenLegacy(t, filepath.Join(t.TempDir(), "local.sqlite"),
+		`INSERT INTO media (id, path, type, source, filesize, hash, created_at, imported_at, rating, has_nsfw, status)
+		 VALUES (1, 'D:/lib/a.png', 'image', 'import', 1, 'a', '2024-03-01T12:00:00+01:00', '2024-03-02T08:00:00+01:00', 0, 0, 'active'),
+		        (2, 'D:/lib/b.png', 'image', 'import', 1, 'b', '2024-03-01T12:00:00+01:00', '2024-03-02T08:00:00+01:00', 0, 0, 'active'),
+		        (3, 'D:/lib/c.png', 'image', 'import', 1, 'c', '2024-03-01T12:00:00+01:00', '2024-03-02T08:00:00+01:00', 0, 0, 'active')`,
+		`INSERT INTO collections (id, name, description, created_at) VALUES (7, 'Old album', NULL, '2024-03-05T10:00:00+01:00')`,
+		`INSERT INTO collection_media (collection_id, media_id) VALUES (7, 2), (7, 1)`)
+	d, err := db.Open(ctx, db.Options{Path: path})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer d.Close()
+	if _, err := db.Migrate(ctx, d, db.MigrateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	c, err := Resolve(ctx, d, "Old album")
+	if err != nil || c.Saved || c.Count != 2 {
+		t.Fatalf("old album: %+v %v", c, err)
+	}
+	if _, err := Add(ctx, d, c.ID, []int64{3}, Actor{At: at}); err != nil {
+		t.Fatal(err)
+	}
+	if got := order(t, d, c.ID); !slices.Equal(got, []int64{1, 2, 3}) {
+		t.Fatalf("order %v", got)
+	}
+	if err := Shift(ctx, d, c.ID, []int64{3}, -2, Actor{At: at}); err != nil {
+		t.Fatal(err)
+	}
+	if got := order(t, d, c.ID); !slices.Equal(got, []int64{3, 1, 2}) {
+		t.Fatalf("order after shift %v", got)
+	}
 }
