@@ -111,6 +111,25 @@ func List(ctx context.Context, q db.Execer) ([]Collection, error) {
 	return out, nil
 }
 
+// AlbumNames returns up to limit album names by name, without counting
+// members: the list page offers them to every admin page view.
+func AlbumNames(ctx context.Context, q db.Execer, limit int) ([]string, error) {
+	rows, err := q.QueryContext(ctx, `SELECT name FROM collections WHERE query IS NULL ORDER BY name COLLATE NOCASE LIMIT ?`, limit)
+	if err != nil {
+		return nil, fmt.Errorf("album names: %w", db.Classify(err))
+	}
+	defer rows.Close()
+	var names []string
+	for rows.Next() {
+		var n string
+		if err := rows.Scan(&n); err != nil {
+			return nil, fmt.Errorf("album names: %w", db.Classify(err))
+		}
+		names = append(names, n)
+	}
+	return names, rows.Err()
+}
+
 // Get returns one collection by id.
 func Get(ctx context.Context, q db.Execer, id int64) (Collection, error) {
 	c, err := scanOne(q.QueryRowContext(ctx, `SELECT `+selectCols+` FROM collections c WHERE c.id = ?`, id))

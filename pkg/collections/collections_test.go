@@ -297,6 +297,12 @@ func TestSavedSearch(t *testing.T) {
 	if err != nil || len(all) != 1 {
 		t.Fatalf("list: %+v %v", all, err)
 	}
+	if _, err := Create(ctx, d, "zebra album", "", "", by); err != nil {
+		t.Fatal(err)
+	}
+	if names, err := AlbumNames(ctx, d, 10); err != nil || !slices.Equal(names, []string{"zebra album"}) {
+		t.Fatalf("album names (saved searches left out): %v %v", names, err)
+	}
 	// Collections and saved searches share the name space.
 	_, err = Create(ctx, d, "juggernaut AT cfg 7", "", "", by)
 	wantCode(t, err, CodeNameTaken)

@@ -277,16 +277,10 @@ func (s *Server) albumNames(ctx context.Context, admin bool) []string {
 	if !admin {
 		return nil
 	}
-	all, err := collections.List(ctx, s.rdb)
+	// A bounded suggestion list; any other name can still be typed.
+	names, err := collections.AlbumNames(ctx, s.rdb, 500)
 	if err != nil {
 		s.log.Warn().Err(err).Msg("collection names not loaded")
-		return nil
-	}
-	var names []string
-	for _, c := range all {
-		if !c.Saved {
-			names = append(names, c.Name)
-		}
 	}
 	return names
 }
