@@ -163,6 +163,14 @@ func TestCollectionsWeb(t *testing.T) {
 		t.Fatalf("save search: %d %s", r.code, r.loc)
 	}
 	saved := strings.Split(strings.TrimPrefix(r.loc, "/mediadb.php?q=hopper&saved="), "&")[0]
+	// The same name again: back on the list with the sentence.
+	r = post(url.Values{"action": {"save_search"}, "name": {"hopper"}, "query": {"x"}, "back": {"/mediadb.php?q=x"}}, false)
+	if r.code != http.StatusSeeOther || r.loc != "/mediadb.php?q=x&msg=collection_name_taken" {
+		t.Fatalf("save search again: %d %s", r.code, r.loc)
+	}
+	if rec := c.do("GET", r.loc, nil); !strings.Contains(rec.Body.String(), `id="list-msg"`) || !strings.Contains(rec.Body.String(), "exists already") {
+		t.Fatalf("list page does not say why the search was not saved")
+	}
 	rec = c.do("GET", "/collection?id="+saved, nil)
 	if rec.Code != http.StatusSeeOther || rec.Header().Get("Location") != "/mediadb.php?q=hopper&saved="+saved {
 		t.Fatalf("open saved search: %d %s", rec.Code, rec.Header().Get("Location"))

@@ -35,6 +35,8 @@ func (s *Server) handleList(w http.ResponseWriter, r *http.Request) {
 		"Filter": f, "Query": f.Values(), "QS": f.Values().Encode(), "Result": res, "Chips": f.Chips(), "Title": "list.title",
 		// A saved search opened from the Collections page (collections.go).
 		"Saved": s.savedHeading(r, f.Q), "CollNames": s.albumNames(ctx, info(r).admin),
+		// The sentence of a form posted from the list (Save search).
+		"Msg": s.banner(r),
 	}
 	switch {
 	case res.Next == nil && res.Prev == nil && f.Page == 1:
