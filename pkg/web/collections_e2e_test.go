@@ -71,7 +71,7 @@ func TestBrowserCollections(t *testing.T) {
 		chromedp.Text(`.toast`, &toast, chromedp.ByQuery),
 		shot("01-list-added"),
 	)
-	if !strings.Contains(toast, "Added 3 media") {
+	if !strings.Contains(toast, "Added 3 media") || !strings.Contains(toast, "Open the album") {
 		t.Fatalf("toast %q", toast)
 	}
 

@@ -22,7 +22,7 @@
   // ---- action feedback: a button marked data-toast posts its form by
   // fetch and shows the server's sentence as a toast; without JavaScript
   // the form posts and the page shows the same sentence as a banner ----
-  function toast(text, isErr) {
+  function toast(text, isErr, link, linkText) {
     var box = document.getElementById('toasts');
     if (!box) {
       box = el('div', 'toasts'); box.id = 'toasts';
@@ -30,6 +30,7 @@
       document.body.appendChild(box);
     }
     var t = el('div', 'toast' + (isErr ? ' error' : ''), text);
+    if (link) { var a = el('a', null, linkText || link); a.href = link; t.appendChild(document.createTextNode(' ')); t.appendChild(a); }
     box.appendChild(t);
     setTimeout(function () { t.remove(); }, 10000);
   }
@@ -158,7 +159,7 @@
       post(b.dataset.bulkUrl || '/media/bulk', data).then(function (r) {
         if (!r.ok) { alert(r.error || 'error'); return; }
         // Nothing on the page changed: say what happened and keep the page.
-        if (b.hasAttribute('data-toast')) { toast(r.message || 'OK', false); clearSelection(); return; }
+        if (b.hasAttribute('data-toast')) { toast(r.message || 'OK', false, r.url, b.dataset.linkText); clearSelection(); return; }
         // The order changed: the same cards stay selected after the reload,
         // so "up" can be pressed again.
         if (b.hasAttribute('data-keep')) { try { sessionStorage.setItem('sv-reselect', ids.join(',')); } catch (err) { /* private mode */ } }
