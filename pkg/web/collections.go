@@ -181,21 +181,26 @@ func parseIDs(r *http.Request) []int64 {
 	return ids
 }
 
-// addTarget is the album an "add" names: collection_id, else the name
-// typed in the bulk bar or the detail page, created when new.
-func (s *Server) addTarget(ctx context.Context, r *http.Request, by collections.Actor) (collections.Collection, bool, error) {
+// target is the album an action names: collection_id, else the name
+// typed in the bulk bar or on the detail page.
+func (s *Server) target(ctx context.Context, r *http.Request) (collections.Collection, error) {
 	if id, ok := parseID(r.PostFormValue("collection_id")); ok {
-		c, err := collections.Get(ctx, s.db, id)
-		return c, false, err
+		return collections.Get(ctx, s.db, id)
 	}
 	name, err := collections.ValidateName(r.PostFormValue("collection"))
 	if err != nil {
-		return collections.Collection{}, false, err
+		return collections.Collection{}, err
 	}
-	c, err := collections.Resolve(ctx, s.db, name)
-	if reason.Code(err) != collections.CodeNotFound {
+	return collections.Resolve(ctx, s.db, name)
+}
+
+// addTarget is target for an "add": a new name creates the album.
+func (s *Server) addTarget(ctx context.Context, r *http.Request, by collections.Actor) (collections.Collection, bool, error) {
+	c, err := s.target(ctx, r)
+	if reason.Code(err) != collections.CodeNotFound || r.PostFormValue("collection_id") != "" {
 		return c, false, err
 	}
+	name, _ := collections.ValidateName(r.PostFormValue("collection"))
 	c, err = collections.Create(ctx, s.db, name, "", "", by)
 	return c, err == nil, err
 }
@@ -241,8 +246,11 @@ func (s *Server) handleCollectionAction(w http.ResponseWriter, r *http.Request) 
 		}
 		code, out["collection_id"], out["url"], out["created"] = "collection_added", c.ID, collectionURL(c.ID), created
 	case "remove":
+		var c collections.Collection
 		var removed int
-		removed, err = collections.Remove(ctx, s.db, id, ids, by)
+		if c, err = s.target(ctx, r); err == nil {
+			removed, err = collections.Remove(ctx, s.db, c.ID, ids, by)
+		}
 		code, n = "collection_removed", int64(removed)
 	case "move":
 		to, _ := strconv.Atoi(r.PostFormValue("to"))

@@ -105,6 +105,16 @@ func TestCollectionsWeb(t *testing.T) {
 	if got := order(); got != want(2, 0, 1, 3) {
 		t.Fatalf("album order %s, want %s", got, want(2, 0, 1, 3))
 	}
+	// The list's selection bar removes by name too (and never creates).
+	if r = post(url.Values{"action": {"remove"}, "collection": {"Best of"}, "ids": {fmt.Sprint(ids[3])}}, true); r.code != 200 || !strings.Contains(r.body, "Removed 1 media") {
+		t.Fatalf("remove by name: %d %s", r.code, r.body)
+	}
+	if r = post(url.Values{"action": {"remove"}, "collection": {"No such album"}, "ids": {fmt.Sprint(ids[3])}}, true); r.code != http.StatusNotFound {
+		t.Fatalf("remove from an unknown album: %d %s", r.code, r.body)
+	}
+	if r = post(url.Values{"action": {"add"}, "collection": {"Best of"}, "ids": {fmt.Sprint(ids[3])}}, true); r.code != 200 {
+		t.Fatalf("add back: %d %s", r.code, r.body)
+	}
 	// Order moves from the album's selection bar.
 	if r = post(url.Values{"action": {"shift"}, "collection_id": {best}, "ids": {fmt.Sprint(ids[1])}, "delta": {"-1"}}, true); r.code != 200 {
 		t.Fatalf("shift: %d %s", r.code, r.body)
