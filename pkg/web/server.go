@@ -271,6 +271,7 @@ func (s *Server) routes() http.Handler {
 	mux.HandleFunc("/logout", s.mutating(false, s.handleLogout))
 	mux.HandleFunc("/settings", s.mutating(false, s.handleSettings))
 	s.sourceRoutes(mux)
+	s.collectionRoutes(mux)
 	if s.extraRoutes != nil {
 		s.extraRoutes(mux, s)
 	}
