@@ -43,6 +43,9 @@ func newCurationDB(t *testing.T, n int) *sql.DB {
 			(251, 't', 'integrity.ok', '0', '2026-01-02T00:00:00Z'),
 			(350, 't', 'curation.checked', '1', '2026-01-01T00:00:00Z'), (350, 't', 'curation.checked', '0', '2026-01-02T00:00:00Z')`,
 		`UPDATE media SET hash = NULL WHERE id % 31 = 0`,
+		// A media hashed twice is no duplicate of itself.
+		`INSERT INTO media_meta(media_id, source, meta_key, meta_value, created_at)
+			SELECT media_id, 'hash', meta_key, meta_value, '2026-01-03T00:00:00Z' FROM media_meta WHERE media_id = 10 AND meta_key = 'hash.sha256'`,
 	} {
 		if _, err := w.Exec(q); err != nil {
 			t.Fatalf("%s: %v", q, err)
@@ -124,6 +127,17 @@ func TestFilterRewritesMatchReference(t *testing.T) {
 				slices.Sort(got)
 				if !slices.Equal(got, want) {
 					t.Fatalf("List: %d matches, reference %d (first got %v, want %v)", len(got), len(want), head(got), head(want))
+				}
+				if f.Tag != "" {
+					// Both forms of the tag filter (tagFrequency picks one
+					// by the tag's size; this library's tags are all small).
+					for _, common := range []bool{false, true} {
+						f.tagCommon = common
+						where, args := f.where(testNow, textIDSet)
+						if got := refIDs(t, r, where, args); !slices.Equal(got, want) {
+							t.Fatalf("tagCommon=%v: %d matches, reference %d", common, len(got), len(want))
+						}
+					}
 				}
 				n, more, err := Count(ctx, r, f, testNow)
 				if err != nil {

@@ -15,10 +15,15 @@ const (
 	CommonTag   = "solo"
 )
 
+// SHA256Expr is the generated hash.sha256 value of media id: distinct,
+// except that every 1000th media shares its value with the next 1000th
+// (about 1,000 duplicates per million media, as a real library has few).
+const SHA256Expr = `printf('%064x', CASE WHEN id % 1000 = 0 THEN id / 2000 ELSE id + 1000000000 END)`
+
 // generateCuration adds what the curation filters read: tags (a generic
 // tag g<0..199> on four media in five, the three named tags above, a
 // danbooru character tag on every 20th media), SHA-256 meta rows on every
-// 10th media in pairs sharing a value (dupes_sha), integrity checks (ok on
+// 10th media (SHA256Expr), integrity checks (ok on
 // every 50th, failed on every 5,000th) and a checked mark on every 100th.
 func generateCuration(ctx context.Context, w *sql.DB) error {
 	steps := []struct{ name, sql string }{
@@ -35,7 +40,7 @@ func generateCuration(ctx context.Context, w *sql.DB) error {
 			UNION ALL SELECT m.id, (SELECT id FROM tags WHERE name = '` + UncommonTag + `'), 0.9 FROM media m WHERE m.id % 1667 = 3
 			UNION ALL SELECT m.id, (SELECT id FROM tags WHERE name = '` + CommonTag + `'), 0.9 FROM media m WHERE m.id % 4 = 1`},
 		{"sha256", `INSERT INTO media_meta(media_id, source, meta_key, meta_value, created_at)
-			SELECT id, 'hash', 'hash.sha256', printf('%064x', id / 20), '2026-01-01T00:00:00Z' FROM media WHERE id % 10 = 0`},
+			SELECT id, 'hash', 'hash.sha256', ` + SHA256Expr + `, '2026-01-01T00:00:00Z' FROM media WHERE id % 10 = 0`},
 		{"integrity", `INSERT INTO media_meta(media_id, source, meta_key, meta_value, created_at)
 			SELECT id, 'integrity', 'integrity.ok', CASE WHEN id % 5000 = 0 THEN '0' ELSE '1' END, '2026-01-01T00:00:00Z'
 			FROM media WHERE id % 50 = 0`},
