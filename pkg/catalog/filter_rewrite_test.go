@@ -109,20 +109,8 @@ func TestFilterRewritesMatchReference(t *testing.T) {
 				f.Adult = true
 				want := refIDs(t, r, c.ref, c.args)
 				var got []int64
-				pg := Page{Limit: 250}
-				for guard := 0; ; guard++ {
-					if guard > 100 {
-						t.Fatal("paging does not terminate")
-					}
-					res, err := List(ctx, r, f, pg, testNow)
-					if err != nil {
-						t.Fatal(err)
-					}
+				for _, res := range keysetPages(t, r, f, 250) {
 					got = append(got, ids(res.Cards)...)
-					if res.Next == nil {
-						break
-					}
-					pg.After = res.Next
 				}
 				slices.Sort(got)
 				if !slices.Equal(got, want) {

@@ -2,6 +2,7 @@ package catalog
 
 import (
 	"context"
+	"database/sql"
 	"fmt"
 	"net/url"
 	"strconv"
@@ -31,22 +32,7 @@ func TestNumberedPagesMatchKeyset(t *testing.T) {
 					v[k] = x
 				}
 				f := ParseFilter(v, true)
-				var keyset []Result
-				pg := Page{Limit: limit}
-				for guard := 0; ; guard++ {
-					if guard > 100 {
-						t.Fatal("paging does not terminate")
-					}
-					res, err := List(ctx, r, f, pg, testNow)
-					if err != nil {
-						t.Fatal(err)
-					}
-					keyset = append(keyset, res)
-					if res.Next == nil {
-						break
-					}
-					pg = Page{Limit: limit, After: res.Next}
-				}
+				keyset := keysetPages(t, r, f, limit)
 				if len(keyset) < 3 {
 					t.Fatalf("only %d pages: the case does not test deep pages", len(keyset))
 				}
@@ -82,5 +68,26 @@ func TestNumberedPagesMatchKeyset(t *testing.T) {
 				}
 			})
 		}
+	}
+}
+
+// keysetPages pages through f's matches by next links from page 1.
+func keysetPages(t *testing.T, r *sql.DB, f Filter, limit int) []Result {
+	t.Helper()
+	var pages []Result
+	pg := Page{Limit: limit}
+	for guard := 0; ; guard++ {
+		if guard > 1000 {
+			t.Fatal("paging does not terminate")
+		}
+		res, err := List(context.Background(), r, f, pg, testNow)
+		if err != nil {
+			t.Fatal(err)
+		}
+		pages = append(pages, res)
+		if res.Next == nil {
+			return pages
+		}
+		pg = Page{Limit: limit, After: res.Next}
 	}
 }

@@ -220,20 +220,7 @@ func searchTable(t *testing.T, r *sql.DB) map[string][]int64 {
 func modeIDs(t *testing.T, r *sql.DB, f Filter, mode textMode) []int64 {
 	t.Helper()
 	where, args := f.where(testNow, mode)
-	rows, err := r.Query("SELECT m.id FROM media m WHERE "+where+" ORDER BY m.id", args...)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer rows.Close()
-	var out []int64
-	for rows.Next() {
-		var id int64
-		if err := rows.Scan(&id); err != nil {
-			t.Fatal(err)
-		}
-		out = append(out, id)
-	}
-	return out
+	return refIDs(t, r, where, args)
 }
 
 // TestTextSearchPaging pages through text results read in index order

@@ -12,7 +12,7 @@ import (
 type CPUMeter struct{ start time.Duration }
 
 // StartCPU begins a measurement.
-func StartCPU() CPUMeter { return CPUMeter{start: processCPU()} }
+func StartCPU() CPUMeter { return CPUMeter{start: ProcessCPU()} }
 
 // Report adds the CPU time per operation as the cpu-µs/op metric; ops is
 // the number of operations done since StartCPU (b.N for a b.Loop).
@@ -20,5 +20,5 @@ func (m CPUMeter) Report(b *testing.B, ops int) {
 	if ops <= 0 {
 		return
 	}
-	b.ReportMetric(float64((processCPU()-m.start).Microseconds())/float64(ops), "cpu-µs/op")
+	b.ReportMetric(float64((ProcessCPU()-m.start).Microseconds())/float64(ops), "cpu-µs/op")
 }

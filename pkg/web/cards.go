@@ -70,34 +70,24 @@ func writeCard(b *strings.Builder, c catalog.Card, qs string) {
 		chip("chip rating", "★"+strconv.Itoa(c.Rating))
 	}
 	b.WriteString("\n      ")
-	if c.NSFW {
-		b.WriteString(`<span class="chip warn">18+</span>`)
+	// The fixed chips, each on its own template line.
+	for _, f := range []struct {
+		on   bool
+		html string
+	}{
+		{c.NSFW, `<span class="chip warn">18+</span>`},
+		{c.Deleted, `<span class="chip warn">del</span>`},
+		{!c.Active, `<span class="chip">inactive</span>`},
+		{c.HDID != 0, `<span class="chip">HD</span>`},
+		{c.Broken, `<span class="chip warn">broken</span>`},
+		{c.OpenJobs != 0, `<span class="chip">job</span>`},
+		{c.ScanStale, `<span class="chip warn">scan stale</span>`},
+	} {
+		if f.on {
+			b.WriteString(f.html)
+		}
+		b.WriteString("\n      ")
 	}
-	b.WriteString("\n      ")
-	if c.Deleted {
-		b.WriteString(`<span class="chip warn">del</span>`)
-	}
-	b.WriteString("\n      ")
-	if !c.Active {
-		b.WriteString(`<span class="chip">inactive</span>`)
-	}
-	b.WriteString("\n      ")
-	if c.HDID != 0 {
-		b.WriteString(`<span class="chip">HD</span>`)
-	}
-	b.WriteString("\n      ")
-	if c.Broken {
-		b.WriteString(`<span class="chip warn">broken</span>`)
-	}
-	b.WriteString("\n      ")
-	if c.OpenJobs != 0 {
-		b.WriteString(`<span class="chip">job</span>`)
-	}
-	b.WriteString("\n      ")
-	if c.ScanStale {
-		b.WriteString(`<span class="chip warn">scan stale</span>`)
-	}
-	b.WriteString("\n      ")
 	if c.Model != "" {
 		b.WriteString(`<span class="chip" title="model">`)
 		esc(c.Model)
