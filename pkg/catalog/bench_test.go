@@ -9,6 +9,7 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
+	"strconv"
 	"testing"
 	"time"
 
@@ -16,6 +17,7 @@ import (
 	"github.com/localsupervisor/supervisor/pkg/catalog/ftsindex"
 	"github.com/localsupervisor/supervisor/pkg/db"
 	"github.com/localsupervisor/supervisor/schema"
+	"github.com/localsupervisor/supervisor/pkg/svtest"
 )
 
 // BenchmarkList generates 1,000,000 media with prompts and titles
@@ -25,12 +27,15 @@ import (
 func BenchmarkList(b *testing.B) {
 	const n = 1_000_000
 	ctx := context.Background()
-	// SV_BENCH_DB names an already generated library (e.g. the web
-	// benchmark's $TMPDIR/sv-webbench-1000000/DB/local.sqlite) to measure
-	// without generating again.
+	// SV_BENCH_DB names a generated library (e.g. the web benchmark's
+	// $TMPDIR/sv-webbench-1000000/DB/local.sqlite) to measure without
+	// generating again; a path that does not exist yet is generated there
+	// once and kept.
 	path := os.Getenv("SV_BENCH_DB")
-	if path == "" {
-		path = filepath.Join(b.TempDir(), "bench.db")
+	if _, err := os.Stat(path); path == "" || err != nil {
+		if path == "" {
+			path = filepath.Join(b.TempDir(), "bench.db")
+		}
 		generateBenchDB(ctx, b, path, n)
 	} else {
 		migrateBenchDB(ctx, b, path)
@@ -43,6 +48,19 @@ func BenchmarkList(b *testing.B) {
 	now := int64(1767225600)
 
 	deep := Cursor{Key: 400_000, ID: 400_000} // newest sort: key is the id
+	// Page 5000 of the default list (?p=5000) and the keyset link to the
+	// same place: the cursor is the last card of page 4999.
+	deepPage := 5000
+	var at5000 Cursor
+	{
+		f := ParseFilter(url.Values{}, true)
+		where, args := f.Where(now)
+		if err := r.QueryRowContext(ctx, "SELECT m.id FROM media m WHERE "+where+" ORDER BY m.id DESC LIMIT 1 OFFSET ?",
+			append(args, (deepPage-1)*PageSize-1)...).Scan(&at5000.ID); err != nil {
+			b.Fatal(err)
+		}
+		at5000.Key = at5000.ID
+	}
 	cases := []struct {
 		name string
 		q    url.Values
@@ -60,16 +78,68 @@ func BenchmarkList(b *testing.B) {
 		{"TextQueryNoMatch", url.Values{"q": {"zzzz"}}, Page{}},
 		{"TextQueryPlusFilters", url.Values{"q": {"dragon"}, "type": {"image"}, "min_rating": {"2"}, "sort": {"rating"}}, Page{}},
 		{"DeepPage", url.Values{}, Page{After: &deep}},
+		{"DeepPageNumbered", url.Values{"p": {strconv.Itoa(deepPage)}}, Page{}},
+		{"DeepPageKeyset", url.Values{}, Page{After: &at5000}},
+		{"DeepPageNumberedRating", url.Values{"p": {strconv.Itoa(deepPage)}, "sort": {"rating"}}, Page{}},
+		// Tags with about 10 and 600 matches and one on every 4th media
+		// (catalogtest.generateCuration).
+		{"TagRare", url.Values{"tag": {catalogtest.RareTag}}, Page{}},
+		{"TagUncommon", url.Values{"tag": {catalogtest.UncommonTag}}, Page{}},
+		{"TagCommon", url.Values{"tag": {catalogtest.CommonTag}}, Page{}},
+		{"TagUncommonSortRating", url.Values{"tag": {catalogtest.UncommonTag}, "sort": {"rating"}}, Page{}},
+		// The other per-row filters (filter.go).
+		{"CharacterWith", url.Values{"character": {"with"}}, Page{}},
+		{"CharacterWithout", url.Values{"character": {"without"}}, Page{}},
+		{"HasPromptWithout", url.Values{"has_prompt": {"without"}}, Page{}},
+		{"HasMetaWithout", url.Values{"has_meta": {"without"}}, Page{}},
+		{"IncompleteTags", url.Values{"incomplete": {"tags"}}, Page{}},
+		{"Dupes", url.Values{"dupes": {"1"}}, Page{}},
+		{"DupesSHA", url.Values{"dupes_sha": {"1"}}, Page{}},
+		{"Broken", url.Values{"broken": {"broken"}}, Page{}},
+		{"Checked", url.Values{"checked": {"checked"}}, Page{}},
+		{"Issues", url.Values{"issues": {"1"}}, Page{}},
 	}
 	for _, c := range cases {
 		f := ParseFilter(c.q, true)
 		b.Run(c.name, func(b *testing.B) {
+			var lat []time.Duration
+			cpu := svtest.StartCPU()
 			for b.Loop() {
+				start := time.Now()
 				// List includes the batched card data (FillCards).
 				if _, err := List(ctx, r, f, c.pg, now); err != nil {
 					b.Fatal(err)
 				}
+				lat = append(lat, time.Since(start))
 			}
+			cpu.Report(b, b.N)
+			reportPercentiles(b, lat)
+		})
+	}
+	// The count a list page shows beside a filter (capped at CountCap).
+	for _, c := range []struct {
+		name string
+		q    url.Values
+	}{
+		{"CountTagRare", url.Values{"tag": {catalogtest.RareTag}}},
+		{"CountTagUncommon", url.Values{"tag": {catalogtest.UncommonTag}}},
+		{"CountTagCommon", url.Values{"tag": {catalogtest.CommonTag}}},
+		{"CountCharacterWith", url.Values{"character": {"with"}}},
+		{"CountDupesSHA", url.Values{"dupes_sha": {"1"}}},
+		{"CountBroken", url.Values{"broken": {"broken"}}},
+		{"CountChecked", url.Values{"checked": {"checked"}}},
+	} {
+		f := ParseFilter(c.q, true)
+		b.Run(c.name, func(b *testing.B) {
+			var lat []time.Duration
+			for b.Loop() {
+				start := time.Now()
+				if _, _, err := Count(ctx, r, f, now); err != nil {
+					b.Fatal(err)
+				}
+				lat = append(lat, time.Since(start))
+			}
+			reportPercentiles(b, lat)
 		})
 	}
 	// While media are marked for the text index (a writer changed them

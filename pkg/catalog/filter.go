@@ -9,9 +9,14 @@
 package catalog
 
 import (
+	"context"
+	"database/sql"
+	"fmt"
 	"net/url"
 	"strconv"
 	"strings"
+
+	"github.com/localsupervisor/supervisor/pkg/db"
 )
 
 // PageSize is the number of cards per page (as the original).
@@ -57,6 +62,10 @@ type Filter struct {
 	// likeText forces the LIKE text search (the reference the FTS results
 	// are tested against).
 	likeText bool
+	// tagCommon is set (tagFrequency) when the tag has more than
+	// CountCap media: the list then probes each listed media instead of
+	// collecting the tag's media first.
+	tagCommon bool
 }
 
 func pick(v string, allowed ...string) string {
@@ -340,11 +349,13 @@ func (f Filter) where(now int64, mode textMode) (string, []any) {
 	}
 	withWithout(f.AITitle, newestMeta("ollama.title"))
 	withWithout(f.AICaption, newestMeta("ollama.caption"))
+	// Failed checks are few and indexed: an id set, not a lookup per
+	// listed media (which walked every media for a broken-only page).
 	switch f.Broken {
 	case "broken":
-		add(newestMeta("integrity.ok") + " = '0'")
+		add("m.id IN (" + IntegrityFailedIDs + ")")
 	case "ok":
-		add("COALESCE(" + newestMeta("integrity.ok") + ", '1') <> '0'")
+		add("m.id NOT IN (" + IntegrityFailedIDs + ")")
 	}
 	const character = "EXISTS (SELECT 1 FROM media_tags mt JOIN tags t ON t.id = mt.tag_id WHERE mt.media_id = m.id AND t.type = 'danbooru.character.v1')"
 	switch f.Character {
@@ -361,8 +372,7 @@ func (f Filter) where(now int64, mode textMode) (string, []any) {
 	if f.DupeSHA != "" {
 		add("EXISTS (SELECT 1 FROM media_meta mm WHERE mm.media_id = m.id AND mm.meta_key = 'hash.sha256' AND mm.meta_value = ?)", f.DupeSHA)
 	} else if f.DupesSHA {
-		add(`EXISTS (SELECT 1 FROM media_meta a WHERE a.media_id = m.id AND a.meta_key = 'hash.sha256'
-			AND EXISTS (SELECT 1 FROM media_meta b WHERE b.meta_key = 'hash.sha256' AND b.meta_value = a.meta_value AND b.media_id <> m.id))`)
+		add("m.id IN (" + dupeSHAIDs + ")")
 	}
 	if f.Issues {
 		// The original also stat()ed every file; here a missing file is the
@@ -390,13 +400,38 @@ func (f Filter) where(now int64, mode textMode) (string, []any) {
 			add(ActivityScoreExpr+" <= 0", now)
 		}
 	}
-	if f.Tag != "" {
-		add("EXISTS (SELECT 1 FROM media_tags mt JOIN tags t ON t.id = mt.tag_id WHERE mt.media_id = m.id AND t.name = ?)", f.Tag)
+	switch {
+	case f.Tag != "" && f.tagCommon:
+		// Every few media has it: walking the list order and probing the
+		// primary key (media_id, tag_id) fills a page after a few hundred
+		// media, where collecting a quarter of the library first cost
+		// 130 ms at 1M media.
+		add("EXISTS (SELECT 1 FROM media_tags mt WHERE mt.media_id = m.id AND mt.tag_id IN (SELECT t.id FROM tags t WHERE t.name = ?))", f.Tag)
+	case f.Tag != "":
+		// The tag's media from idx_media_tags_tag_media (schema 0316): an
+		// EXISTS per listed media walked the whole library for a rare tag
+		// (0.9–2.6 s per page at 1M media).
+		add("m.id IN (SELECT mt.media_id FROM media_tags mt JOIN tags t ON t.id = mt.tag_id WHERE t.name = ?)", f.Tag)
 	}
 	if len(conds) == 0 {
 		return "1", nil
 	}
 	return strings.Join(conds, " AND "), args
+}
+
+// tagFrequency sets f.tagCommon from the number of the tag's media,
+// counted up to CountCap+1 from idx_media_tags_tag_media alone.
+func (f *Filter) tagFrequency(ctx context.Context, q *sql.DB) error {
+	if f.Tag == "" {
+		return nil
+	}
+	var n int
+	if err := q.QueryRowContext(ctx, `SELECT count(*) FROM (SELECT 1 FROM media_tags mt JOIN tags t ON t.id = mt.tag_id
+		WHERE t.name = ? LIMIT ?)`, f.Tag, CountCap+1).Scan(&n); err != nil {
+		return fmt.Errorf("tag frequency: %w", db.Classify(err))
+	}
+	f.tagCommon = n > CountCap
+	return nil
 }
 
 // ActivityScoreExpr is clicks − whole days since the last click (or since
@@ -405,6 +440,16 @@ func (f Filter) where(now int64, mode textMode) (string, []any) {
 const ActivityScoreExpr = `(COALESCE((SELECT a.clicks FROM media_activity a WHERE a.media_id = m.id), 0)
 	- ((? - COALESCE((SELECT a.last_click_at FROM media_activity a WHERE a.media_id = m.id),
 	   CAST(strftime('%s', COALESCE(m.created_at, m.imported_at)) AS INTEGER), 0)) / 86400))`
+
+// dupeSHAIDs selects the media sharing a SHA-256 with another media: the
+// values occurring more than once come from one index-only walk of
+// idx_media_meta_sha256 (duplicates are few), each candidate row then
+// confirmed against another media (a media hashed twice has two rows).
+// Checking every listed media's hash instead probed the index twice per
+// media and walked the whole library for a page of rare duplicates.
+const dupeSHAIDs = `SELECT a.media_id FROM media_meta a WHERE a.meta_key = 'hash.sha256' AND a.meta_value IN
+		(SELECT v.meta_value FROM media_meta v WHERE v.meta_key = 'hash.sha256' GROUP BY v.meta_value HAVING count(*) > 1)
+	AND EXISTS (SELECT 1 FROM media_meta b WHERE b.meta_key = 'hash.sha256' AND b.meta_value = a.meta_value AND b.media_id <> a.media_id)`
 
 // IntegrityFailedIDs selects the ids of media whose newest integrity check
 // failed (integrity.ok is an append-only meta log): the candidates come

@@ -16,6 +16,7 @@ import (
 	"github.com/localsupervisor/supervisor/pkg/probe"
 	"github.com/localsupervisor/supervisor/pkg/scan"
 	"github.com/localsupervisor/supervisor/pkg/sdmeta"
+	"github.com/localsupervisor/supervisor/pkg/svtest"
 	"github.com/localsupervisor/supervisor/pkg/svtest/pngtest"
 )
 
@@ -107,9 +108,9 @@ func BenchmarkImport10k(b *testing.B) {
 					cpSec = cpSync(b, dir, filepath.Join(filepath.Dir(im.Roots.ImagesSFW), "cp"))
 				}
 				b.StartTimer()
-				t1, cpu1 := time.Now(), cpuTime()
+				t1, cpu1 := time.Now(), svtest.ProcessCPU()
 				s, err := im.ScanPath(context.Background(), dir, scan.RunOptions{})
-				cpu := cpuTime() - cpu1
+				cpu := svtest.ProcessCPU() - cpu1
 				if err != nil || s.Imported != n {
 					b.Fatalf("%+v %v", s, err)
 				}

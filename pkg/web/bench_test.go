@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/localsupervisor/supervisor/pkg/catalog/ftsindex"
+	"github.com/localsupervisor/supervisor/pkg/svtest"
 )
 
 // Web benchmarks run against a generated library. By default it has 20,000
@@ -76,6 +77,8 @@ func BenchmarkWeb(b *testing.B) {
 		{"ListThreeFilters", "/mediadb.php?type=image&min_rating=2&sort=rating"},
 		{"ListTextQuery", "/mediadb.php?q=dragon+castle"},
 		{"ListDeepPage", "/mediadb.php?after=" + strconv.Itoa(ls.n/2) + "_" + strconv.Itoa(ls.n/2)},
+		// A legacy numbered page deep in the list (?p=N, N = half the pages).
+		{"ListDeepPageNumbered", "/mediadb.php?p=" + strconv.Itoa(min(ls.n/200, 10000))},
 		{"Detail", "/media_view.php?id=" + strconv.FormatInt(ls.thumbIDs[len(ls.thumbIDs)/2], 10)},
 		// Prev/next computed inside a filtered, sorted list (id 500030 is
 		// a SFW video rated 2 in the generated library; scaled for 20k).
@@ -88,6 +91,7 @@ func BenchmarkWeb(b *testing.B) {
 	for _, p := range pages {
 		b.Run(p.name, func(b *testing.B) {
 			var lat []time.Duration
+			cpu := svtest.StartCPU()
 			for b.Loop() {
 				d, code, _ := timed(h, p.target, cookie, nil)
 				if code != http.StatusOK {
@@ -95,6 +99,7 @@ func BenchmarkWeb(b *testing.B) {
 				}
 				lat = append(lat, d)
 			}
+			cpu.Report(b, b.N)
 			reportPercentiles(b, lat)
 		})
 	}

@@ -40,10 +40,7 @@ func (s *Server) funcs() template.FuncMap {
 			}
 			return fmt.Sprintf("%d B", n)
 		},
-		"dur": func(f float64) string {
-			sec := int(f + 0.5)
-			return fmt.Sprintf("%d:%02d", sec/60, sec%60)
-		},
+		"dur": fmtDur,
 		"qset": func(v url.Values, kv ...string) string {
 			c := url.Values{}
 			for k, vs := range v {
@@ -67,7 +64,7 @@ func (s *Server) funcs() template.FuncMap {
 			}
 			return c.Encode()
 		},
-		"cv": func(c catalog.Card, qs string) cardView { return cardView{C: c, Q: qs} },
+		"cards": renderCards,
 		// Whole URLs for href attributes (nav.go): html/template escapes
 		// them once; a query string pasted after "?" would be escaped twice.
 		"listURL":  listURL,
@@ -187,18 +184,11 @@ func lineDiff(a, b string) []DiffLine {
 	return out
 }
 
-// cardView is a card plus the encoded list query, so links keep the
-// filters. The card is a named field, not embedded: text/template resolves
-// a promoted field by a breadth-first reflect search on every access, which
-// was a tenth of a list page's CPU under load; the query is encoded once per
-// page, not once per card.
-type cardView struct {
-	C catalog.Card
-	Q string
+// fmtDur is a duration in seconds as m:ss.
+func fmtDur(f float64) string {
+	sec := int(f + 0.5)
+	return fmt.Sprintf("%d:%02d", sec/60, sec%60)
 }
-
-// URL is the card's detail link within the list (nav.go).
-func (v cardView) URL() string { return mediaURL(v.C.ID, v.Q) }
 
 // showWhitespace marks what trimming removes or changes in a prompt as
 // written: spaces and tabs at a line's start or end (· and →), carriage

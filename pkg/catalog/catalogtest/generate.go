@@ -24,7 +24,8 @@ func word(expr string) string {
 // an original file name for every media (DSC<i>_<word>.png|.mp4: a move-mode
 // import renames the file, so the name is not part of the path), with INSERT…SELECT over a
 // recursive CTE (a million rows take tens of seconds, not an hour of
-// single inserts). The triggers mark every media for the FTS index, which
+// single inserts), plus tags, hashes and checks for the curation filters
+// (generateCuration). The triggers mark every media for the FTS index, which
 // is then folded in bulk (ftsindex). It ends with ANALYZE so the planner
 // sees real statistics.
 func Generate(ctx context.Context, w *sql.DB, n int, root string) error {
@@ -57,6 +58,9 @@ func Generate(ctx context.Context, w *sql.DB, n int, root string) error {
 		if _, err := w.ExecContext(ctx, s.sql, s.args...); err != nil {
 			return fmt.Errorf("generate %s: %w", s.name, err)
 		}
+	}
+	if err := generateCuration(ctx, w); err != nil {
+		return err
 	}
 	if _, err := ftsindex.FoldAll(ctx, w, 100_000); err != nil {
 		return fmt.Errorf("generate: %w", err)
