@@ -8,16 +8,16 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
-	"strings"
 	"strconv"
+	"strings"
 	"testing"
 	"time"
 
 	"github.com/localsupervisor/supervisor/pkg/catalog/catalogtest"
 	"github.com/localsupervisor/supervisor/pkg/catalog/ftsindex"
 	"github.com/localsupervisor/supervisor/pkg/db"
-	"github.com/localsupervisor/supervisor/schema"
 	"github.com/localsupervisor/supervisor/pkg/svtest"
+	"github.com/localsupervisor/supervisor/schema"
 )
 
 // BenchmarkList generates 1,000,000 media with prompts and titles
