@@ -18,10 +18,6 @@ func pagePartials(page string) []string {
 	switch page {
 	case "dashboard":
 		return []string{"templates/sources.html"}
-	case "collection":
-		// The list's card template; the page's own "content" is parsed
-		// after the list's and replaces it (parseTemplates).
-		return []string{"templates/list.html"}
 	}
 	return nil
 }
