@@ -292,22 +292,9 @@ func BackfillGen(ctx context.Context, d *sql.DB, batch int) (int, error) {
 // and no media_gen row (idx_prompts_media and the media_gen key: one pass
 // over the prompts index for the whole run).
 func genCandidates(ctx context.Context, q db.Execer, after int64, limit int) ([]int64, error) {
-	rows, err := q.QueryContext(ctx, `SELECT DISTINCT p.media_id FROM prompts p
+	return db.QueryIDs(ctx, q, `SELECT DISTINCT p.media_id FROM prompts p
 		WHERE p.media_id > ? AND NOT EXISTS (SELECT 1 FROM media_gen g WHERE g.media_id = p.media_id)
 		ORDER BY p.media_id LIMIT ?`, after, limit)
-	if err != nil {
-		return nil, db.Classify(err)
-	}
-	defer rows.Close()
-	var out []int64
-	for rows.Next() {
-		var id int64
-		if err := rows.Scan(&id); err != nil {
-			return nil, db.Classify(err)
-		}
-		out = append(out, id)
-	}
-	return out, db.Classify(rows.Err())
 }
 
 // currentGens derives the Gen of each media in ids that still has a

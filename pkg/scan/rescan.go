@@ -295,18 +295,5 @@ func MediaRange(ctx context.Context, d *sql.DB, limit, offset int) ([]int64, err
 }
 
 func ids(ctx context.Context, d *sql.DB, q string, args ...any) ([]int64, error) {
-	rows, err := d.QueryContext(ctx, q, args...)
-	if err != nil {
-		return nil, db.Classify(err)
-	}
-	defer rows.Close()
-	var out []int64
-	for rows.Next() {
-		var id int64
-		if err := rows.Scan(&id); err != nil {
-			return nil, err
-		}
-		out = append(out, id)
-	}
-	return out, rows.Err()
+	return db.QueryIDs(ctx, d, q, args...)
 }
