@@ -18,7 +18,7 @@ import (
 func main() {
 	app := &cli.App{
 		Name:  "prompts-rebuild",
-		Usage: "re-extract prompts/metadata for media that lack them or are stale",
+		Usage: "fill searchable generation parameters from stored prompts; re-extract prompts/metadata for media that lack them or are stale",
 		Flags: append(cliapp.Flags(),
 			&cli.IntFlag{Name: "limit", Value: 250},
 			&cli.IntFlag{Name: "offset"},
