@@ -48,7 +48,7 @@ func genLoraNames() []string {
 // rnd is a deterministic pseudo-random integer in [0, 2^31-1) per media id
 // and salt: a non-linear mix (squaring modulo the Mersenne prime) so that
 // values with different salts are not shifted copies of each other.
-// Every product stays below 2^63 for ids up to a few million.
+// Every product stays below 2^63 for ids below 8·10^9.
 func rnd(salt int) string {
 	k := 1103515245 + 7919*salt
 	x := fmt.Sprintf("((id * %d + %d) %% 2147483647)", k, 12345+salt*1000003)
