@@ -4,6 +4,7 @@ import (
 	"context"
 	"database/sql"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"math"
 	"strconv"
@@ -185,7 +186,87 @@ func SyncGen(ctx context.Context, q db.Execer, mediaID int64) error {
 		}
 		return nil
 	}
-	return writeGens(ctx, q, []mediaGen{{mediaID, GenFromPrompt(p)}})
+	return writeGen(ctx, q, mediaID, GenFromPrompt(p))
+}
+
+// writeGen stores one media's Gen unless its rows already say the same: a
+// re-extraction that changes nothing writes nothing, so the text index
+// triggers on media_gen do not mark the media for a refold.
+func writeGen(ctx context.Context, q db.Execer, mediaID int64, g Gen) error {
+	cur, ok, err := storedGen(ctx, q, mediaID)
+	if err != nil || (ok && sameGen(cur, g)) {
+		return err
+	}
+	return writeGens(ctx, q, []mediaGen{{mediaID, g}})
+}
+
+// storedGen reads a media's media_gen row and LoRAs (ok false: no row).
+func storedGen(ctx context.Context, q db.Execer, mediaID int64) (Gen, bool, error) {
+	var g Gen
+	var s [6]sql.NullString
+	var steps, w, h sql.NullInt64
+	var cfg, dn sql.NullFloat64
+	err := q.QueryRowContext(ctx, `SELECT software, model, model_hash, sampler, scheduler, steps, cfg, seed, width, height, denoise
+		FROM media_gen WHERE media_id=?`, mediaID).Scan(&s[0], &s[1], &s[2], &s[3], &s[4], &steps, &cfg, &s[5], &w, &h, &dn)
+	if errors.Is(err, sql.ErrNoRows) {
+		return g, false, nil
+	}
+	if err != nil {
+		return g, false, fmt.Errorf("read media_gen: %w", db.Classify(err))
+	}
+	g = Gen{Software: s[0].String, Model: s[1].String, ModelHash: s[2].String, Sampler: s[3].String, Scheduler: s[4].String,
+		Seed: s[5].String, Steps: nullI(steps), CFG: nullF(cfg), Width: nullI(w), Height: nullI(h), Denoise: nullF(dn)}
+	rows, err := q.QueryContext(ctx, `SELECT name, weight FROM media_gen_loras WHERE media_id=?`, mediaID)
+	if err != nil {
+		return g, false, fmt.Errorf("read media_gen_loras: %w", db.Classify(err))
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var l GenLora
+		var wt sql.NullFloat64
+		if err := rows.Scan(&l.Name, &wt); err != nil {
+			return g, false, db.Classify(err)
+		}
+		l.Weight = nullF(wt)
+		g.Loras = append(g.Loras, l)
+	}
+	return g, true, db.Classify(rows.Err())
+}
+
+func nullI(v sql.NullInt64) *int64 {
+	if !v.Valid {
+		return nil
+	}
+	return &v.Int64
+}
+
+func nullF(v sql.NullFloat64) *float64 {
+	if !v.Valid {
+		return nil
+	}
+	return &v.Float64
+}
+
+// sameGen compares two Gens as stored: LoRAs as a set.
+func sameGen(a, b Gen) bool {
+	eqI := func(x, y *int64) bool { return (x == nil) == (y == nil) && (x == nil || *x == *y) }
+	eqF := func(x, y *float64) bool { return (x == nil) == (y == nil) && (x == nil || *x == *y) }
+	if a.Software != b.Software || a.Model != b.Model || a.ModelHash != b.ModelHash || a.Sampler != b.Sampler ||
+		a.Scheduler != b.Scheduler || a.Seed != b.Seed || !eqI(a.Steps, b.Steps) || !eqF(a.CFG, b.CFG) ||
+		!eqI(a.Width, b.Width) || !eqI(a.Height, b.Height) || !eqF(a.Denoise, b.Denoise) || len(a.Loras) != len(b.Loras) {
+		return false
+	}
+	byName := make(map[string]GenLora, len(a.Loras))
+	for _, l := range a.Loras {
+		byName[l.Name] = l
+	}
+	for _, l := range b.Loras {
+		o, ok := byName[l.Name]
+		if !ok || !eqF(o.Weight, l.Weight) {
+			return false
+		}
+	}
+	return true
 }
 
 // mediaGen is the Gen of one media.

@@ -175,6 +175,18 @@ func TestSyncGenFollowsPromptWrites(t *testing.T) {
 	if got := storedGen(t, d, id); got != want {
 		t.Fatalf("after import:\n got %q\nwant %q", got, want)
 	}
+	// The same extraction again (prompts-rebuild --force) leaves the rows
+	// alone: no write, so the text index triggers mark nothing.
+	if _, err := d.Exec(`CREATE TABLE gen_writes(n INTEGER);
+		CREATE TRIGGER gw_u AFTER UPDATE ON media_gen BEGIN INSERT INTO gen_writes VALUES (1); END;
+		CREATE TRIGGER gw_li AFTER INSERT ON media_gen_loras BEGIN INSERT INTO gen_writes VALUES (1); END;
+		CREATE TRIGGER gw_ld AFTER DELETE ON media_gen_loras BEGIN INSERT INTO gen_writes VALUES (1); END;`); err != nil {
+		t.Fatal(err)
+	}
+	save(extracted(t, "parameters", genA1111))
+	if n := count(t, d, `SELECT COUNT(*) FROM gen_writes`); n != 0 {
+		t.Fatalf("an unchanged re-extraction wrote media_gen %d times", n)
+	}
 	// A new extraction (rescan, rebuild, Forge replace) updates the row
 	// and replaces the LoRAs.
 	save(extracted(t, "prompt", genComfy))

@@ -277,9 +277,10 @@ func SavePrompt(ctx context.Context, q db.Execer, mediaID int64, p Prompt, sourc
 		}
 	}
 	res.PromptID = id
-	// Written even when the prompt did not change: a media imported before
-	// media_gen existed gets its row on any re-extraction.
-	if err := writeGens(ctx, q, []mediaGen{{mediaID, GenFromPrompt(final)}}); err != nil {
+	// Checked even when the prompt did not change: a media imported before
+	// media_gen existed, or whose row went wrong, gets it right on any
+	// re-extraction (a row that is already right is not rewritten).
+	if err := writeGen(ctx, q, mediaID, GenFromPrompt(final)); err != nil {
 		return res, err
 	}
 	v, err := recordHistory(ctx, q, mediaID, id, final, source, rawText, now)
