@@ -277,16 +277,14 @@ type mediaGen struct {
 
 const genCols = 12
 
-const genUpsert = `INSERT INTO media_gen(media_id, software, model, model_hash, sampler, scheduler, steps, cfg, seed,
+const genInsert = `INSERT INTO media_gen(media_id, software, model, model_hash, sampler, scheduler, steps, cfg, seed,
 	width, height, denoise) VALUES `
 
-const genUpsertTail = ` ON CONFLICT(media_id) DO UPDATE SET software=excluded.software, model=excluded.model,
-	model_hash=excluded.model_hash, sampler=excluded.sampler, scheduler=excluded.scheduler, steps=excluded.steps,
-	cfg=excluded.cfg, seed=excluded.seed, width=excluded.width, height=excluded.height, denoise=excluded.denoise`
-
-// writeGens stores the rows of gs (upsert, LoRA rows replaced) with
-// multi-row statements: a batch of media costs a few statements, not a
-// few per media.
+// writeGens replaces the rows of gs (delete, then insert) with multi-row
+// statements: a batch of media costs a few statements, not a few per
+// media. Not an UPSERT: an outer ON CONFLICT clause overrides the INSERT
+// OR IGNORE of the text index triggers on these tables (schema 0306), which
+// then fail on a media already marked.
 func writeGens(ctx context.Context, q db.Execer, gs []mediaGen) error {
 	if len(gs) == 0 {
 		return nil
@@ -303,15 +301,17 @@ func writeGens(ctx context.Context, q db.Execer, gs []mediaGen) error {
 			largs = append(largs, m.MediaID, l.Name, ptr(l.Weight))
 		}
 	}
-	if err := db.MultiInsert(ctx, q, genUpsert, genUpsertTail, genCols, args); err != nil {
-		return fmt.Errorf("write media_gen: %w", err)
-	}
 	for len(ids) > 0 {
 		n := min(len(ids), db.MaxParams)
-		if _, err := q.ExecContext(ctx, `DELETE FROM media_gen_loras WHERE media_id IN (?`+strings.Repeat(",?", n-1)+`)`, ids[:n]...); err != nil {
-			return fmt.Errorf("replace media_gen_loras: %w", db.Classify(err))
+		for _, t := range []string{"media_gen", "media_gen_loras"} {
+			if _, err := q.ExecContext(ctx, `DELETE FROM `+t+` WHERE media_id IN (?`+strings.Repeat(",?", n-1)+`)`, ids[:n]...); err != nil {
+				return fmt.Errorf("replace %s: %w", t, db.Classify(err))
+			}
 		}
 		ids = ids[n:]
+	}
+	if err := db.MultiInsert(ctx, q, genInsert, "", genCols, args); err != nil {
+		return fmt.Errorf("write media_gen: %w", err)
 	}
 	if err := db.MultiInsert(ctx, q, `INSERT INTO media_gen_loras(media_id, name, weight) VALUES `, "", 3, largs); err != nil {
 		return fmt.Errorf("write media_gen_loras: %w", err)
