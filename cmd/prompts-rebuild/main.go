@@ -1,6 +1,8 @@
-// Command prompts-rebuild re-extracts generation metadata where the prompt
-// is missing or was extracted by an older extractor version; a second run
-// does nothing.
+// Command prompts-rebuild fills the queryable generation parameters
+// (media_gen) of media imported before they existed, from the stored
+// prompts, and re-extracts generation metadata where the prompt is missing
+// or was extracted by an older extractor version; a second run does
+// nothing.
 package main
 
 import (
@@ -16,7 +18,7 @@ import (
 func main() {
 	app := &cli.App{
 		Name:  "prompts-rebuild",
-		Usage: "re-extract prompts/metadata for media that lack them or are stale",
+		Usage: "fill searchable generation parameters from stored prompts; re-extract prompts/metadata for media that lack them or are stale",
 		Flags: append(cliapp.Flags(),
 			&cli.IntFlag{Name: "limit", Value: 250},
 			&cli.IntFlag{Name: "offset"},
@@ -38,8 +40,8 @@ func main() {
 			if err != nil {
 				return err
 			}
-			env.Summary(fmt.Sprintf("prompts-rebuild: %d candidates, %d processed, %d changed, %d skipped, %d errors",
-				s.Total, s.Processed, s.Changed, s.Skipped, s.Errors), s)
+			env.Summary(fmt.Sprintf("prompts-rebuild: %d candidates, %d processed, %d changed, %d skipped, %d errors, %d gen rows filled",
+				s.Total, s.Processed, s.Changed, s.Skipped, s.Errors, s.GenFilled), s)
 			return nil
 		},
 	}

@@ -74,3 +74,22 @@ func InsertReturningIDs(ctx context.Context, q Execer, query string, args []any,
 	slices.Sort(got)
 	return got, nil
 }
+
+// QueryIDs runs a query whose rows are one integer each (ids) and returns
+// them in row order. Errors are Classify'd.
+func QueryIDs(ctx context.Context, q Execer, query string, args ...any) ([]int64, error) {
+	rows, err := q.QueryContext(ctx, query, args...)
+	if err != nil {
+		return nil, Classify(err)
+	}
+	defer rows.Close()
+	var out []int64
+	for rows.Next() {
+		var id int64
+		if err := rows.Scan(&id); err != nil {
+			return nil, Classify(err)
+		}
+		out = append(out, id)
+	}
+	return out, Classify(rows.Err())
+}

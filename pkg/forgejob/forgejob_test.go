@@ -488,6 +488,12 @@ func TestAcceptPreview(t *testing.T) {
 				if _, p, _ := media.CurrentPrompt(ctx, e.db, child.ID); p.Prompt == "" {
 					t.Error("child has no prompt")
 				}
+				// #18 item 5: the child's generation parameters are
+				// searchable, as the Forge server's (software forge).
+				if n := e.count(`SELECT COUNT(*) FROM media_gen g JOIN prompts p ON p.media_id = g.media_id
+					WHERE g.media_id=? AND g.software='forge' AND g.steps = p.steps AND g.seed IS p.seed`, child.ID); n != 1 {
+					t.Error("child has no media_gen row from its prompt")
+				}
 			}
 			if got := e.result(jobID).Versions[1].AcceptedAs; got != as {
 				t.Errorf("job result accepted_as = %q", got)

@@ -339,7 +339,13 @@ func promptFromRequest(in replaceInput) media.Prompt {
 	} else if pl.Seed >= 0 {
 		p.Seed = strconv.FormatInt(pl.Seed, 10)
 	}
-	sm, _ := json.Marshal(map[string]any{"source": in.Source, "prompt_category": in.Request.Plan.Category,
+	if d := pl.DenoisingStrength; d != nil {
+		// A1111's own key: media_gen.denoise reads it like an extracted one.
+		ss, _ := json.Marshal(map[string]any{"Denoising strength": *d})
+		p.SamplerSettings = string(ss)
+	}
+	// format: the image came from the Forge server (media_gen.software).
+	sm, _ := json.Marshal(map[string]any{"format": sdmeta.FormatForge, "source": in.Source, "prompt_category": in.Request.Plan.Category,
 		"fallback_used": in.Request.Plan.FallbackUsed, "tag_prompt_used": in.Request.Plan.TagPromptUsed,
 		"original_prompt": in.Request.Plan.OriginalPrompt, "job_id": in.JobID, "generation_mode": in.Request.Generation})
 	p.SourceMetadata = string(sm)

@@ -106,8 +106,9 @@ type NewPrompt struct {
 
 // InsertNewPromptsMany is SavePrompt for media without prompts or history
 // rows (new imports), with multi-row INSERTs: one prompts row and history
-// version 1 each. Entries without prompt data or raw text are skipped, as
-// SavePrompt skips them.
+// version 1 each, and their media_gen rows (multi-row too: an import
+// batch pays a few statements for them, not a few per media). Entries
+// without prompt data or raw text are skipped, as SavePrompt skips them.
 func InsertNewPromptsMany(ctx context.Context, q db.Execer, ps []NewPrompt, now time.Time) error {
 	const cols = 1 + promptColCount
 	keep := ps[:0:0]
@@ -135,6 +136,13 @@ func InsertNewPromptsMany(ctx context.Context, q db.Execer, ps []NewPrompt, now 
 		}
 		if err := db.MultiInsert(ctx, q, historyInsert, "", historyCols, hargs); err != nil {
 			return fmt.Errorf("insert prompt_history: %w", err)
+		}
+		gs := make([]mediaGen, len(chunk))
+		for i, p := range chunk {
+			gs[i] = mediaGen{p.MediaID, GenFromPrompt(p.Prompt)}
+		}
+		if err := writeGens(ctx, q, gs); err != nil {
+			return err
 		}
 	}
 	return nil

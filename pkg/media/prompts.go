@@ -112,6 +112,11 @@ func PromptFromResult(r sdmeta.Result) Prompt {
 	if r.Format != "" {
 		sm["format"] = r.Format
 	}
+	// The checkpoint hash has no column of its own; media_gen.model_hash
+	// reads it from here (GenFromPrompt).
+	if h := strings.TrimSpace(r.ModelHash); h != "" {
+		sm["model_hash"] = h
+	}
 	p.SourceMetadata = jsonString(sm)
 	if !p.HasData() && strings.TrimSpace(r.RawBlock) != "" {
 		p.Prompt = r.RawBlock
@@ -272,6 +277,12 @@ func SavePrompt(ctx context.Context, q db.Execer, mediaID int64, p Prompt, sourc
 		}
 	}
 	res.PromptID = id
+	// Checked even when the prompt did not change: a media imported before
+	// media_gen existed, or whose row went wrong, gets it right on any
+	// re-extraction (a row that is already right is not rewritten).
+	if err := writeGen(ctx, q, mediaID, GenFromPrompt(final)); err != nil {
+		return res, err
+	}
 	v, err := recordHistory(ctx, q, mediaID, id, final, source, rawText, now)
 	res.Version = v
 	return res, err

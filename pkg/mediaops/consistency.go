@@ -136,7 +136,7 @@ func (s *Service) RunConsistency(ctx context.Context, o ConsistencyOptions) (*Co
 	}
 	steps := []func(context.Context) error{
 		c.mediaTagsOrphan, c.scanResultsOrphan, c.duplicateHash, c.duplicateActivePath, c.mediaMissing, c.lockConflict,
-		c.scanMissing, c.jobStates, c.promptHistory, c.untrackedFiles, c.derivatives, c.thumbs,
+		c.scanMissing, c.jobStates, c.promptHistory, c.mediaGen, c.untrackedFiles, c.derivatives, c.thumbs,
 	}
 	for _, st := range steps {
 		if err := ctx.Err(); err != nil {
@@ -416,6 +416,44 @@ func (c *checker) promptHistory(ctx context.Context) error {
 		}
 		c.add("prompt_history_version_gap", "warn", fmt.Sprintf("media %s: %s versions numbered %s..%s", r[0], r[1], r[2], r[3]), fixed)
 	}
+	return nil
+}
+
+// mediaGen checks the query form of the prompts (media_gen, issue #18):
+// rows of media without a prompt (written with foreign keys off) go, and
+// media whose prompt has no row (imported before schema 0220) are counted
+// once and filled from their stored prompts by the repair, as
+// prompts-rebuild fills them.
+func (c *checker) mediaGen(ctx context.Context) error {
+	rs, err := c.rows(ctx, `SELECT g.media_id FROM media_gen g WHERE NOT EXISTS (SELECT 1 FROM prompts p WHERE p.media_id=g.media_id)
+		UNION SELECT l.media_id FROM media_gen_loras l WHERE NOT EXISTS (SELECT 1 FROM prompts p WHERE p.media_id=l.media_id) LIMIT 1000`)
+	if err != nil {
+		return err
+	}
+	for _, r := range rs {
+		fixed := false
+		if c.repair() {
+			id, _ := strconv.ParseInt(r[0], 10, 64)
+			if err := media.SyncGen(ctx, c.s.DB, id); err != nil {
+				return err
+			}
+			fixed = true
+		}
+		c.add("media_gen_orphan", "warn", fmt.Sprintf("media %s has generation parameter rows but no prompt", r[0]), fixed)
+	}
+	rs, err = c.rows(ctx, `SELECT COUNT(*) FROM (SELECT DISTINCT p.media_id FROM prompts p
+		WHERE NOT EXISTS (SELECT 1 FROM media_gen g WHERE g.media_id=p.media_id))`)
+	if err != nil || len(rs) == 0 || rs[0][0] == "0" {
+		return err
+	}
+	fixed := false
+	if c.repair() {
+		if _, err := media.BackfillGen(ctx, c.s.DB, 0); err != nil {
+			return err
+		}
+		fixed = true
+	}
+	c.add("media_gen_missing", "warn", fmt.Sprintf("%s media with a prompt have no searchable generation parameters (model, sampler, seed…); run prompts-rebuild to fill them from the stored prompts", rs[0][0]), fixed)
 	return nil
 }
 

@@ -171,6 +171,17 @@ func TestConsistencyEachCheck(t *testing.T) {
 				(1, '/x/a.png', 'image', 'import', 'aa', 'deleted', `+at+`, `+at+`, 1)`,
 				`INSERT INTO prompt_history(media_id, prompt_id, version, source, created_at) VALUES (1, 555, 1, 'import', `+at+`)`)
 		}, "prompt_history_orphan"},
+		{"media_gen_missing", func(t *testing.T, e *env) {
+			// A prompt written before schema 0220: no media_gen row.
+			e.rawExec(t, `INSERT INTO media(id, path, type, source, hash, status, created_at, imported_at, is_deleted) VALUES
+				(1, '/x/a.png', 'image', 'import', 'aa', 'deleted', `+at+`, `+at+`, 1)`,
+				`INSERT INTO prompts(media_id, prompt, model) VALUES (1, 'a cat', 'sdxl')`)
+		}, "media_gen_missing"},
+		{"media_gen_orphan", func(t *testing.T, e *env) {
+			e.rawExec(t, `INSERT INTO media(id, path, type, source, hash, status, created_at, imported_at, is_deleted) VALUES
+				(1, '/x/a.png', 'image', 'import', 'aa', 'deleted', `+at+`, `+at+`, 1)`,
+				`INSERT INTO media_gen(media_id, model) VALUES (1, 'sdxl')`, `INSERT INTO media_gen_loras(media_id, name) VALUES (1, 'x')`)
+		}, "media_gen_orphan"},
 		{"scan_missing_run_at", func(t *testing.T, e *env) {
 			e.rawExec(t, `INSERT INTO media(id, path, type, source, hash, status, created_at, imported_at, is_deleted) VALUES
 				(1, '/x/a.png', 'image', 'import', 'aa', 'deleted', `+at+`, `+at+`, 1)`,
@@ -229,5 +240,31 @@ func TestConsistencyDuplicateActivePath(t *testing.T) {
 	}
 	if n := e.count(t, `SELECT COUNT(*) FROM media WHERE path=? AND status='active'`, p); n != 1 {
 		t.Fatalf("%d active media for one path", n)
+	}
+}
+
+// TestConsistencyRepairsMediaGen (#18 item 5): the simple repair fills
+// media_gen for prompts written before it existed and drops rows of media
+// without a prompt; a second run finds nothing.
+func TestConsistencyRepairsMediaGen(t *testing.T) {
+	e := newEnv(t)
+	ctx := context.Background()
+	const at = `'2026-01-01T00:00:00Z'`
+	e.rawExec(t, `INSERT INTO media(id, path, type, source, hash, status, created_at, imported_at, is_deleted) VALUES
+		(1, '/x/a.png', 'image', 'import', 'aa', 'deleted', `+at+`, `+at+`, 1), (2, '/x/b.png', 'image', 'import', 'bb', 'deleted', `+at+`, `+at+`, 1)`,
+		`INSERT INTO prompts(media_id, prompt, model, seed) VALUES (1, 'a cat', 'sdxl', '0042')`,
+		`INSERT INTO media_gen(media_id, model) VALUES (2, 'stale')`)
+	opts := mediaops.ConsistencyOptions{ThumbCache: filepath.Join(e.dir, "thumbs"), Repair: "simple"}
+	rep, err := e.svc.RunConsistency(ctx, opts)
+	if err != nil || rep.Counts["media_gen_missing"] != 1 || rep.Counts["media_gen_orphan"] != 1 || rep.Repaired != 2 {
+		t.Fatalf("%+v %v", rep, err)
+	}
+	var got string
+	e.db.QueryRow(`SELECT group_concat(media_id || ':' || model || ':' || seed) FROM media_gen`).Scan(&got)
+	if got != "1:sdxl:42" {
+		t.Fatalf("media_gen after repair: %q", got)
+	}
+	if rep, err := e.svc.RunConsistency(ctx, opts); err != nil || rep.Warnings() != 0 {
+		t.Fatalf("second run: %+v %v", rep, err)
 	}
 }

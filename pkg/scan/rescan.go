@@ -174,16 +174,30 @@ type RebuildSummary struct {
 	// roots and sources (a symlink pointing elsewhere) or cannot be
 	// resolved.
 	Refused int `json:"refused"`
+	// GenFilled counts media given media_gen rows from their stored prompt
+	// (imported before generation parameters were stored queryably).
+	GenFilled int `json:"gen_filled"`
 }
 
-// PromptsRebuild re-extracts metadata for active media whose prompt is
+// PromptsRebuild first gives every media that has a prompt but no
+// media_gen row its generation parameters from the stored prompt (no file
+// read; skipped when one media is selected: its re-extraction writes
+// them), then re-extracts metadata for active media whose prompt is
 // missing or whose stored extractor version (meta.extractor_version) is
 // older than sdmeta.ExtractorVersion. After a run every processed media
-// carries the current version, so a second run finds nothing to do.
+// carries the current version and every prompt its media_gen row, so a
+// second run finds nothing to do.
 func (im *Importer) PromptsRebuild(ctx context.Context, o RebuildOptions) (RebuildSummary, error) {
 	var s RebuildSummary
 	if im.Extract == nil {
 		return s, reason.New(CodeMetaFailed, "no metadata extractor configured")
+	}
+	if o.MediaID == 0 {
+		n, err := media.BackfillGen(ctx, im.DB, 0)
+		s.GenFilled = n
+		if err != nil {
+			return s, err
+		}
 	}
 	limit := o.Limit
 	if limit <= 0 {
@@ -281,18 +295,5 @@ func MediaRange(ctx context.Context, d *sql.DB, limit, offset int) ([]int64, err
 }
 
 func ids(ctx context.Context, d *sql.DB, q string, args ...any) ([]int64, error) {
-	rows, err := d.QueryContext(ctx, q, args...)
-	if err != nil {
-		return nil, db.Classify(err)
-	}
-	defer rows.Close()
-	var out []int64
-	for rows.Next() {
-		var id int64
-		if err := rows.Scan(&id); err != nil {
-			return nil, err
-		}
-		out = append(out, id)
-	}
-	return out, rows.Err()
+	return db.QueryIDs(ctx, d, q, args...)
 }

@@ -8,6 +8,7 @@ import (
 	"fmt"
 
 	"github.com/localsupervisor/supervisor/pkg/catalog/ftsindex"
+	"github.com/localsupervisor/supervisor/pkg/media"
 )
 
 // vocab is the prompt/title vocabulary: 20 words, so one word matches about
@@ -20,7 +21,7 @@ func word(expr string) string {
 
 // Generate inserts n media (every 10th a video, every 7th NSFW, ratings
 // 0..3, paths /lib/<i%256>/img<i>.png|.mp4 under root), a prompt for every
-// media, an Ollama title for every third and, as the importer writes it,
+// media with generation parameters (promptsSQL) and their media_gen rows, an Ollama title for every third and, as the importer writes it,
 // an original file name for every media (DSC<i>_<word>.png|.mp4: a move-mode
 // import renames the file, so the name is not part of the path), with INSERT…SELECT over a
 // recursive CTE (a million rows take tens of seconds, not an hour of
@@ -44,9 +45,7 @@ func Generate(ctx context.Context, w *sql.DB, n int, root string) error {
 			printf('%064x', i), strftime('%Y-%m-%dT%H:%M:%SZ', 1735689600 + i, 'unixepoch'),
 			strftime('%Y-%m-%dT%H:%M:%SZ', 1735689600 + i, 'unixepoch'), i % 4, CASE WHEN i % 7 = 0 THEN 1 ELSE 0 END
 		FROM seq`, []any{n, root}},
-		{"prompts", `INSERT INTO prompts(media_id, prompt, model)
-		SELECT id, 'masterpiece, ' || ` + word("id") + ` || ' ' || ` + word("id / 20") + ` || ', ' || ` + word("id / 400") +
-			` || ' at ' || ` + word("id * 7") + ` || ', highly detailed, 8k', 'sdxl' FROM media`, nil},
+		{"prompts", promptsSQL(), nil},
 		{"titles", `INSERT INTO media_meta(media_id, source, meta_key, meta_value, created_at)
 		SELECT id, 'ollama', 'ollama.title', 'The ' || ` + word("id * 3") + ` || ' ' || ` + word("id / 7") + `, '2026-01-01T00:00:00Z'
 		FROM media WHERE id % 3 = 0`, nil},
@@ -61,6 +60,12 @@ func Generate(ctx context.Context, w *sql.DB, n int, root string) error {
 	}
 	if err := generateCuration(ctx, w); err != nil {
 		return err
+	}
+	// media_gen comes from the prompts rows through the real mapping, as
+	// prompts-rebuild fills it for a catalogue from before it: the two
+	// agree by construction.
+	if _, err := media.BackfillGen(ctx, w, 999); err != nil {
+		return fmt.Errorf("generate media_gen: %w", err)
 	}
 	if _, err := ftsindex.FoldAll(ctx, w, 100_000); err != nil {
 		return fmt.Errorf("generate: %w", err)
