@@ -8,6 +8,7 @@ import (
 	"unicode"
 
 	"github.com/localsupervisor/supervisor/pkg/db"
+	"github.com/localsupervisor/supervisor/pkg/query"
 )
 
 // Text search (the list's q + q_scope) runs on the FTS4 table media_fts
@@ -84,8 +85,10 @@ func splitQuery(q string) (items []string, quoted []bool) {
 }
 
 // parseTextQuery builds the FTS expression for q.
-func parseTextQuery(q string) textQuery {
-	items, quoted := splitQuery(q)
+func parseTextQuery(q string) textQuery { return textQueryOf(splitQuery(q)) }
+
+// textQueryOf builds the FTS expression for words and phrases.
+func textQueryOf(items []string, quoted []bool) textQuery {
 	var tq textQuery
 	for i, it := range items {
 		if len(tq.parts)+len(tq.like) >= maxTextTerms {
@@ -110,6 +113,45 @@ func parseTextQuery(q string) textQuery {
 	return tq
 }
 
+// textItems are the words and phrases of a query that is only free text
+// (one word or phrase, or an AND of them): such a query keeps the
+// index-driven paths below. ok is false for any other query (field
+// terms, OR, negation: CompileQuery writes those) and for no text.
+func (f Filter) textItems() (items []string, quoted []bool, ok bool) {
+	if f.Query == nil {
+		if f.Q == "" || f.QueryErr != nil {
+			return nil, nil, false
+		}
+		// A Filter built without ParseFilter: q as plain words.
+		items, quoted = splitQuery(f.Q)
+		return items, quoted, len(items) > 0
+	}
+	leaves := []query.Node{f.Query}
+	if a, isAnd := f.Query.(*query.And); isAnd {
+		leaves = a.Items
+	}
+	for _, n := range leaves {
+		t, isText := n.(*query.Text)
+		if !isText {
+			return nil, nil, false
+		}
+		items, quoted = append(items, t.Value), append(quoted, t.Phrase)
+	}
+	return items, quoted, len(items) > 0
+}
+
+// textOnly reports whether the query is only free text (textItems).
+func (f Filter) textOnly() bool {
+	_, _, ok := f.textItems()
+	return ok
+}
+
+// textQuery is the FTS expression of a text-only query.
+func (f Filter) textQuery() textQuery {
+	items, quoted, _ := f.textItems()
+	return textQueryOf(items, quoted)
+}
+
 // ftsDriven reports whether List can read the matches straight from the
 // index in docid order: newest/oldest sort (the key is the id = docid) and
 // one MATCH (not the two-column title scope). Then "FROM media_fts f CROSS
@@ -123,10 +165,10 @@ func (f Filter) ftsDriven() bool {
 // ftsJoinable reports whether the text condition can be a MATCH on a joined
 // media_fts row (any order; Count uses it to stop at CountCap matches).
 func (f Filter) ftsJoinable() bool {
-	if f.Q == "" || f.likeText || f.QScope == "title" {
+	if !f.textOnly() || f.likeText || f.QScope == "title" {
 		return false
 	}
-	return len(parseTextQuery(f.Q).parts) > 0
+	return len(f.textQuery().parts) > 0
 }
 
 // ftsFrom is the FROM clause of a query driven by the index.
@@ -163,11 +205,11 @@ const (
 // markedFrom is the FROM clause of the marked-media arm.
 const markedFrom = "media_fts_pending fp CROSS JOIN media m ON m.id = fp.media_id"
 
-// docidSet is the SELECT of the docids matching every FTS part.
-func (f Filter) docidSet(tq textQuery) (string, []any) {
-	switch f.QScope {
+// docidSet is the SELECT of the docids matching every FTS part in scope.
+func docidSet(scope string, tq textQuery) (string, []any) {
+	switch scope {
 	case "path", "caption", "prompt":
-		return "SELECT docid FROM media_fts WHERE " + f.QScope + " MATCH ?", []any{tq.match()}
+		return "SELECT docid FROM media_fts WHERE " + scope + " MATCH ?", []any{tq.match()}
 	case "title":
 		// Two columns but no column filter for phrases in FTS4 query
 		// syntax: per part the union of both columns, then intersected.
@@ -182,15 +224,15 @@ func (f Filter) docidSet(tq textQuery) (string, []any) {
 	return "SELECT docid FROM media_fts WHERE media_fts MATCH ?", []any{tq.match()}
 }
 
-// pendingSet extends the docid set by the media marked in
+// pendingAwareSet extends the docid set by the media marked in
 // media_fts_pending (schema 0304: changed since the last fold, so their
 // index rows may be stale or missing): a marked media matches by the LIKE
-// reference instead of its index row. With nothing marked the extra
-// branches cost two empty-table probes, and a search result never depends
-// on whether a fold ran.
-func (f Filter) pendingAwareSet(tq textQuery) (string, []any) {
-	set, args := f.docidSet(tq)
-	like, largs := likeAll(likeFields(f.QScope), wordsOf(f.Q))
+// reference (every one of words in scope) instead of its index row. With
+// nothing marked the extra branches cost two empty-table probes, and a
+// search result never depends on whether a fold ran.
+func pendingAwareSet(scope string, tq textQuery, words []string) (string, []any) {
+	set, args := docidSet(scope, tq)
+	like, largs := likeAll(likeFields(scope), words)
 	return "SELECT docid FROM (" + set + ") WHERE docid NOT IN (SELECT media_id FROM media_fts_pending)" +
 			" UNION ALL SELECT m.id FROM media_fts_pending fp CROSS JOIN media m ON m.id = fp.media_id WHERE " + like,
 		append(args, largs...)
@@ -213,14 +255,14 @@ func indexCurrent(ctx context.Context, q *sql.DB) (bool, error) {
 // always drives by the set, which for a common word under sort=rating
 // meant ~200,000 row lookups and a sort (1.4 s at 1M media).
 func (f Filter) chooseTextMode(ctx context.Context, q *sql.DB) (textMode, error) {
-	if f.Q == "" || f.likeText {
+	if !f.textOnly() || f.likeText {
 		return textIDSet, nil
 	}
-	tq := parseTextQuery(f.Q)
+	tq := f.textQuery()
 	if len(tq.parts) == 0 {
 		return textIDSet, nil
 	}
-	set, args := f.docidSet(tq)
+	set, args := docidSet(f.QScope, tq)
 	var n int
 	if err := q.QueryRowContext(ctx, "SELECT count(*) FROM ("+set+" LIMIT ?)", append(args, CountCap+1)...).Scan(&n); err != nil {
 		return textIDSet, fmt.Errorf("count text matches: %w", db.Classify(err))
@@ -231,26 +273,34 @@ func (f Filter) chooseTextMode(ctx context.Context, q *sql.DB) (textMode, error)
 	return textIDSet, nil
 }
 
-// textWhere is the q/q_scope predicate. fields are the LIKE expressions of
-// the scope (for the fallback); the FTS part is written as mode says.
+// textWhere is the predicate of a text-only query (textItems) in
+// q_scope, the FTS part written as mode says.
 func (f Filter) textWhere(mode textMode) (string, []any) {
-	fields := likeFields(f.QScope)
+	items, quoted, _ := f.textItems()
 	if f.likeText {
-		return likeAll(fields, wordsOf(f.Q))
+		return likeAll(likeFields(f.QScope), items)
 	}
-	tq := parseTextQuery(f.Q)
+	return textCondition(f.QScope, items, quoted, mode)
+}
+
+// textCondition is words and phrases (all required) in scope: the FTS
+// part written as mode says (joined on f, or an id set of the index plus
+// the marked media), LIKE for the items FTS cannot express.
+func textCondition(scope string, items []string, quoted []bool, mode textMode) (string, []any) {
+	fields := likeFields(scope)
+	tq := textQueryOf(items, quoted)
 	var conds []string
 	var args []any
 	switch {
 	case mode == textMarked:
-		return likeAll(fields, wordsOf(f.Q))
+		return likeAll(fields, items)
 	case len(tq.parts) == 0:
 	case mode == textJoined:
 		// Marked media come from the textMarked arm (querySource).
-		conds = append(conds, ftsColumn(f.QScope)+" MATCH ? AND f.docid NOT IN (SELECT media_id FROM media_fts_pending)")
+		conds = append(conds, ftsColumn(scope)+" MATCH ? AND f.docid NOT IN (SELECT media_id FROM media_fts_pending)")
 		args = append(args, tq.match())
 	default:
-		set, a := f.pendingAwareSet(tq)
+		set, a := pendingAwareSet(scope, tq, items)
 		col := "m.id"
 		if mode == textProbe {
 			col = "+m.id"
@@ -285,12 +335,6 @@ func likeFields(scope string) []string {
 		return []string{newestPrompt}
 	}
 	return []string{"m.path", name, title, override, newestMeta("ollama.caption"), newestPrompt}
-}
-
-// wordsOf splits q into whitespace-separated words (quotes kept as phrases).
-func wordsOf(q string) []string {
-	items, _ := splitQuery(q)
-	return items
 }
 
 // likeAll requires every word as a literal substring of at least one field.

@@ -1,0 +1,446 @@
+package catalog
+
+import (
+	"strconv"
+	"strings"
+
+	"github.com/localsupervisor/supervisor/pkg/library"
+	"github.com/localsupervisor/supervisor/pkg/query"
+	"github.com/localsupervisor/supervisor/pkg/svtime"
+)
+
+// CompileQuery turns a parsed query (pkg/query) into a WHERE fragment over
+// "media m". Values only ever travel as ? arguments; the SQL text is made
+// of constants, so no user text reaches the SQL.
+//
+// Every term is either a predicate on an indexed media column or
+// "m.id IN (SELECT … FROM <table> WHERE <indexed condition>)": a set
+// computed once per query, never a correlated subquery per media row
+// (the old tag filter's EXISTS walked every row: issue #18 item 6).
+// Word-prefix terms on small vocabularies (model, sampler, scheduler,
+// software, LoRA) pick the matching DISTINCT names with sv_wordmatch (a
+// skip-ahead scan of the column's index, pkg/db/wordmatch.go) and then the
+// media by index equality.
+//
+// A nil query matches everything ("1").
+func CompileQuery(n query.Node, now int64, opts CompileOptions) (where string, args []any, err error) {
+	if n == nil {
+		return "1", nil, nil
+	}
+	c := compiler{now: now, opts: opts}
+	where = c.node(n)
+	if c.err != nil {
+		return "", nil, c.err
+	}
+	return where, c.args, nil
+}
+
+// CompileOptions are the caller's context of a query.
+type CompileOptions struct {
+	// Internal allows the admin-only field vote:. For everybody else
+	// vote: is an unknown field (query_unknown_field): the vote is not
+	// shown to them, so filtering by it would leak it.
+	Internal bool
+	// TextScope restricts free words to one text field (the list's legacy
+	// q_scope): "prompt", "path" (file name and path), "title",
+	// "caption"; "" or "any" searches all text fields.
+	TextScope string
+}
+
+// compiler collects the arguments in SQL text order.
+type compiler struct {
+	now  int64
+	opts CompileOptions
+	args []any
+	err  error
+}
+
+func (c *compiler) arg(a ...any) { c.args = append(c.args, a...) }
+
+func (c *compiler) fail(t *query.Term, code, msg string) string {
+	if c.err == nil {
+		c.err = &query.Error{Code: code, Pos: t.Pos, Field: t.Field, Msg: msg}
+	}
+	return "0"
+}
+
+func (c *compiler) node(n query.Node) string {
+	switch x := n.(type) {
+	case *query.And:
+		return c.join(x.Items, " AND ")
+	case *query.Or:
+		return c.join(x.Items, " OR ")
+	case *query.Not:
+		// COALESCE: a NULL column (no duration, no size) is "not
+		// matching", so its negation matches.
+		return "NOT COALESCE((" + c.node(x.X) + "), 0)"
+	case *query.Text:
+		return c.text(c.opts.TextScope, x.Value, x.Phrase)
+	case *query.Term:
+		return c.term(x)
+	}
+	return "0"
+}
+
+func (c *compiler) join(items []query.Node, op string) string {
+	if len(items) == 0 {
+		return "1"
+	}
+	parts := make([]string, len(items))
+	for i, it := range items {
+		parts[i] = "(" + c.node(it) + ")"
+	}
+	return "(" + strings.Join(parts, op) + ")"
+}
+
+// text is a free word or phrase (or a text field term) through the FTS
+// index, in scope (search.go): the docid set plus the marked media by the
+// LIKE reference, and LIKE for a word FTS cannot express.
+func (c *compiler) text(scope, value string, phrase bool) string {
+	if scope == "" {
+		scope = "any"
+	}
+	items, quoted := []string{value}, []bool{phrase}
+	cond, args := textCondition(scope, items, quoted, textIDSet)
+	c.arg(args...)
+	return cond
+}
+
+// genIDs selects media by a condition on media_gen.
+func genIDs(cond string) string { return "m.id IN (SELECT media_id FROM media_gen WHERE " + cond + ")" }
+
+// wordMatchIn is "col IN (the DISTINCT values of col matching ?)".
+func wordMatchIn(table, col string) string {
+	return col + " IN (SELECT v FROM (SELECT DISTINCT " + col + " AS v FROM " + table + " WHERE " + col +
+		" IS NOT NULL) WHERE sv_wordmatch(v, ?, ?))"
+}
+
+func boolArg(b bool) int {
+	if b {
+		return 1
+	}
+	return 0
+}
+
+func (c *compiler) term(t *query.Term) string {
+	switch t.Field {
+	case "model":
+		c.arg(t.Raw, boolArg(t.Quoted))
+		cond := wordMatchIn("media_gen", "model")
+		if hs := hashCandidates(t.Raw); len(hs) > 0 {
+			cond += " OR model_hash IN (" + placeholders(len(hs)) + ")"
+			for _, h := range hs {
+				c.arg(h)
+			}
+		}
+		return genIDs(cond)
+	case "sampler", "scheduler", "software":
+		c.arg(t.Raw, boolArg(t.Quoted))
+		return genIDs(wordMatchIn("media_gen", t.Field))
+	case "lora":
+		c.arg(t.Raw, boolArg(t.Quoted))
+		return "m.id IN (SELECT media_id FROM media_gen_loras WHERE " + wordMatchIn("media_gen_loras", "name") + ")"
+	case "seed":
+		c.arg(normSeed(t.Raw))
+		return genIDs("seed = ?")
+	case "steps", "cfg", "denoise":
+		return genIDs(c.interval(t.Field, t.Num))
+	case "tag":
+		return c.tagIDs(t.Raw, "")
+	case "character":
+		return c.tagIDs(t.Raw, tagTypeCharacter)
+	case "rating":
+		return c.interval("m.rating", t.Num)
+	case "id":
+		return c.interval("m.id", t.Num)
+	case "w":
+		return c.interval("m.width", t.Num)
+	case "h":
+		return c.interval("m.height", t.Num)
+	case "dur":
+		return c.interval("m.duration", t.Num)
+	case "size":
+		return c.interval("m.filesize", t.Num)
+	case "ratio":
+		return c.ratio(t.Num)
+	case "imported":
+		return c.timeRange("m.imported_at", t.Time)
+	case "created":
+		return c.timeRange(featuredAge, t.Time)
+	case "nsfw":
+		if t.Enum == "yes" {
+			return "m.has_nsfw = 1"
+		}
+		return "m.has_nsfw = 0"
+	case "type":
+		return typeCond(c, t.Enum)
+	case "status":
+		return statusCond(c, t.Enum)
+	case "curation":
+		return curationCond(c, t.Enum)
+	case "vote":
+		if !c.opts.Internal {
+			return c.fail(t, query.CodeUnknownField, "vote: is only available to administrators")
+		}
+		return voteCond(c, t.Enum)
+	case "has":
+		return hasCond(t.Enum)
+	case "is":
+		return isCond(t.Enum)
+	case "path":
+		return c.pathPrefix(t.Raw)
+	case "source":
+		return c.source(t.Raw)
+	case "collection":
+		c.arg(t.Raw)
+		return "m.id IN (SELECT cm.media_id FROM collection_media cm JOIN collections c ON c.id = cm.collection_id WHERE c.name = ? COLLATE NOCASE)"
+	case "prompt", "caption", "title":
+		return c.text(t.Field, t.Raw, t.Quoted)
+	case "name":
+		return c.text("path", t.Raw, t.Quoted)
+	case "negative":
+		// Not in the text index (media_fts has no negative column): a
+		// substring match over the prompts table, the one term that scans.
+		c.arg(escapeLike(t.Raw))
+		return `m.id IN (SELECT media_id FROM prompts WHERE negative_prompt LIKE ? ESCAPE '\')`
+	}
+	return c.fail(t, query.CodeUnknownField, "unknown field "+t.Field)
+}
+
+// placeholders is "?,?,…" (n ≥ 1).
+func placeholders(n int) string { return strings.TrimSuffix(strings.Repeat("?,", n), ",") }
+
+// hashCandidates are the stored forms a model hash typed as value may
+// have: as typed, without its prefix (blake3:, sha256:, 0x) and the
+// 10-character short hash A1111 writes. None when value does not look
+// like a hash (hex of at least 8 digits, optionally prefixed).
+func hashCandidates(value string) []string {
+	v := strings.ToLower(strings.TrimSpace(value))
+	bare := v
+	for _, p := range []string{"blake3:", "sha256:", "0x"} {
+		bare = strings.TrimPrefix(bare, p)
+	}
+	if len(bare) < 8 || !isHex(bare) {
+		return nil
+	}
+	out := []string{bare}
+	if bare != v {
+		out = append(out, v)
+	}
+	if len(bare) > 10 {
+		out = append(out, bare[:10])
+	}
+	return out
+}
+
+// normSeed is the seed as stored: decimal without leading zeros (the
+// parser has checked it is a number).
+func normSeed(s string) string {
+	s = strings.TrimSpace(s)
+	if u, err := strconv.ParseUint(s, 10, 64); err == nil {
+		return strconv.FormatUint(u, 10)
+	}
+	return s
+}
+
+// tagTypeCharacter is the tag type of character tags (the danbooru tagger).
+const tagTypeCharacter = "danbooru.character.v1"
+
+// tagIDs selects media carrying the tag name (exact; a trailing * makes
+// it a prefix; "" with a type: any tag of that type). The tag ids come
+// from idx_tags_name_type, the media from idx_media_tags_tag.
+func (c *compiler) tagIDs(name, tagType string) string {
+	var conds []string
+	switch {
+	case strings.HasSuffix(name, "*"):
+		lo := strings.TrimSuffix(name, "*")
+		if lo != "" {
+			conds = append(conds, "t.name >= ? AND t.name < ?")
+			c.arg(lo, lo+"\U0010FFFF")
+		}
+	case name != "":
+		conds = append(conds, "t.name = ?")
+		c.arg(name)
+	}
+	if tagType != "" {
+		conds = append(conds, "t.type = ?")
+		c.arg(tagType)
+	}
+	if len(conds) == 0 {
+		return "m.id IN (SELECT media_id FROM media_tags)"
+	}
+	return "m.id IN (SELECT mt.media_id FROM tags t JOIN media_tags mt ON mt.tag_id = t.id WHERE " + strings.Join(conds, " AND ") + ")"
+}
+
+// interval is the numeric interval on col (a media column or a media_gen
+// column), as a range the column's index serves.
+func (c *compiler) interval(col string, iv *query.Interval) string {
+	if iv == nil || (iv.Lo == nil && iv.Hi == nil) {
+		return col + " IS NOT NULL"
+	}
+	if iv.Lo != nil && iv.Hi != nil && *iv.Lo == *iv.Hi && iv.LoIncl && iv.HiIncl {
+		c.arg(*iv.Lo)
+		return col + " = ?"
+	}
+	var parts []string
+	if iv.Lo != nil {
+		op := " > ?"
+		if iv.LoIncl {
+			op = " >= ?"
+		}
+		parts = append(parts, col+op)
+		c.arg(*iv.Lo)
+	}
+	if iv.Hi != nil {
+		op := " < ?"
+		if iv.HiIncl {
+			op = " <= ?"
+		}
+		parts = append(parts, col+op)
+		c.arg(*iv.Hi)
+	}
+	return strings.Join(parts, " AND ")
+}
+
+// ratioTolerance is how far from a typed ratio a media may be and still
+// match ratio:16:9 (relative): 1920x1080 is 16:9, 1024x576 too, 832x1216 is
+// not 2:3 exactly (0.684 vs 0.667) but within the generators' rounding.
+const ratioTolerance = 0.01
+
+func (c *compiler) ratio(iv *query.Interval) string {
+	const expr = "(m.width * 1.0 / NULLIF(m.height, 0))"
+	if iv != nil && iv.Lo != nil && iv.Hi != nil && *iv.Lo == *iv.Hi {
+		c.arg(*iv.Lo*(1-ratioTolerance), *iv.Lo*(1+ratioTolerance))
+		return expr + " BETWEEN ? AND ?"
+	}
+	return c.interval(expr, iv)
+}
+
+// timeRange is [From, To) on a timestamp column; stored timestamps are
+// svtime's UTC RFC 3339 text, whose lexical order is chronological.
+func (c *compiler) timeRange(col string, ti *query.TimeInterval) string {
+	if ti == nil {
+		return col + " IS NOT NULL"
+	}
+	var parts []string
+	if !ti.From.IsZero() {
+		parts = append(parts, col+" >= ?")
+		c.arg(svtime.Format(ti.From))
+	}
+	if !ti.To.IsZero() {
+		parts = append(parts, col+" < ?")
+		c.arg(svtime.Format(ti.To))
+	}
+	if len(parts) == 0 {
+		return col + " IS NOT NULL"
+	}
+	return strings.Join(parts, " AND ")
+}
+
+// pathPrefix is the folder prefix: an absolute folder is a range on
+// idx_media_path (library.PrefixRange); a relative one ("2026/11") is a
+// folder anywhere in the path, which only a substring match can find.
+func (c *compiler) pathPrefix(p string) string {
+	p = strings.TrimSpace(p)
+	if strings.HasPrefix(p, "/") {
+		lo, hi := library.PrefixRange(strings.TrimRight(p, "/"))
+		if strings.TrimRight(p, "/") == "" {
+			return "1"
+		}
+		c.arg(lo, hi)
+		return "m.path >= ? AND m.path < ?"
+	}
+	c.arg("%/" + strings.Trim(escapeLike(strings.Trim(p, "/")), "%") + "/%")
+	return `m.path LIKE ? ESCAPE '\'`
+}
+
+// source is a library source by its folder (as recorded) or the folder's
+// last name ("photos" for /data/photos): the media below it, by a range
+// on idx_media_path per matching source.
+func (c *compiler) source(v string) string {
+	v = strings.TrimRight(strings.TrimSpace(v), "/")
+	c.arg(v, "%/"+strings.Trim(escapeLike(v), "%"))
+	return `m.id IN (SELECT x.id FROM library_sources s JOIN media x ON x.path >= s.path || '/' AND x.path < s.path || '0'
+		WHERE s.path = ? OR s.path LIKE ? ESCAPE '\')`
+}
+
+// The concept functions below are shared by query terms and the legacy
+// URL filters (filter.go), so each concept has one SQL.
+
+func typeCond(c *compiler, t string) string {
+	c.arg(t)
+	return "m.type = ?"
+}
+
+func statusCond(c *compiler, s string) string {
+	c.arg(s)
+	return "m.status = ?"
+}
+
+func voteCond(c *compiler, v string) string {
+	c.arg(v)
+	return "m.status_vote = ?"
+}
+
+func curationCond(c *compiler, s string) string {
+	if s == "unknown" {
+		return "(m.quality_status IS NULL OR m.quality_status = 'unknown')"
+	}
+	c.arg(s)
+	return "m.quality_status = ?"
+}
+
+// newestMetaIDs selects the media whose newest meta row of key satisfies
+// cond on b.meta_value: the candidates from idx_media_meta_key_value,
+// each confirmed newest through idx_media_meta_media_key (media_meta is an
+// append-only log). key and cond are constants.
+func newestMetaIDs(key, cond string) string {
+	return `SELECT b.media_id FROM media_meta b WHERE b.meta_key = '` + key + `' AND ` + cond + `
+	AND NOT EXISTS (SELECT 1 FROM media_meta c WHERE c.media_id = b.media_id AND c.meta_key = b.meta_key AND c.id > b.id)`
+}
+
+// nonEmptyMeta is "the newest value of key is not blank".
+func nonEmptyMeta(key string) string {
+	return "m.id IN (" + newestMetaIDs(key, "TRIM(b.meta_value) <> ''") + ")"
+}
+
+func hasCond(what string) string {
+	switch what {
+	case "prompt":
+		return "m.id IN (SELECT media_id FROM prompts)"
+	case "caption":
+		return nonEmptyMeta("ollama.caption")
+	case "title":
+		return "(" + nonEmptyMeta("title.override") + " OR " + nonEmptyMeta("ollama.title") + ")"
+	case "tags":
+		return "m.id IN (SELECT media_id FROM media_tags)"
+	case "meta":
+		return "m.id IN (SELECT media_id FROM media_meta)"
+	case "parent":
+		return "m.parent_media_id IS NOT NULL"
+	case "children":
+		return "m.id IN (SELECT parent_media_id FROM media WHERE parent_media_id IS NOT NULL)"
+	}
+	return "0"
+}
+
+// dupesCond is "another media has the same content hash".
+const dupesCond = "m.hash IS NOT NULL AND EXISTS (SELECT 1 FROM media d WHERE d.hash = m.hash AND d.id <> m.id)"
+
+func isCond(what string) string {
+	switch what {
+	case "broken":
+		return "m.id IN (" + IntegrityFailedIDs + ")"
+	case "duplicate":
+		return dupesCond
+	case "deleted":
+		return "m.is_deleted = 1"
+	case "checked":
+		return "m.id IN (" + newestMetaIDs("curation.checked", "b.meta_value = '1'") + ")"
+	case "missing":
+		return "m.status = 'missing'"
+	case "archived":
+		return "m.status = 'archived'"
+	}
+	return "0"
+}
