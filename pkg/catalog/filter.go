@@ -388,7 +388,11 @@ func (f Filter) where(now int64, mode textMode) (string, []any) {
 	}
 	switch f.Deleted {
 	case "exclude_deleted":
-		add("m.is_deleted = 0")
+		// The default hides deleted media, unless the query asks for
+		// them (is:deleted would otherwise never match).
+		if !mentions(f.Query, "is", "deleted") {
+			add("m.is_deleted = 0")
+		}
 	case "only_deleted":
 		add("m.is_deleted = 1")
 	}

@@ -1,6 +1,7 @@
 package catalog
 
 import (
+	"slices"
 	"strconv"
 	"strings"
 
@@ -223,8 +224,8 @@ func hashCandidates(value string) []string {
 	if len(bare) < 8 || !isHex(bare) {
 		return nil
 	}
-	out := []string{bare}
-	if bare != v {
+	out := []string{bare, "blake3:" + bare, "sha256:" + bare}
+	if bare != v && v != "blake3:"+bare && v != "sha256:"+bare {
 		out = append(out, v)
 	}
 	if len(bare) > 10 {
@@ -443,4 +444,20 @@ func isCond(what string) string {
 		return "m.status = 'archived'"
 	}
 	return "0"
+}
+
+// mentions reports whether the query has the term field:value anywhere
+// (negated or not).
+func mentions(n query.Node, field, enum string) bool {
+	switch x := n.(type) {
+	case *query.And:
+		return slices.ContainsFunc(x.Items, func(n query.Node) bool { return mentions(n, field, enum) })
+	case *query.Or:
+		return slices.ContainsFunc(x.Items, func(n query.Node) bool { return mentions(n, field, enum) })
+	case *query.Not:
+		return mentions(x.X, field, enum)
+	case *query.Term:
+		return x.Field == field && x.Enum == enum
+	}
+	return false
 }
