@@ -332,18 +332,19 @@ func (f Filter) where(now int64, mode textMode) (string, []any) {
 	}
 	withWithout(f.HasPrompt, hasCond("prompt"))
 	withWithout(f.HasMeta, hasCond("meta"))
-	switch {
-	case f.QueryErr != nil:
+	if f.QueryErr != nil {
 		// An unusable query matches nothing; the handlers show the
 		// error (or answer 400) instead of a list.
 		add("0")
-	case f.textOnly():
-		// Only free words: the full-text index with the list's fast
+	}
+	if f.textOnly() {
+		// Top-level free words: the full-text index with the list's fast
 		// paths, LIKE only for what FTS cannot express (search.go).
 		c, a := f.textWhere(mode)
 		add(c, a...)
-	case f.Query != nil:
-		c, a, err := CompileQuery(f.Query, now, f.compileOptions())
+	}
+	if rest := f.restQuery(); rest != nil && f.QueryErr == nil {
+		c, a, err := CompileQuery(rest, now, f.compileOptions())
 		if err != nil {
 			c, a = "0", nil // ParseFilter refuses such a query (QueryErr)
 		}

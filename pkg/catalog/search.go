@@ -113,34 +113,61 @@ func textQueryOf(items []string, quoted []bool) textQuery {
 	return tq
 }
 
-// textItems are the words and phrases of a query that is only free text
-// (one word or phrase, or an AND of them): such a query keeps the
-// index-driven paths below. ok is false for any other query (field
-// terms, OR, negation: CompileQuery writes those) and for no text.
+// textItems are the free words and phrases at the top level of the query
+// (the query itself, or items of its top-level AND): they keep the
+// index-driven paths below, the rest of the query (restQuery) is an extra
+// condition. ok is false when there are none (a free word under OR or
+// negation is written by CompileQuery).
 func (f Filter) textItems() (items []string, quoted []bool, ok bool) {
+	if f.QueryErr != nil {
+		return nil, nil, false
+	}
 	if f.Query == nil {
-		if f.Q == "" || f.QueryErr != nil {
+		if f.Q == "" {
 			return nil, nil, false
 		}
 		// A Filter built without ParseFilter: q as plain words.
 		items, quoted = splitQuery(f.Q)
 		return items, quoted, len(items) > 0
 	}
-	leaves := []query.Node{f.Query}
-	if a, isAnd := f.Query.(*query.And); isAnd {
-		leaves = a.Items
-	}
-	for _, n := range leaves {
-		t, isText := n.(*query.Text)
-		if !isText {
-			return nil, nil, false
+	for _, n := range topItems(f.Query) {
+		if t, isText := n.(*query.Text); isText {
+			items, quoted = append(items, t.Value), append(quoted, t.Phrase)
 		}
-		items, quoted = append(items, t.Value), append(quoted, t.Phrase)
 	}
 	return items, quoted, len(items) > 0
 }
 
-// textOnly reports whether the query is only free text (textItems).
+// restQuery is the query without its top-level free words (textItems);
+// nil when nothing is left.
+func (f Filter) restQuery() query.Node {
+	if f.Query == nil {
+		return nil
+	}
+	var rest []query.Node
+	for _, n := range topItems(f.Query) {
+		if _, isText := n.(*query.Text); !isText {
+			rest = append(rest, n)
+		}
+	}
+	switch len(rest) {
+	case 0:
+		return nil
+	case 1:
+		return rest[0]
+	}
+	return &query.And{Items: rest}
+}
+
+// topItems are the items of a top-level AND, else the node itself.
+func topItems(n query.Node) []query.Node {
+	if a, isAnd := n.(*query.And); isAnd {
+		return a.Items
+	}
+	return []query.Node{n}
+}
+
+// textOnly reports whether the query has top-level free words (textItems).
 func (f Filter) textOnly() bool {
 	_, _, ok := f.textItems()
 	return ok
