@@ -2,8 +2,8 @@ package web
 
 import (
 	"net/url"
-	"strings"
 	"strconv"
+	"strings"
 )
 
 // Navigation URLs between the list and the detail page. Each URL is built
