@@ -17,6 +17,9 @@
 // "OR" is an operator only in upper case; "or" is a word. A field name is
 // matched case-insensitively; an unknown field (not in FieldNames), a value of the wrong type
 // or a syntax error is a *Error with the byte position, never a panic.
+// Parse documents the finer decisions (what a word is, ranges, relative
+// dates); String gives the canonical form, which parses back to the same
+// tree.
 package query
 
 import (
@@ -47,7 +50,7 @@ const (
 type Error struct {
 	Code  string
 	Pos   int
-	Field string
+	Field string // the term's canonical field; for CodeUnknownField the name as typed; "" outside a term
 	Msg   string
 }
 
@@ -98,7 +101,7 @@ type Term struct {
 	Op     Op
 	Raw    string // value as typed, unquoted ("" for the open low end of a range)
 	Hi     string // OpRange: upper value as typed ("" = open)
-	Quoted bool   // the value was a "quoted phrase"
+	Quoted bool   // the value was a "quoted phrase" (text and path fields only; elsewhere quotes are mere delimiters)
 	Pos    int
 
 	// Num is the numeric interval for KindInt, KindFloat, KindSize (bytes),
@@ -107,10 +110,14 @@ type Term struct {
 	Num *Interval
 	// Time is the half-open interval [From, To) for KindDate: a day, month
 	// or year as typed ("2026-11" is all of November, UTC), a relative
-	// "7d"/"24h"/"2w"/"3m"/"1y" ending now, or a range of those.
+	// "7d"/"24h"/"2w"/"3m"/"1y" from now−N on (open end), or a range of
+	// those (see Parse).
 	Time *TimeInterval
 	// Enum is the canonical lower-case value for KindEnum fields.
 	Enum string
+	// Seed is the exact interval for KindSeed (Num stays nil there: a
+	// float64 cannot hold every 64-bit seed).
+	Seed *SeedInterval
 }
 
 // Interval is a numeric range.
@@ -135,9 +142,9 @@ const (
 	KindText     Kind = iota // model:juggernaut — word-prefix / phrase match on that field
 	KindInt                  // steps:30, steps:>=20, steps:20..40
 	KindFloat                // cfg:7, denoise:<0.5
-	KindSeed                 // seed:123456789012345678901 — decimal, up to 64 bits unsigned, exact
-	KindSize                 // size:>2MB (B, KB, MB, GB; 1024-based; case-insensitive)
-	KindDuration             // dur:>30s (s, m, h; "1:30"; bare number = seconds)
+	KindSeed                 // seed:12345678901234567890 — decimal, up to 64 bits unsigned, exact
+	KindSize                 // size:>2MB (B, KB, MB, GB, TB; 1024-based; case-insensitive; decimals allowed)
+	KindDuration             // dur:>30s (s, m, h; "1:30", "1:02:03"; bare number = seconds)
 	KindRatio                // ratio:16:9, ratio:>1 (width/height)
 	KindDate                 // created:2026-11, imported:7d, created:2026-11..2026-12
 	KindEnum                 // type:image — one of Spec.Values

@@ -79,8 +79,9 @@ type accuracyCase struct {
 }
 
 // goldenCases gathers the package's golden tables: the shared real-world
-// fixtures (when present), NovelAI, front-end variants, ComfyUI and model
-// identity fixtures. Cases without fields (errors, no metadata) are left
+// fixtures (when present), NovelAI, front-end variants, ComfyUI, model
+// identity and Draw Things fixtures. (C2PA files carry no generation
+// fields; TestC2PA checks them.) Cases without fields (errors, no metadata) are left
 // out; videos only when ffprobe is installed.
 func goldenCases(t *testing.T) []accuracyCase {
 	var out []accuracyCase
@@ -112,6 +113,9 @@ func goldenCases(t *testing.T) []accuracyCase {
 	}
 	for _, c := range modelIDCases() {
 		out = append(out, accuracyCase{"modelid/" + c.file, c.want.format, c.want.fields(), c.extract})
+	}
+	for _, c := range drawThingsCases() {
+		out = append(out, accuracyCase{"drawthings/" + c.name, c.want.format, c.want.fields(), c.extract})
 	}
 	return out
 }

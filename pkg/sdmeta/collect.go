@@ -20,6 +20,11 @@ type collector struct {
 	// pngAlpha is set when the PNG header declares an alpha channel
 	// (Options.StealthAuto).
 	pngAlpha bool
+	// c2pa is the C2PA manifest summary, when the file carries one.
+	c2pa *c2paInfo
+	// c2paBuf gathers the JPEG APP11 JUMBF packets (bounded by
+	// c2paMaxScan) until the scan.
+	c2paBuf []byte
 }
 
 // maxEntries bounds the number of raw values kept from one file; a file

@@ -17,6 +17,7 @@ var rawKeys = append([]string{"prompt", "workflow", "sd metadata", "invokeai met
 func interpret(c *collector) {
 	res := c.res
 	format, key, raw := detect(c)
+	format = applyC2PA(c, format)
 	res.Format = format
 	settleVerbatim(&res.PromptRaw, &res.Prompt)
 	settleVerbatim(&res.NegativePromptRaw, &res.NegativePrompt)
@@ -76,6 +77,10 @@ func detect(c *collector) (format, key, raw string) {
 		if a, ok := ParseA1111(e.value); ok && !looksJSON(e.value) {
 			return applyA1111(res, a), e.key, e.value
 		}
+	}
+	// Draw Things' JSON shares NovelAI's "uc" and "scale" keys.
+	if k, raw, ok := parseDrawThings(c, res); ok {
+		return FormatDrawThings, k, raw
 	}
 	if k, raw, ok := parseNovelAI(c, res); ok {
 		return FormatNovelAI, k, raw

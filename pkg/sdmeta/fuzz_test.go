@@ -64,6 +64,10 @@ func FuzzPNGChunks(f *testing.F) {
 	}
 	f.Add(buildPNG(8, 8, [][]byte{tEXt("prompt", civitaiHiresGraph)}, 10, nil))
 	f.Add(buildPNG(8, 8, [][]byte{tEXt("prompt", civitaiUpscaleGraph), tEXt("extraMetadata", `{"prompt":"x"}`)}, 10, nil))
+	// Draw Things' XMP packet and C2PA manifests (caBX).
+	f.Add(buildPNG(8, 8, [][]byte{iTXt(xmpPNGKeyword, dtXMP(dtJSON, dtDescription), false)}, 10, nil))
+	f.Add(buildPNG(8, 8, [][]byte{pngtest.Chunk("caBX", c2paOpenAI), tEXt("parameters", c2paPNGText)}, 10, nil))
+	f.Add(buildPNG(8, 8, [][]byte{pngtest.Chunk("caBX", c2paAdobe)}, 10, nil))
 	seedFiles(f, "sd_a1111/*.png", "comfyui/*img2img*", "corrupt/gostd_*", "corrupt/pillow_broken.png", "novelai/*", "invokeai/*")
 	f.Fuzz(func(t *testing.T, data []byte) {
 		r, _ := ExtractBytes(context.Background(), data, "f.png", Options{MaxTextBytes: 1 << 20})

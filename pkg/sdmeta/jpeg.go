@@ -23,6 +23,14 @@ func readJPEG(ctx context.Context, r io.ReadSeeker, c *collector) error {
 		return reason.New(CodeCorrupt, "not a JPEG (no SOI)")
 	}
 	comments := 0
+	// C2PA manifests span APP11 JUMBF packets; they are gathered (bounded)
+	// and scanned once the segments are read.
+	var jumbf jumbfGather
+	defer func() {
+		if len(jumbf.buf) > 0 {
+			c.addC2PA(jumbf.buf)
+		}
+	}()
 	for i := 0; ; i++ {
 		if i%64 == 0 && ctx.Err() != nil {
 			return ctx.Err()
@@ -59,7 +67,7 @@ func readJPEG(ctx context.Context, r io.ReadSeeker, c *collector) error {
 			return nil
 		}
 		n -= 2
-		wanted := m == 0xE1 || m == 0xFE || (m >= 0xC0 && m <= 0xCF && m != 0xC4 && m != 0xC8 && m != 0xCC)
+		wanted := m == 0xE1 || m == 0xFE || m == 0xEB || (m >= 0xC0 && m <= 0xCF && m != 0xC4 && m != 0xC8 && m != 0xCC)
 		if !wanted {
 			if _, err := r.Seek(int64(n), io.SeekCurrent); err != nil {
 				return nil
@@ -75,7 +83,9 @@ func readJPEG(ctx context.Context, r io.ReadSeeker, c *collector) error {
 		case m == 0xE1 && bytes.HasPrefix(seg, []byte("Exif\x00\x00")):
 			parseTIFF(seg[6:], c, "")
 		case m == 0xE1 && bytes.HasPrefix(seg, xmpPrefix):
-			addXMP(c, SourceEXIF, seg[len(xmpPrefix):])
+			addXMP(c, SourceEXIF, "XMP", seg[len(xmpPrefix):])
+		case m == 0xEB:
+			jumbf.add(seg)
 		case m == 0xFE:
 			c.add(SourceEXIF, "COMMENT."+strconv.Itoa(comments), latin1OrUTF8(trimNUL(seg)))
 			comments++
@@ -110,4 +120,30 @@ func (b *byteReader) byte() byte {
 		return 0
 	}
 	return b.buf[0]
+}
+
+// jumbfGather collects the packets of the first C2PA JUMBF box of a JPEG.
+type jumbfGather struct {
+	buf      []byte
+	instance string // the box instance number (En) of the C2PA box
+}
+
+func (g *jumbfGather) add(seg []byte) {
+	body := jumbfPayload(seg)
+	if body == nil || len(g.buf) >= c2paMaxScan {
+		return
+	}
+	en := string(seg[2:4])
+	if g.instance == "" {
+		// The first packet opens with the description box whose UUID and
+		// label name the C2PA manifest store; other JUMBF boxes (360
+		// images, JPEG XT) are not ours.
+		if !bytes.Contains(body[:min(len(body), 64)], []byte("c2pa")) {
+			return
+		}
+		g.instance = en
+	} else if en != g.instance {
+		return
+	}
+	g.buf = append(g.buf, body[:min(len(body), c2paMaxScan-len(g.buf))]...)
 }

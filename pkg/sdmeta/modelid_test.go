@@ -114,6 +114,29 @@ func modelIDCases() []modelIDCase {
 	}
 }
 
+// checkGolden extracts and compares a golden case: the fields, the LoRAs
+// as "name|hash|weight|source" and the given sampler settings.
+func checkGolden(t *testing.T, extract func() (Result, error), want variantWant, loras []string, settings map[string]string) Result {
+	t.Helper()
+	res, err := extract()
+	if err != nil {
+		t.Fatal(err)
+	}
+	misses, _ := variantFields(res, want)
+	for _, m := range misses {
+		t.Error(m)
+	}
+	if fmt.Sprint(loraStrings(res.Loras)) != fmt.Sprint(loras) {
+		t.Errorf("loras %v, want %v", loraStrings(res.Loras), loras)
+	}
+	for k, v := range settings {
+		if got := toString(res.SamplerSettings[k]); got != v {
+			t.Errorf("sampler_settings[%q] = %q, want %q", k, got, v)
+		}
+	}
+	return res
+}
+
 func (c modelIDCase) extract() (Result, error) {
 	return Extract(context.Background(), filepath.Join("testdata", "modelid", c.file), Options{})
 }
@@ -126,22 +149,7 @@ func TestModelIdentity(t *testing.T) {
 	}
 	for _, c := range modelIDCases() {
 		t.Run(c.file, func(t *testing.T) {
-			res, err := c.extract()
-			if err != nil {
-				t.Fatal(err)
-			}
-			misses, _ := variantFields(res, c.want)
-			for _, m := range misses {
-				t.Error(m)
-			}
-			if fmt.Sprint(loraStrings(res.Loras)) != fmt.Sprint(c.loras) {
-				t.Errorf("loras %v, want %v", loraStrings(res.Loras), c.loras)
-			}
-			for k, v := range c.settings {
-				if got := toString(res.SamplerSettings[k]); got != v {
-					t.Errorf("sampler_settings[%q] = %q, want %q", k, got, v)
-				}
-			}
+			res := checkGolden(t, c.extract, c.want, c.loras, c.settings)
 			if len(res.ParameterSets) > 0 && res.ParameterSets[0].Model == res.Model && res.ParameterSets[0].ModelHash != res.ModelHash {
 				t.Errorf("main parameter set hash %q", res.ParameterSets[0].ModelHash)
 			}

@@ -22,7 +22,7 @@ type pngChunk struct {
 }
 
 // walkPNG visits the chunks of a PNG. Metadata chunks (tEXt, zTXt, iTXt,
-// eXIf, IHDR) are read and passed to fn; every other chunk, IDAT above all,
+// eXIf, IHDR, the C2PA caBX) are read and passed to fn; every other chunk, IDAT above all,
 // is skipped with Seek so pixel data is never read. It continues after IDAT
 // because writers may put text there (Pillow, ImageMagick do).
 func walkPNG(ctx context.Context, r io.ReadSeeker, maxChunk int, warn func(string, ...any), fn func(pngChunk)) error {
@@ -55,7 +55,22 @@ func walkPNG(ctx context.Context, r io.ReadSeeker, maxChunk int, warn func(strin
 		switch typ {
 		case "IEND":
 			return nil
-		case "IHDR", "tEXt", "zTXt", "iTXt", "eXIf":
+		case "IHDR", "tEXt", "zTXt", "iTXt", "eXIf", "caBX":
+			if typ == "caBX" && int64(n) > int64(min(maxChunk, c2paMaxScan)) {
+				// Only the head of a huge C2PA manifest is scanned (its
+				// markers sit in the claim and assertions); the rest and
+				// the CRC are skipped.
+				buf := make([]byte, min(maxChunk, c2paMaxScan))
+				if _, err := io.ReadFull(r, buf); err != nil {
+					warn("png_truncated", typ)
+					return nil
+				}
+				fn(pngChunk{typ: typ, data: buf})
+				if _, err := r.Seek(int64(n)-int64(len(buf))+4, io.SeekCurrent); err != nil {
+					return nil
+				}
+				continue
+			}
 			if int64(n) > int64(maxChunk) {
 				warn("png_chunk_too_large", typ)
 				if _, err := r.Seek(int64(n)+4, io.SeekCurrent); err != nil {
@@ -111,6 +126,8 @@ func readPNG(ctx context.Context, r io.ReadSeeker, c *collector) error {
 			}
 		case "eXIf":
 			parseTIFF(ch.data, c, "")
+		case "caBX":
+			c.addC2PA(ch.data)
 		default:
 			kw, text, lang, err := decodeTextChunk(ch.typ, ch.data, maxText)
 			if err != nil {
@@ -123,7 +140,13 @@ func readPNG(ctx context.Context, r io.ReadSeeker, c *collector) error {
 				c.res.warn("png_text_without_keyword")
 				return
 			}
-			c.add(SourcePNGText, kw, text)
+			if kw == xmpPNGKeyword {
+				// Draw Things and editors put an XMP packet here: read its
+				// properties like a JPEG's APP1 XMP.
+				addXMP(c, SourcePNGText, kw, []byte(text))
+			} else {
+				c.add(SourcePNGText, kw, text)
+			}
 			if lang != "" {
 				c.add(SourcePNGText, kw+".lang", lang)
 			}

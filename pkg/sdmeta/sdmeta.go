@@ -2,9 +2,11 @@
 // ends embed in their output files: A1111/Forge/reForge/SD.Next parameter
 // text (and the Forge classic/neo/EasyReforge builds), ComfyUI prompt and
 // workflow graphs, NovelAI, InvokeAI, Fooocus, RuinedFooocus, SwarmUI,
-// EasyDiffusion, Hugging Face Space, TensorArt and Civitai data (infotext
-// and generator graphs), from PNG tEXt/zTXt/iTXt chunks, JPEG EXIF/COM/XMP,
-// WebP EXIF/XMP, A1111 "stealth" alpha-channel info and video container tags.
+// EasyDiffusion, Hugging Face Space, TensorArt, Draw Things and Civitai
+// data (infotext and generator graphs), from PNG tEXt/zTXt/iTXt chunks
+// (XMP packets included), JPEG EXIF/COM/XMP, WebP EXIF/XMP, A1111
+// "stealth" alpha-channel info and video container tags; and it detects
+// C2PA Content Credentials (PNG caBX, JPEG APP11, WebP C2PA).
 //
 // The package is pure Go and never touches the database; Result is shaped
 // like the prompts table so that storing it is a straight copy. Every reader
@@ -84,6 +86,14 @@ const (
 	// FormatTensorArt is TensorArt: a generation_data JSON beside the
 	// ComfyUI graph that ran.
 	FormatTensorArt = "tensorart"
+	// FormatDrawThings is Draw Things (iOS/macOS): XMP with a parameter
+	// JSON in exif:UserComment.
+	FormatDrawThings = "drawthings"
+	// FormatC2PA is a file whose only generation trace is a C2PA Content
+	// Credentials manifest (ChatGPT/OpenAI, Google Gemini, Adobe Firefly):
+	// no prompt or parameters, but who made it and whether an AI model did
+	// (source_metadata.c2pa). Any real parameter text wins over it.
+	FormatC2PA = "c2pa"
 )
 
 // Sources of raw chunks (the media_meta source column).
@@ -157,7 +167,9 @@ func (o Options) wantStealth(c container, col *collector) bool {
 	case o.Stealth:
 		return c == contPNG || c == contWebP
 	case o.StealthAuto:
-		return c == contPNG && col.pngAlpha && !col.any()
+		// A C2PA-signed file comes from a commercial service, which never
+		// writes A1111 stealth info: no pixel decode for it either.
+		return c == contPNG && col.pngAlpha && !col.any() && col.c2pa == nil
 	}
 	return false
 }

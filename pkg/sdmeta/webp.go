@@ -9,8 +9,8 @@ import (
 	"github.com/localsupervisor/supervisor/pkg/reason"
 )
 
-// readWebP walks the RIFF chunks of a WebP file, reading EXIF and XMP and
-// the VP8X canvas size, and seeking over image data.
+// readWebP walks the RIFF chunks of a WebP file, reading EXIF, XMP, the
+// C2PA manifest and the VP8X canvas size, and seeking over image data.
 func readWebP(ctx context.Context, r io.ReadSeeker, c *collector) error {
 	var hdr [12]byte
 	if _, err := io.ReadFull(r, hdr[:]); err != nil || string(hdr[:4]) != "RIFF" || string(hdr[8:12]) != "WEBP" {
@@ -53,7 +53,7 @@ func readWebP(ctx context.Context, r io.ReadSeeker, c *collector) error {
 				// "Exif\0\0" prefix; accept both.
 				parseTIFF(bytes.TrimPrefix(buf, []byte("Exif\x00\x00")), c, "")
 			case "XMP ":
-				addXMP(c, SourceEXIF, buf)
+				addXMP(c, SourceEXIF, "XMP", buf)
 			case "VP8X":
 				if len(buf) >= 10 {
 					c.res.ImageWidth = int(uint32(buf[4])|uint32(buf[5])<<8|uint32(buf[6])<<16) + 1
@@ -61,6 +61,15 @@ func readWebP(ctx context.Context, r io.ReadSeeker, c *collector) error {
 				}
 			}
 			continue
+		}
+		if fourcc == "C2PA" && c.c2pa == nil {
+			// The JUMBF manifest box; only its head is scanned.
+			buf := make([]byte, min(n, c2paMaxScan, int64(c.opts.maxText())))
+			if _, err := io.ReadFull(r, buf); err != nil {
+				c.res.warn("webp_truncated", fourcc)
+				return nil
+			}
+			c.addC2PA(buf)
 		}
 		if _, err := r.Seek(pos, io.SeekStart); err != nil {
 			return nil

@@ -9,17 +9,21 @@ import (
 )
 
 // xmpFields are the XMP properties (by local name) that generators use for
-// prompts or parameter text; each found value becomes an "XMP.<name>" entry.
+// prompts or parameter text, or to name themselves (Draw Things'
+// xmp:CreatorTool); each found value becomes an "XMP.<name>" entry.
 var xmpFields = map[string]bool{
 	"description": true, "UserComment": true, "parameters": true,
-	"prompt": true, "Prompt": true, "workflow": true,
+	"prompt": true, "Prompt": true, "workflow": true, "CreatorTool": true,
 }
 
-// addXMP stores the raw XMP packet and the few properties that may hold
-// generation data. The XML decoder works on the bounded in-memory packet
-// and is capped in tokens.
-func addXMP(c *collector, source string, data []byte) {
-	c.add(source, "XMP", string(bytes.TrimRight(data, "\x00 \r\n")))
+// xmpPNGKeyword is the iTXt keyword of an XMP packet in a PNG.
+const xmpPNGKeyword = "XML:com.adobe.xmp"
+
+// addXMP stores the raw XMP packet under key and the few properties that
+// may hold generation data. The XML decoder works on the bounded in-memory
+// packet and is capped in tokens.
+func addXMP(c *collector, source, key string, data []byte) {
+	c.add(source, key, string(bytes.TrimRight(data, "\x00 \r\n")))
 	d := xml.NewDecoder(bytes.NewReader(data))
 	d.Strict = false
 	var stack []string
@@ -60,7 +64,9 @@ func addXMP(c *collector, source string, data []byte) {
 					name = stack[j]
 				}
 				if xmpFields[name] && !found[name] {
-					if v := strings.TrimSpace(text.String()); v != "" {
+					// Kept as written: a prompt's own spaces and line ends
+					// are the author's (settleVerbatim trims for display).
+					if v := text.String(); strings.TrimSpace(v) != "" {
 						found[name] = true
 						c.add(source, "XMP."+name, v)
 					}

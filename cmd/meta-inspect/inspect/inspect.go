@@ -42,6 +42,9 @@ type Line struct {
 	Controlnet        []sdmeta.ControlNet `json:"controlnet"`
 	SamplerSettings   map[string]any      `json:"sampler_settings"`
 	Warnings          []string            `json:"warnings"`
+	// C2PA is the Content Credentials summary (vendor, ai_generated,
+	// digital_source_type, claim_generator) when the file is signed.
+	C2PA any `json:"c2pa,omitempty"`
 }
 
 // errUnreadable marks "at least one file could not be read" (exit 1).
@@ -121,6 +124,7 @@ func toLine(file string, r sdmeta.Result, err error) Line {
 		Steps: r.Steps, Sampler: r.Sampler, Scheduler: r.Scheduler, CFGScale: r.CFGScale,
 		Seed: r.Seed, Width: r.Width, Height: r.Height, Model: r.Model, ModelHash: r.ModelHash, Loras: r.Loras,
 		Controlnet: r.Controlnet, SamplerSettings: r.SamplerSettings, Warnings: r.Warnings,
+		C2PA: r.SourceMetadata["c2pa"],
 	}
 	if l.Warnings == nil {
 		l.Warnings = []string{}
@@ -172,6 +176,9 @@ func writeText(w io.Writer, file string, r sdmeta.Result, err error) {
 	// one, quoted so its spaces and line ends are visible.
 	if l.PromptRaw != l.Prompt {
 		rows = append(rows, [2]string{"prompt_raw", fmt.Sprintf("%q", l.PromptRaw)})
+	}
+	if l.C2PA != nil {
+		rows = append(rows, [2]string{"c2pa", js(l.C2PA)})
 	}
 	if l.NegativePromptRaw != l.NegativePrompt {
 		rows = append(rows, [2]string{"negative_raw", fmt.Sprintf("%q", l.NegativePromptRaw)})

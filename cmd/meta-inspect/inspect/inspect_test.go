@@ -114,3 +114,33 @@ func TestStealthModes(t *testing.T) {
 		}
 	}
 }
+
+// TestNewFormats: Draw Things and C2PA files (pkg/sdmeta testdata) show
+// their format, fields and, for C2PA, the manifest summary.
+func TestNewFormats(t *testing.T) {
+	td := filepath.Join("..", "..", "..", "pkg", "sdmeta", "testdata")
+	var out, errb bytes.Buffer
+	args := []string{"meta-inspect", "--json", filepath.Join(td, "drawthings", "drawthings_xmp.png"), filepath.Join(td, "c2pa", "c2pa_openai.png")}
+	if code := Run(context.Background(), args, &out, &errb); code != 0 {
+		t.Fatalf("exit %d: %s", code, errb.String())
+	}
+	lines := strings.Split(strings.TrimSpace(out.String()), "\n")
+	if len(lines) != 2 {
+		t.Fatalf("lines: %s", out.String())
+	}
+	var dt, cp map[string]any
+	if json.Unmarshal([]byte(lines[0]), &dt) != nil || json.Unmarshal([]byte(lines[1]), &cp) != nil {
+		t.Fatal(out.String())
+	}
+	if dt["format"] != "drawthings" || dt["prompt_raw"] != "a lighthouse on a cliff, \nstorm clouds " || dt["cfg_scale"] != 5.5 || dt["c2pa"] != nil {
+		t.Errorf("draw things line %v", dt)
+	}
+	sum, _ := cp["c2pa"].(map[string]any)
+	if cp["format"] != "c2pa" || sum["vendor"] != "openai" || sum["ai_generated"] != true {
+		t.Errorf("c2pa line %v", cp)
+	}
+	out.Reset()
+	if code := Run(context.Background(), []string{"meta-inspect", filepath.Join(td, "c2pa", "c2pa_openai.png")}, &out, &out); code != 0 || !strings.Contains(out.String(), `c2pa:            {"ai_generated":true`) {
+		t.Errorf("text output %s", out.String())
+	}
+}
