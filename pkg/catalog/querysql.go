@@ -142,8 +142,7 @@ func (c *compiler) term(t *query.Term) string {
 		c.arg(t.Raw, boolArg(t.Quoted))
 		return "m.id IN (SELECT media_id FROM media_gen_loras WHERE " + wordMatchIn("media_gen_loras", "name") + ")"
 	case "seed":
-		c.arg(normSeed(t.Raw))
-		return genIDs("seed = ?")
+		return genIDs(c.seed(t))
 	case "steps", "cfg", "denoise":
 		return genIDs(c.interval(t.Field, t.Num))
 	case "tag":
@@ -234,14 +233,41 @@ func hashCandidates(value string) []string {
 	return out
 }
 
-// normSeed is the seed as stored: decimal without leading zeros (the
-// parser has checked it is a number).
-func normSeed(s string) string {
-	s = strings.TrimSpace(s)
-	if u, err := strconv.ParseUint(s, 10, 64); err == nil {
-		return strconv.FormatUint(u, 10)
+// seed is the seed condition on media_gen: exact through
+// idx_media_gen_seed; a range compares the decimal text by length, then
+// lexically (seeds are stored without leading zeros and may exceed
+// SQLite's signed 64-bit integers, so no CAST).
+func (c *compiler) seed(t *query.Term) string {
+	si := t.Seed
+	if si == nil {
+		c.arg(strings.TrimSpace(t.Raw))
+		return "seed = ?"
 	}
-	return s
+	if si.Lo != nil && si.Hi != nil && *si.Lo == *si.Hi {
+		c.arg(strconv.FormatUint(*si.Lo, 10))
+		return "seed = ?"
+	}
+	parts := []string{"seed IS NOT NULL"}
+	bound := func(v uint64, gt, incl bool) {
+		d := strconv.FormatUint(v, 10)
+		op := "<"
+		if gt {
+			op = ">"
+		}
+		eq := op
+		if incl {
+			eq += "="
+		}
+		parts = append(parts, "(length(seed) "+op+" ? OR (length(seed) = ? AND seed "+eq+" ?))")
+		c.arg(len(d), len(d), d)
+	}
+	if si.Lo != nil {
+		bound(*si.Lo, true, si.LoIncl)
+	}
+	if si.Hi != nil {
+		bound(*si.Hi, false, si.HiIncl)
+	}
+	return strings.Join(parts, " AND ")
 }
 
 // tagTypeCharacter is the tag type of character tags (the danbooru tagger).
@@ -449,15 +475,5 @@ func isCond(what string) string {
 // mentions reports whether the query has the term field:value anywhere
 // (negated or not).
 func mentions(n query.Node, field, enum string) bool {
-	switch x := n.(type) {
-	case *query.And:
-		return slices.ContainsFunc(x.Items, func(n query.Node) bool { return mentions(n, field, enum) })
-	case *query.Or:
-		return slices.ContainsFunc(x.Items, func(n query.Node) bool { return mentions(n, field, enum) })
-	case *query.Not:
-		return mentions(x.X, field, enum)
-	case *query.Term:
-		return x.Field == field && x.Enum == enum
-	}
-	return false
+	return slices.ContainsFunc(query.Terms(n), func(t *query.Term) bool { return t.Field == field && t.Enum == enum })
 }

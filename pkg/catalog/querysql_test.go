@@ -170,6 +170,9 @@ func TestQueryResults(t *testing.T) {
 		{"lora:neon", []int64{3, 4}},
 		{"seed:42", []int64{2, 3}},
 		{"seed:18446744073709551615", []int64{1}},
+		{"seed:40..200", []int64{2, 3, 5}}, // by number, not text ("7" < "42" as text)
+		{"seed:>1000", []int64{1}},
+		{"seed:<=42", []int64{2, 3, 4}},
 		{"steps:30", []int64{1}},
 		{"steps:>=28", []int64{1, 4, 5}},
 		{"steps:20..25", []int64{2, 3}},
