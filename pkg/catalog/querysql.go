@@ -149,18 +149,8 @@ func (c *compiler) term(t *query.Term) string {
 		return c.tagIDs(t.Raw, "")
 	case "character":
 		return c.tagIDs(t.Raw, tagTypeCharacter)
-	case "rating":
-		return c.interval("m.rating", t.Num)
-	case "id":
-		return c.interval("m.id", t.Num)
-	case "w":
-		return c.interval("m.width", t.Num)
-	case "h":
-		return c.interval("m.height", t.Num)
-	case "dur":
-		return c.interval("m.duration", t.Num)
-	case "size":
-		return c.interval("m.filesize", t.Num)
+	case "rating", "id", "w", "h", "dur", "size":
+		return c.interval(mediaColumn(t.Field), t.Num)
 	case "ratio":
 		return c.ratio(t.Num)
 	case "imported":
@@ -205,6 +195,21 @@ func (c *compiler) term(t *query.Term) string {
 		return `m.id IN (SELECT media_id FROM prompts WHERE negative_prompt LIKE ? ESCAPE '\')`
 	}
 	return c.fail(t, query.CodeUnknownField, "unknown field "+t.Field)
+}
+
+// mediaColumn is the media column of a numeric field.
+func mediaColumn(field string) string {
+	switch field {
+	case "w":
+		return "m.width"
+	case "h":
+		return "m.height"
+	case "dur":
+		return "m.duration"
+	case "size":
+		return "m.filesize"
+	}
+	return "m." + field // rating, id
 }
 
 // placeholders is "?,?,…" (n ≥ 1).
