@@ -67,6 +67,8 @@ type Filter struct {
 	// likeText forces the LIKE text search (the reference the FTS results
 	// are tested against).
 	likeText bool
+	// probe are the query leaves with a large id set (probeLeaves).
+	probe map[query.Node]bool
 }
 
 func pick(v string, allowed ...string) string {
@@ -190,7 +192,7 @@ func parseQuery(q string, internal bool, now time.Time) (query.Node, *query.Erro
 
 // compileOptions are the CompileQuery options of f's query.
 func (f Filter) compileOptions() CompileOptions {
-	return CompileOptions{Internal: f.Internal, TextScope: f.QScope}
+	return CompileOptions{Internal: f.Internal, TextScope: f.QScope, Probe: f.probe}
 }
 
 // Values renders the non-default parameters back into a query (for links,

@@ -1,10 +1,14 @@
 package catalog
 
 import (
+	"context"
+	"database/sql"
+	"fmt"
 	"slices"
 	"strconv"
 	"strings"
 
+	"github.com/localsupervisor/supervisor/pkg/db"
 	"github.com/localsupervisor/supervisor/pkg/library"
 	"github.com/localsupervisor/supervisor/pkg/query"
 	"github.com/localsupervisor/supervisor/pkg/svtime"
@@ -46,6 +50,12 @@ type CompileOptions struct {
 	// q_scope): "prompt", "path" (file name and path), "title",
 	// "caption"; "" or "any" searches all text fields.
 	TextScope string
+	// Probe marks the leaves (terms, words) whose id set is large: they
+	// are written "+m.id IN (…)", so SQLite walks the list's order and
+	// probes the set instead of reading every id of the set and sorting
+	// (SQLite cannot tell, the sets come from subqueries). Filter fills it
+	// by counting each set up to CountCap (probeLeaves).
+	Probe map[query.Node]bool
 }
 
 // compiler collects the arguments in SQL text order.
@@ -54,6 +64,50 @@ type compiler struct {
 	opts CompileOptions
 	args []any
 	err  error
+	// sets are the leaves written as "m.id IN (set)" (probeLeaves).
+	sets []leafSet
+}
+
+// leafSet is the id set of one leaf with its arguments.
+type leafSet struct {
+	leaf query.Node
+	set  string
+	args []any
+}
+
+// idSet notes cond as leaf n's id set when it is one "m.id IN (set)"
+// and writes it for probing when opts.Probe says so.
+func (c *compiler) idSet(n query.Node, cond string, before int) string {
+	set, ok := singleIn(cond)
+	if !ok {
+		return cond
+	}
+	c.sets = append(c.sets, leafSet{leaf: n, set: set, args: append([]any(nil), c.args[before:]...)})
+	if c.opts.Probe[n] {
+		return "+" + cond
+	}
+	return cond
+}
+
+// singleIn returns set when cond is exactly "m.id IN (set)".
+func singleIn(cond string) (string, bool) {
+	const pre = "m.id IN ("
+	if !strings.HasPrefix(cond, pre) || !strings.HasSuffix(cond, ")") {
+		return "", false
+	}
+	depth := 0
+	for i := len(pre) - 1; i < len(cond); i++ {
+		switch cond[i] {
+		case '(':
+			depth++
+		case ')':
+			depth--
+			if depth == 0 && i != len(cond)-1 {
+				return "", false // "m.id IN (a) AND (b)"
+			}
+		}
+	}
+	return cond[len(pre) : len(cond)-1], depth == 0
 }
 
 func (c *compiler) arg(a ...any) { c.args = append(c.args, a...) }
@@ -76,9 +130,11 @@ func (c *compiler) node(n query.Node) string {
 		// matching", so its negation matches.
 		return "NOT COALESCE((" + c.node(x.X) + "), 0)"
 	case *query.Text:
-		return c.text(c.opts.TextScope, x.Value, x.Phrase)
+		before := len(c.args)
+		return c.idSet(x, c.text(c.opts.TextScope, x.Value, x.Phrase), before)
 	case *query.Term:
-		return c.term(x)
+		before := len(c.args)
+		return c.idSet(x, c.term(x), before)
 	}
 	return "0"
 }
@@ -110,11 +166,18 @@ func (c *compiler) text(scope, value string, phrase bool) string {
 // genIDs selects media by a condition on media_gen.
 func genIDs(cond string) string { return "m.id IN (SELECT media_id FROM media_gen WHERE " + cond + ")" }
 
-// wordMatchIn is "col IN (the DISTINCT values of col matching ?)".
+// wordMatchIn is "col IN (the DISTINCT values of col matching ?)". The
+// LIMIT keeps SQLite from pushing the sv_wordmatch filter down into the
+// DISTINCT scan: there it ran once per row (1M Go calls, 5 s) instead of
+// once per distinct name after a skip-ahead scan of the index (15 ms).
 func wordMatchIn(table, col string) string {
 	return col + " IN (SELECT v FROM (SELECT DISTINCT " + col + " AS v FROM " + table + " WHERE " + col +
-		" IS NOT NULL) WHERE sv_wordmatch(v, ?, ?))"
+		" IS NOT NULL LIMIT " + strconv.Itoa(maxNames) + ") WHERE sv_wordmatch(v, ?, ?))"
 }
+
+// maxNames bounds the distinct names a vocabulary term looks at (model,
+// sampler, LoRA names: hundreds in a real library).
+const maxNames = 100_000
 
 func boolArg(b bool) int {
 	if b {
@@ -481,4 +544,31 @@ func isCond(what string) string {
 // (negated or not).
 func mentions(n query.Node, field, enum string) bool {
 	return slices.ContainsFunc(query.Terms(n), func(t *query.Term) bool { return t.Field == field && t.Enum == enum })
+}
+
+// withProbes returns f with the large id sets of its query marked for
+// probing (CompileOptions.Probe): each leaf's set is counted up to
+// CountCap, which reads at most CountCap+1 index entries per leaf.
+func (f Filter) withProbes(ctx context.Context, q *sql.DB, now int64) (Filter, error) {
+	rest := f.restQuery()
+	if rest == nil || f.QueryErr != nil || f.probe != nil {
+		return f, nil
+	}
+	c := compiler{now: now, opts: f.compileOptions()}
+	c.node(rest)
+	if c.err != nil {
+		return f, nil // matches nothing (where)
+	}
+	probe := map[query.Node]bool{}
+	for _, s := range c.sets {
+		var n int
+		if err := q.QueryRowContext(ctx, "SELECT count(*) FROM ("+s.set+" LIMIT ?)", append(s.args, CountCap+1)...).Scan(&n); err != nil {
+			return f, fmt.Errorf("size of a query term: %w", db.Classify(err))
+		}
+		if n > CountCap {
+			probe[s.leaf] = true
+		}
+	}
+	f.probe = probe
+	return f, nil
 }
