@@ -390,7 +390,7 @@ func (qs querySource) queryWith(cols string, cond func(s sortSpec) (string, []an
 // or a probe (chooseTextMode).
 func (f Filter) source(ctx context.Context, q *sql.DB, now int64) (querySource, error) {
 	qs := querySource{from: "media m", s: f.sortSpec()}
-	f, err := f.withProbes(ctx, q, now)
+	f, err := f.withProbes(ctx, q, now, pageProbe)
 	if err != nil {
 		return qs, err
 	}
@@ -416,7 +416,7 @@ func (f Filter) source(ctx context.Context, q *sql.DB, now int64) (querySource, 
 
 // Count counts matches of f up to CountCap (more reports the cap was hit).
 func Count(ctx context.Context, q *sql.DB, f Filter, now int64) (n int, more bool, err error) {
-	if f, err = f.withProbes(ctx, q, now); err != nil {
+	if f, err = f.withProbes(ctx, q, now, countProbe); err != nil {
 		return 0, false, fmt.Errorf("count media: %w", err)
 	}
 	count := func(from string, mode textMode) (int, error) {
@@ -465,7 +465,7 @@ const featuredAge = "COALESCE(m.created_at, m.imported_at)"
 // of idx_media_age in order are theirs), and clicked media (media_activity,
 // scored one by one).
 func Featured(ctx context.Context, q *sql.DB, f Filter, n int, now int64) ([]Card, error) {
-	f, err := f.withProbes(ctx, q, now)
+	f, err := f.withProbes(ctx, q, now, pageProbe)
 	if err != nil {
 		return nil, fmt.Errorf("featureview: %w", err)
 	}

@@ -83,10 +83,29 @@ func (c *compiler) idSet(n query.Node, cond string, before int) string {
 		return cond
 	}
 	c.sets = append(c.sets, leafSet{leaf: n, set: set, args: append([]any(nil), c.args[before:]...)})
-	if c.opts.Probe[n] {
-		return "+" + cond
+	if !c.opts.Probe[n] {
+		return cond
 	}
-	return cond
+	// A large set: a lookup per listed row by the row's id stops with the
+	// page (a 1-in-12 model needs ~1,200 lookups for 100 cards), where
+	// the set would first read and sort every one of its ids.
+	for _, p := range rowProbes {
+		if rest, ok := strings.CutPrefix(set, p.set); ok {
+			return p.probe + "(" + rest + "))"
+		}
+	}
+	return "+" + cond // the planner walks the list order and probes the set
+}
+
+// rowProbes rewrite a set "SELECT … WHERE cond" into the lookup of one
+// media's row ("EXISTS (… WHERE media_id = m.id AND (cond))"), served by
+// the table's primary key or media index.
+var rowProbes = []struct{ set, probe string }{
+	{"SELECT media_id FROM media_gen WHERE ", "EXISTS (SELECT 1 FROM media_gen WHERE media_id = m.id AND "},
+	{"SELECT media_id FROM media_gen_loras WHERE ", "EXISTS (SELECT 1 FROM media_gen_loras WHERE media_id = m.id AND "},
+	{"SELECT b.media_id FROM media_meta b WHERE ", "EXISTS (SELECT 1 FROM media_meta b WHERE b.media_id = m.id AND "},
+	{"SELECT mt.media_id FROM tags t JOIN media_tags mt ON mt.tag_id = t.id WHERE ",
+		"EXISTS (SELECT 1 FROM media_tags mt JOIN tags t ON t.id = mt.tag_id WHERE mt.media_id = m.id AND "},
 }
 
 // singleIn returns set when cond is exactly "m.id IN (set)".
@@ -485,18 +504,19 @@ func curationCond(c *compiler, s string) string {
 	return "m.quality_status = ?"
 }
 
-// newestMetaIDs selects the media whose newest meta row of key satisfies
-// cond on b.meta_value: the candidates from idx_media_meta_key_value,
-// each confirmed newest through idx_media_meta_media_key (media_meta is an
-// append-only log). key and cond are constants.
-func newestMetaIDs(key, cond string) string {
-	return `SELECT b.media_id FROM media_meta b WHERE b.meta_key = '` + key + `' AND ` + cond + `
+// newestMetaIDs selects the media whose newest meta row of one of keys
+// satisfies cond on b.meta_value: the candidates from
+// idx_media_meta_key_value, each confirmed newest of its key through
+// idx_media_meta_media_key (media_meta is an append-only log). keys and
+// cond are constants.
+func newestMetaIDs(cond string, keys ...string) string {
+	return `SELECT b.media_id FROM media_meta b WHERE b.meta_key IN ('` + strings.Join(keys, "', '") + `') AND ` + cond + `
 	AND NOT EXISTS (SELECT 1 FROM media_meta c WHERE c.media_id = b.media_id AND c.meta_key = b.meta_key AND c.id > b.id)`
 }
 
-// nonEmptyMeta is "the newest value of key is not blank".
-func nonEmptyMeta(key string) string {
-	return "m.id IN (" + newestMetaIDs(key, "TRIM(b.meta_value) <> ''") + ")"
+// nonEmptyMeta is "the newest value of one of keys is not blank".
+func nonEmptyMeta(keys ...string) string {
+	return "m.id IN (" + newestMetaIDs("TRIM(b.meta_value) <> ''", keys...) + ")"
 }
 
 func hasCond(what string) string {
@@ -506,7 +526,7 @@ func hasCond(what string) string {
 	case "caption":
 		return nonEmptyMeta("ollama.caption")
 	case "title":
-		return "(" + nonEmptyMeta("title.override") + " OR " + nonEmptyMeta("ollama.title") + ")"
+		return nonEmptyMeta("title.override", "ollama.title")
 	case "tags":
 		return "m.id IN (SELECT media_id FROM media_tags)"
 	case "meta":
@@ -531,7 +551,7 @@ func isCond(what string) string {
 	case "deleted":
 		return "m.is_deleted = 1"
 	case "checked":
-		return "m.id IN (" + newestMetaIDs("curation.checked", "b.meta_value = '1'") + ")"
+		return "m.id IN (" + newestMetaIDs("b.meta_value = '1'", "curation.checked") + ")"
 	case "missing":
 		return "m.status = 'missing'"
 	case "archived":
@@ -546,10 +566,20 @@ func mentions(n query.Node, field, enum string) bool {
 	return slices.ContainsFunc(query.Terms(n), func(t *query.Term) bool { return t.Field == field && t.Enum == enum })
 }
 
-// withProbes returns f with the large id sets of its query marked for
-// probing (CompileOptions.Probe): each leaf's set is counted up to
-// CountCap, which reads at most CountCap+1 index entries per leaf.
-func (f Filter) withProbes(ctx context.Context, q *sql.DB, now int64) (Filter, error) {
+// Probe thresholds (withProbes): a page needs ~100 matches, so a set of
+// more than CountCap ids is found faster by looking at each listed row
+// (≤ 100 × 1M/CountCap rows walked at 1M media); a count needs
+// CountCap+1 matches, so only a set of more than countProbe ids (walk ≤
+// ~10 rows per match) beats reading the set.
+const (
+	pageProbe  = CountCap
+	countProbe = 10 * CountCap
+)
+
+// withProbes returns f with the id sets of its query larger than
+// threshold marked for probing (CompileOptions.Probe): each leaf's set is
+// counted up to threshold+1 index entries.
+func (f Filter) withProbes(ctx context.Context, q *sql.DB, now int64, threshold int) (Filter, error) {
 	rest := f.restQuery()
 	if rest == nil || f.QueryErr != nil || f.probe != nil {
 		return f, nil
@@ -562,10 +592,10 @@ func (f Filter) withProbes(ctx context.Context, q *sql.DB, now int64) (Filter, e
 	probe := map[query.Node]bool{}
 	for _, s := range c.sets {
 		var n int
-		if err := q.QueryRowContext(ctx, "SELECT count(*) FROM ("+s.set+" LIMIT ?)", append(s.args, CountCap+1)...).Scan(&n); err != nil {
+		if err := q.QueryRowContext(ctx, "SELECT count(*) FROM ("+s.set+" LIMIT ?)", append(s.args, threshold+1)...).Scan(&n); err != nil {
 			return f, fmt.Errorf("size of a query term: %w", db.Classify(err))
 		}
-		if n > CountCap {
+		if n > threshold {
 			probe[s.leaf] = true
 		}
 	}

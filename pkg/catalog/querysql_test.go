@@ -138,6 +138,23 @@ func queryIDs(t *testing.T, r *sql.DB, v url.Values) ([]int64, *query.Error) {
 	if n != len(got) {
 		t.Errorf("%v: Count %d, List %d", v, n, len(got))
 	}
+	// Every leaf written for probing (the form of large sets at 1M
+	// media, withProbes) finds the same media.
+	if rest := f.restQuery(); rest != nil {
+		c := compiler{opts: f.compileOptions()}
+		c.node(rest)
+		f.probe = map[query.Node]bool{}
+		for _, s := range c.sets {
+			f.probe[s.leaf] = true
+		}
+		res, err := List(context.Background(), r, f, Page{Limit: 500}, testNow)
+		if err != nil {
+			t.Fatalf("%v probed: %v", v, err)
+		}
+		if p := ids(res.Cards); !slices.Equal(p, got) {
+			t.Errorf("%v: probed %v, by set %v", v, p, got)
+		}
+	}
 	return got, nil
 }
 
