@@ -75,6 +75,24 @@ type leafSet struct {
 	args []any
 }
 
+// columnFields are the terms that are a predicate on media's own columns.
+var columnFields = map[string]bool{"rating": true, "w": true, "h": true, "dur": true, "size": true, "ratio": true,
+	"imported": true, "created": true, "nsfw": true, "type": true, "status": true, "curation": true, "vote": true}
+
+// columnSet writes a media column predicate as an id set of media
+// (through the column's index) unless it is large: SQLite's statistics
+// average over values, so a rare value of a common column (is:deleted,
+// vote:approved, w:1920) was checked row by row over all media; the
+// density count (withProbes) tells the two apart. A large set stays the
+// plain predicate (the walk in list order finds a page soon).
+func (c *compiler) columnSet(n query.Node, cond string, before int) string {
+	if c.opts.Probe[n] {
+		c.sets = append(c.sets, leafSet{leaf: n, set: "SELECT m.id FROM media m WHERE " + cond, args: append([]any(nil), c.args[before:]...)})
+		return cond
+	}
+	return "m.id IN (SELECT m.id FROM media m WHERE " + cond + ")"
+}
+
 // idSet notes cond as leaf n's id set when it is one "m.id IN (set)"
 // and writes it for probing when opts.Probe says so.
 func (c *compiler) idSet(n query.Node, cond string, before int) string {
@@ -86,9 +104,6 @@ func (c *compiler) idSet(n query.Node, cond string, before int) string {
 	if !c.opts.Probe[n] {
 		return cond
 	}
-	// A large set: a lookup per listed row by the row's id stops with the
-	// page (a 1-in-12 model needs ~1,200 lookups for 100 cards), where
-	// the set would first read and sort every one of its ids.
 	for _, p := range rowProbes {
 		if rest, ok := strings.CutPrefix(set, p.set); ok {
 			return p.probe + "(" + rest + "))"
@@ -97,9 +112,11 @@ func (c *compiler) idSet(n query.Node, cond string, before int) string {
 	return "+" + cond // the planner walks the list order and probes the set
 }
 
-// rowProbes rewrite a set "SELECT … WHERE cond" into the lookup of one
-// media's row ("EXISTS (… WHERE media_id = m.id AND (cond))"), served by
-// the table's primary key or media index.
+// rowProbes rewrite a large set "SELECT … WHERE cond" into the lookup of
+// one media's row ("EXISTS (… WHERE media_id = m.id AND (cond))"), served
+// by the table's primary key or media index: a lookup per listed row
+// stops with the page (a 1-in-12 model needs ~1,200 lookups for 100
+// cards), where the set would first read and sort every one of its ids.
 var rowProbes = []struct{ set, probe string }{
 	{"SELECT media_id FROM media_gen WHERE ", "EXISTS (SELECT 1 FROM media_gen WHERE media_id = m.id AND "},
 	{"SELECT media_id FROM media_gen_loras WHERE ", "EXISTS (SELECT 1 FROM media_gen_loras WHERE media_id = m.id AND "},
@@ -153,7 +170,11 @@ func (c *compiler) node(n query.Node) string {
 		return c.idSet(x, c.text(c.opts.TextScope, x.Value, x.Phrase), before)
 	case *query.Term:
 		before := len(c.args)
-		return c.idSet(x, c.term(x), before)
+		cond := c.term(x)
+		if columnFields[x.Field] || (x.Field == "is" && x.Enum != "broken" && x.Enum != "checked" && x.Enum != "duplicate") {
+			cond = c.columnSet(x, cond, before)
+		}
+		return c.idSet(x, cond, before)
 	}
 	return "0"
 }
