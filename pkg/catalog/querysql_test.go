@@ -238,6 +238,10 @@ func TestQueryResults(t *testing.T) {
 		{"id:3", []int64{3}},
 		{"id:3..5", []int64{3, 4, 5}},
 		{"prompt:dragon", []int64{2, 3}},
+		{"prompt:dragon prompt:blue", []int64{2}},
+		{"prompt:dragon caption:sky", []int64{3}}, // one field drives, the other is a condition
+		{"title:dragon -rating:0", []int64{2}},
+		{"prompt:dragon OR name:seven", []int64{2, 3, 7}},
 		{"negative:blurry", []int64{1}},
 		{"title:robot", []int64{6}},
 		{"caption:sky", []int64{3}},

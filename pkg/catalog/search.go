@@ -114,39 +114,77 @@ func textQueryOf(items []string, quoted []bool) textQuery {
 }
 
 // textItems are the free words and phrases at the top level of the query
-// (the query itself, or items of its top-level AND): they keep the
-// index-driven paths below, the rest of the query (restQuery) is an extra
-// condition. ok is false when there are none (a free word under OR or
-// negation is written by CompileQuery).
+// (the query itself, or items of its top-level AND) — or, without any,
+// its top-level text field terms of one field (prompt:dragon): they keep
+// the index-driven paths below, in scope textScope; the rest of the query
+// (restQuery) is an extra condition. ok is false when there are none (a
+// word under OR or negation is written by CompileQuery).
 func (f Filter) textItems() (items []string, quoted []bool, ok bool) {
-	if f.QueryErr != nil {
-		return nil, nil, false
-	}
-	if f.Query == nil {
-		if f.Q == "" {
-			return nil, nil, false
-		}
-		// A Filter built without ParseFilter: q as plain words.
-		items, quoted = splitQuery(f.Q)
-		return items, quoted, len(items) > 0
-	}
-	for _, n := range topItems(f.Query) {
-		if t, isText := n.(*query.Text); isText {
-			items, quoted = append(items, t.Value), append(quoted, t.Phrase)
-		}
-	}
+	items, quoted, _, _ = f.textSplit()
 	return items, quoted, len(items) > 0
 }
 
-// restQuery is the query without its top-level free words (textItems);
-// nil when nothing is left.
+// textScope is the scope of textItems: q_scope for free words, the
+// field's for field terms.
+func (f Filter) textScope() string {
+	_, _, scope, _ := f.textSplit()
+	return scope
+}
+
+// textFieldScope is the text index scope of a text field term.
+var textFieldScope = map[string]string{"prompt": "prompt", "caption": "caption", "title": "title", "name": "path"}
+
+// textSplit computes textItems, their scope and the query nodes they
+// stand for (excluded from restQuery).
+func (f Filter) textSplit() (items []string, quoted []bool, scope string, taken map[query.Node]bool) {
+	scope = f.QScope
+	if f.QueryErr != nil {
+		return nil, nil, scope, nil
+	}
+	if f.Query == nil {
+		if f.Q == "" {
+			return nil, nil, scope, nil
+		}
+		// A Filter built without ParseFilter: q as plain words.
+		items, quoted = splitQuery(f.Q)
+		return items, quoted, scope, nil
+	}
+	taken = map[query.Node]bool{}
+	top := topItems(f.Query)
+	for _, n := range top {
+		if t, isText := n.(*query.Text); isText {
+			items, quoted = append(items, t.Value), append(quoted, t.Phrase)
+			taken[n] = true
+		}
+	}
+	if len(items) > 0 {
+		return items, quoted, scope, taken
+	}
+	for _, n := range top {
+		t, isTerm := n.(*query.Term)
+		if !isTerm {
+			continue
+		}
+		sc, isText := textFieldScope[t.Field]
+		if !isText || (len(items) > 0 && sc != scope) {
+			continue
+		}
+		scope = sc
+		items, quoted = append(items, t.Raw), append(quoted, t.Quoted)
+		taken[n] = true
+	}
+	return items, quoted, scope, taken
+}
+
+// restQuery is the query without its textItems; nil when nothing is left.
 func (f Filter) restQuery() query.Node {
 	if f.Query == nil {
 		return nil
 	}
+	_, _, _, taken := f.textSplit()
 	var rest []query.Node
 	for _, n := range topItems(f.Query) {
-		if _, isText := n.(*query.Text); !isText {
+		if !taken[n] {
 			rest = append(rest, n)
 		}
 	}
@@ -192,7 +230,7 @@ func (f Filter) ftsDriven() bool {
 // ftsJoinable reports whether the text condition can be a MATCH on a joined
 // media_fts row (any order; Count uses it to stop at CountCap matches).
 func (f Filter) ftsJoinable() bool {
-	if !f.textOnly() || f.likeText || f.QScope == "title" {
+	if !f.textOnly() || f.likeText || f.textScope() == "title" {
 		return false
 	}
 	return len(f.textQuery().parts) > 0
@@ -289,7 +327,7 @@ func (f Filter) chooseTextMode(ctx context.Context, q *sql.DB) (textMode, error)
 	if len(tq.parts) == 0 {
 		return textIDSet, nil
 	}
-	set, args := docidSet(f.QScope, tq)
+	set, args := docidSet(f.textScope(), tq)
 	var n int
 	if err := q.QueryRowContext(ctx, "SELECT count(*) FROM ("+set+" LIMIT ?)", append(args, CountCap+1)...).Scan(&n); err != nil {
 		return textIDSet, fmt.Errorf("count text matches: %w", db.Classify(err))
@@ -305,9 +343,9 @@ func (f Filter) chooseTextMode(ctx context.Context, q *sql.DB) (textMode, error)
 func (f Filter) textWhere(mode textMode) (string, []any) {
 	items, quoted, _ := f.textItems()
 	if f.likeText {
-		return likeAll(likeFields(f.QScope), items)
+		return likeAll(likeFields(f.textScope()), items)
 	}
-	return textCondition(f.QScope, items, quoted, mode)
+	return textCondition(f.textScope(), items, quoted, mode)
 }
 
 // textCondition is words and phrases (all required) in scope: the FTS
