@@ -284,7 +284,7 @@ func BenchmarkQuery(b *testing.B) {
 		{"steps", "steps:33", Page{}},
 		{"steps_range", "steps:>=48", Page{}},
 		{"cfg", "cfg:7", Page{}},
-		{"denoise", "denoise:<0.4", Page{}},
+		{"denoise", "denoise:>=0.5", Page{}},
 		{"tag", "tag:tag1234", Page{}},
 		{"tag_prefix", "tag:tag123*", Page{}},
 		{"character", "character:char_7", Page{}},
