@@ -162,7 +162,7 @@ func (c *compiler) fail(t *query.Term, code, msg string) string {
 func (c *compiler) node(n query.Node) string {
 	switch x := n.(type) {
 	case *query.And:
-		return c.join(x.Items, " AND ")
+		return c.and(x)
 	case *query.Or:
 		return c.join(x.Items, " OR ")
 	case *query.Not:
@@ -182,6 +182,39 @@ func (c *compiler) node(n query.Node) string {
 		return c.idSet(x, cond, before)
 	}
 	return "0"
+}
+
+// genPrefix starts the id set of a media_gen term (genIDs).
+const genPrefix = "SELECT media_id FROM media_gen WHERE "
+
+// and writes an AND; its media_gen terms become one set ("model +
+// steps + cfg": each alone matches a tenth of a library, together a few
+// hundred media, which only the combined set knows), written first.
+func (c *compiler) and(x *query.And) string {
+	sub := &compiler{now: c.now, opts: c.opts}
+	var gen, other []query.Node
+	var conds []string
+	for _, it := range x.Items {
+		if t, ok := it.(*query.Term); ok && !columnFields[t.Field] {
+			b := len(sub.args)
+			if set, ok := singleIn(sub.term(t)); ok && strings.HasPrefix(set, genPrefix) {
+				gen, conds = append(gen, it), append(conds, strings.TrimPrefix(set, genPrefix))
+				continue
+			}
+			sub.args = sub.args[:b]
+		}
+		other = append(other, it)
+	}
+	if len(gen) < 2 || sub.err != nil {
+		return c.join(x.Items, " AND ")
+	}
+	before := len(c.args)
+	c.arg(sub.args...)
+	parts := []string{"(" + c.idSet(gen[0], "m.id IN ("+genPrefix+"("+strings.Join(conds, ") AND (")+"))", before) + ")"}
+	for _, it := range other {
+		parts = append(parts, "("+c.node(it)+")")
+	}
+	return "(" + strings.Join(parts, " AND ") + ")"
 }
 
 func (c *compiler) join(items []query.Node, op string) string {
@@ -616,13 +649,30 @@ func (f Filter) withProbes(ctx context.Context, q *sql.DB, now int64, threshold 
 		return f, nil // matches nothing (where)
 	}
 	probe := map[query.Node]bool{}
+	size := map[query.Node]int{}
 	for _, s := range c.sets {
 		var n int
 		if err := q.QueryRowContext(ctx, "SELECT count(*) FROM ("+s.set+" LIMIT ?)", append(s.args, threshold+1)...).Scan(&n); err != nil {
 			return f, fmt.Errorf("size of a query term: %w", db.Classify(err))
 		}
+		size[s.leaf] = n
 		if n > threshold {
 			probe[s.leaf] = true
+		}
+	}
+	// In a top-level AND the smallest set drives; every larger one is
+	// looked up per candidate instead of being read whole (model +
+	// steps + a rare tag: the tag's few hundred media, two lookups each).
+	top := topItems(rest)
+	smallest := threshold + 1
+	for _, n := range top {
+		if k, ok := size[n]; ok && k < smallest {
+			smallest = k
+		}
+	}
+	for _, n := range top {
+		if k, ok := size[n]; ok && k > smallest {
+			probe[n] = true
 		}
 	}
 	f.probe = probe

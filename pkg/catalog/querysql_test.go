@@ -253,6 +253,8 @@ func TestQueryResults(t *testing.T) {
 		{"dragon OR castle", []int64{1, 2, 3}},
 		{"castle OR model:reborn", []int64{1, 4}},
 		{"model:juggernaut steps:>=30 tag:solo", []int64{1}},
+		{"model:juggernaut steps:>=30 cfg:8", []int64{4}}, // one media_gen set
+		{"steps:>=25 -model:pony sampler:euler", []int64{5}},
 		{"-tag:1girl has:prompt", []int64{3, 4, 5}},
 		{"(model:pony OR model:reborn) -lora:add_detail", []int64{4}},
 		{"model:nothing", nil},
