@@ -456,28 +456,24 @@ func (c *compiler) interval(col string, iv *query.Interval) string {
 		return col + " = ?"
 	}
 	var parts []string
-	if iv.Lo != nil {
-		op := " > ?"
-		if iv.LoIncl {
-			op = " >= ?"
+	bound := func(v *float64, strict, inclusive string, incl bool) {
+		if v == nil {
+			return
 		}
-		parts = append(parts, col+op)
-		c.arg(*iv.Lo)
-	}
-	if iv.Hi != nil {
-		op := " < ?"
-		if iv.HiIncl {
-			op = " <= ?"
+		if incl {
+			strict = inclusive
 		}
-		parts = append(parts, col+op)
-		c.arg(*iv.Hi)
+		parts = append(parts, col+strict)
+		c.arg(*v)
 	}
+	bound(iv.Lo, " > ?", " >= ?", iv.LoIncl)
+	bound(iv.Hi, " < ?", " <= ?", iv.HiIncl)
 	return strings.Join(parts, " AND ")
 }
 
 // ratioTolerance is how far from a typed ratio a media may be and still
-// match ratio:16:9 (relative): 1920x1080 is 16:9, 1024x576 too, 832x1216 is
-// not 2:3 exactly (0.684 vs 0.667) but within the generators' rounding.
+// match ratio:16:9 (relative): 1920x1080 and 1366x768 (1.7786) are 16:9;
+// 832x1216 (0.684) is not 2:3 (0.667, 2.6 % off).
 const ratioTolerance = 0.01
 
 func (c *compiler) ratio(iv *query.Interval) string {
