@@ -184,6 +184,14 @@ func (c *compiler) node(n query.Node) string {
 	return "0"
 }
 
+// combinedGen is 1 for the set of several media_gen terms (and), else 0.
+func combinedGen(set string) int {
+	if strings.HasPrefix(set, genPrefix+"(") {
+		return 1
+	}
+	return 0
+}
+
 // genPrefix starts the id set of a media_gen term (genIDs).
 const genPrefix = "SELECT media_id FROM media_gen WHERE "
 
@@ -646,7 +654,19 @@ func (f Filter) withProbes(ctx context.Context, q *sql.DB, now int64, threshold 
 	}
 	probe := map[query.Node]bool{}
 	size := map[query.Node]int{}
-	for _, s := range c.sets {
+	top := topItems(rest)
+	isTop := func(n query.Node) bool { return slices.Contains(top, n) }
+	// A combined media_gen set (and) is counted last: reading it may
+	// filter many rows, and a small set found before makes its count
+	// unnecessary (it is probed per candidate anyway).
+	sets := slices.Clone(c.sets)
+	slices.SortStableFunc(sets, func(a, b leafSet) int { return combinedGen(a.set) - combinedGen(b.set) })
+	smallest := threshold + 1
+	for _, s := range sets {
+		if isTop(s.leaf) && smallest <= CountCap {
+			probe[s.leaf] = true
+			continue
+		}
 		var n int
 		if err := q.QueryRowContext(ctx, "SELECT count(*) FROM ("+s.set+" LIMIT ?)", append(s.args, threshold+1)...).Scan(&n); err != nil {
 			return f, fmt.Errorf("size of a query term: %w", db.Classify(err))
@@ -655,17 +675,13 @@ func (f Filter) withProbes(ctx context.Context, q *sql.DB, now int64, threshold 
 		if n > threshold {
 			probe[s.leaf] = true
 		}
+		if isTop(s.leaf) && n < smallest {
+			smallest = n
+		}
 	}
 	// In a top-level AND the smallest set drives; every larger one is
 	// looked up per candidate instead of being read whole (model +
 	// steps + a rare tag: the tag's few hundred media, two lookups each).
-	top := topItems(rest)
-	smallest := threshold + 1
-	for _, n := range top {
-		if k, ok := size[n]; ok && k < smallest {
-			smallest = k
-		}
-	}
 	for _, n := range top {
 		if k, ok := size[n]; ok && k > smallest {
 			probe[n] = true
