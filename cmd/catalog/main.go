@@ -1,6 +1,6 @@
-// Command catalog works with the media catalogue from the command line:
-// `catalog query 'QUERY'` lists the media a search finds (the same query
-// language and SQL as the web list, issue #18).
+// Command catalog works with the catalogue from the command line: search
+// (query: the web list's query language and SQL, issue #18), albums
+// (collection) and saved searches (saved).
 package main
 
 import (
@@ -11,12 +11,13 @@ import (
 	"github.com/localsupervisor/supervisor/pkg/cliapp"
 )
 
-func main() {
-	app := &cli.App{
+func main() { os.Exit(cliapp.Run(app(), os.Args)) }
+
+func app() *cli.App {
+	return &cli.App{
 		Name:     "catalog",
-		Usage:    "search the media catalogue",
+		Usage:    "search the catalogue, albums and saved searches",
 		Flags:    cliapp.Flags(),
-		Commands: []*cli.Command{queryCommand()},
+		Commands: []*cli.Command{queryCommand(), collectionCommand(), savedCommand()},
 	}
-	os.Exit(cliapp.Run(app, os.Args))
 }

@@ -2,17 +2,20 @@ package catalog
 
 import (
 	"context"
+	"database/sql"
 	"fmt"
 	"net/url"
 	"os"
 	"path/filepath"
 	"slices"
+	"strings"
 	"testing"
 	"time"
 
 	"github.com/localsupervisor/supervisor/pkg/catalog/catalogtest"
 	"github.com/localsupervisor/supervisor/pkg/catalog/ftsindex"
 	"github.com/localsupervisor/supervisor/pkg/db"
+	"github.com/localsupervisor/supervisor/schema"
 )
 
 // BenchmarkList generates 1,000,000 media with prompts and titles
@@ -221,11 +224,101 @@ func migrateBenchDB(ctx context.Context, b *testing.B, path string) {
 		b.Fatal(err)
 	}
 	defer w.Close()
+	fillGenBench(ctx, b, w)
+	start := time.Now()
 	if _, err := db.Migrate(ctx, w, db.MigrateOptions{}); err != nil {
 		b.Fatal(err)
 	}
+	b.Logf("migrated in %v", time.Since(start).Round(time.Millisecond))
+	var marked int
+	if err := w.QueryRowContext(ctx, `SELECT count(*) FROM media_fts_pending`).Scan(&marked); err != nil {
+		b.Fatal(err)
+	}
+	if marked > 1000 {
+		// A migration that marked the library (schema 0306): a text search
+		// meanwhile, then the fold as webui runs it (DefaultBatch).
+		start = time.Now()
+		if _, err := List(ctx, w, ParseFilter(url.Values{"q": {"dragon"}}, true), Page{}, 1767225600); err != nil {
+			b.Fatal(err)
+		}
+		b.Logf("text search with %d marked media: %v", marked, time.Since(start).Round(time.Millisecond))
+		start = time.Now()
+		n, err := ftsindex.FoldAll(ctx, w, ftsindex.DefaultBatch)
+		if err != nil {
+			b.Fatal(err)
+		}
+		b.Logf("folded %d marked media (batch %d) in %v", n, ftsindex.DefaultBatch, time.Since(start).Round(time.Millisecond))
+	}
 	if _, err := ftsindex.FoldAll(ctx, w, 100_000); err != nil {
 		b.Fatal(err)
+	}
+}
+
+// fillGenBench gives a generated library generation parameters and tags
+// when it has none (catalogtest.Generate predating media_gen writes none):
+// a few models and samplers in skewed shares, LoRAs on a third of the
+// media, five of 300 tags per media — what the facets count.
+func fillGenBench(ctx context.Context, b *testing.B, w *sql.DB) {
+	var have bool
+	if err := w.QueryRowContext(ctx, `SELECT EXISTS (SELECT 1 FROM media_gen)`).Scan(&have); err != nil {
+		b.Fatal(err)
+	}
+	start := time.Now()
+	if !have {
+		for _, q := range []string{
+			`INSERT INTO media_gen(media_id, software, model, sampler, scheduler, steps, cfg, seed, width, height)
+			SELECT p.media_id,
+				json_extract('["a1111","comfyui","forge","a1111","comfyui","novelai","invokeai","fooocus"]', '$[' || (p.media_id % 8) || ']'),
+				json_extract('["juggernautXL_v9","ponyDiffusionV6XL","dreamshaper_8","realisticVision_v51","sd_xl_base_1.0","animagineXL_v31","epicrealism_v5","deliberate_v3"]',
+					'$[' || ((p.media_id % 7) * (p.media_id % 5) % 8) || ']') || CASE WHEN p.media_id % 11 = 0 THEN '_alt' || (p.media_id % 13) ELSE '' END,
+				json_extract('["Euler a","DPM++ 2M Karras","UniPC","DPM++ SDE","Euler","DDIM","LMS","Heun"]', '$[' || ((p.media_id / 3) % 8) || ']'),
+				CASE p.media_id % 3 WHEN 0 THEN 'karras' WHEN 1 THEN 'normal' END,
+				20 + p.media_id % 30, 4 + (p.media_id % 9) * 0.5, CAST(p.media_id * 7919 AS TEXT), 512, 768
+			FROM prompts p`,
+			`INSERT OR IGNORE INTO media_gen_loras(media_id, name, weight)
+			SELECT media_id, 'lora_' || (media_id % 40), 0.8 FROM media_gen WHERE media_id % 3 = 0
+			UNION ALL SELECT media_id, 'detail_tweaker_' || (media_id % 7), 0.5 FROM media_gen WHERE media_id % 5 = 0`,
+		} {
+			if _, err := w.ExecContext(ctx, q); err != nil {
+				b.Fatal(err)
+			}
+		}
+	}
+	if err := w.QueryRowContext(ctx, `SELECT EXISTS (SELECT 1 FROM media_tags)`).Scan(&have); err != nil {
+		b.Fatal(err)
+	}
+	if !have {
+		for _, q := range []string{
+			`WITH RECURSIVE seq(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM seq WHERE i < 300)
+			INSERT OR IGNORE INTO tags(id, name, type) SELECT i, 'tag' || i, 'content' FROM seq`,
+			`WITH k(k) AS (VALUES (0), (1), (2), (3), (4))
+			INSERT OR IGNORE INTO media_tags(media_id, tag_id, confidence)
+			SELECT m.id, 1 + ((m.id % (20 + k.k * 40)) + k.k * 60) % 300, 0.9 FROM media m, k`,
+		} {
+			if _, err := w.ExecContext(ctx, q); err != nil {
+				b.Fatal(err)
+			}
+		}
+	}
+	b.Logf("generation parameters and tags present after %v", time.Since(start).Round(time.Millisecond))
+}
+
+// measure runs fn as the benchmark loop and reports its p50/p95 and the
+// process CPU time per call (on a shared, loaded machine the wall time
+// mostly measures the wait for a core).
+func measure(b *testing.B, fn func() error) {
+	var lat []time.Duration
+	cpu0 := cpuTime(b)
+	for b.Loop() {
+		start := time.Now()
+		if err := fn(); err != nil {
+			b.Fatal(err)
+		}
+		lat = append(lat, time.Since(start))
+	}
+	reportPercentiles(b, lat)
+	if len(lat) > 0 {
+		b.ReportMetric(float64((cpuTime(b)-cpu0).Microseconds())/1000/float64(len(lat)), "cpu-ms/op")
 	}
 }
 
@@ -434,4 +527,133 @@ func fillQueryBenchData(ctx context.Context, b *testing.B, path string) {
 		b.Fatal(err)
 	}
 	b.Logf("query bench data filled in %v", time.Since(start).Round(time.Millisecond))
+}
+
+// BenchmarkFacets measures the facet panel (ComputeFacets, uncached) at
+// 1M media: the default list, a common word, a model name and a tag
+// filter; p50/p95 per case. SV_BENCH_DB as for BenchmarkList.
+func BenchmarkFacets(b *testing.B) {
+	ctx := context.Background()
+	path := os.Getenv("SV_BENCH_DB")
+	if path == "" {
+		path = filepath.Join(b.TempDir(), "bench.db")
+		generateBenchDB(ctx, b, path, 1_000_000)
+	}
+	migrateBenchDB(ctx, b, path)
+	r, err := db.OpenReadOnly(ctx, db.Options{Path: path})
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer r.Close()
+	now := int64(1767225600)
+	for _, c := range []struct {
+		name string
+		q    url.Values
+	}{
+		{"Unfiltered", url.Values{}},
+		{"CommonWord", url.Values{"q": {"dragon"}}},
+		{"ModelWord", url.Values{"q": {"juggernautxl"}}},
+		{"RareWord", url.Values{"q": {"DSC0123457"}}},
+		{"Filters", url.Values{"type": {"video"}, "min_rating": {"2"}}},
+		{"TagFilter", url.Values{"tag": {"tag7"}}},
+	} {
+		f := ParseFilter(c.q, false)
+		b.Run(c.name, func(b *testing.B) {
+			measure(b, func() error {
+				res, err := ComputeFacets(ctx, r, f, now)
+				if err == nil && len(res.Facets) == 0 {
+					err = fmt.Errorf("no facets")
+				}
+				return err
+			})
+		})
+	}
+	// The alternative for the default list: an index-only GROUP BY over
+	// the whole library (exact, but blind to the NSFW and deleted filters).
+	b.Run("IndexGroupByModel", func(b *testing.B) {
+		measure(b, func() error {
+			rows, err := r.QueryContext(ctx, `SELECT model, count(*) AS c FROM media_gen GROUP BY model ORDER BY c DESC LIMIT 8`)
+			if err != nil {
+				return err
+			}
+			for rows.Next() {
+			}
+			rows.Close()
+			return rows.Err()
+		})
+	})
+}
+
+// BenchmarkRefold measures what schema 0306 leaves to webui at 1M media:
+// every media marked and the index empty (as the migration leaves it),
+// text searches meanwhile (marked media by the LIKE reference), then
+// FoldAll in webui's batches. Run with -benchtime 1x on SV_BENCH_DB.
+func BenchmarkRefold(b *testing.B) {
+	ctx := context.Background()
+	path := os.Getenv("SV_BENCH_DB")
+	if path == "" {
+		b.Skip("SV_BENCH_DB names the generated library")
+	}
+	migrateBenchDB(ctx, b, path)
+	w, err := db.Open(ctx, db.Options{Path: path})
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer w.Close()
+	r, err := db.OpenReadOnly(ctx, db.Options{Path: path})
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer r.Close()
+	// The table part of migration 0306 (drop, create, mark every media);
+	// a DELETE of the index rows instead costs a minute at 1M.
+	text, err := schema.FS.ReadFile("0306_media_fts_params.sql")
+	if err != nil {
+		b.Fatal(err)
+	}
+	tablePart, _, _ := strings.Cut(string(text), "DROP TRIGGER")
+	markAll := func(b *testing.B) {
+		if _, err := w.ExecContext(ctx, tablePart); err != nil {
+			b.Fatal(err)
+		}
+	}
+	now := int64(1767225600)
+	b.Run("MarkAll", func(b *testing.B) {
+		for b.Loop() {
+			markAll(b)
+		}
+	})
+	for _, c := range []struct {
+		name string
+		q    url.Values
+	}{
+		{"ListWhileMarked", url.Values{"q": {"dragon"}}},
+		{"ListWhileMarkedSortRating", url.Values{"q": {"dragon"}, "sort": {"rating"}}},
+		{"ListWhileMarkedModel", url.Values{"q": {"juggernautxl"}}},
+	} {
+		f := ParseFilter(c.q, true)
+		b.Run(c.name, func(b *testing.B) {
+			for b.Loop() {
+				if _, err := List(ctx, r, f, Page{}, now); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
+	}
+	b.Run("FoldAll", func(b *testing.B) {
+		for b.Loop() {
+			b.StopTimer()
+			if current, err := indexCurrent(ctx, w); err != nil {
+				b.Fatal(err)
+			} else if current {
+				markAll(b) // a second iteration
+			}
+			b.StartTimer()
+			n, err := ftsindex.FoldAll(ctx, w, ftsindex.DefaultBatch)
+			if err != nil {
+				b.Fatal(err)
+			}
+			b.ReportMetric(float64(n), "media")
+		}
+	})
 }

@@ -374,7 +374,12 @@ func (qs querySource) queryWith(cols string, cond func(s sortSpec) (string, []an
 	order := orderBy(qs.s, desc)
 	if qs.markedWhere != "" {
 		ms := qs.s
-		ms.key = "m.id" // equals f.docid of the first arm
+		// fp.media_id equals m.id and f.docid of the first arm; keyed by
+		// it the arm walks the marks' primary key in order and the merge
+		// stops at the page. Keyed by m.id SQLite sorted every marked
+		// match first: 9 s per search at 1M media while the fold of
+		// schema 0306 ran.
+		ms.key = "fp.media_id"
 		t2, a2 := arm(markedFrom, qs.markedWhere, qs.markedArgs, ms)
 		text += " UNION ALL " + t2
 		args = append(args, a2...)

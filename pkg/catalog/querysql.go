@@ -237,16 +237,15 @@ func (c *compiler) join(items []query.Node, op string) string {
 }
 
 // text is a free word or phrase (or a text field term) through the FTS
-// index, in scope (search.go): the docid set plus the marked media by the
-// LIKE reference, and LIKE for a word FTS cannot express.
+// index in scope (search.go ftsMatchIDs): the docid set plus the marked
+// media by the LIKE reference, LIKE for a word FTS cannot express.
 func (c *compiler) text(scope, value string, phrase bool) string {
-	if scope == "" {
-		scope = "any"
+	set, args := ftsMatchIDs(scope, []query.Text{{Value: value, Phrase: phrase}})
+	if set == "" {
+		return "1" // nothing to search for (a blank word)
 	}
-	items, quoted := []string{value}, []bool{phrase}
-	cond, args := textCondition(scope, items, quoted, textIDSet)
 	c.arg(args...)
-	return cond
+	return "m.id IN (" + set + ")"
 }
 
 // genIDs selects media by a condition on media_gen.
@@ -338,10 +337,7 @@ func (c *compiler) term(t *query.Term) string {
 	case "name":
 		return c.text("path", t.Raw, t.Quoted)
 	case "negative":
-		// Not in the text index (media_fts has no negative column): a
-		// substring match over the prompts table, the one term that scans.
-		c.arg(escapeLike(t.Raw))
-		return `m.id IN (SELECT media_id FROM prompts WHERE negative_prompt LIKE ? ESCAPE '\')`
+		return c.text("negative", t.Raw, t.Quoted)
 	}
 	return c.fail(t, query.CodeUnknownField, "unknown field "+t.Field)
 }

@@ -116,8 +116,8 @@ func newQueryDB(t *testing.T) (w, r *sql.DB) {
 	return w, r
 }
 
-// queryIDs lists (adult, admin) the ids matching q in id order.
-func queryIDs(t *testing.T, r *sql.DB, v url.Values) ([]int64, *query.Error) {
+// listQueryIDs lists (adult, admin) the ids matching q in id order.
+func listQueryIDs(t *testing.T, r *sql.DB, v url.Values) ([]int64, *query.Error) {
 	t.Helper()
 	f := ParseFilterAt(v, true, queryNow)
 	f.Adult = true
@@ -265,7 +265,7 @@ func TestQueryResults(t *testing.T) {
 		{`tag:"'; DROP TABLE media; --"`, nil},
 		{"NEAR dragon", nil},
 	} {
-		got, qerr := queryIDs(t, r, url.Values{"q": {c.q}})
+		got, qerr := listQueryIDs(t, r, url.Values{"q": {c.q}})
 		if qerr != nil {
 			t.Errorf("%q: %v", c.q, qerr)
 			continue
@@ -296,7 +296,7 @@ func TestQueryScope(t *testing.T) {
 		{"dragon type:image", "caption", []int64{3}},
 		{"dragon OR seven", "path", []int64{7}},
 	} {
-		got, qerr := queryIDs(t, r, url.Values{"q": {c.q}, "q_scope": {c.scope}})
+		got, qerr := listQueryIDs(t, r, url.Values{"q": {c.q}, "q_scope": {c.scope}})
 		if qerr != nil || !slices.Equal(got, c.want) {
 			t.Errorf("%q in %s: got %v (%v), want %v", c.q, c.scope, got, qerr, c.want)
 		}
@@ -316,7 +316,7 @@ func TestQueryErrors(t *testing.T) {
 		{"foo:bar", query.CodeUnknownField},
 		{"(dragon", query.CodeSyntax},
 	} {
-		_, qerr := queryIDs(t, r, url.Values{"q": {c.q}})
+		_, qerr := listQueryIDs(t, r, url.Values{"q": {c.q}})
 		if qerr == nil || qerr.Code != c.code {
 			t.Errorf("%.40q: error %v, want %s", c.q, qerr, c.code)
 		}
@@ -379,20 +379,8 @@ func TestLegacyFiltersUnchanged(t *testing.T) {
 		{"tag", "solo", "EXISTS (SELECT 1 FROM media_tags mt JOIN tags t ON t.id = mt.tag_id WHERE mt.media_id = m.id AND t.name = 'solo')"},
 		{"tag", "1girl", "EXISTS (SELECT 1 FROM media_tags mt JOIN tags t ON t.id = mt.tag_id WHERE mt.media_id = m.id AND t.name = '1girl')"},
 	} {
-		got, _ := queryIDs(t, r, url.Values{c.param: {c.value}})
-		var want []int64
-		rows, err := r.Query("SELECT m.id FROM media m WHERE " + c.old + " ORDER BY m.id")
-		if err != nil {
-			t.Fatal(err)
-		}
-		for rows.Next() {
-			var id int64
-			if err := rows.Scan(&id); err != nil {
-				t.Fatal(err)
-			}
-			want = append(want, id)
-		}
-		rows.Close()
+		got, _ := listQueryIDs(t, r, url.Values{c.param: {c.value}})
+		want := queryIDs(t, r, "SELECT m.id FROM media m WHERE "+c.old+" ORDER BY m.id")
 		if len(want) == 0 || len(want) == 12 {
 			t.Errorf("%s=%s: the reference matches %d media: not a useful case", c.param, c.value, len(want))
 		}

@@ -7,6 +7,7 @@ import (
 	"strings"
 	"unicode"
 
+	"github.com/localsupervisor/supervisor/pkg/catalog/ftsindex"
 	"github.com/localsupervisor/supervisor/pkg/db"
 	"github.com/localsupervisor/supervisor/pkg/query"
 )
@@ -14,7 +15,10 @@ import (
 // Text search (the list's q + q_scope) runs on the FTS4 table media_fts
 // (schema 0301), which the fold (ftsindex) keeps equal to path plus the
 // original file name (schema 0305), the newest ollama.title /
-// title.override / ollama.caption and the newest prompt of every media.
+// title.override / ollama.caption, the newest prompt and its negative
+// prompt, the tag names and the generation parameters (model, sampler,
+// scheduler, software, LoRA names; schema 0306) of every media. Scope
+// "any" searches all of them; "prompt" only the positive prompt.
 //
 // Semantics, as a user of a search box expects them:
 //   - every whitespace-separated word must match (AND), in any order;
@@ -85,9 +89,12 @@ func splitQuery(q string) (items []string, quoted []bool) {
 }
 
 // parseTextQuery builds the FTS expression for q.
-func parseTextQuery(q string) textQuery { return textQueryOf(splitQuery(q)) }
+func parseTextQuery(q string) textQuery {
+	return textQueryOf(splitQuery(q))
+}
 
-// textQueryOf builds the FTS expression for words and phrases.
+// textQueryOf builds the FTS expression for words and phrases (quoted[i]
+// says items[i] was a "quoted phrase").
 func textQueryOf(items []string, quoted []bool) textQuery {
 	var tq textQuery
 	for i, it := range items {
@@ -132,7 +139,7 @@ func (f Filter) textScope() string {
 }
 
 // textFieldScope is the text index scope of a text field term.
-var textFieldScope = map[string]string{"prompt": "prompt", "caption": "caption", "title": "title", "name": "path"}
+var textFieldScope = map[string]string{"prompt": "prompt", "negative": "negative", "caption": "caption", "title": "title", "name": "path"}
 
 // textSplit computes textItems, their scope and the query nodes they
 // stand for (excluded from restQuery).
@@ -242,7 +249,7 @@ const ftsFrom = "media_fts f CROSS JOIN media m ON m.id = f.docid"
 // ftsColumn is the MATCH target of a single-column scope on alias f.
 func ftsColumn(scope string) string {
 	switch scope {
-	case "path", "caption", "prompt":
+	case "path", "caption", "prompt", "negative":
 		return "f." + scope
 	}
 	return "f.media_fts"
@@ -273,7 +280,7 @@ const markedFrom = "media_fts_pending fp CROSS JOIN media m ON m.id = fp.media_i
 // docidSet is the SELECT of the docids matching every FTS part in scope.
 func docidSet(scope string, tq textQuery) (string, []any) {
 	switch scope {
-	case "path", "caption", "prompt":
+	case "path", "caption", "prompt", "negative":
 		return "SELECT docid FROM media_fts WHERE " + scope + " MATCH ?", []any{tq.match()}
 	case "title":
 		// Two columns but no column filter for phrases in FTS4 query
@@ -292,9 +299,9 @@ func docidSet(scope string, tq textQuery) (string, []any) {
 // pendingAwareSet extends the docid set by the media marked in
 // media_fts_pending (schema 0304: changed since the last fold, so their
 // index rows may be stale or missing): a marked media matches by the LIKE
-// reference (every one of words in scope) instead of its index row. With
-// nothing marked the extra branches cost two empty-table probes, and a
-// search result never depends on whether a fold ran.
+// reference (every one of words) instead of its index row. With nothing
+// marked the extra branches cost two empty-table probes, and a search
+// result never depends on whether a fold ran.
 func pendingAwareSet(scope string, tq textQuery, words []string) (string, []any) {
 	set, args := docidSet(scope, tq)
 	like, largs := likeAll(likeFields(scope), words)
@@ -387,6 +394,8 @@ func textCondition(scope string, items []string, quoted []bool, mode textMode) (
 // likeFields are the searched SQL expressions of a scope. Scope path
 // covers the file's names: its path and the original file name a move-mode
 // import renamed away (the index's path column holds both, ftsindex.PathText).
+// The expressions of the columns added by schema 0306 are the fold's own
+// (ftsindex), so index and reference cannot disagree.
 func likeFields(scope string) []string {
 	title, override, name := newestMeta("ollama.title"), newestMeta("title.override"), newestMeta("original_name")
 	switch scope {
@@ -398,8 +407,11 @@ func likeFields(scope string) []string {
 		return []string{newestMeta("ollama.caption")}
 	case "prompt":
 		return []string{newestPrompt}
+	case "negative":
+		return []string{ftsindex.NegativeText}
 	}
-	return []string{"m.path", name, title, override, newestMeta("ollama.caption"), newestPrompt}
+	return []string{"m.path", name, title, override, newestMeta("ollama.caption"), newestPrompt,
+		ftsindex.NegativeText, ftsindex.TagsText, ftsindex.ParamsText}
 }
 
 // likeAll requires every word as a literal substring of at least one field.
@@ -420,4 +432,43 @@ func likeAll(fields, words []string) (string, []any) {
 		return "1", nil
 	}
 	return strings.Join(conds, " AND "), args
+}
+
+// ftsMatchIDs is the text search of one column scope for the query
+// language (querysql.go): a SELECT of the ids of the media matching every
+// word or phrase of words, for "m.id IN (…)". column is a query field —
+// "prompt", "negative", "title" (override or AI title), "caption", "name"
+// (path and original file name) — or "" / "any" for free words (every
+// indexed column). Matching is the list's (search.go): token prefix,
+// accents folded, phrases adjacent; marked media by the LIKE reference.
+// The user's text only ever travels as arguments. No words: "", nil.
+func ftsMatchIDs(column string, words []query.Text) (string, []any) {
+	scope := column
+	switch column {
+	case "name":
+		scope = "path"
+	case "":
+		scope = "any"
+	}
+	items := make([]string, 0, len(words))
+	quoted := make([]bool, 0, len(words))
+	for _, w := range words {
+		items, quoted = append(items, w.Value), append(quoted, w.Phrase)
+	}
+	tq := textQueryOf(items, quoted)
+	var sets []string
+	var args []any
+	if len(tq.parts) > 0 {
+		set, a := pendingAwareSet(scope, tq, items)
+		sets, args = append(sets, set), append(args, a...)
+	}
+	if len(tq.like) > 0 {
+		// Words without a letter or digit: only LIKE can express them.
+		c, a := likeAll(likeFields(scope), tq.like)
+		sets, args = append(sets, "SELECT m.id FROM media m WHERE "+c), append(args, a...)
+	}
+	if len(sets) == 0 {
+		return "", nil
+	}
+	return strings.Join(sets, " INTERSECT "), args
 }

@@ -15,12 +15,22 @@ import (
 	"github.com/localsupervisor/supervisor/pkg/catalog/ftsindex"
 	"github.com/localsupervisor/supervisor/pkg/db"
 	"github.com/localsupervisor/supervisor/pkg/db/dbtest"
+	"github.com/localsupervisor/supervisor/pkg/query"
 )
 
 // searchVocab: no query word below is an infix of a vocabulary word except
 // as its prefix, so LIKE '%w%' and the FTS token-prefix match must agree.
 var searchVocab = []string{"red", "blue", "green", "castle", "forest", "river", "dragon", "knight", "portrait",
 	"sunset", "mountain", "ocean", "neon", "city", "robot", "garden", "winter", "cyber"}
+
+// searchNegatives, searchModels, searchSamplers fill the columns of schema
+// 0306; like searchVocab, no query word is an infix of them except as a
+// prefix ("" = no negative prompt).
+var (
+	searchNegatives = []string{"", "lowres, bad anatomy", "blurry, jpeg artifacts", ""}
+	searchModels    = []string{"juggernautXL_v9", "ponyDiffusion_v6", "dreamshaper_8"}
+	searchSamplers  = []string{"UniPC", "DPM++ 2M Karras", "Euler a"}
+)
 
 // newSearchDB generates n media with paths, prompt histories (older prompts
 // differ from the newest) and title/override/caption meta logs, written in
@@ -43,9 +53,36 @@ func newSearchDB(t *testing.T, n int) (w, r *sql.DB) {
 			p, fmt.Sprintf("%064x", i)); err != nil {
 			t.Fatal(err)
 		}
-		for range rng.IntN(3) {
-			if _, err := w.Exec(`INSERT INTO prompts(media_id, prompt) VALUES (?, ?)`, i, words(3+rng.IntN(4))); err != nil {
+		for k := range rng.IntN(3) {
+			if _, err := w.Exec(`INSERT INTO prompts(media_id, prompt, negative_prompt) VALUES (?, ?, ?)`, i, words(3+rng.IntN(4)),
+				searchNegatives[(i+k)%len(searchNegatives)]); err != nil {
 				t.Fatal(err)
+			}
+		}
+		// Generation parameters and tags (schema 0306 indexes them): for
+		// most media, as media.SyncGen and the tagger write them.
+		if i%4 != 3 {
+			if _, err := w.Exec(`INSERT INTO media_gen(media_id, software, model, sampler, scheduler) VALUES (?, ?, ?, ?, ?)`, i,
+				[]string{"comfyui", "a1111"}[i%2], searchModels[i%len(searchModels)], searchSamplers[i%len(searchSamplers)],
+				[]any{nil, "karras"}[i%2]); err != nil {
+				t.Fatal(err)
+			}
+		}
+		for j, l := range []string{"add_detail", "epiNoiseOffset"} {
+			if i%(6+3*j) == 0 {
+				if _, err := w.Exec(`INSERT INTO media_gen_loras(media_id, name, weight) VALUES (?, ?, 0.7)`, i, l); err != nil {
+					t.Fatal(err)
+				}
+			}
+		}
+		for j, tag := range []string{"1girl", "landscape", "solo"} {
+			if i%(2+j*3) == 0 {
+				if _, err := w.Exec(`INSERT OR IGNORE INTO tags(name) VALUES (?)`, tag); err != nil {
+					t.Fatal(err)
+				}
+				if _, err := w.Exec(`INSERT INTO media_tags(media_id, tag_id) SELECT ?, id FROM tags WHERE name = ?`, i, tag); err != nil {
+					t.Fatal(err)
+				}
 			}
 		}
 		// The importer's original name: a different file name (a move-mode
@@ -124,6 +161,13 @@ func staleEdits(t *testing.T, w *sql.DB) {
 		`INSERT INTO prompts(media_id, prompt) SELECT id, 'blue forest river' FROM media WHERE hash = 'n1'`,
 		`DELETE FROM media WHERE id = 5`,
 		`INSERT INTO media_meta(media_id, source, meta_key, meta_value, created_at) SELECT id, 'import', 'original_name', 'vacation_' || id || '.png', 'x' FROM media WHERE id % 29 = 0`,
+		// Schema 0306 columns: negative prompts, tags, generation parameters.
+		`UPDATE prompts SET negative_prompt = 'watermark, lowres' WHERE media_id % 31 = 0`,
+		`UPDATE tags SET name = 'retagged' WHERE name = 'solo'`,
+		`DELETE FROM media_tags WHERE media_id % 37 = 0`,
+		`UPDATE media_gen SET model = 'sharpmodel' WHERE media_id % 41 = 0`,
+		`INSERT OR REPLACE INTO media_gen_loras(media_id, name, weight) SELECT media_id, 'glowlora', 1 FROM media_gen WHERE media_id % 43 = 0`,
+		`DELETE FROM media_gen WHERE media_id % 47 = 0`,
 	} {
 		if _, err := w.Exec(q); err != nil {
 			t.Fatalf("%s: %v", q, err)
@@ -183,7 +227,22 @@ func searchTable(t *testing.T, r *sql.DB) map[string][]int64 {
 		{"holiday12", true},     // one original name by prefix
 		{"holiday3_gard", true}, // name with punctuation: adjacent tokens
 		{"vacation", true},      // names added after the fold
-
+		// Schema 0306: generation parameters, tags, negative prompt.
+		{"juggernautxl", true},
+		{"unipc", true},
+		{"karras", true},   // sampler name and scheduler
+		{"dpm 2m", true},   // two tokens of one sampler name
+		{"epinoise", true}, // a LoRA by prefix
+		{"add_detail", true},
+		{"comfyui pony", true},
+		{"1girl", true},
+		{"landscape 1girl", true},
+		{"lowres", true},
+		{`"bad anatomy"`, true},
+		{"watermark", true},  // negative prompts edited after the fold
+		{"retagged", true},   // a tag renamed after the fold
+		{"sharpmodel", true}, // models changed after the fold
+		{"glowlora", true},
 	}
 	for _, qc := range queries {
 		for _, scope := range []string{"any", "path", "title", "caption", "prompt"} {
@@ -220,9 +279,15 @@ func searchTable(t *testing.T, r *sql.DB) map[string][]int64 {
 func modeIDs(t *testing.T, r *sql.DB, f Filter, mode textMode) []int64 {
 	t.Helper()
 	where, args := f.where(testNow, mode)
-	rows, err := r.Query("SELECT m.id FROM media m WHERE "+where+" ORDER BY m.id", args...)
+	return queryIDs(t, r, "SELECT m.id FROM media m WHERE "+where+" ORDER BY m.id", args...)
+}
+
+// queryIDs runs a query of ids.
+func queryIDs(t *testing.T, r *sql.DB, q string, args ...any) []int64 {
+	t.Helper()
+	rows, err := r.Query(q, args...)
 	if err != nil {
-		t.Fatal(err)
+		t.Fatalf("%s: %v", q, err)
 	}
 	defer rows.Close()
 	var out []int64
@@ -374,11 +439,11 @@ func TestParseTextQuery(t *testing.T) {
 }
 
 // ftsRow is media_fts's content for one media.
-func ftsRow(t *testing.T, w *sql.DB, id int64) (row [5]string, ok bool) {
+func ftsRow(t *testing.T, w *sql.DB, id int64) (row [8]string, ok bool) {
 	t.Helper()
-	var v [5]sql.NullString
-	err := w.QueryRow(`SELECT path, title, override, caption, prompt FROM media_fts WHERE docid = ?`, id).
-		Scan(&v[0], &v[1], &v[2], &v[3], &v[4])
+	var v [8]sql.NullString
+	err := w.QueryRow(`SELECT path, title, override, caption, prompt, negative, tags, params FROM media_fts WHERE docid = ?`, id).
+		Scan(&v[0], &v[1], &v[2], &v[3], &v[4], &v[5], &v[6], &v[7])
 	if err == sql.ErrNoRows {
 		return row, false
 	}
@@ -404,32 +469,46 @@ func TestFTSFold(t *testing.T) {
 		}
 	}
 	exec(`INSERT INTO media(id, path, type, source, hash, imported_at) VALUES (100, '/x/first.png', 'image', 'import', 'h100', '2026-01-01T00:00:00Z')`)
+	exec(`INSERT INTO tags(id, name) VALUES (500, 'sunlit'), (501, 'abbey')`)
 	steps := []struct {
 		name string
 		sql  string
 		args []any
-		want [5]string // path, title, override, caption, prompt
+		want [8]string // path, title, override, caption, prompt, negative, tags, params
 		gone bool
 	}{
-		{"media insert", ``, nil, [5]string{"/x/first.png"}, false},
-		{"path update", `UPDATE media SET path = '/x/second.png' WHERE id = 100`, nil, [5]string{"/x/second.png"}, false},
-		{"prompt insert", `INSERT INTO prompts(id, media_id, prompt) VALUES (9001, 100, 'old prompt')`, nil, [5]string{"/x/second.png", "", "", "", "old prompt"}, false},
-		{"newer prompt", `INSERT INTO prompts(id, media_id, prompt) VALUES (9002, 100, 'new prompt')`, nil, [5]string{"/x/second.png", "", "", "", "new prompt"}, false},
-		{"prompt update", `UPDATE prompts SET prompt = 'edited' WHERE id = 9002`, nil, [5]string{"/x/second.png", "", "", "", "edited"}, false},
-		{"older prompt update is no-op", `UPDATE prompts SET prompt = 'older edited' WHERE id = 9001`, nil, [5]string{"/x/second.png", "", "", "", "edited"}, false},
-		{"newest prompt delete", `DELETE FROM prompts WHERE id = 9002`, nil, [5]string{"/x/second.png", "", "", "", "older edited"}, false},
-		{"prompt moves away", `UPDATE prompts SET media_id = 1 WHERE id = 9001`, nil, [5]string{"/x/second.png"}, false},
-		{"title", `INSERT INTO media_meta(id, media_id, source, meta_key, meta_value, created_at) VALUES (99001, 100, 't', 'ollama.title', 'Sky', 'x')`, nil, [5]string{"/x/second.png", "Sky"}, false},
-		{"override", `INSERT INTO media_meta(id, media_id, source, meta_key, meta_value, created_at) VALUES (99002, 100, 't', 'title.override', 'Mine', 'x')`, nil, [5]string{"/x/second.png", "Sky", "Mine"}, false},
-		{"caption", `INSERT INTO media_meta(id, media_id, source, meta_key, meta_value, created_at) VALUES (99003, 100, 't', 'ollama.caption', 'A sky', 'x')`, nil, [5]string{"/x/second.png", "Sky", "Mine", "A sky"}, false},
-		{"other key ignored", `INSERT INTO media_meta(media_id, source, meta_key, meta_value, created_at) VALUES (100, 't', 'scan.x', 'zz', 'x')`, nil, [5]string{"/x/second.png", "Sky", "Mine", "A sky"}, false},
-		{"newer title", `INSERT INTO media_meta(id, media_id, source, meta_key, meta_value, created_at) VALUES (99010, 100, 't', 'ollama.title', 'Sea', 'x')`, nil, [5]string{"/x/second.png", "Sea", "Mine", "A sky"}, false},
-		{"meta value update", `UPDATE media_meta SET meta_value = 'Lake' WHERE id = 99010`, nil, [5]string{"/x/second.png", "Lake", "Mine", "A sky"}, false},
-		{"meta delete", `DELETE FROM media_meta WHERE id = 99010`, nil, [5]string{"/x/second.png", "Sky", "Mine", "A sky"}, false},
-		{"meta key update", `UPDATE media_meta SET meta_key = 'old.caption' WHERE id = 99003`, nil, [5]string{"/x/second.png", "Sky", "Mine"}, false},
-		{"original name", `INSERT INTO media_meta(id, media_id, source, meta_key, meta_value, created_at) VALUES (99020, 100, 'import', 'original_name', 'beach.jpg', 'x')`, nil, [5]string{"/x/second.png beach.jpg", "Sky", "Mine"}, false},
-		{"original name ends the path", `UPDATE media SET path = '/x/beach.jpg' WHERE id = 100`, nil, [5]string{"/x/beach.jpg", "Sky", "Mine"}, false},
-		{"media delete", `DELETE FROM media WHERE id = 100`, nil, [5]string{}, true},
+		{"media insert", ``, nil, [8]string{"/x/first.png"}, false},
+		{"path update", `UPDATE media SET path = '/x/second.png' WHERE id = 100`, nil, [8]string{"/x/second.png"}, false},
+		{"prompt insert", `INSERT INTO prompts(id, media_id, prompt) VALUES (9001, 100, 'old prompt')`, nil, [8]string{"/x/second.png", "", "", "", "old prompt"}, false},
+		{"newer prompt", `INSERT INTO prompts(id, media_id, prompt) VALUES (9002, 100, 'new prompt')`, nil, [8]string{"/x/second.png", "", "", "", "new prompt"}, false},
+		{"prompt update", `UPDATE prompts SET prompt = 'edited' WHERE id = 9002`, nil, [8]string{"/x/second.png", "", "", "", "edited"}, false},
+		{"older prompt update is no-op", `UPDATE prompts SET prompt = 'older edited' WHERE id = 9001`, nil, [8]string{"/x/second.png", "", "", "", "edited"}, false},
+		{"newest prompt delete", `DELETE FROM prompts WHERE id = 9002`, nil, [8]string{"/x/second.png", "", "", "", "older edited"}, false},
+		{"prompt moves away", `UPDATE prompts SET media_id = 1 WHERE id = 9001`, nil, [8]string{"/x/second.png"}, false},
+		{"title", `INSERT INTO media_meta(id, media_id, source, meta_key, meta_value, created_at) VALUES (99001, 100, 't', 'ollama.title', 'Sky', 'x')`, nil, [8]string{"/x/second.png", "Sky"}, false},
+		{"override", `INSERT INTO media_meta(id, media_id, source, meta_key, meta_value, created_at) VALUES (99002, 100, 't', 'title.override', 'Mine', 'x')`, nil, [8]string{"/x/second.png", "Sky", "Mine"}, false},
+		{"caption", `INSERT INTO media_meta(id, media_id, source, meta_key, meta_value, created_at) VALUES (99003, 100, 't', 'ollama.caption', 'A sky', 'x')`, nil, [8]string{"/x/second.png", "Sky", "Mine", "A sky"}, false},
+		{"other key ignored", `INSERT INTO media_meta(media_id, source, meta_key, meta_value, created_at) VALUES (100, 't', 'scan.x', 'zz', 'x')`, nil, [8]string{"/x/second.png", "Sky", "Mine", "A sky"}, false},
+		{"newer title", `INSERT INTO media_meta(id, media_id, source, meta_key, meta_value, created_at) VALUES (99010, 100, 't', 'ollama.title', 'Sea', 'x')`, nil, [8]string{"/x/second.png", "Sea", "Mine", "A sky"}, false},
+		{"meta value update", `UPDATE media_meta SET meta_value = 'Lake' WHERE id = 99010`, nil, [8]string{"/x/second.png", "Lake", "Mine", "A sky"}, false},
+		{"meta delete", `DELETE FROM media_meta WHERE id = 99010`, nil, [8]string{"/x/second.png", "Sky", "Mine", "A sky"}, false},
+		{"meta key update", `UPDATE media_meta SET meta_key = 'old.caption' WHERE id = 99003`, nil, [8]string{"/x/second.png", "Sky", "Mine"}, false},
+		{"original name", `INSERT INTO media_meta(id, media_id, source, meta_key, meta_value, created_at) VALUES (99020, 100, 'import', 'original_name', 'beach.jpg', 'x')`, nil, [8]string{"/x/second.png beach.jpg", "Sky", "Mine"}, false},
+		{"original name ends the path", `UPDATE media SET path = '/x/beach.jpg' WHERE id = 100`, nil, [8]string{"/x/beach.jpg", "Sky", "Mine"}, false},
+		// Schema 0306: negative prompt, tag names, generation parameters.
+		{"prompt with negative", `INSERT INTO prompts(id, media_id, prompt, negative_prompt) VALUES (9003, 100, 'p3', 'blurry')`, nil, [8]string{"/x/beach.jpg", "Sky", "Mine", "", "p3", "blurry"}, false},
+		{"negative update", `UPDATE prompts SET negative_prompt = 'lowres' WHERE id = 9003`, nil, [8]string{"/x/beach.jpg", "Sky", "Mine", "", "p3", "lowres"}, false},
+		{"tag added", `INSERT INTO media_tags(media_id, tag_id) VALUES (100, 500)`, nil, [8]string{"/x/beach.jpg", "Sky", "Mine", "", "p3", "lowres", "sunlit"}, false},
+		{"second tag", `INSERT INTO media_tags(media_id, tag_id) VALUES (100, 501)`, nil, [8]string{"/x/beach.jpg", "Sky", "Mine", "", "p3", "lowres", "abbey sunlit"}, false},
+		{"tag renamed", `UPDATE tags SET name = 'zenith' WHERE id = 501`, nil, [8]string{"/x/beach.jpg", "Sky", "Mine", "", "p3", "lowres", "sunlit zenith"}, false},
+		{"tag removed", `DELETE FROM media_tags WHERE media_id = 100 AND tag_id = 500`, nil, [8]string{"/x/beach.jpg", "Sky", "Mine", "", "p3", "lowres", "zenith"}, false},
+		{"tag deleted", `DELETE FROM tags WHERE id = 501`, nil, [8]string{"/x/beach.jpg", "Sky", "Mine", "", "p3", "lowres"}, false},
+		{"gen", `INSERT INTO media_gen(media_id, software, model, sampler, scheduler) VALUES (100, 'comfyui', 'juggernautXL', 'euler', 'karras')`, nil, [8]string{"/x/beach.jpg", "Sky", "Mine", "", "p3", "lowres", "", "juggernautXL euler karras comfyui"}, false},
+		{"lora", `INSERT INTO media_gen_loras(media_id, name, weight) VALUES (100, 'detailer', 0.8)`, nil, [8]string{"/x/beach.jpg", "Sky", "Mine", "", "p3", "lowres", "", "juggernautXL euler karras comfyui detailer"}, false},
+		{"gen update", `UPDATE media_gen SET model = 'pony', scheduler = NULL WHERE media_id = 100`, nil, [8]string{"/x/beach.jpg", "Sky", "Mine", "", "p3", "lowres", "", "pony euler comfyui detailer"}, false},
+		{"lora delete", `DELETE FROM media_gen_loras WHERE media_id = 100`, nil, [8]string{"/x/beach.jpg", "Sky", "Mine", "", "p3", "lowres", "", "pony euler comfyui"}, false},
+		{"gen delete", `DELETE FROM media_gen WHERE media_id = 100`, nil, [8]string{"/x/beach.jpg", "Sky", "Mine", "", "p3", "lowres"}, false},
+		{"media delete", `DELETE FROM media WHERE id = 100`, nil, [8]string{}, true},
 	}
 	foldAll(t, w)
 	for _, s := range steps {
@@ -454,7 +533,8 @@ func TestFTSFold(t *testing.T) {
 	var bad int
 	if err := w.QueryRow(`SELECT count(*) FROM media m LEFT JOIN media_fts f ON f.docid = m.id WHERE f.docid IS NULL
 		OR f.path IS NOT ` + ftsindex.PathText + ` OR f.prompt IS NOT ` + newestPrompt + ` OR f.title IS NOT ` + newestMeta("ollama.title") +
-		` OR f.override IS NOT ` + newestMeta("title.override") + ` OR f.caption IS NOT ` + newestMeta("ollama.caption")).Scan(&bad); err != nil {
+		` OR f.override IS NOT ` + newestMeta("title.override") + ` OR f.caption IS NOT ` + newestMeta("ollama.caption") +
+		` OR f.negative IS NOT ` + ftsindex.NegativeText + ` OR f.tags IS NOT ` + ftsindex.TagsText + ` OR f.params IS NOT ` + ftsindex.ParamsText).Scan(&bad); err != nil {
 		t.Fatal(err)
 	}
 	var extra int
@@ -498,6 +578,65 @@ func TestChooseTextMode(t *testing.T) {
 		f.likeText = true
 		if want := matchIDs(t, r, f); !slices.Equal(listed, want) {
 			t.Fatalf("%s: listed %d, LIKE %d", c.q, len(listed), len(want))
+		}
+	}
+}
+
+// TestFTSMatchIDs: the column scopes of the query language select the
+// same media through the index (folded or marked) as the LIKE reference
+// of that scope, and a scope only searches its column: a negative-prompt
+// word is not found by prompt:, a model name only by free words.
+func TestFTSMatchIDs(t *testing.T) {
+	w, r := newSearchDB(t, 200)
+	foldAll(t, w)
+	staleEdits(t, w)
+	idsOf := func(q string, args ...any) []int64 { t.Helper(); return queryIDs(t, r, q, args...) }
+	cases := []struct {
+		column string
+		words  []query.Text
+		some   bool
+	}{
+		{"", []query.Text{{Value: "juggernautXL"}}, true},
+		{"any", []query.Text{{Value: "unipc"}, {Value: "1girl"}}, true},
+		{"prompt", []query.Text{{Value: "juggernautXL"}}, false},
+		{"negative", []query.Text{{Value: "lowres"}}, true},
+		{"prompt", []query.Text{{Value: "lowres"}}, false},
+		{"negative", []query.Text{{Value: "bad anatomy", Phrase: true}}, true},
+		{"negative", []query.Text{{Value: "anatomy bad", Phrase: true}}, false},
+		{"prompt", []query.Text{{Value: "red"}, {Value: "drag"}}, true},
+		{"title", []query.Text{{Value: "ocean castle", Phrase: true}}, true},
+		{"caption", []query.Text{{Value: "river"}}, true},
+		{"name", []query.Text{{Value: "holiday"}}, true},
+		{"name", []query.Text{{Value: "_"}}, true}, // LIKE only
+		{"", []query.Text{{Value: "retagged"}, {Value: "_"}}, true},
+		{"", nil, false},
+	}
+	for _, phase := range []string{"marked", "folded"} {
+		if phase == "folded" {
+			foldAll(t, w)
+		}
+		for _, c := range cases {
+			set, args := ftsMatchIDs(c.column, c.words)
+			if len(c.words) == 0 {
+				if set != "" {
+					t.Fatalf("no words: %q", set)
+				}
+				continue
+			}
+			got := idsOf("SELECT m.id FROM media m WHERE m.id IN ("+set+") ORDER BY m.id", args...)
+			scope := map[string]string{"": "any", "name": "path"}[c.column]
+			if scope == "" {
+				scope = c.column
+			}
+			var items []string
+			for _, w := range c.words {
+				items = append(items, w.Value)
+			}
+			like, largs := likeAll(likeFields(scope), items)
+			want := idsOf("SELECT m.id FROM media m WHERE "+like+" ORDER BY m.id", largs...)
+			if !slices.Equal(got, want) || c.some != (len(got) > 0) {
+				t.Errorf("%s %s %+v: got %v, LIKE %v, want some=%v", phase, c.column, c.words, got, want, c.some)
+			}
 		}
 	}
 }

@@ -90,9 +90,10 @@ func TestUpgradeOriginalDatabase(t *testing.T) {
 		{"prompt kept with big seed", `SELECT prompt||'|'||seed||'|'||cfg_scale FROM prompts WHERE id=1`, nil, "a cat, masterpiece|18446744073709551615|7.0"},
 		{"history kept", `SELECT version||'|'||source FROM prompt_history WHERE media_id=1`, nil, "1|import"},
 		{"meta kept", `SELECT count(*) FROM media_meta`, nil, "9"},
-		// Schema 0305: a media renamed at import (its original name is not
-		// the end of its path) is marked for the text index; the others not.
-		{"renamed media marked", `SELECT (SELECT count(*) FROM media_fts_pending WHERE media_id=1)||'|'||(SELECT count(*) FROM media_fts_pending WHERE media_id=3)`, nil, "1|0"},
+		// Schema 0305 marked a media renamed at import for the text index;
+		// schema 0306 recreates the index with more columns and marks every
+		// media (webui folds them in the background).
+		{"media marked", `SELECT (SELECT count(*) FROM media_fts_pending WHERE media_id=1)||'|'||(SELECT count(*) FROM media_fts_pending WHERE media_id=3)`, nil, "1|1"},
 		{"scan result kept", `SELECT nsfw_score FROM scan_results`, nil, "0.12"},
 		{"ollama kept", `SELECT caption FROM ollama_results`, nil, "A cat."},
 		{"audit kept", `SELECT action FROM audit_log`, nil, "media_rescan"},

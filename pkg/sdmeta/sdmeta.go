@@ -40,7 +40,10 @@ import (
 // Stability Matrix and TensorArt recognised, model identity in one place
 // (Result.ModelHash; InvokeAI v3+ model/LoRA/VAE hashes, TensorArt's model
 // from generation_data).
-const ExtractorVersion = 3
+//
+// 4: Draw Things (XMP in PNG/JPEG/WebP) and C2PA Content Credentials
+// recognised; XMP values kept as written.
+const ExtractorVersion = 4
 
 // Defaults for Options.
 const (

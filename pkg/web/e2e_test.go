@@ -13,6 +13,7 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
+	"net/url"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -409,6 +410,47 @@ func TestBrowserEndToEnd(t *testing.T) {
 	var rating int
 	if err := env.db.QueryRow(`SELECT rating FROM media WHERE id = ?`, env.videoID).Scan(&rating); err != nil || rating != 3 {
 		t.Fatalf("rating in DB = %d (err %v), want 3", rating, err)
+	}
+
+	// 7b. The facet panel beside the list (#18): the top models of the
+	// images arrive after the page; clicking one adds its term to the
+	// search and keeps the other filters. On a narrow screen the panel
+	// sits above the cards, folded.
+	if _, err := env.db.Exec(`INSERT OR REPLACE INTO media_gen(media_id, software, model, sampler)
+		SELECT id, 'comfyui', CASE WHEN id % 3 = 0 THEN 'harborMix_v2' ELSE 'lighthouseXL' END, 'DPM++ 2M Karras' FROM media WHERE type = 'image'`); err != nil {
+		t.Fatal(err)
+	}
+	var facetText, facetTerm string
+	run("facets",
+		chromedp.Navigate(env.url+"/mediadb.php?type=image"),
+		chromedp.WaitVisible(`#facets section[data-field="model"] a.facet-link`, chromedp.ByQuery),
+		chromedp.Text(`#facets`, &facetText, chromedp.ByQuery),
+		chromedp.AttributeValue(`#facets section[data-field="model"] a.facet-link`, "data-term", &facetTerm, nil, chromedp.ByQuery),
+		shot("07-facets"),
+		chromedp.Click(`#facets section[data-field="model"] a.facet-link`, chromedp.ByQuery),
+		chromedp.WaitVisible(`#chips`, chromedp.ByQuery),
+		chromedp.Location(&loc),
+		shot("07b-facet-clicked"),
+	)
+	if !strings.Contains(facetText, "lighthouseXL") || !strings.Contains(facetText, "harborMix_v2") || !strings.Contains(facetText, "DPM++ 2M Karras") {
+		t.Fatalf("facet panel shows %q", facetText)
+	}
+	if u, err := url.Parse(loc); err != nil || u.Query().Get("q") != `model:"lighthouseXL"` || facetTerm != `model:"lighthouseXL"` ||
+		u.Query().Get("type") != "image" {
+		t.Fatalf("after the facet click at %s (term %q)", loc, facetTerm)
+	}
+	var above, folded bool
+	run("facets narrow",
+		chromedp.EmulateViewport(480, 900),
+		chromedp.Navigate(env.url+"/mediadb.php?type=image"),
+		chromedp.WaitReady(`#facets section[data-field="model"]`, chromedp.ByQuery),
+		chromedp.Evaluate(`document.getElementById('facets').getBoundingClientRect().bottom <= document.getElementById('grid').getBoundingClientRect().top`, &above),
+		chromedp.Evaluate(`!document.getElementById('facets-box').open`, &folded),
+		shot("07c-facets-narrow"),
+		chromedp.EmulateViewport(1280, 900),
+	)
+	if !above || !folded {
+		t.Fatalf("narrow screen: facet panel above the cards %v, folded %v", above, folded)
 	}
 
 	// 8. The open dashboard re-renders its services from the poll: a

@@ -81,11 +81,17 @@ func (s *Server) handleDetail(w http.ResponseWriter, r *http.Request) {
 	// the page, so prev/next, "back to list" and the redirect after an
 	// action stay in the list the person came from.
 	qs := f.Values().Encode()
-	s.render(w, r, "detail", map[string]any{
+	backURL := listURL(qs)
+	if a, ok := s.albumContext(ctx, r, id); ok {
+		// Opened from an album: prev/next and "back" stay in the album.
+		prev, next, qs, backURL = a.prev, a.next, a.qs, a.back
+	}
+	s.render(w, r, "detail", map[string]any{"BackURL": backURL,
 		"D": d, "M": d.Media, "Prev": prev, "Next": next, "QS": qs, "SelfURL": mediaURL(id, qs), "ShowID": showID,
 		"Variant": variant, "Sections": sections, "Diffs": diffs, "Msg": s.banner(r),
 		"DisplayTitle": d.DisplayTitle(), "Title": "detail.title",
 		"CanRate": s.mayPost(r, "rate"), "CanVote": s.mayPost(r, "vote_set"),
+		"Coll": s.mediaCollections(ctx, id, ri.admin),
 	})
 }
 
@@ -189,12 +195,7 @@ func (s *Server) handleBulk(w http.ResponseWriter, r *http.Request) {
 		s.fail(w, r, http.StatusBadRequest, CodeBadRequest, nil)
 		return
 	}
-	var ids []int64
-	for _, part := range strings.FieldsFunc(r.PostFormValue("ids"), func(r rune) bool { return r == ',' || r == ' ' }) {
-		if id, ok := parseID(part); ok {
-			ids = append(ids, id)
-		}
-	}
+	ids := parseIDs(r)
 	if len(ids) == 0 || len(ids) > 500 {
 		s.fail(w, r, http.StatusBadRequest, CodeBadRequest, nil)
 		return
@@ -220,13 +221,9 @@ func (s *Server) handleBulk(w http.ResponseWriter, r *http.Request) {
 }
 
 func (s *Server) audit(ctx context.Context, r *http.Request, action string, id int64, details map[string]any) {
-	ri := info(r)
-	actor := "session"
-	if ri.keyAuth {
-		actor = "internal_key"
-	}
+	a := s.actor(r)
 	if err := media.Audit(ctx, s.db, media.AuditEntry{Action: action, EntityType: "media", EntityID: id,
-		Details: details, ActorIP: ri.clientIP, ActorKey: actor, At: s.clock.Now()}); err != nil {
+		Details: details, ActorIP: a.IP, ActorKey: a.Key, At: a.At}); err != nil {
 		s.log.Warn().Err(err).Str("action", action).Msg("audit not written")
 	}
 }

@@ -2,7 +2,6 @@ package web
 
 import (
 	"net/http"
-	"strconv"
 	"strings"
 	"unicode/utf8"
 
@@ -88,6 +87,12 @@ func (s *Server) handleList(w http.ResponseWriter, r *http.Request) {
 	}
 	data := map[string]any{
 		"Filter": f, "Query": f.Values(), "QS": f.Values().Encode(), "Result": res, "Chips": f.Chips(), "Title": "list.title",
+		// The facet panel loads after the page (facets.go).
+		"FacetsURL": "/api/facets?" + f.Values().Encode(),
+		// A saved search opened from the Collections page (collections.go).
+		"Saved": s.savedHeading(r, f.Q), "CollNames": s.albumNames(ctx, info(r).admin),
+		// The sentence of a form posted from the list (Save search).
+		"Msg": s.banner(r),
 	}
 	switch {
 	case res.Next == nil && res.Prev == nil && f.Page == 1:
@@ -176,14 +181,7 @@ func (s *Server) handleListJSON(w http.ResponseWriter, r *http.Request) {
 		s.failErr(w, r, err)
 		return
 	}
-	qs := f.Values().Encode()
-	out := make([]cardJSON, 0, len(res.Cards))
-	for _, c := range res.Cards {
-		out = append(out, cardJSON{ID: c.ID, Title: c.DisplayTitle(), Name: c.FileName(), Type: c.Type, Width: c.Width,
-			Height: c.Height, Rating: c.Rating, NSFW: c.NSFW, Vote: c.Vote, Tags: c.TagCount, Prompt: c.HasPrompt,
-			Deleted: c.Deleted, ThumbURL: "/thumb.php?id=" + strconv.FormatInt(c.ID, 10), ViewURL: mediaURL(c.ID, qs)})
-	}
-	resp := map[string]any{"ok": true, "items": out}
+	resp := map[string]any{"ok": true, "items": cardsJSON(res.Cards, f.Values().Encode())}
 	if res.Next != nil {
 		resp["next"] = res.Next.String()
 	}

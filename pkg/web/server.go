@@ -166,6 +166,7 @@ type Server struct {
 	pageSize      int
 	freshness     time.Duration
 	counts        countCache
+	facetCache    facetCache
 	dash          dashCache
 	servableCache servableRoots
 	srcCounts     sourceCounts
@@ -251,6 +252,7 @@ func (s *Server) routes() http.Handler {
 	mux.HandleFunc("/media/bulk", s.mutating(true, s.handleBulk))
 	mux.HandleFunc("GET /api/media", s.handleListJSON)
 	mux.HandleFunc("GET /api/count", s.handleCountJSON)
+	mux.HandleFunc("GET /api/facets", s.handleFacetsJSON)
 	mux.HandleFunc("GET /thumb.php", s.handleThumb)
 	mux.HandleFunc("GET /media_stream.php", s.handleStream)
 	mux.HandleFunc("GET /health.php", s.handleHealth)
@@ -269,6 +271,7 @@ func (s *Server) routes() http.Handler {
 	mux.HandleFunc("/logout", s.mutating(false, s.handleLogout))
 	mux.HandleFunc("/settings", s.mutating(false, s.handleSettings))
 	s.sourceRoutes(mux)
+	s.collectionRoutes(mux)
 	if s.extraRoutes != nil {
 		s.extraRoutes(mux, s)
 	}

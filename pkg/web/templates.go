@@ -10,13 +10,18 @@ import (
 	"github.com/localsupervisor/supervisor/pkg/catalog"
 )
 
-var pageNames = []string{"list", "detail", "dashboard", "login", "refused", "import_confirm", "source_remove", "error"}
+var pageNames = []string{"list", "detail", "dashboard", "login", "refused", "import_confirm", "source_remove", "error", "collections", "collection"}
 
 // pagePartials are the template files parsed with a page besides
 // layout.html and the page's own file.
 func pagePartials(page string) []string {
-	if page == "dashboard" {
+	switch page {
+	case "dashboard":
 		return []string{"templates/sources.html"}
+	case "collection":
+		// The list's card template; the page's own "content" is parsed
+		// after the list's and replaces it (parseTemplates).
+		return []string{"templates/list.html"}
 	}
 	return nil
 }
@@ -110,7 +115,7 @@ func (s *Server) funcs() template.FuncMap {
 func (s *Server) parseTemplates() error {
 	s.pages = map[string]*template.Template{}
 	for _, p := range pageNames {
-		files := append([]string{"templates/layout.html", "templates/" + p + ".html"}, pagePartials(p)...)
+		files := append(append([]string{"templates/layout.html"}, pagePartials(p)...), "templates/"+p+".html")
 		t, err := template.New("layout").Funcs(s.funcs()).ParseFS(assetsFS, files...)
 		if err != nil {
 			return fmt.Errorf("parse template %s: %w", p, err)

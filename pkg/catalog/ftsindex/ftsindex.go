@@ -1,5 +1,6 @@
 // Package ftsindex keeps the text-search index media_fts (schema 0301) in
-// step with media, prompts, title/caption meta and original file names. Since schema 0304 the
+// step with media, prompts, title/caption meta, original file names, tags
+// and generation parameters (schema 0306). Since schema 0304 the
 // triggers only mark changed media in media_fts_pending; Fold rebuilds the
 // marked rows in bulk — one delete pass and one insert pass per batch, so
 // FTS4 flushes its pending-terms buffer once per batch instead of three
@@ -36,15 +37,34 @@ const PathText = `COALESCE((SELECT CASE WHEN n.v = '' OR substr(m.path, -length(
     FROM (SELECT COALESCE(mm.meta_value, '') AS v FROM media_meta mm WHERE mm.media_id = m.id AND mm.meta_key = 'original_name'
     ORDER BY mm.id DESC LIMIT 1) n), m.path)`
 
+// NegativeText is the index's negative column for the media row m: the
+// newest prompt's negative prompt (schema 0306).
+const NegativeText = `(SELECT p.negative_prompt FROM prompts p WHERE p.media_id = m.id ORDER BY p.id DESC LIMIT 1)`
+
+// TagsText is the index's tags column for m: its tag names in name order,
+// space separated (the order makes a phrase across two tags behave the
+// same in the index and in the LIKE reference).
+const TagsText = `(SELECT group_concat(name, ' ') FROM (SELECT t.name FROM media_tags mt JOIN tags t ON t.id = mt.tag_id
+    WHERE mt.media_id = m.id ORDER BY t.name))`
+
+// ParamsText is the index's params column for m: the generation
+// parameters a card shows as words — model, sampler, scheduler and
+// software (media_gen, schema 0220) and the LoRA names in name order.
+const ParamsText = `NULLIF(concat_ws(' ',
+    (SELECT concat_ws(' ', g.model, g.sampler, g.scheduler, g.software) FROM media_gen g WHERE g.media_id = m.id),
+    (SELECT group_concat(name, ' ') FROM (SELECT l.name FROM media_gen_loras l WHERE l.media_id = m.id ORDER BY l.name))), '')`
+
 // rowSelect computes the index row of every media in the id list: path
 // and original name (PathText), the newest title/override/caption meta
-// (media_meta is an append-only log, newest row wins) and the newest
-// prompt — the same values the LIKE reference of catalog searches.
+// (media_meta is an append-only log, newest row wins), the newest prompt
+// and its negative prompt, tag names and generation parameters — the same
+// values the LIKE reference of catalog searches.
 const rowSelect = `SELECT m.id, ` + PathText + `,
     (SELECT mm.meta_value FROM media_meta mm WHERE mm.media_id = m.id AND mm.meta_key = 'ollama.title' ORDER BY mm.id DESC LIMIT 1),
     (SELECT mm.meta_value FROM media_meta mm WHERE mm.media_id = m.id AND mm.meta_key = 'title.override' ORDER BY mm.id DESC LIMIT 1),
     (SELECT mm.meta_value FROM media_meta mm WHERE mm.media_id = m.id AND mm.meta_key = 'ollama.caption' ORDER BY mm.id DESC LIMIT 1),
-    (SELECT p.prompt FROM prompts p WHERE p.media_id = m.id ORDER BY p.id DESC LIMIT 1)
+    (SELECT p.prompt FROM prompts p WHERE p.media_id = m.id ORDER BY p.id DESC LIMIT 1),
+    ` + NegativeText + `, ` + TagsText + `, ` + ParamsText + `
 FROM media m WHERE m.id IN `
 
 // FoldIDs rebuilds the index rows of ids (deleted media lose theirs) and
@@ -68,7 +88,7 @@ func foldChunk(ctx context.Context, q db.Execer, ids []int64) error {
 	}
 	for _, s := range []string{
 		"DELETE FROM media_fts WHERE docid IN " + in,
-		"INSERT INTO media_fts(docid, path, title, override, caption, prompt) " + rowSelect + in,
+		"INSERT INTO media_fts(docid, path, title, override, caption, prompt, negative, tags, params) " + rowSelect + in,
 		"DELETE FROM media_fts_pending WHERE media_id IN " + in,
 	} {
 		if _, err := q.ExecContext(ctx, s, args...); err != nil {

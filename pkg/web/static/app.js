@@ -22,7 +22,7 @@
   // ---- action feedback: a button marked data-toast posts its form by
   // fetch and shows the server's sentence as a toast; without JavaScript
   // the form posts and the page shows the same sentence as a banner ----
-  function toast(text, isErr) {
+  function toast(text, isErr, link, linkText) {
     var box = document.getElementById('toasts');
     if (!box) {
       box = el('div', 'toasts'); box.id = 'toasts';
@@ -30,6 +30,7 @@
       document.body.appendChild(box);
     }
     var t = el('div', 'toast' + (isErr ? ' error' : ''), text);
+    if (link) { var a = el('a', null, linkText || link); a.href = link; t.appendChild(document.createTextNode(' ')); t.appendChild(a); }
     box.appendChild(t);
     setTimeout(function () { t.remove(); }, 10000);
   }
@@ -66,6 +67,37 @@
       .then(function (r) { return r.json(); })
       .then(function (r) { if (r.ok) countEl.textContent = r.text; })
       .catch(function () {});
+  }
+
+  // ---- media list: the facets (top models, samplers, LoRAs, tags and
+  // software of the current query) arrive after the cards; a value links
+  // to the list with its term added to the search (or, when the search
+  // has it already, removed) ----
+  var facetsEl = document.getElementById('facets');
+  if (facetsEl && facetsEl.dataset.facetsUrl) {
+    var facetBody = document.getElementById('facet-body'), facetBox = document.getElementById('facets-box');
+    // Narrow screens show the panel above the cards: folded until asked.
+    if (facetBox && window.matchMedia && window.matchMedia('(max-width: 800px)').matches) facetBox.open = false;
+    var facetFail = function (msg) { facetBody.textContent = ''; facetBody.appendChild(el('p', 'hint', msg || facetsEl.dataset.error)); };
+    fetch(facetsEl.dataset.facetsUrl, {credentials: 'same-origin', headers: {'Accept': 'application/json'}})
+      .then(function (r) { return r.json(); })
+      .then(function (r) {
+        if (!r.ok) { facetFail(r.error); return; }
+        facetBody.textContent = '';
+        (r.facets || []).forEach(function (f) {
+          var sec = el('section', 'facet'), ul = el('ul');
+          sec.dataset.field = f.field;
+          sec.appendChild(el('h3', null, f.label));
+          f.values.forEach(function (v) {
+            var li = el('li'), a = el('a', 'facet-link' + (v.active ? ' active' : ''), v.value);
+            a.href = v.url; a.dataset.term = v.term; a.title = v.active ? facetsEl.dataset.remove : v.term;
+            li.appendChild(a); li.appendChild(el('span', 'n', v.text)); ul.appendChild(li);
+          });
+          sec.appendChild(ul); facetBody.appendChild(sec);
+        });
+        if (r.note) facetBody.appendChild(el('p', 'hint', r.note));
+      })
+      .catch(function () { facetFail(); });
   }
 
   // ---- media list: infinite scroll, keyboard, selection, bulk ----
@@ -152,13 +184,33 @@
       var data = {action: b.dataset.bulk, ids: ids.join(',')};
       if (data.action === 'rate') data.rating = document.getElementById('bulk-rating').value;
       if (data.action === 'tag_add') data.tag_name = document.getElementById('bulk-tag').value;
-      post('/media/bulk', data).then(function (r) { if (!r.ok) alert(r.error || 'error'); else location.reload(); });
+      // Actions of other endpoints (collections) name their endpoint and
+      // the fields whose name/value they send along.
+      (b.dataset.bulkInputs || '').split(',').forEach(function (id) { var i = id && document.getElementById(id); if (i) data[i.name] = i.value; });
+      post(b.dataset.bulkUrl || '/media/bulk', data).then(function (r) {
+        if (!r.ok) { alert(r.error || 'error'); return; }
+        // Nothing on the page changed: say what happened and keep the page.
+        if (b.hasAttribute('data-toast')) { toast(r.message || 'OK', false, r.url, b.dataset.linkText); clearSelection(); return; }
+        // The order changed: the same cards stay selected after the reload,
+        // so "up" can be pressed again.
+        if (b.hasAttribute('data-keep')) { try { sessionStorage.setItem('sv-reselect', ids.join(',')); } catch (err) { /* private mode */ } }
+        location.reload();
+      });
       return;
     }
-    if (e.target.closest('[data-bulk-clear]')) {
-      document.querySelectorAll('input.sel:checked').forEach(function (i) { i.checked = false; }); updateBulk();
-    }
+    if (e.target.closest('[data-bulk-clear]')) clearSelection();
   });
+  function clearSelection() {
+    document.querySelectorAll('input.sel:checked').forEach(function (i) { i.checked = false; }); updateBulk();
+  }
+  try {
+    var reselect = sessionStorage.getItem('sv-reselect');
+    if (reselect) {
+      sessionStorage.removeItem('sv-reselect');
+      reselect.split(',').forEach(function (id) { var cb = document.querySelector('input.sel[value="' + id + '"]'); if (cb) cb.checked = true; });
+      updateBulk();
+    }
+  } catch (err) { /* no storage */ }
 
   // Infinite scroll: fetch the next keyset page when the sentinel shows.
   if (grid && 'IntersectionObserver' in window) {
@@ -169,7 +221,8 @@
       if (!entries[0].isIntersecting || loading || !grid.dataset.next) return;
       loading = true;
       var q = grid.dataset.query ? grid.dataset.query + '&' : '';
-      fetch('/api/media?' + q + 'after=' + encodeURIComponent(grid.dataset.next), {credentials: 'same-origin', headers: {'Accept': 'application/json'}})
+      // An album's page (data-api) pages through its own endpoint.
+      fetch((grid.dataset.api || '/api/media') + '?' + q + 'after=' + encodeURIComponent(grid.dataset.next), {credentials: 'same-origin', headers: {'Accept': 'application/json'}})
         .then(function (r) { return r.json(); })
         .then(function (r) {
           (r.items || []).forEach(function (it) { grid.appendChild(renderCard(it)); });
