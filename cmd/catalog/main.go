@@ -1,4 +1,5 @@
-// Command catalog works with the catalogue from the command line: albums
+// Command catalog works with the catalogue from the command line: search
+// (query: the web list's query language and SQL, issue #18), albums
 // (collection) and saved searches (saved).
 package main
 
@@ -15,8 +16,8 @@ func main() { os.Exit(cliapp.Run(app(), os.Args)) }
 func app() *cli.App {
 	return &cli.App{
 		Name:     "catalog",
-		Usage:    "albums and saved searches of the catalogue",
+		Usage:    "search the catalogue, albums and saved searches",
 		Flags:    cliapp.Flags(),
-		Commands: []*cli.Command{collectionCommand(), savedCommand()},
+		Commands: []*cli.Command{queryCommand(), collectionCommand(), savedCommand()},
 	}
 }

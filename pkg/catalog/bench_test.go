@@ -393,14 +393,212 @@ func measure(b *testing.B, fn func() error) {
 }
 
 // reportPercentiles adds p50/p95 of the per-iteration latencies.
-func reportPercentiles(b *testing.B, lat []time.Duration) {
+func reportPercentiles(b *testing.B, lat []time.Duration) { reportPercentilesAs(b, "", lat) }
+
+// reportPercentilesAs is reportPercentiles with a name prefix per metric.
+func reportPercentilesAs(b *testing.B, prefix string, lat []time.Duration) {
 	if len(lat) == 0 {
 		return
 	}
 	slices.Sort(lat)
 	at := func(p int) time.Duration { return lat[min(len(lat)-1, len(lat)*p/100)] }
-	b.ReportMetric(float64(at(50).Microseconds())/1000, "p50-ms")
-	b.ReportMetric(float64(at(95).Microseconds())/1000, "p95-ms")
+	b.ReportMetric(float64(at(50).Microseconds())/1000, prefix+"p50-ms")
+	b.ReportMetric(float64(at(95).Microseconds())/1000, prefix+"p95-ms")
+}
+
+// BenchmarkQuery measures the query language (CompileQuery through List
+// and Count, as a list page runs them) at 1M media: every field term, a
+// three-term AND, a negated tag, a common free word, an OR and deep
+// paging, each with p50/p95 per page (List + Count). SV_BENCH_DB names
+// the library: generated there once when the file does not exist, reused
+// afterwards.
+func BenchmarkQuery(b *testing.B) {
+	const n = 1_000_000
+	ctx := context.Background()
+	path := os.Getenv("SV_BENCH_DB")
+	if path == "" {
+		path = filepath.Join(b.TempDir(), "bench.db")
+	}
+	if _, err := os.Stat(path); err != nil {
+		generateBenchDB(ctx, b, path, n)
+	} else {
+		migrateBenchDB(ctx, b, path)
+	}
+	fillQueryBenchData(ctx, b, path)
+	r, err := db.OpenReadOnly(ctx, db.Options{Path: path})
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer r.Close()
+	now := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+	deep := Cursor{Key: 400_000, ID: 400_000}
+	cases := []struct {
+		name, q string
+		pg      Page
+	}{
+		{"model", "model:juggernaut", Page{}},
+		{"model_rare_word", "model:v3", Page{}},
+		{"model_hash", "model:" + benchModelHash(7), Page{}},
+		{"sampler", `sampler:"dpm++ 2m"`, Page{}},
+		{"scheduler", "scheduler:karras", Page{}},
+		{"software", "software:comfyui", Page{}},
+		{"lora", "lora:dragon", Page{}},
+		{"seed", "seed:" + benchSeed(123457), Page{}},
+		{"steps", "steps:33", Page{}},
+		{"steps_range", "steps:>=48", Page{}},
+		{"cfg", "cfg:7", Page{}},
+		{"denoise", "denoise:>=0.5", Page{}},
+		{"tag", "tag:tag1234", Page{}},
+		{"tag_prefix", "tag:tag123*", Page{}},
+		{"character", "character:char_7", Page{}},
+		{"rating", "rating:3", Page{}},
+		{"nsfw", "nsfw:no", Page{}},
+		{"type", "type:video", Page{}},
+		{"w", "w:>=512", Page{}},
+		{"w_rare", "w:1920", Page{}},
+		{"h", "h:<700", Page{}},
+		{"ratio", "ratio:2:3", Page{}},
+		{"dur", "dur:>30", Page{}},
+		{"size", "size:>4MB", Page{}},
+		{"imported", "imported:2025-01-05", Page{}},
+		{"created", "created:2025-01-03..2025-01-04", Page{}},
+		{"path", "path:/lib/17", Page{}},
+		{"source", "source:17", Page{}},
+		{"collection", "collection:favourites", Page{}},
+		{"has_prompt", "has:prompt", Page{}},
+		{"has_caption", "has:caption", Page{}},
+		{"has_title", "has:title", Page{}},
+		{"has_tags", "has:tags", Page{}},
+		{"has_parent", "has:parent", Page{}},
+		{"has_children", "has:children", Page{}},
+		{"is_broken", "is:broken", Page{}},
+		{"is_deleted", "is:deleted", Page{}},
+		{"is_checked", "is:checked", Page{}},
+		{"status", "status:active", Page{}},
+		{"curation", "curation:review", Page{}},
+		{"vote", "vote:approved", Page{}},
+		{"id", "id:500000", Page{}},
+		{"prompt", "prompt:dragon", Page{}},
+		{"negative", "negative:blurry", Page{}},
+		{"title", "title:robot", Page{}},
+		{"name", "name:DSC0123457", Page{}},
+		{"and3_model_steps_tag", "model:juggernaut steps:33 tag:tag1234", Page{}},
+		{"and3_model_steps_cfg", "model:juggernaut steps:>=40 cfg:7", Page{}},
+		{"not_tag", "-tag:tag1234", Page{}},
+		{"word_common", "dragon", Page{}},
+		{"words_and_field", "dragon castle type:image", Page{}},
+		{"or_terms", "model:juggernaut OR sampler:euler", Page{}},
+		{"or_words", "dragon OR robot rating:>=2", Page{}},
+		{"deep_page", "model:juggernaut", Page{After: &deep}},
+		{"deep_page_rating", "rating:>=1 steps:>=30", Page{After: &deep}},
+	}
+	for _, c := range cases {
+		f := ParseFilterAt(url.Values{"q": {c.q}}, true, now)
+		if f.QueryErr != nil {
+			b.Fatalf("%s: %v", c.q, f.QueryErr)
+		}
+		b.Run(c.name, func(b *testing.B) {
+			// The page (List) and its count (Count: the web list asks
+			// for it after showing a query's cards) separately.
+			var lat, clat []time.Duration
+			for b.Loop() {
+				start := time.Now()
+				if _, err := List(ctx, r, f, c.pg, now.Unix()); err != nil {
+					b.Fatal(err)
+				}
+				lat = append(lat, time.Since(start))
+				if c.pg.After == nil {
+					start = time.Now()
+					if _, _, err := Count(ctx, r, f, now.Unix()); err != nil {
+						b.Fatal(err)
+					}
+					clat = append(clat, time.Since(start))
+				}
+			}
+			reportPercentiles(b, lat)
+			reportPercentilesAs(b, "count-", clat)
+		})
+	}
+}
+
+// benchModelHash and benchSeed are values fillQueryBenchData writes.
+func benchModelHash(i int) string { return fmt.Sprintf("%010x", i*104729) }
+func benchSeed(id int) string     { return fmt.Sprint((int64(id) * 2654435761) % 4294967296) }
+
+// fillQueryBenchData adds what BenchmarkQuery filters on and the
+// generator does not (yet) write, once per library: media_gen rows from
+// the prompts (60 models of 12 names, 8 samplers, 4 schedulers, 5
+// programs, steps 20..50, cfg 3..11, seeds), a LoRA for every third media,
+// 5,000 tags (three per media, ~600 media each), character tags, a few
+// collections, parents, captions, checks and a library source.
+func fillQueryBenchData(ctx context.Context, b *testing.B, path string) {
+	w, err := db.Open(ctx, db.Options{Path: path})
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer w.Close()
+	// The library source is the last row written: its presence means
+	// done. Rows another benchmark filled first (fillGenBench) stay.
+	var have int
+	if err := w.QueryRow("SELECT count(*) FROM library_sources WHERE path = '/lib/17'").Scan(&have); err != nil {
+		b.Fatal(err)
+	}
+	if have > 0 {
+		return
+	}
+	start := time.Now()
+	models := `'["juggernautXL","ponyDiffusionV6XL","realisticVision","dreamshaper","animagineXL","sdxl_base","epicRealism","deliberate","revAnimated","majicMix","counterfeit","absoluteReality"]'`
+	samplers := `'["Euler a","Euler","DPM++ 2M","DPM++ 2M SDE","DPM++ SDE","DDIM","UniPC","LMS"]'`
+	schedulers := `'["Karras","Exponential","Normal","SGM Uniform"]'`
+	software := `'["a1111","comfyui","forge","invokeai","novelai"]'`
+	loraWords := `'["dragon","detail","style","lighting","anime","armor","neon","film"]'`
+	steps := []string{
+		`INSERT OR IGNORE INTO media_gen(media_id, software, model, model_hash, sampler, scheduler, steps, cfg, seed, width, height, denoise)
+		SELECT p.media_id, json_extract(` + software + `, '$[' || (p.media_id % 5) || ']'),
+			json_extract(` + models + `, '$[' || (p.media_id % 12) || ']') || '_v' || (p.media_id % 5),
+			printf('%010x', (p.media_id % 60) * 104729),
+			json_extract(` + samplers + `, '$[' || ((p.media_id / 3) % 8) || ']'),
+			CASE WHEN p.media_id % 2 = 0 THEN json_extract(` + schedulers + `, '$[' || ((p.media_id / 7) % 4) || ']') END,
+			20 + (p.media_id * 13) % 31, 3.0 + ((p.media_id * 7) % 17) * 0.5,
+			CAST((p.media_id * 2654435761) % 4294967296 AS TEXT), 512, 768,
+			CASE WHEN p.media_id % 4 = 0 THEN 0.3 + (p.media_id % 7) * 0.1 END
+		FROM prompts p`,
+		`INSERT OR IGNORE INTO media_gen_loras(media_id, name, weight)
+		SELECT id, 'lora_' || json_extract(` + loraWords + `, '$[' || (id % 8) || ']') || '_' || (id % 25), 0.8
+		FROM media WHERE id % 3 = 0`,
+		`WITH RECURSIVE s(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM s WHERE i < 5000)
+		INSERT OR IGNORE INTO tags(id, name, type) SELECT i, 'tag' || i, 'content' FROM s`,
+		`WITH RECURSIVE s(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM s WHERE i < 50)
+		INSERT OR IGNORE INTO tags(id, name, type) SELECT 5000 + i, 'char_' || i, 'danbooru.character.v1' FROM s`,
+		`INSERT OR IGNORE INTO media_tags(media_id, tag_id, confidence)
+		SELECT id, 1 + id % 5000, 0.9 FROM media UNION ALL SELECT id, 1 + (id * 7 + 1) % 5000, 0.9 FROM media
+		UNION ALL SELECT id, 1 + (id * 13 + 2) % 5000, 0.9 FROM media
+		UNION ALL SELECT id, 5001 + id % 50, 0.9 FROM media WHERE id % 20 = 0`,
+		`UPDATE prompts SET negative_prompt = CASE WHEN media_id % 5 = 0 THEN 'blurry, lowres' ELSE 'lowres' END`,
+		`INSERT INTO media_meta(media_id, source, meta_key, meta_value, created_at)
+		SELECT id, 'ollama', 'ollama.caption', 'A picture of a castle', '2026-01-01T00:00:00Z' FROM media WHERE id % 50 = 0`,
+		`INSERT INTO media_meta(media_id, source, meta_key, meta_value, created_at)
+		SELECT id, 'web', 'curation.checked', '1', '2026-01-01T00:00:00Z' FROM media WHERE id % 1000 = 0`,
+		`INSERT INTO media_meta(media_id, source, meta_key, meta_value, created_at)
+		SELECT id, 'media', 'integrity.ok', '0', '2026-01-01T00:00:00Z' FROM media WHERE id % 10000 = 7`,
+		`UPDATE media SET parent_media_id = id - 1 WHERE id % 500 = 0`,
+		`UPDATE media SET duration = (id % 120) WHERE type = 'video'`,
+		`UPDATE media SET quality_status = 'review' WHERE id % 300 = 0`,
+		`UPDATE media SET status_vote = 'approved' WHERE id % 700 = 0`,
+		`INSERT OR IGNORE INTO collections(name, created_at) VALUES ('favourites', '2026-01-01T00:00:00Z')`,
+		`INSERT OR IGNORE INTO collection_media(collection_id, media_id) SELECT c.id, m.id FROM media m, collections c WHERE m.id % 997 = 0 AND c.name = 'favourites'`,
+		`INSERT INTO library_sources(path, mode, added_at) VALUES ('/lib/17', 'in_place', '2026-01-01T00:00:00Z')`,
+		`ANALYZE`,
+	}
+	for _, s := range steps {
+		if _, err := w.ExecContext(ctx, s); err != nil {
+			b.Fatalf("%v\n%s", err, s)
+		}
+	}
+	if _, err := ftsindex.FoldAll(ctx, w, 100_000); err != nil {
+		b.Fatal(err)
+	}
+	b.Logf("query bench data filled in %v", time.Since(start).Round(time.Millisecond))
 }
 
 // BenchmarkFacets measures the facet panel (ComputeFacets, uncached) at

@@ -9,14 +9,13 @@
 package catalog
 
 import (
-	"context"
-	"database/sql"
-	"fmt"
+	"errors"
 	"net/url"
 	"strconv"
 	"strings"
+	"time"
 
-	"github.com/localsupervisor/supervisor/pkg/db"
+	"github.com/localsupervisor/supervisor/pkg/query"
 )
 
 // PageSize is the number of cards per page (as the original).
@@ -25,12 +24,18 @@ const PageSize = 100
 // Filter is the normalised set of list parameters. Unknown values fall back to
 // the default, as in the original.
 type Filter struct {
-	View          string // grid | list
-	Type          string // all | image | video
-	HasPrompt     string // all | with | without
-	HasMeta       string // all | with | without
-	Q             string // ≤200 chars
-	QScope        string // any | path | title | caption | prompt
+	View      string // grid | list
+	Type      string // all | image | video
+	HasPrompt string // all | with | without
+	HasMeta   string // all | with | without
+	Q         string // the query as typed (query.MaxQueryBytes; longer is QueryErr)
+	QScope    string // any | path | title | caption | prompt: where free words of Q search
+	// Query is Q parsed (pkg/query); nil for an empty or unusable Q.
+	Query query.Node
+	// QueryErr is why Q cannot be used (syntax, unknown field, bad value,
+	// too long): the list shows it under the search box, /api/media
+	// answers 400, and the filter matches nothing.
+	QueryErr      *query.Error
 	Status        string // all | active | archived | deleted | missing | deleted_logical
 	Curation      string // all | unknown | ok | review | blocked
 	MinRating     int    // 0..3
@@ -62,10 +67,8 @@ type Filter struct {
 	// likeText forces the LIKE text search (the reference the FTS results
 	// are tested against).
 	likeText bool
-	// tagCommon is set (tagFrequency) when the tag has more than
-	// CountCap media: the list then probes each listed media instead of
-	// collecting the tag's media first.
-	tagCommon bool
+	// probe are the query leaves with a large id set (probeLeaves).
+	probe map[query.Node]bool
 }
 
 func pick(v string, allowed ...string) string {
@@ -109,14 +112,22 @@ func isHex(s string) bool {
 	return true
 }
 
-// ParseFilter normalises query parameters; internal enables admin filters.
+// ParseFilter is ParseFilterAt with the current time (relative dates of
+// the query, such as created:7d, end now).
 func ParseFilter(v url.Values, internal bool) Filter {
+	return ParseFilterAt(v, internal, time.Now())
+}
+
+// ParseFilterAt normalises query parameters; internal enables admin
+// filters; now resolves the query's relative dates.
+func ParseFilterAt(v url.Values, internal bool, now time.Time) Filter {
 	f := Filter{
-		View:          pick(v.Get("view"), "grid", "list"),
-		Type:          pick(v.Get("type"), "all", "image", "video"),
-		HasPrompt:     pick(v.Get("has_prompt"), "all", "with", "without"),
-		HasMeta:       pick(v.Get("has_meta"), "all", "with", "without"),
-		Q:             truncRunes(v.Get("q"), 200),
+		View:      pick(v.Get("view"), "grid", "list"),
+		Type:      pick(v.Get("type"), "all", "image", "video"),
+		HasPrompt: pick(v.Get("has_prompt"), "all", "with", "without"),
+		HasMeta:   pick(v.Get("has_meta"), "all", "with", "without"),
+		// One byte over the limit is kept so the parser reports it.
+		Q:             truncRunes(v.Get("q"), query.MaxQueryBytes+1),
 		QScope:        pick(v.Get("q_scope"), "any", "path", "title", "caption", "prompt"),
 		Status:        pick(v.Get("status"), "all", "active", "archived", "deleted", "missing", "deleted_logical"),
 		Curation:      pick(v.Get("curation"), "all", "unknown", "ok", "review", "blocked"),
@@ -154,7 +165,34 @@ func ParseFilter(v url.Values, internal bool) Filter {
 		f.Checked = pick(v.Get("checked"), "any", "checked", "unchecked")
 		f.LowActivity = pick(v.Get("low_activity"), "all", "low")
 	}
+	f.Query, f.QueryErr = parseQuery(f.Q, internal, now)
 	return f
+}
+
+// parseQuery parses q and checks that it compiles (vote: for a
+// non-admin is refused here), so a Filter's query either works or
+// carries its error.
+func parseQuery(q string, internal bool, now time.Time) (query.Node, *query.Error) {
+	if q == "" {
+		return nil, nil
+	}
+	n, err := query.Parse(q, query.Options{Now: now})
+	if err == nil {
+		_, _, err = CompileQuery(n, now.Unix(), CompileOptions{Internal: internal})
+	}
+	if err != nil {
+		var qe *query.Error
+		if !errors.As(err, &qe) {
+			qe = &query.Error{Code: query.CodeSyntax, Msg: err.Error()}
+		}
+		return nil, qe
+	}
+	return n, nil
+}
+
+// compileOptions are the CompileQuery options of f's query.
+func (f Filter) compileOptions() CompileOptions {
+	return CompileOptions{Internal: f.Internal, TextScope: f.QScope, Probe: f.probe}
 }
 
 // Values renders the non-default parameters back into a query (for links,
@@ -271,42 +309,60 @@ func (f Filter) where(now int64, mode textMode) (string, []any) {
 		conds = append(conds, c)
 		args = append(args, a...)
 	}
+	// concept adds a condition written by the functions the query
+	// compiler uses (querysql.go), so a URL filter and its query term
+	// are one SQL.
+	concept := func(fn func(c *compiler) string) {
+		c := &compiler{now: now}
+		cond := fn(c)
+		add(cond, c.args...)
+	}
+	withWithout := func(val, cond string) {
+		switch val {
+		case "with":
+			add(cond)
+		case "without":
+			add("NOT (" + cond + ")")
+		}
+	}
 	if !f.Adult {
 		add("m.has_nsfw = 0")
 	}
 	switch f.Type {
 	case "image", "video":
-		add("m.type = ?", f.Type)
+		concept(func(c *compiler) string { return typeCond(c, f.Type) })
 	}
-	switch f.HasPrompt {
-	case "with":
-		add("EXISTS (SELECT 1 FROM prompts p WHERE p.media_id = m.id)")
-	case "without":
-		add("NOT EXISTS (SELECT 1 FROM prompts p WHERE p.media_id = m.id)")
+	withWithout(f.HasPrompt, hasCond("prompt"))
+	withWithout(f.HasMeta, hasCond("meta"))
+	if f.QueryErr != nil {
+		// An unusable query matches nothing; the handlers show the
+		// error (or answer 400) instead of a list.
+		add("0")
 	}
-	switch f.HasMeta {
-	case "with":
-		add("EXISTS (SELECT 1 FROM media_meta mm WHERE mm.media_id = m.id)")
-	case "without":
-		add("NOT EXISTS (SELECT 1 FROM media_meta mm WHERE mm.media_id = m.id)")
-	}
-	if f.Q != "" {
-		// Full-text index, LIKE only for what FTS cannot express (search.go).
+	if f.textOnly() {
+		// Top-level free words: the full-text index with the list's fast
+		// paths, LIKE only for what FTS cannot express (search.go).
 		c, a := f.textWhere(mode)
+		add(c, a...)
+	}
+	if rest := f.restQuery(); rest != nil && f.QueryErr == nil {
+		c, a, err := CompileQuery(rest, now, f.compileOptions())
+		if err != nil {
+			c, a = "0", nil // ParseFilter refuses such a query (QueryErr)
+		}
 		add(c, a...)
 	}
 	switch f.Status {
 	case "active", "archived", "deleted", "missing", "deleted_logical":
-		add("m.status = ?", f.Status)
+		concept(func(c *compiler) string { return statusCond(c, f.Status) })
 	}
 	switch f.Curation {
-	case "unknown":
-		add("(m.quality_status IS NULL OR m.quality_status = 'unknown')")
-	case "ok", "review", "blocked":
-		add("m.quality_status = ?", f.Curation)
+	case "unknown", "ok", "review", "blocked":
+		concept(func(c *compiler) string { return curationCond(c, f.Curation) })
 	}
 	if f.MinRating > 0 {
-		add("m.rating >= ?", f.MinRating)
+		lo := float64(f.MinRating)
+		concept(func(c *compiler) string { return c.interval("m.rating", &query.Interval{Lo: &lo, LoIncl: true}) })
 	}
 	const promptIncomplete = `NOT EXISTS (SELECT 1 FROM prompts p WHERE p.media_id = m.id AND p.prompt IS NOT NULL
 		AND p.negative_prompt IS NOT NULL AND p.source_metadata IS NOT NULL AND p.model IS NOT NULL
@@ -335,39 +391,33 @@ func (f Filter) where(now int64, mode textMode) (string, []any) {
 	}
 	switch f.Deleted {
 	case "exclude_deleted":
-		add("m.is_deleted = 0")
+		// The default hides deleted media, unless the query asks for
+		// them (is:deleted would otherwise never match).
+		if !mentions(f.Query, "is", "deleted") {
+			add("m.is_deleted = 0")
+		}
 	case "only_deleted":
 		add("m.is_deleted = 1")
 	}
-	withWithout := func(val, expr string) {
-		switch val {
-		case "with":
-			add("COALESCE(TRIM(" + expr + "), '') <> ''")
-		case "without":
-			add("COALESCE(TRIM(" + expr + "), '') = ''")
-		}
-	}
-	withWithout(f.AITitle, newestMeta("ollama.title"))
-	withWithout(f.AICaption, newestMeta("ollama.caption"))
-	// Failed checks are few and indexed: an id set, not a lookup per
-	// listed media (which walked every media for a broken-only page).
+	withWithout(f.AITitle, nonEmptyMeta("ollama.title"))
+	withWithout(f.AICaption, nonEmptyMeta("ollama.caption"))
 	switch f.Broken {
 	case "broken":
-		add("m.id IN (" + IntegrityFailedIDs + ")")
+		add(isCond("broken"))
 	case "ok":
-		add("m.id NOT IN (" + IntegrityFailedIDs + ")")
+		add("NOT (" + isCond("broken") + ")")
 	}
-	const character = "EXISTS (SELECT 1 FROM media_tags mt JOIN tags t ON t.id = mt.tag_id WHERE mt.media_id = m.id AND t.type = 'danbooru.character.v1')"
 	switch f.Character {
-	case "with":
-		add(character)
-	case "without":
-		add("NOT " + character)
+	case "with", "without":
+		concept(func(c *compiler) string { return c.tagIDs("", tagTypeCharacter) })
+		if f.Character == "without" {
+			conds[len(conds)-1] = "NOT (" + conds[len(conds)-1] + ")"
+		}
 	}
 	if f.DupeHash != "" {
 		add("m.hash = ?", f.DupeHash)
 	} else if f.Dupes {
-		add("m.hash IS NOT NULL AND EXISTS (SELECT 1 FROM media d WHERE d.hash = m.hash AND d.id <> m.id)")
+		add(isCond("duplicate"))
 	}
 	if f.DupeSHA != "" {
 		add("EXISTS (SELECT 1 FROM media_meta mm WHERE mm.media_id = m.id AND mm.meta_key = 'hash.sha256' AND mm.meta_value = ?)", f.DupeSHA)
@@ -388,50 +438,28 @@ func (f Filter) where(now int64, mode textMode) (string, []any) {
 	if f.Internal {
 		switch f.Vote {
 		case "neutral", "approved", "rejected":
-			add("m.status_vote = ?", f.Vote)
+			concept(func(c *compiler) string { return voteCond(c, f.Vote) })
 		}
 		switch f.Checked {
 		case "checked":
-			add(newestMeta("curation.checked") + " = '1'")
+			add(isCond("checked"))
 		case "unchecked":
-			add("COALESCE(" + newestMeta("curation.checked") + ", '0') <> '1'")
+			add("NOT (" + isCond("checked") + ")")
 		}
 		if f.LowActivity == "low" {
 			add(ActivityScoreExpr+" <= 0", now)
 		}
 	}
-	switch {
-	case f.Tag != "" && f.tagCommon:
-		// Every few media has it: walking the list order and probing the
-		// primary key (media_id, tag_id) fills a page after a few hundred
-		// media, where collecting a quarter of the library first cost
-		// 130 ms at 1M media.
-		add("EXISTS (SELECT 1 FROM media_tags mt WHERE mt.media_id = m.id AND mt.tag_id IN (SELECT t.id FROM tags t WHERE t.name = ?))", f.Tag)
-	case f.Tag != "":
-		// The tag's media from idx_media_tags_tag_media (schema 0316): an
-		// EXISTS per listed media walked the whole library for a rare tag
-		// (0.9–2.6 s per page at 1M media).
-		add("m.id IN (SELECT mt.media_id FROM media_tags mt JOIN tags t ON t.id = mt.tag_id WHERE t.name = ?)", f.Tag)
+	if f.Tag != "" {
+		// The tag ids first, then their media (idx_media_tags_tag): the
+		// correlated EXISTS this replaced walked every media row (issue
+		// #18 item 6: 0.9–2.6 s per page at 1M media).
+		concept(func(c *compiler) string { return c.tagIDs(f.Tag, "") })
 	}
 	if len(conds) == 0 {
 		return "1", nil
 	}
 	return strings.Join(conds, " AND "), args
-}
-
-// tagFrequency sets f.tagCommon from the number of the tag's media,
-// counted up to CountCap+1 from idx_media_tags_tag_media alone.
-func (f *Filter) tagFrequency(ctx context.Context, q *sql.DB) error {
-	if f.Tag == "" {
-		return nil
-	}
-	var n int
-	if err := q.QueryRowContext(ctx, `SELECT count(*) FROM (SELECT 1 FROM media_tags mt JOIN tags t ON t.id = mt.tag_id
-		WHERE t.name = ? LIMIT ?)`, f.Tag, CountCap+1).Scan(&n); err != nil {
-		return fmt.Errorf("tag frequency: %w", db.Classify(err))
-	}
-	f.tagCommon = n > CountCap
-	return nil
 }
 
 // ActivityScoreExpr is clicks − whole days since the last click (or since

@@ -419,7 +419,8 @@ func (qs querySource) queryWith(cols string, cond func(s sortSpec) (string, []an
 // or a probe (chooseTextMode).
 func (f Filter) source(ctx context.Context, q *sql.DB, now int64) (querySource, error) {
 	qs := querySource{from: "media m", s: f.sortSpec()}
-	if err := f.tagFrequency(ctx, q); err != nil {
+	f, err := f.withProbes(ctx, q, now, pageProbe)
+	if err != nil {
 		return qs, err
 	}
 	if f.ftsDriven() {
@@ -444,7 +445,7 @@ func (f Filter) source(ctx context.Context, q *sql.DB, now int64) (querySource, 
 
 // Count counts matches of f up to CountCap (more reports the cap was hit).
 func Count(ctx context.Context, q *sql.DB, f Filter, now int64) (n int, more bool, err error) {
-	if err := f.tagFrequency(ctx, q); err != nil {
+	if f, err = f.withProbes(ctx, q, now, countProbe); err != nil {
 		return 0, false, fmt.Errorf("count media: %w", err)
 	}
 	count := func(from string, mode textMode) (int, error) {
@@ -493,10 +494,11 @@ const featuredAge = "COALESCE(m.created_at, m.imported_at)"
 // of idx_media_age in order are theirs), and clicked media (media_activity,
 // scored one by one).
 func Featured(ctx context.Context, q *sql.DB, f Filter, n int, now int64) ([]Card, error) {
-	if err := f.tagFrequency(ctx, q); err != nil {
+	f, err := f.withProbes(ctx, q, now, pageProbe)
+	if err != nil {
 		return nil, fmt.Errorf("featureview: %w", err)
 	}
-	where, wargs := f.where(now, textIDSet)
+	where, wargs := f.Where(now)
 	sel := "SELECT " + cardColumns + ", " + ActivityScoreExpr + " AS score, " + featuredAge + " AS age FROM media m "
 	// INDEXED BY: with an equality filter such as has_nsfw = 0 the planner
 	// prefers that index and sorts every match (6 s at 1M media); walking

@@ -120,6 +120,110 @@ func textQueryOf(items []string, quoted []bool) textQuery {
 	return tq
 }
 
+// textItems are the free words and phrases at the top level of the query
+// (the query itself, or items of its top-level AND) — or, without any,
+// its top-level text field terms of one field (prompt:dragon): they keep
+// the index-driven paths below, in scope textScope; the rest of the query
+// (restQuery) is an extra condition. ok is false when there are none (a
+// word under OR or negation is written by CompileQuery).
+func (f Filter) textItems() (items []string, quoted []bool, ok bool) {
+	items, quoted, _, _ = f.textSplit()
+	return items, quoted, len(items) > 0
+}
+
+// textScope is the scope of textItems: q_scope for free words, the
+// field's for field terms.
+func (f Filter) textScope() string {
+	_, _, scope, _ := f.textSplit()
+	return scope
+}
+
+// textFieldScope is the text index scope of a text field term.
+var textFieldScope = map[string]string{"prompt": "prompt", "negative": "negative", "caption": "caption", "title": "title", "name": "path"}
+
+// textSplit computes textItems, their scope and the query nodes they
+// stand for (excluded from restQuery).
+func (f Filter) textSplit() (items []string, quoted []bool, scope string, taken map[query.Node]bool) {
+	scope = f.QScope
+	if f.QueryErr != nil {
+		return nil, nil, scope, nil
+	}
+	if f.Query == nil {
+		if f.Q == "" {
+			return nil, nil, scope, nil
+		}
+		// A Filter built without ParseFilter: q as plain words.
+		items, quoted = splitQuery(f.Q)
+		return items, quoted, scope, nil
+	}
+	taken = map[query.Node]bool{}
+	top := topItems(f.Query)
+	for _, n := range top {
+		if t, isText := n.(*query.Text); isText {
+			items, quoted = append(items, t.Value), append(quoted, t.Phrase)
+			taken[n] = true
+		}
+	}
+	if len(items) > 0 {
+		return items, quoted, scope, taken
+	}
+	for _, n := range top {
+		t, isTerm := n.(*query.Term)
+		if !isTerm {
+			continue
+		}
+		sc, isText := textFieldScope[t.Field]
+		if !isText || (len(items) > 0 && sc != scope) {
+			continue
+		}
+		scope = sc
+		items, quoted = append(items, t.Raw), append(quoted, t.Quoted)
+		taken[n] = true
+	}
+	return items, quoted, scope, taken
+}
+
+// restQuery is the query without its textItems; nil when nothing is left.
+func (f Filter) restQuery() query.Node {
+	if f.Query == nil {
+		return nil
+	}
+	_, _, _, taken := f.textSplit()
+	var rest []query.Node
+	for _, n := range topItems(f.Query) {
+		if !taken[n] {
+			rest = append(rest, n)
+		}
+	}
+	switch len(rest) {
+	case 0:
+		return nil
+	case 1:
+		return rest[0]
+	}
+	return &query.And{Items: rest}
+}
+
+// topItems are the items of a top-level AND, else the node itself.
+func topItems(n query.Node) []query.Node {
+	if a, isAnd := n.(*query.And); isAnd {
+		return a.Items
+	}
+	return []query.Node{n}
+}
+
+// textOnly reports whether the query has top-level free words (textItems).
+func (f Filter) textOnly() bool {
+	_, _, ok := f.textItems()
+	return ok
+}
+
+// textQuery is the FTS expression of a text-only query.
+func (f Filter) textQuery() textQuery {
+	items, quoted, _ := f.textItems()
+	return textQueryOf(items, quoted)
+}
+
 // ftsDriven reports whether List can read the matches straight from the
 // index in docid order: newest/oldest sort (the key is the id = docid) and
 // one MATCH (not the two-column title scope). Then "FROM media_fts f CROSS
@@ -133,10 +237,10 @@ func (f Filter) ftsDriven() bool {
 // ftsJoinable reports whether the text condition can be a MATCH on a joined
 // media_fts row (any order; Count uses it to stop at CountCap matches).
 func (f Filter) ftsJoinable() bool {
-	if f.Q == "" || f.likeText || f.QScope == "title" {
+	if !f.textOnly() || f.likeText || f.textScope() == "title" {
 		return false
 	}
-	return len(parseTextQuery(f.Q).parts) > 0
+	return len(f.textQuery().parts) > 0
 }
 
 // ftsFrom is the FROM clause of a query driven by the index.
@@ -223,14 +327,14 @@ func indexCurrent(ctx context.Context, q *sql.DB) (bool, error) {
 // always drives by the set, which for a common word under sort=rating
 // meant ~200,000 row lookups and a sort (1.4 s at 1M media).
 func (f Filter) chooseTextMode(ctx context.Context, q *sql.DB) (textMode, error) {
-	if f.Q == "" || f.likeText {
+	if !f.textOnly() || f.likeText {
 		return textIDSet, nil
 	}
-	tq := parseTextQuery(f.Q)
+	tq := f.textQuery()
 	if len(tq.parts) == 0 {
 		return textIDSet, nil
 	}
-	set, args := docidSet(f.QScope, tq)
+	set, args := docidSet(f.textScope(), tq)
 	var n int
 	if err := q.QueryRowContext(ctx, "SELECT count(*) FROM ("+set+" LIMIT ?)", append(args, CountCap+1)...).Scan(&n); err != nil {
 		return textIDSet, fmt.Errorf("count text matches: %w", db.Classify(err))
@@ -241,26 +345,34 @@ func (f Filter) chooseTextMode(ctx context.Context, q *sql.DB) (textMode, error)
 	return textIDSet, nil
 }
 
-// textWhere is the q/q_scope predicate. fields are the LIKE expressions of
-// the scope (for the fallback); the FTS part is written as mode says.
+// textWhere is the predicate of a text-only query (textItems) in
+// q_scope, the FTS part written as mode says.
 func (f Filter) textWhere(mode textMode) (string, []any) {
-	fields := likeFields(f.QScope)
+	items, quoted, _ := f.textItems()
 	if f.likeText {
-		return likeAll(fields, wordsOf(f.Q))
+		return likeAll(likeFields(f.textScope()), items)
 	}
-	tq := parseTextQuery(f.Q)
+	return textCondition(f.textScope(), items, quoted, mode)
+}
+
+// textCondition is words and phrases (all required) in scope: the FTS
+// part written as mode says (joined on f, or an id set of the index plus
+// the marked media), LIKE for the items FTS cannot express.
+func textCondition(scope string, items []string, quoted []bool, mode textMode) (string, []any) {
+	fields := likeFields(scope)
+	tq := textQueryOf(items, quoted)
 	var conds []string
 	var args []any
 	switch {
 	case mode == textMarked:
-		return likeAll(fields, wordsOf(f.Q))
+		return likeAll(fields, items)
 	case len(tq.parts) == 0:
 	case mode == textJoined:
 		// Marked media come from the textMarked arm (querySource).
-		conds = append(conds, ftsColumn(f.QScope)+" MATCH ? AND f.docid NOT IN (SELECT media_id FROM media_fts_pending)")
+		conds = append(conds, ftsColumn(scope)+" MATCH ? AND f.docid NOT IN (SELECT media_id FROM media_fts_pending)")
 		args = append(args, tq.match())
 	default:
-		set, a := pendingAwareSet(f.QScope, tq, wordsOf(f.Q))
+		set, a := pendingAwareSet(scope, tq, items)
 		col := "m.id"
 		if mode == textProbe {
 			col = "+m.id"
@@ -300,12 +412,6 @@ func likeFields(scope string) []string {
 	}
 	return []string{"m.path", name, title, override, newestMeta("ollama.caption"), newestPrompt,
 		ftsindex.NegativeText, ftsindex.TagsText, ftsindex.ParamsText}
-}
-
-// wordsOf splits q into whitespace-separated words (quotes kept as phrases).
-func wordsOf(q string) []string {
-	items, _ := splitQuery(q)
-	return items
 }
 
 // likeAll requires every word as a literal substring of at least one field.

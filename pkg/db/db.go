@@ -79,7 +79,12 @@ func registerDriver() {
 				}
 				// sv_ts normalises any legacy timestamp to UTC RFC 3339 and
 				// leaves unparseable text as it is.
-				return c.RegisterFunc("sv_ts", svTS, true)
+				if err := c.RegisterFunc("sv_ts", svTS, true); err != nil {
+					return err
+				}
+				// sv_wordmatch: word-prefix matching of the catalog's
+				// query terms (wordmatch.go).
+				return c.RegisterFunc("sv_wordmatch", svWordMatch, true)
 			},
 		})
 	})

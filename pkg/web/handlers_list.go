@@ -2,8 +2,11 @@ package web
 
 import (
 	"net/http"
+	"strings"
+	"unicode/utf8"
 
 	"github.com/localsupervisor/supervisor/pkg/catalog"
+	"github.com/localsupervisor/supervisor/pkg/query"
 )
 
 // listParams parses filter and paging; adult comes from the session opt-in
@@ -11,7 +14,7 @@ import (
 func (s *Server) listParams(r *http.Request) (catalog.Filter, catalog.Page) {
 	ri := info(r)
 	q := r.URL.Query()
-	f := catalog.ParseFilter(q, ri.admin)
+	f := catalog.ParseFilterAt(q, ri.admin, s.clock.Now())
 	f.Adult = ri.sess.Adult
 	pg := catalog.Page{Limit: s.pageSize}
 	if c, ok := catalog.ParseCursor(q.Get("after")); ok {
@@ -22,10 +25,61 @@ func (s *Server) listParams(r *http.Request) (catalog.Filter, catalog.Page) {
 	return f, pg
 }
 
+// queryErrorView is a query that cannot be used, for the line under the
+// search box: the sentence in the user's language and the query split at
+// the error position, so the template marks the place.
+type queryErrorView struct {
+	Code, Message     string
+	Before, At, After string
+	Pos               int
+}
+
+// queryError words f.QueryErr in lang.
+func (s *Server) queryError(lang string, f catalog.Filter) queryErrorView {
+	e := f.QueryErr
+	msg := s.i18n.T(lang, "err."+e.Code)
+	if msg == "err."+e.Code {
+		msg = e.Msg
+	}
+	msg = strings.NewReplacer("{field}", e.Field, "{fields}", strings.Join(query.FieldNames(), ", ")).Replace(msg)
+	v := queryErrorView{Code: e.Code, Message: msg, Pos: e.Pos}
+	q := f.Q
+	pos := min(max(e.Pos, 0), len(q))
+	for pos > 0 && !utf8.RuneStart(q[pos]) && pos < len(q) {
+		pos--
+	}
+	v.Before, v.At = q[:pos], " "
+	if pos < len(q) {
+		_, n := utf8.DecodeRuneInString(q[pos:])
+		v.At, v.After = q[pos:pos+n], q[pos+n:]
+	}
+	return v
+}
+
+// queryErrorJSON answers an API request whose query cannot be used: 400
+// with the code, the sentence and the byte position.
+func (s *Server) queryErrorJSON(w http.ResponseWriter, r *http.Request, f catalog.Filter) {
+	v := s.queryError(info(r).lang, f)
+	writeJSON(w, http.StatusBadRequest, map[string]any{"ok": false, "status": statusWord(http.StatusBadRequest),
+		"reason_code": v.Code, "error": map[string]any{"code": v.Code, "message": v.Message, "position": v.Pos}})
+}
+
 func (s *Server) handleList(w http.ResponseWriter, r *http.Request) {
 	f, pg := s.listParams(r)
 	ctx := r.Context()
 	now := s.clock.Now().Unix()
+	if f.QueryErr != nil {
+		// The page with the filters and the error under the search box
+		// (no list: the query means nothing yet), as a 400.
+		data := map[string]any{
+			"Filter": f, "Query": f.Values(), "QS": f.Values().Encode(), "Result": catalog.Result{}, "Chips": f.Chips(),
+			"Title": "list.title", "QueryError": s.queryError(info(r).lang, f), "Total": 0, "CountKnown": true,
+		}
+		if err := s.renderStatus(w, r, http.StatusBadRequest, "list", data); err != nil {
+			s.failErr(w, r, err)
+		}
+		return
+	}
 	res, err := catalog.List(ctx, s.rdb, f, pg, now)
 	if err != nil {
 		s.failErr(w, r, err)
@@ -44,7 +98,7 @@ func (s *Server) handleList(w http.ResponseWriter, r *http.Request) {
 	case res.Next == nil && res.Prev == nil && f.Page == 1:
 		// Every match is on this page: the count is free.
 		data["Total"], data["CountKnown"] = len(res.Cards), true
-	case f.Q != "":
+	case f.Query != nil:
 		// A text query for a common word reads the index's whole doclist
 		// once per query; counting it again would double the page's time,
 		// so the page asks /api/count after it is shown.
@@ -60,7 +114,7 @@ func (s *Server) handleList(w http.ResponseWriter, r *http.Request) {
 	// Featureview only on the first grid page, and not while searching: a
 	// user looking for a text does not need the least-active media, and it
 	// would run the text query a third time.
-	if f.View == "grid" && pg.After == nil && pg.Before == nil && f.Page == 1 && f.Q == "" {
+	if f.View == "grid" && pg.After == nil && pg.Before == nil && f.Page == 1 && f.Query == nil {
 		featured, err := catalog.Featured(ctx, s.rdb, f, 4, now)
 		if err != nil {
 			s.failErr(w, r, err)
@@ -81,6 +135,10 @@ func (s *Server) handleList(w http.ResponseWriter, r *http.Request) {
 // pages that show their cards first (text queries).
 func (s *Server) handleCountJSON(w http.ResponseWriter, r *http.Request) {
 	f, _ := s.listParams(r)
+	if f.QueryErr != nil {
+		s.queryErrorJSON(w, r, f)
+		return
+	}
 	total, more, err := s.count(r.Context(), f)
 	if err != nil {
 		s.failErr(w, r, err)
@@ -114,6 +172,10 @@ type cardJSON struct {
 // handleListJSON serves the next page for infinite scroll.
 func (s *Server) handleListJSON(w http.ResponseWriter, r *http.Request) {
 	f, pg := s.listParams(r)
+	if f.QueryErr != nil {
+		s.queryErrorJSON(w, r, f)
+		return
+	}
 	res, err := catalog.List(r.Context(), s.rdb, f, pg, s.clock.Now().Unix())
 	if err != nil {
 		s.failErr(w, r, err)

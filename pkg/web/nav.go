@@ -3,6 +3,7 @@ package web
 import (
 	"net/url"
 	"strconv"
+	"strings"
 )
 
 // Navigation URLs between the list and the detail page. Each URL is built
@@ -28,6 +29,21 @@ func listURL(list string) string {
 		return "/mediadb.php"
 	}
 	return "/mediadb.php?" + list
+}
+
+// termURL is the list of the media whose field matches value, quoted
+// when it is more than one plain word ("" when value has a quote, which a
+// phrase cannot hold).
+func termURL(field, value string) string {
+	if value == "" || strings.ContainsRune(value, '"') {
+		return ""
+	}
+	if strings.ContainsFunc(value, func(r rune) bool {
+		return !(r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || r == '_' || r == '.' || r == '-')
+	}) {
+		value = `"` + value + `"`
+	}
+	return listURL(url.Values{"q": {field + ":" + value}}.Encode())
 }
 
 // backURL is where an error page's "back" link leads: the page the person

@@ -65,6 +65,9 @@ func (s *Server) funcs() template.FuncMap {
 		// them once; a query string pasted after "?" would be escaped twice.
 		"listURL":  listURL,
 		"mediaURL": mediaURL,
+		// termURL is the list searching field:"value" (the detail page's
+		// model, sampler … link to their siblings).
+		"termURL": termURL,
 		"jt": func(rows []catalog.JobRow, data map[string]any) map[string]any {
 			return map[string]any{"Rows": rows, "Admin": data["Admin"], "CSRF": data["CSRF"], "Lang": data["Lang"]}
 		},
