@@ -439,6 +439,50 @@ func TestBrowserEndToEnd(t *testing.T) {
 		u.Query().Get("type") != "image" {
 		t.Fatalf("after the facet click at %s (term %q)", loc, facetTerm)
 	}
+	// The term finds exactly that model's images: the 20 lighthouseXL
+	// ones (infinite scroll brings the second page), no harborMix_v2.
+	var lighthouseMods string
+	run("facet results",
+		chromedp.Poll(fmt.Sprintf(`(window.scrollTo(0, document.body.scrollHeight), document.querySelectorAll('#grid .card[data-id]').length >= %d)`, e2eImages-e2eImages/3), nil,
+			chromedp.WithPollingTimeout(15*time.Second)),
+		chromedp.Evaluate(`Array.from(document.querySelectorAll('#grid .card[data-id]')).map(c => c.dataset.id % 3).join('')`, &lighthouseMods),
+	)
+	if len(lighthouseMods) != e2eImages-e2eImages/3 || strings.Contains(lighthouseMods, "0") {
+		t.Fatalf("model:\"lighthouseXL\" shows cards with ids mod 3 %q, want the %d lighthouseXL images", lighthouseMods, e2eImages-e2eImages/3)
+	}
+	// ...and so does a term typed into the search box: a word prefix of
+	// the other model with a steps-free comparison it must ignore.
+	var harbor int
+	var harborIDs string
+	run("search by model",
+		chromedp.Evaluate(`window.scrollTo(0, 0), document.getElementById('q').value = ''`, nil),
+		chromedp.SendKeys(`#q`, "model:harbor -tag:nothing\n", chromedp.ByQuery),
+	)
+	// The form submit navigates; wait for the new page before reading it.
+	for i := 0; i < 100 && !strings.Contains(loc, "harbor"); i++ {
+		time.Sleep(100 * time.Millisecond)
+		_ = chromedp.Run(ctx, chromedp.Location(&loc))
+	}
+	run("search results",
+		chromedp.WaitVisible(`#grid`, chromedp.ByQuery),
+		cardCount(&harbor),
+		chromedp.Evaluate(`Array.from(document.querySelectorAll('#grid .card[data-id]')).map(c => c.dataset.id % 3).join('')`, &harborIDs),
+		shot("07d-search-model"),
+	)
+	if harbor != e2eImages/3 || strings.Trim(harborIDs, "0") != "" {
+		t.Fatalf("model:harbor shows %d cards (ids mod 3: %q), want the %d harborMix_v2 images", harbor, harborIDs, e2eImages/3)
+	}
+	// A query that does not parse says where, in words, instead of a list.
+	var qerr string
+	run("query error",
+		chromedp.Navigate(env.url+"/mediadb.php?q="+url.QueryEscape("steps:abc")),
+		chromedp.WaitVisible(`.query-error`, chromedp.ByQuery),
+		chromedp.Text(`.query-error`, &qerr, chromedp.ByQuery),
+		shot("07e-query-error"),
+	)
+	if !strings.Contains(qerr, "steps") {
+		t.Fatalf("query error says %q", qerr)
+	}
 	var above, folded bool
 	run("facets narrow",
 		chromedp.EmulateViewport(480, 900),
