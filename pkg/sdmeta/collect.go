@@ -22,9 +22,6 @@ type collector struct {
 	pngAlpha bool
 	// c2pa is the C2PA manifest summary, when the file carries one.
 	c2pa *c2paInfo
-	// c2paBuf gathers the JPEG APP11 JUMBF packets (bounded by
-	// c2paMaxScan) until the scan.
-	c2paBuf []byte
 }
 
 // maxEntries bounds the number of raw values kept from one file; a file
