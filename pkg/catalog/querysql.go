@@ -88,6 +88,11 @@ var columnFields = map[string]bool{"rating": true, "w": true, "h": true, "dur": 
 func (c *compiler) columnSet(n query.Node, cond string, before int) string {
 	if c.opts.Probe[n] {
 		c.sets = append(c.sets, leafSet{leaf: n, set: "SELECT m.id FROM media m WHERE " + cond, args: append([]any(nil), c.args[before:]...)})
+		if t, ok := n.(*query.Term); ok && (t.Field == "imported" || t.Field == "created") && t.Time != nil {
+			// Its id bound (timeRange) is what the list walks: a plus
+			// would hide it from the planner.
+			return cond
+		}
 		// The unary plus keeps the planner off the column's index: for
 		// a large set it would read the whole range and sort it (10 s
 		// for ratio:2:3 matching every media) instead of walking the
@@ -507,7 +512,23 @@ func (c *compiler) timeRange(col string, ti *query.TimeInterval) string {
 	if len(parts) == 0 {
 		return col + " IS NOT NULL"
 	}
-	return strings.Join(parts, " AND ")
+	cond := strings.Join(parts, " AND ")
+	if col != "m.imported_at" && col != featuredAge {
+		return cond
+	}
+	// A date range is also an id range: the ids of its media lie between
+	// the smallest and the largest matching id, read once from the date's
+	// index (idx_media_imported_at / idx_media_age carry the id). Ids
+	// follow import order, so the list walks little more than the range
+	// itself; without the bound a range far from the newest media walked
+	// every newer media first (0.5–1.9 s at 1M media). The bound is
+	// implied by the range, so the result is the same.
+	n := len(c.args) - len(parts)
+	rangeArgs := append([]any(nil), c.args[n:]...)
+	x := strings.ReplaceAll(cond, "m.", "x.")
+	c.arg(rangeArgs...)
+	c.arg(rangeArgs...)
+	return "(" + cond + " AND m.id BETWEEN (SELECT MIN(x.id) FROM media x WHERE " + x + ") AND (SELECT MAX(x.id) FROM media x WHERE " + x + "))"
 }
 
 // pathPrefix is the folder prefix: an absolute folder is a range on
