@@ -256,13 +256,17 @@ func (c *compiler) text(scope, value string, phrase bool) string {
 // genIDs selects media by a condition on media_gen.
 func genIDs(cond string) string { return "m.id IN (SELECT media_id FROM media_gen WHERE " + cond + ")" }
 
-// wordMatchIn is "col IN (the DISTINCT values of col matching ?)". The
-// LIMIT keeps SQLite from pushing the sv_wordmatch filter down into the
-// DISTINCT scan: there it ran once per row (1M Go calls, 5 s) instead of
-// once per distinct name after a skip-ahead scan of the index (15 ms).
+// wordMatchIn is "col IN (the distinct values of col matching ?)". The
+// distinct values come from a loose index scan (a recursive seek to the
+// next larger value: one index probe per distinct name), not from
+// SELECT DISTINCT, which reads every index entry (33 ms at 1M media for
+// 60 models against 0.1 ms). sv_wordmatch runs once per distinct name,
+// outside the scan. col's index and NOCASE collation serve both the seek
+// and the IN.
 func wordMatchIn(table, col string) string {
-	return col + " IN (SELECT v FROM (SELECT DISTINCT " + col + " AS v FROM " + table + " WHERE " + col +
-		" IS NOT NULL LIMIT " + strconv.Itoa(maxNames) + ") WHERE sv_wordmatch(v, ?, ?))"
+	return col + " IN (WITH RECURSIVE d(v) AS (SELECT MIN(" + col + ") FROM " + table +
+		" UNION ALL SELECT (SELECT MIN(" + col + ") FROM " + table + " WHERE " + col + " > d.v) FROM d WHERE d.v IS NOT NULL LIMIT " +
+		strconv.Itoa(maxNames) + ") SELECT v FROM d WHERE v IS NOT NULL AND sv_wordmatch(v, ?, ?))"
 }
 
 // maxNames bounds the distinct names a vocabulary term looks at (model,
