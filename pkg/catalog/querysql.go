@@ -264,8 +264,10 @@ func genIDs(cond string) string { return "m.id IN (SELECT media_id FROM media_ge
 // outside the scan. col's index and NOCASE collation serve both the seek
 // and the IN.
 func wordMatchIn(table, col string) string {
-	return col + " IN (WITH RECURSIVE d(v) AS (SELECT MIN(" + col + ") FROM " + table +
-		" UNION ALL SELECT (SELECT MIN(" + col + ") FROM " + table + " WHERE " + col + " > d.v) FROM d WHERE d.v IS NOT NULL LIMIT " +
+	// "IS NOT NULL" lets the seeks use a partial index (scheduler,
+	// model_hash: WHERE col IS NOT NULL); without it MIN read the table.
+	return col + " IN (WITH RECURSIVE d(v) AS (SELECT MIN(" + col + ") FROM " + table + " WHERE " + col + " IS NOT NULL" +
+		" UNION ALL SELECT (SELECT MIN(" + col + ") FROM " + table + " WHERE " + col + " IS NOT NULL AND " + col + " > d.v) FROM d WHERE d.v IS NOT NULL LIMIT " +
 		strconv.Itoa(maxNames) + ") SELECT v FROM d WHERE v IS NOT NULL AND sv_wordmatch(v, ?, ?))"
 }
 
