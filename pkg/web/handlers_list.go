@@ -94,6 +94,9 @@ func (s *Server) handleList(w http.ResponseWriter, r *http.Request) {
 		// The sentence of a form posted from the list (Save search).
 		"Msg": s.banner(r),
 	}
+	// Save search keeps the box's query and the URL filters as one query
+	// (catalog.SavedQuery); filters it cannot keep are named beside it.
+	data["SaveQuery"], data["SaveNotKept"] = f.SavedQuery()
 	switch {
 	case res.Next == nil && res.Prev == nil && f.Page == 1:
 		// Every match is on this page: the count is free.

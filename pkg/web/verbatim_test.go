@@ -48,3 +48,21 @@ func TestIntegrityCodesSayPlainWords(t *testing.T) {
 		}
 	}
 }
+
+// TestSaveSearchKeepsFilters: Save search stores the list's URL filters as
+// query terms next to the search box's text, and names the filters it
+// cannot keep (#18 item 4).
+func TestSaveSearchKeepsFilters(t *testing.T) {
+	f := newFixture(t)
+	c := f.client()
+	c.login()
+	body := c.do("GET", "/mediadb.php?q=hopper&type=image&min_rating=2&character=with", nil).Body.String()
+	for _, want := range []string{`id="save-search"`, `name="query" value="hopper type:image rating:&gt;=2"`, `id="save-not-kept"`, "character"} {
+		if !strings.Contains(body, want) {
+			t.Errorf("list page misses %q", want)
+		}
+	}
+	if body := c.do("GET", "/mediadb.php?type=video", nil).Body.String(); !strings.Contains(body, `name="query" value="type:video"`) {
+		t.Error("a filter without a search text cannot be saved")
+	}
+}
