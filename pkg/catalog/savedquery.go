@@ -24,7 +24,7 @@ func (f Filter) SavedQuery() (text string, notKept []string) {
 		add("rating:>=" + strconv.Itoa(f.MinRating))
 	}
 	if f.Tag != "" {
-		add("tag:" + quoteValue(f.Tag))
+		add("tag:" + query.Quote(f.Tag))
 	}
 	if f.Status != "all" {
 		add("status:" + f.Status)
@@ -81,10 +81,4 @@ func (f Filter) SavedQuery() (text string, notKept []string) {
 		}
 	}
 	return strings.TrimSpace(strings.Join(append([]string{q}, terms...), " ")), notKept
-}
-
-// quoteValue writes a field value as a query phrase (backslash and quote
-// escaped as the parser reads them).
-func quoteValue(s string) string {
-	return `"` + strings.NewReplacer(`\`, `\\`, `"`, `\"`).Replace(s) + `"`
 }

@@ -21,7 +21,7 @@ func TestSavedQuery(t *testing.T) {
 		{url.Values{"q": {"dragon"}}, "dragon", nil},
 		{url.Values{"q": {"a OR b"}, "type": {"image"}}, "(a OR b) type:image", nil},
 		{url.Values{"type": {"video"}, "min_rating": {"2"}, "tag": {`say "hi" \ok`}, "broken": {"ok"}, "has_prompt": {"without"}},
-			`type:video rating:>=2 tag:"say \"hi\" \\ok" -is:broken -has:prompt`, nil},
+			`type:video rating:>=2 tag:"say \"hi\" \ok" -is:broken -has:prompt`, nil},
 		{url.Values{"q": {"cat"}, "q_scope": {"prompt"}, "character": {"with"}, "issues": {"1"}}, "cat", []string{"q_scope", "character", "issues"}},
 		{url.Values{"vote": {"approved"}, "checked": {"unchecked"}}, "vote:approved -is:checked", nil},
 		{url.Values{}, "", nil},
@@ -32,8 +32,14 @@ func TestSavedQuery(t *testing.T) {
 			t.Errorf("%v: %q %v, want %q %v", c.params, got, notKept, c.want, c.notKept)
 		}
 		if got != "" {
-			if _, err := query.Parse(got, query.Options{Now: now}); err != nil {
+			n, err := query.Parse(got, query.Options{Now: now})
+			if err != nil {
 				t.Errorf("%q does not parse: %v", got, err)
+			}
+			for _, term := range query.Terms(n) {
+				if term.Field == "tag" && term.Raw != f.Tag {
+					t.Errorf("%q reads back tag %q, want %q", got, term.Raw, f.Tag)
+				}
 			}
 		}
 	}

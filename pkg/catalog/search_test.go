@@ -285,20 +285,11 @@ func modeIDs(t *testing.T, r *sql.DB, f Filter, mode textMode) []int64 {
 // queryIDs runs a query of ids.
 func queryIDs(t *testing.T, r *sql.DB, q string, args ...any) []int64 {
 	t.Helper()
-	rows, err := r.Query(q, args...)
+	ids, err := db.QueryIDs(context.Background(), r, q, args...)
 	if err != nil {
 		t.Fatalf("%s: %v", q, err)
 	}
-	defer rows.Close()
-	var out []int64
-	for rows.Next() {
-		var id int64
-		if err := rows.Scan(&id); err != nil {
-			t.Fatal(err)
-		}
-		out = append(out, id)
-	}
-	return out
+	return ids
 }
 
 // TestTextSearchPaging pages through text results read in index order

@@ -190,6 +190,14 @@ func needsParens(n Node, underNot bool) bool {
 	return false
 }
 
+// Quote writes s as a quoted phrase that Parse reads back as s (for
+// callers building query text from values, e.g. a saved search).
+func Quote(s string) string {
+	var b strings.Builder
+	quote(&b, s)
+	return b.String()
+}
+
 func quote(b *strings.Builder, s string) {
 	b.WriteByte('"')
 	for i := 0; i < len(s); i++ {

@@ -10,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/localsupervisor/supervisor/pkg/db"
 	"github.com/localsupervisor/supervisor/pkg/scan"
 	"github.com/localsupervisor/supervisor/pkg/svtest/pngtest"
 )
@@ -115,14 +116,14 @@ func TestImportWritesMediaGen(t *testing.T) {
 	}
 
 	// Forgetting the media leaves no rows behind.
+	mediaIDs, err := db.QueryIDs(ctx, d, `SELECT id FROM media`)
+	if err != nil {
+		t.Fatal(err)
+	}
 	var ids []any
-	rows, _ := d.Query(`SELECT id FROM media`)
-	for rows.Next() {
-		var id int64
-		rows.Scan(&id)
+	for _, id := range mediaIDs {
 		ids = append(ids, id)
 	}
-	rows.Close()
 	if _, err := d.Exec(`DELETE FROM media WHERE id IN (?`+strings.Repeat(",?", len(ids)-1)+`)`, ids...); err != nil {
 		t.Fatal(err)
 	}

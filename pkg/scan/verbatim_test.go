@@ -1,6 +1,7 @@
 package scan_test
 
 import (
+	"cmp"
 	"context"
 	"os"
 	"path/filepath"
@@ -55,7 +56,7 @@ func TestImportKeepsPromptAsWritten(t *testing.T) {
 				t.Errorf("%s %s: detail %+v %v", stage, name, det.Prompt, err)
 			}
 			_, cur, _ := media.CurrentPrompt(ctx, d, m.ID)
-			if p, n := cur.AsWritten(); p != cmpOr(f.raw, f.prompt) || n != cmpOr(f.negRaw, f.neg) {
+			if p, n := cur.AsWritten(); p != cmp.Or(f.raw, f.prompt) || n != cmp.Or(f.negRaw, f.neg) {
 				t.Errorf("%s %s: as written %q / %q", stage, name, p, n)
 			}
 		}
@@ -70,11 +71,4 @@ func TestImportKeepsPromptAsWritten(t *testing.T) {
 		t.Fatalf("rebuild %+v %v", s, err)
 	}
 	check("rebuild")
-}
-
-func cmpOr(a, b string) string {
-	if a != "" {
-		return a
-	}
-	return b
 }

@@ -96,7 +96,10 @@ func (s *Server) handleList(w http.ResponseWriter, r *http.Request) {
 	}
 	// Save search keeps the box's query and the URL filters as one query
 	// (catalog.SavedQuery); filters it cannot keep are named beside it.
-	data["SaveQuery"], data["SaveNotKept"] = f.SavedQuery()
+	// Only admins can save, so only their pages build it.
+	if info(r).admin {
+		data["SaveQuery"], data["SaveNotKept"] = f.SavedQuery()
+	}
 	switch {
 	case res.Next == nil && res.Prev == nil && f.Page == 1:
 		// Every match is on this page: the count is free.
