@@ -3,8 +3,6 @@ package web
 import (
 	"context"
 	"fmt"
-	"os"
-	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -20,39 +18,15 @@ import (
 // search, which then opens as the list with its name.
 func TestBrowserCollections(t *testing.T) {
 	env := newE2E(t)
-	var dialogs []string
-	ctx := startChromium(t, 120*time.Second, &dialogs)
-	shots := artifactsDir(t)
-	shot := func(name string) chromedp.Action {
-		return chromedp.ActionFunc(func(ctx context.Context) error {
-			var buf []byte
-			if err := chromedp.FullScreenshot(&buf, 100).Do(ctx); err != nil { // quality 100: PNG
-				return err
-			}
-			return os.WriteFile(filepath.Join(shots, "coll-"+name+".png"), buf, 0o644)
-		})
-	}
-	run := func(step string, actions ...chromedp.Action) {
-		t.Helper()
-		if err := chromedp.Run(ctx, actions...); err != nil {
-			var loc string
-			_ = chromedp.Run(ctx, chromedp.Location(&loc))
-			t.Fatalf("%s: %v (at %s)", step, err, loc)
-		}
-	}
+	b := newBrowserSteps(t, 120*time.Second, "coll")
+	run, shot := b.Run, b.Shot
 	ids := func(sel string) string {
 		var s string
 		run("ids "+sel, chromedp.Evaluate(`Array.from(document.querySelectorAll('`+sel+`')).map(c => c.dataset.id).join(',')`, &s))
 		return s
 	}
 
-	run("login",
-		chromedp.Navigate(env.url+"/login?next=/mediadb.php"),
-		chromedp.WaitVisible(`#login-key`, chromedp.ByQuery),
-		chromedp.SendKeys(`#login-key`, testKey, chromedp.ByQuery),
-		chromedp.Click(`#login-submit`, chromedp.ByQuery),
-		chromedp.WaitVisible(`#grid`, chromedp.ByQuery),
-	)
+	b.Login(env.url, "/mediadb.php", `#grid`)
 	// Select the 2nd, 3rd and 5th card; the selection bar appears.
 	for _, i := range []int{2, 3, 5} {
 		run("select", chromedp.Click(fmt.Sprintf(`#grid .card[data-id]:nth-child(%d) input.sel`, i), chromedp.ByQuery))
@@ -166,5 +140,5 @@ func TestBrowserCollections(t *testing.T) {
 	if !strings.Contains(head, "Saved search: All img files") {
 		t.Fatalf("saved search heading %q", head)
 	}
-	t.Logf("screenshots in %s", shots)
+	t.Logf("screenshots in %s", b.shots)
 }
