@@ -11,7 +11,13 @@
       headers: {'X-CSRF-Token': csrf, 'Accept': 'application/json', 'X-Requested-With': 'fetch'}})
       .then(function (r) { return r.json().catch(function () { return {ok: false, error: 'HTTP ' + r.status}; }); });
   }
-  window.SuperVisor = {csrfToken: csrf, post: post};
+  // Every script registers the keys it handles here (scope: 'list',
+  // 'detail', 'lightbox', 'cull' or 'all'; keys as shown to a person; what
+  // they do, already translated), so the help overlay (?) lists exactly the
+  // keys that work on the page and one key means one thing everywhere.
+  var keyHelp = [];
+  function addKeys(scope, list) { list.forEach(function (k) { keyHelp.push({scope: scope, keys: k[0], what: k[1]}); }); }
+  window.SuperVisor = {csrfToken: csrf, post: post, addKeys: addKeys, keyHelp: function () { return keyHelp.slice(); }};
 
   // Confirmation for destructive forms.
   document.addEventListener('submit', function (e) {
