@@ -446,23 +446,32 @@ func TestGenSetDrivingIndex(t *testing.T) {
 			t.Fatal(f.QueryErr)
 		}
 		where, args := f.Where(testNow)
-		rows, err := r.Query("EXPLAIN QUERY PLAN SELECT m.id FROM media m WHERE "+where, args...)
-		if err != nil {
-			t.Fatal(err)
-		}
-		var plan strings.Builder
-		for rows.Next() {
-			var a, b, x int
-			var d string
-			if err := rows.Scan(&a, &b, &x, &d); err != nil {
-				t.Fatal(err)
-			}
-			plan.WriteString(d + "\n")
-		}
-		rows.Close()
-		p := plan.String()
+		p := queryPlan(t, r, "SELECT m.id FROM media m WHERE "+where, args...)
 		if !strings.Contains(p, "media_gen "+c.want) || strings.Contains(p, "idx_media_gen_cfg") || strings.Contains(p, "idx_media_gen_steps") {
 			t.Errorf("%s: the media_gen set is not read %s:\n%s", c.q, c.want, p)
 		}
 	}
+}
+
+// queryPlan is SQLite's EXPLAIN QUERY PLAN of sqlText, one step a line.
+func queryPlan(t *testing.T, r *sql.DB, sqlText string, args ...any) string {
+	t.Helper()
+	rows, err := r.Query("EXPLAIN QUERY PLAN "+sqlText, args...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rows.Close()
+	var plan strings.Builder
+	for rows.Next() {
+		var a, b, x int
+		var d string
+		if err := rows.Scan(&a, &b, &x, &d); err != nil {
+			t.Fatal(err)
+		}
+		plan.WriteString(d + "\n")
+	}
+	if err := rows.Err(); err != nil {
+		t.Fatal(err)
+	}
+	return plan.String()
 }
