@@ -9,6 +9,7 @@ import (
 	"errors"
 	"fmt"
 	"image"
+	"image/draw"
 	"math"
 	"math/bits"
 
@@ -118,3 +119,34 @@ func Detail(small image.Image) float64 {
 // the same picture (re-encoded, resized, lightly cropped); the tests
 // measure the separation it relies on.
 const DefaultThreshold = 10
+
+// SpriteFrames is how many frames a video's hash looks at (a 3×3 sprite,
+// like Stash's stitched sprite, smaller): enough to tell clips apart, few
+// enough that hashing a video costs nine ffmpeg seeks.
+const SpriteFrames = 9
+
+// CodeNoFrames: a video without a decodable frame has no hash.
+const CodeNoFrames = "phash_no_frames"
+
+// Sprite is the hash of a video: its frames (in time order, at fixed
+// fractions of the duration) tiled into one 3×3 picture, hashed like an
+// image. A re-encoded, rescaled or re-containered copy yields the same
+// frames at the same fractions, so its hash stays near; a clip of
+// all-black frames is refused as flat.
+func Sprite(frames []image.Image) (Hash, error) {
+	if len(frames) == 0 {
+		return 0, &Error{Code: CodeNoFrames, Msg: "no frame of the video could be decoded, so it has no perceptual hash"}
+	}
+	const cell = 64
+	side := 1
+	for side*side < len(frames) {
+		side++
+	}
+	sprite := image.NewRGBA(image.Rect(0, 0, side*cell, side*cell))
+	for i, f := range frames {
+		small := resize.Resize(cell, cell, f, resize.Bilinear)
+		x, y := (i%side)*cell, (i/side)*cell
+		draw.Draw(sprite, image.Rect(x, y, x+cell, y+cell), small, small.Bounds().Min, draw.Src)
+	}
+	return Of(sprite)
+}

@@ -2,6 +2,7 @@ package phash
 
 import (
 	"bytes"
+	"context"
 	"fmt"
 	"image"
 	"image/color"
@@ -16,6 +17,7 @@ import (
 	"slices"
 	"testing"
 
+	"github.com/localsupervisor/supervisor/pkg/probe"
 	"github.com/localsupervisor/supervisor/pkg/svtest"
 	"github.com/nfnt/resize"
 	"golang.org/x/image/webp"
@@ -254,4 +256,62 @@ func BenchmarkHash(b *testing.B) {
 			}
 		}
 	})
+}
+
+// TestVideoSprite: a clip's re-encoded, downscaled copy hashes within
+// the threshold; a different clip does not; a black clip is refused.
+func TestVideoSprite(t *testing.T) {
+	ffmpegPath := svtest.RequireTool(t, "ffmpeg")
+	ff := &probe.FFmpeg{Path: ffmpegPath}
+	dir := t.TempDir()
+	clip := func(name string, args ...string) string {
+		p := filepath.Join(dir, name)
+		full := append([]string{"-hide_banner", "-loglevel", "error"}, args...)
+		full = append(full, "-pix_fmt", "yuv420p", "-y", p)
+		if b, err := exec.Command(ffmpegPath, full...).CombinedOutput(); err != nil {
+			t.Fatalf("ffmpeg %s: %v %s", name, err, b)
+		}
+		return p
+	}
+	orig := clip("orig.mp4", "-f", "lavfi", "-i", "testsrc2=duration=4:size=320x240:rate=10", "-c:v", "libx264")
+	copyLow := clip("copy.mkv", "-i", orig, "-vf", "scale=160:120", "-c:v", "mpeg4", "-q:v", "12")
+	other := clip("other.mp4", "-f", "lavfi", "-i", "testsrc=duration=4:size=320x240:rate=10", "-c:v", "libx264")
+	black := clip("black.mp4", "-f", "lavfi", "-i", "color=c=black:size=320x240:rate=10", "-t", "3", "-c:v", "libx264")
+	hash := func(p string) (Hash, error) {
+		jpegs, err := ff.Frames(context.Background(), p, SpriteFrames, 256)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var frames []image.Image
+		for _, j := range jpegs {
+			img, err := jpeg.Decode(bytes.NewReader(j))
+			if err != nil {
+				t.Fatal(err)
+			}
+			frames = append(frames, img)
+		}
+		return Sprite(frames)
+	}
+	ho, err := hash(orig)
+	if err != nil {
+		t.Fatal(err)
+	}
+	hc, err := hash(copyLow)
+	if err != nil {
+		t.Fatal(err)
+	}
+	hx, err := hash(other)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("video: re-encoded copy %d bits, different clip %d bits", Distance(ho, hc), Distance(ho, hx))
+	if Distance(ho, hc) > DefaultThreshold || Distance(ho, hx) <= DefaultThreshold {
+		t.Errorf("copy %d, other %d: threshold %d does not separate them", Distance(ho, hc), Distance(ho, hx), DefaultThreshold)
+	}
+	if _, err := hash(black); ErrorCode(err) != CodeLowDetail {
+		t.Errorf("black clip: %v, want %s", err, CodeLowDetail)
+	}
+	if _, err := Sprite(nil); ErrorCode(err) != CodeNoFrames {
+		t.Errorf("no frames: %v", err)
+	}
 }
