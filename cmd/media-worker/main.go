@@ -1,9 +1,10 @@
-// Command media-worker runs integrity_check, hash_compute and upscale jobs
+// Command media-worker runs integrity_check, hash_compute, phash_compute and upscale jobs
 // (the original media_worker_cli.php / media_service_cli.php):
 //
 //	media-worker [--limit=50] [--loop --sleep-ms=1500] [--no-top-up]
 //	media-worker enqueue --type=upscale --media-id=N [--scale=2] [--model=X]
 //	media-worker enqueue --type=hash_compute --all-missing [--limit=N]
+//	media-worker enqueue --type=phash_compute --all-missing   (perceptual hashes of media imported before)
 package main
 
 import (
@@ -24,13 +25,13 @@ import (
 func main() {
 	app := workercmd.App(workercmd.Spec{
 		Name:            "media-worker",
-		Usage:           "run media jobs (integrity_check, hash_compute, upscale)",
+		Usage:           "run media jobs (integrity_check, hash_compute, phash_compute, upscale)",
 		Worker:          "media_worker",
-		Types:           []string{jobs.TypeIntegrityCheck, jobs.TypeHashCompute, jobs.TypeUpscale},
+		Types:           []string{jobs.TypeIntegrityCheck, jobs.TypeHashCompute, jobs.TypePHashCompute, jobs.TypeUpscale},
 		DefaultLimit:    50,
 		SleepFromConfig: func(c *config.Config) int { return c.Workers.Media.SleepMS },
 		ExtraFlags: []cli.Flag{&cli.BoolFlag{Name: "no-top-up",
-			Usage: "do not queue integrity_check/hash_compute for media missing them (import follow-ups the queue caps refused)"}},
+			Usage: "do not queue integrity_check/hash_compute/phash_compute for media missing them (import follow-ups the queue caps refused)"}},
 		Setup: func(ctx context.Context, env *workercmd.Env) (map[string]jobs.Handler, func(), error) {
 			s, err := mediaops.FromConfig(env.Config, env.DB, env.Clock, nil)
 			if err != nil {
@@ -51,7 +52,7 @@ func main() {
 		Name:  "enqueue",
 		Usage: "enqueue media jobs for given media or for every media missing the result",
 		Flags: append(cliapp.Flags(),
-			&cli.StringFlag{Name: "type", Usage: "integrity_check | hash_compute | upscale", Required: true},
+			&cli.StringFlag{Name: "type", Usage: "integrity_check | hash_compute | phash_compute | upscale", Required: true},
 			&cli.Int64SliceFlag{Name: "media-id", Usage: "media id (repeatable)"},
 			&cli.BoolFlag{Name: "all-missing", Usage: "every active media without the job's result"},
 			&cli.IntFlag{Name: "limit", Usage: "cap for --all-missing (0 = no cap)"},

@@ -26,12 +26,15 @@ const (
 
 // Original job type names (spec 2.1).
 const (
-	TypeScanPath          = "scan_path"
-	TypeRescanMedia       = "rescan_media"
-	TypeScanBackfillTags  = "scan_backfill_tags"
-	TypeLibraryRename     = "library_rename"
-	TypeIntegrityCheck    = "integrity_check"
-	TypeHashCompute       = "hash_compute"
+	TypeScanPath         = "scan_path"
+	TypeRescanMedia      = "rescan_media"
+	TypeScanBackfillTags = "scan_backfill_tags"
+	TypeLibraryRename    = "library_rename"
+	TypeIntegrityCheck   = "integrity_check"
+	TypeHashCompute      = "hash_compute"
+	// TypePHashCompute (new) computes a media's perceptual hash
+	// (media_phash) for similar images and duplicate review.
+	TypePHashCompute      = "phash_compute"
 	TypeUpscale           = "upscale"
 	TypeForgeRegen        = "forge_regen"
 	TypeForgeRegenReplace = "forge_regen_replace"
@@ -119,6 +122,8 @@ func DefaultRegistry() *Registry {
 		{Name: TypeScanPath, Group: GroupScan, MaxAttempts: 3, Lease: 30 * time.Minute, Weight: 1, Resumable: true},
 		{Name: TypeIntegrityCheck, Group: GroupMedia, MaxAttempts: 3, UniquePerMedia: true},
 		{Name: TypeHashCompute, Group: GroupMedia, MaxAttempts: 3, UniquePerMedia: true},
+		// After the checks of new files: similar images can wait.
+		{Name: TypePHashCompute, Group: GroupMedia, MaxAttempts: 3, UniquePerMedia: true, Priority: 150},
 		{Name: TypeUpscale, Group: GroupMedia, MaxAttempts: 2, UniquePerMedia: true},
 		{Name: TypeLibraryRename, Group: GroupRename, MaxAttempts: 3, UniquePerMedia: true},
 		{Name: TypeForgeRegen, Group: GroupForge, MaxAttempts: 2, Lease: 30 * time.Minute},

@@ -11,12 +11,13 @@ import (
 
 // EnqueueOptions selects media for EnqueueMedia.
 type EnqueueOptions struct {
-	// Type is integrity_check, hash_compute or upscale.
+	// Type is integrity_check, hash_compute, phash_compute or upscale.
 	Type string
 	// MediaIDs are explicit targets.
 	MediaIDs []int64
 	// AllMissing selects every active media that lacks the job's result:
-	// integrity.checked_at, hash.sha256, or (upscale) an upscale child.
+	// integrity.checked_at, hash.sha256, a media_phash row, or (upscale)
+	// an upscale child.
 	AllMissing bool
 	// Limit caps AllMissing (≤ 0: no limit).
 	Limit int
@@ -51,6 +52,10 @@ func missingQuery(o EnqueueOptions) (string, []any, error) {
 		q += `NOT EXISTS (SELECT 1 FROM media_meta mm WHERE mm.media_id=m.id AND mm.meta_key='integrity.checked_at')`
 	case jobs.TypeHashCompute:
 		q += `NOT EXISTS (SELECT 1 FROM media_meta mm WHERE mm.media_id=m.id AND mm.meta_key='hash.sha256')`
+	case jobs.TypePHashCompute:
+		// A refusal row counts as done: the same content gets the same
+		// answer (a replaced file is queued by its replace).
+		q += `m.type IN ('image','video') AND NOT EXISTS (SELECT 1 FROM media_phash p WHERE p.media_id=m.id)`
 	case jobs.TypeUpscale:
 		q += `m.type='image' AND m.source<>'upscale' AND NOT EXISTS (SELECT 1 FROM media c WHERE c.parent_media_id=m.id AND c.source='upscale')`
 	default:

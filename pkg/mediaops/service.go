@@ -43,6 +43,9 @@ type Service struct {
 	// Video checks videos; nil makes video integrity jobs fail with
 	// tool_missing.
 	Video VideoChecker
+	// Frames reads a video's frames for its perceptual hash; nil makes
+	// video phash_compute jobs fail with ffmpeg_missing.
+	Frames FrameSource
 	// Remote, when set, upscales through Forge instead of locally.
 	Remote RemoteUpscaler
 	// AfterMove is a test hook called by Rename right after the file was
@@ -78,6 +81,7 @@ func (s *Service) MediaHandlers() map[string]jobs.Handler {
 	return map[string]jobs.Handler{
 		jobs.TypeIntegrityCheck: mediaJob(byMedia(s.CheckMedia)),
 		jobs.TypeHashCompute:    mediaJob(byMedia(s.HashMedia)),
+		jobs.TypePHashCompute:   mediaJob(byMedia(s.PHashMedia)),
 		jobs.TypeUpscale:        mediaJob(s.handleUpscale),
 	}
 }

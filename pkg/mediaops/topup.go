@@ -25,7 +25,8 @@ const DefaultTopUpWindow = 20000
 // one-shot run looks at the newest Window ids.
 type TopUp struct {
 	Queue *jobs.Queue
-	// Types are topped up in order (default integrity_check, hash_compute).
+	// Types are topped up in order (default integrity_check, hash_compute,
+	// phash_compute).
 	Types []string
 	// Window bounds the ids examined per type and run (default
 	// DefaultTopUpWindow).
@@ -54,7 +55,7 @@ type TopUpResult struct {
 func (t *TopUp) Run(ctx context.Context) ([]TopUpResult, error) {
 	types := t.Types
 	if len(types) == 0 {
-		types = []string{jobs.TypeIntegrityCheck, jobs.TypeHashCompute}
+		types = []string{jobs.TypeIntegrityCheck, jobs.TypeHashCompute, jobs.TypePHashCompute}
 	}
 	if t.next == nil {
 		t.next = map[string]int64{}

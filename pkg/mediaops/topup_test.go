@@ -67,11 +67,12 @@ func TestTopUpAfterRefusedImportFollowUps(t *testing.T) {
 			}
 			checkCaps := func(when string) {
 				total, per := queued()
-				if total > cfg.QueueMaxTotal || per[jobs.TypeIntegrityCheck] > typeCap || per[jobs.TypeHashCompute] > typeCap {
+				if total > cfg.QueueMaxTotal || per[jobs.TypeIntegrityCheck] > typeCap || per[jobs.TypeHashCompute] > typeCap || per[jobs.TypePHashCompute] > typeCap {
 					t.Fatalf("%s: over the caps: total %d, %v", when, total, per)
 				}
 			}
 			checkCaps("after import")
+			followUps := []string{jobs.TypeIntegrityCheck, jobs.TypeHashCompute, jobs.TypePHashCompute}
 
 			top := &mediaops.TopUp{Queue: q, Window: window}
 			// Full queue: no room, nothing enqueued, nothing refused.
@@ -80,7 +81,7 @@ func TestTopUpAfterRefusedImportFollowUps(t *testing.T) {
 				t.Fatalf("top-up on a full queue: %+v %v", res, err)
 			}
 
-			r, err := jobs.NewRunner(jobs.RunnerOptions{Queue: q, Worker: "media_worker", Types: []string{jobs.TypeIntegrityCheck, jobs.TypeHashCompute},
+			r, err := jobs.NewRunner(jobs.RunnerOptions{Queue: q, Worker: "media_worker", Types: followUps,
 				Handlers: e.svc.MediaHandlers(), LogsDir: t.TempDir(), HeartbeatInterval: 20 * time.Millisecond, Grace: time.Second})
 			if err != nil {
 				t.Fatal(err)
@@ -90,13 +91,24 @@ func TestTopUpAfterRefusedImportFollowUps(t *testing.T) {
 			}
 			defer r.Close()
 
-			missingKey := func(key string) int {
+			// What each follow-up leaves behind when done.
+			lacks := map[string]string{
+				jobs.TypeIntegrityCheck: `NOT EXISTS (SELECT 1 FROM media_meta mm WHERE mm.media_id=m.id AND mm.meta_key='integrity.checked_at')`,
+				jobs.TypeHashCompute:    `NOT EXISTS (SELECT 1 FROM media_meta mm WHERE mm.media_id=m.id AND mm.meta_key='hash.sha256')`,
+				jobs.TypePHashCompute:   `NOT EXISTS (SELECT 1 FROM media_phash p WHERE p.media_id=m.id)`,
+			}
+			missingOf := func(typ string) int {
 				var n int
-				e.db.QueryRow(`SELECT COUNT(*) FROM media m WHERE
-					NOT EXISTS (SELECT 1 FROM media_meta mm WHERE mm.media_id=m.id AND mm.meta_key=?)`, key).Scan(&n)
+				e.db.QueryRow(`SELECT COUNT(*) FROM media m WHERE ` + lacks[typ]).Scan(&n)
 				return n
 			}
-			missing := func() int { return missingKey("integrity.checked_at") + missingKey("hash.sha256") }
+			missing := func() int {
+				n := 0
+				for _, typ := range followUps {
+					n += missingOf(typ)
+				}
+				return n
+			}
 			// A media-worker run: top up, then claim and process.
 			runs := 0
 			for ; missing() > 0; runs++ {
@@ -105,14 +117,15 @@ func TestTopUpAfterRefusedImportFollowUps(t *testing.T) {
 				}
 				before, _ := queued()
 				notLive := map[string]int{}
-				for typ, key := range map[string]string{jobs.TypeIntegrityCheck: "integrity.checked_at", jobs.TypeHashCompute: "hash.sha256"} {
+				want := 0
+				for _, typ := range followUps {
 					var n int
-					e.db.QueryRow(`SELECT COUNT(*) FROM media m WHERE
-						NOT EXISTS (SELECT 1 FROM media_meta mm WHERE mm.media_id=m.id AND mm.meta_key=?)
-						AND NOT EXISTS (SELECT 1 FROM jobs j WHERE j.media_id=m.id AND j.type=? AND j.status IN ('queued','running'))`, key, typ).Scan(&n)
+					e.db.QueryRow(`SELECT COUNT(*) FROM media m WHERE `+lacks[typ]+`
+						AND NOT EXISTS (SELECT 1 FROM jobs j WHERE j.media_id=m.id AND j.type=? AND j.status IN ('queued','running'))`, typ).Scan(&n)
 					notLive[typ] = n
+					want += min(typeCap, missingOf(typ))
 				}
-				want := min(cfg.QueueMaxTotal, min(typeCap, missingKey("integrity.checked_at"))+min(typeCap, missingKey("hash.sha256")))
+				want = min(cfg.QueueMaxTotal, want)
 				res, err := top.Run(ctx)
 				if err != nil {
 					t.Fatal(err)

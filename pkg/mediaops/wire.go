@@ -27,7 +27,7 @@ const EnvCrashAfterMove = "SV_FAULT_RENAME_KILL_AFTER_MOVE"
 func FromConfig(cfg *config.Config, d *sql.DB, clock svtime.Clock, hc *http.Client) (*Service, error) {
 	ff := &probe.FFmpeg{Path: cfg.Tools.FFmpeg, Probe: &probe.FFprobe{Path: cfg.Tools.FFprobe}}
 	s := &Service{DB: d, Clock: clock, Roots: library.RootsFromPaths(cfg.Paths), Derivatives: cfg.Paths.Derivatives,
-		MaxPixels: cfg.Import.MaxPixels, Decode: probe.NewDecodeBudget(cfg.Import.MaxPixels), Video: FFmpegChecker{FF: ff}}
+		MaxPixels: cfg.Import.MaxPixels, Decode: probe.NewDecodeBudget(cfg.Import.MaxPixels), Video: FFmpegChecker{FF: ff}, Frames: ff}
 	if len(cfg.Forge) > 0 {
 		var fc forge.Config
 		if err := cfg.DecodeSection("forge", &fc); err != nil {

@@ -6,7 +6,6 @@
 package phash
 
 import (
-	"errors"
 	"fmt"
 	"image"
 	"image/draw"
@@ -14,6 +13,7 @@ import (
 	"math/bits"
 
 	"github.com/corona10/goimagehash"
+	"github.com/localsupervisor/supervisor/pkg/reason"
 	"github.com/nfnt/resize"
 )
 
@@ -33,30 +33,13 @@ func (h Hash) Int64() int64 { return int64(h) }
 // FromInt64 is the hash of a stored value.
 func FromInt64(v int64) Hash { return Hash(v) }
 
-// Reason codes of images that get no hash.
+// Reason codes of images that get no hash (the errors are reason.Error,
+// permanent: hashing the same content again gives the same answer).
 const (
 	CodeTooSmall  = "phash_too_small"
 	CodeLowDetail = "phash_low_detail"
 	CodeDecode    = "phash_decode_failed"
 )
-
-// Error is why an image has no hash; Code is its reason_code.
-type Error struct {
-	Code string
-	Msg  string
-}
-
-func (e *Error) Error() string      { return e.Msg }
-func (e *Error) ReasonCode() string { return e.Code }
-
-// ErrorCode is the reason code of err when it is an *Error, else "".
-func ErrorCode(err error) string {
-	var e *Error
-	if errors.As(err, &e) {
-		return e.Code
-	}
-	return ""
-}
 
 // MinSide is the smallest width or height hashed: below it the 64×64
 // resample invents the picture (a 1×1 crop would hash like any flat
@@ -76,18 +59,18 @@ const MinDetail = 3.0
 func Of(img image.Image) (Hash, error) {
 	b := img.Bounds()
 	if b.Dx() < MinSide || b.Dy() < MinSide {
-		return 0, &Error{Code: CodeTooSmall, Msg: fmt.Sprintf("the image is %d×%d pixels, too small for a perceptual hash (at least %d×%d)", b.Dx(), b.Dy(), MinSide, MinSide)}
+		return 0, reason.New(CodeTooSmall, fmt.Sprintf("the image is %d×%d pixels, too small for a perceptual hash (at least %d×%d)", b.Dx(), b.Dy(), MinSide, MinSide))
 	}
 	// One resample of the full image serves both the detail check and
 	// the hash (PerceptionHash resamples to 64×64 itself, then a no-op):
 	// the full-size resample is most of the hash's cost.
 	small := resize.Resize(64, 64, img, resize.Bilinear)
 	if d := Detail(small); d < MinDetail {
-		return 0, &Error{Code: CodeLowDetail, Msg: fmt.Sprintf("the image is almost one flat colour (detail %.1f, at least %.1f needed), so it is not compared with others", d, MinDetail)}
+		return 0, reason.New(CodeLowDetail, fmt.Sprintf("the image is almost one flat colour (detail %.1f, at least %.1f needed), so it is not compared with others", d, MinDetail))
 	}
 	h, err := goimagehash.PerceptionHash(small)
 	if err != nil {
-		return 0, &Error{Code: CodeDecode, Msg: "perceptual hash: " + err.Error()}
+		return 0, reason.New(CodeDecode, "perceptual hash: "+err.Error())
 	}
 	return Hash(h.GetHash()), nil
 }
@@ -135,7 +118,7 @@ const CodeNoFrames = "phash_no_frames"
 // all-black frames is refused as flat.
 func Sprite(frames []image.Image) (Hash, error) {
 	if len(frames) == 0 {
-		return 0, &Error{Code: CodeNoFrames, Msg: "no frame of the video could be decoded, so it has no perceptual hash"}
+		return 0, reason.New(CodeNoFrames, "no frame of the video could be decoded, so it has no perceptual hash")
 	}
 	const cell = 64
 	side := 1

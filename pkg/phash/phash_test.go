@@ -18,6 +18,7 @@ import (
 	"testing"
 
 	"github.com/localsupervisor/supervisor/pkg/probe"
+	"github.com/localsupervisor/supervisor/pkg/reason"
 	"github.com/localsupervisor/supervisor/pkg/svtest"
 	"github.com/nfnt/resize"
 	"golang.org/x/image/webp"
@@ -214,7 +215,7 @@ func TestRefusals(t *testing.T) {
 		{"picture", picture(4, 300, 200), ""},
 	} {
 		_, err := Of(c.img)
-		if got := ErrorCode(err); got != c.code {
+		if got := reason.Code(err); got != c.code {
 			t.Errorf("%s: code %q (%v), want %q", c.name, got, err, c.code)
 		}
 	}
@@ -308,10 +309,10 @@ func TestVideoSprite(t *testing.T) {
 	if Distance(ho, hc) > DefaultThreshold || Distance(ho, hx) <= DefaultThreshold {
 		t.Errorf("copy %d, other %d: threshold %d does not separate them", Distance(ho, hc), Distance(ho, hx), DefaultThreshold)
 	}
-	if _, err := hash(black); ErrorCode(err) != CodeLowDetail {
+	if _, err := hash(black); reason.Code(err) != CodeLowDetail {
 		t.Errorf("black clip: %v, want %s", err, CodeLowDetail)
 	}
-	if _, err := Sprite(nil); ErrorCode(err) != CodeNoFrames {
+	if _, err := Sprite(nil); reason.Code(err) != CodeNoFrames {
 		t.Errorf("no frames: %v", err)
 	}
 }

@@ -236,6 +236,16 @@ func readVint(b []byte, stripMarker bool) (uint64, int) {
 	return v, l
 }
 
+// OpenFile opens path for reading, its failure classified like every
+// probe error (missing_file, not_readable).
+func OpenFile(path string) (*os.File, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, openError(err)
+	}
+	return f, nil
+}
+
 // openError classifies an os.Open failure.
 func openError(err error) error {
 	switch {

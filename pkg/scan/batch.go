@@ -35,7 +35,7 @@ const (
 )
 
 // followUpJobs are queued for every new media (the media worker's jobs).
-var followUpJobs = []string{jobs.TypeHashCompute, jobs.TypeIntegrityCheck}
+var followUpJobs = []string{jobs.TypeHashCompute, jobs.TypeIntegrityCheck, jobs.TypePHashCompute}
 
 // pendingImport is a new media whose file is placed and whose rows wait
 // for the batch commit.

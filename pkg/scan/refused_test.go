@@ -21,13 +21,13 @@ func TestRefusedFollowUpsOneSummaryPerBatch(t *testing.T) {
 		wantWarnings     int
 		wantFirstMessage string
 	}{
-		// 12 media × 2 types, 3 per type fit: 18 refused in one batch.
-		{"one batch", 12, 50, 3, 6, 1, "18 follow-up jobs refused by the queue caps (hash_compute=9, integrity_check=9; queue_full_type=18), media 4..12; media-worker will top up"},
+		// 12 media × 3 types, 3 per type fit: 27 refused in one batch.
+		{"one batch", 12, 50, 3, 9, 1, "27 follow-up jobs refused by the queue caps (hash_compute=9, integrity_check=9, phash_compute=9; queue_full_type=27), media 4..12; media-worker will top up"},
 		// Batches of 5, 5, 2: the first batch fills the caps (3 of 5 per
 		// type), every batch then logs its own summary.
-		{"three batches", 12, 5, 3, 6, 3, "4 follow-up jobs refused by the queue caps (hash_compute=2, integrity_check=2; queue_full_type=4), media 4..5; media-worker will top up"},
+		{"three batches", 12, 5, 3, 9, 3, "6 follow-up jobs refused by the queue caps (hash_compute=2, integrity_check=2, phash_compute=2; queue_full_type=6), media 4..5; media-worker will top up"},
 		// Room for all: no warning.
-		{"nothing refused", 4, 50, 10, 8, 0, ""},
+		{"nothing refused", 4, 50, 10, 12, 0, ""},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
