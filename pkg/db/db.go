@@ -83,8 +83,14 @@ func registerDriver() {
 					return err
 				}
 				// sv_wordmatch: word-prefix matching of the catalog's
-				// query terms (wordmatch.go).
-				return c.RegisterFunc("sv_wordmatch", svWordMatch, true)
+				// query terms (wordmatch.go); sv_hamming, sv_phash_band:
+				// the similar: term (phashfunc.go).
+				for name, fn := range map[string]any{"sv_wordmatch": svWordMatch, "sv_hamming": svHamming, "sv_phash_band": svPHashBand} {
+					if err := c.RegisterFunc(name, fn, true); err != nil {
+						return err
+					}
+				}
+				return nil
 			},
 		})
 	})

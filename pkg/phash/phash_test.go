@@ -316,3 +316,22 @@ func TestVideoSprite(t *testing.T) {
 		t.Errorf("no frames: %v", err)
 	}
 }
+
+func TestBandNeighbours(t *testing.T) {
+	for r, want := range []int{1, 17, 137, 697} {
+		got := BandNeighbours(0xbeef, r)
+		seen := map[int]bool{}
+		for _, v := range got {
+			if seen[v] || Distance(Hash(v), 0xbeef) > r {
+				t.Fatalf("r=%d: %x repeated or too far", r, v)
+			}
+			seen[v] = true
+		}
+		if len(got) != want {
+			t.Fatalf("r=%d: %d values, want %d", r, len(got), want)
+		}
+	}
+	if b := Bands(0x0123_4567_89ab_cdef); b != [4]uint16{0xcdef, 0x89ab, 0x4567, 0x0123} {
+		t.Fatalf("bands %x", b)
+	}
+}

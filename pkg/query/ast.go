@@ -118,6 +118,8 @@ type Term struct {
 	// Seed is the exact interval for KindSeed (Num stays nil there: a
 	// float64 cannot hold every 64-bit seed).
 	Seed *SeedInterval
+	// Similar is the reference of a KindSimilar term.
+	Similar *SimilarRef
 }
 
 // Interval is a numeric range.
@@ -149,7 +151,21 @@ const (
 	KindDate                 // created:2026-11, imported:7d, created:2026-11..2026-12
 	KindEnum                 // type:image — one of Spec.Values
 	KindPath                 // path:/lib/2026/ — folder prefix of the media path
+	KindSimilar              // similar:123 or similar:123~8 — a media id and a perceptual-hash distance
 )
+
+// Distances of the similar: term: the default when none is typed (what
+// pkg/phash measures as "the same picture") and the largest allowed.
+const (
+	DefaultSimilarDistance = 10
+	MaxSimilarDistance     = 16
+)
+
+// SimilarRef is the value of a similar: term.
+type SimilarRef struct {
+	MediaID  int64
+	Distance int
+}
 
 // Spec describes one field.
 type Spec struct {
@@ -168,6 +184,7 @@ var fields = map[string]Spec{
 	"scheduler":  {Kind: KindText, Doc: "scheduler / schedule type"},
 	"lora":       {Kind: KindText, Doc: "LoRA / LyCORIS name"},
 	"seed":       {Kind: KindSeed, Doc: "generation seed (exact)"},
+	"similar":    {Kind: KindSimilar, Doc: "looks like media N (perceptual hash; ~D sets the distance, default 10, at most 16)"},
 	"steps":      {Kind: KindInt, Doc: "sampling steps"},
 	"cfg":        {Kind: KindFloat, Doc: "CFG scale"},
 	"denoise":    {Kind: KindFloat, Doc: "denoising strength"},

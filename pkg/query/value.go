@@ -30,6 +30,7 @@ var kindWords = map[Kind]struct{ example, expected string }{
 	KindSize:     {"{f}:>2MB", "a size like 500KB, 2MB or 1.5GB"},
 	KindDuration: {"{f}:>30s", "a duration like 90, 30s, 2m, 1h or 1:30"},
 	KindRatio:    {"{f}:16:9 or {f}:>1", "an aspect ratio like 16:9 or 1.78"},
+	KindSimilar:  {"{f}:123 or {f}:123~8", "a media number, optionally with ~ and a distance from 0 to 16, like 123~8"},
 	KindDate:     {"{f}:2026-11 or {f}:7d", "a date like 2026, 2026-11 or 2026-11-05, or a time back from now like 24h, 7d, 2w, 3m or 1y"},
 }
 
@@ -48,6 +49,27 @@ func typeTerm(t *Term, spec Spec, name string, opPos, v int, now time.Time) erro
 		if t.Op != OpEq {
 			return errAt(CodeBadValue, opPos, t.Field, "%s: takes text, not a comparison (position %d); to search for %q put it in quotes", name, opPos, t.Raw)
 		}
+		return nil
+	case KindSimilar:
+		if t.Op != OpEq {
+			return errAt(CodeBadValue, opPos, t.Field, "%s: takes a media number like %s, not a comparison (position %d)", name, example(spec.Kind, name), opPos)
+		}
+		t.Quoted = false
+		id, dist, hasDist := strings.Cut(t.Raw, "~")
+		ref := &SimilarRef{Distance: DefaultSimilarDistance}
+		n, err := strconv.ParseInt(id, 10, 64)
+		if err != nil || n <= 0 {
+			return errAt(CodeBadValue, v, t.Field, "%s: %q at position %d is not %s", name, t.Raw, v, expected(spec.Kind))
+		}
+		ref.MediaID = n
+		if hasDist {
+			d, err := strconv.Atoi(dist)
+			if err != nil || d < 0 || d > MaxSimilarDistance {
+				return errAt(CodeBadValue, v+len(id)+1, t.Field, "%s: the distance %q at position %d is not a whole number from 0 to %d", name, dist, v+len(id)+1, MaxSimilarDistance)
+			}
+			ref.Distance = d
+		}
+		t.Similar = ref
 		return nil
 	case KindEnum:
 		if t.Op != OpEq {

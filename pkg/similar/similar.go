@@ -21,19 +21,10 @@ import (
 	"github.com/localsupervisor/supervisor/pkg/svtime"
 )
 
-// Bands splits h into its four 16-bit bands (band 0 = the low bits).
-func Bands(h phash.Hash) [4]int64 {
-	var b [4]int64
-	for i := range b {
-		b[i] = int64(uint64(h) >> (16 * i) & 0xffff)
-	}
-	return b
-}
-
 // Save stores media id's hash, computed from the content with the given
 // SHA-256, replacing an earlier hash or refusal.
 func Save(ctx context.Context, x db.Execer, id int64, h phash.Hash, sha256 string, now time.Time) error {
-	b := Bands(h)
+	b := phash.Bands(h)
 	_, err := x.ExecContext(ctx, `INSERT OR REPLACE INTO media_phash(media_id, phash, b0, b1, b2, b3, reason_code, source_sha256, computed_at)
 		VALUES (?, ?, ?, ?, ?, ?, NULL, ?, ?)`, id, h.Int64(), b[0], b[1], b[2], b[3], nullable(sha256), svtime.Format(now))
 	if err != nil {
@@ -80,10 +71,9 @@ func Near(ctx context.Context, q db.Execer, h phash.Hash, maxDist, limit int) ([
 		return nil, fmt.Errorf("similar: distance %d outside 0..%d", maxDist, MaxDistance)
 	}
 	r := maxDist / 4
-	bands := Bands(h)
 	args := make([]any, 4)
-	for i, b := range bands {
-		js, err := json.Marshal(neighbours(uint16(b), r))
+	for i, b := range phash.Bands(h) {
+		js, err := json.Marshal(phash.BandNeighbours(b, r))
 		if err != nil {
 			return nil, err
 		}
@@ -134,22 +124,4 @@ func Of(ctx context.Context, q db.Execer, id int64) (phash.Hash, bool, error) {
 		return 0, false, fmt.Errorf("perceptual hash of media %d: %w", id, db.Classify(err))
 	}
 	return phash.FromInt64(v.Int64), v.Valid, nil
-}
-
-// neighbours lists the 16-bit values within r bits of v (v first).
-func neighbours(v uint16, r int) []int {
-	out := []int{int(v)}
-	var walk func(x uint16, from, left int)
-	walk = func(x uint16, from, left int) {
-		if left == 0 {
-			return
-		}
-		for bit := from; bit < 16; bit++ {
-			y := x ^ (1 << bit)
-			out = append(out, int(y))
-			walk(y, bit+1, left-1)
-		}
-	}
-	walk(v, 0, r)
-	return out
 }

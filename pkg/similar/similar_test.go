@@ -107,22 +107,6 @@ func TestNearIsExact(t *testing.T) {
 	}
 }
 
-func TestNeighbours(t *testing.T) {
-	for r, want := range []int{1, 17, 137, 697} {
-		got := neighbours(0xbeef, r)
-		seen := map[int]bool{}
-		for _, v := range got {
-			if seen[v] || phash.Distance(phash.Hash(v), 0xbeef) > r {
-				t.Fatalf("r=%d: %x repeated or too far", r, v)
-			}
-			seen[v] = true
-		}
-		if len(got) != want {
-			t.Fatalf("r=%d: %d values, want %d", r, len(got), want)
-		}
-	}
-}
-
 // BenchmarkNear measures a similar lookup (distance 10, the default
 // threshold) at 100k and 1M hashes; p50/p95 per size. SV_BENCH_PHASH_DIR
 // keeps the generated databases between runs.
