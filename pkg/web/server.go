@@ -460,6 +460,7 @@ func (s *Server) execute(w http.ResponseWriter, r *http.Request, status int, pag
 	data["CSRF"] = ri.sess.CSRF
 	data["Admin"] = ri.admin
 	data["Adult"] = ri.sess.Adult
+	data["NSFWMode"] = ri.sess.nsfwMode()
 	data["Path"] = r.URL.Path
 	data["Version"] = s.version
 	if _, ok := data["Title"]; !ok {
