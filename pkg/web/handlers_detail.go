@@ -286,6 +286,10 @@ func (s *Server) doAction(ctx context.Context, r *http.Request, action string, i
 		p, err = media.SetNSFW(ctx, s.db, library.RootsFromPaths(s.cfg.Paths), id, want, now)
 		_ = p // the new path is never shown to the client
 		res.Value = want
+	case "nsfw_unlock":
+		// Lifts a person's 18+/safe lock; the next automatic verdict
+		// (rescan, Ollama) decides again. Nothing moves now.
+		res.Value, err = media.UnlockNSFW(ctx, s.db, id, now)
 	case "tag_add", "tag_remove", "tag_lock", "tag_unlock":
 		err = s.tagAction(ctx, r, action, id)
 	case "rescan_job":
