@@ -88,7 +88,7 @@ func (s *Server) handleList(w http.ResponseWriter, r *http.Request) {
 		data := map[string]any{
 			"Filter": f, "Query": f.Values(), "QS": f.Values().Encode(), "Result": catalog.Result{}, "Chips": f.Chips(),
 			"MoreOpen": moreFiltersOpen(f),
-			"Title": "list.title", "QueryError": s.queryError(info(r).lang, f), "Total": 0, "CountKnown": true,
+			"Title":    "list.title", "QueryError": s.queryError(info(r).lang, f), "Total": 0, "CountKnown": true,
 		}
 		if err := s.renderStatus(w, r, http.StatusBadRequest, "list", data); err != nil {
 			s.failErr(w, r, err)

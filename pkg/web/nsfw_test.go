@@ -10,7 +10,7 @@ import (
 // TestNSFWModeSetting (#23 item 7): the session's 18+ display is one of
 // hide / blur / show, carried on <body data-nsfw>; hide lists no 18+
 // media, blur and show list them with data-adult="1"; a session stored
-// before the setting existed (opted in, nsfw_view '') reads as show; an
+// before the setting existed (opted in, nsfw_view ”) reads as show; an
 // unknown value changes nothing.
 func TestNSFWModeSetting(t *testing.T) {
 	f := newFixture(t)
