@@ -95,7 +95,7 @@ func writeCard(b *strings.Builder, c catalog.Card, qs string) {
 		html string
 	}{
 		{c.NSFW, `<span class="chip warn">18+</span>`},
-		{c.NSFWLocked, `<span class="chip lock" title="18+/safe set by a person">🔒</span>`},
+		{c.NSFWLocked, `<span class="chip lock" title="18+/safe set by a person"><svg class="ico" viewBox="0 0 16 16" width="11" height="11" aria-hidden="true"><path fill="currentColor" d="M4 7V5a4 4 0 0 1 8 0v2h1v8H3V7h1zm2 0h4V5a2 2 0 0 0-4 0v2z"/></svg></span>`},
 		{c.Deleted, `<span class="chip warn">del</span>`},
 		{!c.Active, `<span class="chip">inactive</span>`},
 		{c.HDID != 0, `<span class="chip">HD</span>`},

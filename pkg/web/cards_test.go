@@ -22,7 +22,7 @@ const refCardTemplate = `{{define "card"}}{{$u := .URL}}{{with .C}}
       {{if .Duration}}<span class="chip">{{dur .Duration}}</span>{{end}}
       {{if .Rating}}<span class="chip rating">★{{.Rating}}</span>{{end}}
       {{if .NSFW}}<span class="chip warn">18+</span>{{end}}
-      {{if .NSFWLocked}}<span class="chip lock" title="18+/safe set by a person">🔒</span>{{end}}
+      {{if .NSFWLocked}}<span class="chip lock" title="18+/safe set by a person"><svg class="ico" viewBox="0 0 16 16" width="11" height="11" aria-hidden="true"><path fill="currentColor" d="M4 7V5a4 4 0 0 1 8 0v2h1v8H3V7h1zm2 0h4V5a2 2 0 0 0-4 0v2z"/></svg></span>{{end}}
       {{if .Deleted}}<span class="chip warn">del</span>{{end}}
       {{if not .Active}}<span class="chip">inactive</span>{{end}}
       {{if .HDID}}<span class="chip">HD</span>{{end}}

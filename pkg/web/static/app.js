@@ -252,6 +252,8 @@
     io.observe(sentinel);
   }
   function el(tag, cls, text) { var e = document.createElement(tag); if (cls) e.className = cls; if (text != null) e.textContent = text; return e; }
+  // The lock chip's icon, as cards.go writes it (no emoji font needed).
+  var LOCK_SVG = '<svg class="ico" viewBox="0 0 16 16" width="11" height="11" aria-hidden="true"><path fill="currentColor" d="M4 7V5a4 4 0 0 1 8 0v2h1v8H3V7h1zm2 0h4V5a2 2 0 0 0-4 0v2z"/></svg>';
   function renderCard(it) {
     var a = el('article', 'card' + (it.ar_class ? ' ' + it.ar_class : '') + (it.nsfw ? ' nsfw' : '')); a.dataset.id = it.id; a.tabIndex = 0;
     if (it.ar_class) { a.dataset.w = it.width; a.dataset.h = it.height; }
@@ -263,7 +265,7 @@
     if (it.width) chips.appendChild(el('span', 'chip', it.width + '×' + it.height));
     if (it.rating) chips.appendChild(el('span', 'chip rating', '★' + it.rating));
     if (it.nsfw) chips.appendChild(el('span', 'chip warn', '18+'));
-    if (it.nsfw_locked) chips.appendChild(el('span', 'chip lock', '🔒'));
+    if (it.nsfw_locked) { var lk = el('span', 'chip lock'); lk.innerHTML = LOCK_SVG; chips.appendChild(lk); }
     if (it.tags) chips.appendChild(el('span', 'chip', it.tags + ' tags'));
     m.appendChild(chips); m.appendChild(el('div', 'sub', 'ID ' + it.id + ' · ' + it.name)); a.appendChild(m);
     if (isAdmin) { var l = el('label', 'select'); var cb = el('input', 'sel'); cb.type = 'checkbox'; cb.value = it.id; l.appendChild(cb); a.appendChild(l); }
