@@ -24,13 +24,8 @@ func TestNSFWOverrideSurvivesTaggerResults(t *testing.T) {
 	ctx := context.Background()
 	t.Run("rescan", func(t *testing.T) {
 		d, roots, im, _ := taggedImporter(t, 0.1)
-		p := filepath.Join(t.TempDir(), "a.png")
 		data := pngtest.PNG(12, 12, 21)
-		os.WriteFile(p, data, 0o644)
-		out, err := im.ImportFile(ctx, p)
-		if err != nil || out.Status != scan.StatusImported {
-			t.Fatalf("%+v %v", out, err)
-		}
+		out := importPNG(t, im, data)
 		adult, err := media.SetNSFW(ctx, d, roots, out.MediaID, true, t0)
 		if want := library.CanonicalPath(roots, "image", true, md5hex(data), "png"); err != nil || adult != want {
 			t.Fatalf("SetNSFW: %s %v, want %s", adult, err, want)
@@ -84,13 +79,8 @@ func TestNSFWOverrideSurvivesTaggerResults(t *testing.T) {
 func TestUnlockNSFWLetsRescanDecide(t *testing.T) {
 	ctx := context.Background()
 	d, roots, im, _ := taggedImporter(t, 0.99)
-	p := filepath.Join(t.TempDir(), "a.png")
 	data := pngtest.PNG(12, 12, 33)
-	os.WriteFile(p, data, 0o644)
-	out, err := im.ImportFile(ctx, p)
-	if err != nil || out.Status != scan.StatusImported {
-		t.Fatalf("%+v %v", out, err)
-	}
+	out := importPNG(t, im, data)
 	safe, err := media.SetNSFW(ctx, d, roots, out.MediaID, false, t0)
 	if err != nil {
 		t.Fatal(err)
@@ -130,4 +120,18 @@ func TestUnlockNSFWLetsRescanDecide(t *testing.T) {
 	if _, err := os.Stat(safe); !os.IsNotExist(err) {
 		t.Fatalf("old copy left at %s: %v", safe, err)
 	}
+}
+
+// importPNG imports data as a new file through im and returns the outcome.
+func importPNG(t *testing.T, im *scan.Importer, data []byte) scan.Outcome {
+	t.Helper()
+	p := filepath.Join(t.TempDir(), "a.png")
+	if err := os.WriteFile(p, data, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	out, err := im.ImportFile(context.Background(), p)
+	if err != nil || out.Status != scan.StatusImported {
+		t.Fatalf("%+v %v", out, err)
+	}
+	return out
 }
