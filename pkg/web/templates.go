@@ -8,6 +8,7 @@ import (
 	"strings"
 
 	"github.com/localsupervisor/supervisor/pkg/catalog"
+	"github.com/localsupervisor/supervisor/pkg/worddiff"
 )
 
 var pageNames = []string{"list", "detail", "dashboard", "login", "refused", "import_confirm", "source_remove", "error", "collections", "collection"}
@@ -125,8 +126,7 @@ type DiffLine struct {
 }
 
 // lineDiff diffs two texts by comma-separated fragments (prompts are lists of
-// fragments more than lines) with a longest-common-subsequence table; prompts
-// are short, so O(n·m) is fine.
+// fragments more than lines) through worddiff's shortest edit script.
 func lineDiff(a, b string) []DiffLine {
 	split := func(s string) []string {
 		var out []string
@@ -138,47 +138,21 @@ func lineDiff(a, b string) []DiffLine {
 		return out
 	}
 	x, y := split(a), split(b)
-	if len(x) > 400 {
-		x = x[:400]
-	}
-	if len(y) > 400 {
-		y = y[:400]
-	}
-	n, m := len(x), len(y)
-	l := make([][]int, n+1)
-	for i := range l {
-		l[i] = make([]int, m+1)
-	}
-	for i := n - 1; i >= 0; i-- {
-		for j := m - 1; j >= 0; j-- {
-			if x[i] == y[j] {
-				l[i][j] = l[i+1][j+1] + 1
-			} else {
-				l[i][j] = max(l[i+1][j], l[i][j+1])
-			}
-		}
-	}
-	var out []DiffLine
+	out := make([]DiffLine, 0, len(x)+len(y))
 	i, j := 0, 0
-	for i < n && j < m {
-		switch {
-		case x[i] == y[j]:
+	for _, op := range worddiff.Ops(x, y) {
+		switch op {
+		case worddiff.Equal:
 			out = append(out, DiffLine{"=", x[i]})
 			i++
 			j++
-		case l[i+1][j] >= l[i][j+1]:
+		case worddiff.Delete:
 			out = append(out, DiffLine{"-", x[i]})
 			i++
-		default:
+		case worddiff.Insert:
 			out = append(out, DiffLine{"+", y[j]})
 			j++
 		}
-	}
-	for ; i < n; i++ {
-		out = append(out, DiffLine{"-", x[i]})
-	}
-	for ; j < m; j++ {
-		out = append(out, DiffLine{"+", y[j]})
 	}
 	return out
 }
