@@ -11,7 +11,7 @@ import (
 	"github.com/localsupervisor/supervisor/pkg/worddiff"
 )
 
-var pageNames = []string{"list", "detail", "dashboard", "login", "refused", "import_confirm", "source_remove", "error", "collections", "collection"}
+var pageNames = []string{"list", "detail", "dashboard", "login", "refused", "import_confirm", "source_remove", "error", "collections", "collection", "compare"}
 
 // pagePartials are the template files parsed with a page besides
 // layout.html and the page's own file.
@@ -26,17 +26,7 @@ func pagePartials(page string) []string {
 func (s *Server) funcs() template.FuncMap {
 	return template.FuncMap{
 		"t": func(lang, key string, args ...any) string { return s.i18n.T(lang, key, args...) },
-		"bytes": func(n int64) string {
-			switch {
-			case n >= 1<<30:
-				return fmt.Sprintf("%.1f GB", float64(n)/(1<<30))
-			case n >= 1<<20:
-				return fmt.Sprintf("%.1f MB", float64(n)/(1<<20))
-			case n >= 1<<10:
-				return fmt.Sprintf("%.0f KB", float64(n)/(1<<10))
-			}
-			return fmt.Sprintf("%d B", n)
-		},
+		"bytes": fmtBytes,
 		"dur": fmtDur,
 		"qset": func(v url.Values, kv ...string) string {
 			c := url.Values{}
@@ -155,6 +145,19 @@ func lineDiff(a, b string) []DiffLine {
 		}
 	}
 	return out
+}
+
+// fmtBytes is a file size in B, KB, MB or GB.
+func fmtBytes(n int64) string {
+	switch {
+	case n >= 1<<30:
+		return fmt.Sprintf("%.1f GB", float64(n)/(1<<30))
+	case n >= 1<<20:
+		return fmt.Sprintf("%.1f MB", float64(n)/(1<<20))
+	case n >= 1<<10:
+		return fmt.Sprintf("%.0f KB", float64(n)/(1<<10))
+	}
+	return fmt.Sprintf("%d B", n)
 }
 
 // fmtDur is a duration in seconds as m:ss.

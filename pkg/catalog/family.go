@@ -1,0 +1,204 @@
+package catalog
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"slices"
+	"strings"
+
+	"github.com/localsupervisor/supervisor/pkg/db"
+	"github.com/localsupervisor/supervisor/pkg/media"
+)
+
+// GenCard is a card with the media's current prompt and the generation
+// record derived from it (media.GenFromPrompt, the one mapping media_gen is
+// written from, so the values are the ones the query language matches):
+// what the compare page and the lineage show of one media.
+type GenCard struct {
+	Card
+	Prompt media.Prompt
+	Gen    media.Gen
+}
+
+// GenCards returns the cards of ids in the order given with their prompts
+// (ids without a media row are left out): the card queries plus one for
+// the prompts.
+func GenCards(ctx context.Context, q *sql.DB, ids []int64) ([]GenCard, error) {
+	cards, err := CardsByID(ctx, q, ids)
+	if err != nil {
+		return nil, err
+	}
+	prompts, err := media.CurrentPrompts(ctx, q, ids)
+	if err != nil {
+		return nil, fmt.Errorf("generation records: %w", err)
+	}
+	out := make([]GenCard, len(cards))
+	for i, c := range cards {
+		out[i].Card = c
+		if p, ok := prompts[c.ID]; ok {
+			out[i].Prompt, out[i].Gen = p, media.GenFromPrompt(p)
+		}
+	}
+	return out, nil
+}
+
+// FamilyNode is one media of a lineage: its parent (0 for the root) and
+// how it was made (media.source: import, upscale, forge, …).
+type FamilyNode struct {
+	ID, ParentID int64
+	Source       string
+	// Replaced counts the forge previews accepted in place of this
+	// media's file (prompt versions written by an accepted replacement).
+	Replaced int
+}
+
+// Family is the tree of media linked by parent_media_id that a media
+// belongs to, root first in breadth-first order, at most the limit asked
+// for (Truncated then says some were left out). The path from the root to
+// the media asked for is always part of it.
+type Family struct {
+	Nodes     []FamilyNode
+	Truncated bool
+}
+
+// sourceAcceptReplace is the prompt_history source of a forge preview
+// accepted as the media's new file (forgejob.SourceAccept; catalog reads
+// it and does not import the forge job code).
+const sourceAcceptReplace = "forge_accept_replace"
+
+// LoadFamily walks from id up to the root of its lineage and from there
+// down, level by level through idx_media_parent, keeping at most limit
+// media. A parent chain that loops (damaged data) ends where it repeats.
+func LoadFamily(ctx context.Context, q *sql.DB, id int64, limit int) (Family, error) {
+	var fam Family
+	wrap := func(err error) error { return fmt.Errorf("lineage of media %d: %w", id, db.Classify(err)) }
+	row := func(mid int64) (FamilyNode, error) {
+		n := FamilyNode{ID: mid}
+		var parent sql.NullInt64
+		err := q.QueryRowContext(ctx, `SELECT parent_media_id, COALESCE(source,'') FROM media WHERE id = ?`, mid).Scan(&parent, &n.Source)
+		n.ParentID = parent.Int64
+		return n, err
+	}
+	// Up: the chain from id to its root, id first.
+	var chain []FamilyNode
+	seen := map[int64]bool{}
+	for cur := id; cur != 0 && !seen[cur]; {
+		n, err := row(cur)
+		if errors.Is(err, sql.ErrNoRows) {
+			if cur == id {
+				return fam, fmt.Errorf("media %d: %w", id, ErrNotFound)
+			}
+			break
+		}
+		if err != nil {
+			return fam, wrap(err)
+		}
+		seen[cur] = true
+		chain = append(chain, n)
+		if len(chain) == limit {
+			fam.Truncated = n.ParentID != 0
+			break
+		}
+		cur = n.ParentID
+	}
+	root := chain[len(chain)-1]
+	root.ParentID = 0 // a looped or cut chain starts here
+	fam.Nodes = append(fam.Nodes, root)
+	onPath := map[int64]FamilyNode{}
+	for _, n := range chain[:len(chain)-1] {
+		onPath[n.ID] = n
+	}
+	// Down: breadth first from the root; the chain's members are taken
+	// whatever the limit, the rest while there is room.
+	room := max(limit-len(chain), 0)
+	for level := []int64{root.ID}; len(level) > 0; {
+		kids, err := children(ctx, q, level, room+len(onPath)+1)
+		if err != nil {
+			return fam, wrap(err)
+		}
+		parents := make(map[int64]bool, len(level))
+		for _, p := range level {
+			parents[p] = true
+		}
+		// The LIMIT may have cut a member of the chain (ids are in id
+		// order): it comes along anyway.
+		for _, n := range onPath {
+			if parents[n.ParentID] && !slices.ContainsFunc(kids, func(k FamilyNode) bool { return k.ID == n.ID }) {
+				kids = append(kids, n)
+			}
+		}
+		level = nil
+		for _, k := range kids {
+			if n, ok := onPath[k.ID]; ok {
+				fam.Nodes = append(fam.Nodes, n)
+				delete(onPath, k.ID)
+			} else if seen[k.ID] {
+				continue
+			} else if room > 0 {
+				room--
+				fam.Nodes = append(fam.Nodes, k)
+			} else {
+				fam.Truncated = true
+				continue
+			}
+			seen[k.ID] = true
+			level = append(level, k.ID)
+		}
+	}
+	if err := countReplaced(ctx, q, fam.Nodes); err != nil {
+		return fam, wrap(err)
+	}
+	return fam, nil
+}
+
+// children lists the media whose parent is one of ids, in id order, at
+// most limit of them.
+func children(ctx context.Context, q *sql.DB, ids []int64, limit int) ([]FamilyNode, error) {
+	args := make([]any, 0, len(ids)+1)
+	for _, id := range ids {
+		args = append(args, id)
+	}
+	args = append(args, limit)
+	rows, err := q.QueryContext(ctx, `SELECT id, parent_media_id, COALESCE(source,'') FROM media
+		WHERE parent_media_id IN (?`+strings.Repeat(",?", len(ids)-1)+`) ORDER BY id LIMIT ?`, args...)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var out []FamilyNode
+	for rows.Next() {
+		var n FamilyNode
+		if err := rows.Scan(&n.ID, &n.ParentID, &n.Source); err != nil {
+			return nil, err
+		}
+		out = append(out, n)
+	}
+	return out, rows.Err()
+}
+
+func countReplaced(ctx context.Context, q *sql.DB, nodes []FamilyNode) error {
+	args := make([]any, 0, len(nodes)+1)
+	args = append(args, sourceAcceptReplace)
+	pos := make(map[int64]int, len(nodes))
+	for i, n := range nodes {
+		args = append(args, n.ID)
+		pos[n.ID] = i
+	}
+	rows, err := q.QueryContext(ctx, `SELECT media_id, count(*) FROM prompt_history WHERE source = ?
+		AND media_id IN (?`+strings.Repeat(",?", len(nodes)-1)+`) GROUP BY media_id`, args...)
+	if err != nil {
+		return err
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var id int64
+		var n int
+		if err := rows.Scan(&id, &n); err != nil {
+			return err
+		}
+		nodes[pos[id]].Replaced = n
+	}
+	return rows.Err()
+}

@@ -1,0 +1,159 @@
+package web
+
+import (
+	"context"
+	"html"
+	"net/url"
+	"regexp"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/localsupervisor/supervisor/pkg/media"
+)
+
+// savePrompt stores a prompt for a media as an extraction would (prompts,
+// prompt_history and media_gen).
+func (f *fixture) savePrompt(id int64, p media.Prompt) {
+	f.t.Helper()
+	if _, err := media.SavePrompt(context.Background(), f.db, id, p, "test", "", time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)); err != nil {
+		f.t.Fatal(err)
+	}
+}
+
+func ptrOf[T any](v T) *T { return &v }
+
+// compareFixture: media 1 (hopper.png) and 2 (18+) from newFixture, then
+// 3–6 with prompts and 7 soft-deleted.
+func compareFixture(t *testing.T) *fixture {
+	f := newFixture(t)
+	dir := f.cfg.MediaRoots()[0]
+	for i, h := range []string{"c3", "c4", "c5", "c6", "c7"} {
+		id := f.insert(dir+"/cmp"+h+".png", "image", 0, h)
+		if id != int64(i+3) {
+			t.Fatalf("media id %d, want %d", id, i+3)
+		}
+	}
+	f.savePrompt(1, media.Prompt{Prompt: "a red cat, sitting on a mat", NegativePrompt: "blurry", Model: "sdxl", Sampler: "Euler a",
+		Steps: ptrOf(int64(20)), CFGScale: ptrOf(7.0), Seed: "42", Loras: `[{"name":"detail","weight":0.8}]`})
+	f.savePrompt(3, media.Prompt{Prompt: "a blue cat, sitting on a big mat", NegativePrompt: "blurry", Model: "sdxl", Sampler: "Euler a",
+		Steps: ptrOf(int64(30)), CFGScale: ptrOf(7.0), Seed: "42", Loras: `[{"name":"detail","weight":0.6}]`})
+	if _, err := f.db.Exec(`UPDATE media SET is_deleted = 1, deleted_at = '2026-01-01T00:00:00Z' WHERE id = 7`); err != nil {
+		t.Fatal(err)
+	}
+	return f
+}
+
+func TestCompareHandler(t *testing.T) {
+	f := compareFixture(t)
+	c := f.client()
+	reason := regexp.MustCompile(`data-reason-code="([a-z_]+)"`)
+	fix := regexp.MustCompile(`id="compare-fix" href="([^"]+)"`)
+	for _, tc := range []struct {
+		name, ids string
+		status    int
+		code      string // "" for a page that compares
+		fix       string
+	}{
+		{"two media", "1,3", 200, "", ""},
+		{"spaces and repeats", " 1 , 3,1", 200, "", ""},
+		{"no ids", "", 400, CodeCompareTooFew, ""},
+		{"one id", "1", 400, CodeCompareTooFew, ""},
+		{"same id twice", "1,1", 400, CodeCompareTooFew, ""},
+		{"not a number", "1,abc", 400, CodeCompareBadID, ""},
+		{"negative", "1,-3", 400, CodeCompareBadID, ""},
+		{"too large", "1,99999999999", 400, CodeCompareBadID, ""},
+		{"five ids", "1,3,4,5,6", 400, CodeCompareTooMany, "/compare?ids=1,3,4,5"},
+		{"unknown id, one left", "1,999", 404, CodeCompareNotFound, ""},
+		{"unknown id, two left", "1,999,3", 404, CodeCompareNotFound, "/compare?ids=1,3"},
+		{"soft-deleted", "1,7,3", 404, CodeCompareDeleted, "/compare?ids=1,3"},
+		{"18+ hidden", "1,2", 403, CodeCompareAdult, ""},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			rec := c.do("GET", "/compare?ids="+url.QueryEscape(tc.ids), nil)
+			body := rec.Body.String()
+			if rec.Code != tc.status {
+				t.Fatalf("status %d, want %d: %s", rec.Code, tc.status, body)
+			}
+			if tc.code == "" {
+				if !strings.Contains(body, `id="compare"`) || strings.Count(body, `class="cmp-pane"`) != 2 {
+					t.Fatalf("no compare page with two panes: %s", body)
+				}
+				return
+			}
+			if m := reason.FindStringSubmatch(body); m == nil || m[1] != tc.code {
+				t.Fatalf("reason %v, want %s", m, tc.code)
+			}
+			if !strings.Contains(body, `id="compare-next"`) || !strings.Contains(body, `id="compare-reason"`) {
+				t.Fatal("no reason or next step on the page")
+			}
+			m := fix.FindStringSubmatch(body)
+			switch {
+			case tc.fix == "" && m != nil:
+				t.Fatalf("next-step link %s, want none", m[1])
+			case tc.fix != "" && (m == nil || html.UnescapeString(m[1]) != tc.fix):
+				t.Fatalf("next-step link %v, want %s", m, tc.fix)
+			}
+		})
+	}
+	// API callers get the reason as JSON.
+	c.hdr.Set("Accept", "application/json")
+	if rec := c.do("GET", "/compare?ids=x", nil); rec.Code != 400 || !strings.Contains(rec.Body.String(), `"reason_code":"compare_bad_id"`) {
+		t.Fatalf("JSON: %d %s", rec.Code, rec.Body.String())
+	}
+	c.hdr.Del("Accept")
+	// After opting in to 18+ the media compares, its pane marked adult.
+	c.post("/settings", url.Values{"adult": {"1"}}, true)
+	rec := c.do("GET", "/compare?ids=1,2", nil)
+	if rec.Code != 200 || !strings.Contains(rec.Body.String(), `<figure class="cmp-pane" data-id="2" data-adult="1">`) {
+		t.Fatalf("18+ pane: %d %s", rec.Code, rec.Body.String())
+	}
+	if strings.Contains(rec.Body.String(), `data-id="1" data-adult`) {
+		t.Fatal("a safe pane marked adult")
+	}
+}
+
+func TestCompareDiffContent(t *testing.T) {
+	f := compareFixture(t)
+	c := f.client()
+	body := c.do("GET", "/compare?ids=1,3", nil).Body.String()
+	row := func(param string) string {
+		m := regexp.MustCompile(`<tr data-param="` + param + `"[^>]*>.*?</tr>`).FindString(body)
+		if m == "" {
+			t.Fatalf("no %s row in %s", param, body)
+		}
+		return m
+	}
+	for _, tc := range []struct {
+		param  string
+		differ bool
+		cells  []string
+	}{
+		{"model", false, []string{"<td>sdxl</td><td>sdxl</td>"}},
+		{"sampler", false, []string{"<td>Euler a</td><td>Euler a</td>"}},
+		{"steps", true, []string{"<td>20</td>", `<td class="ne">30</td>`}},
+		{"cfg", false, []string{"<td>7</td><td>7</td>"}},
+		{"seed", false, []string{"<td>42</td><td>42</td>"}},
+		{"loras", true, []string{"<td>detail:0.8</td>", `<td class="ne">detail:0.6</td>`}},
+		{"denoise", false, []string{"<td>–</td><td>–</td>"}},
+	} {
+		r := row(tc.param)
+		if got := strings.Contains(r, `class="differ"`); got != tc.differ {
+			t.Errorf("%s: differ %v, want %v: %s", tc.param, got, tc.differ, r)
+		}
+		for _, cell := range tc.cells {
+			if !strings.Contains(r, cell) {
+				t.Errorf("%s: no %s in %s", tc.param, cell, r)
+			}
+		}
+	}
+	p := row("prompt")
+	for _, want := range []string{"a red cat, sitting on a mat", "a <del>red </del><ins>blue </ins>cat, sitting on a <ins>big </ins>mat"} {
+		if !strings.Contains(p, want) {
+			t.Errorf("prompt row lacks %q: %s", want, p)
+		}
+	}
+	if n := row("negative"); !strings.Contains(n, `class="same"`) || strings.Contains(n, "<ins>") {
+		t.Errorf("equal negative prompts: %s", n)
+	}
+}
