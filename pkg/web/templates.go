@@ -25,9 +25,9 @@ func pagePartials(page string) []string {
 
 func (s *Server) funcs() template.FuncMap {
 	return template.FuncMap{
-		"t": func(lang, key string, args ...any) string { return s.i18n.T(lang, key, args...) },
+		"t":     func(lang, key string, args ...any) string { return s.i18n.T(lang, key, args...) },
 		"bytes": fmtBytes,
-		"dur": fmtDur,
+		"dur":   fmtDur,
 		"qset": func(v url.Values, kv ...string) string {
 			c := url.Values{}
 			for k, vs := range v {
