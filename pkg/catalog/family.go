@@ -202,3 +202,43 @@ func countReplaced(ctx context.Context, q *sql.DB, nodes []FamilyNode) error {
 	}
 	return rows.Err()
 }
+
+// Duplicates returns up to limit media besides id, in id order, that are
+// visible to the session (not soft-deleted; 18+ only when adult): those
+// with the SHA-256 sha (same content; "" for none) first, then those of
+// also (near-duplicate hints), each once.
+func Duplicates(ctx context.Context, q *sql.DB, id int64, sha string, also []int64, adult bool, limit int) (same, similar []int64, err error) {
+	visible := `m.is_deleted = 0 AND (m.has_nsfw = 0 OR ?)`
+	if sha != "" {
+		same, err = db.QueryIDs(ctx, q, `SELECT DISTINCT mm.media_id FROM media_meta mm JOIN media m ON m.id = mm.media_id
+			WHERE mm.meta_key = 'hash.sha256' AND mm.meta_value = ? AND mm.media_id <> ? AND `+visible+`
+			ORDER BY mm.media_id LIMIT ?`, sha, id, adult, limit)
+		if err != nil {
+			return nil, nil, fmt.Errorf("duplicates of media %d: %w", id, err)
+		}
+	}
+	var want []int64
+	for _, a := range also {
+		if a != id && !slices.Contains(same, a) && !slices.Contains(want, a) {
+			want = append(want, a)
+		}
+	}
+	if len(want) == 0 {
+		return same, nil, nil
+	}
+	args := make([]any, 0, len(want)+1)
+	for _, a := range want {
+		args = append(args, a)
+	}
+	args = append(args, adult)
+	found, err := db.QueryIDs(ctx, q, `SELECT m.id FROM media m WHERE m.id IN (?`+strings.Repeat(",?", len(want)-1)+`) AND `+visible, args...)
+	if err != nil {
+		return nil, nil, fmt.Errorf("similar media of media %d: %w", id, err)
+	}
+	for _, a := range want { // the hints' order (best first)
+		if slices.Contains(found, a) && len(similar) < limit {
+			similar = append(similar, a)
+		}
+	}
+	return same, similar, nil
+}

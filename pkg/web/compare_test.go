@@ -157,3 +157,58 @@ func TestCompareDiffContent(t *testing.T) {
 		t.Errorf("equal negative prompts: %s", n)
 	}
 }
+
+// TestDetailLineageAndDuplicates: the detail page draws the family with an
+// edge per parent/child saying what changed and linking to the compare
+// page, hides an 18+ member from a session that hides 18+, and lists the
+// duplicates with compare links.
+func TestDetailLineageAndDuplicates(t *testing.T) {
+	f := compareFixture(t)
+	for _, q := range []string{
+		`UPDATE media SET parent_media_id = 1, source = 'upscale', width = 48, height = 32 WHERE id = 3`,
+		`UPDATE media SET parent_media_id = 3, source = 'forge' WHERE id = 4`,
+		`UPDATE media SET parent_media_id = 1, source = 'forge', has_nsfw = 1 WHERE id = 5`,
+		`UPDATE media SET width = 24, height = 16 WHERE id = 1`,
+		`INSERT INTO media_meta(media_id, source, meta_key, meta_value, created_at) VALUES (1, 'import', 'hash.sha256', 'ab12', 'x'), (6, 'import', 'hash.sha256', 'ab12', 'x')`,
+		`INSERT INTO media_meta(media_id, source, meta_key, meta_value, created_at) VALUES (1, 'ollama', 'ollama.dupe_hints.top', '[{"media_id":4,"score":0.97},{"media_id":5,"score":0.95}]', 'x')`,
+	} {
+		if _, err := f.db.Exec(q); err != nil {
+			t.Fatal(err)
+		}
+	}
+	f.savePrompt(4, media.Prompt{Prompt: "a blue cat, sitting on a big mat", Model: "flux", Steps: ptrOf(int64(30))})
+	c := f.client()
+	body := c.do("GET", "/media_view.php?id=4", nil).Body.String()
+	tree := regexp.MustCompile(`(?s)<ul class="lineage-tree" id="lineage-tree">.*?</section>`).FindString(body)
+	if tree == "" {
+		t.Fatalf("no lineage tree: %s", body)
+	}
+	for _, want := range []string{
+		`<li data-id="1">`, `<li data-id="3">`, `<li data-id="4">`,
+		`href="/compare?ids=1,3"`, `href="/compare?ids=3,4"`,
+		`<li data-param="steps">Steps: 20 → 30</li>`, `<li data-param="dims">Dimensions: 24×16 → 48×32</li>`,
+		`<del>red</del> <ins>blue</ins> <ins>big</ins>`,
+		`<li data-param="model">Model: sdxl → flux</li>`,
+		`lin-node current`, `<span class="lin-hidden">18+</span><span>#5</span>`,
+	} {
+		if !strings.Contains(tree, want) {
+			t.Errorf("lineage lacks %s:\n%s", want, tree)
+		}
+	}
+	if strings.Contains(tree, `/compare?ids=1,5`) || strings.Contains(tree, `/thumb.php?id=5`) {
+		t.Error("the hidden 18+ child is shown or linked")
+	}
+	// Media 7 has no family.
+	if b := c.do("GET", "/media_view.php?id=6", nil).Body.String(); strings.Contains(b, `id="lineage-tree"`) || !strings.Contains(b, "no parent and no derivatives") {
+		t.Error("a media without family draws a graph")
+	}
+	dup := regexp.MustCompile(`(?s)<section class="panel" id="duplicates">.*?</section>`).FindString(c.do("GET", "/media_view.php?id=1", nil).Body.String())
+	for _, want := range []string{`href="/compare?ids=1,6"`, `href="/compare?ids=1,4"`, `href="/mediadb.php?dupe_sha=ab12"`, `id="dupes-compare-all" href="/compare?ids=1,6,4"`} {
+		if !strings.Contains(dup, want) {
+			t.Errorf("duplicates lack %s:\n%s", want, dup)
+		}
+	}
+	if strings.Contains(dup, "ids=1,5") {
+		t.Error("a hidden 18+ near-duplicate is linked")
+	}
+}

@@ -54,8 +54,9 @@ func (s *Server) funcs() template.FuncMap {
 		"cards": renderCards,
 		// Whole URLs for href attributes (nav.go): html/template escapes
 		// them once; a query string pasted after "?" would be escaped twice.
-		"listURL":  listURL,
-		"mediaURL": mediaURL,
+		"listURL":    listURL,
+		"mediaURL":   mediaURL,
+		"compareURL": compareURL,
 		// termURL is the list searching field:"value" (the detail page's
 		// model, sampler … link to their siblings).
 		"termURL": termURL,
