@@ -211,4 +211,12 @@ func TestDetailLineageAndDuplicates(t *testing.T) {
 	if strings.Contains(dup, "ids=1,5") {
 		t.Error("a hidden 18+ near-duplicate is linked")
 	}
+	// The list of one duplicate group offers to compare it.
+	group := regexp.MustCompile(`id="compare-group" href="/compare\?ids=([0-9,]+)"`).FindStringSubmatch(c.do("GET", "/mediadb.php?dupe_sha=ab12", nil).Body.String())
+	if group == nil || (group[1] != "1,6" && group[1] != "6,1") {
+		t.Errorf("duplicate group list: compare link %v", group)
+	}
+	if strings.Contains(c.do("GET", "/mediadb.php", nil).Body.String(), `id="compare-group"`) {
+		t.Error("the whole list offers a group comparison")
+	}
 }

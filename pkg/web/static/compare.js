@@ -51,8 +51,8 @@
       g.m.style.width = g.nw + 'px'; g.m.style.height = g.nh + 'px';
       g.m.style.transform = 'translate(' + g.left + 'px,' + g.top + 'px) scale(' + g.s + ')';
       p.dataset.scale = g.s.toFixed(4);
-      // Past 100 % show pixels, not a blur.
-      g.view.classList.toggle('pixels', g.s > 1);
+      // Zoomed in past 100 %: show the pixels, not a blur.
+      g.view.classList.toggle('pixels', st.z > 1 && g.s > 1);
     });
     page.dataset.zoom = st.z.toFixed(4);
     var out = document.getElementById('cmp-zoom'), g0 = geo(active || panes[0]);
