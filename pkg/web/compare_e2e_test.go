@@ -5,8 +5,6 @@ import (
 	"fmt"
 	"image"
 	"image/color"
-	"image/png"
-	"os"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -35,16 +33,7 @@ func addCompareImage(t *testing.T, env *e2eEnv, i int, at time.Time, parent int6
 			img.Set(x, y, c)
 		}
 	}
-	f, err := os.Create(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := png.Encode(f, img); err != nil {
-		t.Fatal(err)
-	}
-	if err := f.Close(); err != nil {
-		t.Fatal(err)
-	}
+	savePNG(t, path, img)
 	sha, size, err := sha256File(path)
 	if err != nil {
 		t.Fatal(err)
