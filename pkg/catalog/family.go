@@ -210,7 +210,10 @@ func countReplaced(ctx context.Context, q *sql.DB, nodes []FamilyNode) error {
 func Duplicates(ctx context.Context, q *sql.DB, id int64, sha string, also []int64, adult bool, limit int) (same, similar []int64, err error) {
 	visible := `m.is_deleted = 0 AND (m.has_nsfw = 0 OR ?)`
 	if sha != "" {
-		same, err = db.QueryIDs(ctx, q, `SELECT DISTINCT mm.media_id FROM media_meta mm JOIN media m ON m.id = mm.media_id
+		// INDEXED BY: otherwise the planner walks every hash.sha256 row
+		// of idx_media_meta_key_media for its media_id order (the whole
+		// library) instead of seeking the few rows with this value.
+		same, err = db.QueryIDs(ctx, q, `SELECT DISTINCT mm.media_id FROM media_meta mm INDEXED BY idx_media_meta_sha256 JOIN media m ON m.id = mm.media_id
 			WHERE mm.meta_key = 'hash.sha256' AND mm.meta_value = ? AND mm.media_id <> ? AND `+visible+`
 			ORDER BY mm.media_id LIMIT ?`, sha, id, adult, limit)
 		if err != nil {
