@@ -180,10 +180,19 @@ func TestBrowserCompare(t *testing.T) {
 		t.Fatalf("lineage edge opened %s, want %s", loc, want)
 	}
 
+	// Four panes, one a video: all laid out, the zoom shared.
+	run("four panes", chromedp.Navigate(fmt.Sprintf("%s/compare?ids=%d,%d,%d,%d", env.url, a, b, env.videoID, env.firstID)),
+		chromedp.WaitVisible(`#compare`, chromedp.ByQuery),
+		chromedp.Poll(`document.querySelectorAll('.cmp-pane[data-scale]').length === 4`, nil, chromedp.WithPollingTimeout(20*time.Second)),
+		chromedp.Click(`#cmp-in`, chromedp.ByQuery), chromedp.Click(`#cmp-in`, chromedp.ByQuery), shot("06-four"))
+	if z := eval("four zoom", `document.getElementById('compare').dataset.zoom`); z != "1.5625" {
+		t.Fatalf("two zoom-in clicks: zoom %s, want 1.5625", z)
+	}
+
 	// One id: the page says why and what to do.
 	var reason string
 	run("bad input", chromedp.Navigate(fmt.Sprintf("%s/compare?ids=%d", env.url, a)),
-		chromedp.WaitVisible(`#compare-problem`, chromedp.ByQuery), chromedp.Text(`#compare-reason`, &reason, chromedp.ByQuery), shot("06-bad-input"))
+		chromedp.WaitVisible(`#compare-problem`, chromedp.ByQuery), chromedp.Text(`#compare-reason`, &reason, chromedp.ByQuery), shot("07-bad-input"))
 	if !strings.Contains(reason, "two to four") {
 		t.Fatalf("bad input reason %q", reason)
 	}

@@ -84,7 +84,9 @@
     view.addEventListener('wheel', function (e) {
       e.preventDefault(); active = p;
       var r = view.getBoundingClientRect();
-      zoomAt(p, Math.pow(1.0015, -e.deltaY), e.clientX - r.left, e.clientY - r.top);
+      // Firefox reports lines (deltaMode 1) or pages (2), Chromium pixels.
+      var dy = e.deltaY * (e.deltaMode === 1 ? 16 : e.deltaMode === 2 ? view.clientHeight : 1);
+      zoomAt(p, Math.pow(1.0015, -dy), e.clientX - r.left, e.clientY - r.top);
     }, {passive: false});
     view.addEventListener('dblclick', function () { active = p; toggle(); });
     var drag = null;
