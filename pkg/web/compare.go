@@ -220,6 +220,9 @@ func fmtLoras(ls []media.GenLora) string {
 // as they are, the others' as a word diff against the first.
 type comparePane struct {
 	catalog.GenCard
+	// RefURL is the comparison with this pane as the reference ("" for
+	// the first, which is).
+	RefURL                 string
 	Prompt, Negative       template.HTML
 	SamePrompt, SameNeg    bool
 	HasPrompt, HasNegative bool
@@ -231,6 +234,15 @@ func comparePanes(cards []catalog.GenCard) []comparePane {
 	for i, c := range cards {
 		p := &panes[i]
 		p.GenCard = c
+		if i > 0 {
+			ids := []int64{c.ID}
+			for _, o := range cards {
+				if o.ID != c.ID {
+					ids = append(ids, o.ID)
+				}
+			}
+			p.RefURL = compareURL(ids...)
+		}
 		p.HasPrompt, p.HasNegative = c.Prompt.Prompt != "", c.Prompt.NegativePrompt != ""
 		pos, neg := worddiff.Words(ref.Prompt, c.Prompt.Prompt), worddiff.Words(ref.NegativePrompt, c.Prompt.NegativePrompt)
 		p.Prompt, p.Negative = worddiff.HTML(pos), worddiff.HTML(neg)

@@ -153,6 +153,9 @@ func TestCompareDiffContent(t *testing.T) {
 			t.Errorf("prompt row lacks %q: %s", want, p)
 		}
 	}
+	if !strings.Contains(body, `<a class="cmp-ref" href="/compare?ids=3,1"`) {
+		t.Error("no link to compare against the second pane")
+	}
 	if n := row("negative"); !strings.Contains(n, `class="same"`) || strings.Contains(n, "<ins>") {
 		t.Errorf("equal negative prompts: %s", n)
 	}
