@@ -5,7 +5,17 @@ import (
 	"errors"
 	"slices"
 	"testing"
+
+	"github.com/localsupervisor/supervisor/pkg/forgejob"
 )
+
+// The lineage counts the prompt versions an accepted forge replacement
+// writes by their source, which catalog names without importing forgejob.
+func TestSourceAcceptReplaceMatchesForge(t *testing.T) {
+	if sourceAcceptReplace != forgejob.SourceAccept {
+		t.Fatalf("catalog counts %q, forgejob writes %q", sourceAcceptReplace, forgejob.SourceAccept)
+	}
+}
 
 // TestLoadFamily: the family is the tree around a media, root first and
 // breadth first, cut at the limit but always holding the path from the

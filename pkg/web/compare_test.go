@@ -201,9 +201,16 @@ func TestDetailLineageAndDuplicates(t *testing.T) {
 	if strings.Contains(tree, `/compare?ids=1,5`) || strings.Contains(tree, `/thumb.php?id=5`) {
 		t.Error("the hidden 18+ child is shown or linked")
 	}
-	// Media 7 has no family.
+	// Media 6 has no family; once a forge preview replaced its file, it
+	// is a lineage of one.
 	if b := c.do("GET", "/media_view.php?id=6", nil).Body.String(); strings.Contains(b, `id="lineage-tree"`) || !strings.Contains(b, "no parent and no derivatives") {
 		t.Error("a media without family draws a graph")
+	}
+	if _, err := f.db.Exec(`INSERT INTO prompt_history(media_id, version, source, created_at) VALUES (6, 1, 'forge_accept_replace', 'x')`); err != nil {
+		t.Fatal(err)
+	}
+	if b := c.do("GET", "/media_view.php?id=6", nil).Body.String(); !strings.Contains(b, `id="lineage-tree"`) || !strings.Contains(b, "replaced in place ×1") {
+		t.Error("an accepted replacement is not shown in the lineage")
 	}
 	dup := regexp.MustCompile(`(?s)<section class="panel" id="duplicates">.*?</section>`).FindString(c.do("GET", "/media_view.php?id=1", nil).Body.String())
 	for _, want := range []string{`href="/compare?ids=1,6"`, `href="/compare?ids=1,4"`, `href="/mediadb.php?dupe_sha=ab12"`, `id="dupes-compare-all" href="/compare?ids=1,6,4"`} {

@@ -53,10 +53,10 @@ type lineageView struct {
 }
 
 // lineage loads the family of id as a tree (nil when the media has neither
-// parent nor children).
+// parent nor children nor a replacement accepted in place).
 func (s *Server) lineage(ctx context.Context, lang string, id int64, adult bool) (*lineageView, error) {
 	fam, err := catalog.LoadFamily(ctx, s.rdb, id, familyLimit)
-	if err != nil || len(fam.Nodes) < 2 {
+	if err != nil || (len(fam.Nodes) == 1 && fam.Nodes[0].Replaced == 0) {
 		return nil, err
 	}
 	ids := make([]int64, len(fam.Nodes))

@@ -179,7 +179,7 @@ func wordRune(r rune) bool {
 // is a one-token change); leading whitespace is a token with an empty key.
 // Keys are substrings of s: no copies.
 func tokens(s string) []token {
-	out := make([]token, 0, len(s)/4)
+	out := make([]token, 0, len(s)/2+1) // a prompt has a token every few bytes: one allocation
 	skip := func(i int, in func(rune) bool) int {
 		for i < len(s) {
 			r, n := utf8.DecodeRuneInString(s[i:])
