@@ -62,6 +62,9 @@ func TestBrowserCompare(t *testing.T) {
 		NegativePrompt: "blurry", Model: "dreamXL", Sampler: "Euler a", Steps: ptrOf(int64(20)), Seed: "1234", CFGScale: ptrOf(7.0)})
 	b := addCompareImage(t, env, 5, at.Add(time.Minute), a, media.Prompt{Prompt: "a lighthouse at night, oil painting, cold light, stars",
 		NegativePrompt: "blurry", Model: "dreamXL", Sampler: "DPM++ 2M", Steps: ptrOf(int64(28)), Seed: "1234", CFGScale: ptrOf(7.0)})
+	// A sibling of b: the lineage branches.
+	addCompareImage(t, env, 7, at.Add(2*time.Minute), a, media.Prompt{Prompt: "a lighthouse at dusk, oil painting, warm light, seagulls",
+		NegativePrompt: "blurry", Model: "dreamXL", Sampler: "Euler a", Steps: ptrOf(int64(20)), Seed: "987", CFGScale: ptrOf(7.0)})
 	br := newBrowserSteps(t, 120*time.Second, "compare")
 	run, shot := br.Run, br.Shot
 	var s string
