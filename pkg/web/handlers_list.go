@@ -134,7 +134,21 @@ func (s *Server) handleList(w http.ResponseWriter, r *http.Request) {
 	if res.Prev != nil {
 		data["PrevCursor"] = res.Prev.String()
 	}
+	data["CompareGroup"] = dupeGroupCompare(f, res.Cards)
 	s.render(w, r, "list", data)
+}
+
+// dupeGroupCompare is the compare page of a duplicate group's first media
+// ("" unless the list is one group, dupe_sha= or dupe_hash=, of two or more).
+func dupeGroupCompare(f catalog.Filter, cards []catalog.Card) string {
+	if (f.DupeSHA == "" && f.DupeHash == "") || len(cards) < compareMin {
+		return ""
+	}
+	ids := make([]int64, 0, compareMax)
+	for _, c := range cards[:min(len(cards), compareMax)] {
+		ids = append(ids, c.ID)
+	}
+	return compareURL(ids...)
 }
 
 // handleCountJSON counts the matches of a list filter (up to the cap) for
