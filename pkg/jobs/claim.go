@@ -162,6 +162,26 @@ func (j *Job) SavePayload(ctx context.Context, v any) error {
 	return nil
 }
 
+// SavePayloadTx replaces payload_json inside the caller's transaction, the
+// one that commits the work the new payload records (a chunked job's
+// checkpoint), so a crash keeps both or neither. It returns ErrLeaseLost
+// when the job is no longer ours; the caller must then roll back.
+func (j *Job) SavePayloadTx(ctx context.Context, tx *sql.Tx, v any) error {
+	p, err := marshalNull(v)
+	if err != nil {
+		return reason.Permanent(CodePayloadInvalid, err)
+	}
+	rs, err := tx.ExecContext(ctx, `UPDATE jobs SET payload_json = ?, updated_at = ?
+		WHERE id = ? AND status = 'running' AND worker_owner = ?`, p, svtime.NowString(j.q.clock), j.ID, j.Owner)
+	if err != nil {
+		return db.Classify(fmt.Errorf("job %d payload: %w", j.ID, err))
+	}
+	if k, _ := rs.RowsAffected(); k != 1 {
+		return ErrLeaseLost
+	}
+	return nil
+}
+
 // CompleteTx marks the job done inside the caller's transaction, so the
 // job's own DB side effects and its completion commit together (River's
 // JobCompleteTx). It returns ErrLeaseLost when the job is no longer ours;
