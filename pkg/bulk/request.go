@@ -96,7 +96,9 @@ type Action struct {
 }
 
 // Known reports whether name is a bulk action.
-func Known(name string) bool { return slices.Contains(perMedia, name) || slices.Contains(inChunk, name) }
+func Known(name string) bool {
+	return slices.Contains(perMedia, name) || slices.Contains(inChunk, name)
+}
 
 // Validate checks the action's values; errors carry a reason code and a
 // sentence a person can act on.
