@@ -37,6 +37,9 @@ func bulkService(ctx context.Context, env *workercmd.Env, ms *mediaops.Service) 
 	}
 	s := &bulk.Service{DB: env.DB, Queue: env.Queue, Roots: library.RootsFromPaths(cfg.Paths), DeleteRoots: ms.AllRoots(), Clock: env.Clock,
 		Services: map[string]bool{bulk.ServiceTagger: mods.Enabled("scanner"), bulk.ServiceOllama: mods.Enabled("ollama"), bulk.ServiceForge: mods.Enabled("forge")}}
+	s.Committed = func(st bulk.State) {
+		env.Log.Debug().Int("done", st.Done).Int("skipped", st.Skipped).Int("total", st.Total).Int64("after", st.After).Msg("bulk chunk committed")
+	}
 	if mods.Enabled("ollama") {
 		e := &ollamasvc.Enqueuer{Queue: env.Queue, Clock: env.Clock}
 		s.Ollama = func(ctx context.Context, id int64, mode string) (int, error) {

@@ -104,6 +104,9 @@ type Service struct {
 	// Purge drops the cached thumbnails of a hard-deleted media (nil: none
 	// cached here).
 	Purge func(id int64)
+	// Committed, when set, is told the State after every committed chunk
+	// (the worker logs it; tests pace a run with it).
+	Committed func(st State)
 }
 
 // Services named by Service.Services.
@@ -248,6 +251,9 @@ func (s *Service) Run(ctx context.Context, p *Payload, cp Checkpoint) (State, er
 			return p.State, err
 		}
 		p.State = st
+		if s.Committed != nil {
+			s.Committed(st)
+		}
 	}
 }
 
