@@ -11,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/chromedp/cdproto/runtime"
 	"github.com/chromedp/chromedp"
 	"github.com/rs/zerolog"
 
@@ -164,7 +165,7 @@ func TestBrowserBulkJob(t *testing.T) {
 	b := newBrowserSteps(t, 120*time.Second, "bulkjob")
 	run, shot := b.Run, b.Shot
 	b.Login(e.url, "/mediadb.php", `#grid`)
-	var allText, note string
+	var allText, note, barCount string
 	run("select all matching",
 		chromedp.Click(`#grid .card[data-id]:nth-child(1) input.sel`, chromedp.ByQuery),
 		chromedp.WaitVisible(`#bulkbar`, chromedp.ByQuery),
@@ -173,11 +174,12 @@ func TestBrowserBulkJob(t *testing.T) {
 		chromedp.Click(`#bulk-all`, chromedp.ByQuery),
 		chromedp.WaitVisible(`#bulk-all-note`, chromedp.ByQuery),
 		chromedp.Text(`#bulk-all-note`, &note, chromedp.ByQuery),
+		chromedp.Text(`#bulk-count`, &barCount, chromedp.ByQuery),
 		chromedp.SendKeys(`#bulk-tag`, "bulkjob", chromedp.ByQuery),
 		shot("00-all-selected"),
 	)
-	if !strings.Contains(allText, "1,000") || !strings.Contains(note, "1,000") {
-		t.Fatalf("select-all button %q, note %q: want the count 1,000", allText, note)
+	if !strings.Contains(allText, "1,000") || !strings.Contains(note, "1,000") || barCount != "1,000" {
+		t.Fatalf("select-all button %q, note %q, bar count %q: want the count 1,000", allText, note, barCount)
 	}
 	var progress string
 	run("start the job",
@@ -196,6 +198,13 @@ func TestBrowserBulkJob(t *testing.T) {
 	)
 	if n := e.count(t, `SELECT count(*) FROM media_tags`); n != 400 {
 		t.Fatalf("%d tagged while paused after two chunks, want 400", n)
+	}
+	// The dashboard's job center shows the running job with its progress.
+	var jobsHTML string
+	run("job center while running", chromedp.Evaluate(`fetch('/dashboard/jobs', {credentials: 'same-origin'}).then(r => r.text())`, &jobsHTML,
+		func(p *runtime.EvaluateParams) *runtime.EvaluateParams { return p.WithAwaitPromise(true) }))
+	if !strings.Contains(jobsHTML, jobs.TypeMediaBulk) || !strings.Contains(jobsHTML, "400 of 1000") {
+		t.Fatalf("job center while the job runs:\n%s", jobsHTML)
 	}
 	release()
 	var final string

@@ -16,12 +16,17 @@
   var inRequestMax = 200;
   // all: the query selection ({query, count, text}) or null.
   var all = null;
-  var last = -1;
+  var last = null; // the last clicked box
 
   function boxes() { return Array.prototype.slice.call(document.querySelectorAll('input.sel')); }
   function selected() { return boxes().filter(function (c) { return c.checked; }).map(function (c) { return c.value; }); }
   function fill(text, vals) { return String(text || '').replace(/\{(\w+)\}/g, function (m, k) { return vals[k] != null ? vals[k] : m; }); }
-  function refresh() { if (SV.updateBulk) SV.updateBulk(); showAll(); }
+  function refresh() {
+    if (SV.updateBulk) SV.updateBulk();
+    // "All matching" counts the query's media, not the boxes on the page.
+    var n = document.getElementById('bulk-count'); if (n && all) n.textContent = all.text;
+    showAll();
+  }
   function clearSelection() {
     all = null;
     boxes().forEach(function (i) { i.checked = false; });
@@ -35,12 +40,15 @@
   document.addEventListener('click', function (e) {
     var cb = e.target.closest && e.target.closest('input.sel');
     if (!cb) return;
-    var list = boxes(), i = list.indexOf(cb);
-    if (e.shiftKey && last >= 0 && last < list.length && last !== i) {
-      var a = Math.min(last, i), b = Math.max(last, i);
+    // A range stays inside one grid (the featured row is another).
+    var box = cb.closest('.grid, table') || document;
+    var list = Array.prototype.slice.call(box.querySelectorAll('input.sel'));
+    var i = list.indexOf(cb), j = last ? list.indexOf(last) : -1;
+    if (e.shiftKey && j >= 0 && j !== i) {
+      var a = Math.min(j, i), b = Math.max(j, i);
       for (var k = a; k <= b; k++) list[k].checked = cb.checked;
     }
-    last = i;
+    last = cb;
     // Changing single boxes leaves "all matching": the selection is the
     // boxes again.
     if (all && !cb.checked) all = null;
