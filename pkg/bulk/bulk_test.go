@@ -39,6 +39,7 @@ func (c *testClock) Advance(d time.Duration) {
 }
 
 type env struct {
+	base  string
 	d     *sql.DB
 	q     *jobs.Queue
 	clock *testClock
@@ -53,7 +54,7 @@ func newEnv(t *testing.T, n int, files bool) *env {
 	t.Helper()
 	base := t.TempDir()
 	d := dbtest.Open(t, filepath.Join(base, "sv.sqlite"))
-	e := &env{d: d, clock: &testClock{t: at}}
+	e := &env{base: base, d: d, clock: &testClock{t: at}}
 	e.roots = library.Roots{ImagesSFW: filepath.Join(base, "lib", "img"), ImagesNSFW: filepath.Join(base, "lib", "img18"),
 		VideosSFW: filepath.Join(base, "lib", "vid"), VideosNSFW: filepath.Join(base, "lib", "vid18")}
 	for _, r := range e.roots.All() {
