@@ -13,9 +13,11 @@ import (
 
 	"github.com/chromedp/cdproto/runtime"
 	"github.com/chromedp/chromedp"
+	"github.com/chromedp/chromedp/kb"
 	"github.com/rs/zerolog"
 
 	"github.com/localsupervisor/supervisor/pkg/bulk"
+	"github.com/localsupervisor/supervisor/pkg/collections"
 	"github.com/localsupervisor/supervisor/pkg/db"
 	"github.com/localsupervisor/supervisor/pkg/db/dbtest"
 	"github.com/localsupervisor/supervisor/pkg/jobs"
@@ -297,5 +299,44 @@ func TestBrowserBulkRange(t *testing.T) {
 	}
 	if n := e.count(t, `SELECT count(*) FROM audit_log WHERE action = 'rate' AND entity_type = 'media'`); n != 3 {
 		t.Fatalf("%d rate audit rows, want 3", n)
+	}
+
+	// Keyboard: x on the focused card starts a range, Shift+x ends it.
+	// The arrows walk every card of the page: the featured row first.
+	var featured int
+	run("featured", chromedp.Evaluate(`document.querySelectorAll('.featured .card[data-id]').length`, &featured))
+	keys := []chromedp.Action{chromedp.Evaluate(`document.activeElement && document.activeElement.blur()`, nil)}
+	for range featured + 2 { // the grid's card 2
+		keys = append(keys, chromedp.KeyEvent(kb.ArrowRight))
+	}
+	run("keyboard range", append(keys,
+		chromedp.KeyEvent("x"),
+		chromedp.KeyEvent(kb.ArrowRight),
+		chromedp.KeyEvent(kb.ArrowRight),
+		chromedp.KeyEvent("X"), // card 4
+		shot("02-keyboard-range"))...,
+	)
+	if got, want := picked(), cardIDs(2, 4); got != want {
+		t.Fatalf("after x on card 2 and Shift+x on card 4: selected %s, want %s", got, want)
+	}
+
+	// The same ranges on an album's grid.
+	c, err := collections.Create(context.Background(), e.db, "Range album", "", "", collections.Actor{At: time.Now()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := collections.Add(context.Background(), e.db, c.ID, e.ids[:10], collections.Actor{At: time.Now()}); err != nil {
+		t.Fatal(err)
+	}
+	run("album range",
+		chromedp.Navigate(fmt.Sprintf("%s/collection?id=%d", e.url, c.ID)),
+		chromedp.WaitVisible(`#grid .card[data-id]`, chromedp.ByQuery),
+		chromedp.Click(box(3), chromedp.ByQuery),
+		shiftClick(box(8)),
+		chromedp.WaitVisible(`#bulkbar`, chromedp.ByQuery),
+		shot("03-album-range"),
+	)
+	if got, want := picked(), cardIDs(3, 8); got != want || strings.Count(got, ",") != 5 {
+		t.Fatalf("album: click 3, shift+click 8 selected %s, want %s", got, want)
 	}
 }

@@ -11,7 +11,6 @@
   var SV = window.SuperVisor;
   if (!SV) return;
   var bar = document.getElementById('bulkbar');
-  var grid = document.getElementById('grid');
   // A hand-made selection larger than this runs as a job (bulk.InRequestMax).
   var inRequestMax = 200;
   // all: the query selection ({query, count, text}) or null.
@@ -32,25 +31,42 @@
     boxes().forEach(function (i) { i.checked = false; });
     refresh();
   }
-  if (bar && bar.dataset.keyRange) SV.addKeys('list', [['Shift+click', bar.dataset.keyRange]]);
+  if (bar && bar.dataset.keyRange) SV.addKeys('list', [['Shift+click', bar.dataset.keyRange], ['Shift+x', bar.dataset.keyRange]]);
 
   // ---- Shift+click: every box between the last clicked one and this one
   // takes this one's state. The box's state is already toggled when the
   // click reaches the document. ----
-  document.addEventListener('click', function (e) {
-    var cb = e.target.closest && e.target.closest('input.sel');
-    if (!cb) return;
+  function range(cb, to) {
     // A range stays inside one grid (the featured row is another).
     var box = cb.closest('.grid, table') || document;
     var list = Array.prototype.slice.call(box.querySelectorAll('input.sel'));
     var i = list.indexOf(cb), j = last ? list.indexOf(last) : -1;
-    if (e.shiftKey && j >= 0 && j !== i) {
+    if (j >= 0 && j !== i) {
       var a = Math.min(j, i), b = Math.max(j, i);
-      for (var k = a; k <= b; k++) list[k].checked = cb.checked;
+      for (var k = a; k <= b; k++) list[k].checked = to;
     }
+  }
+  document.addEventListener('click', function (e) {
+    var cb = e.target.closest && e.target.closest('input.sel');
+    if (!cb) return;
+    if (e.shiftKey) range(cb, cb.checked);
     last = cb;
     // Changing single boxes leaves "all matching": the selection is the
     // boxes again.
+    if (all && !cb.checked) all = null;
+    refresh();
+  });
+  // Keyboard: x (app.js) toggles the focused card and becomes the range's
+  // start; Shift+x selects from there to the focused card.
+  document.addEventListener('keydown', function (e) {
+    var tag = (e.target.tagName || '').toLowerCase();
+    if (tag === 'input' || tag === 'textarea' || tag === 'select' || e.ctrlKey || e.metaKey || e.altKey) return;
+    if (e.key !== 'x' && e.key !== 'X') return;
+    var card = document.querySelector('.card.focus');
+    var cb = card && card.querySelector('input.sel');
+    if (!cb) return;
+    if (e.key === 'X') { range(cb, true); cb.checked = true; e.preventDefault(); }
+    last = cb;
     if (all && !cb.checked) all = null;
     refresh();
   });
@@ -72,14 +88,15 @@
     allNote.hidden = true;
     if (counted) { allBtn.textContent = fill(bar.dataset.allText, {n: countText(counted)}); allBtn.hidden = false; return; }
     counted = {pending: true};
-    fetch('/api/count?' + (grid ? grid.dataset.query || '' : ''), {credentials: 'same-origin', headers: {'Accept': 'application/json'}})
+    fetch('/api/count?' + (bar.dataset.query || ''), {credentials: 'same-origin', headers: {'Accept': 'application/json'}})
       .then(function (r) { return r.json(); })
       .then(function (r) { if (r.ok) { counted = r; showAll(); } else counted = null; })
       .catch(function () { counted = null; });
   }
   if (allBtn) allBtn.addEventListener('click', function () {
     if (!counted || counted.pending) return;
-    all = {query: grid ? grid.dataset.query || '' : '', count: counted.total, text: countText(counted)};
+    // The list's own query (grid or table view), as the page was filtered.
+    all = {query: bar.dataset.query || '', count: counted.total, text: countText(counted)};
     boxes().forEach(function (i) { i.checked = true; });
     refresh();
   });
