@@ -8,7 +8,6 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
-	"sync"
 	"testing"
 	"time"
 
@@ -17,32 +16,16 @@ import (
 	"github.com/localsupervisor/supervisor/pkg/library"
 	"github.com/localsupervisor/supervisor/pkg/media"
 	"github.com/localsupervisor/supervisor/pkg/reason"
+	"github.com/localsupervisor/supervisor/pkg/svtime"
 )
 
 var at = time.Date(2026, 12, 5, 12, 0, 0, 0, time.UTC)
-
-type testClock struct {
-	mu sync.Mutex
-	t  time.Time
-}
-
-func (c *testClock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.t
-}
-
-func (c *testClock) Advance(d time.Duration) {
-	c.mu.Lock()
-	c.t = c.t.Add(d)
-	c.mu.Unlock()
-}
 
 type env struct {
 	base  string
 	d     *sql.DB
 	q     *jobs.Queue
-	clock *testClock
+	clock *svtime.FixedClock
 	s     *Service
 	ids   []int64
 	roots library.Roots
@@ -54,7 +37,7 @@ func newEnv(t *testing.T, n int, files bool) *env {
 	t.Helper()
 	base := t.TempDir()
 	d := dbtest.Open(t, filepath.Join(base, "sv.sqlite"))
-	e := &env{base: base, d: d, clock: &testClock{t: at}}
+	e := &env{base: base, d: d, clock: &svtime.FixedClock{T: at}}
 	e.roots = library.Roots{ImagesSFW: filepath.Join(base, "lib", "img"), ImagesNSFW: filepath.Join(base, "lib", "img18"),
 		VideosSFW: filepath.Join(base, "lib", "vid"), VideosNSFW: filepath.Join(base, "lib", "vid18")}
 	for _, r := range e.roots.All() {
@@ -193,6 +176,36 @@ func TestBulkJobChunks(t *testing.T) {
 
 var errCrash = errors.New("simulated crash before the chunk's commit")
 
+// crashAt claims the queued bulk job for a dead worker and runs it with
+// the job's checkpoint until chunk k, whose transaction fails (rolls back)
+// as kill -9 before its commit would leave it.
+func (e *env) crashAt(t *testing.T, k int) {
+	t.Helper()
+	dead := "media_worker:" + hostnameOf() + ":999999999:dead"
+	js, err := e.q.Claim(context.Background(), jobs.ClaimRequest{Owner: dead, Types: []string{jobs.TypeMediaBulk}})
+	if err != nil || len(js) != 1 {
+		t.Fatalf("claim %v %v", js, err)
+	}
+	j := js[0]
+	var p Payload
+	if err := j.Decode(&p); err != nil {
+		t.Fatal(err)
+	}
+	chunks := 0
+	_, err = e.s.Run(context.Background(), &p, func(ctx context.Context, tx *sql.Tx, q Payload, n int) error {
+		if chunks++; chunks == k {
+			return errCrash
+		}
+		if err := j.SavePayloadTx(ctx, tx, q); err != nil {
+			return err
+		}
+		return j.AdvanceTx(ctx, tx, n)
+	})
+	if !errors.Is(err, errCrash) {
+		t.Fatalf("run: %v", err)
+	}
+}
+
 // TestBulkJobResumesAfterCrash: a run that dies before a chunk commits
 // (the checkpoint transaction rolls back, as kill -9 would leave it) keeps
 // the chunks before it; stuck recovery gives the job back and the next run
@@ -213,29 +226,7 @@ func TestBulkJobResumesAfterCrash(t *testing.T) {
 				c.req.IDs = e.ids[100:800]
 			}
 			id := e.enqueue(t, c.req)
-			dead := "media_worker:" + hostnameOf() + ":999999999:dead"
-			js, err := e.q.Claim(context.Background(), jobs.ClaimRequest{Owner: dead, Types: []string{jobs.TypeMediaBulk}})
-			if err != nil || len(js) != 1 {
-				t.Fatalf("claim %v %v", js, err)
-			}
-			j := js[0]
-			var p Payload
-			if err := j.Decode(&p); err != nil {
-				t.Fatal(err)
-			}
-			chunks := 0
-			_, err = e.s.Run(context.Background(), &p, func(ctx context.Context, tx *sql.Tx, q Payload, n int) error {
-				if chunks++; chunks == 4 {
-					return errCrash
-				}
-				if err := j.SavePayloadTx(ctx, tx, q); err != nil {
-					return err
-				}
-				return j.AdvanceTx(ctx, tx, n)
-			})
-			if !errors.Is(err, errCrash) {
-				t.Fatalf("run: %v", err)
-			}
+			e.crashAt(t, 4)
 			if n := e.tagged(t, "resumed"); n != 300 {
 				t.Fatalf("after the crash %d tagged, want the 3 committed chunks (300)", n)
 			}
@@ -282,28 +273,7 @@ func TestBulkHardDeleteResumes(t *testing.T) {
 	}
 	sel := append(append([]int64(nil), e.ids[:20]...), extra)
 	id := e.enqueue(t, Request{Action: Action{Name: ActHardDelete, Confirmed: true}, IDs: sel})
-	js, err := e.q.Claim(context.Background(), jobs.ClaimRequest{Owner: "media_worker:" + hostnameOf() + ":999999999:dead", Types: []string{jobs.TypeMediaBulk}})
-	if err != nil || len(js) != 1 {
-		t.Fatalf("claim %v %v", js, err)
-	}
-	j := js[0]
-	var p Payload
-	if err := j.Decode(&p); err != nil {
-		t.Fatal(err)
-	}
-	n := 0
-	_, err = e.s.Run(context.Background(), &p, func(ctx context.Context, tx *sql.Tx, q Payload, k int) error {
-		if n++; n == 6 {
-			return errCrash // media 6 is deleted, its checkpoint is not
-		}
-		if err := j.SavePayloadTx(ctx, tx, q); err != nil {
-			return err
-		}
-		return j.AdvanceTx(ctx, tx, k)
-	})
-	if !errors.Is(err, errCrash) {
-		t.Fatalf("run: %v", err)
-	}
+	e.crashAt(t, 6) // media 6 is deleted, its checkpoint is not
 	if got := e.count(t, `SELECT count(*) FROM media WHERE id <= ?`, e.ids[19]); got != 14 {
 		t.Fatalf("%d of the first 20 rows left after the crash, want 14", got)
 	}

@@ -287,20 +287,15 @@ func existing(ctx context.Context, tx *sql.Tx, ids []int64) (map[int64]bool, err
 	for i, id := range ids {
 		args[i] = id
 	}
-	rows, err := tx.QueryContext(ctx, "SELECT id FROM media WHERE id IN (?"+strings.Repeat(",?", len(ids)-1)+")", args...)
+	have, err := db.QueryIDs(ctx, tx, "SELECT id FROM media WHERE id IN (?"+strings.Repeat(",?", len(ids)-1)+")", args...)
 	if err != nil {
-		return nil, fmt.Errorf("bulk chunk: %w", db.Classify(err))
+		return nil, fmt.Errorf("bulk chunk: %w", err)
 	}
-	defer rows.Close()
-	out := make(map[int64]bool, len(ids))
-	for rows.Next() {
-		var id int64
-		if err := rows.Scan(&id); err != nil {
-			return nil, db.Classify(err)
-		}
+	out := make(map[int64]bool, len(have))
+	for _, id := range have {
 		out[id] = true
 	}
-	return out, db.Classify(rows.Err())
+	return out, nil
 }
 
 // Skip codes.

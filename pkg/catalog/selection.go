@@ -21,22 +21,10 @@ import (
 // (the moment of the selection, so a resumed walk means the same thing).
 func SelectionIDs(ctx context.Context, q db.Execer, f Filter, now, after, upto int64, limit int) ([]int64, error) {
 	where, args := f.Where(now)
-	rows, err := q.QueryContext(ctx, "SELECT m.id FROM media m WHERE ("+where+") AND m.id > ? AND m.id <= ? ORDER BY m.id LIMIT ?",
+	ids, err := db.QueryIDs(ctx, q, "SELECT m.id FROM media m WHERE ("+where+") AND m.id > ? AND m.id <= ? ORDER BY m.id LIMIT ?",
 		append(args, after, upto, limit)...)
 	if err != nil {
-		return nil, fmt.Errorf("selection ids: %w", db.Classify(err))
-	}
-	defer rows.Close()
-	var ids []int64
-	for rows.Next() {
-		var id int64
-		if err := rows.Scan(&id); err != nil {
-			return nil, fmt.Errorf("selection ids: %w", db.Classify(err))
-		}
-		ids = append(ids, id)
-	}
-	if err := rows.Err(); err != nil {
-		return nil, fmt.Errorf("selection ids: %w", db.Classify(err))
+		return nil, fmt.Errorf("selection ids: %w", err)
 	}
 	return ids, nil
 }

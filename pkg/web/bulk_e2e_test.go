@@ -18,8 +18,6 @@ import (
 
 	"github.com/localsupervisor/supervisor/pkg/bulk"
 	"github.com/localsupervisor/supervisor/pkg/collections"
-	"github.com/localsupervisor/supervisor/pkg/db"
-	"github.com/localsupervisor/supervisor/pkg/db/dbtest"
 	"github.com/localsupervisor/supervisor/pkg/jobs"
 	"github.com/localsupervisor/supervisor/pkg/library"
 	"github.com/localsupervisor/supervisor/pkg/media"
@@ -80,12 +78,7 @@ func newBulkEnv(t *testing.T, n int) *bulkEnv {
 	cfg := testConfig(t, base)
 	cfg.Workers.WebSpawnEnabled = true
 	ctx := context.Background()
-	w := dbtest.Open(t, cfg.DB.Path)
-	r, err := db.OpenReadOnly(ctx, db.Options{Path: cfg.DB.Path, BusyTimeout: 200 * time.Millisecond})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { r.Close() })
+	w, r := openE2EDB(t, cfg)
 	at := time.Date(2026, 1, 2, 3, 0, 0, 0, time.UTC)
 	ms := make([]media.NewMedia, n)
 	for i := range ms {
