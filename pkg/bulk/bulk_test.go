@@ -369,3 +369,81 @@ func TestBulkSkipsWhatDoesNotApply(t *testing.T) {
 		t.Fatalf("state %+v", st)
 	}
 }
+
+// TestBulkSelectionRules: a select-all is the list's query at the moment
+// of the choice: media the action takes out of the match (soft delete
+// under the list's default "hide deleted") are still all changed, 18+
+// media stay out unless the session showed them, and media imported after
+// the choice are not swept in.
+func TestBulkSelectionRules(t *testing.T) {
+	e := newEnv(t, 600, false)
+	ctx := context.Background()
+	if _, err := e.d.Exec(`UPDATE media SET has_nsfw = 1 WHERE id <= ?`, e.ids[9]); err != nil {
+		t.Fatal(err)
+	}
+	upto := e.ids[len(e.ids)-1]
+	if _, err := media.Insert(ctx, e.d, media.NewMedia{Path: "/late.png", Type: "image", Hash: "late"}, at); err != nil {
+		t.Fatal(err)
+	}
+	p := Payload{Request: Request{Action: Action{Name: ActSoftDelete}, All: true, At: at.Unix(), UpTo: upto}}
+	st, err := e.s.Run(ctx, &p, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if st.Total != 590 || st.Done != 590 {
+		t.Fatalf("state %+v, want 590 of 590", st)
+	}
+	if n := e.count(t, `SELECT count(*) FROM media WHERE is_deleted = 1`); n != 590 {
+		t.Fatalf("%d soft-deleted, want 590", n)
+	}
+	if n := e.count(t, `SELECT count(*) FROM media WHERE is_deleted = 1 AND (has_nsfw = 1 OR path = '/late.png')`); n != 0 {
+		t.Fatalf("%d 18+ or later media deleted", n)
+	}
+	// Restore them through the "deleted only" view, 18+ included.
+	p = Payload{Request: Request{Action: Action{Name: ActRestore}, All: true, Query: "deleted=only_deleted", Adult: true, At: at.Unix(), UpTo: upto}}
+	if st, err = e.s.Run(ctx, &p, nil); err != nil || st.Done != 590 {
+		t.Fatalf("restore %+v %v", st, err)
+	}
+	if n := e.count(t, `SELECT count(*) FROM media WHERE is_deleted = 1`); n != 0 {
+		t.Fatalf("%d still deleted", n)
+	}
+}
+
+// TestBulkLostLeaseRollsBack: a worker whose claim was taken over (stuck
+// recovery gave the job to another) commits nothing more: its chunk's
+// checkpoint fails the fence and the chunk's changes roll back with it.
+func TestBulkLostLeaseRollsBack(t *testing.T) {
+	e := newEnv(t, 50, false)
+	e.enqueue(t, Request{Action: Action{Name: ActRate, Rating: 3}, IDs: e.ids})
+	js, err := e.q.Claim(context.Background(), jobs.ClaimRequest{Owner: jobs.NewOwner("media_worker", os.Getpid()), Types: []string{jobs.TypeMediaBulk}})
+	if err != nil || len(js) != 1 {
+		t.Fatalf("claim %v %v", js, err)
+	}
+	j := js[0]
+	var p Payload
+	if err := j.Decode(&p); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := e.d.Exec(`UPDATE jobs SET worker_owner = 'someone-else' WHERE id = ?`, j.ID); err != nil {
+		t.Fatal(err)
+	}
+	_, err = e.s.Run(context.Background(), &p, func(ctx context.Context, tx *sql.Tx, q Payload, n int) error {
+		if err := j.SavePayloadTx(ctx, tx, q); err != nil {
+			return err
+		}
+		return j.AdvanceTx(ctx, tx, n)
+	})
+	if !errors.Is(err, jobs.ErrLeaseLost) {
+		t.Fatalf("run: %v, want lease lost", err)
+	}
+	// The handler stops at its first fenced write as well.
+	if _, err := e.s.Handler()(context.Background(), j); !errors.Is(err, jobs.ErrLeaseLost) {
+		t.Fatalf("handler: %v, want lease lost", err)
+	}
+	if n := e.count(t, `SELECT count(*) FROM media WHERE rating = 3`); n != 0 {
+		t.Fatalf("%d media rated by a worker that lost the job", n)
+	}
+	if n := e.audits(t, ActRate); n != 0 {
+		t.Fatalf("%d audit rows from a lost claim", n)
+	}
+}
