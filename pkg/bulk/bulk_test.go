@@ -33,7 +33,7 @@ type env struct {
 
 // newEnv makes n media (every other one a video); with files, each media
 // has a real file under the library root.
-func newEnv(t *testing.T, n int, files bool) *env {
+func newEnv(t testing.TB, n int, files bool) *env {
 	t.Helper()
 	base := t.TempDir()
 	d := dbtest.Open(t, filepath.Join(base, "sv.sqlite"))
@@ -446,4 +446,22 @@ func TestBulkLostLeaseRollsBack(t *testing.T) {
 	if n := e.audits(t, ActRate); n != 0 {
 		t.Fatalf("%d audit rows from a lost claim", n)
 	}
+}
+
+// BenchmarkBulkTagAddJob: a select-all tag add over 10,000 media run as
+// the media_bulk job (chunks of DefaultChunk, each with its audit rows and
+// checkpoint in one transaction); ns/op is one whole job.
+func BenchmarkBulkTagAddJob(b *testing.B) {
+	for i := 0; i < b.N; i++ {
+		b.StopTimer()
+		e := newEnv(b, 10000, false)
+		e.s.Chunk = 0 // DefaultChunk
+		b.StartTimer()
+		p := Payload{Request: Request{Action: Action{Name: ActTagAdd, Tag: "bench"}, All: true, Adult: true, At: at.Unix(), UpTo: e.ids[len(e.ids)-1]}}
+		st, err := e.s.Run(context.Background(), &p, nil)
+		if err != nil || st.Done != 10000 {
+			b.Fatalf("%+v %v", st, err)
+		}
+	}
+	b.ReportMetric(float64(b.Elapsed().Microseconds())/float64(b.N*10000), "µs/media")
 }

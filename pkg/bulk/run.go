@@ -172,7 +172,10 @@ func (s *Service) Count(ctx context.Context, p *Payload) error {
 	return nil
 }
 
-// next returns the next chunk of the selection above State.After.
+// readAhead is how many chunks of ids one read of the selection fetches.
+const readAhead = 10
+
+// next returns the next n ids of the selection above State.After.
 func (s *Service) next(ctx context.Context, p *Payload, f catalog.Filter, n int) ([]int64, error) {
 	if p.All {
 		return catalog.SelectionIDs(ctx, s.DB, f, p.At, p.State.After, p.UpTo, n)
@@ -211,17 +214,26 @@ func (s *Service) Run(ctx context.Context, p *Payload, cp Checkpoint) (State, er
 	if err != nil {
 		return p.State, err
 	}
+	// The selection is read readAhead chunks at a time: a text query
+	// costs one index lookup per read, not per chunk. A read batch is
+	// used up before the next one, so it always starts after the last
+	// committed id.
+	read := max(chunk, DefaultChunk) * readAhead
+	var buf []int64
 	for {
 		if err := ctx.Err(); err != nil {
 			return p.State, err
 		}
-		ids, err := s.next(ctx, p, f, chunk)
-		if err != nil {
-			return p.State, err
+		if len(buf) == 0 {
+			if buf, err = s.next(ctx, p, f, read); err != nil {
+				return p.State, err
+			}
+			if len(buf) == 0 {
+				return p.State, nil
+			}
 		}
-		if len(ids) == 0 {
-			return p.State, nil
-		}
+		ids := buf[:min(chunk, len(buf))]
+		buf = buf[len(ids):]
 		var outside outcome
 		if one {
 			outside = s.outside(ctx, p, act, ids[0])
