@@ -119,15 +119,9 @@ func (s *Server) handleBulk(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 	}
-	var act bulk.Action
-	if name != "vote_set" {
-		var err error
-		if act, err = s.bulkAction(ctx, r); err != nil {
-			s.refuse(w, r, "", err)
-			return
-		}
-	}
-	req := bulk.Request{Action: act, ActorIP: info(r).clientIP, ActorKey: s.actor(r).Key}
+	// The selection before the action: an album named for "add" is
+	// created only for a selection that is not empty.
+	req := bulk.Request{ActorIP: info(r).clientIP, ActorKey: s.actor(r).Key}
 	count, err := s.bulkSelection(ctx, r, &req)
 	var qe queryErr
 	switch {
@@ -142,13 +136,19 @@ func (s *Server) handleBulk(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if name == "vote_set" {
+		// A vote toggles per media: it stays a hand-made, in-request action.
 		if req.Big() {
 			s.refuse(w, r, "", reason.Newf(bulk.CodeTooManyIDs, "vote on at most %d media at once", bulk.InRequestMax))
 			return
 		}
-	} else if err := req.Validate(); err != nil {
-		s.refuse(w, r, "", err)
-		return
+	} else {
+		if req.Action, err = s.bulkAction(ctx, r); err == nil {
+			err = req.Validate()
+		}
+		if err != nil {
+			s.refuse(w, r, "", err)
+			return
+		}
 	}
 	if req.Big() {
 		s.startBulkJob(w, r, req, count)
