@@ -465,3 +465,74 @@ func BenchmarkBulkTagAddJob(b *testing.B) {
 	}
 	b.ReportMetric(float64(b.Elapsed().Microseconds())/float64(b.N*10000), "µs/media")
 }
+
+// TestBulkQueuesServiceJobs: rescan, Ollama analyze and Forge regen queue
+// through the existing enqueue paths (the queue's per-media dedupe for
+// rescans, the injected Ollama and Forge enqueuers) and start the worker
+// of the queued jobs once; a repeat (a second run, or a media repeated
+// after a crash) queues no second job for a media.
+func TestBulkQueuesServiceJobs(t *testing.T) {
+	e := newEnv(t, 250, false)
+	var spawned []string
+	e.s.Spawn = func(_ context.Context, w string) { spawned = append(spawned, w) }
+	run := func(a Action) State {
+		t.Helper()
+		id := e.enqueue(t, Request{Action: a, All: true, Adult: true})
+		e.runJobs(t)
+		row := e.job(t, id)
+		var res Result
+		if err := json.Unmarshal([]byte(row.Result), &res); row.Status != jobs.StatusDone || err != nil {
+			t.Fatalf("%s: job %+v", a.Name, row)
+		}
+		return res.State
+	}
+	if st := run(Action{Name: ActRescan}); st.Done != 250 || st.Jobs != 250 {
+		t.Fatalf("rescan %+v", st)
+	}
+	if st := run(Action{Name: ActRescan}); st.Done != 250 || st.Jobs != 0 {
+		t.Fatalf("rescan again %+v, want every media deduped", st)
+	}
+	if n := e.count(t, `SELECT count(*) FROM jobs WHERE type = ?`, jobs.TypeRescanMedia); n != 250 {
+		t.Fatalf("%d rescan jobs, want 250", n)
+	}
+	if len(spawned) != 1 || spawned[0] != "scan-worker" {
+		t.Fatalf("spawned %v, want scan-worker once", spawned)
+	}
+
+	var ollama []int64
+	e.s.Services[ServiceOllama] = true
+	e.s.Ollama = func(_ context.Context, id int64, mode string) (int, error) {
+		if mode != "caption" {
+			t.Errorf("mode %q", mode)
+		}
+		ollama = append(ollama, id)
+		return 1, nil
+	}
+	if st := run(Action{Name: ActOllamaAnalyze}); st.Done != 250 || len(ollama) != 250 || spawned[len(spawned)-1] != "ollama-service" {
+		t.Fatalf("ollama %+v, %d calls, spawned %v", st, len(ollama), spawned)
+	}
+
+	// Forge: the fake queues a real forge_regen row, as forgejob does; a
+	// media repeated after a crash finds it and queues none.
+	e.s.Services[ServiceForge] = true
+	calls := 0
+	e.s.Forge = func(ctx context.Context, id int64, recipe string) (int64, error) {
+		calls++
+		if recipe != "fix.light" {
+			t.Errorf("recipe %q", recipe)
+		}
+		mid := id
+		r, err := e.q.Enqueue(ctx, jobs.EnqueueRequest{Type: jobs.TypeForgeRegen, MediaID: &mid})
+		return r.JobID, err
+	}
+	e.enqueue(t, Request{Action: Action{Name: ActForgeRegen, Recipe: "fix.light"}, IDs: e.ids[:20]})
+	e.crashAt(t, 5) // media 5's regen is queued, its checkpoint is not
+	e.clock.Advance(24 * time.Hour)
+	e.runJobs(t)
+	if calls != 20 {
+		t.Fatalf("%d Forge enqueues for 20 media, want 20 (none repeated)", calls)
+	}
+	if n := e.count(t, `SELECT count(*) FROM jobs WHERE type = ?`, jobs.TypeForgeRegen); n != 20 {
+		t.Fatalf("%d forge jobs, want 20", n)
+	}
+}
