@@ -536,3 +536,43 @@ func TestBulkQueuesServiceJobs(t *testing.T) {
 		t.Fatalf("%d forge jobs, want 20", n)
 	}
 }
+
+// TestBulkNSFWMovesFiles: 18+ through the bulk job is the person's manual
+// decision of media.SetNSFW: the flag, the lock against automatic
+// verdicts, and the file moved to the 18+ root; running it again changes
+// nothing more.
+func TestBulkNSFWMovesFiles(t *testing.T) {
+	e := newEnv(t, 10, true)
+	for range 2 {
+		e.enqueue(t, Request{Action: Action{Name: ActNSFW, On: true}, IDs: e.ids})
+		e.runJobs(t)
+		if n := e.count(t, `SELECT count(*) FROM media WHERE has_nsfw = 1 AND (path LIKE ? OR path LIKE ?)`,
+			e.roots.ImagesNSFW+"%", e.roots.VideosNSFW+"%"); n != 10 {
+			t.Fatalf("%d media flagged 18+ in an 18+ root, want 10", n)
+		}
+		if n := e.count(t, `SELECT count(DISTINCT media_id) FROM media_meta WHERE meta_key = ?`, media.MetaNSFWManual); n != 10 {
+			t.Fatalf("%d manual decisions, want 10", n)
+		}
+		rows, err := e.d.Query(`SELECT path FROM media`)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for rows.Next() {
+			var p string
+			rows.Scan(&p)
+			if _, err := os.Stat(p); err != nil {
+				t.Fatalf("file of %s: %v", p, err)
+			}
+		}
+		rows.Close()
+	}
+	for i := range 10 {
+		root := e.roots.ImagesSFW
+		if i%2 == 1 {
+			root = e.roots.VideosSFW
+		}
+		if _, err := os.Stat(filepath.Join(root, fmt.Sprintf("m%04d.bin", i))); !errors.Is(err, os.ErrNotExist) {
+			t.Fatalf("the old file of #%d is still in the safe root", i)
+		}
+	}
+}
