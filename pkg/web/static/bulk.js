@@ -118,7 +118,12 @@
           var text = p.finished ? p.text : fill(bar.dataset.progress, {job: r.job_id, done: p.done, total: p.total});
           say(text, p.status === 'error' || p.status === 'cancelled');
           if (progress) { progress.dataset.status = p.status; progress.dataset.done = p.done; progress.dataset.total = p.total; }
-          if (!p.finished) setTimeout(poll, 700);
+          if (!p.finished) { setTimeout(poll, 700); return; }
+          // The cards on the page are from before the job: offer the list again.
+          if (progress && bar.dataset.reload) {
+            var a = document.createElement('a'); a.href = location.href; a.id = 'bulk-reload'; a.textContent = bar.dataset.reload;
+            progress.appendChild(document.createTextNode(' ')); progress.appendChild(a);
+          }
         })
         .catch(function () { setTimeout(poll, 2000); });
     };
