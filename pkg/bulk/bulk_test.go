@@ -191,15 +191,12 @@ func (e *env) crashAt(t *testing.T, k int) {
 	if err := j.Decode(&p); err != nil {
 		t.Fatal(err)
 	}
-	chunks := 0
+	chunks, cp := 0, JobCheckpoint(j)
 	_, err = e.s.Run(context.Background(), &p, func(ctx context.Context, tx *sql.Tx, q Payload, n int) error {
 		if chunks++; chunks == k {
 			return errCrash
 		}
-		if err := j.SavePayloadTx(ctx, tx, q); err != nil {
-			return err
-		}
-		return j.AdvanceTx(ctx, tx, n)
+		return cp(ctx, tx, q, n)
 	})
 	if !errors.Is(err, errCrash) {
 		t.Fatalf("run: %v", err)
@@ -427,12 +424,7 @@ func TestBulkLostLeaseRollsBack(t *testing.T) {
 	if _, err := e.d.Exec(`UPDATE jobs SET worker_owner = 'someone-else' WHERE id = ?`, j.ID); err != nil {
 		t.Fatal(err)
 	}
-	_, err = e.s.Run(context.Background(), &p, func(ctx context.Context, tx *sql.Tx, q Payload, n int) error {
-		if err := j.SavePayloadTx(ctx, tx, q); err != nil {
-			return err
-		}
-		return j.AdvanceTx(ctx, tx, n)
-	})
+	_, err = e.s.Run(context.Background(), &p, JobCheckpoint(j))
 	if !errors.Is(err, jobs.ErrLeaseLost) {
 		t.Fatalf("run: %v, want lease lost", err)
 	}

@@ -44,12 +44,7 @@ func (s *Service) Handler() jobs.Handler {
 		if err := j.Progress(ctx, p.State.Done+p.State.Skipped, p.State.Total); err != nil {
 			return nil, err
 		}
-		st, err := s.Run(ctx, &p, func(ctx context.Context, tx *sql.Tx, q Payload, n int) error {
-			if err := j.SavePayloadTx(ctx, tx, q); err != nil {
-				return err
-			}
-			return j.AdvanceTx(ctx, tx, n)
-		})
+		st, err := s.Run(ctx, &p, JobCheckpoint(j))
 		s.startWorker(ctx, p.Action.Name, st)
 		if err != nil {
 			// A refused request is permanent (its reason code says why);
@@ -57,6 +52,18 @@ func (s *Service) Handler() jobs.Handler {
 			return nil, err
 		}
 		return Result{Action: p.Action.Name, State: st}, nil
+	}
+}
+
+// JobCheckpoint is the media_bulk job's Checkpoint: the payload with its
+// State and n more units of progress, written in the chunk's transaction
+// and fenced by the claim (ErrLeaseLost rolls the chunk back).
+func JobCheckpoint(j *jobs.Job) Checkpoint {
+	return func(ctx context.Context, tx *sql.Tx, p Payload, n int) error {
+		if err := j.SavePayloadTx(ctx, tx, p); err != nil {
+			return err
+		}
+		return j.AdvanceTx(ctx, tx, n)
 	}
 }
 
