@@ -101,7 +101,7 @@ func (s *Server) handleList(w http.ResponseWriter, r *http.Request) {
 		data["SaveQuery"], data["SaveNotKept"] = f.SavedQuery()
 	}
 	switch {
-	case res.Next == nil && res.Prev == nil && f.Page == 1:
+	case res.Next == nil && res.Prev == nil && f.Page == 1 && f.Jump == nil:
 		// Every match is on this page: the count is free.
 		data["Total"], data["CountKnown"] = len(res.Cards), true
 	case f.Query != nil:
@@ -120,7 +120,7 @@ func (s *Server) handleList(w http.ResponseWriter, r *http.Request) {
 	// Featureview only on the first grid page, and not while searching: a
 	// user looking for a text does not need the least-active media, and it
 	// would run the text query a third time.
-	if f.View == "grid" && pg.After == nil && pg.Before == nil && f.Page == 1 && f.Query == nil {
+	if f.View == "grid" && pg.After == nil && pg.Before == nil && f.Page == 1 && f.Query == nil && f.Jump == nil {
 		featured, err := catalog.Featured(ctx, s.rdb, f, 4, now)
 		if err != nil {
 			s.failErr(w, r, err)
@@ -134,7 +134,21 @@ func (s *Server) handleList(w http.ResponseWriter, r *http.Request) {
 	if res.Prev != nil {
 		data["PrevCursor"] = res.Prev.String()
 	}
+	data["CompareGroup"] = dupeGroupCompare(f, res.Cards)
 	s.render(w, r, "list", data)
+}
+
+// dupeGroupCompare is the compare page of a duplicate group's first media
+// ("" unless the list is one group, dupe_sha= or dupe_hash=, of two or more).
+func dupeGroupCompare(f catalog.Filter, cards []catalog.Card) string {
+	if (f.DupeSHA == "" && f.DupeHash == "") || len(cards) < compareMin {
+		return ""
+	}
+	ids := make([]int64, 0, compareMax)
+	for _, c := range cards[:min(len(cards), compareMax)] {
+		ids = append(ids, c.ID)
+	}
+	return compareURL(ids...)
 }
 
 // handleCountJSON counts the matches of a list filter (up to the cap) for

@@ -250,6 +250,7 @@ func (s *Server) routes() http.Handler {
 	mux.HandleFunc("POST /media_view.php", s.mutating(false, s.handleMediaAction))
 	mux.HandleFunc("/media/action", s.mutating(false, s.handleMediaAction))
 	mux.HandleFunc("/media/bulk", s.mutating(true, s.handleBulk))
+	mux.HandleFunc("GET /compare", s.handleCompare)
 	mux.HandleFunc("GET /api/media", s.handleListJSON)
 	mux.HandleFunc("GET /api/count", s.handleCountJSON)
 	mux.HandleFunc("GET /api/bulk", s.handleBulkProgress)
