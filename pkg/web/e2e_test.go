@@ -133,6 +133,19 @@ type e2eEnv struct {
 	firstID int64 // newest image
 }
 
+// openE2EDB opens the test database as webui does: a migrated writer and
+// a read-only handle with a short busy timeout (closed at cleanup).
+func openE2EDB(t *testing.T, cfg *config.Config) (w, r *sql.DB) {
+	t.Helper()
+	w = dbtest.Open(t, cfg.DB.Path)
+	r, err := db.OpenReadOnly(context.Background(), db.Options{Path: cfg.DB.Path, BusyTimeout: 200 * time.Millisecond})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { r.Close() })
+	return w, r
+}
+
 func newE2E(t *testing.T) *e2eEnv {
 	t.Helper()
 	ffmpeg := svtest.RequireTool(t, "ffmpeg")
@@ -140,12 +153,7 @@ func newE2E(t *testing.T) *e2eEnv {
 	cfg := testConfig(t, base)
 	cfg.Tools.FFmpeg = ffmpeg
 	ctx := context.Background()
-	w := dbtest.Open(t, cfg.DB.Path)
-	r, err := db.OpenReadOnly(ctx, db.Options{Path: cfg.DB.Path, BusyTimeout: 200 * time.Millisecond})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { r.Close() })
+	w, r := openE2EDB(t, cfg)
 	clock := &steppingClock{t: time.Date(2026, 1, 2, 3, 0, 0, 0, time.UTC)}
 	env := &e2eEnv{cfg: cfg, db: w}
 

@@ -197,39 +197,6 @@ func mediaActionCode(action string, res actionResult) string {
 	return "saved"
 }
 
-// handleBulk applies one action to up to 500 media ids.
-func (s *Server) handleBulk(w http.ResponseWriter, r *http.Request) {
-	action := r.PostFormValue("action")
-	allowed := map[string]bool{"rate": true, "tag_add": true, "rescan_job": true, "soft_delete": true, "vote_set": true}
-	if !allowed[action] {
-		s.fail(w, r, http.StatusBadRequest, CodeBadRequest, nil)
-		return
-	}
-	ids := parseIDs(r)
-	if len(ids) == 0 || len(ids) > 500 {
-		s.fail(w, r, http.StatusBadRequest, CodeBadRequest, nil)
-		return
-	}
-	done, failed := 0, 0
-	var lastErr error
-	for _, id := range ids {
-		if _, err := s.doAction(r.Context(), r, action, id); err != nil {
-			failed++
-			lastErr = err
-			if db.IsBusy(err) {
-				break
-			}
-			continue
-		}
-		done++
-	}
-	if lastErr != nil && done == 0 {
-		s.refuse(w, r, "", lastErr)
-		return
-	}
-	writeJSON(w, http.StatusOK, map[string]any{"ok": true, "action": action, "done": done, "failed": failed})
-}
-
 func (s *Server) audit(ctx context.Context, r *http.Request, action string, id int64, details map[string]any) {
 	a := s.actor(r)
 	if err := media.Audit(ctx, s.db, media.AuditEntry{Action: action, EntityType: "media", EntityID: id,

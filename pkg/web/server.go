@@ -253,6 +253,7 @@ func (s *Server) routes() http.Handler {
 	mux.HandleFunc("GET /compare", s.handleCompare)
 	mux.HandleFunc("GET /api/media", s.handleListJSON)
 	mux.HandleFunc("GET /api/count", s.handleCountJSON)
+	mux.HandleFunc("GET /api/bulk", s.handleBulkProgress)
 	mux.HandleFunc("GET /api/facets", s.handleFacetsJSON)
 	mux.HandleFunc("GET /thumb.php", s.handleThumb)
 	mux.HandleFunc("GET /media_stream.php", s.handleStream)

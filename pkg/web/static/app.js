@@ -40,6 +40,7 @@
     box.appendChild(t);
     setTimeout(function () { t.remove(); }, 10000);
   }
+  window.SuperVisor.toast = toast;
   document.addEventListener('submit', function (e) {
     var b = e.submitter;
     if (e.defaultPrevented || !b || !b.hasAttribute('data-toast')) return;
@@ -144,6 +145,8 @@
     });
   }
   document.addEventListener('change', function (e) { if (e.target.classList && e.target.classList.contains('sel')) updateBulk(); });
+  // bulk.js (the bar's actions, ranges, select-all) refreshes the bar.
+  window.SuperVisor.updateBulk = updateBulk;
 
   function rate(card, n) {
     var id = card.dataset.id;
@@ -190,33 +193,6 @@
     e.preventDefault();
   });
 
-  document.addEventListener('click', function (e) {
-    var b = e.target.closest('[data-bulk]');
-    if (b) {
-      var ids = selected(); if (!ids.length) return;
-      var msg = b.getAttribute('data-confirm'); if (msg && !confirm(msg)) return;
-      var data = {action: b.dataset.bulk, ids: ids.join(',')};
-      if (data.action === 'rate') data.rating = document.getElementById('bulk-rating').value;
-      if (data.action === 'tag_add') data.tag_name = document.getElementById('bulk-tag').value;
-      // Actions of other endpoints (collections) name their endpoint and
-      // the fields whose name/value they send along.
-      (b.dataset.bulkInputs || '').split(',').forEach(function (id) { var i = id && document.getElementById(id); if (i) data[i.name] = i.value; });
-      post(b.dataset.bulkUrl || '/media/bulk', data).then(function (r) {
-        if (!r.ok) { alert(r.error || 'error'); return; }
-        // Nothing on the page changed: say what happened and keep the page.
-        if (b.hasAttribute('data-toast')) { toast(r.message || 'OK', false, r.url, b.dataset.linkText); clearSelection(); return; }
-        // The order changed: the same cards stay selected after the reload,
-        // so "up" can be pressed again.
-        if (b.hasAttribute('data-keep')) { try { sessionStorage.setItem('sv-reselect', ids.join(',')); } catch (err) { /* private mode */ } }
-        location.reload();
-      });
-      return;
-    }
-    if (e.target.closest('[data-bulk-clear]')) clearSelection();
-  });
-  function clearSelection() {
-    document.querySelectorAll('input.sel:checked').forEach(function (i) { i.checked = false; }); updateBulk();
-  }
   try {
     var reselect = sessionStorage.getItem('sv-reselect');
     if (reselect) {
