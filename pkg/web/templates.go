@@ -10,7 +10,7 @@ import (
 	"github.com/localsupervisor/supervisor/pkg/catalog"
 )
 
-var pageNames = []string{"list", "detail", "dashboard", "login", "refused", "import_confirm", "source_remove", "error", "collections", "collection"}
+var pageNames = []string{"list", "detail", "dashboard", "login", "refused", "import_confirm", "source_remove", "error", "collections", "collection", "cull"}
 
 // pagePartials are the template files parsed with a page besides
 // layout.html and the page's own file.
@@ -25,6 +25,9 @@ func pagePartials(page string) []string {
 func (s *Server) funcs() template.FuncMap {
 	return template.FuncMap{
 		"t": func(lang, key string, args ...any) string { return s.i18n.T(lang, key, args...) },
+		// jsStrings are the page scripts' messages (keys "js.*"), written
+		// as JSON into the layout.
+		"jsStrings": func(lang string) map[string]string { return s.i18n.prefixed(lang, "js.") },
 		"bytes": func(n int64) string {
 			switch {
 			case n >= 1<<30:
@@ -64,6 +67,7 @@ func (s *Server) funcs() template.FuncMap {
 		// Whole URLs for href attributes (nav.go): html/template escapes
 		// them once; a query string pasted after "?" would be escaped twice.
 		"listURL":  listURL,
+		"cullURL":  cullURL,
 		"mediaURL": mediaURL,
 		// termURL is the list searching field:"value" (the detail page's
 		// model, sampler … link to their siblings).
