@@ -64,6 +64,7 @@
       return;
     }
     summary.hidden = true; stage.hidden = false;
+    var loadingEl = document.getElementById('cull-loading'); if (loadingEl) loadingEl.remove();
     root.dataset.current = id;
     SV.mediaInfo(id).then(function (info) {
       if (root.dataset.current !== id) return;
@@ -84,7 +85,8 @@
     var id = queue[0];
     if (!id) return;
     var advances = action === 'keep' || action === 'reject' || action === 'rate';
-    if (advances) { history.push(queue.shift()); show(); }
+    // The POST is chained before the view moves on: at the end of the
+    // list, moving on chains the pass's finish, which must come after.
     chain = chain.then(function () {
       return SV.post('/cull/decide', {pass: pass, media_id: id, action: action, value: value == null ? '' : value}).then(function (r) {
         if (!r.ok) {
@@ -99,6 +101,7 @@
         if (action === 'collect' && r.collection) SV.toast('→ ' + r.collection);
       });
     });
+    if (advances) { history.push(queue.shift()); show(); }
   }
   function undo() {
     chain = chain.then(function () {
