@@ -191,6 +191,33 @@ func TestBrowserLightbox(t *testing.T) {
 	copied("s", "4242")
 	b.Run("close", chromedp.KeyEvent(kb.Escape), waitJS(`document.getElementById('lightbox').hidden`))
 
+	// The detail page: the copy buttons, and on plain http from another
+	// machine (no secure context, no Clipboard API) the textarea fallback.
+	var detailCopy string
+	b.Run("detail copy button",
+		chromedp.Navigate(fmt.Sprintf("%s/media_view.php?id=%d", env.url, target)),
+		chromedp.WaitVisible(`#copy-params`, chromedp.ByQuery),
+		chromedp.Evaluate(`void Object.defineProperty(window, 'isSecureContext', {value: false})`, nil),
+		chromedp.Click(`#copy-negative`, chromedp.ByQuery),
+		waitJS(`document.getElementById('sv-copy-buffer') && document.querySelector('.toast')`),
+		chromedp.Evaluate(`document.getElementById('sv-copy-buffer').value + '|' + document.querySelector('.toast').textContent`, &detailCopy),
+		b.Shot("03-detail-copy"),
+	)
+	if detailCopy != "blurry, lowres|Copied: negative prompt" {
+		t.Fatalf("detail page copy (fallback): %q", detailCopy)
+	}
+	// A video opens in the lightbox too (from its detail page, key v).
+	b.Run("video lightbox",
+		chromedp.Navigate(fmt.Sprintf("%s/media_view.php?id=%d", env.url, env.videoID)),
+		chromedp.WaitVisible(`#lb-open-detail`, chromedp.ByQuery),
+		chromedp.Evaluate(`document.activeElement && document.activeElement.blur()`, nil),
+		chromedp.KeyEvent("v"),
+		waitJS(fmt.Sprintf(`(function(){var v=document.querySelector('#lightbox video.lb-el'); return v && v.dataset.id==='%d' && v.readyState>=1})()`, env.videoID)),
+		viewportShot(b, "04-video"),
+		chromedp.KeyEvent(kb.Escape),
+		waitJS(`document.getElementById('lightbox').hidden && document.getElementById('detail')`),
+	)
+
 	t.Logf("screenshots in %s", b.shots)
 }
 
