@@ -216,6 +216,11 @@ func TestBrowserLightbox(t *testing.T) {
 		viewportShot(b, "04-video"),
 		chromedp.KeyEvent(kb.Escape),
 		waitJS(`document.getElementById('lightbox').hidden && document.getElementById('detail')`),
+		// The video's posters are made by ffmpeg in the test's folder:
+		// wait for them before the test ends and removes it.
+		chromedp.Evaluate(fmt.Sprintf(`Promise.all([960, 1600].map(function (n) { return fetch('/thumb.php?id=%d&size=' + n).then(function (r) { return r.blob(); }); })).then(function () { return true; })`, env.videoID),
+			nil, func(p *runtime.EvaluateParams) *runtime.EvaluateParams { return p.WithAwaitPromise(true) }),
+		chromedp.Navigate("about:blank"),
 	)
 
 	t.Logf("screenshots in %s", b.shots)
