@@ -59,6 +59,12 @@ type Filter struct {
 	Sort          string // newest | oldest | rating | size | random
 	Seed          int64  // random sort seed
 	Page          int    // legacy p=, 1..10000
+	// Jump is the list's "jump to date" (?jump=2025-06, 2025-06-01, 30d):
+	// the newest-first list starts at the last media imported in that
+	// period, the oldest-first list at the first. One index seek, so a
+	// far position costs what the first page costs (numbered pages walk
+	// every earlier match).
+	Jump *query.TimeInterval
 	// Adult shows has_nsfw media; the web layer sets it from the session
 	// opt-in, never from the URL alone.
 	Adult bool
@@ -166,7 +172,25 @@ func ParseFilterAt(v url.Values, internal bool, now time.Time) Filter {
 		f.LowActivity = pick(v.Get("low_activity"), "all", "low")
 	}
 	f.Query, f.QueryErr = parseQuery(f.Q, internal, now)
+	if j := strings.TrimSpace(v.Get("jump")); j != "" && f.QueryErr == nil {
+		f.Jump, f.QueryErr = parseJump(j, len(f.Q), now)
+	}
 	return f
+}
+
+// parseJump reads a jump date as the value of an imported: term, so it
+// takes what the query language takes (2025, 2025-06, 2025-06-01, 7d).
+// Its error points after the search box's text (pos), where the page
+// shows the marker.
+func parseJump(v string, pos int, now time.Time) (*query.TimeInterval, *query.Error) {
+	bad := &query.Error{Code: query.CodeBadValue, Pos: pos, Field: "jump",
+		Msg: "jump: " + v + " is not a date (2026-11-05, 2026-11 or 7d)"}
+	n, err := query.Parse("imported:"+v, query.Options{Now: now})
+	t, ok := n.(*query.Term)
+	if err != nil || !ok || t.Time == nil {
+		return nil, bad
+	}
+	return t.Time, nil
 }
 
 // parseQuery parses q and checks that it compiles (vote: for a

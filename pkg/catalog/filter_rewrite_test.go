@@ -20,7 +20,7 @@ import (
 // write: media without prompt, meta or tags, a tag name shared by two tag
 // types, a check that failed and was repaired, a check mark taken back,
 // deleted media.
-func newCurationDB(t *testing.T, n int) *sql.DB {
+func newCurationDB(t *testing.T, n int, extra ...string) *sql.DB {
 	t.Helper()
 	ctx := context.Background()
 	path := filepath.Join(t.TempDir(), "curation.db")
@@ -28,7 +28,7 @@ func newCurationDB(t *testing.T, n int) *sql.DB {
 	if err := catalogtest.Generate(ctx, w, n, "/lib"); err != nil {
 		t.Fatal(err)
 	}
-	for _, q := range []string{
+	for _, q := range append([]string{
 		`DELETE FROM prompts WHERE media_id % 13 = 0`,
 		`DELETE FROM media_meta WHERE media_id % 17 = 0`,
 		`DELETE FROM media_tags WHERE media_id % 19 = 0`,
@@ -46,7 +46,7 @@ func newCurationDB(t *testing.T, n int) *sql.DB {
 		// A media hashed twice is no duplicate of itself.
 		`INSERT INTO media_meta(media_id, source, meta_key, meta_value, created_at)
 			SELECT media_id, 'hash', meta_key, meta_value, '2026-01-03T00:00:00Z' FROM media_meta WHERE media_id = 10 AND meta_key = 'hash.sha256'`,
-	} {
+	}, extra...) {
 		if _, err := w.Exec(q); err != nil {
 			t.Fatalf("%s: %v", q, err)
 		}

@@ -5,11 +5,15 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"math"
 	"path/filepath"
 	"strconv"
 	"strings"
 
 	"github.com/localsupervisor/supervisor/pkg/db"
+	"github.com/localsupervisor/supervisor/pkg/media"
+	"github.com/localsupervisor/supervisor/pkg/query"
+	"github.com/localsupervisor/supervisor/pkg/svtime"
 )
 
 // Cursor is a keyset position: the sort key and id of the last (or first)
@@ -92,7 +96,10 @@ type Card struct {
 	Checked      bool
 	Broken       bool
 	ScanStale    bool
-	Clicks       int64
+	// NSFWLocked: a person decided 18+ or safe (media.MetaNSFWManual);
+	// no automatic verdict changes NSFW until it is unlocked.
+	NSFWLocked bool
+	Clicks     int64
 
 	sortKey     int64
 	sortKeyNull bool
@@ -265,6 +272,12 @@ func List(ctx context.Context, q *sql.DB, f Filter, pg Page, now int64) (Result,
 	case pg.After != nil:
 	case pg.Before != nil:
 		reverse, qdesc, after = true, !qdesc, pg.Before
+	case f.Jump != nil && qs.s.idKey:
+		c, ok, err := jumpStart(ctx, q, *f.Jump, qdesc)
+		if err != nil || !ok {
+			return Result{}, err // nothing imported then or before: an empty page
+		}
+		after = &c
 	case f.Page > 1:
 		c, ok, err := qs.pageStart(ctx, q, f.Page, pg.Limit)
 		if err != nil || !ok {
@@ -350,6 +363,33 @@ func (qs querySource) pageStart(ctx context.Context, q *sql.DB, n, limit int) (C
 	}
 	c.Key, c.KeyNull = key.Int64, !key.Valid
 	return c, true, nil
+}
+
+// jumpStart is the keyset position of a jump to a date (Filter.Jump) in
+// an id-ordered list: just above the last media imported before the
+// period ends (newest first) or just below the first imported from its
+// start (oldest first). Ids follow import order, so the page shows the
+// period's media at its top; one seek of idx_media_imported_at (its rowid
+// breaks ties), whatever the position.
+func jumpStart(ctx context.Context, q *sql.DB, ti query.TimeInterval, desc bool) (Cursor, bool, error) {
+	sqlText, arg, step := "SELECT id FROM media WHERE imported_at < ? ORDER BY imported_at DESC, id DESC LIMIT 1", ti.To, int64(1)
+	if !desc {
+		sqlText, arg, step = "SELECT id FROM media WHERE imported_at >= ? ORDER BY imported_at, id LIMIT 1", ti.From, -1
+	}
+	if arg.IsZero() { // an open end (2025-06.. newest first): the list's own start
+		if desc {
+			return Cursor{Key: math.MaxInt64, ID: math.MaxInt64}, true, nil
+		}
+		return Cursor{}, true, nil
+	}
+	var id int64
+	switch err := q.QueryRowContext(ctx, sqlText, svtime.Format(arg)).Scan(&id); {
+	case errors.Is(err, sql.ErrNoRows):
+		return Cursor{}, false, nil
+	case err != nil:
+		return Cursor{}, false, fmt.Errorf("list media: jump to date: %w", db.Classify(err))
+	}
+	return Cursor{Key: id + step, ID: id + step}, true, nil
 }
 
 // querySource is an ordered query over f's matches: FROM, sort and WHERE,
@@ -558,7 +598,7 @@ func FillCards(ctx context.Context, q *sql.DB, cards []Card) error {
 	// Meta: ascending id so the newest row of each key wins.
 	rows, err := q.QueryContext(ctx, `SELECT media_id, meta_key, COALESCE(meta_value,'') FROM media_meta
 		WHERE media_id IN (`+in+`) AND meta_key IN ('ollama.title','ollama.caption','title.override','integrity.ok',
-		'curation.checked','variant.preferred_media_id','scan_stale','original_name') ORDER BY id`, args...)
+		'curation.checked','variant.preferred_media_id','scan_stale','original_name','`+media.MetaNSFWManual+`') ORDER BY id`, args...)
 	if err != nil {
 		return fmt.Errorf("card meta: %w", db.Classify(err))
 	}
@@ -588,6 +628,8 @@ func FillCards(ctx context.Context, q *sql.DB, cards []Card) error {
 			c.ScanStale = v == "1"
 		case "original_name":
 			c.OriginalName = v
+		case media.MetaNSFWManual:
+			c.NSFWLocked = true
 		}
 	}
 	rows.Close()

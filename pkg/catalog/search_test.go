@@ -383,22 +383,9 @@ func TestTextSearchFTSOnly(t *testing.T) {
 		}
 	}
 	where, args := ParseFilter(url.Values{"q": {"red castle"}}, true).Where(testNow)
-	var plan strings.Builder
-	rows, err := r.Query("EXPLAIN QUERY PLAN SELECT m.id FROM media m WHERE "+where+" ORDER BY m.id DESC LIMIT 10", args...)
-	if err != nil {
-		t.Fatal(err)
-	}
-	for rows.Next() {
-		var a, b, c int
-		var d string
-		if err := rows.Scan(&a, &b, &c, &d); err != nil {
-			t.Fatal(err)
-		}
-		plan.WriteString(d + "\n")
-	}
-	rows.Close()
-	if !strings.Contains(plan.String(), "VIRTUAL TABLE INDEX") {
-		t.Fatalf("text query does not use the FTS index:\n%s\n%s", where, plan.String())
+	plan := queryPlan(t, r, "SELECT m.id FROM media m WHERE "+where+" ORDER BY m.id DESC LIMIT 10", args...)
+	if !strings.Contains(plan, "VIRTUAL TABLE INDEX") {
+		t.Fatalf("text query does not use the FTS index:\n%s\n%s", where, plan)
 	}
 }
 

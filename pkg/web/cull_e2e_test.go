@@ -61,8 +61,9 @@ func TestBrowserCulling(t *testing.T) {
 	b := newBrowserSteps(t, 240*time.Second, "cull")
 	b.Login(env.url, "/mediadb.php?type=image", `#grid`)
 	// Show 18+ media in this session: an image marked 18+ stays visible.
-	b.Run("adult on", chromedp.Click(`#adult-toggle`, chromedp.ByQuery),
-		waitJS(`document.getElementById('adult-toggle') && document.getElementById('adult-toggle').value==='0' && document.getElementById('cull-this')`))
+	b.Run("18+ blurred", chromedp.SetValue(`#nsfw-select`, "blur", chromedp.ByQuery),
+		chromedp.Evaluate(`void document.getElementById('nsfw-select').dispatchEvent(new Event('change'))`, nil),
+		waitJS(`document.body.dataset.nsfw==='blur' && document.getElementById('cull-this')`))
 	b.Run("open culling", chromedp.Navigate(env.url+"/mediadb.php?type=image"), chromedp.WaitVisible(`#cull-this`, chromedp.ByQuery),
 		chromedp.Click(`#cull-this`, chromedp.ByQuery), waitJS(`document.getElementById('cull') && document.getElementById('cull').dataset.ready`))
 	at := func(i int) chromedp.Action {
@@ -82,6 +83,12 @@ func TestBrowserCulling(t *testing.T) {
 	key("m2 rate 2", "2", at(3), settled(3))
 	key("m3 18+", "a", settled(4), waitJS(`document.getElementById('cull').dataset.adult==='1'`),
 		waitJS(`document.querySelector('#cull-stage .lb-media[data-adult="1"]')`))
+	// The NSFW contract: the session blurs 18+, so the culling stage does.
+	var filter string
+	b.Run("m3 blurred", chromedp.Evaluate(`getComputedStyle(document.querySelector('#cull-stage .lb-el')).filter`, &filter), b.Shot("01-blurred"))
+	if !strings.Contains(filter, "blur") {
+		t.Fatalf("18+ media in the culling stage has filter %q, want a blur", filter)
+	}
 	key("m3 keep", "k", at(4), settled(4))
 	key("m4 album", "c", settled(5))
 	key("m4 rate 3", "3", at(5), settled(5))
@@ -113,7 +120,7 @@ func TestBrowserCulling(t *testing.T) {
 		t.Fatalf("undo of keep left checked=%q, want no mark", c)
 	}
 	var counter string
-	b.Run("before reload", chromedp.Text(`#cull-counter`, &counter, chromedp.ByQuery), b.Shot("01-mid-pass"))
+	b.Run("before reload", chromedp.Text(`#cull-counter`, &counter, chromedp.ByQuery), b.Shot("02-mid-pass"))
 
 	// Reload: the same pass, at m9, with the same counter.
 	var after string
@@ -132,7 +139,7 @@ func TestBrowserCulling(t *testing.T) {
 	}
 	var sum string
 	b.Run("summary", chromedp.WaitVisible(`#cull-summary`, chromedp.ByQuery), waitJS(`document.getElementById('cull').dataset.finished==='1'`),
-		chromedp.Text(`#cull-summary`, &sum, chromedp.ByQuery), b.Shot("02-summary"))
+		chromedp.Text(`#cull-summary`, &sum, chromedp.ByQuery), b.Shot("03-summary"))
 	wantCounts := map[string]string{"keep": "43", "reject": "4", "rate:0": "1", "rate:2": "1", "rate:3": "1", "adult": "1", "collect": "1"}
 	for k, v := range wantCounts {
 		var got string
@@ -188,6 +195,6 @@ func TestBrowserCulling(t *testing.T) {
 	}
 	b.Run("new since", chromedp.Navigate(env.url+"/mediadb.php"), chromedp.Click(`#cull-new`, chromedp.ByQuery),
 		waitJS(fmt.Sprintf(`document.getElementById('cull') && document.getElementById('cull').dataset.current==='%d'`, newID)),
-		waitJS(`document.getElementById('cull').dataset.left==='1'`), b.Shot("03-new-since"))
+		waitJS(`document.getElementById('cull').dataset.left==='1'`), b.Shot("04-new-since"))
 	t.Logf("screenshots in %s", b.shots)
 }

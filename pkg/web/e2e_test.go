@@ -87,6 +87,12 @@ func writePNG(t *testing.T, path string, i int) int64 {
 			img.Set(x, y, color.RGBA{uint8(i), uint8(x * 10), uint8(y * 15), 255})
 		}
 	}
+	return savePNG(t, path, img)
+}
+
+// savePNG writes img as a PNG file and returns its size.
+func savePNG(t *testing.T, path string, img image.Image) int64 {
+	t.Helper()
 	f, err := os.Create(path)
 	if err != nil {
 		t.Fatal(err)

@@ -73,6 +73,16 @@ func (s *Server) handleDetail(w http.ResponseWriter, r *http.Request) {
 		}
 		sections = append(sections, h)
 	}
+	// The family graph and the duplicates are extras: when they cannot be
+	// read the page shows without them.
+	lin, err := s.lineage(ctx, ri.lang, id, ri.sess.Adult)
+	if err != nil {
+		s.log.Warn().Err(err).Int64("media_id", id).Msg("lineage not loaded")
+	}
+	dupes, err := s.duplicates(ctx, d, ri.sess.Adult)
+	if err != nil {
+		s.log.Warn().Err(err).Int64("media_id", id).Msg("duplicates not loaded")
+	}
 	var diffs [][]DiffLine
 	for i := 0; i+1 < len(d.History) && i < 5; i++ {
 		diffs = append(diffs, lineDiff(d.History[i+1].Prompt, d.History[i].Prompt))
@@ -91,7 +101,7 @@ func (s *Server) handleDetail(w http.ResponseWriter, r *http.Request) {
 		"Variant": variant, "Sections": sections, "Diffs": diffs, "Msg": s.banner(r),
 		"DisplayTitle": d.DisplayTitle(), "Title": "detail.title",
 		"CanRate": s.mayPost(r, "rate"), "CanVote": s.mayPost(r, "vote_set"),
-		"Coll": s.mediaCollections(ctx, id, ri.admin),
+		"Coll": s.mediaCollections(ctx, id, ri.admin), "Lineage": lin, "Dupes": dupes,
 	})
 }
 
@@ -280,6 +290,10 @@ func (s *Server) doAction(ctx context.Context, r *http.Request, action string, i
 		p, err = media.SetNSFW(ctx, s.db, library.RootsFromPaths(s.cfg.Paths), id, want, now)
 		_ = p // the new path is never shown to the client
 		res.Value = want
+	case "nsfw_unlock":
+		// Lifts a person's 18+/safe lock; the next automatic verdict
+		// (rescan, Ollama) decides again. Nothing moves now.
+		res.Value, err = media.UnlockNSFW(ctx, s.db, id, now)
 	case "tag_add", "tag_remove", "tag_lock", "tag_unlock":
 		err = s.tagAction(ctx, r, action, id)
 	case "rescan_job":

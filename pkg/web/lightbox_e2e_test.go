@@ -59,11 +59,28 @@ func TestBrowserLightbox(t *testing.T) {
 	// until it rests, then the lightbox must fetch the page after the
 	// loaded cards by itself.
 	var n int
-	b.Run("scroll rests", waitJS(`document.querySelectorAll('#grid .card[data-id]').length >= 2*`+fmt.Sprint(e2ePageSize)),
-		chromedp.Sleep(300*time.Millisecond))
-	b.Eval("cards", `document.getElementById('grid').dataset.next ? document.querySelectorAll('#grid .card[data-id]').length : -1`, &n)
-	if n <= 0 || n >= len(want) {
-		t.Fatalf("%d cards loaded before the lightbox opens: want a next page left to fetch", n)
+	b.Run("scroll rests", chromedp.ActionFunc(func(ctx context.Context) error {
+		// Rests: the same number of cards for a second.
+		last, same := -1, 0
+		for same < 10 {
+			var c int
+			if err := chromedp.Evaluate(`document.querySelectorAll('#grid .card[data-id]').length`, &c).Do(ctx); err != nil {
+				return err
+			}
+			if c == last {
+				same++
+			} else {
+				last, same = c, 0
+			}
+			time.Sleep(100 * time.Millisecond)
+		}
+		return nil
+	}))
+	var next string
+	b.Eval("cards", `document.querySelectorAll('#grid .card[data-id]').length`, &n)
+	b.Eval("next", `document.getElementById('grid').dataset.next`, &next)
+	if n <= 0 || n >= len(want) || next == "" {
+		t.Fatalf("%d cards loaded (next %q) before the lightbox opens: want a next page left to fetch", n, next)
 	}
 	// The first media of the page not yet loaded gets full parameters.
 	target := want[n]

@@ -122,12 +122,21 @@
     cs.forEach(function (c) { c.classList.remove('focus'); });
     cs[focusIdx].classList.add('focus'); cs[focusIdx].focus({preventScroll: false});
   }
-  function columns() {
-    if (!grid) return 1;
-    var cs = cards(); if (cs.length < 2) return 1;
-    var top = cs[0].offsetTop, n = 0;
-    cs.forEach(function (c) { if (c.offsetTop === top) n++; });
-    return Math.max(1, n);
+  // The card above (dir -1) or below (+1) card i: in the next visual row,
+  // the one nearest by horizontal centre. Rows of the justified grid hold
+  // different numbers of cards, so no fixed column count works.
+  function verticalNeighbour(i, dir) {
+    var cs = cards(); if (i < 0) return 0;
+    var cur = cs[i].getBoundingClientRect(), cx = cur.left + cur.width / 2, rowTop = null, best = i, bestD = Infinity;
+    for (var j = i + dir; j >= 0 && j < cs.length; j += dir) {
+      var r = cs[j].getBoundingClientRect();
+      if (Math.abs(r.top - cur.top) < 2) continue; // same row
+      if (rowTop === null) rowTop = r.top;
+      else if (Math.abs(r.top - rowTop) >= 2) break; // past the next row
+      var d = Math.abs(r.left + r.width / 2 - cx);
+      if (d < bestD) { bestD = d; best = j; }
+    }
+    return best;
   }
   function selected() {
     return Array.prototype.slice.call(document.querySelectorAll('input.sel:checked')).map(function (i) { return i.value; });
@@ -178,13 +187,12 @@
       return;
     }
     if (!cards().length) return;
-    var cols = columns();
     var cs = cards();
     switch (e.key) {
       case 'ArrowRight': focusCard(focusIdx + 1); break;
       case 'ArrowLeft': focusCard(focusIdx - 1); break;
-      case 'ArrowDown': focusCard(focusIdx < 0 ? 0 : focusIdx + cols); break;
-      case 'ArrowUp': focusCard(focusIdx - cols); break;
+      case 'ArrowDown': focusCard(verticalNeighbour(focusIdx, 1)); break;
+      case 'ArrowUp': focusCard(verticalNeighbour(focusIdx, -1)); break;
       case 'Enter': if (focusIdx >= 0) { var a = cs[focusIdx].querySelector('a'); if (a) location.href = a.href; } break;
       case 'x': if (focusIdx >= 0) { var cb = cs[focusIdx].querySelector('input.sel'); if (cb) { cb.checked = !cb.checked; updateBulk(); } } break;
       case '0': case '1': case '2': case '3': if (focusIdx >= 0) rate(cs[focusIdx], e.key); break;
@@ -264,14 +272,20 @@
     io.observe(sentinel);
   }
   function el(tag, cls, text) { var e = document.createElement(tag); if (cls) e.className = cls; if (text != null) e.textContent = text; return e; }
+  // The lock chip's icon, as cards.go writes it (no emoji font needed).
+  var LOCK_SVG = '<svg class="ico" viewBox="0 0 16 16" width="11" height="11" aria-hidden="true"><path fill="currentColor" d="M4 7V5a4 4 0 0 1 8 0v2h1v8H3V7h1zm2 0h4V5a2 2 0 0 0-4 0v2z"/></svg>';
   function renderCard(it) {
-    var a = el('article', 'card' + (it.nsfw ? ' nsfw' : '')); a.dataset.id = it.id; a.tabIndex = 0;
+    var a = el('article', 'card' + (it.ar_class ? ' ' + it.ar_class : '') + (it.nsfw ? ' nsfw' : '')); a.dataset.id = it.id; a.tabIndex = 0;
+    if (it.ar_class) { a.dataset.w = it.width; a.dataset.h = it.height; }
+    if (it.nsfw) a.dataset.adult = '1';
     var link = el('a', 'thumb'); link.href = it.view_url;
     var img = el('img'); img.loading = 'lazy'; img.src = it.thumb_url; img.alt = it.name; link.appendChild(img); a.appendChild(link);
     var m = el('div', 'meta'); var tt = el('div', 'title', it.title); tt.title = it.name; m.appendChild(tt);
     var chips = el('div', 'chips'); chips.appendChild(el('span', 'chip', it.type));
     if (it.width) chips.appendChild(el('span', 'chip', it.width + '×' + it.height));
     if (it.rating) chips.appendChild(el('span', 'chip rating', '★' + it.rating));
+    if (it.nsfw) chips.appendChild(el('span', 'chip warn', '18+'));
+    if (it.nsfw_locked) { var lk = el('span', 'chip lock'); lk.innerHTML = LOCK_SVG; chips.appendChild(lk); }
     if (it.tags) chips.appendChild(el('span', 'chip', it.tags + ' tags'));
     m.appendChild(chips); m.appendChild(el('div', 'sub', 'ID ' + it.id + ' · ' + it.name)); a.appendChild(m);
     if (isAdmin) { var l = el('label', 'select'); var cb = el('input', 'sel'); cb.type = 'checkbox'; cb.value = it.id; l.appendChild(cb); a.appendChild(l); }

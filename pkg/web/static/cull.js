@@ -147,6 +147,9 @@
     else if (k === 'ArrowRight') step(1);
     else if (k === 'ArrowLeft') step(-1);
     else if (k === 'i') infoBox.hidden = !infoBox.hidden;
+    // b shows a blurred 18+ media (or blurs it again), as gallery.js does
+    // for cards and dialogs; the culling stage is neither.
+    else if (k === 'b') viewer.box.classList.toggle('revealed');
     else if (k === 'Escape') location.href = ds.back;
     else if (SV.copyKeys[k] && id) SV.copyMedia(id, SV.copyKeys[k]);
     else if (!viewer.key(k)) return;

@@ -348,6 +348,7 @@
     if (help && !help.hidden) { if (k === 'Escape' || k === '?') help.hidden = true; stop(); return; }
     if (k === '?') { toggleHelp(); stop(); return; }
     if (lb && !lb.hidden) {
+      if (k === 'b') return; // reveal an 18+ media: gallery.js, on the lightbox (a dialog)
       stop();
       var id = lb.dataset.id;
       if (k === 'Escape') close();
