@@ -211,6 +211,26 @@ func TestBrowserLightbox(t *testing.T) {
 	copied("s", "4242")
 	b.Run("close", chromedp.KeyEvent(kb.Escape), waitJS(`document.getElementById('lightbox').hidden`))
 
+	// The same keys on the list's focused card (the lightbox left the
+	// focus on the card it showed last): k keeps, a toggles 18+.
+	card := fmt.Sprintf(`document.querySelector('#grid .card[data-id="%d"]')`, target)
+	b.Run("list keys",
+		waitJS(`document.activeElement === `+card),
+		chromedp.KeyEvent("k"), waitJS(card+`.classList.contains('checked')`),
+		chromedp.KeyEvent("a"), waitJS(card+`.dataset.adult === '1'`),
+		chromedp.KeyEvent("a"), waitJS(`!`+card+`.dataset.adult`),
+	)
+	var checkedMark string
+	var nsfw, audits int
+	if err := env.db.QueryRow(`SELECT COALESCE((SELECT meta_value FROM media_meta WHERE media_id = ?1 AND meta_key = 'curation.checked' ORDER BY id DESC LIMIT 1), ''),
+		(SELECT has_nsfw FROM media WHERE id = ?1), (SELECT count(*) FROM audit_log WHERE entity_id = ?1 AND action IN ('checked_toggle', 'toggle_nsfw'))`, target).
+		Scan(&checkedMark, &nsfw, &audits); err != nil {
+		t.Fatal(err)
+	}
+	if checkedMark != "1" || nsfw != 0 || audits != 3 {
+		t.Fatalf("after k, a, a on the focused card: checked %q, 18+ %d, %d audit rows; want 1, 0, 3", checkedMark, nsfw, audits)
+	}
+
 	// The detail page: the copy buttons, and on plain http from another
 	// machine (no secure context, no Clipboard API) the textarea fallback.
 	var detailCopy string

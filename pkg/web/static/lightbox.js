@@ -379,7 +379,10 @@
       var p = quickAction(card.dataset.id, k === 'Delete' ? 'd' : k, card.classList.contains('nsfw'));
       p.then(function (r) {
         if (!r.ok) return;
-        if (k === 'a') card.classList.toggle('nsfw');
+        if (k === 'a') {
+          // The card follows the NSFW display contract (data-adult).
+          if (card.classList.toggle('nsfw')) card.dataset.adult = '1'; else delete card.dataset.adult;
+        }
         else card.classList.add(k === 'k' ? 'checked' : 'deleted');
       });
     }
