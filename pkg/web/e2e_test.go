@@ -133,7 +133,10 @@ type e2eEnv struct {
 	firstID int64 // newest image
 }
 
-func newE2E(t *testing.T) *e2eEnv { t.Helper(); return newE2EN(t, e2eImages) }
+func newE2E(t *testing.T) *e2eEnv {
+	t.Helper()
+	return newE2EN(t, e2eImages)
+}
 
 // newE2EN is newE2E with n generated images.
 func newE2EN(t *testing.T, n int) *e2eEnv {
