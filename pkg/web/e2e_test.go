@@ -148,6 +148,12 @@ func openE2EDB(t *testing.T, cfg *config.Config) (w, r *sql.DB) {
 
 func newE2E(t *testing.T) *e2eEnv {
 	t.Helper()
+	return newE2EN(t, e2eImages)
+}
+
+// newE2EN is newE2E with n generated images.
+func newE2EN(t *testing.T, n int) *e2eEnv {
+	t.Helper()
 	ffmpeg := svtest.RequireTool(t, "ffmpeg")
 	base := t.TempDir()
 	cfg := testConfig(t, base)
@@ -179,7 +185,7 @@ func newE2E(t *testing.T) *e2eEnv {
 		Duration: 3, FPS: 10, Filesize: vsize, Hash: vsha}, clock.Now()); err != nil {
 		t.Fatal(err)
 	}
-	for i := 0; i < e2eImages; i++ {
+	for i := 0; i < n; i++ {
 		p := filepath.Join(imgDir, fmt.Sprintf("img%03d.png", i))
 		writePNG(t, p, i)
 		sha, size, err := sha256File(p)

@@ -235,13 +235,7 @@ func (s *Server) doAction(ctx context.Context, r *http.Request, action string, i
 		if r.PostFormValue("checked_value") == "1" {
 			v = "1"
 		}
-		err = db.InTx(ctx, s.db, func(tx *sql.Tx) error {
-			if _, err := media.SetMeta(ctx, tx, id, "web", "curation.checked", v, now); err != nil {
-				return err
-			}
-			_, err := media.SetMeta(ctx, tx, id, "web", "curation.checked_at", strconv.FormatInt(now.Unix(), 10), now)
-			return err
-		})
+		err = db.InTx(ctx, s.db, func(tx *sql.Tx) error { return media.SetChecked(ctx, tx, id, v == "1", now) })
 		res.Value = v
 	case "title_set":
 		t := strings.TrimSpace(r.PostFormValue("title_value"))

@@ -274,6 +274,8 @@ func (s *Server) routes() http.Handler {
 	mux.HandleFunc("/settings", s.mutating(false, s.handleSettings))
 	s.sourceRoutes(mux)
 	s.collectionRoutes(mux)
+	s.cullRoutes(mux)
+	mux.HandleFunc("GET /api/media/info", s.handleMediaInfo)
 	if s.extraRoutes != nil {
 		s.extraRoutes(mux, s)
 	}

@@ -11,7 +11,7 @@ import (
 	"github.com/localsupervisor/supervisor/pkg/worddiff"
 )
 
-var pageNames = []string{"list", "detail", "dashboard", "login", "refused", "import_confirm", "source_remove", "error", "collections", "collection", "compare"}
+var pageNames = []string{"list", "detail", "dashboard", "login", "refused", "import_confirm", "source_remove", "error", "collections", "collection", "compare", "cull"}
 
 // pagePartials are the template files parsed with a page besides
 // layout.html and the page's own file.
@@ -25,9 +25,12 @@ func pagePartials(page string) []string {
 
 func (s *Server) funcs() template.FuncMap {
 	return template.FuncMap{
-		"t":     func(lang, key string, args ...any) string { return s.i18n.T(lang, key, args...) },
-		"bytes": fmtBytes,
-		"dur":   fmtDur,
+		"t": func(lang, key string, args ...any) string { return s.i18n.T(lang, key, args...) },
+		// jsStrings are the page scripts' messages (keys "js.*"), written
+		// as JSON into the layout.
+		"jsStrings": func(lang string) map[string]string { return s.i18n.prefixed(lang, "js.") },
+		"bytes":     fmtBytes,
+		"dur":       fmtDur,
 		"qset": func(v url.Values, kv ...string) string {
 			c := url.Values{}
 			for k, vs := range v {
@@ -55,6 +58,7 @@ func (s *Server) funcs() template.FuncMap {
 		// Whole URLs for href attributes (nav.go): html/template escapes
 		// them once; a query string pasted after "?" would be escaped twice.
 		"listURL":    listURL,
+		"cullURL":    cullURL,
 		"mediaURL":   mediaURL,
 		"compareURL": compareURL,
 		// termURL is the list searching field:"value" (the detail page's

@@ -17,7 +17,13 @@
   // keys that work on the page and one key means one thing everywhere.
   var keyHelp = [];
   function addKeys(scope, list) { list.forEach(function (k) { keyHelp.push({scope: scope, keys: k[0], what: k[1]}); }); }
-  window.SuperVisor = {csrfToken: csrf, post: post, addKeys: addKeys, keyHelp: function () { return keyHelp.slice(); }};
+  // The scripts' messages in the page's language (the layout writes the
+  // "js." catalogue entries); a missing one shows its key.
+  var strings = {};
+  try { strings = JSON.parse((document.getElementById('sv-strings') || {}).textContent || '{}') || {}; } catch (err) { /* keys shown */ }
+  function t(key, arg) { var s = strings[key] || key; return arg == null ? s : s.replace('%s', arg); }
+  window.SuperVisor = {csrfToken: csrf, post: post, addKeys: addKeys, keyHelp: function () { return keyHelp.slice(); },
+    t: t, toast: function (text, isErr) { toast(text, isErr); }, loadMore: function () { return loadMore(); }};
 
   // Confirmation for destructive forms.
   document.addEventListener('submit', function (e) {
@@ -160,6 +166,11 @@
     });
   }
 
+  if (document.getElementById('detail')) {
+    addKeys('detail', [['← →', t('k.prevnext')], ['Esc, Backspace, u', t('k.back')], ['0 1 2 3', t('k.rate')]]);
+  } else if (grid || document.getElementById('media-table')) {
+    addKeys('list', [['← → ↑ ↓', t('k.arrows')], ['Enter', t('k.enter')], ['0 1 2 3', t('k.rate')], ['x', t('k.select')]]);
+  }
   document.addEventListener('keydown', function (e) {
     var tag = (e.target.tagName || '').toLowerCase();
     if (tag === 'input' || tag === 'textarea' || tag === 'select' || e.ctrlKey || e.metaKey || e.altKey) return;
@@ -203,27 +214,36 @@
   } catch (err) { /* no storage */ }
 
   // Infinite scroll: fetch the next keyset page when the sentinel shows.
+  // loadMore is also how the lightbox steps past the last loaded card: it
+  // resolves to the number of cards added (0 at the end of the list).
+  var loading = null, pager = document.getElementById('pager');
+  function loadMore() {
+    if (!grid || !grid.dataset.next) return Promise.resolve(0);
+    if (loading) return loading;
+    var q = grid.dataset.query ? grid.dataset.query + '&' : '';
+    // An album's page (data-api) pages through its own endpoint.
+    loading = fetch((grid.dataset.api || '/api/media') + '?' + q + 'after=' + encodeURIComponent(grid.dataset.next), {credentials: 'same-origin', headers: {'Accept': 'application/json'}})
+      .then(function (r) { return r.json(); })
+      .then(function (r) {
+        var items = r.items || [];
+        items.forEach(function (it) { grid.appendChild(renderCard(it)); });
+        grid.dataset.next = r.next || '';
+        if (!r.next && pager) pager.hidden = true;
+        loading = null;
+        return items.length;
+      }).catch(function () { loading = null; return 0; });
+    return loading;
+  }
   if (grid && 'IntersectionObserver' in window) {
-    var loading = false;
-    var pager = document.getElementById('pager');
     var sentinel = document.createElement('div'); sentinel.id = 'sentinel'; grid.after(sentinel);
     var io = new IntersectionObserver(function (entries) {
       if (!entries[0].isIntersecting || loading || !grid.dataset.next) return;
-      loading = true;
-      var q = grid.dataset.query ? grid.dataset.query + '&' : '';
-      // An album's page (data-api) pages through its own endpoint.
-      fetch((grid.dataset.api || '/api/media') + '?' + q + 'after=' + encodeURIComponent(grid.dataset.next), {credentials: 'same-origin', headers: {'Accept': 'application/json'}})
-        .then(function (r) { return r.json(); })
-        .then(function (r) {
-          (r.items || []).forEach(function (it) { grid.appendChild(renderCard(it)); });
-          grid.dataset.next = r.next || '';
-          if (!r.next && pager) pager.hidden = true;
-          loading = false;
-          // The observer only fires on changes: when the sentinel is still
-          // in view after a short page, re-observing reports it again so
-          // the next page loads without the user having to scroll.
-          if (r.next) { io.unobserve(sentinel); io.observe(sentinel); }
-        }).catch(function () { loading = false; });
+      loadMore().then(function () {
+        // The observer only fires on changes: when the sentinel is still
+        // in view after a short page, re-observing reports it again so
+        // the next page loads without the user having to scroll.
+        if (grid.dataset.next) { io.unobserve(sentinel); io.observe(sentinel); }
+      });
     }, {rootMargin: '600px'});
     io.observe(sentinel);
   }
