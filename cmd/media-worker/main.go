@@ -1,5 +1,6 @@
-// Command media-worker runs integrity_check, hash_compute, phash_compute and upscale jobs
-// (the original media_worker_cli.php / media_service_cli.php):
+// Command media-worker runs integrity_check, hash_compute, phash_compute and
+// upscale jobs (the original media_worker_cli.php / media_service_cli.php),
+// and the web's bulk actions on large selections (media_bulk, pkg/bulk):
 //
 //	media-worker [--limit=50] [--loop --sleep-ms=1500] [--no-top-up]
 //	media-worker enqueue --type=upscale --media-id=N [--scale=2] [--model=X]
@@ -25,9 +26,9 @@ import (
 func main() {
 	app := workercmd.App(workercmd.Spec{
 		Name:            "media-worker",
-		Usage:           "run media jobs (integrity_check, hash_compute, phash_compute, upscale)",
+		Usage:           "run media jobs (integrity_check, hash_compute, phash_compute, upscale, media_bulk)",
 		Worker:          "media_worker",
-		Types:           []string{jobs.TypeIntegrityCheck, jobs.TypeHashCompute, jobs.TypePHashCompute, jobs.TypeUpscale},
+		Types:           []string{jobs.TypeIntegrityCheck, jobs.TypeHashCompute, jobs.TypePHashCompute, jobs.TypeUpscale, jobs.TypeMediaBulk},
 		DefaultLimit:    50,
 		SleepFromConfig: func(c *config.Config) int { return c.Workers.Media.SleepMS },
 		ExtraFlags: []cli.Flag{&cli.BoolFlag{Name: "no-top-up",
@@ -37,7 +38,13 @@ func main() {
 			if err != nil {
 				return nil, nil, err
 			}
-			return s.MediaHandlers(), nil, nil
+			hs := s.MediaHandlers()
+			b, err := bulkService(ctx, env, s)
+			if err != nil {
+				return nil, nil, err
+			}
+			hs[jobs.TypeMediaBulk] = b.Handler()
+			return hs, nil, nil
 		},
 		// Only the instance holding the lock tops the queue up; a cron run
 		// that finds a --loop worker running exits without doing it.

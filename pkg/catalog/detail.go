@@ -180,6 +180,46 @@ func (d *Detail) DisplayTitle() string {
 
 func ns(s sql.NullString) string { return s.String }
 
+// promptCols are the columns scanPrompt reads after id (and version,
+// source, created_at for history rows).
+const promptCols = `prompt, negative_prompt, model, sampler, scheduler, CAST(cfg_scale AS TEXT), CAST(steps AS TEXT), seed,
+		CAST(width AS TEXT), CAST(height AS TEXT), loras, source_metadata, prompt_raw, negative_prompt_raw`
+
+// scanPrompt reads one prompts (hist false) or prompt_history row.
+func scanPrompt(r interface{ Scan(...any) error }, hist bool) (Prompt, error) {
+	var p Prompt
+	var pr, neg, model, sampler, sched, cfg, steps, seed, w, h, loras, srcm, src, created, prRaw, negRaw sql.NullString
+	var err error
+	if hist {
+		err = r.Scan(&p.ID, &p.Version, &src, &created, &pr, &neg, &model, &sampler, &sched, &cfg, &steps, &seed, &w, &h, &loras, &srcm, &prRaw, &negRaw)
+	} else {
+		err = r.Scan(&p.ID, &pr, &neg, &model, &sampler, &sched, &cfg, &steps, &seed, &w, &h, &loras, &srcm, &prRaw, &negRaw)
+	}
+	p.Source, p.CreatedAt, p.Prompt, p.Negative, p.Model = ns(src), ns(created), ns(pr), ns(neg), ns(model)
+	if prRaw.String != pr.String {
+		p.PromptRaw = prRaw.String
+	}
+	if negRaw.String != neg.String {
+		p.NegativeRaw = negRaw.String
+	}
+	p.Sampler, p.Scheduler, p.CFG, p.Steps, p.Seed = ns(sampler), ns(sched), ns(cfg), ns(steps), ns(seed)
+	p.Width, p.Height, p.Loras, p.SourceMetadata = ns(w), ns(h), ns(loras), ns(srcm)
+	return p, err
+}
+
+// CurrentPrompt is the media's current prompt row (nil when it has none):
+// the detail page's and the lightbox's prompt.
+func CurrentPrompt(ctx context.Context, q db.Execer, id int64) (*Prompt, error) {
+	p, err := scanPrompt(q.QueryRowContext(ctx, `SELECT id, `+promptCols+` FROM prompts WHERE media_id = ? ORDER BY id DESC LIMIT 1`, id), false)
+	if errors.Is(err, sql.ErrNoRows) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("detail prompt: %w", db.Classify(err))
+	}
+	return &p, nil
+}
+
 // LoadDetail loads the whole detail view of id with one query per section.
 func LoadDetail(ctx context.Context, q *sql.DB, id int64) (*Detail, error) {
 	m, err := Get(ctx, q, id)
@@ -220,45 +260,10 @@ func LoadDetail(ctx context.Context, q *sql.DB, id int64) (*Detail, error) {
 	}
 	d.Caption = d.MetaMap["ollama.caption"]
 
-	scanPrompt := func(r *sql.Rows, hist bool) (Prompt, error) {
-		var p Prompt
-		var pr, neg, model, sampler, sched, cfg, steps, seed, w, h, loras, srcm, src, created, prRaw, negRaw sql.NullString
-		var err error
-		if hist {
-			err = r.Scan(&p.ID, &p.Version, &src, &created, &pr, &neg, &model, &sampler, &sched, &cfg, &steps, &seed, &w, &h, &loras, &srcm, &prRaw, &negRaw)
-		} else {
-			err = r.Scan(&p.ID, &pr, &neg, &model, &sampler, &sched, &cfg, &steps, &seed, &w, &h, &loras, &srcm, &prRaw, &negRaw)
-		}
-		p.Source, p.CreatedAt, p.Prompt, p.Negative, p.Model = ns(src), ns(created), ns(pr), ns(neg), ns(model)
-		if prRaw.String != pr.String {
-			p.PromptRaw = prRaw.String
-		}
-		if negRaw.String != neg.String {
-			p.NegativeRaw = negRaw.String
-		}
-		p.Sampler, p.Scheduler, p.CFG, p.Steps, p.Seed = ns(sampler), ns(sched), ns(cfg), ns(steps), ns(seed)
-		p.Width, p.Height, p.Loras, p.SourceMetadata = ns(w), ns(h), ns(loras), ns(srcm)
-		return p, err
+	if d.Prompt, err = CurrentPrompt(ctx, q, id); err != nil {
+		return nil, err
 	}
-	const pcols = `prompt, negative_prompt, model, sampler, scheduler, CAST(cfg_scale AS TEXT), CAST(steps AS TEXT), seed,
-		CAST(width AS TEXT), CAST(height AS TEXT), loras, source_metadata, prompt_raw, negative_prompt_raw`
-	rows, err = q.QueryContext(ctx, `SELECT id, `+pcols+` FROM prompts WHERE media_id = ? ORDER BY id DESC LIMIT 1`, id)
-	if err != nil {
-		return nil, wrap("prompt", err)
-	}
-	if rows.Next() {
-		p, err := scanPrompt(rows, false)
-		if err != nil {
-			rows.Close()
-			return nil, wrap("prompt", err)
-		}
-		d.Prompt = &p
-	}
-	rows.Close()
-	if err := rows.Err(); err != nil {
-		return nil, wrap("prompt", err)
-	}
-	rows, err = q.QueryContext(ctx, `SELECT id, version, source, created_at, `+pcols+` FROM prompt_history
+	rows, err = q.QueryContext(ctx, `SELECT id, version, source, created_at, `+promptCols+` FROM prompt_history
 		WHERE media_id = ? ORDER BY version DESC LIMIT 50`, id)
 	if err != nil {
 		return nil, wrap("prompt history", err)
@@ -380,18 +385,28 @@ func cardsWhere(ctx context.Context, q *sql.DB, where string, args ...any) ([]Ca
 	return cards, rows.Err()
 }
 
+// CursorOf is the keyset position of media id in f's order (ok false
+// when there is no such media), so a list can continue right after a
+// given media (a culling pass resuming after its last decision).
+func CursorOf(ctx context.Context, q db.Execer, f Filter, id int64) (Cursor, bool, error) {
+	var key sql.NullInt64
+	if err := q.QueryRowContext(ctx, "SELECT "+f.sortSpec().key+" FROM media m WHERE m.id = ?", id).Scan(&key); err != nil {
+		if errors.Is(err, sql.ErrNoRows) {
+			return Cursor{}, false, nil
+		}
+		return Cursor{}, false, fmt.Errorf("neighbours: %w", db.Classify(err))
+	}
+	return Cursor{Key: key.Int64, KeyNull: !key.Valid, ID: id}, true, nil
+}
+
 // Neighbours returns the previous and next media id of id in the order of f
 // (0 when there is none), so the detail page navigates within the list.
 func Neighbours(ctx context.Context, q *sql.DB, f Filter, id int64, now int64) (prev, next int64, err error) {
 	s := f.sortSpec()
-	var key sql.NullInt64
-	if err := q.QueryRowContext(ctx, "SELECT "+s.key+" FROM media m WHERE m.id = ?", id).Scan(&key); err != nil {
-		if errors.Is(err, sql.ErrNoRows) {
-			return 0, 0, nil
-		}
-		return 0, 0, fmt.Errorf("neighbours: %w", db.Classify(err))
+	c, ok, err := CursorOf(ctx, q, f, id)
+	if err != nil || !ok {
+		return 0, 0, err
 	}
-	c := Cursor{Key: key.Int64, KeyNull: !key.Valid, ID: id}
 	qs, err := f.source(ctx, q, now)
 	if err != nil {
 		return 0, 0, fmt.Errorf("neighbours: %w", err)

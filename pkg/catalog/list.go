@@ -11,6 +11,7 @@ import (
 	"strings"
 
 	"github.com/localsupervisor/supervisor/pkg/db"
+	"github.com/localsupervisor/supervisor/pkg/media"
 	"github.com/localsupervisor/supervisor/pkg/query"
 	"github.com/localsupervisor/supervisor/pkg/svtime"
 )
@@ -95,7 +96,10 @@ type Card struct {
 	Checked      bool
 	Broken       bool
 	ScanStale    bool
-	Clicks       int64
+	// NSFWLocked: a person decided 18+ or safe (media.MetaNSFWManual);
+	// no automatic verdict changes NSFW until it is unlocked.
+	NSFWLocked bool
+	Clicks     int64
 
 	sortKey     int64
 	sortKeyNull bool
@@ -594,7 +598,7 @@ func FillCards(ctx context.Context, q *sql.DB, cards []Card) error {
 	// Meta: ascending id so the newest row of each key wins.
 	rows, err := q.QueryContext(ctx, `SELECT media_id, meta_key, COALESCE(meta_value,'') FROM media_meta
 		WHERE media_id IN (`+in+`) AND meta_key IN ('ollama.title','ollama.caption','title.override','integrity.ok',
-		'curation.checked','variant.preferred_media_id','scan_stale','original_name') ORDER BY id`, args...)
+		'curation.checked','variant.preferred_media_id','scan_stale','original_name','`+media.MetaNSFWManual+`') ORDER BY id`, args...)
 	if err != nil {
 		return fmt.Errorf("card meta: %w", db.Classify(err))
 	}
@@ -624,6 +628,8 @@ func FillCards(ctx context.Context, q *sql.DB, cards []Card) error {
 			c.ScanStale = v == "1"
 		case "original_name":
 			c.OriginalName = v
+		case media.MetaNSFWManual:
+			c.NSFWLocked = true
 		}
 	}
 	rows.Close()

@@ -286,20 +286,23 @@ func nullIfEmpty(s string) any {
 // write runs fn for an existing collection in one transaction, bumps its
 // updated_at and writes the audit row.
 func write(ctx context.Context, d *sql.DB, id int64, by Actor, action string, fn func(tx *sql.Tx, c Collection) (map[string]any, error)) error {
-	return db.InTx(ctx, d, func(tx *sql.Tx) error {
-		c, err := Get(ctx, tx, id)
-		if err != nil {
-			return err
-		}
-		details, err := fn(tx, c)
-		if err != nil {
-			return err
-		}
-		if _, err := tx.ExecContext(ctx, `UPDATE collections SET updated_at = ? WHERE id = ?`, svtime.Format(by.At), id); err != nil {
-			return fmt.Errorf("touch collection %d: %w", id, db.Classify(err))
-		}
-		return by.audit(ctx, tx, action, id, details)
-	})
+	return db.InTx(ctx, d, func(tx *sql.Tx) error { return writeTx(ctx, tx, id, by, action, fn) })
+}
+
+// writeTx is write inside the caller's transaction.
+func writeTx(ctx context.Context, tx *sql.Tx, id int64, by Actor, action string, fn func(tx *sql.Tx, c Collection) (map[string]any, error)) error {
+	c, err := Get(ctx, tx, id)
+	if err != nil {
+		return err
+	}
+	details, err := fn(tx, c)
+	if err != nil {
+		return err
+	}
+	if _, err := tx.ExecContext(ctx, `UPDATE collections SET updated_at = ? WHERE id = ?`, svtime.Format(by.At), id); err != nil {
+		return fmt.Errorf("touch collection %d: %w", id, db.Classify(err))
+	}
+	return by.audit(ctx, tx, action, id, details)
 }
 
 // Rename gives a collection a new name.
@@ -380,12 +383,22 @@ type AddResult struct {
 
 // Add appends media to an album in the given order (members already in it
 // keep their place). An id without a media row refuses the whole call.
-func Add(ctx context.Context, d *sql.DB, id int64, mediaIDs []int64, by Actor) (AddResult, error) {
+func Add(ctx context.Context, d *sql.DB, id int64, mediaIDs []int64, by Actor) (res AddResult, err error) {
+	err = db.InTx(ctx, d, func(tx *sql.Tx) error {
+		res, err = AddTx(ctx, tx, id, mediaIDs, by)
+		return err
+	})
+	return res, err
+}
+
+// AddTx is Add inside the caller's transaction (a bulk job commits each
+// chunk with its checkpoint).
+func AddTx(ctx context.Context, tx *sql.Tx, id int64, mediaIDs []int64, by Actor) (AddResult, error) {
 	var res AddResult
 	if err := checkBatch(mediaIDs); err != nil {
 		return res, err
 	}
-	err := write(ctx, d, id, by, "collection_add", func(tx *sql.Tx, c Collection) (map[string]any, error) {
+	err := writeTx(ctx, tx, id, by, "collection_add", func(tx *sql.Tx, c Collection) (map[string]any, error) {
 		if err := manual(c); err != nil {
 			return nil, err
 		}
@@ -426,12 +439,21 @@ func Add(ctx context.Context, d *sql.DB, id int64, mediaIDs []int64, by Actor) (
 }
 
 // Remove takes media out of an album; it returns how many were members.
-func Remove(ctx context.Context, d *sql.DB, id int64, mediaIDs []int64, by Actor) (int, error) {
+func Remove(ctx context.Context, d *sql.DB, id int64, mediaIDs []int64, by Actor) (removed int, err error) {
+	err = db.InTx(ctx, d, func(tx *sql.Tx) error {
+		removed, err = RemoveTx(ctx, tx, id, mediaIDs, by)
+		return err
+	})
+	return removed, err
+}
+
+// RemoveTx is Remove inside the caller's transaction.
+func RemoveTx(ctx context.Context, tx *sql.Tx, id int64, mediaIDs []int64, by Actor) (int, error) {
 	if err := checkBatch(mediaIDs); err != nil {
 		return 0, err
 	}
 	removed := 0
-	err := write(ctx, d, id, by, "collection_remove", func(tx *sql.Tx, c Collection) (map[string]any, error) {
+	err := writeTx(ctx, tx, id, by, "collection_remove", func(tx *sql.Tx, c Collection) (map[string]any, error) {
 		if err := manual(c); err != nil {
 			return nil, err
 		}

@@ -121,10 +121,17 @@ func (j *Job) Progress(ctx context.Context, bits, total int) error {
 // TypeSpec.Resumable). It returns ErrLeaseLost when the job is no longer
 // ours (the caller decides whether its work still stands).
 func (j *Job) AdvanceTx(ctx context.Context, tx *sql.Tx, n int) error {
-	rs, err := tx.ExecContext(ctx, `UPDATE jobs SET progress_bits = progress_bits + ?, updated_at = ?
-		WHERE id = ? AND status = 'running' AND worker_owner = ?`, n, svtime.NowString(j.q.clock), j.ID, j.Owner)
+	return j.fencedTx(ctx, tx, "progress", `progress_bits = progress_bits + ?`, n)
+}
+
+// fencedTx is fenced inside the caller's transaction: it sets set (with
+// args) on the job's row while this claim holds it, else ErrLeaseLost.
+func (j *Job) fencedTx(ctx context.Context, tx *sql.Tx, what, set string, args ...any) error {
+	args = append(args, svtime.NowString(j.q.clock), j.ID, j.Owner)
+	rs, err := tx.ExecContext(ctx, `UPDATE jobs SET `+set+`, updated_at = ?
+		WHERE id = ? AND status = 'running' AND worker_owner = ?`, args...)
 	if err != nil {
-		return db.Classify(fmt.Errorf("job %d progress: %w", j.ID, err))
+		return db.Classify(fmt.Errorf("job %d %s: %w", j.ID, what, err))
 	}
 	if k, _ := rs.RowsAffected(); k != 1 {
 		return ErrLeaseLost
@@ -160,6 +167,18 @@ func (j *Job) SavePayload(ctx context.Context, v any) error {
 	}
 	j.Payload = json.RawMessage(p.String)
 	return nil
+}
+
+// SavePayloadTx replaces payload_json inside the caller's transaction, the
+// one that commits the work the new payload records (a chunked job's
+// checkpoint), so a crash keeps both or neither. It returns ErrLeaseLost
+// when the job is no longer ours; the caller must then roll back.
+func (j *Job) SavePayloadTx(ctx context.Context, tx *sql.Tx, v any) error {
+	p, err := marshalNull(v)
+	if err != nil {
+		return reason.Permanent(CodePayloadInvalid, err)
+	}
+	return j.fencedTx(ctx, tx, "payload", `payload_json = ?`, p)
 }
 
 // CompleteTx marks the job done inside the caller's transaction, so the

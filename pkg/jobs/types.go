@@ -39,6 +39,10 @@ const (
 	TypeForgeRegen        = "forge_regen"
 	TypeForgeRegenReplace = "forge_regen_replace"
 	TypeForgeRegenV3      = "forge_regen_v3"
+	// TypeMediaBulk applies one person's action to a large selection of
+	// media (pkg/bulk) in chunks, resuming from its checkpoint after a
+	// crash; media-worker runs it.
+	TypeMediaBulk = "media_bulk"
 )
 
 // OllamaModes are the Ollama job modes; the job type is "ollama_" + mode.
@@ -125,6 +129,9 @@ func DefaultRegistry() *Registry {
 		// After the checks of new files: similar images can wait.
 		{Name: TypePHashCompute, Group: GroupMedia, MaxAttempts: 3, UniquePerMedia: true, Priority: 150},
 		{Name: TypeUpscale, Group: GroupMedia, MaxAttempts: 2, UniquePerMedia: true},
+		// Resumable: every chunk commits its work with its checkpoint, so a
+		// crashed run that advanced gets its attempt back.
+		{Name: TypeMediaBulk, Group: GroupMedia, MaxAttempts: 5, Resumable: true},
 		{Name: TypeLibraryRename, Group: GroupRename, MaxAttempts: 3, UniquePerMedia: true},
 		{Name: TypeForgeRegen, Group: GroupForge, MaxAttempts: 2, Lease: 30 * time.Minute},
 		{Name: TypeForgeRegenReplace, Group: GroupForge, MaxAttempts: 2, Lease: 30 * time.Minute},

@@ -381,26 +381,44 @@ func genCandidates(ctx context.Context, q db.Execer, after int64, limit int) ([]
 // currentGens derives the Gen of each media in ids that still has a
 // prompt and no media_gen row, from its current prompt.
 func currentGens(ctx context.Context, q db.Execer, ids []int64) ([]mediaGen, error) {
+	out := make([]mediaGen, 0, len(ids))
+	err := currentPrompts(ctx, q, ids, "AND NOT EXISTS (SELECT 1 FROM media_gen g WHERE g.media_id = p.media_id)",
+		func(id int64, p Prompt) { out = append(out, mediaGen{id, GenFromPrompt(p)}) })
+	return out, err
+}
+
+// CurrentPrompts returns the current prompt (CurrentPrompt's rule) of each
+// media in ids that has one, with one query (up to db.MaxParams ids).
+func CurrentPrompts(ctx context.Context, q db.Execer, ids []int64) (map[int64]Prompt, error) {
+	out := make(map[int64]Prompt, len(ids))
+	err := currentPrompts(ctx, q, ids, "", func(id int64, p Prompt) { out[id] = p })
+	return out, err
+}
+
+// currentPrompts calls fn with the current prompt row of each media in ids
+// that matches the extra condition on p (the prompts row).
+func currentPrompts(ctx context.Context, q db.Execer, ids []int64, extra string, fn func(int64, Prompt)) error {
+	if len(ids) == 0 {
+		return nil
+	}
 	args := make([]any, len(ids))
 	for i, id := range ids {
 		args[i] = id
 	}
 	in := `(?` + strings.Repeat(",?", len(ids)-1) + `)`
 	rows, err := q.QueryContext(ctx, `SELECT p.media_id, `+promptCols+` FROM prompts p
-		WHERE p.id IN (SELECT MAX(id) FROM prompts WHERE media_id IN `+in+` GROUP BY media_id)
-		AND NOT EXISTS (SELECT 1 FROM media_gen g WHERE g.media_id = p.media_id)`, args...)
+		WHERE p.id IN (SELECT MAX(id) FROM prompts WHERE media_id IN `+in+` GROUP BY media_id) `+extra, args...)
 	if err != nil {
-		return nil, db.Classify(err)
+		return db.Classify(err)
 	}
 	defer rows.Close()
-	out := make([]mediaGen, 0, len(ids))
 	for rows.Next() {
 		var id int64
 		p, err := scanPrompt(rows, &id)
 		if err != nil {
-			return nil, db.Classify(err)
+			return db.Classify(err)
 		}
-		out = append(out, mediaGen{id, GenFromPrompt(p)})
+		fn(id, p)
 	}
-	return out, db.Classify(rows.Err())
+	return db.Classify(rows.Err())
 }

@@ -354,6 +354,28 @@ func SetNSFW(ctx context.Context, d *sql.DB, roots library.Roots, id int64, hasN
 	return newPath, nil
 }
 
+// UnlockNSFW removes a person's 18+/safe decision, so the next automatic
+// verdict (rescan, Ollama nsfw_classify) decides has_nsfw and the file's
+// root again. has_nsfw and the file stay as they are until then: unlocking
+// is not a decision. It reports whether there was a decision to remove;
+// the audit row names the decision that was lifted.
+func UnlockNSFW(ctx context.Context, d *sql.DB, id int64, now time.Time) (bool, error) {
+	var had bool
+	err := db.InTx(ctx, d, func(tx *sql.Tx) error {
+		v, ok, err := NSFWDecision(ctx, tx, id)
+		if err != nil || !ok {
+			return err
+		}
+		had = true
+		if err := DeleteMeta(ctx, tx, id, MetaNSFWManual); err != nil {
+			return err
+		}
+		return Audit(ctx, tx, AuditEntry{Action: "media_nsfw_unlock", EntityType: "media", EntityID: id,
+			Details: map[string]any{"has_nsfw_decided": v}, At: now})
+	})
+	return had, err
+}
+
 // ScanResult is one scan_results row.
 type ScanResult struct {
 	MediaID   int64

@@ -162,3 +162,25 @@ func IncMetaInt(ctx context.Context, q db.Execer, mediaID int64, source, key str
 	}
 	return n, nil
 }
+
+// Curation keys: a person marked the media as checked (reviewed) and when
+// (Unix seconds).
+const (
+	MetaChecked   = "curation.checked"
+	MetaCheckedAt = "curation.checked_at"
+)
+
+// SetChecked records a person's checked mark ("1") or its removal ("0")
+// with its time; the detail page's toggle and a culling pass's keep both
+// write it. Call it inside a transaction: the two keys belong together.
+func SetChecked(ctx context.Context, q db.Execer, mediaID int64, checked bool, now time.Time) error {
+	v := "0"
+	if checked {
+		v = "1"
+	}
+	if _, err := SetMeta(ctx, q, mediaID, SourceWeb, MetaChecked, v, now); err != nil {
+		return err
+	}
+	_, err := SetMeta(ctx, q, mediaID, SourceWeb, MetaCheckedAt, strconv.FormatInt(now.Unix(), 10), now)
+	return err
+}

@@ -399,3 +399,52 @@ func TestNSFWClassifyKeepsManualDecision(t *testing.T) {
 		t.Fatalf("has_nsfw=%d rating=%d, want the manual 0 kept and rating 3", has, rating)
 	}
 }
+
+// TestNSFWClassifyRespectsLockUntilUnlocked (#23 item 7): a person's 18+
+// decision stays against a safe verdict, a safe decision against an
+// explicit one; once unlocked (media.UnlockNSFW) the explicit verdict
+// raises has_nsfw again.
+func TestNSFWClassifyRespectsLockUntilUnlocked(t *testing.T) {
+	const explicit = `{"nsfw_score":0.97,"nsfw_flags":["nudity"],"category":"explicit","rationale_short":"x"}`
+	const safe = `{"nsfw_score":0.01,"nsfw_flags":[],"category":"safe","rationale_short":"x"}`
+	for _, tc := range []struct {
+		name     string
+		decided  string // the person's decision ("1" 18+, "0" safe)
+		unlock   bool
+		answer   string
+		wantNSFW int
+	}{
+		{"18+ kept against safe", "1", false, safe, 1},
+		{"safe kept against explicit", "0", false, explicit, 0},
+		{"unlocked: explicit raises", "0", true, explicit, 1},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			ctx := context.Background()
+			r := newRig(t, func(c *ollama.Config) { c.NSFWUpdatesMedia = true })
+			id := addMedia(t, r.db, "image")
+			if _, err := r.db.Exec(`UPDATE media SET has_nsfw = ? WHERE id = ?`, tc.decided == "1", id); err != nil {
+				t.Fatal(err)
+			}
+			if _, err := media.SetMeta(ctx, r.db, id, media.SourceWeb, media.MetaNSFWManual, tc.decided, time.Now()); err != nil {
+				t.Fatal(err)
+			}
+			if tc.unlock {
+				if had, err := media.UnlockNSFW(ctx, r.db, id, time.Now()); err != nil || !had {
+					t.Fatalf("unlock: %v %v", had, err)
+				}
+			}
+			r.fake.SetAnswer("nsfw_classify", tc.answer)
+			if _, err := r.proc.Process(ctx, ollama.ModeNSFWClassify,
+				ollama.Inputs{MediaID: id, MediaType: "image", Image: pngBytes(t, 4, 4, false)}, ollama.JobRef{}); err != nil {
+				t.Fatal(err)
+			}
+			var has int
+			if err := r.db.QueryRow(`SELECT has_nsfw FROM media WHERE id=?`, id).Scan(&has); err != nil {
+				t.Fatal(err)
+			}
+			if has != tc.wantNSFW {
+				t.Fatalf("has_nsfw=%d, want %d", has, tc.wantNSFW)
+			}
+		})
+	}
+}

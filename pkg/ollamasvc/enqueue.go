@@ -88,6 +88,18 @@ func JobTypes() []string {
 	return out
 }
 
+// ForMedia is "analyze this media": the modes of mode ("all" or names) for
+// exactly media id, forced, with the config's video frames and prompt_eval
+// fallback. The detail page's button and the bulk action both use it.
+func ForMedia(cfg ollama.Config, id int64, mode string) (EnqueueOptions, error) {
+	modes, err := ResolveModes(mode)
+	if err != nil {
+		return EnqueueOptions{}, err
+	}
+	return EnqueueOptions{Modes: modes, MediaID: id, Force: true, VideoFrames: cfg.VideoFrames,
+		PromptEvalFallbackTags: cfg.PromptEvalFallback == "tags"}, nil
+}
+
 // ResolveModes turns a --mode value ("all" or a name, comma-separated) into
 // modes in dependency order.
 func ResolveModes(s string) ([]ollama.Mode, error) {

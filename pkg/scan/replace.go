@@ -27,19 +27,23 @@ func (im *Importer) replaceContent(ctx context.Context, it *pendingImport, old *
 	if it.res != nil && it.scanErr == nil {
 		nsfw, rating = it.nsfw, it.rating
 	}
-	manual, decided, err := media.NSFWDecision(ctx, im.DB, old.ID)
-	if err != nil {
-		return Outcome{}, err
-	}
-	if decided {
-		nsfw = manual
-	}
-	nm := media.NewMedia{Path: p.path, Width: p.width, Height: p.height, Filesize: p.info.Size(), Hash: p.md5, Rating: rating, HasNSFW: nsfw}
+	nm := media.NewMedia{Path: p.path, Width: p.width, Height: p.height, Filesize: p.info.Size(), Hash: p.md5, Rating: rating}
 	if p.vinfo != nil {
 		nm.Duration, nm.FPS = p.vinfo.Duration.Seconds(), p.vinfo.FPS
 	}
 	var refused []string
-	err = db.InTx(ctx, im.DB, func(tx *sql.Tx) error {
+	err := db.InTx(ctx, im.DB, func(tx *sql.Tx) error {
+		// A person's 18+/safe decision wins over the tagger's verdict;
+		// read in the write transaction, so one made while the tagger
+		// ran counts too.
+		manual, decided, err := media.NSFWDecision(ctx, tx, old.ID)
+		if err != nil {
+			return err
+		}
+		nm.HasNSFW = nsfw
+		if decided {
+			nm.HasNSFW = manual
+		}
 		ok, err := media.UpdateContent(ctx, tx, old.ID, nm)
 		if err != nil {
 			return err

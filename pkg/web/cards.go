@@ -28,6 +28,15 @@ func renderCards(cards []catalog.Card, qs string) template.HTML {
 	return template.HTML(b.String()) // #nosec G203 -- every value is escaped by htmlEscaper
 }
 
+// arClass names the gallery.css class that sizes a card in the justified
+// grid: its aspect ratio rounded to 0.05 and clamped to 0.5–2.5 (class
+// "ar135" sets --ar:1.35). A class, not a style attribute: the CSP allows
+// no inline styles, and a fixed set of classes needs no script either.
+func arClass(w, h int64) string {
+	n := (w*20 + h/2) / h * 5 // percent, in steps of 5
+	return "ar" + strconv.FormatInt(min(max(n, 50), 250), 10)
+}
+
 func writeCard(b *strings.Builder, c catalog.Card, qs string) {
 	id := strconv.FormatInt(c.ID, 10)
 	esc := func(s string) { _, _ = htmlEscaper.WriteString(b, s) }
@@ -39,13 +48,23 @@ func writeCard(b *strings.Builder, c catalog.Card, qs string) {
 		b.WriteString(`</span>`)
 	}
 	b.WriteString("\n<article class=\"card")
+	dims := ""
+	if c.Width > 0 && c.Height > 0 {
+		w, h := strconv.FormatInt(c.Width, 10), strconv.FormatInt(c.Height, 10)
+		b.WriteString(" " + arClass(c.Width, c.Height))
+		dims = `" data-w="` + w + `" data-h="` + h
+	}
 	if c.NSFW {
 		b.WriteString(" nsfw")
 	}
 	if c.Deleted {
 		b.WriteString(" deleted")
 	}
-	b.WriteString(`" data-id="` + id + `" tabindex="0">` + "\n  <a class=\"thumb\" href=\"")
+	b.WriteString(`" data-id="` + id + dims + `"`)
+	if c.NSFW {
+		b.WriteString(` data-adult="1"`)
+	}
+	b.WriteString(` tabindex="0">` + "\n  <a class=\"thumb\" href=\"")
 	// mediaURL joins an id and an encoded query: only URL characters, so
 	// html/template's URL normaliser left it as it was.
 	esc(mediaURL(c.ID, qs))
@@ -76,6 +95,7 @@ func writeCard(b *strings.Builder, c catalog.Card, qs string) {
 		html string
 	}{
 		{c.NSFW, `<span class="chip warn">18+</span>`},
+		{c.NSFWLocked, `<span class="chip lock" title="18+/safe set by a person"><svg class="ico" viewBox="0 0 16 16" width="11" height="11" aria-hidden="true"><path fill="currentColor" d="M4 7V5a4 4 0 0 1 8 0v2h1v8H3V7h1zm2 0h4V5a2 2 0 0 0-4 0v2z"/></svg></span>`},
 		{c.Deleted, `<span class="chip warn">del</span>`},
 		{!c.Active, `<span class="chip">inactive</span>`},
 		{c.HDID != 0, `<span class="chip">HD</span>`},

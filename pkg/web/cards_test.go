@@ -12,7 +12,7 @@ import (
 // renderCards replaced it (#18 item 6): the reference its output must
 // equal byte for byte.
 const refCardTemplate = `{{define "card"}}{{$u := .URL}}{{with .C}}
-<article class="card{{if .NSFW}} nsfw{{end}}{{if .Deleted}} deleted{{end}}" data-id="{{.ID}}" tabindex="0">
+<article class="card{{if and .Width .Height}} {{ar .Width .Height}}{{end}}{{if .NSFW}} nsfw{{end}}{{if .Deleted}} deleted{{end}}" data-id="{{.ID}}"{{if and .Width .Height}} data-w="{{.Width}}" data-h="{{.Height}}"{{end}}{{if .NSFW}} data-adult="1"{{end}} tabindex="0">
   <a class="thumb" href="{{$u}}"><img loading="lazy" src="/thumb.php?id={{.ID}}" alt="{{.FileName}}"></a>
   <div class="meta">
     <div class="title" title="{{.FileName}}">{{.DisplayTitle}}</div>
@@ -22,6 +22,7 @@ const refCardTemplate = `{{define "card"}}{{$u := .URL}}{{with .C}}
       {{if .Duration}}<span class="chip">{{dur .Duration}}</span>{{end}}
       {{if .Rating}}<span class="chip rating">★{{.Rating}}</span>{{end}}
       {{if .NSFW}}<span class="chip warn">18+</span>{{end}}
+      {{if .NSFWLocked}}<span class="chip lock" title="18+/safe set by a person"><svg class="ico" viewBox="0 0 16 16" width="11" height="11" aria-hidden="true"><path fill="currentColor" d="M4 7V5a4 4 0 0 1 8 0v2h1v8H3V7h1zm2 0h4V5a2 2 0 0 0-4 0v2z"/></svg></span>{{end}}
       {{if .Deleted}}<span class="chip warn">del</span>{{end}}
       {{if not .Active}}<span class="chip">inactive</span>{{end}}
       {{if .HDID}}<span class="chip">HD</span>{{end}}
@@ -55,12 +56,13 @@ func TestCardsRender(t *testing.T) {
 	ref := template.Must(template.New("ref").Funcs(template.FuncMap{
 		"cv":  func(c catalog.Card, qs string) refCardView { return refCardView{C: c, Q: qs} },
 		"dur": fmtDur,
+		"ar":  arClass,
 	}).Parse(refCardTemplate))
 	tricky := `a "quoted" <b>&amp; it's 1+1=2` + "\x00 ünï ☃ \t"
 	cards := []catalog.Card{
 		{ID: 1, Path: "/lib/a/img1.png", Name: "img1.png", Type: "image", Vote: "neutral"},
 		{ID: 22, Path: "/lib/" + tricky + ".png", Name: tricky + ".png", Type: "video", Width: 512, Height: 768, Duration: 75.6,
-			Rating: 3, NSFW: true, Deleted: true, Active: false, HDID: 9, Broken: true, OpenJobs: 2, ScanStale: true,
+			Rating: 3, NSFW: true, NSFWLocked: true, Deleted: true, Active: false, HDID: 9, Broken: true, OpenJobs: 2, ScanStale: true,
 			Model: tricky, TagCount: 4, HasPrompt: true, Vote: "approved", Checked: true, Title: tricky, OriginalName: tricky + ".jpg"},
 		{ID: 333, Path: `C:\lib\x_y-z.png`, Name: "x_y-z.png", Type: "image", Active: true, Vote: "rejected'<", Caption: tricky},
 	}

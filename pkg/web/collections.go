@@ -312,8 +312,12 @@ func (s *Server) savedHeading(r *http.Request, q string) *collections.Collection
 func cardsJSON(cards []catalog.Card, qs string) []cardJSON {
 	out := make([]cardJSON, 0, len(cards))
 	for _, c := range cards {
+		ar := ""
+		if c.Width > 0 && c.Height > 0 {
+			ar = arClass(c.Width, c.Height)
+		}
 		out = append(out, cardJSON{ID: c.ID, Title: c.DisplayTitle(), Name: c.FileName(), Type: c.Type, Width: c.Width,
-			Height: c.Height, Rating: c.Rating, NSFW: c.NSFW, Vote: c.Vote, Tags: c.TagCount, Prompt: c.HasPrompt,
+			Height: c.Height, Rating: c.Rating, NSFW: c.NSFW, Locked: c.NSFWLocked, ARClass: ar, Vote: c.Vote, Tags: c.TagCount, Prompt: c.HasPrompt,
 			Deleted: c.Deleted, ThumbURL: "/thumb.php?id=" + strconv.FormatInt(c.ID, 10), ViewURL: mediaURL(c.ID, qs)})
 	}
 	return out

@@ -87,6 +87,12 @@ func writePNG(t *testing.T, path string, i int) int64 {
 			img.Set(x, y, color.RGBA{uint8(i), uint8(x * 10), uint8(y * 15), 255})
 		}
 	}
+	return savePNG(t, path, img)
+}
+
+// savePNG writes img as a PNG file and returns its size.
+func savePNG(t *testing.T, path string, img image.Image) int64 {
+	t.Helper()
 	f, err := os.Create(path)
 	if err != nil {
 		t.Fatal(err)
@@ -127,19 +133,33 @@ type e2eEnv struct {
 	firstID int64 // newest image
 }
 
+// openE2EDB opens the test database as webui does: a migrated writer and
+// a read-only handle with a short busy timeout (closed at cleanup).
+func openE2EDB(t *testing.T, cfg *config.Config) (w, r *sql.DB) {
+	t.Helper()
+	w = dbtest.Open(t, cfg.DB.Path)
+	r, err := db.OpenReadOnly(context.Background(), db.Options{Path: cfg.DB.Path, BusyTimeout: 200 * time.Millisecond})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { r.Close() })
+	return w, r
+}
+
 func newE2E(t *testing.T) *e2eEnv {
+	t.Helper()
+	return newE2EN(t, e2eImages)
+}
+
+// newE2EN is newE2E with n generated images.
+func newE2EN(t *testing.T, n int) *e2eEnv {
 	t.Helper()
 	ffmpeg := svtest.RequireTool(t, "ffmpeg")
 	base := t.TempDir()
 	cfg := testConfig(t, base)
 	cfg.Tools.FFmpeg = ffmpeg
 	ctx := context.Background()
-	w := dbtest.Open(t, cfg.DB.Path)
-	r, err := db.OpenReadOnly(ctx, db.Options{Path: cfg.DB.Path, BusyTimeout: 200 * time.Millisecond})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { r.Close() })
+	w, r := openE2EDB(t, cfg)
 	clock := &steppingClock{t: time.Date(2026, 1, 2, 3, 0, 0, 0, time.UTC)}
 	env := &e2eEnv{cfg: cfg, db: w}
 
@@ -165,7 +185,7 @@ func newE2E(t *testing.T) *e2eEnv {
 		Duration: 3, FPS: 10, Filesize: vsize, Hash: vsha}, clock.Now()); err != nil {
 		t.Fatal(err)
 	}
-	for i := 0; i < e2eImages; i++ {
+	for i := 0; i < n; i++ {
 		p := filepath.Join(imgDir, fmt.Sprintf("img%03d.png", i))
 		writePNG(t, p, i)
 		sha, size, err := sha256File(p)

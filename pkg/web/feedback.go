@@ -8,6 +8,7 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/localsupervisor/supervisor/pkg/bulk"
 	"github.com/localsupervisor/supervisor/pkg/config"
 	"github.com/localsupervisor/supervisor/pkg/db"
 	"github.com/localsupervisor/supervisor/pkg/forge"
@@ -19,15 +20,16 @@ import (
 
 // Optional services an action may need. Each is switched on in its config
 // section; an action needing a switched-off service is shown disabled with
-// the reason, refused when posted anyway, and never starts a worker.
+// the reason, refused when posted anyway, and never starts a worker. The
+// names are pkg/bulk's, which names the service each bulk action needs.
 const (
 	// ServiceTagger is the PixAI-compatible tagger (scanner.enabled): tag
 	// rescans, "Rescan library", "Backfill missing tags".
-	ServiceTagger = "tagger"
+	ServiceTagger = bulk.ServiceTagger
 	// ServiceOllama is Ollama (ollama.enabled): analyze, the Ollama pages.
-	ServiceOllama = "ollama"
+	ServiceOllama = bulk.ServiceOllama
 	// ServiceForge is Forge/A1111 (forge.enabled): regen and repair.
-	ServiceForge = "forge"
+	ServiceForge = bulk.ServiceForge
 )
 
 // serviceGate names, for a service, the reason code of its refusal (the

@@ -73,6 +73,16 @@ func (s *Server) handleDetail(w http.ResponseWriter, r *http.Request) {
 		}
 		sections = append(sections, h)
 	}
+	// The family graph and the duplicates are extras: when they cannot be
+	// read the page shows without them.
+	lin, err := s.lineage(ctx, ri.lang, id, ri.sess.Adult)
+	if err != nil {
+		s.log.Warn().Err(err).Int64("media_id", id).Msg("lineage not loaded")
+	}
+	dupes, err := s.duplicates(ctx, d, ri.sess.Adult)
+	if err != nil {
+		s.log.Warn().Err(err).Int64("media_id", id).Msg("duplicates not loaded")
+	}
 	var diffs [][]DiffLine
 	for i := 0; i+1 < len(d.History) && i < 5; i++ {
 		diffs = append(diffs, lineDiff(d.History[i+1].Prompt, d.History[i].Prompt))
@@ -91,7 +101,7 @@ func (s *Server) handleDetail(w http.ResponseWriter, r *http.Request) {
 		"Variant": variant, "Sections": sections, "Diffs": diffs, "Msg": s.banner(r),
 		"DisplayTitle": d.DisplayTitle(), "Title": "detail.title",
 		"CanRate": s.mayPost(r, "rate"), "CanVote": s.mayPost(r, "vote_set"),
-		"Coll": s.mediaCollections(ctx, id, ri.admin),
+		"Coll": s.mediaCollections(ctx, id, ri.admin), "Lineage": lin, "Dupes": dupes,
 	})
 }
 
@@ -187,39 +197,6 @@ func mediaActionCode(action string, res actionResult) string {
 	return "saved"
 }
 
-// handleBulk applies one action to up to 500 media ids.
-func (s *Server) handleBulk(w http.ResponseWriter, r *http.Request) {
-	action := r.PostFormValue("action")
-	allowed := map[string]bool{"rate": true, "tag_add": true, "rescan_job": true, "soft_delete": true, "vote_set": true}
-	if !allowed[action] {
-		s.fail(w, r, http.StatusBadRequest, CodeBadRequest, nil)
-		return
-	}
-	ids := parseIDs(r)
-	if len(ids) == 0 || len(ids) > 500 {
-		s.fail(w, r, http.StatusBadRequest, CodeBadRequest, nil)
-		return
-	}
-	done, failed := 0, 0
-	var lastErr error
-	for _, id := range ids {
-		if _, err := s.doAction(r.Context(), r, action, id); err != nil {
-			failed++
-			lastErr = err
-			if db.IsBusy(err) {
-				break
-			}
-			continue
-		}
-		done++
-	}
-	if lastErr != nil && done == 0 {
-		s.refuse(w, r, "", lastErr)
-		return
-	}
-	writeJSON(w, http.StatusOK, map[string]any{"ok": true, "action": action, "done": done, "failed": failed})
-}
-
 func (s *Server) audit(ctx context.Context, r *http.Request, action string, id int64, details map[string]any) {
 	a := s.actor(r)
 	if err := media.Audit(ctx, s.db, media.AuditEntry{Action: action, EntityType: "media", EntityID: id,
@@ -258,13 +235,7 @@ func (s *Server) doAction(ctx context.Context, r *http.Request, action string, i
 		if r.PostFormValue("checked_value") == "1" {
 			v = "1"
 		}
-		err = db.InTx(ctx, s.db, func(tx *sql.Tx) error {
-			if _, err := media.SetMeta(ctx, tx, id, "web", "curation.checked", v, now); err != nil {
-				return err
-			}
-			_, err := media.SetMeta(ctx, tx, id, "web", "curation.checked_at", strconv.FormatInt(now.Unix(), 10), now)
-			return err
-		})
+		err = db.InTx(ctx, s.db, func(tx *sql.Tx) error { return media.SetChecked(ctx, tx, id, v == "1", now) })
 		res.Value = v
 	case "title_set":
 		t := strings.TrimSpace(r.PostFormValue("title_value"))
@@ -286,6 +257,10 @@ func (s *Server) doAction(ctx context.Context, r *http.Request, action string, i
 		p, err = media.SetNSFW(ctx, s.db, library.RootsFromPaths(s.cfg.Paths), id, want, now)
 		_ = p // the new path is never shown to the client
 		res.Value = want
+	case "nsfw_unlock":
+		// Lifts a person's 18+/safe lock; the next automatic verdict
+		// (rescan, Ollama) decides again. Nothing moves now.
+		res.Value, err = media.UnlockNSFW(ctx, s.db, id, now)
 	case "tag_add", "tag_remove", "tag_lock", "tag_unlock":
 		err = s.tagAction(ctx, r, action, id)
 	case "rescan_job":

@@ -64,6 +64,20 @@ func (s *Server) queryErrorJSON(w http.ResponseWriter, r *http.Request, f catalo
 		"reason_code": v.Code, "error": map[string]any{"code": v.Code, "message": v.Message, "position": v.Pos}})
 }
 
+// moreFiltersOpen: the filters behind "more filters" (list.html: rarely
+// used, and the query language says most of them in the search box) start
+// open when one of them is set, so a person sees what narrows the list.
+func moreFiltersOpen(f catalog.Filter) bool {
+	v := f.Values()
+	for _, k := range []string{"has_prompt", "has_meta", "min_rating", "status", "curation", "incomplete", "prompt_quality",
+		"deleted", "active", "ai_title", "ai_caption", "broken", "character", "vote", "checked", "low_activity", "dupes", "dupes_sha", "issues"} {
+		if v.Has(k) {
+			return true
+		}
+	}
+	return false
+}
+
 func (s *Server) handleList(w http.ResponseWriter, r *http.Request) {
 	f, pg := s.listParams(r)
 	ctx := r.Context()
@@ -73,7 +87,8 @@ func (s *Server) handleList(w http.ResponseWriter, r *http.Request) {
 		// (no list: the query means nothing yet), as a 400.
 		data := map[string]any{
 			"Filter": f, "Query": f.Values(), "QS": f.Values().Encode(), "Result": catalog.Result{}, "Chips": f.Chips(),
-			"Title": "list.title", "QueryError": s.queryError(info(r).lang, f), "Total": 0, "CountKnown": true,
+			"MoreOpen": moreFiltersOpen(f),
+			"Title":    "list.title", "QueryError": s.queryError(info(r).lang, f), "Total": 0, "CountKnown": true,
 		}
 		if err := s.renderStatus(w, r, http.StatusBadRequest, "list", data); err != nil {
 			s.failErr(w, r, err)
@@ -87,6 +102,7 @@ func (s *Server) handleList(w http.ResponseWriter, r *http.Request) {
 	}
 	data := map[string]any{
 		"Filter": f, "Query": f.Values(), "QS": f.Values().Encode(), "Result": res, "Chips": f.Chips(), "Title": "list.title",
+		"MoreOpen": moreFiltersOpen(f),
 		// The facet panel loads after the page (facets.go).
 		"FacetsURL": "/api/facets?" + f.Values().Encode(),
 		// A saved search opened from the Collections page (collections.go).
@@ -134,7 +150,21 @@ func (s *Server) handleList(w http.ResponseWriter, r *http.Request) {
 	if res.Prev != nil {
 		data["PrevCursor"] = res.Prev.String()
 	}
+	data["CompareGroup"] = dupeGroupCompare(f, res.Cards)
 	s.render(w, r, "list", data)
+}
+
+// dupeGroupCompare is the compare page of a duplicate group's first media
+// ("" unless the list is one group, dupe_sha= or dupe_hash=, of two or more).
+func dupeGroupCompare(f catalog.Filter, cards []catalog.Card) string {
+	if (f.DupeSHA == "" && f.DupeHash == "") || len(cards) < compareMin {
+		return ""
+	}
+	ids := make([]int64, 0, compareMax)
+	for _, c := range cards[:min(len(cards), compareMax)] {
+		ids = append(ids, c.ID)
+	}
+	return compareURL(ids...)
 }
 
 // handleCountJSON counts the matches of a list filter (up to the cap) for
@@ -159,14 +189,17 @@ func (s *Server) handleCountJSON(w http.ResponseWriter, r *http.Request) {
 
 // cardJSON is the JSON form of a card for infinite scroll.
 type cardJSON struct {
-	ID       int64  `json:"id"`
-	Title    string `json:"title"`
-	Name     string `json:"name"` // the file name a person knows (Card.FileName)
-	Type     string `json:"type"`
-	Width    int64  `json:"width"`
-	Height   int64  `json:"height"`
-	Rating   int    `json:"rating"`
-	NSFW     bool   `json:"nsfw"`
+	ID     int64  `json:"id"`
+	Title  string `json:"title"`
+	Name   string `json:"name"` // the file name a person knows (Card.FileName)
+	Type   string `json:"type"`
+	Width  int64  `json:"width"`
+	Height int64  `json:"height"`
+	Rating int    `json:"rating"`
+	NSFW   bool   `json:"nsfw"`
+	Locked bool   `json:"nsfw_locked"`
+	// ARClass sizes the card in the justified grid (arClass).
+	ARClass  string `json:"ar_class,omitempty"`
 	Vote     string `json:"vote"`
 	Tags     int    `json:"tags"`
 	Prompt   bool   `json:"has_prompt"`

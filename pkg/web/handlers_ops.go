@@ -404,11 +404,12 @@ func (s *Server) handleLogout(w http.ResponseWriter, r *http.Request) {
 	http.Redirect(w, r, "/mediadb.php", http.StatusSeeOther)
 }
 
-// handleSettings stores UI preferences (language, adult opt-in) in the
+// handleSettings stores UI preferences (language, 18+ display: nsfw =
+// hide|blur|show, or the older adult=0/1 opt-in, 1 meaning show) in the
 // session. It is a POST with CSRF, so a foreign page cannot flip them.
 func (s *Server) handleSettings(w http.ResponseWriter, r *http.Request) {
 	id := info(r).sess.ID
-	l, a := r.PostFormValue("lang"), r.PostFormValue("adult")
+	l, a, mode := r.PostFormValue("lang"), r.PostFormValue("adult"), r.PostFormValue("nsfw")
 	if err := s.sessions.update(r.Context(), id, s.clock.Now(), func(ss *session) {
 		if l != "" && s.i18n.has(l) {
 			ss.Lang = l
@@ -416,6 +417,7 @@ func (s *Server) handleSettings(w http.ResponseWriter, r *http.Request) {
 		if a != "" {
 			ss.Adult = a == "1"
 		}
+		ss.setNSFWMode(mode)
 	}); err != nil {
 		s.failErr(w, r, err)
 		return

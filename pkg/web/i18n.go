@@ -70,3 +70,18 @@ func (c *catalogue) pick(sessLang, accept, def string) string {
 	}
 	return "en"
 }
+
+// prefixed is every message whose key starts with prefix, in lang with
+// English where lang has none, keyed without the prefix: the layout hands
+// the "js." messages to the page scripts, which hold no text of their own.
+func (c *catalogue) prefixed(lang, prefix string) map[string]string {
+	out := map[string]string{}
+	for _, l := range []string{"en", lang} {
+		for k, v := range c.msgs[l] {
+			if rest, ok := strings.CutPrefix(k, prefix); ok {
+				out[rest] = v
+			}
+		}
+	}
+	return out
+}

@@ -237,13 +237,12 @@ func (h *Ollama) light() map[string]any {
 // detail page's button means "analyze this now") and autostarts
 // ollama-service, which runs them through its one-job ollama-worker.
 func (h *Ollama) analyzeOne(ctx context.Context, id int64, mode string) (actionResult, error) {
-	modes, err := ollamasvc.ResolveModes(mode)
+	o, err := ollamasvc.ForMedia(h.cfg, id, mode)
 	if err != nil {
 		return actionResult{}, err
 	}
 	e := &ollamasvc.Enqueuer{Queue: h.queue(), Clock: h.s.clock}
-	sum, err := e.Enqueue(ctx, ollamasvc.EnqueueOptions{Modes: modes, MediaID: id, Force: true, VideoFrames: h.cfg.VideoFrames,
-		PromptEvalFallbackTags: h.cfg.PromptEvalFallback == "tags"})
+	sum, err := e.Enqueue(ctx, o)
 	if err != nil {
 		return actionResult{}, err
 	}

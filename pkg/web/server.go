@@ -250,8 +250,10 @@ func (s *Server) routes() http.Handler {
 	mux.HandleFunc("POST /media_view.php", s.mutating(false, s.handleMediaAction))
 	mux.HandleFunc("/media/action", s.mutating(false, s.handleMediaAction))
 	mux.HandleFunc("/media/bulk", s.mutating(true, s.handleBulk))
+	mux.HandleFunc("GET /compare", s.handleCompare)
 	mux.HandleFunc("GET /api/media", s.handleListJSON)
 	mux.HandleFunc("GET /api/count", s.handleCountJSON)
+	mux.HandleFunc("GET /api/bulk", s.handleBulkProgress)
 	mux.HandleFunc("GET /api/facets", s.handleFacetsJSON)
 	mux.HandleFunc("GET /thumb.php", s.handleThumb)
 	mux.HandleFunc("GET /media_stream.php", s.handleStream)
@@ -272,6 +274,8 @@ func (s *Server) routes() http.Handler {
 	mux.HandleFunc("/settings", s.mutating(false, s.handleSettings))
 	s.sourceRoutes(mux)
 	s.collectionRoutes(mux)
+	s.cullRoutes(mux)
+	mux.HandleFunc("GET /api/media/info", s.handleMediaInfo)
 	if s.extraRoutes != nil {
 		s.extraRoutes(mux, s)
 	}
@@ -460,6 +464,7 @@ func (s *Server) execute(w http.ResponseWriter, r *http.Request, status int, pag
 	data["CSRF"] = ri.sess.CSRF
 	data["Admin"] = ri.admin
 	data["Adult"] = ri.sess.Adult
+	data["NSFWMode"] = ri.sess.nsfwMode()
 	data["Path"] = r.URL.Path
 	data["Version"] = s.version
 	if _, ok := data["Title"]; !ok {

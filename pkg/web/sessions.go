@@ -33,10 +33,13 @@ const (
 // session is one browser session. Admin is granted only by the login form
 // (internal key) or config loopback_is_admin — never by loopback alone.
 type session struct {
-	ID      string
-	CSRF    string
-	Admin   bool
-	Adult   bool
+	ID    string
+	CSRF  string
+	Admin bool
+	Adult bool
+	// View is how an opted-in session sees 18+ media: nsfwBlur or
+	// nsfwShow ("" = a session stored before the setting: show).
+	View    string
 	Lang    string
 	Expires time.Time
 }
@@ -110,6 +113,36 @@ func (s *sessionStore) parseAnonymous(id string, now time.Time) (session, bool) 
 	return session{ID: id, CSRF: s.mac("csrf", payload), Expires: time.Unix(exp, 0).UTC()}, true
 }
 
+// The three ways a session sees 18+ media (body data-nsfw): hide serves
+// none of them (the adult gate stays closed), blur serves them blurred
+// until a click or key reveals one, show serves them as they are.
+const (
+	nsfwHide = "hide"
+	nsfwBlur = "blur"
+	nsfwShow = "show"
+)
+
+// nsfwMode is the session's 18+ display mode.
+func (ss session) nsfwMode() string {
+	switch {
+	case !ss.Adult:
+		return nsfwHide
+	case ss.View == nsfwBlur:
+		return nsfwBlur
+	}
+	return nsfwShow
+}
+
+// setNSFWMode sets the mode; an unknown value changes nothing.
+func (ss *session) setNSFWMode(mode string) {
+	switch mode {
+	case nsfwHide:
+		ss.Adult = false
+	case nsfwBlur, nsfwShow:
+		ss.Adult, ss.View = true, mode
+	}
+}
+
 func randomHex(n int) string {
 	b := make([]byte, n)
 	if _, err := rand.Read(b); err != nil {
@@ -124,12 +157,12 @@ func hashID(id string) string {
 	return hex.EncodeToString(h[:])
 }
 
-const sessionCols = `csrf, admin, adult, lang, expires_at`
+const sessionCols = `csrf, admin, adult, nsfw_view, lang, expires_at`
 
 func scanSession(row *sql.Row, id string) (session, error) {
 	ss := session{ID: id}
 	var exp string
-	if err := row.Scan(&ss.CSRF, &ss.Admin, &ss.Adult, &ss.Lang, &exp); err != nil {
+	if err := row.Scan(&ss.CSRF, &ss.Admin, &ss.Adult, &ss.View, &ss.Lang, &exp); err != nil {
 		return session{}, err
 	}
 	t, ok := svtime.Parse(exp)
@@ -160,8 +193,8 @@ func (s *sessionStore) get(ctx context.Context, id string, now time.Time) (ss se
 }
 
 func insertSession(ctx context.Context, x db.Execer, ss session, now time.Time) error {
-	_, err := x.ExecContext(ctx, `INSERT INTO web_sessions(id_hash, csrf, admin, adult, lang, created_at, expires_at)
-		VALUES (?, ?, ?, ?, ?, ?, ?)`, hashID(ss.ID), ss.CSRF, ss.Admin, ss.Adult, ss.Lang, svtime.Format(now), svtime.Format(ss.Expires))
+	_, err := x.ExecContext(ctx, `INSERT INTO web_sessions(id_hash, csrf, admin, adult, nsfw_view, lang, created_at, expires_at)
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?)`, hashID(ss.ID), ss.CSRF, ss.Admin, ss.Adult, ss.View, ss.Lang, svtime.Format(now), svtime.Format(ss.Expires))
 	return err
 }
 
@@ -187,8 +220,8 @@ func (s *sessionStore) update(ctx context.Context, id string, now time.Time, fn 
 			return fmt.Errorf("load session: %w", err)
 		}
 		fn(&ss)
-		_, err = tx.ExecContext(ctx, `UPDATE web_sessions SET csrf = ?, admin = ?, adult = ?, lang = ? WHERE id_hash = ?`,
-			ss.CSRF, ss.Admin, ss.Adult, ss.Lang, hashID(id))
+		_, err = tx.ExecContext(ctx, `UPDATE web_sessions SET csrf = ?, admin = ?, adult = ?, nsfw_view = ?, lang = ? WHERE id_hash = ?`,
+			ss.CSRF, ss.Admin, ss.Adult, ss.View, ss.Lang, hashID(id))
 		return err
 	})
 }

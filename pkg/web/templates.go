@@ -8,9 +8,10 @@ import (
 	"strings"
 
 	"github.com/localsupervisor/supervisor/pkg/catalog"
+	"github.com/localsupervisor/supervisor/pkg/worddiff"
 )
 
-var pageNames = []string{"list", "detail", "dashboard", "login", "refused", "import_confirm", "source_remove", "error", "collections", "collection"}
+var pageNames = []string{"list", "detail", "dashboard", "login", "refused", "import_confirm", "source_remove", "error", "collections", "collection", "compare", "cull"}
 
 // pagePartials are the template files parsed with a page besides
 // layout.html and the page's own file.
@@ -25,18 +26,11 @@ func pagePartials(page string) []string {
 func (s *Server) funcs() template.FuncMap {
 	return template.FuncMap{
 		"t": func(lang, key string, args ...any) string { return s.i18n.T(lang, key, args...) },
-		"bytes": func(n int64) string {
-			switch {
-			case n >= 1<<30:
-				return fmt.Sprintf("%.1f GB", float64(n)/(1<<30))
-			case n >= 1<<20:
-				return fmt.Sprintf("%.1f MB", float64(n)/(1<<20))
-			case n >= 1<<10:
-				return fmt.Sprintf("%.0f KB", float64(n)/(1<<10))
-			}
-			return fmt.Sprintf("%d B", n)
-		},
-		"dur": fmtDur,
+		// jsStrings are the page scripts' messages (keys "js.*"), written
+		// as JSON into the layout.
+		"jsStrings": func(lang string) map[string]string { return s.i18n.prefixed(lang, "js.") },
+		"bytes":     fmtBytes,
+		"dur":       fmtDur,
 		"qset": func(v url.Values, kv ...string) string {
 			c := url.Values{}
 			for k, vs := range v {
@@ -63,8 +57,10 @@ func (s *Server) funcs() template.FuncMap {
 		"cards": renderCards,
 		// Whole URLs for href attributes (nav.go): html/template escapes
 		// them once; a query string pasted after "?" would be escaped twice.
-		"listURL":  listURL,
-		"mediaURL": mediaURL,
+		"listURL":    listURL,
+		"cullURL":    cullURL,
+		"mediaURL":   mediaURL,
+		"compareURL": compareURL,
 		// termURL is the list searching field:"value" (the detail page's
 		// model, sampler … link to their siblings).
 		"termURL": termURL,
@@ -125,8 +121,7 @@ type DiffLine struct {
 }
 
 // lineDiff diffs two texts by comma-separated fragments (prompts are lists of
-// fragments more than lines) with a longest-common-subsequence table; prompts
-// are short, so O(n·m) is fine.
+// fragments more than lines) through worddiff's shortest edit script.
 func lineDiff(a, b string) []DiffLine {
 	split := func(s string) []string {
 		var out []string
@@ -138,49 +133,36 @@ func lineDiff(a, b string) []DiffLine {
 		return out
 	}
 	x, y := split(a), split(b)
-	if len(x) > 400 {
-		x = x[:400]
-	}
-	if len(y) > 400 {
-		y = y[:400]
-	}
-	n, m := len(x), len(y)
-	l := make([][]int, n+1)
-	for i := range l {
-		l[i] = make([]int, m+1)
-	}
-	for i := n - 1; i >= 0; i-- {
-		for j := m - 1; j >= 0; j-- {
-			if x[i] == y[j] {
-				l[i][j] = l[i+1][j+1] + 1
-			} else {
-				l[i][j] = max(l[i+1][j], l[i][j+1])
-			}
-		}
-	}
-	var out []DiffLine
+	out := make([]DiffLine, 0, len(x)+len(y))
 	i, j := 0, 0
-	for i < n && j < m {
-		switch {
-		case x[i] == y[j]:
+	for _, op := range worddiff.Ops(x, y) {
+		switch op {
+		case worddiff.Equal:
 			out = append(out, DiffLine{"=", x[i]})
 			i++
 			j++
-		case l[i+1][j] >= l[i][j+1]:
+		case worddiff.Delete:
 			out = append(out, DiffLine{"-", x[i]})
 			i++
-		default:
+		case worddiff.Insert:
 			out = append(out, DiffLine{"+", y[j]})
 			j++
 		}
 	}
-	for ; i < n; i++ {
-		out = append(out, DiffLine{"-", x[i]})
-	}
-	for ; j < m; j++ {
-		out = append(out, DiffLine{"+", y[j]})
-	}
 	return out
+}
+
+// fmtBytes is a file size in B, KB, MB or GB.
+func fmtBytes(n int64) string {
+	switch {
+	case n >= 1<<30:
+		return fmt.Sprintf("%.1f GB", float64(n)/(1<<30))
+	case n >= 1<<20:
+		return fmt.Sprintf("%.1f MB", float64(n)/(1<<20))
+	case n >= 1<<10:
+		return fmt.Sprintf("%.0f KB", float64(n)/(1<<10))
+	}
+	return fmt.Sprintf("%d B", n)
 }
 
 // fmtDur is a duration in seconds as m:ss.

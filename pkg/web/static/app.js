@@ -17,7 +17,13 @@
   // keys that work on the page and one key means one thing everywhere.
   var keyHelp = [];
   function addKeys(scope, list) { list.forEach(function (k) { keyHelp.push({scope: scope, keys: k[0], what: k[1]}); }); }
-  window.SuperVisor = {csrfToken: csrf, post: post, addKeys: addKeys, keyHelp: function () { return keyHelp.slice(); }};
+  // The scripts' messages in the page's language (the layout writes the
+  // "js." catalogue entries); a missing one shows its key.
+  var strings = {};
+  try { strings = JSON.parse((document.getElementById('sv-strings') || {}).textContent || '{}') || {}; } catch (err) { /* keys shown */ }
+  function t(key, arg) { var s = strings[key] || key; return arg == null ? s : s.replace('%s', arg); }
+  window.SuperVisor = {csrfToken: csrf, post: post, addKeys: addKeys, keyHelp: function () { return keyHelp.slice(); },
+    t: t, toast: function (text, isErr) { toast(text, isErr); }, loadMore: function () { return loadMore(); }};
 
   // Confirmation for destructive forms.
   document.addEventListener('submit', function (e) {
@@ -40,6 +46,7 @@
     box.appendChild(t);
     setTimeout(function () { t.remove(); }, 10000);
   }
+  window.SuperVisor.toast = toast;
   document.addEventListener('submit', function (e) {
     var b = e.submitter;
     if (e.defaultPrevented || !b || !b.hasAttribute('data-toast')) return;
@@ -116,12 +123,21 @@
     cs.forEach(function (c) { c.classList.remove('focus'); });
     cs[focusIdx].classList.add('focus'); cs[focusIdx].focus({preventScroll: false});
   }
-  function columns() {
-    if (!grid) return 1;
-    var cs = cards(); if (cs.length < 2) return 1;
-    var top = cs[0].offsetTop, n = 0;
-    cs.forEach(function (c) { if (c.offsetTop === top) n++; });
-    return Math.max(1, n);
+  // The card above (dir -1) or below (+1) card i: in the next visual row,
+  // the one nearest by horizontal centre. Rows of the justified grid hold
+  // different numbers of cards, so no fixed column count works.
+  function verticalNeighbour(i, dir) {
+    var cs = cards(); if (i < 0) return 0;
+    var cur = cs[i].getBoundingClientRect(), cx = cur.left + cur.width / 2, rowTop = null, best = i, bestD = Infinity;
+    for (var j = i + dir; j >= 0 && j < cs.length; j += dir) {
+      var r = cs[j].getBoundingClientRect();
+      if (Math.abs(r.top - cur.top) < 2) continue; // same row
+      if (rowTop === null) rowTop = r.top;
+      else if (Math.abs(r.top - rowTop) >= 2) break; // past the next row
+      var d = Math.abs(r.left + r.width / 2 - cx);
+      if (d < bestD) { bestD = d; best = j; }
+    }
+    return best;
   }
   function selected() {
     return Array.prototype.slice.call(document.querySelectorAll('input.sel:checked')).map(function (i) { return i.value; });
@@ -135,6 +151,8 @@
     });
   }
   document.addEventListener('change', function (e) { if (e.target.classList && e.target.classList.contains('sel')) updateBulk(); });
+  // bulk.js (the bar's actions, ranges, select-all) refreshes the bar.
+  window.SuperVisor.updateBulk = updateBulk;
 
   function rate(card, n) {
     var id = card.dataset.id;
@@ -148,6 +166,11 @@
     });
   }
 
+  if (document.getElementById('detail')) {
+    addKeys('detail', [['← →', t('k.prevnext')], ['Esc, Backspace, u', t('k.back')], ['0 1 2 3', t('k.rate')]]);
+  } else if (grid || document.getElementById('media-table')) {
+    addKeys('list', [['← → ↑ ↓', t('k.arrows')], ['Enter', t('k.enter')], ['0 1 2 3', t('k.rate')], ['x', t('k.select')]]);
+  }
   document.addEventListener('keydown', function (e) {
     var tag = (e.target.tagName || '').toLowerCase();
     if (tag === 'input' || tag === 'textarea' || tag === 'select' || e.ctrlKey || e.metaKey || e.altKey) return;
@@ -167,13 +190,12 @@
       return;
     }
     if (!cards().length) return;
-    var cols = columns();
     var cs = cards();
     switch (e.key) {
       case 'ArrowRight': focusCard(focusIdx + 1); break;
       case 'ArrowLeft': focusCard(focusIdx - 1); break;
-      case 'ArrowDown': focusCard(focusIdx < 0 ? 0 : focusIdx + cols); break;
-      case 'ArrowUp': focusCard(focusIdx - cols); break;
+      case 'ArrowDown': focusCard(verticalNeighbour(focusIdx, 1)); break;
+      case 'ArrowUp': focusCard(verticalNeighbour(focusIdx, -1)); break;
       case 'Enter': if (focusIdx >= 0) { var a = cs[focusIdx].querySelector('a'); if (a) location.href = a.href; } break;
       case 'x': if (focusIdx >= 0) { var cb = cs[focusIdx].querySelector('input.sel'); if (cb) { cb.checked = !cb.checked; updateBulk(); } } break;
       case '0': case '1': case '2': case '3': if (focusIdx >= 0) rate(cs[focusIdx], e.key); break;
@@ -182,33 +204,6 @@
     e.preventDefault();
   });
 
-  document.addEventListener('click', function (e) {
-    var b = e.target.closest('[data-bulk]');
-    if (b) {
-      var ids = selected(); if (!ids.length) return;
-      var msg = b.getAttribute('data-confirm'); if (msg && !confirm(msg)) return;
-      var data = {action: b.dataset.bulk, ids: ids.join(',')};
-      if (data.action === 'rate') data.rating = document.getElementById('bulk-rating').value;
-      if (data.action === 'tag_add') data.tag_name = document.getElementById('bulk-tag').value;
-      // Actions of other endpoints (collections) name their endpoint and
-      // the fields whose name/value they send along.
-      (b.dataset.bulkInputs || '').split(',').forEach(function (id) { var i = id && document.getElementById(id); if (i) data[i.name] = i.value; });
-      post(b.dataset.bulkUrl || '/media/bulk', data).then(function (r) {
-        if (!r.ok) { alert(r.error || 'error'); return; }
-        // Nothing on the page changed: say what happened and keep the page.
-        if (b.hasAttribute('data-toast')) { toast(r.message || 'OK', false, r.url, b.dataset.linkText); clearSelection(); return; }
-        // The order changed: the same cards stay selected after the reload,
-        // so "up" can be pressed again.
-        if (b.hasAttribute('data-keep')) { try { sessionStorage.setItem('sv-reselect', ids.join(',')); } catch (err) { /* private mode */ } }
-        location.reload();
-      });
-      return;
-    }
-    if (e.target.closest('[data-bulk-clear]')) clearSelection();
-  });
-  function clearSelection() {
-    document.querySelectorAll('input.sel:checked').forEach(function (i) { i.checked = false; }); updateBulk();
-  }
   try {
     var reselect = sessionStorage.getItem('sv-reselect');
     if (reselect) {
@@ -219,39 +214,54 @@
   } catch (err) { /* no storage */ }
 
   // Infinite scroll: fetch the next keyset page when the sentinel shows.
+  // loadMore is also how the lightbox steps past the last loaded card: it
+  // resolves to the number of cards added (0 at the end of the list).
+  var loading = null, pager = document.getElementById('pager');
+  function loadMore() {
+    if (!grid || !grid.dataset.next) return Promise.resolve(0);
+    if (loading) return loading;
+    var q = grid.dataset.query ? grid.dataset.query + '&' : '';
+    // An album's page (data-api) pages through its own endpoint.
+    loading = fetch((grid.dataset.api || '/api/media') + '?' + q + 'after=' + encodeURIComponent(grid.dataset.next), {credentials: 'same-origin', headers: {'Accept': 'application/json'}})
+      .then(function (r) { return r.json(); })
+      .then(function (r) {
+        var items = r.items || [];
+        items.forEach(function (it) { grid.appendChild(renderCard(it)); });
+        grid.dataset.next = r.next || '';
+        if (!r.next && pager) pager.hidden = true;
+        loading = null;
+        return items.length;
+      }).catch(function () { loading = null; return 0; });
+    return loading;
+  }
   if (grid && 'IntersectionObserver' in window) {
-    var loading = false;
-    var pager = document.getElementById('pager');
     var sentinel = document.createElement('div'); sentinel.id = 'sentinel'; grid.after(sentinel);
     var io = new IntersectionObserver(function (entries) {
       if (!entries[0].isIntersecting || loading || !grid.dataset.next) return;
-      loading = true;
-      var q = grid.dataset.query ? grid.dataset.query + '&' : '';
-      // An album's page (data-api) pages through its own endpoint.
-      fetch((grid.dataset.api || '/api/media') + '?' + q + 'after=' + encodeURIComponent(grid.dataset.next), {credentials: 'same-origin', headers: {'Accept': 'application/json'}})
-        .then(function (r) { return r.json(); })
-        .then(function (r) {
-          (r.items || []).forEach(function (it) { grid.appendChild(renderCard(it)); });
-          grid.dataset.next = r.next || '';
-          if (!r.next && pager) pager.hidden = true;
-          loading = false;
-          // The observer only fires on changes: when the sentinel is still
-          // in view after a short page, re-observing reports it again so
-          // the next page loads without the user having to scroll.
-          if (r.next) { io.unobserve(sentinel); io.observe(sentinel); }
-        }).catch(function () { loading = false; });
+      loadMore().then(function () {
+        // The observer only fires on changes: when the sentinel is still
+        // in view after a short page, re-observing reports it again so
+        // the next page loads without the user having to scroll.
+        if (grid.dataset.next) { io.unobserve(sentinel); io.observe(sentinel); }
+      });
     }, {rootMargin: '600px'});
     io.observe(sentinel);
   }
   function el(tag, cls, text) { var e = document.createElement(tag); if (cls) e.className = cls; if (text != null) e.textContent = text; return e; }
+  // The lock chip's icon, as cards.go writes it (no emoji font needed).
+  var LOCK_SVG = '<svg class="ico" viewBox="0 0 16 16" width="11" height="11" aria-hidden="true"><path fill="currentColor" d="M4 7V5a4 4 0 0 1 8 0v2h1v8H3V7h1zm2 0h4V5a2 2 0 0 0-4 0v2z"/></svg>';
   function renderCard(it) {
-    var a = el('article', 'card' + (it.nsfw ? ' nsfw' : '')); a.dataset.id = it.id; a.tabIndex = 0;
+    var a = el('article', 'card' + (it.ar_class ? ' ' + it.ar_class : '') + (it.nsfw ? ' nsfw' : '')); a.dataset.id = it.id; a.tabIndex = 0;
+    if (it.ar_class) { a.dataset.w = it.width; a.dataset.h = it.height; }
+    if (it.nsfw) a.dataset.adult = '1';
     var link = el('a', 'thumb'); link.href = it.view_url;
     var img = el('img'); img.loading = 'lazy'; img.src = it.thumb_url; img.alt = it.name; link.appendChild(img); a.appendChild(link);
     var m = el('div', 'meta'); var tt = el('div', 'title', it.title); tt.title = it.name; m.appendChild(tt);
     var chips = el('div', 'chips'); chips.appendChild(el('span', 'chip', it.type));
     if (it.width) chips.appendChild(el('span', 'chip', it.width + '×' + it.height));
     if (it.rating) chips.appendChild(el('span', 'chip rating', '★' + it.rating));
+    if (it.nsfw) chips.appendChild(el('span', 'chip warn', '18+'));
+    if (it.nsfw_locked) { var lk = el('span', 'chip lock'); lk.innerHTML = LOCK_SVG; chips.appendChild(lk); }
     if (it.tags) chips.appendChild(el('span', 'chip', it.tags + ' tags'));
     m.appendChild(chips); m.appendChild(el('div', 'sub', 'ID ' + it.id + ' · ' + it.name)); a.appendChild(m);
     if (isAdmin) { var l = el('label', 'select'); var cb = el('input', 'sel'); cb.type = 'checkbox'; cb.value = it.id; l.appendChild(cb); a.appendChild(l); }

@@ -1,0 +1,6 @@
+-- description: per-session 18+ display (hide / blur / show) beside the adult opt-in
+-- adult stays the gate (0 = 18+ media are not served at all); nsfw_view
+-- says how an opted-in session sees them. '' is a session stored before
+-- this column existed: it opted in to see 18+ media plainly, so it reads
+-- as "show" and keeps working as it did.
+-- sv:ensure-column web_sessions nsfw_view TEXT NOT NULL DEFAULT ''
