@@ -425,6 +425,7 @@ func BenchmarkQuery(b *testing.B) {
 		migrateBenchDB(ctx, b, path)
 	}
 	fillQueryBenchData(ctx, b, path)
+	fillPHashBench(ctx, b, path)
 	r, err := db.OpenReadOnly(ctx, db.Options{Path: path})
 	if err != nil {
 		b.Fatal(err)
@@ -494,6 +495,10 @@ func BenchmarkQuery(b *testing.B) {
 		// Jump to date (?jump=): the UI's way to a far position, one seek
 		// wherever it lands (the generator imports one media a second
 		// from 2025-01-01, so 2025-01-07 is ~520,000 media down).
+		// Perceptual hashes: every fifth media starts a group of five
+		// variants a few bits apart (fillPHashBench).
+		{"similar", "similar:500001", Page{}},
+		{"similar_wide", "similar:500001~16", Page{}},
 		{"jump_date", "jump=2025-01-07", Page{}},
 		{"jump_date_filtered", "jump=2025-01-07 type:video", Page{}},
 	}
@@ -536,6 +541,33 @@ func BenchmarkQuery(b *testing.B) {
 // benchModelHash and benchSeed are values fillQueryBenchData writes.
 func benchModelHash(i int) string { return fmt.Sprintf("%010x", i*104729) }
 func benchSeed(id int) string     { return fmt.Sprint((int64(id) * 2654435761) % 4294967296) }
+
+// fillPHashBench gives every media a perceptual hash, once per library:
+// groups of five (a random hash and four variants 1–4 bits off (id % 5 low bits), like a
+// render and its exports), the bands as pkg/similar writes them.
+func fillPHashBench(ctx context.Context, b *testing.B, path string) {
+	w, err := db.Open(ctx, db.Options{Path: path})
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer w.Close()
+	var have int
+	if err := w.QueryRow("SELECT EXISTS (SELECT 1 FROM media_phash)").Scan(&have); err != nil || have == 1 {
+		if err != nil {
+			b.Fatal(err)
+		}
+		return
+	}
+	start := time.Now()
+	if _, err := w.ExecContext(ctx, `INSERT INTO media_phash(media_id, phash, b0, b1, b2, b3, computed_at)
+		SELECT id, h, h & 65535, (h >> 16) & 65535, (h >> 32) & 65535, (h >> 48) & 65535, '2026-01-01T00:00:00Z' FROM (
+			-- base XOR the variant's low bits (SQLite has no XOR operator)
+			SELECT m.id, (g.base | ((1 << (m.id % 5)) - 1)) & ~(g.base & ((1 << (m.id % 5)) - 1)) AS h
+			FROM media m JOIN (SELECT id AS gid, random() AS base FROM media WHERE id % 5 = 1) g ON g.gid = m.id - ((m.id + 4) % 5))`); err != nil {
+		b.Fatal(err)
+	}
+	b.Logf("perceptual hashes filled in %s", time.Since(start).Round(time.Second))
+}
 
 // fillQueryBenchData adds what BenchmarkQuery filters on and the
 // generator does not (yet) write, once per library: media_gen rows from

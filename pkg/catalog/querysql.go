@@ -344,6 +344,8 @@ func (c *compiler) term(t *query.Term) string {
 		return genIDs(c.seed(t))
 	case "steps", "cfg", "denoise":
 		return genIDs(c.interval(c.genCol(t.Field), t.Num))
+	case "similar":
+		return c.similar(t.Similar)
 	case "tag":
 		return c.tagIDs(t.Raw, "")
 	case "character":
@@ -470,6 +472,28 @@ func (c *compiler) seed(t *query.Term) string {
 		bound(*si.Hi, false, si.HiIncl)
 	}
 	return strings.Join(parts, " AND ")
+}
+
+// similar is the media whose perceptual hash lies within ref.Distance of
+// media ref.MediaID's (itself included; nothing when it has no hash):
+// pkg/similar's multi-index lookup written in SQL — per band, the index
+// keys within ⌊d/4⌋ bits of the reference's band (sv_phash_band), then
+// the exact distance (sv_hamming) — so the set is a few index seeks at
+// 1M media, not a scan of every hash.
+func (c *compiler) similar(ref *query.SimilarRef) string {
+	if ref == nil {
+		return "0"
+	}
+	c.arg(ref.MediaID)
+	arms := make([]string, 4)
+	for i := range arms {
+		b := strconv.Itoa(i)
+		arms[i] = "SELECT p.media_id FROM q CROSS JOIN media_phash p WHERE p.b" + b +
+			" IN (SELECT value FROM json_each(sv_phash_band(q.h, " + b + ", ?))) AND sv_hamming(p.phash, q.h) <= ?"
+		c.arg(ref.Distance/4, ref.Distance)
+	}
+	return "m.id IN (WITH q(h) AS (SELECT phash FROM media_phash WHERE media_id = ? AND phash IS NOT NULL) " +
+		strings.Join(arms, " UNION ") + ")"
 }
 
 // tagTypeCharacter is the tag type of character tags (the danbooru tagger).

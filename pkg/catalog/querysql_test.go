@@ -13,7 +13,9 @@ import (
 
 	"github.com/localsupervisor/supervisor/pkg/db"
 	"github.com/localsupervisor/supervisor/pkg/db/dbtest"
+	"github.com/localsupervisor/supervisor/pkg/phash"
 	"github.com/localsupervisor/supervisor/pkg/query"
+	"github.com/localsupervisor/supervisor/pkg/similar"
 )
 
 // queryNow is the "now" of the query tests: 2026-01-01T00:00:00Z.
@@ -474,4 +476,71 @@ func queryPlan(t *testing.T, r *sql.DB, sqlText string, args ...any) string {
 		t.Fatal(err)
 	}
 	return plan.String()
+}
+
+// TestSimilarTerm: similar:N finds the media whose perceptual hash lies
+// within the distance of N's (default phash.DefaultThreshold, ~D to set
+// it), N included; a media without a hash (refused, or never hashed)
+// finds nothing; the set is read through the band indexes.
+func TestSimilarTerm(t *testing.T) {
+	if query.DefaultSimilarDistance != phash.DefaultThreshold || query.MaxSimilarDistance != similar.MaxDistance {
+		t.Fatalf("the query language's similar distances (%d, max %d) differ from pkg/phash's threshold %d / pkg/similar's max %d",
+			query.DefaultSimilarDistance, query.MaxSimilarDistance, phash.DefaultThreshold, similar.MaxDistance)
+	}
+	w, r := newQueryDB(t)
+	ctx := context.Background()
+	base := phash.Hash(0x0123_4567_89ab_cdef)
+	flip := func(h phash.Hash, bits ...int) phash.Hash {
+		for _, b := range bits {
+			h ^= 1 << b
+		}
+		return h
+	}
+	for id, h := range map[int64]phash.Hash{
+		1: base,
+		2: flip(base, 0, 17, 40),                                   // 3 bits: a re-encode
+		3: flip(base, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12),       // 12 bits, all in band 0
+		5: flip(base, 0, 1, 2, 16, 17, 18, 32, 33, 34, 48, 49, 50), // 12 bits, 3 per band
+		6: ^base,                                                   // another picture
+	} {
+		if err := similar.Save(ctx, w, id, h, "", queryNow); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := similar.SaveRefusal(ctx, w, 4, phash.CodeLowDetail, "", queryNow); err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range []struct {
+		q    string
+		want []int64
+	}{
+		{"similar:1", []int64{1, 2}},
+		{"similar:1~12", []int64{1, 2, 3, 5}},
+		{"similar:1~0", []int64{1}},
+		{"similar:2~3", []int64{1, 2}},
+		{"similar:1 -id:1", []int64{2}},
+		{"similar:4", nil},   // refused: no hash
+		{"similar:7", nil},   // never hashed
+		{"similar:999", nil}, // no such media
+		{"similar:6~16", []int64{6}},
+	} {
+		got, qerr := listQueryIDs(t, r, url.Values{"q": {c.q}})
+		if qerr != nil {
+			t.Fatalf("%q: %v", c.q, qerr)
+		}
+		if !slices.Equal(got, c.want) {
+			t.Errorf("%q: got %v, want %v", c.q, got, c.want)
+		}
+	}
+	f := ParseFilterAt(url.Values{"q": {"similar:1"}}, true, queryNow)
+	where, args := f.Where(testNow)
+	p := queryPlan(t, r, "SELECT m.id FROM media m WHERE "+where, args...)
+	for _, idx := range []string{"idx_media_phash_b0", "idx_media_phash_b3"} {
+		if !strings.Contains(p, idx) {
+			t.Errorf("similar: does not read %s:\n%s", idx, p)
+		}
+	}
+	if strings.Contains(p, "SCAN p") {
+		t.Errorf("similar: scans media_phash:\n%s", p)
+	}
 }

@@ -2,6 +2,8 @@ package web
 
 import (
 	"context"
+	"github.com/localsupervisor/supervisor/pkg/phash"
+	"github.com/localsupervisor/supervisor/pkg/similar"
 	"html"
 	"net/url"
 	"regexp"
@@ -228,5 +230,37 @@ func TestDetailLineageAndDuplicates(t *testing.T) {
 	}
 	if strings.Contains(c.do("GET", "/mediadb.php", nil).Body.String(), `id="compare-group"`) {
 		t.Error("the whole list offers a group comparison")
+	}
+}
+
+// TestDetailLooksAlike: the detail page's duplicates panel names the media
+// whose perceptual hash is near this one's, nearest first with the
+// distance and a compare link, leaves out what the session hides and what
+// is far, and links to the list of similar:N.
+func TestDetailLooksAlike(t *testing.T) {
+	f := compareFixture(t)
+	ctx := context.Background()
+	h := phash.Hash(0xfeed_beef_1234_5678)
+	for id, v := range map[int64]phash.Hash{1: h, 6: h ^ 0b11, 3: ^h, 4: h ^ 0b1, 2: h ^ 0b111} { // 2 is 18+
+		if err := similar.Save(ctx, f.db, id, v, "", time.Now()); err != nil {
+			t.Fatal(err)
+		}
+	}
+	c := f.client()
+	dup := regexp.MustCompile(`(?s)<p id="dupes-alike">.*?</p>`).FindString(c.do("GET", "/media_view.php?id=1", nil).Body.String())
+	i4, i6 := strings.Index(dup, `href="/media_view.php?id=4"`), strings.Index(dup, `href="/media_view.php?id=6"`)
+	if i4 < 0 || i6 < i4 || !strings.Contains(dup, "distance 1") || !strings.Contains(dup, "distance 2") ||
+		!strings.Contains(dup, `href="/compare?ids=1,6"`) || !strings.Contains(dup, `href="/mediadb.php?q=similar:1"`) {
+		t.Fatalf("looks-alike line: %s", dup)
+	}
+	if strings.Contains(dup, "id=3") || strings.Contains(dup, "id=2") {
+		t.Errorf("a far or hidden 18+ media is named: %s", dup)
+	}
+	list := c.do("GET", "/mediadb.php?q="+url.QueryEscape("similar:1"), nil).Body.String()
+	grid, _, _ := strings.Cut(list[strings.Index(list, `id="grid"`):], `id="pager"`)
+	for id, want := range map[string]bool{"1": true, "6": true, "4": true, "3": false, "2": false} {
+		if strings.Contains(grid, `data-id="`+id+`"`) != want {
+			t.Errorf("similar:1 list: media %s shown %v", id, !want)
+		}
 	}
 }

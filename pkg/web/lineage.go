@@ -4,8 +4,11 @@ import (
 	"context"
 	"encoding/json"
 	"html/template"
+	"slices"
 
 	"github.com/localsupervisor/supervisor/pkg/catalog"
+	"github.com/localsupervisor/supervisor/pkg/phash"
+	"github.com/localsupervisor/supervisor/pkg/similar"
 	"github.com/localsupervisor/supervisor/pkg/worddiff"
 )
 
@@ -123,12 +126,22 @@ func edgeBetween(p, c *lineageNode) *lineageEdge {
 }
 
 // duplicatesView is the detail page's duplicates: media with the same
-// content and the Ollama near-duplicate hints, each with a compare link.
+// content, media that look alike (perceptual hash, nearest first, with
+// their distance) and the Ollama near-duplicate hints, each with a
+// compare link.
 type duplicatesView struct {
 	SHA        string
 	Same       []int64
+	Alike      []alikeView
 	Similar    []int64
 	CompareAll string
+}
+
+// alikeView is a media whose perceptual hash is Distance bits from this
+// one's.
+type alikeView struct {
+	ID       int64
+	Distance int
 }
 
 // dupeShown is how many duplicates of each kind the panel names (the
@@ -148,14 +161,53 @@ func (s *Server) duplicates(ctx context.Context, d *catalog.Detail, adult bool) 
 	}
 	sha := d.MetaMap["hash.sha256"]
 	same, similar, err := catalog.Duplicates(ctx, s.rdb, id, sha, also, adult, dupeShown)
-	if err != nil || len(same)+len(similar) == 0 {
+	if err != nil {
+		return nil, err
+	}
+	alike, err := s.lookAlike(ctx, id, same, adult)
+	if err != nil || len(same)+len(alike)+len(similar) == 0 {
 		return nil, err
 	}
 	all := append([]int64{id}, same...)
+	for _, a := range alike {
+		all = append(all, a.ID)
+	}
 	all = append(all, similar...)
-	v := &duplicatesView{Same: same, Similar: similar, CompareAll: compareURL(all[:min(len(all), compareMax)]...)}
+	v := &duplicatesView{Same: same, Alike: alike, Similar: similar, CompareAll: compareURL(all[:min(len(all), compareMax)]...)}
 	if len(same) > 0 {
 		v.SHA = sha
 	}
 	return v, nil
+}
+
+// lookAlike is the visible media whose perceptual hash lies within the
+// default threshold of media id's (pkg/similar: a few index seeks at 1M
+// media), nearest first, without id and its byte-identical copies.
+func (s *Server) lookAlike(ctx context.Context, id int64, same []int64, adult bool) ([]alikeView, error) {
+	h, ok, err := similar.Of(ctx, s.rdb, id)
+	if err != nil || !ok {
+		return nil, err
+	}
+	near, err := similar.Near(ctx, s.rdb, h, phash.DefaultThreshold, 50)
+	if err != nil {
+		return nil, err
+	}
+	dist := map[int64]int{}
+	var ids []int64
+	for _, n := range near {
+		if n.MediaID != id && !slices.Contains(same, n.MediaID) {
+			dist[n.MediaID] = n.Distance
+			ids = append(ids, n.MediaID)
+		}
+	}
+	// Duplicates keeps the visible ones in the given order.
+	_, visible, err := catalog.Duplicates(ctx, s.rdb, id, "", ids, adult, dupeShown)
+	if err != nil {
+		return nil, err
+	}
+	out := make([]alikeView, 0, len(visible))
+	for _, v := range visible {
+		out = append(out, alikeView{ID: v, Distance: dist[v]})
+	}
+	return out, nil
 }
