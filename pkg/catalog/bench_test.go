@@ -498,7 +498,7 @@ func BenchmarkQuery(b *testing.B) {
 		// Perceptual hashes: every fifth media starts a group of five
 		// variants a few bits apart (fillPHashBench).
 		{"similar", "similar:500001", Page{}},
-		{"similar_wide", "similar:500001~16", Page{}},
+		{"similar_widest", "similar:500001~11", Page{}},
 		{"jump_date", "jump=2025-01-07", Page{}},
 		{"jump_date_filtered", "jump=2025-01-07 type:video", Page{}},
 	}

@@ -19,6 +19,8 @@ func describe(t *Term) string {
 	switch {
 	case t.Num != nil:
 		return "num " + ivl(t.Num.Lo, t.Num.Hi, t.Num.LoIncl, t.Num.HiIncl, func(f float64) string { return strconv.FormatFloat(f, 'f', -1, 64) })
+	case t.Similar != nil:
+		return fmt.Sprintf("similar %d~%d", t.Similar.MediaID, t.Similar.Distance)
 	case t.Seed != nil:
 		return "seed " + ivl(t.Seed.Lo, t.Seed.Hi, t.Seed.LoIncl, t.Seed.HiIncl, func(u uint64) string { return strconv.FormatUint(u, 10) })
 	case t.Time != nil:
@@ -134,6 +136,9 @@ var validCases = []struct {
 	{"seed:007", "seed:007", "seed [7,7]"},
 	{"seed:>=10", "seed:>=10", "seed [10,inf)"},
 	{"seed:1000..1010", "seed:1000..1010", "seed [1000,1010]"},
+	{"similar:123", "similar:123", "similar 123~10"},
+	{"similar:123~0", "similar:123~0", "similar 123~0"},
+	{"similar:7~11", "similar:7~11", "similar 7~11"},
 	{"nsfw:true", "nsfw:true", "enum yes"},
 	{"nsfw:0", "nsfw:0", "enum no"},
 	{"nsfw:No", "nsfw:No", "enum no"},
@@ -308,6 +313,12 @@ var invalidCases = []struct {
 	{"cfg:0x10", CodeBadValue, 4},
 	{"cfg:1.2.3", CodeBadValue, 4},
 	{"seed:-1", CodeBadValue, 5},
+	{"similar:abc", CodeBadValue, 8},
+	{"similar:0", CodeBadValue, 8},
+	{"similar:12~12", CodeBadValue, 11},
+	{"similar:12~", CodeBadValue, 11},
+	{"similar:>12", CodeBadValue, 8},
+	{"similar:1..5", CodeBadValue, 8},
 	{"seed:12a", CodeBadValue, 5},
 	{"seed:18446744073709551616", CodeBadValue, 5},
 	{"seed:+5", CodeBadValue, 5},

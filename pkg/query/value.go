@@ -30,7 +30,7 @@ var kindWords = map[Kind]struct{ example, expected string }{
 	KindSize:     {"{f}:>2MB", "a size like 500KB, 2MB or 1.5GB"},
 	KindDuration: {"{f}:>30s", "a duration like 90, 30s, 2m, 1h or 1:30"},
 	KindRatio:    {"{f}:16:9 or {f}:>1", "an aspect ratio like 16:9 or 1.78"},
-	KindSimilar:  {"{f}:123 or {f}:123~8", "a media number, optionally with ~ and a distance from 0 to 16, like 123~8"},
+	KindSimilar:  {"{f}:123 or {f}:123~8", "a media number, optionally with ~ and a distance from 0 to 11, like 123~8"},
 	KindDate:     {"{f}:2026-11 or {f}:7d", "a date like 2026, 2026-11 or 2026-11-05, or a time back from now like 24h, 7d, 2w, 3m or 1y"},
 }
 
