@@ -61,8 +61,10 @@ func TestBrowserCulling(t *testing.T) {
 	b := newBrowserSteps(t, 240*time.Second, "cull")
 	b.Login(env.url, "/mediadb.php?type=image", `#grid`)
 	// Show 18+ media in this session: an image marked 18+ stays visible.
-	b.Run("18+ blurred", chromedp.SetValue(`#nsfw-select`, "blur", chromedp.ByQuery),
-		chromedp.Evaluate(`void document.getElementById('nsfw-select').dispatchEvent(new Event('change'))`, nil),
+	// One script sets and submits the choice (SetValue and a second
+	// dispatch raced the navigation the first change starts).
+	b.Run("18+ blurred", chromedp.WaitVisible(`#nsfw-select`, chromedp.ByQuery),
+		chromedp.Evaluate(`(() => { const s = document.getElementById('nsfw-select'); s.value = 'blur'; s.dispatchEvent(new Event('change')); })()`, nil),
 		waitJS(`document.body.dataset.nsfw==='blur' && document.getElementById('cull-this')`))
 	b.Run("open culling", chromedp.Navigate(env.url+"/mediadb.php?type=image"), chromedp.WaitVisible(`#cull-this`, chromedp.ByQuery),
 		chromedp.Click(`#cull-this`, chromedp.ByQuery), waitJS(`document.getElementById('cull') && document.getElementById('cull').dataset.ready`))
