@@ -10,7 +10,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/localsupervisor/supervisor/pkg/collections"
 	"github.com/localsupervisor/supervisor/pkg/db/dbtest"
 	"github.com/localsupervisor/supervisor/pkg/media"
 	"github.com/localsupervisor/supervisor/pkg/phash"
@@ -290,5 +289,3 @@ func BenchmarkGrouping1M(b *testing.B) {
 		b.ReportMetric(float64(len(groups)), "groups")
 	}
 }
-
-var _ = collections.Actor{}
