@@ -243,6 +243,9 @@ func TestPhashLinksMatchesBruteForce(t *testing.T) {
 		}
 		hs = append(hs, Hashed{ID: int64(i + 1), Hash: phash.Hash(h)})
 	}
+	// Band values at the top of the 16-bit range (0xffff + 1 must not
+	// wrap to 0 in the counting sort).
+	hs = append(hs, Hashed{ID: 1000, Hash: ^phash.Hash(0)}, Hashed{ID: 1001, Hash: ^phash.Hash(0) ^ 3}, Hashed{ID: 1002, Hash: 0xffff})
 	for _, d := range []int{0, 4, 10, 11} {
 		want := map[Pair]bool{}
 		for i := range hs {

@@ -211,7 +211,7 @@ func PhashLinks(hs []Hashed, maxDist int) []Link {
 	for b := range 4 {
 		cnt := make([]int32, 1<<16+1)
 		for _, h := range hs {
-			cnt[phash.Bands(h.Hash)[b]+1]++
+			cnt[int(phash.Bands(h.Hash)[b])+1]++
 		}
 		for v := 1; v < len(cnt); v++ {
 			cnt[v] += cnt[v-1]
