@@ -152,7 +152,7 @@ func dismiss(c *cli.Context, env *cliapp.Env) error {
 		}
 		ids = append(ids, id)
 	}
-	if err := dupes.NotDuplicates(c.Context, env.DB, ids, env.Clock.Now()); err != nil {
+	if err := dupes.NotDuplicates(c.Context, env.DB, ids, dupes.ActionNotDuplicates, actor(env)); err != nil {
 		return err
 	}
 	env.Summary(fmt.Sprintf("remembered: %v are not duplicates", ids), map[string]any{"not_duplicates": ids})

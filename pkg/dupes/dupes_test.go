@@ -204,11 +204,14 @@ func TestNotDuplicatesRemembered(t *testing.T) {
 	if g := l.groups(Options{}); len(g) != 1 {
 		t.Fatalf("before: %v", g)
 	}
-	if err := NotDuplicates(ctx, l.d, []int64{b, a}, now); err != nil {
+	if err := NotDuplicates(ctx, l.d, []int64{b, a}, ActionNotDuplicates, cli); err != nil {
 		t.Fatal(err)
 	}
 	if g, err := List(ctx, l.d, "", 0); err != nil || len(g) != 0 {
 		t.Fatalf("after dismissal, before a rebuild: %v %v", g, err)
+	}
+	if n := l.count(`SELECT count(*) FROM audit_log WHERE action = ?`, ActionNotDuplicates); n != 1 {
+		t.Fatalf("audit rows of the dismissal: %d", n)
 	}
 	c := l.add("c.png", 64, 64)
 	l.sha(c, "s")
@@ -222,7 +225,7 @@ func TestNotDuplicatesRemembered(t *testing.T) {
 		ids  []int64
 		code string
 	}{{[]int64{a}, CodeTooFew}, {[]int64{a, a}, CodeTooFew}, {[]int64{a, 9999}, media.CodeNotFound}} {
-		if err := NotDuplicates(ctx, l.d, bad.ids, now); reason.Code(err) != bad.code {
+		if err := NotDuplicates(ctx, l.d, bad.ids, ActionNotDuplicates, cli); reason.Code(err) != bad.code {
 			t.Errorf("NotDuplicates(%v): %v, want %s", bad.ids, err, bad.code)
 		}
 	}

@@ -42,6 +42,12 @@ type ListedGroup struct {
 // out by itself), strongest tier first, at most limit (0: all); tier ""
 // means every tier.
 func List(ctx context.Context, q db.Execer, tier string, limit int) ([]ListedGroup, error) {
+	return ListAfter(ctx, q, tier, 0, limit)
+}
+
+// ListAfter is List from the group after the one numbered after: groups
+// are stored in queue order (Groups' order), so the id is the position.
+func ListAfter(ctx context.Context, q db.Execer, tier string, after int64, limit int) ([]ListedGroup, error) {
 	if tier != "" && !ValidTier(tier) {
 		return nil, badTier(tier)
 	}
@@ -49,9 +55,9 @@ func List(ctx context.Context, q db.Execer, tier string, limit int) ([]ListedGro
 		limit = -1
 	}
 	rows, err := q.QueryContext(ctx, `SELECT g.id, g.tier FROM dupe_groups g
-		WHERE g.build_id = (SELECT MAX(id) FROM dupe_builds WHERE finished_at IS NOT NULL) AND (? = '' OR g.tier = ?)
+		WHERE g.build_id = (SELECT MAX(id) FROM dupe_builds WHERE finished_at IS NOT NULL) AND (? = '' OR g.tier = ?) AND g.id > ?
 		  AND (SELECT count(*) FROM dupe_group_media gm JOIN media m ON m.id = gm.media_id WHERE gm.group_id = g.id AND m.is_deleted = 0) >= 2
-		ORDER BY CASE g.tier WHEN 'exact' THEN 0 WHEN 'phash' THEN 1 ELSE 2 END, g.id LIMIT ?`, tier, tier, limit)
+		ORDER BY g.id LIMIT ?`, tier, tier, after, limit)
 	if err != nil {
 		return nil, fmt.Errorf("duplicate groups: %w", db.Classify(err))
 	}

@@ -8,7 +8,9 @@ import (
 	"strings"
 	"time"
 
+	"github.com/localsupervisor/supervisor/pkg/collections"
 	"github.com/localsupervisor/supervisor/pkg/db"
+	"github.com/localsupervisor/supervisor/pkg/media"
 	"github.com/localsupervisor/supervisor/pkg/ollama"
 	"github.com/localsupervisor/supervisor/pkg/phash"
 	"github.com/localsupervisor/supervisor/pkg/reason"
@@ -262,11 +264,21 @@ const (
 	CodeBadTier       = "dupes_unknown_tier"
 )
 
+// Audit actions of NotDuplicates: a person said the media are different
+// pictures, or that they are copies all worth keeping; either way the
+// group is done with and does not come back.
+const (
+	ActionNotDuplicates = "dupes_not_duplicates"
+	ActionKeepAll       = "dupes_keep_all"
+)
+
 // NotDuplicates remembers that the media ids are not duplicates of each
 // other (every pair) and drops the stored groups that held nothing but
-// them, in one short transaction: a later rebuild never groups a pair of
-// them again.
-func NotDuplicates(ctx context.Context, d *sql.DB, ids []int64, now time.Time) error {
+// them, in one short transaction with an audit row (action
+// ActionNotDuplicates or ActionKeepAll): a later rebuild never groups a
+// pair of them again.
+func NotDuplicates(ctx context.Context, d *sql.DB, ids []int64, action string, by collections.Actor) error {
+	now := by.At
 	ids = uniq(ids)
 	if len(ids) < 2 {
 		return reason.New(CodeTooFew, "name at least two different media that are not duplicates of each other")
@@ -300,7 +312,8 @@ func NotDuplicates(ctx context.Context, d *sql.DB, ids []int64, now time.Time) e
 		if err != nil {
 			return fmt.Errorf("remember not duplicates: %w", db.Classify(err))
 		}
-		return nil
+		return media.Audit(ctx, tx, media.AuditEntry{Action: action, EntityType: "media", EntityID: ids[0],
+			Details: map[string]any{"media_ids": ids}, ActorIP: by.IP, ActorKey: by.Key, At: now})
 	})
 }
 
