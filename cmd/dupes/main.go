@@ -46,7 +46,7 @@ func app() *cli.App {
 			{Name: "dismiss", Usage: "remember that the media named (IDs) are not duplicates of each other", ArgsUsage: "ID ID…",
 				Flags: []cli.Flag{jsonFlag()}, Action: withEnv(dismiss)},
 			{Name: "auto", Usage: "resolve every group the automatic rules (config dupes.auto) decide",
-				Flags: []cli.Flag{&cli.BoolFlag{Name: "dry-run", Usage: "print the plans, change nothing"}, jsonFlag()},
+				Flags:  []cli.Flag{&cli.BoolFlag{Name: "dry-run", Usage: "print the plans, change nothing"}, jsonFlag()},
 				Action: withEnv(auto)},
 			{Name: "rebuild", Usage: "recompute the duplicate groups", Flags: []cli.Flag{jsonFlag()}, Action: withEnv(rebuild)},
 		},
@@ -67,7 +67,9 @@ func withEnv(fn func(c *cli.Context, env *cliapp.Env) error) cli.ActionFunc {
 	}
 }
 
-func actor(env *cliapp.Env) collections.Actor { return collections.Actor{At: env.Clock.Now(), Key: "cli"} }
+func actor(env *cliapp.Env) collections.Actor {
+	return collections.Actor{At: env.Clock.Now(), Key: "cli"}
+}
 
 func printJSON(env *cliapp.Env, v any) error {
 	b, err := json.MarshalIndent(v, "", "  ")
