@@ -272,26 +272,30 @@ func TestPhashLinksMatchesBruteForce(t *testing.T) {
 	}
 }
 
-// BenchmarkRebuildGrouping1M groups a million hashes in memory (the
-// SQLite reads left out): groups of five near copies among random ones,
-// like pkg/similar's benchmark. Run with -bench Grouping -benchtime 1x.
-func BenchmarkGrouping1M(b *testing.B) {
-	r := rand.New(rand.NewPCG(3, 4))
-	hs := make([]Hashed, 0, 1_000_000)
-	for len(hs) < cap(hs) {
-		h := r.Uint64()
-		for k := range 5 {
-			c := h
-			for range k {
-				c ^= 1 << r.IntN(64)
+// BenchmarkGrouping groups 100k and 1M hashes in memory (the SQLite
+// reads left out): groups of five near copies among random ones, like
+// pkg/similar's benchmark. Run with -bench Grouping -benchtime 1x.
+func BenchmarkGrouping(b *testing.B) {
+	for _, n := range []int{100_000, 1_000_000} {
+		b.Run(fmt.Sprint(n), func(b *testing.B) {
+			r := rand.New(rand.NewPCG(3, 4))
+			hs := make([]Hashed, 0, n)
+			for len(hs) < n {
+				h := r.Uint64()
+				for k := range 5 {
+					c := h
+					for range k {
+						c ^= 1 << r.IntN(64)
+					}
+					hs = append(hs, Hashed{ID: int64(len(hs) + 1), Hash: phash.Hash(c)})
+				}
 			}
-			hs = append(hs, Hashed{ID: int64(len(hs) + 1), Hash: phash.Hash(c)})
-		}
-	}
-	b.ResetTimer()
-	for range b.N {
-		links := PhashLinks(hs, phash.DefaultThreshold)
-		groups, _ := Groups(links, nil, DefaultMaxGroupSize)
-		b.ReportMetric(float64(len(groups)), "groups")
+			b.ResetTimer()
+			for range b.N {
+				links := PhashLinks(hs, phash.DefaultThreshold)
+				groups, _ := Groups(links, nil, DefaultMaxGroupSize)
+				b.ReportMetric(float64(len(groups)), "groups")
+			}
+		})
 	}
 }
