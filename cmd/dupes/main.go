@@ -6,7 +6,6 @@
 package main
 
 import (
-	"encoding/json"
 	"fmt"
 	"os"
 	"strconv"
@@ -71,15 +70,6 @@ func actor(env *cliapp.Env) collections.Actor {
 	return collections.Actor{At: env.Clock.Now(), Key: "cli"}
 }
 
-func printJSON(env *cliapp.Env, v any) error {
-	b, err := json.MarshalIndent(v, "", "  ")
-	if err != nil {
-		return err
-	}
-	fmt.Fprintln(env.Stdout, string(b))
-	return nil
-}
-
 func options(env *cliapp.Env) dupes.Options {
 	d := env.Config.Dupes
 	return dupes.Options{PhashThreshold: d.PhashThreshold, EmbeddingThreshold: d.EmbeddingThreshold, MaxGroupSize: d.MaxGroupSize}
@@ -91,7 +81,7 @@ func list(c *cli.Context, env *cliapp.Env) error {
 		return err
 	}
 	if env.JSON {
-		return printJSON(env, map[string]any{"count": len(groups), "groups": groups})
+		return env.PrintJSON(map[string]any{"count": len(groups), "groups": groups})
 	}
 	for _, g := range groups {
 		fmt.Fprintf(env.Stdout, "group %d (%s)\n", g.ID, g.Tier)
@@ -120,7 +110,7 @@ func resolve(c *cli.Context, env *cliapp.Env) error {
 		return err
 	}
 	if env.JSON {
-		return printJSON(env, p)
+		return env.PrintJSON(p)
 	}
 	verb := "kept"
 	if p.DryRun {
@@ -173,7 +163,7 @@ func auto(c *cli.Context, env *cliapp.Env) error {
 		return err
 	}
 	if env.JSON {
-		return printJSON(env, map[string]any{"dry_run": dry, "plans": plans})
+		return env.PrintJSON(map[string]any{"dry_run": dry, "plans": plans})
 	}
 	decided := 0
 	for _, p := range plans {
