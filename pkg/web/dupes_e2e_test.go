@@ -56,7 +56,8 @@ func TestBrowserDupes(t *testing.T) {
 	}
 
 	b := newBrowserSteps(t, 120*time.Second, "dupes")
-	b.Login(env.url, "/dupes", `#dupes`)
+	b.Login(env.url, "/mediadb.php", `#grid`)
+	b.Run("nav link", chromedp.Click(`#nav-dupes`, chromedp.ByQuery), chromedp.WaitVisible(`#dupes`, chromedp.ByQuery))
 	group := func(tier string) chromedp.Action {
 		return waitJS(fmt.Sprintf(`(function(){var d=document.getElementById('dupes'); return d && d.dataset.ready && d.dataset.tier===%q})()`, tier))
 	}
