@@ -3,7 +3,6 @@ package main
 import (
 	"context"
 	"database/sql"
-	"encoding/json"
 	"fmt"
 	"strconv"
 	"strings"
@@ -76,14 +75,7 @@ func resolved(ctx context.Context, d *sql.DB, ref string, saved bool) (collectio
 	return col, nil
 }
 
-func printJSON(env *cliapp.Env, v any) error {
-	b, err := json.MarshalIndent(v, "", "  ")
-	if err != nil {
-		return err
-	}
-	fmt.Fprintln(env.Stdout, string(b))
-	return nil
-}
+func printJSON(env *cliapp.Env, v any) error { return env.PrintJSON(v) }
 
 func printList(env *cliapp.Env, list []collections.Collection, saved bool) error {
 	var out []collections.Collection

@@ -207,6 +207,16 @@ func (e *Env) Summary(line string, v any) {
 	fmt.Fprintln(e.Stdout, line)
 }
 
+// PrintJSON prints v as indented JSON on stdout (a verb's --json answer).
+func (e *Env) PrintJSON(v any) error {
+	b, err := json.MarshalIndent(v, "", "  ")
+	if err != nil {
+		return err
+	}
+	fmt.Fprintln(e.Stdout, string(b))
+	return nil
+}
+
 // FindingsError makes a command exit 2 with a message.
 type FindingsError struct{ Msg string }
 

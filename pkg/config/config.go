@@ -54,6 +54,7 @@ type Config struct {
 	Tools       Tools                      `json:"tools"`
 	Web         Web                        `json:"web"`
 	Logging     Logging                    `json:"logging"`
+	Dupes       Dupes                      `json:"dupes"`
 	DefaultNSFW int                        `json:"default_nsfw"`
 	Jobs        json.RawMessage            `json:"jobs,omitempty"`
 	Scanner     json.RawMessage            `json:"scanner,omitempty"`
@@ -200,6 +201,35 @@ type Logging struct {
 	MaxSizeMB  int  `json:"max_size_mb"`
 	MaxBackups int  `json:"max_backups"`
 	Console    bool `json:"console"`
+}
+
+// Dupes configures the duplicate groups (pkg/dupes, cmd/dupes).
+type Dupes struct {
+	// PhashThreshold is the largest pHash distance that groups two media
+	// (0: phash.DefaultThreshold; at most similar.MaxDistance).
+	PhashThreshold int `json:"phash_threshold"`
+	// EmbeddingThreshold is the smallest cosine similarity of the stored
+	// Ollama dupe hints that groups two media (0: 0.97, stricter than
+	// the hints' own threshold: text embeddings of two different
+	// pictures of one prompt are close too).
+	EmbeddingThreshold float64 `json:"embedding_threshold"`
+	// MaxGroupSize caps a group: a link that would make it larger is
+	// left out (0: 50).
+	MaxGroupSize int `json:"max_group_size"`
+	// Auto are the rules of `dupes auto`.
+	Auto DupesAuto `json:"auto"`
+}
+
+// DupesAuto are the automatic resolve rules, tried in this order; the
+// first that tells the members apart picks the one kept. Off unless
+// Enabled: an automatic run soft-deletes media.
+type DupesAuto struct {
+	Enabled bool `json:"enabled"`
+	// Tiers are the group tiers the rules apply to.
+	Tiers            []string `json:"tiers"`
+	PreferResolution bool     `json:"prefer_resolution"`
+	PreferPNG        bool     `json:"prefer_png"`
+	PreferMetadata   bool     `json:"prefer_metadata"`
 }
 
 // LoadOptions says where to look.
@@ -433,6 +463,20 @@ func (c *Config) validate() error {
 	}
 	if c.Logging.MaxSizeMB <= 0 || c.Logging.MaxBackups < 0 {
 		bad = append(bad, "logging.max_size_mb must be > 0 and logging.max_backups >= 0")
+	}
+	if c.Dupes.PhashThreshold < 0 || c.Dupes.PhashThreshold > 11 {
+		bad = append(bad, "dupes.phash_threshold must be 0..11 (0 = the default 10)")
+	}
+	if c.Dupes.EmbeddingThreshold < 0 || c.Dupes.EmbeddingThreshold > 1 {
+		bad = append(bad, "dupes.embedding_threshold must be 0..1 (0 = the default 0.97)")
+	}
+	if c.Dupes.MaxGroupSize < 0 {
+		bad = append(bad, "dupes.max_group_size must be >= 0 (0 = the default 50)")
+	}
+	for _, t := range c.Dupes.Auto.Tiers {
+		if t != "exact" && t != "phash" && t != "embedding" {
+			bad = append(bad, fmt.Sprintf("dupes.auto.tiers: %q is not exact, phash or embedding", t))
+		}
 	}
 	if len(bad) > 0 {
 		sort.Strings(bad)

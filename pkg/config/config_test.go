@@ -76,6 +76,8 @@ func TestBadConfigNamesKeyAndFile(t *testing.T) {
 		{"impossible value", `{"import":{"mode":"teleport"}}`, config.CodeInvalid, "import.mode"},
 		{"bad stealth mode", `{"import":{"stealth_pnginfo":"sometimes"}}`, config.CodeInvalid, `import.stealth_pnginfo "sometimes" must be off, auto or always`},
 		{"negative timeout", `{"db":{"busy_timeout_ms":-1}}`, config.CodeInvalid, "busy_timeout_ms"},
+		{"dupes threshold beyond the lookup", `{"dupes":{"phash_threshold":12}}`, config.CodeInvalid, "dupes.phash_threshold must be 0..11"},
+		{"dupes unknown auto tier", `{"dupes":{"auto":{"tiers":["exact","fuzzy"]}}}`, config.CodeInvalid, `dupes.auto.tiers: "fuzzy"`},
 		{"admin action made public", `{"security":{"public_media_actions":["vote_set","hard_delete"]}}`, config.CodeInvalid, "security.public_media_actions"},
 	}
 	for _, c := range cases {

@@ -73,9 +73,9 @@ func (s *Store) LoadDupeState(ctx context.Context, model string) (*DupeState, er
 			built[id] = m.BuiltFrom
 		}
 	}
-	tops, err := s.newestMetaAll(ctx, "ollama.dupe_hints.top")
+	hints, err := s.StoredDupeHints(ctx)
 	if err != nil {
-		return nil, fmt.Errorf("load dupe hints: %w", err)
+		return nil, err
 	}
 	rows, err := s.db.QueryContext(ctx, `SELECT v.media_id, v.id, v.dims, v.vector_json FROM ollama_vectors v
 		JOIN (`+newestMetaSQL+`) m ON m.media_id = v.media_id AND CAST(m.meta_value AS INTEGER) = v.id
@@ -107,11 +107,8 @@ func (s *Store) LoadDupeState(ctx context.Context, model string) (*DupeState, er
 		st.VectorIDs[mediaID] = vid
 		if built[mediaID] != vid {
 			st.Seeds = append(st.Seeds, mediaID)
-		} else if top, ok := tops[mediaID]; ok {
-			var list []Hint
-			if json.Unmarshal([]byte(top), &list) == nil {
-				st.Existing[mediaID] = list
-			}
+		} else if list, ok := hints[mediaID]; ok {
+			st.Existing[mediaID] = list
 		}
 	}
 	if err := rows.Err(); err != nil {
@@ -196,4 +193,23 @@ func (s *Store) SaveDupeHints(ctx context.Context, st *DupeState, seeds []int64,
 		return 0, fmt.Errorf("save dupe hints: %w", db.Classify(err))
 	}
 	return updated, nil
+}
+
+// StoredDupeHints returns every media's current hint list (the newest
+// ollama.dupe_hints.top), as ollama-dupe-hints last wrote it: the
+// embedding tier of the duplicate groups (pkg/dupes) reads these instead
+// of comparing the vectors again. Lists that do not parse are skipped.
+func (s *Store) StoredDupeHints(ctx context.Context) (map[int64][]Hint, error) {
+	tops, err := s.newestMetaAll(ctx, "ollama.dupe_hints.top")
+	if err != nil {
+		return nil, fmt.Errorf("load dupe hints: %w", err)
+	}
+	out := make(map[int64][]Hint, len(tops))
+	for id, top := range tops {
+		var list []Hint
+		if json.Unmarshal([]byte(top), &list) == nil {
+			out[id] = list
+		}
+	}
+	return out, nil
 }

@@ -172,6 +172,12 @@ func parseIDs(r *http.Request) []int64 {
 	if raw == "" {
 		raw = r.PostFormValue("media_id")
 	}
+	return splitIDs(raw)
+}
+
+// splitIDs reads comma- or space-separated media ids; malformed parts are
+// skipped.
+func splitIDs(raw string) []int64 {
 	var ids []int64
 	for _, part := range strings.FieldsFunc(raw, func(r rune) bool { return r == ',' || r == ' ' }) {
 		if id, ok := parseID(part); ok {

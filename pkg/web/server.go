@@ -275,6 +275,7 @@ func (s *Server) routes() http.Handler {
 	s.sourceRoutes(mux)
 	s.collectionRoutes(mux)
 	s.cullRoutes(mux)
+	s.dupesRoutes(mux)
 	mux.HandleFunc("GET /api/media/info", s.handleMediaInfo)
 	if s.extraRoutes != nil {
 		s.extraRoutes(mux, s)

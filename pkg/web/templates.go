@@ -11,7 +11,7 @@ import (
 	"github.com/localsupervisor/supervisor/pkg/worddiff"
 )
 
-var pageNames = []string{"list", "detail", "dashboard", "login", "refused", "import_confirm", "source_remove", "error", "collections", "collection", "compare", "cull"}
+var pageNames = []string{"list", "detail", "dashboard", "login", "refused", "import_confirm", "source_remove", "error", "collections", "collection", "compare", "cull", "dupes"}
 
 // pagePartials are the template files parsed with a page besides
 // layout.html and the page's own file.
@@ -68,6 +68,8 @@ func (s *Server) funcs() template.FuncMap {
 			return map[string]any{"Rows": rows, "Admin": data["Admin"], "CSRF": data["CSRF"], "Lang": data["Lang"]}
 		},
 		"itoa": func(n int64) string { return strconv.FormatInt(n, 10) },
+		// inc numbers from 1 (the review page's keep keys).
+		"inc": func(i int) int { return i + 1 },
 		// live and outcome are the job center's progress of a running
 		// job and summary of a finished import (jobcenter.go).
 		"live":    s.live,
