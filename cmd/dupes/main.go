@@ -71,8 +71,7 @@ func actor(env *cliapp.Env) collections.Actor {
 }
 
 func options(env *cliapp.Env) dupes.Options {
-	d := env.Config.Dupes
-	return dupes.Options{PhashThreshold: d.PhashThreshold, EmbeddingThreshold: d.EmbeddingThreshold, MaxGroupSize: d.MaxGroupSize}
+	return dupes.OptionsFrom(env.Config.Dupes)
 }
 
 func list(c *cli.Context, env *cliapp.Env) error {

@@ -18,6 +18,7 @@ import (
 
 	"github.com/localsupervisor/supervisor/pkg/cliapp"
 	"github.com/localsupervisor/supervisor/pkg/config"
+	"github.com/localsupervisor/supervisor/pkg/dupes"
 	"github.com/localsupervisor/supervisor/pkg/jobs"
 	"github.com/localsupervisor/supervisor/pkg/mediaops"
 	"github.com/localsupervisor/supervisor/pkg/workercmd"
@@ -26,9 +27,9 @@ import (
 func main() {
 	app := workercmd.App(workercmd.Spec{
 		Name:            "media-worker",
-		Usage:           "run media jobs (integrity_check, hash_compute, phash_compute, upscale, media_bulk)",
+		Usage:           "run media jobs (integrity_check, hash_compute, phash_compute, upscale, media_bulk, dupes_rebuild)",
 		Worker:          "media_worker",
-		Types:           []string{jobs.TypeIntegrityCheck, jobs.TypeHashCompute, jobs.TypePHashCompute, jobs.TypeUpscale, jobs.TypeMediaBulk},
+		Types:           []string{jobs.TypeIntegrityCheck, jobs.TypeHashCompute, jobs.TypePHashCompute, jobs.TypeUpscale, jobs.TypeMediaBulk, jobs.TypeDupesRebuild},
 		DefaultLimit:    50,
 		SleepFromConfig: func(c *config.Config) int { return c.Workers.Media.SleepMS },
 		ExtraFlags: []cli.Flag{&cli.BoolFlag{Name: "no-top-up",
@@ -44,6 +45,7 @@ func main() {
 				return nil, nil, err
 			}
 			hs[jobs.TypeMediaBulk] = b.Handler()
+			hs[jobs.TypeDupesRebuild] = dupes.RebuildHandler(env.DB, dupes.OptionsFrom(env.Config.Dupes), env.Clock)
 			return hs, nil, nil
 		},
 		// Only the instance holding the lock tops the queue up; a cron run

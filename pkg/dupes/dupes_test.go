@@ -42,13 +42,6 @@ func (l *lib) add(name string, w, h int) int64 {
 	return id
 }
 
-func (l *lib) exec(q string, args ...any) {
-	l.t.Helper()
-	if _, err := l.d.Exec(q, args...); err != nil {
-		l.t.Fatal(err)
-	}
-}
-
 func (l *lib) sha(id int64, v string) {
 	l.t.Helper()
 	if _, err := media.SetMeta(context.Background(), l.d, id, "hash", "hash.sha256", v, now); err != nil {

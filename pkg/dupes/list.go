@@ -25,6 +25,9 @@ type Member struct {
 	Rating    int      `json:"rating"`
 	HasPrompt bool     `json:"has_prompt"`
 	Tags      []string `json:"tags"`
+	// NSFW is the 18+ mark: the review page blurs or hides such media
+	// like every other page (data-adult).
+	NSFW bool `json:"nsfw"`
 }
 
 // Pixels is width × height (0 when unknown).
@@ -126,7 +129,7 @@ func memberOf(m *media.Media) Member {
 		return *p
 	}
 	return Member{ID: m.ID, Path: m.Path, Type: m.Type, Format: Format(m.Path), Width: v(m.Width), Height: v(m.Height),
-		Filesize: v(m.Filesize), Rating: m.Rating}
+		Filesize: v(m.Filesize), Rating: m.Rating, NSFW: m.HasNSFW}
 }
 
 // Format is a file's format as its extension names it, lower case, with

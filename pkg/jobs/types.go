@@ -43,6 +43,9 @@ const (
 	// media (pkg/bulk) in chunks, resuming from its checkpoint after a
 	// crash; media-worker runs it.
 	TypeMediaBulk = "media_bulk"
+	// TypeDupesRebuild (new) recomputes the duplicate groups (pkg/dupes)
+	// for the review page; cmd/dupes rebuild does the same from cron.
+	TypeDupesRebuild = "dupes_rebuild"
 )
 
 // OllamaModes are the Ollama job modes; the job type is "ollama_" + mode.
@@ -132,6 +135,8 @@ func DefaultRegistry() *Registry {
 		// Resumable: every chunk commits its work with its checkpoint, so a
 		// crashed run that advanced gets its attempt back.
 		{Name: TypeMediaBulk, Group: GroupMedia, MaxAttempts: 5, Resumable: true},
+		// After the perceptual hashes it groups.
+		{Name: TypeDupesRebuild, Group: GroupMedia, MaxAttempts: 2, Priority: 200},
 		{Name: TypeLibraryRename, Group: GroupRename, MaxAttempts: 3, UniquePerMedia: true},
 		{Name: TypeForgeRegen, Group: GroupForge, MaxAttempts: 2, Lease: 30 * time.Minute},
 		{Name: TypeForgeRegenReplace, Group: GroupForge, MaxAttempts: 2, Lease: 30 * time.Minute},

@@ -5,10 +5,13 @@ import (
 	"strconv"
 
 	"github.com/localsupervisor/supervisor/pkg/dupes"
+	"github.com/localsupervisor/supervisor/pkg/jobs"
+	"github.com/localsupervisor/supervisor/pkg/reason"
 )
 
 // Duplicate review (issue #20, pkg/dupes): /dupes shows one group of the
-// last `dupes rebuild` side by side; keep this (1–9) resolves it (merge
+// last rebuild (the page's "Look for duplicates now" job or `dupes
+// rebuild`) side by side; keep this (1–9) resolves it (merge
 // into the kept media, soft-delete the rest), keep all (a) and not
 // duplicates (n) remember the group so it never comes back, next (→)
 // skips it. Every decision is one CSRF POST with an audit row; the page
@@ -18,6 +21,7 @@ func (s *Server) dupesRoutes(mux *http.ServeMux) {
 	mux.HandleFunc("GET /dupes", s.handleDupesPage)
 	mux.HandleFunc("/dupes/resolve", s.mutating(true, s.handleDupesResolve))
 	mux.HandleFunc("/dupes/dismiss", s.mutating(true, s.handleDupesDismiss))
+	mux.HandleFunc("/dupes/rebuild", s.mutating(true, s.handleDupesRebuild))
 }
 
 // dupesURL is the review page from the group after after.
@@ -44,7 +48,7 @@ func (s *Server) handleDupesPage(w http.ResponseWriter, r *http.Request) {
 		s.failErr(w, r, err)
 		return
 	}
-	data := map[string]any{"Title": "dupes.title", "Tier": tier}
+	data := map[string]any{"Title": "dupes.title", "Tier": tier, "Msg": s.banner(r)}
 	if len(groups) == 1 {
 		g := groups[0]
 		data["Group"] = g
@@ -80,4 +84,22 @@ func (s *Server) handleDupesDismiss(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	writeJSON(w, http.StatusOK, map[string]any{"ok": true})
+}
+
+// handleDupesRebuild queues a dupes_rebuild job (one at a time) and starts
+// media-worker fire-and-forget, so a person finds new groups without the
+// CLI; the page says so and shows them once the job is done.
+func (s *Server) handleDupesRebuild(w http.ResponseWriter, r *http.Request) {
+	if s.jobs == nil {
+		s.refuse(w, r, "/dupes", reason.New("jobs_unavailable", "job queue not configured"))
+		return
+	}
+	er, err := s.jobs.Enqueue(r.Context(), jobs.EnqueueRequest{Type: jobs.TypeDupesRebuild, DedupeKey: dupes.RebuildDedupeKey})
+	if err != nil {
+		s.refuse(w, r, "/dupes", err)
+		return
+	}
+	spawn := s.spawn(r.Context(), "media-worker", nil)
+	s.invalidateDashboard()
+	s.answer(w, r, "/dupes", "dupes_rebuild_queued", er.JobID, map[string]any{"job_id": er.JobID, "spawn": spawn})
 }
