@@ -28,6 +28,10 @@ type Member struct {
 	// NSFW is the 18+ mark: the review page blurs or hides such media
 	// like every other page (data-adult).
 	NSFW bool `json:"nsfw"`
+	// ParentID (0: none) and Children are the media's lineage: an upscale
+	// or regen of another member is a derivative, not a stray copy.
+	ParentID int64 `json:"parent_id,omitempty"`
+	Children int   `json:"children,omitempty"`
 }
 
 // Pixels is width × height (0 when unknown).
@@ -110,6 +114,13 @@ func Members(ctx context.Context, q db.Execer, ids []int64) ([]Member, error) {
 			return nil, fmt.Errorf("media %d: %w", id, db.Classify(err))
 		}
 		mb.HasPrompt = err == nil
+		if m.ParentID != nil {
+			mb.ParentID = *m.ParentID
+		}
+		// idx_media_parent: a count of the media's derivatives.
+		if err := q.QueryRowContext(ctx, `SELECT count(*) FROM media WHERE parent_media_id = ? AND is_deleted = 0`, id).Scan(&mb.Children); err != nil {
+			return nil, fmt.Errorf("derivatives of media %d: %w", id, db.Classify(err))
+		}
 		tags, err := media.Tags(ctx, q, id)
 		if err != nil {
 			return nil, fmt.Errorf("tags of media %d: %w", id, err)

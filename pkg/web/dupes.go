@@ -53,6 +53,11 @@ func (s *Server) handleDupesPage(w http.ResponseWriter, r *http.Request) {
 		g := groups[0]
 		data["Group"] = g
 		data["NextURL"] = dupesURL(tier, g.ID)
+		ids := make([]int64, 0, compareMax)
+		for _, m := range g.Members[:min(len(g.Members), compareMax)] {
+			ids = append(ids, m.ID)
+		}
+		data["CompareURL"] = compareURL(ids...)
 	}
 	s.render(w, r, "dupes", data)
 }

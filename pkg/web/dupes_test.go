@@ -4,6 +4,7 @@ import (
 	"context"
 	"net/http"
 	"net/url"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -28,6 +29,10 @@ func TestDupesRebuildFromThePage(t *testing.T) {
 		if _, err := media.SetMeta(ctx, f.db, id, "hash", "hash.sha256", "same-bytes", time.Now()); err != nil {
 			t.Fatal(err)
 		}
+	}
+	// b is an upscale of a: the review page shows the lineage.
+	if _, err := f.db.Exec(`UPDATE media SET parent_media_id = ? WHERE id = ?`, a, b); err != nil {
+		t.Fatal(err)
 	}
 	c := f.client()
 	if rec := c.post("/dupes/rebuild", url.Values{}, true); rec.Code == http.StatusSeeOther {
@@ -63,5 +68,11 @@ func TestDupesRebuildFromThePage(t *testing.T) {
 	page = c.do("GET", "/dupes", nil).Body.String()
 	if !strings.Contains(page, `data-tier="exact"`) || !strings.Contains(page, `class="dupes-thumb"`) || strings.Contains(page, `style="`) {
 		t.Errorf("after the rebuild: no exact group, or a thumbnail sized inline (the CSP refuses inline styles)")
+	}
+	for _, want := range []string{"derived from <a href=\"/media_view.php?id=" + strconv.FormatInt(a, 10) + "\">", ">1 derived</a>",
+		`id="dupes-compare" href="/compare?ids=` + strconv.FormatInt(a, 10) + "," + strconv.FormatInt(b, 10) + `"`} {
+		if !strings.Contains(page, want) {
+			t.Errorf("review page lacks %s", want)
+		}
 	}
 }
