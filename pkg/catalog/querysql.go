@@ -11,6 +11,7 @@ import (
 	"github.com/localsupervisor/supervisor/pkg/db"
 	"github.com/localsupervisor/supervisor/pkg/library"
 	"github.com/localsupervisor/supervisor/pkg/query"
+	"github.com/localsupervisor/supervisor/pkg/similar"
 	"github.com/localsupervisor/supervisor/pkg/svtime"
 )
 
@@ -476,24 +477,15 @@ func (c *compiler) seed(t *query.Term) string {
 
 // similar is the media whose perceptual hash lies within ref.Distance of
 // media ref.MediaID's (itself included; nothing when it has no hash):
-// pkg/similar's multi-index lookup written in SQL — per band, the index
-// keys within ⌊d/4⌋ bits of the reference's band (sv_phash_band), then
-// the exact distance (sv_hamming) — so the set is a few index seeks at
-// 1M media, not a scan of every hash.
+// pkg/similar's banded lookup, so the set is a few index seeks at 1M
+// media, not a scan of every hash.
 func (c *compiler) similar(ref *query.SimilarRef) string {
 	if ref == nil {
 		return "0"
 	}
 	c.arg(ref.MediaID)
-	arms := make([]string, 4)
-	for i := range arms {
-		b := strconv.Itoa(i)
-		arms[i] = "SELECT p.media_id FROM q CROSS JOIN media_phash p WHERE p.b" + b +
-			" IN (SELECT value FROM json_each(sv_phash_band(q.h, " + b + ", ?))) AND sv_hamming(p.phash, q.h) <= ?"
-		c.arg(ref.Distance/4, ref.Distance)
-	}
-	return "m.id IN (WITH q(h) AS (SELECT phash FROM media_phash WHERE media_id = ? AND phash IS NOT NULL) " +
-		strings.Join(arms, " UNION ") + ")"
+	c.arg(similar.SetArgs(ref.Distance)...)
+	return "m.id IN (" + similar.SetSQL("SELECT phash FROM media_phash WHERE media_id = ? AND phash IS NOT NULL") + ")"
 }
 
 // tagTypeCharacter is the tag type of character tags (the danbooru tagger).

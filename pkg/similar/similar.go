@@ -5,15 +5,17 @@
 // at most d/4 bits in at least one band (pigeonhole), so the candidates
 // are the rows whose band i is within ⌊d/4⌋ bits of the query's band i
 // for some i: for d = 10 that is 137 band values per band, each an
-// index seek, and the exact distance then decides.
+// index seek, and the exact distance then decides (SetSQL, using the SQL
+// functions of pkg/db/phashfunc.go).
 package similar
 
 import (
 	"context"
 	"database/sql"
-	"encoding/json"
 	"fmt"
 	"slices"
+	"strconv"
+	"strings"
 	"time"
 
 	"github.com/localsupervisor/supervisor/pkg/db"
@@ -65,27 +67,40 @@ type Match struct {
 // different pictures at ≥ 18).
 const MaxDistance = 11
 
+// SetSQL is the SQL of the ids of the media whose hash lies within a
+// distance of the hash ref selects (ref: a one-column SELECT, e.g. "SELECT
+// ?" or the hash of a media); its arguments are ref's, then SetArgs. Per
+// band, the index keys within ⌊d/4⌋ bits of the reference's band
+// (sv_phash_band), then the exact distance (sv_hamming): a few seeks of the
+// band indexes, never a scan of every hash. Near and the query language's
+// similar: term both read through it.
+func SetSQL(ref string) string {
+	arms := make([]string, 4)
+	for i := range arms {
+		b := strconv.Itoa(i)
+		arms[i] = "SELECT p.media_id FROM q CROSS JOIN media_phash p WHERE p.b" + b +
+			" IN (SELECT value FROM json_each(sv_phash_band(q.h, " + b + ", ?))) AND sv_hamming(p.phash, q.h) <= ?"
+	}
+	return "WITH q(h) AS (" + ref + ") " + strings.Join(arms, " UNION ")
+}
+
+// SetArgs are SetSQL's own arguments for distance d.
+func SetArgs(d int) []any {
+	args := make([]any, 0, 8)
+	for range 4 {
+		args = append(args, d/4, d)
+	}
+	return args
+}
+
 // Near returns the media whose hash is within maxDist of h, nearest
-// first (then by id), at most limit. The lookup reads the band indexes
-// only (each holds band and hash, the media id being the rowid).
+// first (then by id), at most limit.
 func Near(ctx context.Context, q db.Execer, h phash.Hash, maxDist, limit int) ([]Match, error) {
 	if maxDist < 0 || maxDist > MaxDistance {
 		return nil, fmt.Errorf("similar: distance %d outside 0..%d", maxDist, MaxDistance)
 	}
-	r := maxDist / 4
-	args := make([]any, 4)
-	for i, b := range phash.Bands(h) {
-		js, err := json.Marshal(phash.BandNeighbours(b, r))
-		if err != nil {
-			return nil, err
-		}
-		args[i] = string(js)
-	}
-	rows, err := q.QueryContext(ctx, `
-		SELECT media_id, phash FROM media_phash WHERE b0 IN (SELECT value FROM json_each(?))
-		UNION SELECT media_id, phash FROM media_phash WHERE b1 IN (SELECT value FROM json_each(?))
-		UNION SELECT media_id, phash FROM media_phash WHERE b2 IN (SELECT value FROM json_each(?))
-		UNION SELECT media_id, phash FROM media_phash WHERE b3 IN (SELECT value FROM json_each(?))`, args...)
+	rows, err := q.QueryContext(ctx, "SELECT media_id, phash FROM media_phash WHERE media_id IN ("+SetSQL("SELECT ?")+")",
+		append([]any{h.Int64()}, SetArgs(maxDist)...)...)
 	if err != nil {
 		return nil, fmt.Errorf("similar media: %w", db.Classify(err))
 	}
@@ -96,9 +111,7 @@ func Near(ctx context.Context, q db.Execer, h phash.Hash, maxDist, limit int) ([
 		if err := rows.Scan(&id, &v); err != nil {
 			return nil, fmt.Errorf("similar media: %w", db.Classify(err))
 		}
-		if d := phash.Distance(h, phash.FromInt64(v)); d <= maxDist {
-			out = append(out, Match{MediaID: id, Hash: phash.FromInt64(v), Distance: d})
-		}
+		out = append(out, Match{MediaID: id, Hash: phash.FromInt64(v), Distance: phash.Distance(h, phash.FromInt64(v))})
 	}
 	if err := rows.Err(); err != nil {
 		return nil, fmt.Errorf("similar media: %w", db.Classify(err))
