@@ -2,6 +2,7 @@ package web
 
 import (
 	"context"
+	"database/sql"
 	"os"
 	"path/filepath"
 	"testing"
@@ -67,4 +68,14 @@ func (b *browserSteps) Login(baseURL, next, sel string) {
 		chromedp.Click(`#login-submit`, chromedp.ByQuery),
 		chromedp.WaitVisible(sel, chromedp.ByQuery),
 	)
+}
+
+// queryInt is the single integer a test query answers (a count, an id).
+func queryInt(t testing.TB, d *sql.DB, q string, args ...any) int64 {
+	t.Helper()
+	var v int64
+	if err := d.QueryRow(q, args...).Scan(&v); err != nil {
+		t.Fatalf("%s: %v", q, err)
+	}
+	return v
 }

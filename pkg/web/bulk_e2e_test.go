@@ -104,15 +104,6 @@ func newBulkEnv(t *testing.T, n int) *bulkEnv {
 	return &bulkEnv{url: ts.URL, db: w, ids: ids, launch: l}
 }
 
-func (e *bulkEnv) count(t *testing.T, q string, args ...any) int {
-	t.Helper()
-	var n int
-	if err := e.db.QueryRow(q, args...).Scan(&n); err != nil {
-		t.Fatal(err)
-	}
-	return n
-}
-
 // waitText polls the text of sel until ok accepts it (page scripts update
 // it from their own polling).
 func waitText(sel string, out *string, ok func(string) bool) chromedp.Action {
@@ -191,7 +182,7 @@ func TestBrowserBulkJob(t *testing.T) {
 		waitText(`#bulk-progress`, &progress, func(s string) bool { return strings.Contains(s, "400 of 1000") }),
 		shot("01-progress"),
 	)
-	if n := e.count(t, `SELECT count(*) FROM media_tags`); n != 400 {
+	if n := queryInt(t, e.db, `SELECT count(*) FROM media_tags`); n != 400 {
 		t.Fatalf("%d tagged while paused after two chunks, want 400", n)
 	}
 	// The dashboard's job center shows the running job with its progress.
@@ -210,14 +201,14 @@ func TestBrowserBulkJob(t *testing.T) {
 	if !strings.Contains(final, "1000 changed, 0 skipped") {
 		t.Fatalf("final text %q", final)
 	}
-	if n := e.count(t, `SELECT count(*) FROM media_tags mt JOIN tags g ON g.id = mt.tag_id WHERE g.name = 'bulkjob'`); n != 1000 {
+	if n := queryInt(t, e.db, `SELECT count(*) FROM media_tags mt JOIN tags g ON g.id = mt.tag_id WHERE g.name = 'bulkjob'`); n != 1000 {
 		t.Fatalf("%d media tagged, want 1000", n)
 	}
-	if n := e.count(t, `SELECT count(DISTINCT entity_id) FROM audit_log WHERE action = 'tag_add' AND entity_type = 'media'
+	if n := queryInt(t, e.db, `SELECT count(DISTINCT entity_id) FROM audit_log WHERE action = 'tag_add' AND entity_type = 'media'
 		AND json_extract(details_json, '$.bulk') = 1`); n != 1000 {
 		t.Fatalf("%d media with a bulk audit row, want 1000", n)
 	}
-	if n := e.count(t, `SELECT count(*) FROM audit_log WHERE action = 'tag_add'`); n != 1000 {
+	if n := queryInt(t, e.db, `SELECT count(*) FROM audit_log WHERE action = 'tag_add'`); n != 1000 {
 		t.Fatalf("%d audit rows, want exactly 1000", n)
 	}
 	var center string
@@ -290,7 +281,7 @@ func TestBrowserBulkRange(t *testing.T) {
 	if got != want {
 		t.Fatalf("rated %s, want the range %s", got, want)
 	}
-	if n := e.count(t, `SELECT count(*) FROM audit_log WHERE action = 'rate' AND entity_type = 'media'`); n != 3 {
+	if n := queryInt(t, e.db, `SELECT count(*) FROM audit_log WHERE action = 'rate' AND entity_type = 'media'`); n != 3 {
 		t.Fatalf("%d rate audit rows, want 3", n)
 	}
 

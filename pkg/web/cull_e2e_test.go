@@ -39,14 +39,6 @@ func TestBrowserCulling(t *testing.T) {
 	if err := media.SetRating(ctx, env.db, ids[6], 2); err != nil {
 		t.Fatal(err)
 	}
-	one := func(q string, args ...any) int64 {
-		t.Helper()
-		var v int64
-		if err := env.db.QueryRow(q, args...).Scan(&v); err != nil {
-			t.Fatalf("%s: %v", q, err)
-		}
-		return v
-	}
 	checked := func(id int64) string {
 		v, _, err := media.GetMeta(ctx, env.db, id, media.MetaChecked)
 		if err != nil {
@@ -55,7 +47,7 @@ func TestBrowserCulling(t *testing.T) {
 		return v
 	}
 	member := func(id int64) int64 {
-		return one(`SELECT count(*) FROM collection_media WHERE collection_id = ? AND media_id = ?`, album.ID, id)
+		return queryInt(t, env.db, `SELECT count(*) FROM collection_media WHERE collection_id = ? AND media_id = ?`, album.ID, id)
 	}
 
 	b := newBrowserSteps(t, 240*time.Second, "cull")
@@ -97,13 +89,13 @@ func TestBrowserCulling(t *testing.T) {
 	key("m5 reject (Delete)", kb.Delete, at(6), settled(6))
 	key("m6 rate 1", "1", at(7), settled(7))
 	key("m6 undo", "z", at(6), settled(6))
-	if r := one(`SELECT rating FROM media WHERE id = ?`, ids[6]); r != 2 {
+	if r := queryInt(t, env.db, `SELECT rating FROM media WHERE id = ?`, ids[6]); r != 2 {
 		t.Fatalf("undo of a rating left %d, want the previous 2", r)
 	}
 	key("m6 rate 0", "0", at(7), settled(7))
 	key("m7 18+", "a", settled(8), waitJS(`document.getElementById('cull').dataset.adult==='1'`))
 	key("m7 undo", "z", settled(7), waitJS(`document.getElementById('cull').dataset.adult==='0'`))
-	if nsfw := one(`SELECT has_nsfw FROM media WHERE id = ?`, ids[7]); nsfw != 0 {
+	if nsfw := queryInt(t, env.db, `SELECT has_nsfw FROM media WHERE id = ?`, ids[7]); nsfw != 0 {
 		t.Fatal("undo of 18+ left the media 18+")
 	}
 	if _, manual, _ := media.NSFWDecision(ctx, env.db, ids[7]); manual {
@@ -153,9 +145,9 @@ func TestBrowserCulling(t *testing.T) {
 
 	// The database: every decision in force, nothing of the undone ones.
 	for i, id := range ids {
-		rating := one(`SELECT rating FROM media WHERE id = ?`, id)
-		deleted := one(`SELECT is_deleted FROM media WHERE id = ?`, id)
-		nsfw := one(`SELECT has_nsfw FROM media WHERE id = ?`, id)
+		rating := queryInt(t, env.db, `SELECT rating FROM media WHERE id = ?`, id)
+		deleted := queryInt(t, env.db, `SELECT is_deleted FROM media WHERE id = ?`, id)
+		nsfw := queryInt(t, env.db, `SELECT has_nsfw FROM media WHERE id = ?`, id)
 		wantR, wantD, wantN, wantC, wantM := int64(0), int64(0), int64(0), "1", int64(0)
 		switch i {
 		case 1, 5, 8, 9:
@@ -176,15 +168,15 @@ func TestBrowserCulling(t *testing.T) {
 	}
 	// 61 decisions (50 advancing + a, c, and the four undone ones' own
 	// keys) and 4 undos, each one audit row.
-	decisions := one(`SELECT count(*) FROM cull_decisions`)
-	undone := one(`SELECT count(*) FROM cull_decisions WHERE undone = 1`)
-	audits := one(`SELECT count(*) FROM audit_log WHERE action LIKE 'cull\_%' ESCAPE '\'`)
-	undos := one(`SELECT count(*) FROM audit_log WHERE action = 'cull_undo'`)
+	decisions := queryInt(t, env.db, `SELECT count(*) FROM cull_decisions`)
+	undone := queryInt(t, env.db, `SELECT count(*) FROM cull_decisions WHERE undone = 1`)
+	audits := queryInt(t, env.db, `SELECT count(*) FROM audit_log WHERE action LIKE 'cull\_%' ESCAPE '\'`)
+	undos := queryInt(t, env.db, `SELECT count(*) FROM audit_log WHERE action = 'cull_undo'`)
 	t.Logf("decisions %d (undone %d), audit rows %d (undo %d)", decisions, undone, audits, undos)
 	if undone != 4 || undos != 4 || audits != decisions+undos || decisions != n+2+4 {
 		t.Fatalf("decisions %d undone %d audit %d undo %d; want %d decisions, 4 undone, one audit row each plus 4 undos", decisions, undone, audits, undos, n+6)
 	}
-	if one(`SELECT count(*) FROM cull_passes WHERE finished_at IS NOT NULL`) != 1 {
+	if queryInt(t, env.db, `SELECT count(*) FROM cull_passes WHERE finished_at IS NOT NULL`) != 1 {
 		t.Fatal("the pass did not finish at the end of the list")
 	}
 

@@ -46,14 +46,6 @@ func TestBrowserDupes(t *testing.T) {
 	if _, err := dupes.Rebuild(ctx, env.db, dupes.Options{}, now); err != nil {
 		t.Fatal(err)
 	}
-	one := func(q string, args ...any) int64 {
-		t.Helper()
-		var v int64
-		if err := env.db.QueryRow(q, args...).Scan(&v); err != nil {
-			t.Fatalf("%s: %v", q, err)
-		}
-		return v
-	}
 
 	b := newBrowserSteps(t, 120*time.Second, "dupes")
 	b.Login(env.url, "/mediadb.php", `#grid`)
@@ -67,20 +59,20 @@ func TestBrowserDupes(t *testing.T) {
 		t.Fatalf("%d media side by side, want 2", cols)
 	}
 	b.Run("keep the second", chromedp.KeyEvent("2"), group("phash"), b.Shot("01-phash"))
-	if one(`SELECT is_deleted FROM media WHERE id = ?`, ids[0]) != 1 || one(`SELECT is_deleted FROM media WHERE id = ?`, ids[1]) != 0 {
+	if queryInt(t, env.db, `SELECT is_deleted FROM media WHERE id = ?`, ids[0]) != 1 || queryInt(t, env.db, `SELECT is_deleted FROM media WHERE id = ?`, ids[1]) != 0 {
 		t.Fatal("keep this did not soft-delete the other media")
 	}
-	if one(`SELECT count(*) FROM media_tags WHERE media_id = ? AND locked = 1`, ids[1]) != 1 || one(`SELECT count(*) FROM prompts WHERE media_id = ?`, ids[1]) != 1 {
+	if queryInt(t, env.db, `SELECT count(*) FROM media_tags WHERE media_id = ? AND locked = 1`, ids[1]) != 1 || queryInt(t, env.db, `SELECT count(*) FROM prompts WHERE media_id = ?`, ids[1]) != 1 {
 		t.Fatal("the kept media did not receive the locked tag and the prompt")
 	}
-	if one(`SELECT count(*) FROM audit_log WHERE action IN (?, ?)`, dupes.ActionKeep, dupes.ActionDiscard) != 2 {
+	if queryInt(t, env.db, `SELECT count(*) FROM audit_log WHERE action IN (?, ?)`, dupes.ActionKeep, dupes.ActionDiscard) != 2 {
 		t.Fatal("audit rows of the resolve missing")
 	}
 	b.Run("not duplicates", chromedp.KeyEvent("n"), chromedp.WaitVisible(`#dupes-empty`, chromedp.ByQuery), b.Shot("02-empty"))
-	if one(`SELECT count(*) FROM dupe_not_duplicates WHERE media_a = ? AND media_b = ?`, ids[2], ids[3]) != 1 {
+	if queryInt(t, env.db, `SELECT count(*) FROM dupe_not_duplicates WHERE media_a = ? AND media_b = ?`, ids[2], ids[3]) != 1 {
 		t.Fatal("not duplicates was not remembered")
 	}
-	if one(`SELECT count(*) FROM media WHERE is_deleted = 1`) != 1 {
+	if queryInt(t, env.db, `SELECT count(*) FROM media WHERE is_deleted = 1`) != 1 {
 		t.Fatal("not duplicates deleted a media")
 	}
 }
