@@ -223,8 +223,17 @@ func TestGetCancelled(t *testing.T) {
 	writePNG(t, src, 64, 64, false)
 	ctx, cancel := context.WithCancel(context.Background())
 	cancel()
-	fx.g.sem <- struct{}{} // all slots busy: the call must give up, not block
-	defer func() { <-fx.g.sem }()
+	// All slots busy (DefaultConcurrency is 2; one busy slot left the
+	// other free, and the select then generated half the time): the call
+	// must give up, not block.
+	for range cap(fx.g.sem) {
+		fx.g.sem <- struct{}{}
+	}
+	defer func() {
+		for range cap(fx.g.sem) {
+			<-fx.g.sem
+		}
+	}()
 	_, _, err := fx.g.Get(ctx, source(t, 5, src, "image", 0))
 	if reason.Code(err) != probe.CodeCancelled {
 		t.Fatalf("err = %v", err)
