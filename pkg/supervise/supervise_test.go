@@ -55,11 +55,13 @@ func kill(t *testing.T, pid int) {
 
 func TestSuperviseRestartAndStop(t *testing.T) {
 	bin := svtest.BuildBinary(t, "./pkg/supervise/internal/fakeworker")
+	logs := t.TempDir()
 	s, err := New(Options{Log: zerolog.Nop(), MinBackoff: 10 * time.Millisecond, MaxBackoff: 50 * time.Millisecond,
 		Grace: 300 * time.Millisecond, Specs: []Spec{
 			{Name: "scan", Path: bin, Args: []string{"--loop"}},
-			// Ignores SIGTERM: shutdown must fall back to kill.
-			{Name: "media", Path: bin, Args: []string{"--loop", "--ignore-term"}},
+			// Ignores SIGTERM: shutdown must fall back to kill. Its
+			// heartbeat says the SIGTERM handler is installed.
+			{Name: "media", Path: bin, Args: []string{"--loop", "--ignore-term", "--logs", logs, "--service", "media"}},
 		}})
 	if err != nil {
 		t.Fatal(err)
@@ -83,6 +85,12 @@ func TestSuperviseRestartAndStop(t *testing.T) {
 		t.Errorf("media was disturbed: %+v", st[1])
 	}
 	newPID := st[0].PID
+	// Only a worker that has installed its handler ignores SIGTERM; one
+	// still starting (slow under -race) died of it instead of the kill.
+	waitFor(t, "media ignores SIGTERM", s, func([]State) bool {
+		hb, err := workerstate.ReadHeartbeat(logs, "media")
+		return err == nil && hb.PID == otherPID
+	})
 
 	cancel()
 	select {
