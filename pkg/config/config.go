@@ -60,6 +60,7 @@ type Config struct {
 	Scanner     json.RawMessage            `json:"scanner,omitempty"`
 	Forge       json.RawMessage            `json:"forge,omitempty"`
 	Ollama      json.RawMessage            `json:"ollama,omitempty"`
+	ComfyUI     json.RawMessage            `json:"comfyui,omitempty"`
 	Extra       map[string]json.RawMessage `json:"-"`
 
 	// ConfigPath is the file the config came from ("" for embedded defaults).
@@ -345,7 +346,7 @@ func describeJSONError(err error, b []byte, file string) error {
 	}
 }
 
-// DecodeSection decodes a module section (jobs, scanner, forge, ollama) over
+// DecodeSection decodes a module section (jobs, scanner, forge, ollama, comfyui) over
 // dst, which the caller pre-fills with the module's defaults. Unknown keys
 // and wrong types are errors naming "<section>.<key>" and the file.
 func (c *Config) DecodeSection(section string, dst any) error {
@@ -359,6 +360,8 @@ func (c *Config) DecodeSection(section string, dst any) error {
 		raw = c.Forge
 	case "ollama":
 		raw = c.Ollama
+	case "comfyui":
+		raw = c.ComfyUI
 	default:
 		return fmt.Errorf("unknown config section %q", section)
 	}
