@@ -47,8 +47,8 @@ type Config struct {
 
 // ComfyConfig says how to start ComfyUI.
 type ComfyConfig struct {
-	WorkingDir string  `json:"workingDir,omitempty"`
-	Command    Command `json:"command,omitempty"`
+	WorkingDir string   `json:"workingDir,omitempty"`
+	Command    Command  `json:"command,omitempty"`
 	Args       []string `json:"args,omitempty"`
 	// URL is where this ComfyUI listens (e.g. http://127.0.0.1:8188/);
 	// optional, used by the liveness check and shown in the status.
