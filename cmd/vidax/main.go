@@ -12,8 +12,10 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"net/http"
 	"os"
 	"strings"
+	"time"
 
 	"github.com/rs/zerolog"
 	"github.com/urfave/cli/v2"
@@ -98,7 +100,7 @@ func serve(c *cli.Context) error {
 	}
 	logging.Event(&env.Log, zerolog.InfoLevel, "vidax_listening").Str("addr", ln.Addr().String()).Str("state_dir", loc.Layout.Root).Msg("")
 	fmt.Fprintf(env.Stdout, "vidax listening on http://%s/ (state %s, config %s)\n", ln.Addr(), loc.Layout.Root, cfg.Path)
-	return srv.Serve(c.Context, ln)
+	return cliapp.ServeUntilDone(c.Context, &http.Server{Handler: srv.Handler(), ReadHeaderTimeout: 10 * time.Second}, ln, 5*time.Second)
 }
 
 func hostOf(addr string) string {

@@ -15,6 +15,18 @@ func setComfy(f *fixture, section map[string]any) {
 	f.cfg.ComfyUI = b
 }
 
+// comfyAdmin is a logged-in admin of a server with the comfyui section
+// (nil: absent).
+func comfyAdmin(t *testing.T, comfySection map[string]any) *client {
+	f := newFixture(t)
+	if comfySection != nil {
+		setComfy(f, comfySection)
+	}
+	c := f.client()
+	c.login()
+	return c
+}
+
 func (c *client) dashboard() string {
 	c.f.t.Helper()
 	rec := c.do("GET", "/index.php", nil)
@@ -64,12 +76,7 @@ func TestComfyCardDirect(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			f := newFixture(t)
-			if tt.section != nil {
-				setComfy(f, tt.section)
-			}
-			c := f.client()
-			c.login()
+			c := comfyAdmin(t, tt.section)
 			card := section(c.dashboard(), "comfyui")
 			if card == "" {
 				t.Fatal("no ComfyUI card on the dashboard")
@@ -106,12 +113,7 @@ func TestComfyActionRefusals(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			f := newFixture(t)
-			if tt.section != nil {
-				setComfy(f, tt.section)
-			}
-			c := f.client()
-			c.login()
+			c := comfyAdmin(t, tt.section)
 			rec := c.post("/comfyui/action", url.Values{"action": {tt.action}}, true)
 			if rec.Code != http.StatusSeeOther || !strings.Contains(rec.Header().Get("Location"), "msg="+tt.code) {
 				t.Fatalf("answer %d %q %s", rec.Code, rec.Header().Get("Location"), rec.Body.String())

@@ -53,10 +53,7 @@ func shaOf(b []byte) string {
 
 func TestComfyCardThroughVidax(t *testing.T) {
 	base, proc := fakeVidax(t, shaOf)
-	f := newFixture(t)
-	setComfy(f, map[string]any{"enabled": true, "vidax_url": base, "vidax_api_key": "vkey"})
-	c := f.client()
-	c.login()
+	c := comfyAdmin(t, map[string]any{"enabled": true, "vidax_url": base, "vidax_api_key": "vkey"})
 	act := func(action, wantCode string) {
 		t.Helper()
 		rec := c.post("/comfyui/action", url.Values{"action": {action}}, true)
@@ -91,7 +88,7 @@ func TestComfyCardThroughVidax(t *testing.T) {
 	act("stop", "comfy_not_running")
 
 	// A wrong key: the card and the buttons say so, no 500.
-	setComfy(f, map[string]any{"enabled": true, "vidax_url": base, "vidax_api_key": "wrong"})
+	setComfy(c.f, map[string]any{"enabled": true, "vidax_url": base, "vidax_api_key": "wrong"})
 	if card := section(c.dashboard(), "comfyui"); !strings.Contains(card, `data-reason="vidax_unauthorized"`) {
 		t.Fatalf("card with a wrong key:\n%s", card)
 	}
@@ -103,10 +100,7 @@ func TestComfyCardThroughVidax(t *testing.T) {
 
 func TestComfyInstallRefusedByVidax(t *testing.T) {
 	base, proc := fakeVidax(t, func([]byte) string { return shaOf([]byte("something else")) })
-	f := newFixture(t)
-	setComfy(f, map[string]any{"enabled": true, "vidax_url": base, "vidax_api_key": "vkey"})
-	c := f.client()
-	c.login()
+	c := comfyAdmin(t, map[string]any{"enabled": true, "vidax_url": base, "vidax_api_key": "vkey"})
 	for _, action := range []string{"install", "start"} {
 		rec := c.post("/comfyui/action", url.Values{"action": {action}}, true)
 		if rec.Code != http.StatusSeeOther || !strings.Contains(rec.Header().Get("Location"), "msg="+vidax.CodeHashMismatch) {
