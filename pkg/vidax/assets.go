@@ -18,6 +18,7 @@ import (
 
 	"github.com/localsupervisor/supervisor/pkg/jobs/workerstate"
 	"github.com/localsupervisor/supervisor/pkg/reason"
+	"github.com/localsupervisor/supervisor/pkg/svtime"
 )
 
 // Manifest is assets.json.
@@ -115,8 +116,8 @@ type Installer struct {
 	// HTTP downloads assets (nil: a client without a global timeout; the
 	// context bounds every download).
 	HTTP *http.Client
-	// Now stamps the verified markers (nil: time.Now).
-	Now func() time.Time
+	// Clock stamps the verified markers (nil: the system clock).
+	Clock svtime.Clock
 }
 
 type entry struct {
@@ -304,11 +305,7 @@ func (in *Installer) writeMarker(e entry, dest string) error {
 	if err != nil {
 		return writeErr(dest, err)
 	}
-	now := time.Now
-	if in.Now != nil {
-		now = in.Now
-	}
-	m := marker{SHA256: strings.ToLower(e.a.SHA256), Size: info.Size(), ModTime: info.ModTime(), VerifiedAt: workerstate.Format(now())}
+	m := marker{SHA256: strings.ToLower(e.a.SHA256), Size: info.Size(), ModTime: info.ModTime(), VerifiedAt: svtime.NowString(clockOr(in.Clock))}
 	if info.IsDir() {
 		m.Size, m.ModTime = 0, time.Time{}
 	}

@@ -19,6 +19,7 @@ import (
 	"github.com/localsupervisor/supervisor/pkg/jobs/workerstate"
 	"github.com/localsupervisor/supervisor/pkg/launch"
 	"github.com/localsupervisor/supervisor/pkg/reason"
+	"github.com/localsupervisor/supervisor/pkg/svtime"
 )
 
 // Process-manager defaults, as the original's.
@@ -76,7 +77,8 @@ type Process struct {
 	EarlyExit time.Duration
 	// HTTP probes URL (nil: a 2 s client).
 	HTTP *http.Client
-	Now  func() time.Time
+	// Clock stamps started_at (nil: the system clock).
+	Clock svtime.Clock
 
 	mu sync.Mutex
 	// reaped holds, per pid this vidax started, a channel closed once the
@@ -104,7 +106,7 @@ func (p *Process) readState() (ProcState, error) {
 // alive is the liveness check: the state's pid exists and is still the
 // process vidax started (not a recycled pid; see sameProcess).
 func (p *Process) alive(st ProcState) bool {
-	return st.PID > 0 && workerstate.ProcessAlive(st.PID) && sameProcess(st.PID, st.Command)
+	return st.PID > 0 && workerstate.ProcessAlive(st.PID) && sameProcess(st)
 }
 
 // Status reports the process; probe asks its URL whether it answers.
@@ -179,11 +181,7 @@ func (p *Process) Start(ctx context.Context) (st ProcStatus, already bool, err e
 	if err != nil {
 		return ProcStatus{}, false, err
 	}
-	now := time.Now
-	if p.Now != nil {
-		now = p.Now
-	}
-	state := ProcState{PID: cmd.Process.Pid, StartedAt: workerstate.Format(now()), Command: argv, WorkingDir: p.Comfy.WorkingDir, Logs: logs, URL: p.Comfy.URL}
+	state := ProcState{PID: cmd.Process.Pid, StartedAt: svtime.NowString(clockOr(p.Clock)), Command: argv, WorkingDir: p.Comfy.WorkingDir, Logs: logs, URL: p.Comfy.URL}
 	if err := workerstate.WriteJSONAtomic(p.StatePath(), state); err != nil {
 		_ = stopGroup(context.Background(), state.PID, 0)
 		return ProcStatus{}, false, writeErr(p.StatePath(), err)
@@ -285,6 +283,13 @@ func (p *Process) Stop(ctx context.Context) (stopped bool, err error) {
 		return true, writeErr(p.StatePath(), err)
 	}
 	return true, nil
+}
+
+func clockOr(c svtime.Clock) svtime.Clock {
+	if c == nil {
+		return svtime.SystemClock{}
+	}
+	return c
 }
 
 // rotate renames a log of at least maxBytes to .1 (shifting .1…keep-1 up

@@ -26,8 +26,9 @@ func stopGroup(ctx context.Context, pid int, grace time.Duration) error {
 // sameProcess guards against a recycled pid: where /proc exists, the
 // process's argv must be the command vidax started. Without /proc (macOS,
 // BSD) the pid's existence has to do.
-func sameProcess(pid int, argv []string) bool {
-	b, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/cmdline")
+func sameProcess(st ProcState) bool {
+	argv := st.Command
+	b, err := os.ReadFile("/proc/" + strconv.Itoa(st.PID) + "/cmdline")
 	if err != nil {
 		if _, serr := os.Stat("/proc/self"); errors.Is(serr, fs.ErrNotExist) {
 			return true

@@ -13,6 +13,7 @@ import (
 	"golang.org/x/sys/windows"
 
 	"github.com/localsupervisor/supervisor/pkg/launch"
+	"github.com/localsupervisor/supervisor/pkg/svtime"
 )
 
 // jobName names the job object of the ComfyUI started as pid. A named job
@@ -72,5 +73,23 @@ func openJob(pid int) (windows.Handle, error) {
 	return windows.Handle(r), nil
 }
 
-// sameProcess: the pid check has to do on Windows.
-func sameProcess(int, []string) bool { return true }
+// sameProcess guards against a recycled pid: the process must have been
+// created around the state's started_at (recorded right after the start,
+// to the second). A process that cannot be asked counts as ours.
+func sameProcess(st ProcState) bool {
+	started, ok := svtime.Parse(st.StartedAt)
+	if !ok {
+		return true
+	}
+	h, err := windows.OpenProcess(windows.PROCESS_QUERY_LIMITED_INFORMATION, false, uint32(st.PID))
+	if err != nil {
+		return true
+	}
+	defer windows.CloseHandle(h)
+	var created, exited, kernel, user windows.Filetime
+	if err := windows.GetProcessTimes(h, &created, &exited, &kernel, &user); err != nil {
+		return true
+	}
+	ct := time.Unix(0, created.Nanoseconds())
+	return !ct.Before(started.Add(-time.Minute)) && !ct.After(started.Add(2*time.Second))
+}
