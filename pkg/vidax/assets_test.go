@@ -226,6 +226,24 @@ func TestEnsureUnpackStripRoot(t *testing.T) {
 	}
 }
 
+func TestStripCommonRoot(t *testing.T) {
+	tests := []struct {
+		names []string
+		dirs  []bool
+		want  []string
+	}{
+		{[]string{"r", "r/a", "r/s/b"}, []bool{true, false, false}, []string{"", "a", "s/b"}},
+		{[]string{"r/a", "q/b"}, []bool{false, false}, []string{"r/a", "q/b"}},
+		{[]string{"a.json"}, []bool{false}, []string{"a.json"}},
+		{[]string{"r/a", "r"}, []bool{false, false}, []string{"r/a", "r"}},
+	}
+	for _, tt := range tests {
+		if got := stripCommonRoot(tt.names, tt.dirs); strings.Join(got, "|") != strings.Join(tt.want, "|") {
+			t.Errorf("%q: %q, want %q", tt.names, got, tt.want)
+		}
+	}
+}
+
 func TestEnsureResumesTruncatedDownload(t *testing.T) {
 	body := bytes.Repeat([]byte("0123456789"), 5000)
 	srv := newAssetServer(t, map[string][]byte{"/big": body})

@@ -28,15 +28,16 @@ func unpackZip(archive, dest string, stripRoot bool) error {
 	}
 	defer zr.Close()
 	names := make([]string, len(zr.File))
+	dirs := make([]bool, len(zr.File))
 	for i, f := range zr.File {
 		n, err := safeEntry(f)
 		if err != nil {
 			return err
 		}
-		names[i] = n
+		names[i], dirs[i] = n, f.FileInfo().IsDir()
 	}
 	if stripRoot {
-		names = stripCommonRoot(names)
+		names = stripCommonRoot(names, dirs)
 	}
 	tmp := dest + ".unpack"
 	_ = os.RemoveAll(tmp)
@@ -101,16 +102,17 @@ func safeEntry(f *zip.File) (string, error) {
 	return strings.TrimSuffix(strings.TrimPrefix(n, "./"), "/"), nil
 }
 
-// stripCommonRoot drops the first component when every entry shares it;
-// the root folder's own entry becomes "" (skipped).
-func stripCommonRoot(names []string) []string {
+// stripCommonRoot drops the first component when every entry lies in one
+// top folder; the folder's own entry becomes "" (skipped). An archive with
+// a file at its top level is left as it is.
+func stripCommonRoot(names []string, dirs []bool) []string {
 	root := ""
-	for _, n := range names {
-		first, _, _ := strings.Cut(n, "/")
+	for i, n := range names {
+		first, _, nested := strings.Cut(n, "/")
 		if root == "" {
 			root = first
 		}
-		if first != root {
+		if first != root || (!nested && !dirs[i]) {
 			return names
 		}
 	}
@@ -132,6 +134,9 @@ func extract(f *zip.File, target string, budget int64) (int64, error) {
 	}
 	defer rc.Close()
 	out, err := os.OpenFile(target, os.O_CREATE|os.O_WRONLY|os.O_EXCL, 0o644)
+	if errors.Is(err, fs.ErrExist) {
+		return 0, reason.Newf(CodeUnsupportedFormat, "the archive holds %q twice: the archive is refused", f.Name).With("entry", f.Name)
+	}
 	if err != nil {
 		return 0, writeErr(target, err)
 	}
