@@ -143,7 +143,7 @@ func (in *Installer) entries() []entry {
 // for /install/status and doctor): present when its dest exists (install
 // verified it before renaming it there).
 func (in *Installer) Check() []AssetStatus {
-	var out []AssetStatus
+	out := []AssetStatus{} // [] not null in answers
 	for _, e := range in.entries() {
 		st := AssetStatus{Type: e.typ, ID: e.a.ID}
 		p, err := in.Layout.Confine(e.a.Dest)
@@ -170,7 +170,7 @@ func (in *Installer) Ensure(ctx context.Context) ([]AssetStatus, error) {
 	if err := in.validate(); err != nil {
 		return nil, err
 	}
-	var out []AssetStatus
+	out := []AssetStatus{}
 	var first error
 	for _, e := range in.entries() {
 		st, err := in.ensureOne(ctx, e)
