@@ -96,7 +96,7 @@ func serve(c *cli.Context) error {
 		return reason.Newf("vidax_listen_failed", "cannot listen on %s (%v): is another vidax running, or set port in %s", addr, err, cfg.Path)
 	}
 	if ip := net.ParseIP(strings.Trim(hostOf(ln.Addr().String()), "[]")); ip != nil && !ip.IsLoopback() {
-		fmt.Fprintf(env.Stderr, "vidax: listening on %s, reachable from other machines (host in %s); anyone who has the apiKey can start processes here\n", ln.Addr(), cfg.Path)
+		fmt.Fprintf(env.Stderr, "vidax: listening on %s, reachable from other machines (host in %s); anyone who has the apiKey can start processes here\n", addr, cfg.Path)
 	}
 	logging.Event(&env.Log, zerolog.InfoLevel, "vidax_listening").Str("addr", ln.Addr().String()).Str("state_dir", loc.Layout.Root).Msg("")
 	fmt.Fprintf(env.Stdout, "vidax listening on http://%s/ (state %s, config %s)\n", ln.Addr(), loc.Layout.Root, cfg.Path)

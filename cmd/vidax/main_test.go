@@ -231,6 +231,25 @@ func TestServeAuthAndLoopback(t *testing.T) {
 	}
 }
 
+// Listening beyond loopback happens only when configured, and is said.
+func TestServeAllInterfacesOnlyWhenConfigured(t *testing.T) {
+	w := newWorld(t)
+	port := freePort(t)
+	writeJSON(t, filepath.Join(w.state, "state", "config", "vidax.json"), map[string]any{"apiKey": "k", "port": port, "host": "0.0.0.0"})
+	cmd := exec.Command(w.bin, "serve")
+	cmd.Dir, cmd.Env = w.cwd, append(os.Environ(), w.env...)
+	stderr, _ := cmd.StderrPipe()
+	cmd.Stdout = nil
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { cmd.Process.Kill(); cmd.Wait() })
+	sc := bufio.NewScanner(stderr)
+	if !sc.Scan() || !strings.Contains(sc.Text(), "reachable from other machines") || !strings.Contains(sc.Text(), "0.0.0.0:"+strconv.Itoa(port)) {
+		t.Fatalf("no warning for an all-interfaces bind: %q", sc.Text())
+	}
+}
+
 func TestServeRefusesExampleKey(t *testing.T) {
 	w := newWorld(t)
 	os.MkdirAll(filepath.Join(w.state, "state", "config"), 0o755)

@@ -273,6 +273,27 @@ func TestEnsureResumesTruncatedDownload(t *testing.T) {
 	}
 }
 
+// A part left from an older version of the file fails the hash after the
+// resume; the download is then done once more from the start.
+func TestEnsureStalePartRefetched(t *testing.T) {
+	body := bytes.Repeat([]byte("new content "), 100)
+	srv := newAssetServer(t, map[string][]byte{"/m": body})
+	in := installer(t, Manifest{Models: []Asset{{ID: "m", URL: srv.URL + "/m", Dest: "m.bin", SHA256: sha256Hex(body)}}})
+	dest := filepath.Join(in.Layout.State(), "m.bin")
+	os.MkdirAll(filepath.Dir(dest), 0o755)
+	os.WriteFile(dest+".part", []byte("OLD VERSION "), 0o644)
+	if _, err := in.Ensure(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	if b, _ := os.ReadFile(dest); !bytes.Equal(b, body) {
+		t.Fatalf("content %q", b)
+	}
+	reqs := srv.requests()
+	if len(reqs) != 2 || !strings.HasSuffix(reqs[0], "bytes=12-") || reqs[1] != "/m " {
+		t.Fatalf("requests %q: want a resume, then a full download", reqs)
+	}
+}
+
 func TestEnsureChangedFilePolicy(t *testing.T) {
 	body := []byte("the real model")
 	srv := newAssetServer(t, map[string][]byte{"/m": body})

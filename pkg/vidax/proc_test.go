@@ -213,3 +213,28 @@ func TestProcessRotatesLogsAtStart(t *testing.T) {
 		t.Fatalf("small log not appended to: %q", b)
 	}
 }
+
+// A restarted vidax (a new Process over the same state folder) finds the
+// running ComfyUI through the state file and can stop it.
+func TestProcessAdoptedAfterRestart(t *testing.T) {
+	ctx := context.Background()
+	p, addrFile := newProc(t)
+	st, _, err := p.Start(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	waitFile(t, addrFile)
+	again := &Process{Layout: p.Layout, Comfy: p.Comfy, Grace: p.Grace}
+	if s := again.Status(ctx, false); !s.Running || s.PID != st.PID {
+		t.Fatalf("restarted vidax sees %+v", s)
+	}
+	if _, already, err := again.Start(ctx); err != nil || !already {
+		t.Fatalf("restarted vidax started a second ComfyUI: %v %v", already, err)
+	}
+	if stopped, err := again.Stop(ctx); err != nil || !stopped {
+		t.Fatalf("stop: %v %v", stopped, err)
+	}
+	if s := p.Status(ctx, false); s.Running {
+		t.Fatalf("still running: %+v", s)
+	}
+}
