@@ -32,13 +32,29 @@ func app() *cli.App {
 	return &cli.App{
 		Name:  "vidax",
 		Usage: "install ComfyUI assets and start/stop a local ComfyUI (optional companion of Supervisor)",
-		Flags: append(cliapp.Flags(), &cli.StringFlag{Name: "vidax-config", Usage: "vidax.json (default $VIDAX_CONFIG, <state>/state/config/vidax.json, CONFIG/vidax.json)"}),
+		Flags: append(cliapp.Flags(), vidaxConfigFlag()),
 		Commands: []*cli.Command{
-			{Name: "serve", Usage: "run the vidax HTTP API (POST /install, GET /install/status, POST /jobs/:id/start, POST /comfyui/stop)", Action: serve},
-			{Name: "doctor", Usage: "check ffmpeg, ffprobe, python3 (optional), the config, the asset manifest and each asset; exit 20 naming what is missing", Action: doctor},
-			{Name: "install", Usage: "create the state directory, copy the example configs, download and verify the assets; exit 0, 20 (input, hash, download, format) or 60 (write)", Action: install},
+			{Name: "serve", Flags: []cli.Flag{vidaxConfigFlag()}, Usage: "run the vidax HTTP API (POST /install, GET /install/status, POST /jobs/:id/start, POST /comfyui/stop)", Action: withEnv(serve)},
+			{Name: "doctor", Flags: []cli.Flag{vidaxConfigFlag()}, Usage: "check ffmpeg, ffprobe, python3 (optional), the config, the asset manifest and each asset; exit 20 naming what is missing", Action: withEnv(doctor)},
+			{Name: "install", Flags: []cli.Flag{vidaxConfigFlag()}, Usage: "create the state directory, copy the example configs, download and verify the assets; exit 0, 20 (input, hash, download, format) or 60 (write)", Action: withEnv(install)},
 		},
 	}
+}
+
+// vidaxConfigFlag is defined before and after the verb, like the shared
+// flags (vidax --vidax-config=F serve and vidax serve --vidax-config=F).
+func vidaxConfigFlag() cli.Flag {
+	return &cli.StringFlag{Name: "vidax-config", Usage: "vidax.json (default $VIDAX_CONFIG, <state>/state/config/vidax.json, CONFIG/vidax.json)"}
+}
+
+// vidaxConfig is --vidax-config from whichever level set it.
+func vidaxConfig(c *cli.Context) string {
+	for _, cc := range c.Lineage() {
+		if v := cc.String("vidax-config"); v != "" {
+			return v
+		}
+	}
+	return ""
 }
 
 // exitError carries vidax's own exit codes (20, 60) through cliapp.Run.
@@ -51,13 +67,27 @@ func (e *exitError) Error() string { return e.err.Error() }
 func (e *exitError) Unwrap() error { return e.err }
 func (e *exitError) ExitCode() int { return e.code }
 
+// withEnv loads the Supervisor config like every binary (the shared
+// --config: a broken one is refused naming the file) for the log
+// LOGS/vidax.jsonl; vidax's own settings come from vidax.json.
+func withEnv(fn func(c *cli.Context, env *cliapp.Env) error) cli.ActionFunc {
+	return func(c *cli.Context) error {
+		env, err := cliapp.Setup(c, cliapp.Options{Service: "vidax"})
+		if err != nil {
+			return err
+		}
+		defer env.Close()
+		return fn(c, env)
+	}
+}
+
 func locateOptions(c *cli.Context) vidax.LocateOptions {
 	cwd, _ := os.Getwd()
 	home, _ := os.UserHomeDir()
-	return vidax.LocateOptions{Getenv: os.Getenv, Cwd: cwd, Home: home, ConfigPath: c.String("vidax-config")}
+	return vidax.LocateOptions{Getenv: os.Getenv, Cwd: cwd, Home: home, ConfigPath: vidaxConfig(c)}
 }
 
-func serve(c *cli.Context) error {
+func serve(c *cli.Context, env *cliapp.Env) error {
 	loc := vidax.Locate(locateOptions(c))
 	if loc.ConfigErr != nil {
 		return loc.ConfigErr
@@ -69,11 +99,6 @@ func serve(c *cli.Context) error {
 	if err := cfg.Validate(); err != nil {
 		return err
 	}
-	env, err := cliapp.Setup(c, cliapp.Options{Service: "vidax"})
-	if err != nil {
-		return err
-	}
-	defer env.Close()
 	proc := &vidax.Process{Layout: loc.Layout, Comfy: cfg.ComfyUI}
 	srv := &vidax.Server{APIKey: cfg.APIKey, Proc: proc,
 		Installer: func() (*vidax.Installer, error) {
@@ -100,7 +125,9 @@ func serve(c *cli.Context) error {
 	}
 	logging.Event(&env.Log, zerolog.InfoLevel, "vidax_listening").Str("addr", ln.Addr().String()).Str("state_dir", loc.Layout.Root).Msg("")
 	fmt.Fprintf(env.Stdout, "vidax listening on http://%s/ (state %s, config %s)\n", ln.Addr(), loc.Layout.Root, cfg.Path)
-	return cliapp.ServeUntilDone(c.Context, &http.Server{Handler: srv.Handler(), ReadHeaderTimeout: 10 * time.Second}, ln, 5*time.Second)
+	err = cliapp.ServeUntilDone(c.Context, &http.Server{Handler: srv.Handler(), ReadHeaderTimeout: 10 * time.Second}, ln, 5*time.Second)
+	env.Report(err) // a service that ends on an error is named in the logs
+	return err
 }
 
 func hostOf(addr string) string {
@@ -111,11 +138,11 @@ func hostOf(addr string) string {
 	return h
 }
 
-func doctor(c *cli.Context) error {
+func doctor(c *cli.Context, env *cliapp.Env) error {
 	checks, missing := vidax.Doctor(c.Context, vidax.DoctorOptions{Locate: locateOptions(c)})
-	if c.Bool("json") {
+	if env.JSON {
 		b, _ := json.MarshalIndent(map[string]any{"ok": len(missing) == 0, "missing": missing, "checks": checks}, "", "  ")
-		fmt.Fprintln(c.App.Writer, string(b))
+		fmt.Fprintln(env.Stdout, string(b))
 	} else {
 		for _, ch := range checks {
 			mark := "ok     "
@@ -125,7 +152,7 @@ func doctor(c *cli.Context) error {
 			case !ch.OK:
 				mark = "absent "
 			}
-			fmt.Fprintf(c.App.Writer, "%s %-10s %s\n", mark, ch.Name, ch.Detail)
+			fmt.Fprintf(env.Stdout, "%s %-10s %s\n", mark, ch.Name, ch.Detail)
 		}
 	}
 	if len(missing) > 0 {
@@ -134,25 +161,25 @@ func doctor(c *cli.Context) error {
 	return nil
 }
 
-func install(c *cli.Context) error {
+func install(c *cli.Context, env *cliapp.Env) error {
 	res, err := vidax.Install(c.Context, locateOptions(c), func(l vidax.Layout, m *vidax.Manifest) *vidax.Installer {
 		return &vidax.Installer{Layout: l, Manifest: m}
 	})
-	if c.Bool("json") {
+	if env.JSON {
 		out := map[string]any{"state_dir": res.StateDir, "copied": res.Copied, "assets": res.Assets, "exit_code": vidax.ExitCode(err)}
 		if err != nil {
 			out["reason_code"], out["error"] = reason.CodeOr(err, "error"), err.Error()
 		}
 		b, _ := json.MarshalIndent(out, "", "  ")
-		fmt.Fprintln(c.App.Writer, string(b))
+		fmt.Fprintln(env.Stdout, string(b))
 	} else {
 		for _, p := range res.Copied {
-			fmt.Fprintf(c.App.Writer, "copied example config to %s\n", p)
+			fmt.Fprintf(env.Stdout, "copied example config to %s\n", p)
 		}
 		for _, a := range res.Assets {
-			fmt.Fprintf(c.App.Writer, "%-13s %s/%s %s\n", a.Status, a.Type, a.ID, a.Path)
+			fmt.Fprintf(env.Stdout, "%-13s %s/%s %s\n", a.Status, a.Type, a.ID, a.Path)
 		}
-		fmt.Fprintf(c.App.Writer, "state directory %s: %d assets\n", res.StateDir, len(res.Assets))
+		fmt.Fprintf(env.Stdout, "state directory %s: %d assets\n", res.StateDir, len(res.Assets))
 	}
 	if err != nil {
 		if errors.Is(err, c.Context.Err()) && c.Context.Err() != nil {

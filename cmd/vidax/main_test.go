@@ -274,3 +274,15 @@ func rssKiB(pid int) int {
 	}
 	return 0
 }
+
+func TestVidaxConfigFlagBeforeAndAfterVerb(t *testing.T) {
+	w := newWorld(t)
+	cfg := filepath.Join(t.TempDir(), "my vidax.json")
+	writeJSON(t, cfg, map[string]any{"apiKey": "k"})
+	for _, args := range [][]string{{"--vidax-config=" + cfg, "--json", "doctor"}, {"doctor", "--json", "--vidax-config=" + cfg}} {
+		r := w.run(t, []string{"PATH=" + t.TempDir()}, args...)
+		if !strings.Contains(r.Stdout, `"detail": "`+cfg+`"`) {
+			t.Fatalf("%q: config not used (exit %d)\n%s%s", args, r.Code, r.Stdout, r.Stderr)
+		}
+	}
+}
