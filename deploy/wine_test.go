@@ -33,10 +33,12 @@ const wineDeadline = 2 * time.Minute
 // TestWindowsUnderWine runs the Windows release (cgo build, mingw-w64)
 // under Wine the way a Windows user does: init-db, migrate, scan-path --now
 // on a folder of images and videos without ffmpeg for Windows (videos are
-// refused with ffprobe_missing and stay where they are), webui answering
+// refused with ffprobe_missing and stay where they are) and with it (from
+// npm; videos import), webui answering
 // /health.php and the media list, a dashboard import that makes webui start
 // scan-worker.exe through the Windows launcher, a worker lock held by one
-// .exe refusing a second, and every shipped Task Scheduler action.
+// .exe refusing a second, vidax.exe doctor, and every shipped Task
+// Scheduler action.
 func TestWindowsUnderWine(t *testing.T) {
 	if _, err := exec.LookPath("ffmpeg"); err != nil {
 		svtest.SkipUnlessRequired(t, "ffmpeg is needed to make the test videos")
@@ -80,6 +82,27 @@ func TestWindowsUnderWine(t *testing.T) {
 	d := openDB(t, dbPath)
 	if n := count(t, d, `SELECT COUNT(*) FROM media WHERE type='image'`); n != images {
 		t.Fatalf("%d images in the database, want %d", n, images)
+	}
+
+	// The same with ffmpeg.exe and ffprobe.exe for Windows (from npm,
+	// deploy/wintools): the videos import too.
+	ffDir := filepath.Join(svtest.RepoRoot(t), "deploy", "wintools", "node_modules")
+	ffmpegExe := filepath.Join(ffDir, "@ffmpeg-installer", "win32-x64", "ffmpeg.exe")
+	ffprobeExe := filepath.Join(ffDir, "@ffprobe-installer", "win32-x64", "ffprobe.exe")
+	if _, err := os.Stat(ffprobeExe); err != nil {
+		svtest.SkipUnlessRequired(t, "ffmpeg/ffprobe for Windows are not installed: npm ci --force --prefix deploy/wintools")
+	}
+	ffBase := t.TempDir()
+	ffCfg := writeSiteConfig(t, ffBase, "")
+	addTools(t, ffCfg, winPath(ffmpegExe), winPath(ffprobeExe))
+	ffIn := filepath.Join(ffBase, "incoming")
+	writeImportFolder(t, ffIn, 20, videos, 5000)
+	r = w.run(t, ffBase, exe("scan-path"), "--config="+winPath(ffCfg), "--now", "--path="+winPath(ffIn))
+	if r.Code != 0 || !strings.Contains(r.Stdout, fmt.Sprintf("%d imported", 20+videos)) {
+		t.Fatalf("scan-path.exe with ffprobe.exe: exit %d, want %d imported:\n%s", r.Code, 20+videos, r.Stdout)
+	}
+	if n := count(t, openDB(t, filepath.Join(ffBase, "DB", "local.sqlite")), `SELECT COUNT(*) FROM media WHERE type='video' AND duration > 0`); n != videos {
+		t.Fatalf("%d videos with a duration, want %d", n, videos)
 	}
 
 	linuxBase := t.TempDir()
@@ -172,7 +195,15 @@ func TestWindowsUnderWine(t *testing.T) {
 	_ = loop.Process.Kill()
 	_ = loop.Wait()
 
-	// 5. The shipped Task Scheduler actions, run by cmd.exe exactly as
+	// 5. vidax.exe (the ComfyUI process and asset manager) runs on Windows:
+	// its doctor names what this Wine machine lacks (no ffmpeg.exe, no
+	// vidax config) and exits 20 as documented.
+	vd := w.run(t, base, exe("vidax"), cfgArg, "doctor")
+	if vd.Code != 20 || !strings.Contains(vd.Stdout, "ffmpeg") {
+		t.Errorf("vidax.exe doctor: exit %d, want 20 naming ffmpeg:\n%s", vd.Code, vd.Stdout)
+	}
+
+	// 6. The shipped Task Scheduler actions, run by cmd.exe exactly as
 	// written after install.ps1's %SUPERVISOR_HOME% substitution, in the
 	// unpacked release itself (the installation folder).
 	runTaskSchedulerActions(t, w, root)
@@ -418,5 +449,19 @@ func (ui *wineWebui) stop(t *testing.T) {
 	case <-ui.exited:
 	case <-time.After(wineDeadline):
 		t.Errorf("webui.exe did not end after kill")
+	}
+}
+
+// addTools sets tools.ffmpeg and tools.ffprobe in the config file at p.
+func addTools(t *testing.T, p, ffmpeg, ffprobe string) {
+	t.Helper()
+	cfg := map[string]any{}
+	if err := json.Unmarshal(svtest.ReadFile(t, p), &cfg); err != nil {
+		t.Fatal(err)
+	}
+	cfg["tools"] = map[string]any{"ffmpeg": ffmpeg, "ffprobe": ffprobe}
+	b, _ := json.MarshalIndent(cfg, "", "  ")
+	if err := os.WriteFile(p, b, 0o644); err != nil {
+		t.Fatal(err)
 	}
 }
