@@ -103,7 +103,7 @@ func render(s string, vars map[string]string) string {
 // (what `task --list` prints is the desc).
 func TestTaskfileTasks(t *testing.T) {
 	tf := parseTaskfile(t, "../Taskfile.yml")
-	for _, name := range []string{"build", "test", "bench", "vet", "run", "install", "selftest"} {
+	for _, name := range []string{"build", "test", "bench", "vet", "run", "install", "selftest", "release", "windows"} {
 		d, ok := tf.tasks[name]
 		if !ok {
 			t.Errorf("task %s missing", name)
@@ -117,6 +117,14 @@ func TestTaskfileTasks(t *testing.T) {
 		if d.desc == "" {
 			t.Errorf("task %s has no desc, so `task --list` hides it", name)
 		}
+	}
+	// `task release VERSION=x.y.z` hands the version to the script the
+	// release tests check (TestReleaseArchives builds with it).
+	if got := strings.Join(tf.tasks["release"].cmds, "\n"); got != "bash deploy/release.sh {{.VERSION}} dist" {
+		t.Errorf("release task runs %q", got)
+	}
+	if got := strings.Join(tf.tasks["windows"].cmds, "\n"); !strings.Contains(got, "CGO_ENABLED=1 GOOS=windows GOARCH=amd64 CC=x86_64-w64-mingw32-gcc go build") {
+		t.Errorf("windows task is not a cgo mingw-w64 build: %q", got)
 	}
 	if tf.tasks["install"].deps != "[build]" {
 		t.Errorf("install must build first, deps %q", tf.tasks["install"].deps)
@@ -197,5 +205,25 @@ func TestTaskfileInstall(t *testing.T) {
 	install()
 	if b, _ := os.ReadFile(mine); !strings.Contains(string(b), "9000") {
 		t.Errorf("reinstall overwrote config.json: %s", b)
+	}
+}
+
+// TestReleaseScriptRefusesBadInput: a version that is not x.y.z or an
+// unknown target stops the script before anything is built, with the
+// reason and what to type instead.
+func TestReleaseScriptRefusesBadInput(t *testing.T) {
+	for _, tt := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"latest"}, "is not x.y.z"},
+		{[]string{"1.2"}, "is not x.y.z"},
+		{[]string{"1.2.3", t.TempDir(), "plan9/amd64"}, "unsupported target plan9/amd64"},
+	} {
+		cmd := exec.Command("bash", append([]string{"release.sh"}, tt.args...)...)
+		out, err := cmd.CombinedOutput()
+		if err == nil || !strings.Contains(string(out), tt.want) {
+			t.Errorf("release.sh %v: err %v, output %q, want %q", tt.args, err, out, tt.want)
+		}
 	}
 }
