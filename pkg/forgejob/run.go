@@ -70,6 +70,9 @@ type JobResult struct {
 	Replaced       bool                   `json:"replaced"`
 	Replace        *ReplaceInfo           `json:"replace,omitempty"`
 	FinishedAt     string                 `json:"finished_at"`
+	// Origin is set by generators other than Forge (ComfyUI): the result
+	// then describes its outputs itself (see Origin).
+	Origin *Origin `json:"origin,omitempty"`
 }
 
 // Handler returns the jobs.Handler for every type in Types().
@@ -230,9 +233,10 @@ func (s *Service) run(ctx context.Context, job *jobs.Job) (*JobResult, error) {
 	}
 
 	rin := replaceInput{
-		Media: m, Out: outputs[0], Request: req, JobID: job.ID, Source: SourceRegenReplace,
+		Media: m, Out: outputs[0], JobID: job.ID, Source: SourceRegenReplace,
 		Seed: seedAt(res.Seeds, 0), UsedSampler: out.UsedSampler, UsedScheduler: out.UsedScheduler, Model: cp.Active,
 	}
+	rin.Origin = forgeOrigin(req, rin)
 	rin.Finish = func(tx *sql.Tx, info *ReplaceInfo) error {
 		res.Replaced, res.Replace = true, info
 		res.Versions = append([]Version{{Variant: 1, Path: info.NewPath, MD5: info.NewHash, Filesize: int64(len(outputs[0].Data)),
