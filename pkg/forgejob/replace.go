@@ -89,7 +89,7 @@ func (s *Service) replace(ctx context.Context, in replaceInput) (*ReplaceInfo, e
 	if err != nil {
 		return nil, reason.Permanent(CodeMediaMissing, fmt.Errorf("read original: %w", err))
 	}
-	if err := s.checkDirs(); err != nil {
+	if err := s.CheckDirs(); err != nil {
 		return nil, err
 	}
 	ts := s.now().Format("20060102_150405")
