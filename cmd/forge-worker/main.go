@@ -1,6 +1,8 @@
 // Command forge-worker runs Forge regeneration jobs (the original
-// forge_worker_cli.php / forge_service_cli.php) and offers the Forge
-// operations on the command line:
+// forge_worker_cli.php / forge_service_cli.php) and ComfyUI regenerations
+// from embedded workflows (comfy_regen, when comfyui.enabled), and offers
+// the Forge operations on the command line (accept and discard work for
+// both generators' previews):
 //
 //	forge-worker [--limit=1] [--media-id=N] [--loop --sleep-ms=1500]
 //	forge-worker enqueue --media-id=N [--mode=preview|replace] [--recipe=repair.normal] [overrides]
@@ -18,6 +20,7 @@ import (
 	"github.com/urfave/cli/v2"
 
 	"github.com/localsupervisor/supervisor/pkg/cliapp"
+	"github.com/localsupervisor/supervisor/pkg/comfyjob"
 	"github.com/localsupervisor/supervisor/pkg/config"
 	"github.com/localsupervisor/supervisor/pkg/forge"
 	"github.com/localsupervisor/supervisor/pkg/forgejob"
@@ -30,9 +33,9 @@ const worker = "forge_worker"
 func main() {
 	app := workercmd.App(workercmd.Spec{
 		Name:            "forge-worker",
-		Usage:           "run Forge regeneration jobs (forge_regen and legacy forge_regen_replace/forge_regen_v3)",
+		Usage:           "run Forge regeneration jobs (forge_regen and legacy forge_regen_replace/forge_regen_v3) and ComfyUI regenerations (comfy_regen)",
 		Worker:          worker,
-		Types:           forgejob.Types(),
+		Types:           append(forgejob.Types(), comfyjob.Types()...),
 		DefaultLimit:    1,
 		SleepFromConfig: func(c *config.Config) int { return c.Workers.Forge.SleepMS },
 		Setup: func(ctx context.Context, env *workercmd.Env) (map[string]jobs.Handler, func(), error) {
@@ -40,7 +43,15 @@ func main() {
 			if err != nil {
 				return nil, nil, err
 			}
-			return s.Handlers(), nil, nil
+			cs, err := comfyjob.FromConfig(env.Config, env.DB, env.Queue, s, env.Clock, env.Log)
+			if err != nil {
+				return nil, nil, err
+			}
+			h := s.Handlers()
+			for t, fn := range cs.Handlers() {
+				h[t] = fn
+			}
+			return h, nil, nil
 		},
 	})
 	app.Commands = []*cli.Command{enqueueCmd(), acceptCmd(), discardCmd(), recipesCmd()}
