@@ -89,7 +89,7 @@ func (s *Service) run(ctx context.Context, job *jobs.Job) (*forgejob.JobResult, 
 	}
 	origin := s.origin(ctx, out.Images[0].Data, p, out.PromptID)
 	res := &forgejob.JobResult{JobID: job.ID, MediaID: m.ID, Mode: forge.OutputPreview, GenerationMode: GenerationMode,
-		Model: forge.CheckpointResult{Requested: origin.Prompt.Model, Active: origin.Prompt.Model, MatchedBy: "graph"},
+		Model:       forge.CheckpointResult{Requested: origin.Prompt.Model, Active: origin.Prompt.Model, MatchedBy: "graph"},
 		UsedSampler: origin.Prompt.Sampler, UsedScheduler: origin.Prompt.Scheduler, OrigWidth: mi.Width, OrigHeight: mi.Height,
 		OrigExt: mi.Ext(), Origin: &origin}
 	if seed, err := strconv.ParseInt(p.Seed, 10, 64); err == nil {

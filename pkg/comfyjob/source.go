@@ -75,3 +75,13 @@ func LoadSource(ctx context.Context, q db.Execer, m *media.Media) (*Source, erro
 	}
 	return &Source{MediaID: m.ID, Graph: g, Targets: t, From: from}, nil
 }
+
+// Source is LoadSource for a media id (the detail page's check whether
+// and how a media can be regenerated with ComfyUI).
+func (s *Service) Source(ctx context.Context, q db.Execer, mediaID int64) (*Source, error) {
+	m, err := media.Get(ctx, q, mediaID)
+	if err != nil {
+		return nil, err
+	}
+	return LoadSource(ctx, q, m)
+}
