@@ -9,11 +9,15 @@ import (
 	"github.com/localsupervisor/supervisor/pkg/reason"
 )
 
-// PollIntervalDefault is how often Run asks /history for a submitted
-// prompt. Progress comes from polling, not the /ws socket: a regeneration
-// needs "queued / running / done", not per-step previews, and polling
-// survives proxies and reconnects without extra state.
+// PollIntervalDefault is the longest pause between two /history polls for
+// a submitted prompt; polling starts at pollFirst and doubles up to it, so
+// a fast generation is seen quickly and a long one costs few requests.
+// Progress comes from polling, not the /ws socket: a regeneration needs
+// "queued / running / done", not per-step previews, and polling survives
+// proxies and reconnects without extra state.
 const PollIntervalDefault = 500 * time.Millisecond
+
+const pollFirst = 20 * time.Millisecond
 
 // lostAfterPolls is how many empty /history answers pass before Run checks
 // /queue for the prompt (a restarted ComfyUI forgets both).
@@ -126,7 +130,8 @@ func (c *Client) Run(ctx context.Context, g Graph, o RunOptions) (RunResult, err
 // neither in the history nor in the queue for several polls was lost
 // (ComfyUI restarted): comfy_prompt_lost, transient.
 func (c *Client) wait(ctx context.Context, promptID string, every time.Duration, stage func(string)) (HistoryItem, error) {
-	t := time.NewTicker(every)
+	pause := min(pollFirst, every)
+	t := time.NewTimer(pause)
 	defer t.Stop()
 	empty, running := 0, false
 	for {
@@ -164,5 +169,7 @@ func (c *Client) wait(ctx context.Context, promptID string, every time.Duration,
 			return HistoryItem{}, ctx.Err()
 		case <-t.C:
 		}
+		pause = min(2*pause, every)
+		t.Reset(pause)
 	}
 }
