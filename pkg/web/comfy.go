@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"html/template"
 	"net/http"
-	"net/url"
 	"strconv"
 	"strings"
 	"time"
@@ -187,16 +186,7 @@ func (c *Comfy) api(w http.ResponseWriter, r *http.Request) {
 			out = map[string]any{"jobs": jv}
 		}
 	case "cancel":
-		jobID, ok := parseID(paramStr(r, "job_id"))
-		switch {
-		case !ok:
-			err = reason.New(CodeBadRequest, "job_id required")
-		case c.s.jobAdmin == nil:
-			err = reason.New("jobs_unavailable", "job admin not configured")
-		default:
-			err = c.s.jobAdmin.Cancel(ctx, jobID)
-			out = map[string]any{"job_id": jobID, "message": "cancel requested"}
-		}
+		out, err = c.s.cancelAction(ctx, r)
 	default:
 		err = reason.New("unknown_action", "unknown action "+action)
 	}
@@ -210,7 +200,7 @@ func (c *Comfy) api(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	msg, _ := out["message"].(string)
-	c.back(w, r, mediaID, msg, "")
+	panelBack(w, r, mediaID, "comfy", msg, "")
 }
 
 // fail answers a refusal: ComfyUI and preview reason codes are sentences
@@ -238,23 +228,7 @@ func (c *Comfy) fail(w http.ResponseWriter, r *http.Request, mediaID int64, err 
 		writeJSON(w, status, body)
 		return
 	}
-	c.back(w, r, mediaID, err.Error(), code)
-}
-
-// back redirects a form post to the panel with its message.
-func (c *Comfy) back(w http.ResponseWriter, r *http.Request, mediaID int64, msg, code string) {
-	if mediaID == 0 {
-		http.Redirect(w, r, "/mediadb.php", http.StatusSeeOther)
-		return
-	}
-	q := url.Values{"id": {strconv.FormatInt(mediaID, 10)}}
-	if msg != "" {
-		q.Set("comfy_msg", reason.Truncate(msg, 600))
-	}
-	if code != "" {
-		q.Set("comfy_code", code)
-	}
-	http.Redirect(w, r, "/media_view.php?"+q.Encode()+"#comfy-panel", http.StatusSeeOther)
+	panelBack(w, r, mediaID, "comfy", reason.Truncate(err.Error(), 600), code)
 }
 
 // enqueue reads the form, queues the job and starts forge-worker.

@@ -274,13 +274,8 @@ func (s *Server) serve(w http.ResponseWriter, r *http.Request) {
 	s.Record(r.URL.Path, Request{Method: r.Method, Path: r.URL.Path, Query: r.URL.RawQuery, Body: body})
 	switch s.faultFor(r.URL.Path) {
 	case FaultDown:
-		if hj, ok := w.(http.Hijacker); ok {
-			if c, _, err := hj.Hijack(); err == nil {
-				_ = c.Close()
-				return
-			}
-		}
-		panic(http.ErrAbortHandler)
+		svtest.Hangup(w)
+		return
 	case FaultSlow:
 		select {
 		case <-time.After(s.opts.SlowDelay):

@@ -276,13 +276,8 @@ func (s *Server) serve(w http.ResponseWriter, r *http.Request) {
 
 	switch fault {
 	case FaultDown:
-		if hj, ok := w.(http.Hijacker); ok {
-			if c, _, err := hj.Hijack(); err == nil {
-				_ = c.Close()
-				return
-			}
-		}
-		panic(http.ErrAbortHandler)
+		svtest.Hangup(w)
+		return
 	case FaultUnauthorized:
 		w.Header().Set("WWW-Authenticate", "Basic")
 		writeStatusJSON(w, http.StatusUnauthorized, map[string]any{"detail": "Incorrect username or password"})
