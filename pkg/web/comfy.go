@@ -79,6 +79,7 @@ func (c *Comfy) Routes(mux *http.ServeMux, s *Server) {
 	c.tpl = t
 	mux.HandleFunc("/comfy.php", s.Mutating(true, c.api))
 	mux.HandleFunc("GET /comfy_preview.php", c.fw.preview)
+	mux.HandleFunc("GET /comfy.js", serveForgeJS)
 }
 
 // comfyField is one editable value of the form: its current value and

@@ -33,6 +33,7 @@ type comfyEnv struct {
 	c        *client
 	queue    *jobs.Queue
 	previews *forgejob.Service
+	comfy    *comfyjob.Service
 	comfyID  int64
 	orig     []byte
 }
@@ -98,7 +99,7 @@ func newComfyEnv(t *testing.T, enabled bool) *comfyEnv {
 	}
 	c := f.client()
 	c.hdr.Set("X-Internal-Key", testKey)
-	return &comfyEnv{fixture: f, fake: fake, c: c, queue: q, previews: fs, comfyID: id, orig: data}
+	return &comfyEnv{fixture: f, fake: fake, c: c, queue: q, previews: fs, comfy: cs, comfyID: id, orig: data}
 }
 
 func (e *comfyEnv) post(form url.Values) (int, map[string]any) {

@@ -1,0 +1,101 @@
+package web
+
+import (
+	"context"
+	"net/http/httptest"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/chromedp/chromedp"
+
+	"github.com/localsupervisor/supervisor/pkg/comfyjob"
+	"github.com/localsupervisor/supervisor/pkg/forgejob"
+	"github.com/localsupervisor/supervisor/pkg/jobs"
+	"github.com/localsupervisor/supervisor/pkg/svtest"
+)
+
+// TestComfyBrowserFlow drives the ComfyUI panel in headless Chromium: the
+// form is posted with an edited prompt, the panel's poller reloads the
+// page when the job (run in-process against the fake ComfyUI) finishes,
+// the preview shows and is accepted as a child media.
+func TestComfyBrowserFlow(t *testing.T) {
+	chromium := svtest.RequireTool(t, "chromium")
+	e := newComfyEnv(t, true)
+	ts := httptest.NewServer(e.h)
+	defer ts.Close()
+	profile, err := os.MkdirTemp("", "sv-comfy-e2e-")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer func() {
+		for i := 0; i < 20 && os.RemoveAll(profile) != nil; i++ {
+			time.Sleep(100 * time.Millisecond)
+		}
+	}()
+	actx, cancelA := chromedp.NewExecAllocator(context.Background(), chromedp.ExecPath(chromium), chromedp.Headless, chromedp.NoSandbox,
+		chromedp.DisableGPU, chromedp.NoFirstRun, chromedp.NoDefaultBrowserCheck, chromedp.Flag("disable-dev-shm-usage", true),
+		chromedp.Flag("disable-background-networking", true), chromedp.UserDataDir(profile), chromedp.WindowSize(1280, 1600))
+	defer cancelA()
+	bctx, cancelB := chromedp.NewContext(actx)
+	defer cancelB()
+	ctx, cancel := context.WithTimeout(bctx, 90*time.Second)
+	defer cancel()
+	run := func(step string, actions ...chromedp.Action) {
+		t.Helper()
+		if err := chromedp.Run(ctx, actions...); err != nil {
+			var panel string
+			_ = chromedp.Run(ctx, chromedp.Evaluate(`(document.getElementById('comfy-panel')||{}).innerText||''`, &panel))
+			t.Fatalf("%s: %v\npanel: %s", step, err, panel)
+		}
+	}
+	detail := ts.URL + "/media_view.php?id=" + strconv.FormatInt(e.comfyID, 10)
+	var msg string
+	run("login and regen form",
+		chromedp.Navigate(ts.URL+"/login?next=/mediadb.php"),
+		chromedp.WaitVisible(`#login-key`, chromedp.ByQuery),
+		chromedp.SendKeys(`#login-key`, testKey, chromedp.ByQuery),
+		chromedp.Click(`#login-submit`, chromedp.ByQuery),
+		chromedp.WaitVisible(`#grid`, chromedp.ByQuery),
+		chromedp.Navigate(detail),
+		chromedp.WaitVisible(`#comfy-regen-form`, chromedp.ByQuery),
+		chromedp.SetValue(`#comfy-regen-form textarea[name=prompt]`, "a lighthouse in a storm, oil painting", chromedp.ByQuery),
+		chromedp.Click(`#comfy-regen-btn`, chromedp.ByQuery),
+		chromedp.WaitVisible(`#comfy-msg`, chromedp.ByQuery),
+		chromedp.Text(`#comfy-msg`, &msg, chromedp.ByQuery),
+		chromedp.WaitVisible(`.comfy-job[data-live="true"] progress`, chromedp.ByQuery),
+	)
+	if !strings.Contains(msg, "queued") {
+		t.Fatalf("enqueue message %q", msg)
+	}
+	r, err := jobs.NewRunner(jobs.RunnerOptions{Queue: e.queue, Worker: "forge_worker", Types: comfyjob.Types(), Handlers: e.comfy.Handlers(),
+		LogsDir: filepath.Join(e.base, "LOGS"), HeartbeatInterval: 20 * time.Millisecond, Grace: time.Second, Abandon: time.Second})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := r.Start(); err != nil {
+		t.Fatal(err)
+	}
+	s, err := r.RunBatch(context.Background(), 1)
+	r.Close()
+	if err != nil || s.Done != 1 {
+		t.Fatalf("runner %+v %v", s, err)
+	}
+	var loaded bool
+	run("preview after poll reload",
+		chromedp.WaitVisible(`.comfy-version[data-variant="1"] img`, chromedp.ByQuery),
+		chromedp.Poll(`Array.from(document.querySelectorAll('.comfy-version img')).every(function (i) { return i.complete && i.naturalWidth > 0; })`, &loaded, chromedp.WithPollingTimeout(20*time.Second)),
+		chromedp.Click(`.comfy-version[data-variant="1"] .comfy-accept-child`, chromedp.ByQuery),
+		chromedp.WaitVisible(`.comfy-version[data-variant="1"][data-accepted="child"]`, chromedp.ByQuery),
+	)
+	var jobID int64
+	if err := e.db.QueryRow(`SELECT id FROM jobs WHERE type = ?`, jobs.TypeComfyRegen).Scan(&jobID); err != nil {
+		t.Fatal(err)
+	}
+	if vs := e.versions(jobID); vs[0].AcceptedAs != forgejob.AcceptChild || vs[0].ChildMediaID == 0 {
+		t.Fatalf("versions %+v", vs)
+	}
+}
