@@ -240,3 +240,21 @@ func TestRunCancelledContext(t *testing.T) {
 		t.Fatal("cancel must interrupt the running prompt")
 	}
 }
+
+func TestRunCallTimeoutCancelsPrompt(t *testing.T) {
+	// /history hangs while the generation time is far from used up: the
+	// one request times out (comfyui.timeout) and the prompt is taken out
+	// of ComfyUI, since a retry submits it anew.
+	fake := comfytest.Start(t, comfytest.Options{SlowDelay: 10 * time.Second})
+	fake.Hold()
+	fake.SetFault(comfytest.FaultSlow, comfy.PathHistory)
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	_, err := client(t, fake).Run(ctx, graph(t), comfy.RunOptions{PollInterval: time.Millisecond, CallTimeout: 100 * time.Millisecond})
+	if reason.Code(err) != comfy.CodeTimeout || reason.KindOf(err) != reason.KindTransient {
+		t.Fatalf("err %v", err)
+	}
+	if len(fake.RequestsTo(comfy.PathInterrupt)) != 1 {
+		t.Fatal("the running prompt was not interrupted")
+	}
+}

@@ -41,6 +41,17 @@ type RunOptions struct {
 	OnStage func(stage string)
 	// Info is the server's /object_info when the caller already has it.
 	Info ObjectInfo
+	// CallTimeout bounds each request (comfyui.timeout; 0: only ctx), so
+	// one hanging request does not use up the whole generation time.
+	CallTimeout time.Duration
+}
+
+// call derives the context of one request.
+func (o RunOptions) call(ctx context.Context) (context.Context, context.CancelFunc) {
+	if o.CallTimeout <= 0 {
+		return context.WithCancel(ctx)
+	}
+	return context.WithTimeout(ctx, o.CallTimeout)
 }
 
 // Image is one output file fetched from /view.
@@ -71,13 +82,16 @@ func (c *Client) Run(ctx context.Context, g Graph, o RunOptions) (RunResult, err
 		}
 	}
 	stage(StageValidate)
-	if err := g.CheckStructure(); err != nil {
+	err := g.CheckStructure()
+	if err != nil {
 		return RunResult{}, err
 	}
 	info := o.Info
 	if info == nil {
-		var err error
-		if info, err = c.ObjectInfo(ctx); err != nil {
+		cctx, cancel := o.call(ctx)
+		info, err = c.ObjectInfo(cctx)
+		cancel()
+		if err != nil {
 			return RunResult{}, err
 		}
 	}
@@ -89,17 +103,21 @@ func (c *Client) Run(ctx context.Context, g Graph, o RunOptions) (RunResult, err
 		return RunResult{}, err
 	}
 	stage(StageQueued)
-	sub, err := c.Submit(ctx, body, o.ClientID)
+	cctx, cancel := o.call(ctx)
+	sub, err := c.Submit(cctx, body, o.ClientID)
+	cancel()
 	if err != nil {
 		return RunResult{}, err
 	}
-	item, err := c.wait(ctx, sub.PromptID, o.PollInterval, stage)
+	item, err := c.wait(ctx, sub.PromptID, o, stage)
 	if err != nil {
+		// The caller gave up, or the job fails or is retried (which
+		// submits anew): ComfyUI must not keep working for nobody. Best
+		// effort: a ComfyUI that is down has nothing to cancel.
+		cctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
+		_ = c.Cancel(cctx, sub.PromptID)
+		cancel()
 		if ctx.Err() != nil {
-			// The caller gave up: ComfyUI must not keep working for nobody.
-			cctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
-			_ = c.Cancel(cctx, sub.PromptID)
-			cancel()
 			if errors.Is(ctx.Err(), context.DeadlineExceeded) {
 				return RunResult{}, reason.Transient(CodeTimeout, fmt.Errorf("ComfyUI did not finish prompt %s in time (comfyui.generation_timeout): %w", sub.PromptID, ctx.Err()))
 			}
@@ -117,6 +135,7 @@ func (c *Client) Run(ctx context.Context, g Graph, o RunOptions) (RunResult, err
 	stage(StageFetch)
 	res := RunResult{PromptID: sub.PromptID}
 	for _, f := range refs {
+		// Output files may be large: bounded by ctx, not CallTimeout.
 		data, err := c.View(ctx, f)
 		if err != nil {
 			return RunResult{}, err
@@ -129,13 +148,16 @@ func (c *Client) Run(ctx context.Context, g Graph, o RunOptions) (RunResult, err
 // wait polls /history until the prompt has an entry. A prompt that is
 // neither in the history nor in the queue for several polls was lost
 // (ComfyUI restarted): comfy_prompt_lost, transient.
-func (c *Client) wait(ctx context.Context, promptID string, every time.Duration, stage func(string)) (HistoryItem, error) {
+func (c *Client) wait(ctx context.Context, promptID string, o RunOptions, stage func(string)) (HistoryItem, error) {
+	every := o.PollInterval
 	pause := min(pollFirst, every)
 	t := time.NewTimer(pause)
 	defer t.Stop()
 	empty, running := 0, false
 	for {
-		item, found, err := c.History(ctx, promptID)
+		cctx, cancel := o.call(ctx)
+		item, found, err := c.History(cctx, promptID)
+		cancel()
 		if err != nil {
 			return HistoryItem{}, err
 		}
@@ -144,7 +166,9 @@ func (c *Client) wait(ctx context.Context, promptID string, every time.Duration,
 		}
 		empty++
 		if empty%lostAfterPolls == 0 || !running {
-			q, err := c.Queue(ctx)
+			cctx, cancel := o.call(ctx)
+			q, err := c.Queue(cctx)
+			cancel()
 			if err != nil {
 				return HistoryItem{}, err
 			}

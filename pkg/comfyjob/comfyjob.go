@@ -8,7 +8,6 @@
 package comfyjob
 
 import (
-	"context"
 	"database/sql"
 	"math/rand/v2"
 	"net/http"
@@ -122,8 +121,3 @@ func (s *Service) Handlers() map[string]jobs.Handler {
 }
 
 func (s *Service) now() time.Time { return s.Clock.Now().UTC() }
-
-// shortCtx bounds a status or list call by comfyui.timeout.
-func (s *Service) shortCtx(ctx context.Context) (context.Context, context.CancelFunc) {
-	return context.WithTimeout(ctx, s.Config.ShortTimeout())
-}

@@ -61,7 +61,7 @@ func (s *Service) run(ctx context.Context, job *jobs.Job) (*forgejob.JobResult, 
 	}
 	gctx, cancel := context.WithTimeout(ctx, s.Config.GenerationTimeoutOrDefault())
 	defer cancel()
-	out, err := s.Client.Run(gctx, g, comfy.RunOptions{ClientID: p.ClientID, PollInterval: s.PollInterval,
+	out, err := s.Client.Run(gctx, g, comfy.RunOptions{ClientID: p.ClientID, PollInterval: s.PollInterval, CallTimeout: s.Config.ShortTimeout(),
 		OnStage: func(stage string) {
 			_ = job.SetStage(ctx, stage)
 			_ = job.Progress(ctx, stageBits[stage], progressTotal)
