@@ -190,3 +190,49 @@ func TestRunLargeGraphFromFile(t *testing.T) {
 		t.Fatal("the submitted graph is not the file's whole graph")
 	}
 }
+
+// TestCancelRunningJobInterruptsComfyUI: cancelling a running job ends it
+// as cancelled (not running, not retried) and takes its prompt out of
+// ComfyUI.
+func TestCancelRunningJobInterruptsComfyUI(t *testing.T) {
+	e := newEnv(t)
+	ctx := context.Background()
+	id := e.addComfyMedia(comfytest.Graph)
+	res, err := e.svc.Enqueue(ctx, comfyjob.EnqueueRequest{MediaID: id, NewSeed: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	e.fake.Hold()
+	r := e.runner()
+	done := make(chan jobs.Summary, 1)
+	go func() {
+		s, _ := r.RunBatch(ctx, 1)
+		done <- s
+	}()
+	for e.fake.Running() == "" {
+		time.Sleep(5 * time.Millisecond)
+	}
+	if _, err := e.queue.Cancel(ctx, res.JobID); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case s := <-done:
+		if s.Cancelled != 1 {
+			t.Fatalf("summary %+v", s)
+		}
+	case <-time.After(20 * time.Second):
+		t.Fatal("the cancelled job did not end")
+	}
+	var st string
+	_ = e.db.QueryRow(`SELECT status FROM jobs WHERE id = ?`, res.JobID).Scan(&st)
+	if st != jobs.StatusCancelled {
+		t.Fatalf("status %s", st)
+	}
+	// The fake's worker notices the interrupt asynchronously, like ComfyUI.
+	for end := time.Now().Add(5 * time.Second); e.fake.QueueLen() != 0 && time.Now().Before(end); {
+		time.Sleep(5 * time.Millisecond)
+	}
+	if len(e.fake.RequestsTo(comfy.PathInterrupt)) != 1 || e.fake.QueueLen() != 0 {
+		t.Fatalf("prompt left in ComfyUI (interrupts %d, queue %d)", len(e.fake.RequestsTo(comfy.PathInterrupt)), e.fake.QueueLen())
+	}
+}
