@@ -370,6 +370,10 @@ func TestComfyRegenFaultsLeaveNoJobRunning(t *testing.T) {
 			if running != 0 {
 				t.Fatalf("%d jobs left running", running)
 			}
+			// The fake notices the interrupt asynchronously, like ComfyUI.
+			for end := time.Now().Add(5 * time.Second); tt.name == "slow run" && e.fake.QueueLen() != 0 && time.Now().Before(end); {
+				time.Sleep(5 * time.Millisecond)
+			}
 			if tt.name == "slow run" && e.fake.QueueLen() != 0 {
 				t.Fatal("a timed-out prompt was left in ComfyUI's queue")
 			}
