@@ -3,12 +3,15 @@ package comfy_test
 import (
 	"context"
 	"encoding/json"
+	"path/filepath"
 	"strings"
 	"testing"
 
 	"github.com/localsupervisor/supervisor/pkg/comfy"
 	"github.com/localsupervisor/supervisor/pkg/comfy/comfytest"
 	"github.com/localsupervisor/supervisor/pkg/reason"
+	"github.com/localsupervisor/supervisor/pkg/sdmeta"
+	"github.com/localsupervisor/supervisor/pkg/svtest"
 )
 
 func TestGraphValidation(t *testing.T) {
@@ -162,5 +165,69 @@ func TestApplyEditsUnsupported(t *testing.T) {
 	}
 	if err := g.Clone().Apply(tg, comfy.Edits{Width: ptr(1001)}); reason.Code(err) != comfy.CodeValueInvalid {
 		t.Errorf("width: %v", err)
+	}
+}
+
+// TestApplyEditsOnRealGraphs edits the graphs of real ComfyUI files and
+// reads them back with the importer's walk: where an input is located, the
+// edit is what the catalogue would show; where it is not, Apply refuses.
+func TestApplyEditsOnRealGraphs(t *testing.T) {
+	files, _ := filepath.Glob(filepath.Join("..", "sdmeta", "testdata", "comfy", "*.png"))
+	if dir := svtest.OptionalSharedFixtures(t); dir != "" {
+		more, _ := filepath.Glob(filepath.Join(dir, "comfyui", "*.png"))
+		files = append(files, more...)
+	}
+	n := 0
+	for _, f := range files {
+		r, err := sdmeta.Extract(context.Background(), f, sdmeta.Options{})
+		if err != nil || r.ComfyAPIGraph == "" {
+			continue
+		}
+		n++
+		t.Run(filepath.Base(f), func(t *testing.T) {
+			g, err := comfy.ParseGraph(r.ComfyAPIGraph)
+			if err != nil {
+				t.Fatal(err)
+			}
+			tg, err := g.Targets()
+			if err != nil {
+				t.Fatal(err)
+			}
+			for name, e := range map[string]comfy.Edits{
+				"seed":  {Seed: ptr(int64(4242))},
+				"steps": {Steps: ptr(7)},
+				"text":  {Prompt: ptr("an edited prompt")},
+				"size":  {Width: ptr(640), Height: ptr(832)},
+			} {
+				c := g.Clone()
+				err := c.Apply(tg, e)
+				if reason.Code(err) == comfy.CodeEditUnsupported {
+					continue
+				}
+				if err != nil {
+					t.Fatalf("%s: %v", name, err)
+				}
+				after, err := c.Targets()
+				if err != nil {
+					t.Fatal(err)
+				}
+				m := after.Main
+				ok := map[string]bool{
+					"seed":  m.Seed == "4242",
+					"steps": m.Steps != nil && *m.Steps == 7,
+					"text":  m.Prompt == "an edited prompt",
+					"size":  m.Width != nil && *m.Width == 640 && *m.Height == 832,
+				}[name]
+				if !ok {
+					t.Errorf("%s edit not read back: %+v", name, m)
+				}
+				if g.Clone().Apply(tg, comfy.Edits{}) != nil {
+					t.Error("no edits must always apply")
+				}
+			}
+		})
+	}
+	if n == 0 {
+		t.Skip("no ComfyUI fixtures with an API graph")
 	}
 }
