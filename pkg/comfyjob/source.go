@@ -3,6 +3,7 @@ package comfyjob
 import (
 	"context"
 	"strings"
+	"time"
 
 	"github.com/localsupervisor/supervisor/pkg/comfy"
 	"github.com/localsupervisor/supervisor/pkg/db"
@@ -84,4 +85,25 @@ func (s *Service) Source(ctx context.Context, q db.Execer, mediaID int64) (*Sour
 		return nil, err
 	}
 	return LoadSource(ctx, q, m)
+}
+
+// Check asks ComfyUI, within timeout, whether it can run the media's
+// graph as it is: nil, or the refusal naming unknown node types
+// (comfy_node_unknown) or missing models (comfy_model_missing), or why
+// ComfyUI could not be asked.
+func (s *Service) Check(ctx context.Context, mediaID int64, timeout time.Duration) (*Source, error) {
+	if err := s.ConfigError(); err != nil {
+		return nil, err
+	}
+	src, err := s.Source(ctx, s.DB, mediaID)
+	if err != nil {
+		return nil, err
+	}
+	cctx, cancel := context.WithTimeout(ctx, timeout)
+	defer cancel()
+	oi, err := s.Client.ObjectInfo(cctx)
+	if err != nil {
+		return nil, err
+	}
+	return src, src.Graph.CheckServer(oi)
 }

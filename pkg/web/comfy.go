@@ -24,6 +24,7 @@ type ComfyService interface {
 	ConfigError() error
 	Enqueue(ctx context.Context, er comfyjob.EnqueueRequest) (*comfyjob.EnqueueResult, error)
 	Source(ctx context.Context, q db.Execer, mediaID int64) (*comfyjob.Source, error)
+	Check(ctx context.Context, mediaID int64, timeout time.Duration) (*comfyjob.Source, error)
 }
 
 // ComfyProbeTimeoutDefault bounds the /object_info check an enqueue makes,
@@ -177,6 +178,11 @@ func (c *Comfy) api(w http.ResponseWriter, r *http.Request) {
 	switch action := paramStr(r, "action"); action {
 	case "regen":
 		out, err = c.enqueue(ctx, r, mediaID)
+	case "check":
+		var src *comfyjob.Source
+		if src, err = c.o.Service.Check(ctx, mediaID, c.o.ProbeTimeout); err == nil {
+			out = map[string]any{"nodes": len(src.Graph), "message": fmt.Sprintf("ComfyUI has every node type and model of this workflow (%d nodes)", len(src.Graph))}
+		}
 	case "accept":
 		out, err = c.fw.accept(ctx, r)
 	case "discard":

@@ -384,3 +384,24 @@ func TestComfyRegenFaultsLeaveNoJobRunning(t *testing.T) {
 		})
 	}
 }
+
+func TestComfyCheckAction(t *testing.T) {
+	e := newComfyEnv(t, true)
+	code, out := e.post(url.Values{"action": {"check"}, "media_id": {strconv.FormatInt(e.comfyID, 10)}})
+	if code != http.StatusOK || out["nodes"] != float64(7) {
+		t.Fatalf("check: %d %v", code, out)
+	}
+	e.fake.SetModels("checkpoints")
+	if code, out = e.post(url.Values{"action": {"check"}, "media_id": {strconv.FormatInt(e.comfyID, 10)}}); code != http.StatusBadRequest ||
+		out["reason_code"] != comfy.CodeModelMissing || !strings.Contains(out["error"].(string), "sd_xl_base_1.0.safetensors") {
+		t.Fatalf("check without the model: %d %v", code, out)
+	}
+	e.fake.SetFault(comfytest.FaultDown)
+	if code, out = e.post(url.Values{"action": {"check"}, "media_id": {strconv.FormatInt(e.comfyID, 10)}}); code != http.StatusBadGateway ||
+		out["reason_code"] != comfy.CodeUnreachable {
+		t.Fatalf("check with ComfyUI down: %d %v", code, out)
+	}
+	if len(e.fake.Submitted()) != 0 {
+		t.Fatal("a check submitted the workflow")
+	}
+}
