@@ -12,6 +12,8 @@ import (
 	"regexp"
 	"strings"
 	"testing"
+
+	"github.com/localsupervisor/supervisor/pkg/svtest"
 )
 
 var execRe = regexp.MustCompile(`^/opt/supervisor/bin/([a-z%-]+)`)
@@ -136,6 +138,16 @@ type task struct {
 		Args    string `xml:"Arguments"`
 		WorkDir string `xml:"WorkingDirectory"`
 	} `xml:"Actions>Exec"`
+}
+
+// parseTask reads a Task Scheduler definition.
+func parseTask(t *testing.T, path string) task {
+	t.Helper()
+	var tk task
+	if err := xml.Unmarshal(svtest.ReadFile(t, path), &tk); err != nil {
+		t.Fatalf("%s: not well-formed: %v", path, err)
+	}
+	return tk
 }
 
 func TestTaskSchedulerXML(t *testing.T) {

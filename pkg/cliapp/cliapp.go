@@ -252,6 +252,10 @@ func Run(app *cli.App, args []string) int {
 	if app.ErrWriter == nil {
 		app.ErrWriter = os.Stderr
 	}
+	if len(app.Commands) > 0 {
+		normalizeSharedFlags(app)
+		args = hoistSharedFlags(args)
+	}
 	err := app.RunContext(ctx, args)
 	if err != nil {
 		var f *FindingsError
