@@ -3,7 +3,6 @@ package web
 import (
 	"context"
 	"net/http/httptest"
-	"os"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -15,7 +14,7 @@ import (
 	"github.com/localsupervisor/supervisor/pkg/comfyjob"
 	"github.com/localsupervisor/supervisor/pkg/forgejob"
 	"github.com/localsupervisor/supervisor/pkg/jobs"
-	"github.com/localsupervisor/supervisor/pkg/svtest"
+	"github.com/localsupervisor/supervisor/pkg/svtest/browsertest"
 )
 
 // TestComfyBrowserFlow drives the ComfyUI panel in headless Chromium: the
@@ -23,27 +22,10 @@ import (
 // page when the job (run in-process against the fake ComfyUI) finishes,
 // the preview shows and is accepted as a child media.
 func TestComfyBrowserFlow(t *testing.T) {
-	chromium := svtest.RequireTool(t, "chromium")
+	ctx := browsertest.Start(t, browsertest.Options{Timeout: 90 * time.Second, Width: 1280, Height: 1600})
 	e := newComfyEnv(t, true)
 	ts := httptest.NewServer(e.h)
 	defer ts.Close()
-	profile, err := os.MkdirTemp("", "sv-comfy-e2e-")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer func() {
-		for i := 0; i < 20 && os.RemoveAll(profile) != nil; i++ {
-			time.Sleep(100 * time.Millisecond)
-		}
-	}()
-	actx, cancelA := chromedp.NewExecAllocator(context.Background(), chromedp.ExecPath(chromium), chromedp.Headless, chromedp.NoSandbox,
-		chromedp.DisableGPU, chromedp.NoFirstRun, chromedp.NoDefaultBrowserCheck, chromedp.Flag("disable-dev-shm-usage", true),
-		chromedp.Flag("disable-background-networking", true), chromedp.UserDataDir(profile), chromedp.WindowSize(1280, 1600))
-	defer cancelA()
-	bctx, cancelB := chromedp.NewContext(actx)
-	defer cancelB()
-	ctx, cancel := context.WithTimeout(bctx, 90*time.Second)
-	defer cancel()
 	run := func(step string, actions ...chromedp.Action) {
 		t.Helper()
 		if err := chromedp.Run(ctx, actions...); err != nil {

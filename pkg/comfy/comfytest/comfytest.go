@@ -137,7 +137,7 @@ type Server struct {
 	files       map[string][]byte
 	number      int
 	fileNo      int
-	hold        chan struct{}
+	hold        svtest.Gate
 	wake        chan struct{}
 	done        chan struct{}
 	submitted   []json.RawMessage
@@ -191,23 +191,10 @@ func (s *Server) SetModels(folder string, names ...string) {
 }
 
 // Hold makes prompts wait in "running" until Release.
-func (s *Server) Hold() {
-	s.mu.Lock()
-	if s.hold == nil {
-		s.hold = make(chan struct{})
-	}
-	s.mu.Unlock()
-}
+func (s *Server) Hold() { s.hold.Hold() }
 
 // Release lets held prompts finish.
-func (s *Server) Release() {
-	s.mu.Lock()
-	if s.hold != nil {
-		close(s.hold)
-		s.hold = nil
-	}
-	s.mu.Unlock()
-}
+func (s *Server) Release() { s.hold.Release() }
 
 // Restart forgets the queue and the history, like a restarted ComfyUI;
 // the running prompt never finishes.
@@ -536,8 +523,8 @@ func (s *Server) worker() {
 		q := s.pending[0]
 		s.pending = s.pending[1:]
 		s.running, s.interrupted = q, false
-		hold := s.hold
 		s.mu.Unlock()
+		hold := s.hold.C()
 		deadline := time.After(s.opts.ExecDelay)
 	wait:
 		for {
