@@ -14,7 +14,6 @@ import (
 	"github.com/localsupervisor/supervisor/pkg/comfyjob"
 	"github.com/localsupervisor/supervisor/pkg/forgejob"
 	"github.com/localsupervisor/supervisor/pkg/jobs"
-	"github.com/localsupervisor/supervisor/pkg/svtest/browsertest"
 )
 
 // TestComfyBrowserFlow drives the ComfyUI panel in headless Chromium: the
@@ -22,33 +21,21 @@ import (
 // page when the job (run in-process against the fake ComfyUI) finishes,
 // the preview shows and is accepted as a child media.
 func TestComfyBrowserFlow(t *testing.T) {
-	ctx := browsertest.Start(t, browsertest.Options{Timeout: 90 * time.Second, Width: 1280, Height: 1600})
+	b := newBrowserSteps(t, 90*time.Second, "comfy")
 	e := newComfyEnv(t, true)
 	ts := httptest.NewServer(e.h)
 	defer ts.Close()
-	run := func(step string, actions ...chromedp.Action) {
-		t.Helper()
-		if err := chromedp.Run(ctx, actions...); err != nil {
-			var panel string
-			_ = chromedp.Run(ctx, chromedp.Evaluate(`(document.getElementById('comfy-panel')||{}).innerText||''`, &panel))
-			t.Fatalf("%s: %v\npanel: %s", step, err, panel)
-		}
-	}
-	detail := ts.URL + "/media_view.php?id=" + strconv.FormatInt(e.comfyID, 10)
+	b.Login(ts.URL, "/mediadb.php", `#grid`)
 	var msg string
-	run("login and regen form",
-		chromedp.Navigate(ts.URL+"/login?next=/mediadb.php"),
-		chromedp.WaitVisible(`#login-key`, chromedp.ByQuery),
-		chromedp.SendKeys(`#login-key`, testKey, chromedp.ByQuery),
-		chromedp.Click(`#login-submit`, chromedp.ByQuery),
-		chromedp.WaitVisible(`#grid`, chromedp.ByQuery),
-		chromedp.Navigate(detail),
+	b.Run("regen form",
+		chromedp.Navigate(ts.URL+"/media_view.php?id="+strconv.FormatInt(e.comfyID, 10)),
 		chromedp.WaitVisible(`#comfy-regen-form`, chromedp.ByQuery),
 		chromedp.SetValue(`#comfy-regen-form textarea[name=prompt]`, "a lighthouse in a storm, oil painting", chromedp.ByQuery),
 		chromedp.Click(`#comfy-regen-btn`, chromedp.ByQuery),
 		chromedp.WaitVisible(`#comfy-msg`, chromedp.ByQuery),
 		chromedp.Text(`#comfy-msg`, &msg, chromedp.ByQuery),
 		chromedp.WaitVisible(`.comfy-job[data-live="true"] progress`, chromedp.ByQuery),
+		b.Shot("01-queued"),
 	)
 	if !strings.Contains(msg, "queued") {
 		t.Fatalf("enqueue message %q", msg)
@@ -67,16 +54,14 @@ func TestComfyBrowserFlow(t *testing.T) {
 		t.Fatalf("runner %+v %v", s, err)
 	}
 	var loaded bool
-	run("preview after poll reload",
+	b.Run("preview after poll reload, accept as child",
 		chromedp.WaitVisible(`.comfy-version[data-variant="1"] img`, chromedp.ByQuery),
 		chromedp.Poll(`Array.from(document.querySelectorAll('.comfy-version img')).every(function (i) { return i.complete && i.naturalWidth > 0; })`, &loaded, chromedp.WithPollingTimeout(20*time.Second)),
+		b.Shot("02-preview"),
 		chromedp.Click(`.comfy-version[data-variant="1"] .comfy-accept-child`, chromedp.ByQuery),
 		chromedp.WaitVisible(`.comfy-version[data-variant="1"][data-accepted="child"]`, chromedp.ByQuery),
 	)
-	var jobID int64
-	if err := e.db.QueryRow(`SELECT id FROM jobs WHERE type = ?`, jobs.TypeComfyRegen).Scan(&jobID); err != nil {
-		t.Fatal(err)
-	}
+	jobID := queryInt(t, e.db, `SELECT id FROM jobs WHERE type = ?`, jobs.TypeComfyRegen)
 	if vs := e.versions(jobID); vs[0].AcceptedAs != forgejob.AcceptChild || vs[0].ChildMediaID == 0 {
 		t.Fatalf("versions %+v", vs)
 	}
