@@ -39,7 +39,7 @@ func (s *Service) Run(ctx context.Context, job *jobs.Job) (any, error) {
 
 func (s *Service) run(ctx context.Context, job *jobs.Job) (*forgejob.JobResult, error) {
 	if err := s.ConfigError(); err != nil {
-		return nil, reason.Wrap(err, reason.Code(err), reason.KindPermanent)
+		return nil, err // permanent: a retry would meet the same config
 	}
 	var p Payload
 	if err := json.Unmarshal(job.Payload, &p); err != nil || len(p.Graph) == 0 {
