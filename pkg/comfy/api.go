@@ -79,7 +79,7 @@ func (c *Client) Submit(ctx context.Context, graph json.RawMessage, clientID str
 		return Submitted{}, fmt.Errorf("comfy: build request: %w", err)
 	}
 	req.Header.Set("Content-Type", "application/json")
-	status, rb, err := c.do(req)
+	status, rb, err := c.do(req, maxResponseBytes)
 	if err != nil {
 		return Submitted{}, err
 	}
@@ -277,15 +277,12 @@ func (c *Client) View(ctx context.Context, f FileRef) ([]byte, error) {
 	if err != nil {
 		return nil, fmt.Errorf("comfy: build request: %w", err)
 	}
-	status, body, err := c.do(req)
+	status, body, err := c.do(req, maxViewBytes)
 	if err != nil {
 		return nil, err
 	}
 	if err := c.statusError(PathView, status, body); err != nil {
 		return nil, err
-	}
-	if len(body) >= maxResponseBytes {
-		return nil, reason.Newf(CodeInvalidResponse, "ComfyUI output %s is larger than %d MiB", f.Filename, maxResponseBytes>>20)
 	}
 	return body, nil
 }

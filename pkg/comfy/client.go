@@ -97,7 +97,7 @@ func (c *Client) getJSON(ctx context.Context, path string, q url.Values, dst any
 // discarded). Transport failures, non-2xx answers and undecodable bodies
 // become reason errors naming the path and saying what to check.
 func (c *Client) doJSON(req *http.Request, dst any) error {
-	status, body, err := c.do(req)
+	status, body, err := c.do(req, maxResponseBytes)
 	if err != nil {
 		return err
 	}
@@ -107,9 +107,10 @@ func (c *Client) doJSON(req *http.Request, dst any) error {
 	return c.decode(req.URL.Path, body, dst)
 }
 
-// do sends req and reads the whole body (bounded by maxResponseBytes);
-// transport failures become comfy_timeout / comfy_unreachable (transient).
-func (c *Client) do(req *http.Request) (int, []byte, error) {
+// do sends req and reads the whole body, at most limit bytes (a longer
+// body is comfy_invalid_response); transport failures become comfy_timeout
+// / comfy_unreachable (transient).
+func (c *Client) do(req *http.Request, limit int64) (int, []byte, error) {
 	path := req.URL.Path
 	resp, err := c.http.Do(req)
 	if err != nil {
@@ -122,9 +123,12 @@ func (c *Client) do(req *http.Request) (int, []byte, error) {
 		return 0, nil, reason.Transient(CodeUnreachable, fmt.Errorf("ComfyUI is not reachable at %s: start it (or vidax) and check comfyui.base_url: %w", c.base.Host, err))
 	}
 	defer resp.Body.Close()
-	body, err := io.ReadAll(io.LimitReader(resp.Body, maxResponseBytes))
+	body, err := io.ReadAll(io.LimitReader(resp.Body, limit+1))
 	if err != nil {
 		return 0, nil, reason.Transient(CodeUnreachable, fmt.Errorf("ComfyUI at %s broke off the answer to %s: %w", c.base.Host, path, err))
+	}
+	if int64(len(body)) > limit {
+		return 0, nil, reason.Newf(CodeInvalidResponse, "ComfyUI's answer to %s is larger than %d MiB: is %s really ComfyUI?", path, limit>>20, c.base.Host)
 	}
 	return resp.StatusCode, body, nil
 }
