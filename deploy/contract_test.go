@@ -10,6 +10,7 @@ import (
 	"path/filepath"
 	"regexp"
 	"strings"
+	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -300,4 +301,22 @@ func runShipped(t *testing.T, base string, sc shippedCommand) {
 	case <-time.After(wineDeadline):
 		t.Fatalf("`%s` did not stop on SIGTERM\n%s", sc.line, out)
 	}
+}
+
+// syncBuf collects a process's output for failure messages.
+type syncBuf struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+func (s *syncBuf) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.buf.Write(p)
+}
+
+func (s *syncBuf) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.buf.String()
 }

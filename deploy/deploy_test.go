@@ -192,3 +192,41 @@ func TestPowerShellAvoidsAutomaticVariables(t *testing.T) {
 		}
 	}
 }
+
+// TestPowerShellParses runs install.ps1 and uninstall.ps1 through a real
+// PowerShell parser: the tree-sitter PowerShell grammar from npm
+// (deploy/pslint, installed by `npm ci --prefix deploy/pslint`; CI does).
+// No PowerShell itself is available from this machine's registries, so the
+// scripts are parsed, not run.
+func TestPowerShellParses(t *testing.T) {
+	node, err := exec.LookPath("node")
+	if err != nil {
+		svtest.SkipUnlessRequired(t, "node is needed for the PowerShell parser")
+	}
+	if _, err := os.Stat("pslint/node_modules/web-tree-sitter"); err != nil {
+		svtest.SkipUnlessRequired(t, "the PowerShell parser is not installed: npm ci --prefix deploy/pslint")
+	}
+	files, _ := filepath.Glob("windows/*.ps1")
+	if len(files) != 2 {
+		t.Fatalf("want install.ps1 and uninstall.ps1, got %v", files)
+	}
+	for i, f := range files {
+		files[i] = filepath.Join("..", f)
+	}
+	cmd := exec.Command(node, append([]string{"lint.mjs"}, files...)...)
+	cmd.Dir = "pslint"
+	out, err := cmd.CombinedOutput()
+	if err != nil {
+		t.Fatalf("PowerShell syntax errors: %v\n%s", err, out)
+	}
+	t.Logf("%s", out)
+	// The parser must be able to fail: a script with an unclosed block is
+	// refused.
+	bad := filepath.Join(t.TempDir(), "bad.ps1")
+	os.WriteFile(bad, []byte("param([string]$X)\nif ($X -eq 'a') {\n  Write-Host 'x'\n"), 0o644)
+	cmd = exec.Command(node, "lint.mjs", bad)
+	cmd.Dir = "pslint"
+	if out, err := cmd.CombinedOutput(); err == nil {
+		t.Fatalf("an unclosed block parsed without error:\n%s", out)
+	}
+}

@@ -140,7 +140,12 @@ func (rs releaseSet) unpacked(t *testing.T, target string) string {
 	if d, ok := shared.unpacked[name]; ok {
 		return d
 	}
+	// Windows installs live under "C:\Program Files\…": a space in the
+	// path tests the quoting of every Task Scheduler action.
 	dest := filepath.Join(shared.dir, "unpacked", strings.NewReplacer("/", "-").Replace(target))
+	if strings.HasPrefix(target, "windows/") {
+		dest = filepath.Join(shared.dir, "unpacked", "Program Files", strings.NewReplacer("/", "-").Replace(target))
+	}
 	if err := extract(filepath.Join(rs.dir, name), dest); err != nil {
 		t.Fatalf("unpack %s: %v", name, err)
 	}
@@ -303,16 +308,15 @@ func newWine(repo string) (*wineEnv, error) {
 		"WINEPREFIX="+prefix, "WINEDEBUG=-all", "WINEARCH=win64",
 		// No Mono/Gecko installers: console programs need neither.
 		"WINEDLLOVERRIDES=mscoree,mshtml=", "DISPLAY=")}
-	boot := exec.Command(loader, "wineboot", "--init")
-	boot.Env = w.env
-	if out, err := boot.CombinedOutput(); err != nil {
+	// Output goes to files, never to pipes: wineboot starts wineserver and
+	// Wine's own services, which inherit its stdout and outlive it, and
+	// exec would wait for them to close a pipe.
+	if out, err := w.runToFile(shared.dir, loader, "wineboot", "--init"); err != nil {
 		return nil, fmt.Errorf("wineboot --init: %v\n%s", err, out)
 	}
 	// wineboot returns before the prefix is written out; wait for the
 	// server that it started to finish.
-	wait := exec.Command(server, "-w")
-	wait.Env = w.env
-	_ = wait.Run()
+	_, _ = w.runToFile(shared.dir, server, "-w")
 	sys32 := filepath.Join(prefix, "drive_c", "windows", "system32")
 	if _, err := os.Stat(sys32); err != nil {
 		return nil, fmt.Errorf("wine prefix has no system32: %v", err)
@@ -322,12 +326,25 @@ func newWine(repo string) (*wineEnv, error) {
 	if out, err := shim.CombinedOutput(); err != nil {
 		return nil, fmt.Errorf("building the ProcessPrng shim: %v\n%s", err, out)
 	}
-	persist := exec.Command(server, "-p")
-	persist.Env = w.env
-	if out, err := persist.CombinedOutput(); err != nil {
+	if out, err := w.runToFile(shared.dir, server, "-p"); err != nil {
 		return nil, fmt.Errorf("wineserver -p: %v\n%s", err, out)
 	}
 	return w, nil
+}
+
+// runToFile runs a program with its output in a file and returns it.
+func (w *wineEnv) runToFile(dir, prog string, args ...string) (string, error) {
+	f, err := os.CreateTemp(shared.dir, "wine-out-*")
+	if err != nil {
+		return "", err
+	}
+	defer os.Remove(f.Name())
+	defer f.Close()
+	cmd := exec.Command(prog, args...)
+	cmd.Dir, cmd.Env, cmd.Stdout, cmd.Stderr = dir, w.env, f, f
+	err = cmd.Run()
+	b, _ := os.ReadFile(f.Name())
+	return string(b), err
 }
 
 func (w *wineEnv) stop() {
@@ -344,13 +361,11 @@ func (w *wineEnv) command(dir, exe string, args ...string) *exec.Cmd {
 	return cmd
 }
 
-// run runs exe under Wine and returns its exit code and output.
+// run runs exe under Wine and returns its exit code and output (stdout
+// and stderr together in Stdout: both go to one file, see runToFile).
 func (w *wineEnv) run(t *testing.T, dir, exe string, args ...string) svtest.RunResult {
 	t.Helper()
-	cmd := w.command(dir, exe, args...)
-	var so, se strings.Builder
-	cmd.Stdout, cmd.Stderr = &so, &se
-	err := cmd.Run()
+	out, err := w.runToFile(dir, w.bin, append([]string{exe}, args...)...)
 	code := 0
 	if err != nil {
 		ee, ok := err.(*exec.ExitError)
@@ -359,7 +374,23 @@ func (w *wineEnv) run(t *testing.T, dir, exe string, args ...string) svtest.RunR
 		}
 		code = ee.ExitCode()
 	}
-	return svtest.RunResult{Code: code, Stdout: so.String(), Stderr: se.String()}
+	return svtest.RunResult{Code: code, Stdout: out}
+}
+
+// start starts exe under Wine with its output in the file it returns.
+func (w *wineEnv) start(t *testing.T, dir, exe string, args ...string) (*exec.Cmd, string) {
+	t.Helper()
+	f, err := os.CreateTemp(t.TempDir(), "wine-out-*")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	cmd := w.command(dir, exe, args...)
+	cmd.Stdout, cmd.Stderr = f, f
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	return cmd, f.Name()
 }
 
 // winPath is the Windows name Wine gives a Linux path (drive Z: is /).

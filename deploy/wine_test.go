@@ -1,7 +1,6 @@
 package deploy
 
 import (
-	"bufio"
 	"bytes"
 	"database/sql"
 	"encoding/json"
@@ -16,8 +15,8 @@ import (
 	"os/exec"
 	"path/filepath"
 	"regexp"
+	"sort"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -119,17 +118,30 @@ func TestWindowsUnderWine(t *testing.T) {
 	if code >= 400 {
 		t.Fatalf("dashboard import: HTTP %d %s", code, body)
 	}
-	spawnLast := filepath.Join(base, "LOGS", "scan_worker_spawn_last.json")
-	waitFor(t, "webui to start scan-worker.exe (LOGS/scan_worker_spawn_last.json)", wineDeadline, func() bool {
+	var ans struct {
+		OK    bool   `json:"ok"`
+		Spawn string `json:"spawn"`
+	}
+	if err := json.Unmarshal(body, &ans); err != nil || !ans.OK || !strings.HasPrefix(ans.Spawn, "started") {
+		t.Fatalf("dashboard import answer %s: want ok and the worker started", body)
+	}
+	spawnLast := filepath.Join(base, "LOGS", "scan-worker_spawn_last.json")
+	waitFor(t, "webui to record the scan-worker.exe start (LOGS/scan-worker_spawn_last.json)", wineDeadline, func() bool {
 		_, err := os.Stat(spawnLast)
 		return err == nil
 	})
-	var spawn map[string]any
+	var spawn struct {
+		PID     int      `json:"pid"`
+		Command []string `json:"command"`
+		Status  string   `json:"status"`
+		OutLog  string   `json:"out_log"`
+	}
 	if err := json.Unmarshal(svtest.ReadFile(t, spawnLast), &spawn); err != nil {
 		t.Fatal(err)
 	}
-	if spawn["ok"] != true || !strings.HasSuffix(fmt.Sprint(spawn["binary"]), `scan-worker.exe`) {
-		t.Fatalf("spawn status %v", spawn)
+	if spawn.PID <= 0 || len(spawn.Command) == 0 || !strings.HasSuffix(spawn.Command[0], `\bin\scan-worker.exe`) ||
+		!strings.HasPrefix(spawn.Status, "started") || !strings.HasPrefix(spawn.OutLog, `Z:\`) {
+		t.Fatalf("spawn record %+v: want a started scan-worker.exe with a pid and its Windows log path", spawn)
 	}
 	waitFor(t, fmt.Sprintf("the spawned scan-worker.exe to import %d more images", more), wineDeadline, func() bool {
 		return count(t, d, `SELECT COUNT(*) FROM media WHERE type='image'`) == images+more
@@ -137,23 +149,26 @@ func TestWindowsUnderWine(t *testing.T) {
 	ui.stop(t)
 
 	// 4. One worker lock per kind: a looping scan-worker.exe holds it, a
-	// second one exits at once saying so.
-	loop := w.command(base, exe("scan-worker"), cfgArg, "--loop", "--sleep-ms=200")
-	var loopOut bytes.Buffer
-	loop.Stdout, loop.Stderr = &loopOut, &loopOut
-	if err := loop.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = loop.Process.Kill(); _ = loop.Wait() })
+	// second one exits at once saying so. The worker webui started may
+	// still be finishing, so the heartbeat is the loop's only once it was
+	// rewritten after the start, and the check repeats until the loop holds
+	// the lock (a lock that never refuses fails at the deadline).
 	hb := filepath.Join(base, "LOGS", "scan_worker.heartbeat.json")
+	os.Remove(hb)
+	loop, _ := w.start(t, base, exe("scan-worker"), cfgArg, "--loop", "--sleep-ms=200")
+	t.Cleanup(func() { _ = loop.Process.Kill(); _ = loop.Wait() })
 	waitFor(t, "the looping scan-worker.exe's heartbeat", wineDeadline, func() bool {
 		_, err := os.Stat(hb)
 		return err == nil
 	})
-	second := w.run(t, base, exe("scan-worker"), cfgArg, "--limit=5")
-	if second.Code != 0 || !strings.Contains(strings.ToLower(second.Stdout+second.Stderr), "lock") {
-		t.Fatalf("second scan-worker.exe: exit %d, want 0 with a lock message:\n%s%s", second.Code, second.Stdout, second.Stderr)
-	}
+	var second svtest.RunResult
+	waitFor(t, "a second scan-worker.exe to be refused by the lock", wineDeadline, func() bool {
+		second = w.run(t, base, exe("scan-worker"), cfgArg, "--limit=5")
+		if second.Code != 0 {
+			t.Fatalf("second scan-worker.exe: exit %d\n%s", second.Code, second.Stdout)
+		}
+		return strings.Contains(second.Stdout, "already_running (lock_busy")
+	})
 	_ = loop.Process.Kill()
 	_ = loop.Wait()
 
@@ -173,6 +188,11 @@ func runTaskSchedulerActions(t *testing.T, w *wineEnv, root string) {
 	if len(files) < 4 {
 		t.Fatalf("release ships %d task definitions", len(files))
 	}
+	// The web UI's task first: at logon it is what creates the database
+	// the nightly backup task later copies.
+	sort.SliceStable(files, func(i, j int) bool {
+		return strings.Contains(files[i], "webui") && !strings.Contains(files[j], "webui")
+	})
 	home := winPath(root)
 	for _, f := range files {
 		name := filepath.Base(f)
@@ -184,27 +204,35 @@ func runTaskSchedulerActions(t *testing.T, w *wineEnv, root string) {
 		sub := func(s string) string { return strings.ReplaceAll(s, "%SUPERVISOR_HOME%", home) }
 		line := sub(ex.Command) + " " + sub(ex.Args)
 		wd := strings.TrimPrefix(strings.ReplaceAll(sub(ex.WorkDir), `\`, "/"), "Z:")
-		cmd := w.command(wd, "cmd.exe", "/c", line)
+		// The Task Scheduler starts Command with Arguments as one command
+		// line (CreateProcess); a batch file holding exactly that line
+		// reproduces it, quoting included.
+		bat := filepath.Join(t.TempDir(), strings.TrimSuffix(name, ".xml")+".cmd")
+		if err := os.WriteFile(bat, []byte("@"+line+"\r\n"), 0o644); err != nil {
+			t.Fatal(err)
+		}
 		if strings.Contains(ex.Command, `\webui.exe`) {
 			// The service task: it must come up and listen; it is stopped
 			// by the test.
-			ui := startWineWebuiCmd(t, cmd)
+			ui := startWineWebui(t, w, wd, "cmd.exe", "/c", winPath(bat))
 			if code, _ := ui.get(t, "/health.php"); code != 200 {
 				t.Errorf("%s: webui.exe health HTTP %d", name, code)
+			}
+			// cmd.exe is the process the test holds; webui.exe is its
+			// child and is ended by name.
+			if r := w.run(t, wd, "taskkill.exe", "/F", "/IM", "webui.exe"); r.Code != 0 {
+				t.Errorf("taskkill webui.exe: exit %d %s", r.Code, r.Stdout)
 			}
 			ui.stop(t)
 			continue
 		}
-		var out bytes.Buffer
-		cmd.Stdout, cmd.Stderr = &out, &out
-		if err := cmd.Run(); err != nil {
-			t.Errorf("%s: `%s` in %s: %v\n%s", name, line, sub(ex.WorkDir), err, out.String())
+		r := w.run(t, wd, "cmd.exe", "/c", winPath(bat))
+		if r.Code != 0 || strings.Contains(r.Stdout, "flag provided but not defined") {
+			t.Errorf("%s: `%s` in %s: exit %d\n%s", name, line, sub(ex.WorkDir), r.Code, r.Stdout)
 			continue
 		}
-		if strings.Contains(out.String(), "flag provided but not defined") {
-			t.Errorf("%s: %s", name, out.String())
-		}
-		t.Logf("%s ok: %s", name, strings.TrimSpace(out.String()))
+		out := r.Stdout
+		t.Logf("%s ok: %s", name, strings.TrimSpace(out))
 	}
 }
 
@@ -306,7 +334,7 @@ func count(t *testing.T, d *sql.DB, q string) int {
 type wineWebui struct {
 	cmd      *exec.Cmd
 	url, key string
-	out      *syncBuf
+	outFile  string
 	exited   chan struct{}
 }
 
@@ -315,73 +343,40 @@ var (
 	keyRe    = regexp.MustCompile(`one-time key for this run: ([0-9a-f]+)`)
 )
 
+// startWineWebui starts webui.exe (directly or through cmd.exe) and waits
+// for the address and the one-time key it prints.
 func startWineWebui(t *testing.T, w *wineEnv, dir, exe string, args ...string) *wineWebui {
 	t.Helper()
-	return startWineWebuiCmd(t, w.command(dir, exe, args...))
-}
-
-// syncBuf collects a process's output for failure messages.
-type syncBuf struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (s *syncBuf) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.buf.Write(p)
-}
-
-func (s *syncBuf) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.buf.String()
-}
-
-// startWineWebuiCmd starts cmd (webui.exe, directly or through cmd.exe)
-// and waits for the address and the one-time key it prints.
-func startWineWebuiCmd(t *testing.T, cmd *exec.Cmd) *wineWebui {
-	t.Helper()
-	ui := &wineWebui{cmd: cmd, out: &syncBuf{}, exited: make(chan struct{})}
-	pr, pw := io.Pipe()
-	cmd.Stdout = io.MultiWriter(pw, ui.out)
-	cmd.Stderr = ui.out
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	go func() { _ = cmd.Wait(); pw.Close(); close(ui.exited) }()
+	cmd, outFile := w.start(t, dir, exe, args...)
+	ui := &wineWebui{cmd: cmd, outFile: outFile, exited: make(chan struct{})}
+	go func() { _ = cmd.Wait(); close(ui.exited) }()
 	t.Cleanup(func() { ui.stop(t) })
-	lines := make(chan string, 64)
-	go func() {
-		sc := bufio.NewScanner(pr)
-		for sc.Scan() {
-			lines <- sc.Text()
-		}
-		close(lines)
-		io.Copy(io.Discard, pr)
-	}()
-	timeout := time.After(wineDeadline)
+	end := time.Now().Add(wineDeadline)
 	for ui.url == "" || ui.key == "" {
+		out := ui.output()
+		if m := listenRe.FindStringSubmatch(out); m != nil {
+			ui.url = m[1]
+		}
+		if m := keyRe.FindStringSubmatch(out); m != nil {
+			ui.key = m[1]
+		}
 		select {
-		case l, ok := <-lines:
-			if !ok {
-				t.Fatalf("webui.exe ended before it listened:\n%s", ui.out)
+		case <-ui.exited:
+			if ui.url == "" || ui.key == "" {
+				t.Fatalf("webui.exe ended before it listened:\n%s", ui.output())
 			}
-			if m := listenRe.FindStringSubmatch(l); m != nil {
-				ui.url = m[1]
-			}
-			if m := keyRe.FindStringSubmatch(l); m != nil {
-				ui.key = m[1]
-			}
-		case <-timeout:
-			t.Fatalf("webui.exe did not print its address:\n%s", ui.out)
+		case <-time.After(100 * time.Millisecond):
+		}
+		if time.Now().After(end) {
+			t.Fatalf("webui.exe did not print its address:\n%s", ui.output())
 		}
 	}
-	go func() {
-		for range lines {
-		}
-	}()
 	return ui
+}
+
+func (ui *wineWebui) output() string {
+	b, _ := os.ReadFile(ui.outFile)
+	return string(b)
 }
 
 func (ui *wineWebui) do(t *testing.T, req *http.Request) (int, []byte) {
@@ -389,7 +384,7 @@ func (ui *wineWebui) do(t *testing.T, req *http.Request) (int, []byte) {
 	req.Header.Set("X-Internal-Key", ui.key)
 	resp, err := http.DefaultClient.Do(req)
 	if err != nil {
-		t.Fatalf("%s %s: %v\n%s", req.Method, req.URL.Path, err, ui.out)
+		t.Fatalf("%s %s: %v\n%s", req.Method, req.URL.Path, err, ui.output())
 	}
 	defer resp.Body.Close()
 	b, _ := io.ReadAll(resp.Body)

@@ -5,7 +5,6 @@ import (
 	"crypto/rand"
 	"database/sql"
 	"encoding/hex"
-	"errors"
 	"fmt"
 	"html/template"
 	"io"
@@ -189,20 +188,10 @@ func (m *Main) listen(ctx context.Context, h http.Handler, oneTime string) error
 	url := "http://" + ln.Addr().String()
 	m.ready(url, oneTime)
 	env.Log.Info().Str("event", "webui_start").Str("url", url).Msg("webui listening")
-	errc := make(chan error, 1)
-	go func() { errc <- hs.Serve(ln) }()
-	select {
-	case err := <-errc:
-		return err
-	case <-ctx.Done():
+	err = cliapp.ServeUntilDone(ctx, hs, ln, 10*time.Second)
+	if ctx.Err() != nil {
+		env.Log.Info().Str("event", "webui_stop").Msg("webui stopped")
 	}
-	sctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	defer cancel()
-	err = hs.Shutdown(sctx)
-	if serr := <-errc; serr != nil && !errors.Is(serr, http.ErrServerClosed) && err == nil {
-		err = serr
-	}
-	env.Log.Info().Str("event", "webui_stop").Msg("webui stopped")
 	return err
 }
 

@@ -15,6 +15,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"time"
 
 	"github.com/gofrs/flock"
@@ -133,6 +134,11 @@ func ResolveBinary(name string) (string, error) {
 	}
 	return exec.LookPath(name)
 }
+
+// DetachAttr is the process attribute Spawn starts children with (own
+// session/process group, no console), for other managers of long-lived
+// children (vidax's ComfyUI) that need the same detachment and StopGroup.
+func DetachAttr() *syscall.SysProcAttr { return detachAttr() }
 
 // Spawn starts the worker detached and returns at once. The context only
 // bounds the preparation; the child is not tied to it.

@@ -259,7 +259,8 @@ func (s *Server) handleDashboard(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	s.render(w, r, "dashboard", map[string]any{"D": d, "Msg": s.banner(r), "JobAdmin": s.jobAdmin != nil,
-		"Title": "dash.title", "ImportMode": s.cfg.Import.Mode, "Sources": s.sourcesSection(r.Context())})
+		"Title": "dash.title", "ImportMode": s.cfg.Import.Mode, "Sources": s.sourcesSection(r.Context()),
+		"Comfy": s.comfyStatus(r.Context(), info(r).lang), "ComfyCode": comfyCode(r)})
 }
 
 func (s *Server) handleDashboardJSON(w http.ResponseWriter, r *http.Request) {

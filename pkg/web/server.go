@@ -276,6 +276,7 @@ func (s *Server) routes() http.Handler {
 	s.collectionRoutes(mux)
 	s.cullRoutes(mux)
 	s.dupesRoutes(mux)
+	s.comfyRoutes(mux)
 	mux.HandleFunc("GET /api/media/info", s.handleMediaInfo)
 	if s.extraRoutes != nil {
 		s.extraRoutes(mux, s)

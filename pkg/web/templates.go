@@ -18,7 +18,7 @@ var pageNames = []string{"list", "detail", "dashboard", "login", "refused", "imp
 func pagePartials(page string) []string {
 	switch page {
 	case "dashboard":
-		return []string{"templates/sources.html"}
+		return []string{"templates/sources.html", "templates/comfy_card.html"}
 	}
 	return nil
 }

@@ -16,6 +16,7 @@ import (
 
 	"github.com/localsupervisor/supervisor/pkg/reason"
 	"github.com/localsupervisor/supervisor/pkg/sdmeta"
+	"github.com/localsupervisor/supervisor/pkg/version"
 )
 
 // Line is the --json output for one file: the prompts columns plus format,
@@ -55,6 +56,7 @@ func Run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	app := &cli.App{
 		Name:      "meta-inspect",
 		Usage:     "print the generation metadata (prompt, parameters) embedded in image/video files",
+		Version:   version.Version,
 		ArgsUsage: "FILE...",
 		Writer:    stdout,
 		ErrWriter: stderr,
