@@ -1,23 +1,29 @@
 // Command forge-worker runs Forge regeneration jobs (the original
-// forge_worker_cli.php / forge_service_cli.php) and offers the Forge
-// operations on the command line:
+// forge_worker_cli.php / forge_service_cli.php) and ComfyUI regenerations
+// from embedded workflows (comfy_regen, when comfyui.enabled), and offers
+// the Forge operations on the command line (accept and discard work for
+// both generators' previews):
 //
 //	forge-worker [--limit=1] [--media-id=N] [--loop --sleep-ms=1500]
 //	forge-worker enqueue --media-id=N [--mode=preview|replace] [--recipe=repair.normal] [overrides]
 //	forge-worker accept --job-id=N --variant=1 --as=replace|child
 //	forge-worker discard --job-id=N [--variant=N]
 //	forge-worker recipes [--json]
+//	forge-worker comfy-enqueue --media-id=N [--seed=new|same|N] [--prompt=…] [--steps=N] …
 package main
 
 import (
 	"context"
 	"fmt"
 	"os"
+	"strconv"
 	"strings"
+	"time"
 
 	"github.com/urfave/cli/v2"
 
 	"github.com/localsupervisor/supervisor/pkg/cliapp"
+	"github.com/localsupervisor/supervisor/pkg/comfyjob"
 	"github.com/localsupervisor/supervisor/pkg/config"
 	"github.com/localsupervisor/supervisor/pkg/forge"
 	"github.com/localsupervisor/supervisor/pkg/forgejob"
@@ -30,9 +36,9 @@ const worker = "forge_worker"
 func main() {
 	app := workercmd.App(workercmd.Spec{
 		Name:            "forge-worker",
-		Usage:           "run Forge regeneration jobs (forge_regen and legacy forge_regen_replace/forge_regen_v3)",
+		Usage:           "run Forge regeneration jobs (forge_regen and legacy forge_regen_replace/forge_regen_v3) and ComfyUI regenerations (comfy_regen)",
 		Worker:          worker,
-		Types:           forgejob.Types(),
+		Types:           append(forgejob.Types(), comfyjob.Types()...),
 		DefaultLimit:    1,
 		SleepFromConfig: func(c *config.Config) int { return c.Workers.Forge.SleepMS },
 		Setup: func(ctx context.Context, env *workercmd.Env) (map[string]jobs.Handler, func(), error) {
@@ -40,10 +46,18 @@ func main() {
 			if err != nil {
 				return nil, nil, err
 			}
-			return s.Handlers(), nil, nil
+			cs, err := comfyjob.FromConfig(env.Config, env.DB, env.Queue, s, env.Clock, env.Log)
+			if err != nil {
+				return nil, nil, err
+			}
+			h := s.Handlers()
+			for t, fn := range cs.Handlers() {
+				h[t] = fn
+			}
+			return h, nil, nil
 		},
 	})
-	app.Commands = []*cli.Command{enqueueCmd(), acceptCmd(), discardCmd(), recipesCmd()}
+	app.Commands = []*cli.Command{enqueueCmd(), comfyEnqueueCmd(), acceptCmd(), discardCmd(), recipesCmd()}
 	os.Exit(cliapp.Run(app, os.Args))
 }
 
@@ -226,6 +240,73 @@ func recipesCmd() *cli.Command {
 				fmt.Fprintf(&b, "%-16s mode=%-22s denoise=%-5s variants=%d seed_policy=%s\n", x.ID, x.ModeHint, den, x.Variants, x.SeedPolicy)
 			}
 			env.Summary(strings.TrimRight(b.String(), "\n"), map[string]any{"ok": true, "source": r.Source, "recipes": list})
+			return nil
+		},
+	}
+}
+
+func comfyEnqueueCmd() *cli.Command {
+	return &cli.Command{
+		Name:  "comfy-enqueue",
+		Usage: "queue a ComfyUI regeneration of one media from the workflow embedded in its file (comfyui.enabled)",
+		Flags: append(cliapp.Flags(),
+			&cli.Int64Flag{Name: "media-id", Required: true},
+			&cli.StringFlag{Name: "seed", Value: "new", Usage: "new | same | a number"},
+			&cli.StringFlag{Name: "prompt", Usage: "new positive prompt (default: the workflow's)"},
+			&cli.StringFlag{Name: "negative", Usage: "new negative prompt"},
+			&cli.IntFlag{Name: "steps"},
+			&cli.Float64Flag{Name: "cfg"},
+			&cli.Float64Flag{Name: "denoise"},
+			&cli.IntFlag{Name: "width"},
+			&cli.IntFlag{Name: "height"},
+			&cli.DurationFlag{Name: "check-timeout", Value: 5 * time.Second, Usage: "check nodes and models against ComfyUI first (0: leave it to the worker)"},
+		),
+		Action: func(c *cli.Context) error {
+			env, s, err := setup(c)
+			if err != nil {
+				return err
+			}
+			defer env.Close()
+			cs, err := comfyjob.FromConfig(env.Config, env.DB, env.Queue(), s, env.Clock, env.Log)
+			if err != nil {
+				return err
+			}
+			er := comfyjob.EnqueueRequest{MediaID: c.Int64("media-id"), ProbeTimeout: c.Duration("check-timeout")}
+			switch seed := c.String("seed"); seed {
+			case "new":
+				er.NewSeed = true
+			case "same":
+			default:
+				v, err := strconv.ParseInt(seed, 10, 64)
+				if err != nil {
+					return cli.Exit(fmt.Sprintf("--seed must be new, same or a number, got %q", seed), cliapp.ExitFailure)
+				}
+				er.Edits.Seed = &v
+			}
+			for name, dst := range map[string]**string{"prompt": &er.Edits.Prompt, "negative": &er.Edits.Negative} {
+				if c.IsSet(name) {
+					v := c.String(name)
+					*dst = &v
+				}
+			}
+			for name, dst := range map[string]**int{"steps": &er.Edits.Steps, "width": &er.Edits.Width, "height": &er.Edits.Height} {
+				if c.IsSet(name) {
+					v := c.Int(name)
+					*dst = &v
+				}
+			}
+			for name, dst := range map[string]**float64{"cfg": &er.Edits.CFG, "denoise": &er.Edits.Denoise} {
+				if c.IsSet(name) {
+					v := c.Float64(name)
+					*dst = &v
+				}
+			}
+			res, err := cs.Enqueue(c.Context, er)
+			if err != nil {
+				return err
+			}
+			env.Summary(fmt.Sprintf("forge-worker comfy-enqueue: job_id=%d deduped=%v media_id=%d server_checked=%v",
+				res.JobID, res.Deduped, er.MediaID, res.Checked), res)
 			return nil
 		},
 	}

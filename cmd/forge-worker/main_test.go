@@ -16,12 +16,17 @@ import (
 	"testing"
 	"time"
 
+	"github.com/localsupervisor/supervisor/pkg/comfy"
+	"github.com/localsupervisor/supervisor/pkg/comfy/comfytest"
+	"github.com/localsupervisor/supervisor/pkg/comfyjob"
 	"github.com/localsupervisor/supervisor/pkg/db"
 	"github.com/localsupervisor/supervisor/pkg/forge/forgetest"
 	"github.com/localsupervisor/supervisor/pkg/forgejob"
 	"github.com/localsupervisor/supervisor/pkg/library"
 	"github.com/localsupervisor/supervisor/pkg/media"
+	"github.com/localsupervisor/supervisor/pkg/sdmeta"
 	"github.com/localsupervisor/supervisor/pkg/svtest"
+	"github.com/localsupervisor/supervisor/pkg/svtest/pngtest"
 )
 
 type cliEnv struct {
@@ -123,6 +128,67 @@ func TestCLI(t *testing.T) {
 	bin := svtest.BuildBinary(t, "./cmd/forge-worker")
 	t.Run("enqueue run accept discard", func(t *testing.T) { testEnqueueRunAcceptDiscard(t, bin) })
 	t.Run("config problem visible", func(t *testing.T) { testConfigProblemIsVisible(t, bin) })
+	t.Run("comfy enqueue run accept", func(t *testing.T) { testComfyEnqueueRunAccept(t, bin) })
+}
+
+// testComfyEnqueueRunAccept: with only comfyui switched on, the binary
+// queues a ComfyUI regeneration of an imported ComfyUI PNG, runs it against
+// the fake and accepts the preview as a child through the shared accept
+// verb.
+func testComfyEnqueueRunAccept(t *testing.T, bin string) {
+	e, _, _ := newCLIEnv(t, bin, map[string]any{"enabled": false})
+	fake := comfytest.Start(t, comfytest.Options{})
+	var cfg map[string]any
+	_ = json.Unmarshal(svtest.ReadFile(t, e.cfg), &cfg)
+	cfg["comfyui"] = map[string]any{"enabled": true, "base_url": fake.URL}
+	b, _ := json.Marshal(cfg)
+	if err := os.WriteFile(e.cfg, b, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	d, err := db.Open(ctx, db.Options{Path: e.db})
+	if err != nil {
+		t.Fatal(err)
+	}
+	data := pngtest.WithText(pngtest.PNG(40, 40, 9), "prompt", comfytest.Graph)
+	path := filepath.Join(e.dir, "LIB", "img", "comfy.png")
+	if err := os.WriteFile(path, data, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	now := time.Now()
+	id, err := media.Insert(ctx, d, media.NewMedia{Path: path, Type: "image", Source: "import", Width: 40, Height: 40,
+		Filesize: int64(len(data)), Hash: "comfy-src", FileMTime: now}, now)
+	if err == nil {
+		var r sdmeta.Result
+		if r, err = sdmeta.Extract(ctx, path, sdmeta.Options{}); err == nil {
+			_, err = media.StoreExtraction(ctx, d, id, r, media.PromptSourceImport, now)
+		}
+	}
+	d.Close()
+	if err != nil {
+		t.Fatal(err)
+	}
+	mid := strconv.FormatInt(id, 10)
+	r := e.run("comfy-enqueue", "--media-id="+mid, "--prompt=a heron at dawn", "--steps=10", "--json")
+	var enq comfyjob.EnqueueResult
+	if r.Code != 0 || json.Unmarshal([]byte(strings.TrimSpace(r.Stdout)), &enq) != nil || enq.JobID == 0 || !enq.Checked {
+		t.Fatalf("comfy-enqueue: %d %s %s", r.Code, r.Stdout, r.Stderr)
+	}
+	if r = e.run("--limit=1", "--media-id="+mid); r.Code != 0 {
+		t.Fatalf("worker: %d %s %s", r.Code, r.Stdout, r.Stderr)
+	}
+	if st := e.query(`SELECT status FROM jobs WHERE id = ?`, enq.JobID); st != "done" {
+		t.Fatalf("job status %s", st)
+	}
+	if r = e.run("accept", "--job-id="+strconv.FormatInt(enq.JobID, 10), "--as=child"); r.Code != 0 || !strings.Contains(r.Stdout, "child_media_id=") {
+		t.Fatalf("accept: %d %s %s", r.Code, r.Stdout, r.Stderr)
+	}
+	if p := e.query(`SELECT prompt FROM prompts WHERE media_id = (SELECT id FROM media WHERE parent_media_id = ?)`, id); p != "a heron at dawn" {
+		t.Fatalf("child prompt %q", p)
+	}
+	if r = e.run("comfy-enqueue", "--media-id="+mid, "--width=1001"); r.Code == 0 || !strings.Contains(r.Stderr, comfy.CodeValueInvalid) {
+		t.Fatalf("bad width: %d %s", r.Code, r.Stderr)
+	}
 }
 
 // testEnqueueRunAcceptDiscard runs the real binary: enqueue two variants,

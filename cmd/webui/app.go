@@ -17,6 +17,7 @@ import (
 
 	"github.com/localsupervisor/supervisor/pkg/catalog/ftsindex"
 	"github.com/localsupervisor/supervisor/pkg/cliapp"
+	"github.com/localsupervisor/supervisor/pkg/comfyjob"
 	"github.com/localsupervisor/supervisor/pkg/db"
 	"github.com/localsupervisor/supervisor/pkg/forgejob"
 	"github.com/localsupervisor/supervisor/pkg/jobs"
@@ -160,7 +161,15 @@ func (m *Main) forge(wdb *sql.DB, q *jobs.Queue) (routes func(mux *http.ServeMux
 		return nil, func(context.Context, *http.Request, int64) (template.HTML, error) { return "", nil }
 	}
 	f := web.NewForge(web.ForgeOptions{Service: svc})
-	return f.Routes, f.DetailSection()
+	// ComfyUI regeneration shares the forgejob service (previews, accept,
+	// discard); its panel shows only for media with an embedded workflow.
+	cs, err := comfyjob.FromConfig(env.Config, wdb, q, svc, env.Clock, env.Log)
+	if err != nil {
+		env.Log.Warn().Err(err).Str("reason_code", reason.Code(err)).Msg("comfyui panel disabled")
+		return f.Routes, f.DetailSection()
+	}
+	c := web.NewComfy(web.ComfyOptions{Service: cs, Previews: svc})
+	return web.ChainRoutes(f.Routes, c.Routes), web.JoinSections(f.DetailSection(), c.DetailSection())
 }
 
 // listen serves h on Addr (config web.addr by default) and shuts down

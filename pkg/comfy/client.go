@@ -97,29 +97,56 @@ func (c *Client) getJSON(ctx context.Context, path string, q url.Values, dst any
 // discarded). Transport failures, non-2xx answers and undecodable bodies
 // become reason errors naming the path and saying what to check.
 func (c *Client) doJSON(req *http.Request, dst any) error {
+	status, body, err := c.do(req, maxResponseBytes)
+	if err != nil {
+		return err
+	}
+	if err := c.statusError(req.URL.Path, status, body); err != nil {
+		return err
+	}
+	return c.decode(req.URL.Path, body, dst)
+}
+
+// do sends req and reads the whole body, at most limit bytes (a longer
+// body is comfy_invalid_response); transport failures become comfy_timeout
+// / comfy_unreachable (transient).
+func (c *Client) do(req *http.Request, limit int64) (int, []byte, error) {
 	path := req.URL.Path
 	resp, err := c.http.Do(req)
 	if err != nil {
 		if errors.Is(err, context.DeadlineExceeded) || isTimeout(err) {
-			return reason.Transient(CodeTimeout, fmt.Errorf("ComfyUI at %s did not answer %s in time: is it busy or stuck? %w", c.base.Host, path, err))
+			return 0, nil, reason.Transient(CodeTimeout, fmt.Errorf("ComfyUI at %s did not answer %s in time: is it busy or stuck? %w", c.base.Host, path, err))
 		}
 		if errors.Is(err, context.Canceled) {
-			return err
+			return 0, nil, err
 		}
-		return reason.Transient(CodeUnreachable, fmt.Errorf("ComfyUI is not reachable at %s: start it (or vidax) and check comfyui.base_url: %w", c.base.Host, err))
+		return 0, nil, reason.Transient(CodeUnreachable, fmt.Errorf("ComfyUI is not reachable at %s: start it (or vidax) and check comfyui.base_url: %w", c.base.Host, err))
 	}
 	defer resp.Body.Close()
-	body, err := io.ReadAll(io.LimitReader(resp.Body, maxResponseBytes))
+	body, err := io.ReadAll(io.LimitReader(resp.Body, limit+1))
 	if err != nil {
-		return reason.Transient(CodeUnreachable, fmt.Errorf("ComfyUI at %s broke off the answer to %s: %w", c.base.Host, path, err))
+		return 0, nil, reason.Transient(CodeUnreachable, fmt.Errorf("ComfyUI at %s broke off the answer to %s: %w", c.base.Host, path, err))
 	}
-	if resp.StatusCode < 200 || resp.StatusCode > 299 {
-		e := reason.Newf(CodeHTTPStatus, "ComfyUI answered %s with HTTP %d: %s", path, resp.StatusCode, snippet(body)).With("http_status", resp.StatusCode)
-		if resp.StatusCode >= 500 {
-			e.Kind = reason.KindTransient
-		}
-		return e
+	if int64(len(body)) > limit {
+		return 0, nil, reason.Newf(CodeInvalidResponse, "ComfyUI's answer to %s is larger than %d MiB: is %s really ComfyUI?", path, limit>>20, c.base.Host)
 	}
+	return resp.StatusCode, body, nil
+}
+
+// statusError is comfy_http_error for a non-2xx answer (transient for 5xx).
+func (c *Client) statusError(path string, status int, body []byte) error {
+	if status >= 200 && status <= 299 {
+		return nil
+	}
+	e := reason.Newf(CodeHTTPStatus, "ComfyUI answered %s with HTTP %d: %s", path, status, snippet(body)).With("http_status", status)
+	if status >= 500 {
+		e.Kind = reason.KindTransient
+	}
+	return e
+}
+
+// decode unmarshals a JSON body into dst (nil: ignored).
+func (c *Client) decode(path string, body []byte, dst any) error {
 	if dst == nil {
 		return nil
 	}

@@ -69,11 +69,11 @@ func (s *Service) loadJob(ctx context.Context, id int64) (*jobRecord, error) {
 	}
 	rec.job.Payload, rec.job.ForgeRequest = json.RawMessage(payload.String), json.RawMessage(forgeReq.String)
 	known := false
-	for _, t := range Types() {
+	for _, t := range PreviewTypes() {
 		known = known || t == rec.job.Type
 	}
 	if !known {
-		return nil, errf(CodeJobNotAccept, "job %d is a %s job, not a forge job", id, rec.job.Type)
+		return nil, errf(CodeJobNotAccept, "job %d is a %s job, not a regeneration (Forge or ComfyUI) job", id, rec.job.Type)
 	}
 	if rec.status != jobs.StatusDone {
 		return nil, errf(CodeJobNotAccept, "job %d is %s; only finished (done) forge jobs have previews", id, rec.status)
@@ -130,16 +130,28 @@ func (s *Service) Accept(ctx context.Context, ar AcceptRequest) (*AcceptResult, 
 	if md5hex(data) != v.MD5 {
 		return nil, errf(CodePreviewChanged, "preview %s no longer matches its recorded hash", v.Path)
 	}
-	req, err := decodeRequest(&rec.job, s.Recipes)
-	if err != nil {
-		return nil, err
+	// A result that records its Origin (ComfyUI jobs) describes itself;
+	// Forge jobs are described by their planned request.
+	mediaID := rec.result.MediaID
+	var req *forge.Request
+	if rec.result.Origin == nil {
+		if req, err = decodeRequest(&rec.job, s.Recipes); err != nil {
+			return nil, err
+		}
+		mediaID = req.MediaID
 	}
-	m, err := media.Get(ctx, s.DB, req.MediaID)
+	m, err := media.Get(ctx, s.DB, mediaID)
 	if err != nil {
 		return nil, err
 	}
 	out := Output{Data: data, Ext: v.Ext, Width: v.Width, Height: v.Height, MD5: v.MD5, GenWidth: v.GenWidth,
 		GenHeight: v.GenHeight, FormatPreserved: v.FormatPreserved}
+	origin := func(in replaceInput) Origin {
+		if req != nil {
+			return forgeOrigin(req, in)
+		}
+		return rec.result.Origin.forVersion(v, out)
+	}
 	res := &AcceptResult{JobID: ar.JobID, Variant: ar.Variant, As: ar.As, MediaID: m.ID, Hash: v.MD5}
 	mark := func(tx *sql.Tx, childID int64) error {
 		now := s.now()
@@ -166,9 +178,10 @@ func (s *Service) Accept(ctx context.Context, ar AcceptRequest) (*AcceptResult, 
 		if err := checkSource(m, forge.MediaInfo{Exists: fileExists(m.Path)}); err != nil {
 			return nil, err
 		}
-		in := replaceInput{Media: m, Out: out, Request: req, JobID: ar.JobID, Source: SourceAccept, Seed: v.Seed,
+		in := replaceInput{Media: m, Out: out, JobID: ar.JobID, Source: SourceAccept, Seed: v.Seed,
 			UsedSampler: rec.result.UsedSampler, UsedScheduler: rec.result.UsedScheduler, Model: rec.result.Model.Active,
 			Extra: map[string]any{"accepted_variant": ar.Variant, "preview_path": v.Path}}
+		in.Origin = origin(in)
 		in.Finish = func(tx *sql.Tx, _ *ReplaceInfo) error { return mark(tx, 0) }
 		info, err := s.replace(ctx, in)
 		if err != nil {
@@ -178,7 +191,7 @@ func (s *Service) Accept(ctx context.Context, ar AcceptRequest) (*AcceptResult, 
 		return res, nil
 	}
 
-	childID, path, err := s.acceptChild(ctx, m, out, req, rec, v, mark)
+	childID, path, err := s.acceptChild(ctx, m, out, origin, rec, v, mark)
 	if err != nil {
 		return nil, err
 	}
@@ -194,7 +207,7 @@ func fileExists(p string) bool {
 // acceptChild places the preview at its canonical library path and inserts
 // a media row with parent_media_id = source, the request's prompt and the
 // source's tags (unlocked), then re-tags it.
-func (s *Service) acceptChild(ctx context.Context, src *media.Media, out Output, req *forge.Request, rec *jobRecord, v Version,
+func (s *Service) acceptChild(ctx context.Context, src *media.Media, out Output, origin func(replaceInput) Origin, rec *jobRecord, v Version,
 	mark func(*sql.Tx, int64) error) (int64, string, error) {
 	if other, err := media.GetByHash(ctx, s.DB, out.MD5); err != nil {
 		return 0, "", err
@@ -208,19 +221,20 @@ func (s *Service) acceptChild(ctx context.Context, src *media.Media, out Output,
 	if err := writeFileAtomic(dest, out.Data); err != nil {
 		return 0, "", reason.Transient(CodeReplaceFailed, fmt.Errorf("place child file: %w", err))
 	}
+	in := replaceInput{Out: out, JobID: rec.job.ID, Source: SourceAcceptChild, Seed: v.Seed,
+		UsedSampler: rec.result.UsedSampler, UsedScheduler: rec.result.UsedScheduler, Model: rec.result.Model.Active}
+	in.Origin = origin(in)
 	var childID int64
 	err = db.InTx(ctx, s.DB, func(tx *sql.Tx) error {
 		now := s.now()
-		id, err := media.Insert(ctx, tx, media.NewMedia{Path: dest, Type: library.TypeImage, Source: "forge", Width: out.Width,
+		id, err := media.Insert(ctx, tx, media.NewMedia{Path: dest, Type: library.TypeImage, Source: in.Origin.Generator, Width: out.Width,
 			Height: out.Height, Filesize: int64(len(out.Data)), Hash: out.MD5, FileMTime: now, Rating: src.Rating,
 			HasNSFW: src.HasNSFW, ParentID: src.ID}, now)
 		if err != nil {
 			return err
 		}
 		childID = id
-		in := replaceInput{Out: out, Request: req, JobID: rec.job.ID, Source: SourceAcceptChild, Seed: v.Seed,
-			UsedSampler: rec.result.UsedSampler, UsedScheduler: rec.result.UsedScheduler, Model: rec.result.Model.Active}
-		if _, err := media.SavePrompt(ctx, tx, id, promptFromRequest(in), SourceAcceptChild, req.Plan.OriginalPrompt, now); err != nil {
+		if _, err := media.SavePrompt(ctx, tx, id, in.Origin.Prompt, SourceAcceptChild, in.Origin.OriginalPrompt, now); err != nil {
 			return err
 		}
 		tags, err := media.Tags(ctx, tx, src.ID)

@@ -249,3 +249,16 @@ func legacyRequest(job *jobs.Job, raw []byte, recipes *forge.Recipes) (*forge.Re
 	}
 	return r, nil
 }
+
+// SourceMedia loads a media for regeneration by any generator and enforces
+// the same preconditions as Forge's (an image, not missing, file present).
+func SourceMedia(ctx context.Context, q db.Execer, id int64) (*media.Media, forge.MediaInfo, error) {
+	mi, m, err := mediaInfo(ctx, q, id)
+	if err != nil {
+		return nil, mi, err
+	}
+	if err := checkSource(m, mi); err != nil {
+		return nil, mi, err
+	}
+	return m, mi, nil
+}

@@ -39,11 +39,11 @@ type Output struct {
 	FormatPreserved bool `json:"format_preserved"`
 }
 
-// prepareOutput resizes im to w×h (when both are known and differ) and
+// PrepareOutput resizes im to w×h (when both are known and differ) and
 // encodes it in the original's format: JPEG q95 for jpg/jpeg, PNG otherwise.
 // PNG outputs keep the generation parameters (A1111 "parameters" tEXt) so a
 // later metadata extraction finds them.
-func prepareOutput(im forge.Image, w, h int, origExt, infotext string) (Output, error) {
+func PrepareOutput(im forge.Image, w, h int, origExt, infotext string) (Output, error) {
 	origExt = strings.ToLower(strings.TrimPrefix(origExt, "."))
 	out := Output{GenWidth: im.Width, GenHeight: im.Height, Width: im.Width, Height: im.Height}
 	needResize := w > 0 && h > 0 && (w != im.Width || h != im.Height)

@@ -49,7 +49,7 @@ func TestPrepareOutput(t *testing.T) {
 		{"unknown size keeps generated size", 0, 0, "png", "png", 96, 64, true, true},
 	} {
 		t.Run(c.name, func(t *testing.T) {
-			o, err := prepareOutput(src, c.w, c.h, c.ext, info)
+			o, err := PrepareOutput(src, c.w, c.h, c.ext, info)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -71,7 +71,7 @@ func TestPrepareOutput(t *testing.T) {
 }
 
 func TestResizedPNGKeepsParameters(t *testing.T) {
-	o, err := prepareOutput(testPNG(t, 96, 64), 100, 70, "png", "a lighthouse\nSteps: 20, Sampler: Euler a, Seed: 7, Size: 96x64")
+	o, err := PrepareOutput(testPNG(t, 96, 64), 100, 70, "png", "a lighthouse\nSteps: 20, Sampler: Euler a, Seed: 7, Size: 96x64")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -88,7 +88,7 @@ func BenchmarkPrepareOutputResize(b *testing.B) {
 	src := testPNG(b, 1024, 1024)
 	b.ReportAllocs()
 	for b.Loop() {
-		if _, err := prepareOutput(src, 1000, 1000, "png", "p"); err != nil {
+		if _, err := PrepareOutput(src, 1000, 1000, "png", "p"); err != nil {
 			b.Fatal(err)
 		}
 	}
@@ -98,7 +98,7 @@ func BenchmarkPrepareOutputKeep(b *testing.B) {
 	src := testPNG(b, 1024, 1024)
 	b.ReportAllocs()
 	for b.Loop() {
-		if _, err := prepareOutput(src, 1024, 1024, "png", "p"); err != nil {
+		if _, err := PrepareOutput(src, 1024, 1024, "png", "p"); err != nil {
 			b.Fatal(err)
 		}
 	}

@@ -56,10 +56,12 @@ type ReplaceInfo struct {
 
 // replaceInput is what the replace pipeline needs.
 type replaceInput struct {
-	Media   *media.Media
-	Out     Output
-	Request *forge.Request
-	JobID   int64
+	Media *media.Media
+	Out   Output
+	// Origin says how Out was generated (forgeOrigin for Forge jobs, the
+	// job result's own Origin for other generators).
+	Origin Origin
+	JobID  int64
 	// Source labels the prompt history version and meta rows.
 	Source        string
 	Seed          *int64
@@ -87,7 +89,7 @@ func (s *Service) replace(ctx context.Context, in replaceInput) (*ReplaceInfo, e
 	if err != nil {
 		return nil, reason.Permanent(CodeMediaMissing, fmt.Errorf("read original: %w", err))
 	}
-	if err := s.checkDirs(); err != nil {
+	if err := s.CheckDirs(); err != nil {
 		return nil, err
 	}
 	ts := s.now().Format("20060102_150405")
@@ -187,7 +189,7 @@ func (s *Service) replace(ctx context.Context, in replaceInput) (*ReplaceInfo, e
 		if extracted != nil && media.PromptFromResult(*extracted).Prompt != "" {
 			sp, err = media.StoreExtraction(ctx, tx, m.ID, *extracted, in.Source, now)
 		} else {
-			sp, err = media.SavePrompt(ctx, tx, m.ID, promptFromRequest(in), in.Source, in.Request.Plan.OriginalPrompt, now)
+			sp, err = media.SavePrompt(ctx, tx, m.ID, in.Origin.Prompt, in.Source, in.Origin.OriginalPrompt, now)
 		}
 		if err != nil {
 			return err
@@ -198,19 +200,21 @@ func (s *Service) replace(ctx context.Context, in replaceInput) (*ReplaceInfo, e
 			{Source: in.Source, Key: "forge.model", Value: in.Model},
 			{Source: in.Source, Key: "forge.previous_hash", Value: oldHash},
 			{Source: in.Source, Key: "forge.backup_path", Value: backup},
-			{Source: in.Source, Key: "forge.generation_mode", Value: string(in.Request.Generation)},
+			{Source: in.Source, Key: "forge.generation_mode", Value: in.Origin.Generation},
 		}, now)
 		if err != nil {
 			return err
 		}
 		info.MetaUpdated = n
-		d := map[string]any{"job_id": in.JobID, "requested_model": in.Request.Model.Requested, "resolved_model": in.Model,
-			"fallback_used": in.Request.Plan.FallbackUsed, "tag_prompt_used": in.Request.Plan.TagPromptUsed,
+		d := map[string]any{"job_id": in.JobID, "resolved_model": in.Model, "generator": in.Origin.Generator,
 			"old_hash": oldHash, "new_hash": in.Out.MD5, "orig_ext": info.OrigExt, "out_ext": info.OutExt,
 			"format_preserved": info.FormatPreserved, "orig_w": info.OrigWidth, "orig_h": info.OrigHeight,
 			"out_w": info.OutWidth, "out_h": info.OutHeight, "meta_updated": n > 0, "prompt_created": sp.Changed,
-			"prompt_category": in.Request.Plan.Category, "backup_path": backup, "old_path": oldPath, "new_path": dest,
+			"backup_path": backup, "old_path": oldPath, "new_path": dest,
 			"source": in.Source}
+		for k, v := range in.Origin.Audit {
+			d[k] = v
+		}
 		for k, v := range in.Extra {
 			d[k] = v
 		}
@@ -324,10 +328,19 @@ func (s *Service) refresh(ctx context.Context, mediaID, jobID int64) {
 	})
 }
 
+// forgeOrigin describes the Forge output of in: the prompts row built from
+// what was actually sent (used sampler/scheduler and seed of the variant)
+// and the plan's audit details.
+func forgeOrigin(req *forge.Request, in replaceInput) Origin {
+	return Origin{Generator: GeneratorForge, Prompt: promptFromRequest(req, in), OriginalPrompt: req.Plan.OriginalPrompt,
+		Generation: string(req.Generation), Audit: map[string]any{"requested_model": req.Model.Requested,
+			"fallback_used": req.Plan.FallbackUsed, "tag_prompt_used": req.Plan.TagPromptUsed, "prompt_category": req.Plan.Category}}
+}
+
 // promptFromRequest builds the prompts row of a regenerated image from what
 // was actually sent (used sampler/scheduler and seed of the variant).
-func promptFromRequest(in replaceInput) media.Prompt {
-	pl := in.Request.Payload
+func promptFromRequest(req *forge.Request, in replaceInput) media.Prompt {
+	pl := req.Payload
 	cfg := pl.CFGScale
 	steps := int64(pl.Steps)
 	w, h := int64(in.Out.Width), int64(in.Out.Height)
@@ -345,9 +358,9 @@ func promptFromRequest(in replaceInput) media.Prompt {
 		p.SamplerSettings = string(ss)
 	}
 	// format: the image came from the Forge server (media_gen.software).
-	sm, _ := json.Marshal(map[string]any{"format": sdmeta.FormatForge, "source": in.Source, "prompt_category": in.Request.Plan.Category,
-		"fallback_used": in.Request.Plan.FallbackUsed, "tag_prompt_used": in.Request.Plan.TagPromptUsed,
-		"original_prompt": in.Request.Plan.OriginalPrompt, "job_id": in.JobID, "generation_mode": in.Request.Generation})
+	sm, _ := json.Marshal(map[string]any{"format": sdmeta.FormatForge, "source": in.Source, "prompt_category": req.Plan.Category,
+		"fallback_used": req.Plan.FallbackUsed, "tag_prompt_used": req.Plan.TagPromptUsed,
+		"original_prompt": req.Plan.OriginalPrompt, "job_id": in.JobID, "generation_mode": req.Generation})
 	p.SourceMetadata = string(sm)
 	return p
 }

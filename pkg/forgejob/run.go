@@ -70,6 +70,9 @@ type JobResult struct {
 	Replaced       bool                   `json:"replaced"`
 	Replace        *ReplaceInfo           `json:"replace,omitempty"`
 	FinishedAt     string                 `json:"finished_at"`
+	// Origin is set by generators other than Forge (ComfyUI): the result
+	// then describes its outputs itself (see Origin).
+	Origin *Origin `json:"origin,omitempty"`
 }
 
 // Handler returns the jobs.Handler for every type in Types().
@@ -92,7 +95,7 @@ func (s *Service) Handlers() map[string]jobs.Handler {
 func (s *Service) Run(ctx context.Context, job *jobs.Job) (any, error) {
 	res, err := s.run(ctx, job)
 	if err != nil {
-		s.recordFailure(job, err)
+		s.RecordFailure(job, err)
 		return nil, err
 	}
 	return res, nil
@@ -116,7 +119,7 @@ func (s *Service) run(ctx context.Context, job *jobs.Job) (*JobResult, error) {
 	if err := checkSource(m, mi); err != nil {
 		return nil, err
 	}
-	if err := s.checkDirs(); err != nil {
+	if err := s.CheckDirs(); err != nil {
 		return nil, err
 	}
 
@@ -187,7 +190,7 @@ func (s *Service) run(ctx context.Context, job *jobs.Job) (*JobResult, error) {
 		if i < len(out.Result.Infotexts) {
 			info = out.Result.Infotexts[i]
 		}
-		o, err := prepareOutput(im, origW, origH, origExt, info)
+		o, err := PrepareOutput(im, origW, origH, origExt, info)
 		if err != nil {
 			return nil, err
 		}
@@ -195,44 +198,23 @@ func (s *Service) run(ctx context.Context, job *jobs.Job) (*JobResult, error) {
 	}
 
 	_ = job.SetStage(ctx, "output")
-	ts := s.now().Format("20060102_150405")
-	first := 0
-	if req.Mode == forge.OutputReplace {
-		first = 1 // variant 1 replaces the original; the others stay previews
-	}
-	for i := first; i < len(outputs); i++ {
-		v, err := s.writePreview(req.MediaID, job.ID, ts, i+1, outputs[i])
-		if err != nil {
-			s.removeVersions(res.Versions)
-			return nil, err
-		}
-		v.Seed = seedAt(res.Seeds, i)
-		res.Versions = append(res.Versions, v)
-	}
-
 	if req.Mode != forge.OutputReplace {
-		res.FinishedAt = svtime.Format(s.now())
-		// The job row is completed together with the audit row, so a crash
-		// cannot leave previews without their job being done.
-		err := db.InTx(ctx, s.DB, func(tx *sql.Tx) error {
-			if err := media.Audit(ctx, tx, media.AuditEntry{Action: AuditRegenPreview, EntityType: "media", EntityID: req.MediaID,
-				Details: map[string]any{"job_id": job.ID, "variants": len(res.Versions), "model": cp.Active,
-					"generation_mode": req.Generation}, At: s.now()}); err != nil {
-				return err
-			}
-			return s.complete(ctx, tx, job, res)
-		})
-		if err != nil {
-			s.removeVersions(res.Versions)
+		if err := s.StorePreviews(ctx, job, res, outputs, AuditRegenPreview, map[string]any{"model": cp.Active,
+			"generation_mode": req.Generation}); err != nil {
 			return nil, err
 		}
 		return res, nil
 	}
+	// Variant 1 replaces the original; the others stay previews.
+	if err := s.writePreviews(job, res, outputs, 1); err != nil {
+		return nil, err
+	}
 
 	rin := replaceInput{
-		Media: m, Out: outputs[0], Request: req, JobID: job.ID, Source: SourceRegenReplace,
+		Media: m, Out: outputs[0], JobID: job.ID, Source: SourceRegenReplace,
 		Seed: seedAt(res.Seeds, 0), UsedSampler: out.UsedSampler, UsedScheduler: out.UsedScheduler, Model: cp.Active,
 	}
+	rin.Origin = forgeOrigin(req, rin)
 	rin.Finish = func(tx *sql.Tx, info *ReplaceInfo) error {
 		res.Replaced, res.Replace = true, info
 		res.Versions = append([]Version{{Variant: 1, Path: info.NewPath, MD5: info.NewHash, Filesize: int64(len(outputs[0].Data)),
@@ -246,6 +228,49 @@ func (s *Service) run(ctx context.Context, job *jobs.Job) (*JobResult, error) {
 		return nil, err
 	}
 	return res, nil
+}
+
+// StorePreviews writes outputs as the previews of job (files in
+// paths.previews, versions in res) and completes the job with res and an
+// audit row (action, details plus job_id and variants) in one transaction,
+// so a crash cannot leave previews without their job being done. On error
+// the preview files are removed again. Every generator's preview mode ends
+// here, which is what makes its versions acceptable.
+func (s *Service) StorePreviews(ctx context.Context, job *jobs.Job, res *JobResult, outputs []Output, action string, details map[string]any) error {
+	if err := s.writePreviews(job, res, outputs, 0); err != nil {
+		return err
+	}
+	res.FinishedAt = svtime.Format(s.now())
+	d := map[string]any{"job_id": job.ID, "variants": len(res.Versions)}
+	for k, v := range details {
+		d[k] = v
+	}
+	err := db.InTx(ctx, s.DB, func(tx *sql.Tx) error {
+		if err := media.Audit(ctx, tx, media.AuditEntry{Action: action, EntityType: "media", EntityID: res.MediaID, Details: d, At: s.now()}); err != nil {
+			return err
+		}
+		return s.complete(ctx, tx, job, res)
+	})
+	if err != nil {
+		s.removeVersions(res.Versions)
+		return err
+	}
+	return nil
+}
+
+// writePreviews stores outputs[first:] as preview versions of res.
+func (s *Service) writePreviews(job *jobs.Job, res *JobResult, outputs []Output, first int) error {
+	ts := s.now().Format("20060102_150405")
+	for i := first; i < len(outputs); i++ {
+		v, err := s.writePreview(res.MediaID, job.ID, ts, i+1, outputs[i])
+		if err != nil {
+			s.removeVersions(res.Versions)
+			return err
+		}
+		v.Seed = seedAt(res.Seeds, i)
+		res.Versions = append(res.Versions, v)
+	}
+	return nil
 }
 
 func seedAt(seeds []int64, i int) *int64 {
@@ -273,10 +298,11 @@ func (s *Service) complete(ctx context.Context, tx *sql.Tx, job *jobs.Job, res *
 	return job.CompleteTx(ctx, tx, res)
 }
 
-// recordFailure persists the failure details (reason_code, http_code,
-// target_url, attempt errors, missing_keys/config_path) in
-// forge_response_json; the Runner writes status and error_message.
-func (s *Service) recordFailure(job *jobs.Job, err error) {
+// RecordFailure persists the failure details (reason_code, http_code,
+// target_url, attempt errors, missing_keys/config_path, the error's
+// fields) in forge_response_json, where the detail page's job list reads
+// them; the Runner writes status and error_message.
+func (s *Service) RecordFailure(job *jobs.Job, err error) {
 	detail := forge.ErrorDetail(err)
 	if p := Problem(err); p != nil {
 		detail["missing_keys"], detail["config_path"], detail["message"] = p.MissingKeys, p.ConfigPath, p.Message
@@ -353,9 +379,9 @@ func (s *Service) pollProgress(ctx context.Context, job *jobs.Job) func() {
 	return func() { cancel(); wg.Wait() }
 }
 
-// checkDirs refuses previews/backups inside the media roots: a preview there
+// CheckDirs refuses previews/backups inside the media roots: a preview there
 // would be picked up by the next scan as a new media.
-func (s *Service) checkDirs() error {
+func (s *Service) CheckDirs() error {
 	for key, d := range map[string]string{"paths.previews": s.PreviewsDir, "paths.backups": s.BackupsDir} {
 		if d == "" {
 			return errf(CodePathUnsafe, "%s is not configured", key)

@@ -73,11 +73,28 @@ func MediaJobs(ctx context.Context, q db.Execer, mediaID int64, limit int) ([]Jo
 	if limit <= 0 {
 		limit = MediaJobsLimitDefault
 	}
-	types := Types()
+	return mediaJobs(ctx, q, mediaID, limit, Types())
+}
+
+// MediaPreviewJobs is MediaJobs for the given job types (a subset of
+// PreviewTypes: the ComfyUI panel lists its own jobs).
+func MediaPreviewJobs(ctx context.Context, q db.Execer, mediaID int64, limit int, types ...string) ([]JobView, error) {
+	if limit <= 0 {
+		limit = MediaJobsLimitDefault
+	}
+	return mediaJobs(ctx, q, mediaID, limit, types)
+}
+
+func mediaJobs(ctx context.Context, q db.Execer, mediaID int64, limit int, types []string) ([]JobView, error) {
+	args := []any{mediaID}
+	for _, t := range types {
+		args = append(args, t)
+	}
+	args = append(args, limit)
 	rows, err := q.QueryContext(ctx, `SELECT id, type, status, COALESCE(stage,''), progress_bits, progress_bits_total,
 		COALESCE(last_error_code,''), COALESCE(error_message,''), COALESCE(created_at,''), COALESCE(updated_at,''),
 		COALESCE(payload_json,''), COALESCE(result_json,''), COALESCE(forge_response_json,'')
-		FROM jobs WHERE media_id = ? AND type IN (?, ?, ?) ORDER BY id DESC LIMIT ?`, mediaID, types[0], types[1], types[2], limit)
+		FROM jobs WHERE media_id = ? AND type IN (?`+strings.Repeat(", ?", len(types)-1)+`) ORDER BY id DESC LIMIT ?`, args...)
 	if err != nil {
 		return nil, db.Classify(err)
 	}

@@ -39,6 +39,10 @@ const (
 	TypeForgeRegen        = "forge_regen"
 	TypeForgeRegenReplace = "forge_regen_replace"
 	TypeForgeRegenV3      = "forge_regen_v3"
+	// TypeComfyRegen (new) regenerates a media from the ComfyUI workflow
+	// embedded in its file (pkg/comfyjob); forge-worker runs it next to
+	// the Forge types, and its previews share Forge's accept flow.
+	TypeComfyRegen = "comfy_regen"
 	// TypeMediaBulk applies one person's action to a large selection of
 	// media (pkg/bulk) in chunks, resuming from its checkpoint after a
 	// crash; media-worker runs it.
@@ -141,6 +145,9 @@ func DefaultRegistry() *Registry {
 		{Name: TypeForgeRegen, Group: GroupForge, MaxAttempts: 2, Lease: 30 * time.Minute},
 		{Name: TypeForgeRegenReplace, Group: GroupForge, MaxAttempts: 2, Lease: 30 * time.Minute},
 		{Name: TypeForgeRegenV3, Group: GroupForge, MaxAttempts: 2, Lease: 30 * time.Minute},
+		// Transient ComfyUI failures (down, 5xx, timeout) retry with the
+		// queue's backoff; the lease outlives comfyui.generation_timeout.
+		{Name: TypeComfyRegen, Group: GroupForge, MaxAttempts: 3, Lease: 30 * time.Minute},
 	}
 	for _, m := range ollamaModes {
 		specs = append(specs, TypeSpec{Name: "ollama_" + m, Group: GroupOllama, MaxAttempts: 3, UniquePerMedia: true})

@@ -6,6 +6,7 @@
 package modules
 
 import (
+	"github.com/localsupervisor/supervisor/pkg/comfy"
 	"github.com/localsupervisor/supervisor/pkg/config"
 	"github.com/localsupervisor/supervisor/pkg/forge"
 	"github.com/localsupervisor/supervisor/pkg/jobs"
@@ -20,6 +21,7 @@ type Modules struct {
 	Scanner scanner.Config
 	Forge   forge.Config
 	Ollama  ollama.Config
+	ComfyUI comfy.Config
 }
 
 // Load decodes the jobs, scanner, forge and ollama sections. Unknown
@@ -41,6 +43,10 @@ func Load(cfg *config.Config) (Modules, error) {
 	if err := cfg.DecodeSection("ollama", &m.Ollama); err != nil {
 		return m, err
 	}
+	if err := cfg.DecodeSection("comfyui", &m.ComfyUI); err != nil {
+		return m, err
+	}
+	m.ComfyUI.ConfigPath = cfg.ConfigPath
 	return m, nil
 }
 
@@ -56,6 +62,8 @@ func (m Modules) Enabled(section string) bool {
 		return m.Forge.Enabled != nil && *m.Forge.Enabled
 	case "ollama":
 		return m.Ollama.Enabled
+	case "comfyui":
+		return m.ComfyUI.Enabled
 	}
 	return false
 }

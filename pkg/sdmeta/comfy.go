@@ -101,10 +101,18 @@ var valueNames = []string{"value", "seed", "noise_seed", "int", "float", "number
 // utility nodes. Each node is entered at most once per resolution, so a
 // cyclic graph costs O(nodes), not an exponential search.
 func (g comfyGraph) scalar(id, name string, _ int) (any, bool) {
-	return g.scalarSeen(id, name, map[string]bool{})
+	return g.scalarAt(id, name, nil)
 }
 
-func (g comfyGraph) scalarSeen(id, name string, seen map[string]bool) (any, bool) {
+// scalarAt is scalar that also reports, in loc (may be nil), the node input
+// holding the literal, so regeneration edits the value where it lives (a
+// primitive node feeding the sampler, not the sampler). loc stays zero when
+// the value is not a literal of one input (a switch's picked literal).
+func (g comfyGraph) scalarAt(id, name string, loc *ComfyInput) (any, bool) {
+	return g.scalarSeen(id, name, map[string]bool{}, loc)
+}
+
+func (g comfyGraph) scalarSeen(id, name string, seen map[string]bool, loc *ComfyInput) (any, bool) {
 	n := g[id]
 	if n == nil || len(seen) > maxComfyDepth {
 		return nil, false
@@ -113,12 +121,16 @@ func (g comfyGraph) scalarSeen(id, name string, seen map[string]bool) (any, bool
 	if !ok {
 		return nil, false
 	}
-	return g.valueSeen(v, name, seen)
+	r, ok := g.valueSeen(v, name, seen, loc)
+	if _, isLink := link(v); ok && !isLink && loc != nil {
+		*loc = ComfyInput{Node: id, Input: name}
+	}
+	return r, ok
 }
 
 // valueSeen resolves an input value: a literal as is, a link by entering
 // the node it comes from (through a switch to the input it selects).
-func (g comfyGraph) valueSeen(v any, name string, seen map[string]bool) (any, bool) {
+func (g comfyGraph) valueSeen(v any, name string, seen map[string]bool, loc *ComfyInput) (any, bool) {
 	src, isLink := link(v)
 	if !isLink {
 		if _, isList := v.([]any); isList {
@@ -132,16 +144,16 @@ func (g comfyGraph) valueSeen(v any, name string, seen map[string]bool) (any, bo
 	}
 	seen[src] = true
 	if pv, ok := g.switchPick(src); ok {
-		return g.valueSeen(pv, name, seen)
+		return g.valueSeen(pv, name, seen, loc)
 	}
 	if _, has := sn.Inputs[name]; has {
-		if r, ok := g.scalarSeen(src, name, seen); ok {
+		if r, ok := g.scalarSeen(src, name, seen, loc); ok {
 			return r, true
 		}
 	}
 	for _, vn := range valueNames {
 		if _, has := sn.Inputs[vn]; has {
-			if r, ok := g.scalarSeen(src, vn, seen); ok {
+			if r, ok := g.scalarSeen(src, vn, seen, loc); ok {
 				return r, true
 			}
 		}
@@ -156,8 +168,13 @@ var auxInputs = []string{"noise", "guider", "sampler", "sigmas"}
 // param looks a parameter up on the sampler node itself, then one hop into
 // its noise/guider/sampler/sigmas nodes.
 func (g comfyGraph) param(id string, names ...string) (any, bool) {
+	return g.paramAt(id, nil, names...)
+}
+
+// paramAt is param reporting where the literal lives (see scalarAt).
+func (g comfyGraph) paramAt(id string, loc *ComfyInput, names ...string) (any, bool) {
 	for _, name := range names {
-		if v, ok := g.scalar(id, name, 0); ok {
+		if v, ok := g.scalarAt(id, name, loc); ok {
 			return v, true
 		}
 	}
@@ -168,7 +185,7 @@ func (g comfyGraph) param(id string, names ...string) (any, bool) {
 			continue
 		}
 		for _, name := range names {
-			if v, ok := g.scalar(src, name, 0); ok {
+			if v, ok := g.scalarAt(src, name, loc); ok {
 				return v, true
 			}
 		}
@@ -201,7 +218,10 @@ var textInputs = []string{"text", "text_g", "text_l", "prompt", "t5xxl", "clip_l
 
 // conditioning collects prompt texts and ControlNet units upstream of a
 // conditioning link.
-func (g comfyGraph) conditioning(id, side string, seen map[string]bool, depth int, texts *[]string, cns *[]ControlNet) {
+//
+// locs (may be nil) receives every input holding a non-blank text, repeats
+// included, so an edit reaches every encoder of that side.
+func (g comfyGraph) conditioning(id, side string, seen map[string]bool, depth int, texts *[]string, cns *[]ControlNet, locs *[]ComfyInput) {
 	n := g[id]
 	if n == nil || seen[id] || depth > maxComfyDepth || len(seen) > maxComfyNodes {
 		return
@@ -234,12 +254,15 @@ func (g comfyGraph) conditioning(id, side string, seen map[string]bool, depth in
 			}
 			if s, ok := v.(string); ok {
 				appendText(texts, s)
+				addLoc(locs, s, ComfyInput{Node: id, Input: k})
 				continue
 			}
 			if src, ok := link(v); ok && g[src] != nil && !isConditioningNode(g[src]) {
-				if r, ok := g.scalar(id, k, 0); ok {
+				var at ComfyInput
+				if r, ok := g.scalarAt(id, k, &at); ok {
 					if s, ok := r.(string); ok {
 						appendText(texts, s)
+						addLoc(locs, s, at)
 					}
 				}
 			}
@@ -249,7 +272,7 @@ func (g comfyGraph) conditioning(id, side string, seen map[string]bool, depth in
 	// conditioning1/conditioning2 would join prompts that never ran.
 	if pv, ok := g.switchPick(id); ok {
 		if src, ok := link(pv); ok {
-			g.conditioning(src, side, seen, depth+1, texts, cns)
+			g.conditioning(src, side, seen, depth+1, texts, cns, locs)
 		}
 		return
 	}
@@ -258,7 +281,7 @@ func (g comfyGraph) conditioning(id, side string, seen map[string]bool, depth in
 		// Reroute, "any" and preview nodes between sampler and encoder.
 		if !followed && !isEncoder {
 			if src, ok := g.forward(id); ok {
-				g.conditioning(src, side, seen, depth+1, texts, cns)
+				g.conditioning(src, side, seen, depth+1, texts, cns, locs)
 			}
 		}
 	}()
@@ -274,7 +297,7 @@ func (g comfyGraph) conditioning(id, side string, seen map[string]bool, depth in
 		}
 		if src, ok := link(n.Inputs[k]); ok {
 			followed = true
-			g.conditioning(src, side, seen, depth+1, texts, cns)
+			g.conditioning(src, side, seen, depth+1, texts, cns, locs)
 		}
 	}
 }
@@ -353,6 +376,11 @@ func (g comfyGraph) model(id string, seen map[string]bool, depth int) (string, [
 // reports whether another sampler lies upstream (a refine/hires pass). The
 // latent chain is linear, so this is a loop, not a recursion.
 func (g comfyGraph) latent(id string, samplers map[string]bool) (w, h *int, refine bool) {
+	return g.latentAt(id, samplers, nil, nil)
+}
+
+// latentAt is latent reporting where width and height live (see scalarAt).
+func (g comfyGraph) latentAt(id string, samplers map[string]bool, wloc, hloc *ComfyInput) (w, h *int, refine bool) {
 	seen := map[string]bool{}
 	for depth := 0; id != "" && depth < maxComfyDepth*4 && !seen[id]; depth++ {
 		seen[id] = true
@@ -366,10 +394,14 @@ func (g comfyGraph) latent(id string, samplers map[string]bool) (w, h *int, refi
 				break
 			}
 		} else if w == nil {
-			wv, okw := g.scalar(id, "width", 0)
-			hv, okh := g.scalar(id, "height", 0)
+			var wl, hl ComfyInput
+			wv, okw := g.scalarAt(id, "width", &wl)
+			hv, okh := g.scalarAt(id, "height", &hl)
 			if okw && okh {
 				w, h = intPtrOf(wv), intPtrOf(hv)
+				if wloc != nil {
+					*wloc, *hloc = wl, hl
+				}
 			}
 		}
 		next := ""
@@ -422,11 +454,11 @@ func walkComfy(g comfyGraph) []ParameterSet {
 		ps := ParameterSet{NodeID: id, ClassType: n.Class}
 		var pos, neg []string
 		if src, ok := g.condInput(id, "positive"); ok {
-			g.conditioning(src, "positive", map[string]bool{}, 0, &pos, &ps.Controlnet)
+			g.conditioning(src, "positive", map[string]bool{}, 0, &pos, &ps.Controlnet, nil)
 		}
 		if src, ok := g.condInput(id, "negative"); ok {
 			var cnNeg []ControlNet
-			g.conditioning(src, "negative", map[string]bool{}, 0, &neg, &cnNeg)
+			g.conditioning(src, "negative", map[string]bool{}, 0, &neg, &cnNeg, nil)
 		}
 		ps.PromptRaw, ps.Prompt = joinTexts(pos)
 		ps.NegativePromptRaw, ps.NegativePrompt = joinTexts(neg)

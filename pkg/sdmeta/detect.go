@@ -279,6 +279,9 @@ func parseComfy(c *collector, res *Result) (key, raw string, ok bool) {
 		}
 		res.SamplerSettings = set
 		res.ParameterSets = sets
+		if !cand.workflow {
+			res.ComfyAPIGraph = cand.value
+		}
 		res.SourceMetadata = map[string]any{
 			"parameter_sets": sets,
 			"main_node":      main.NodeID,

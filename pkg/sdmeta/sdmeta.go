@@ -276,6 +276,10 @@ type Result struct {
 
 	// ParameterSets lists every sampler pass found (ComfyUI), main first.
 	ParameterSets []ParameterSet `json:"parameter_sets,omitempty"`
+	// ComfyAPIGraph is the ComfyUI API graph the parameters came from,
+	// whole (media_meta keeps MaxRawBytes of it): what regeneration
+	// submits. Empty when the file had only an editor workflow or none.
+	ComfyAPIGraph string `json:"-"`
 
 	// RawBlock is the selected raw metadata block (≤ MaxRawBytes plus
 	// marker); stored as media_meta raw_block/prompt_raw.

@@ -420,12 +420,13 @@ func SpecsFromConfig(cfg *config.Config, exeDir string) ([]Spec, error) {
 
 // serviceEnabled reports whether the service a worker talks to is
 // enabled: forge and ollama workers are supervised only with forge.enabled
+// (or comfyui.enabled: forge-worker also runs the ComfyUI regenerations)
 // and ollama.enabled (the embedded defaults list them, so enabling the
 // service is all it takes); every other worker always is.
 func serviceEnabled(mods modules.Modules, name string) bool {
 	switch lookup(name).bin {
 	case "forge-worker":
-		return mods.Enabled("forge")
+		return mods.Enabled("forge") || mods.Enabled("comfyui")
 	case "ollama-service", "ollama-worker":
 		return mods.Enabled("ollama")
 	}

@@ -218,6 +218,12 @@ func TestFindAndSpecs(t *testing.T) {
 	if _, err := SpecsFromConfig(cfg, exeDir); reason.Code(err) != CodeBinaryMissing {
 		t.Fatalf("missing binary: %v", err)
 	}
+	// forge-worker also runs ComfyUI regenerations: comfyui.enabled alone
+	// supervises it (#22).
+	cfg.Forge, cfg.ComfyUI = []byte(`{"enabled": false}`), []byte(`{"enabled": true}`)
+	if _, err := SpecsFromConfig(cfg, exeDir); reason.Code(err) != CodeBinaryMissing {
+		t.Fatalf("comfyui only: %v", err)
+	}
 }
 
 func TestLookupNames(t *testing.T) {

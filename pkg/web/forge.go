@@ -193,16 +193,7 @@ func (f *Forge) api(w http.ResponseWriter, r *http.Request) {
 			out = map[string]any{"jobs": jv}
 		}
 	case "cancel":
-		jobID, ok := parseID(paramStr(r, "job_id"))
-		switch {
-		case !ok:
-			err = reason.New(CodeBadRequest, "job_id required")
-		case f.s.jobAdmin == nil:
-			err = reason.New("jobs_unavailable", "job admin not configured")
-		default:
-			err = f.s.jobAdmin.Cancel(ctx, jobID)
-			out = map[string]any{"job_id": jobID, "message": "cancel requested"}
-		}
+		out, err = f.s.cancelAction(ctx, r)
 	case "":
 		err = reason.New("missing_action", "missing action")
 	default:
@@ -224,18 +215,25 @@ func (f *Forge) api(w http.ResponseWriter, r *http.Request) {
 // back redirects a plain form post to the detail page, the message shown
 // inside the Forge panel.
 func (f *Forge) back(w http.ResponseWriter, r *http.Request, mediaID int64, msg, code string) {
+	panelBack(w, r, mediaID, "forge", reason.Truncate(msg, 400), code)
+}
+
+// panelBack redirects a detail-page panel's form post (panel "forge" or
+// "comfy") back to the panel, with its message and reason code as the
+// <panel>_msg / <panel>_code parameters the panel shows.
+func panelBack(w http.ResponseWriter, r *http.Request, mediaID int64, panel, msg, code string) {
 	if mediaID == 0 {
 		http.Redirect(w, r, "/mediadb.php", http.StatusSeeOther)
 		return
 	}
 	q := url.Values{"id": {strconv.FormatInt(mediaID, 10)}}
 	if msg != "" {
-		q.Set("forge_msg", reason.Truncate(msg, 400))
+		q.Set(panel+"_msg", msg)
 	}
 	if code != "" {
-		q.Set("forge_code", code)
+		q.Set(panel+"_code", code)
 	}
-	http.Redirect(w, r, "/media_view.php?"+q.Encode()+"#forge-panel", http.StatusSeeOther)
+	http.Redirect(w, r, "/media_view.php?"+q.Encode()+"#"+panel+"-panel", http.StatusSeeOther)
 }
 
 // fail answers a Forge error. Config problems carry reason_code,
@@ -277,6 +275,22 @@ func (f *Forge) fail(w http.ResponseWriter, r *http.Request, mediaID int64, err 
 		msg = fmt.Sprintf("%s | http_code=%v | target_url=%v", msg, hc, body["target_url"])
 	}
 	f.back(w, r, mediaID, msg, code)
+}
+
+// cancelAction is a panel's "cancel" button: the job_id form value's job
+// is cancelled through the job admin.
+func (s *Server) cancelAction(ctx context.Context, r *http.Request) (map[string]any, error) {
+	jobID, ok := parseID(paramStr(r, "job_id"))
+	switch {
+	case !ok:
+		return nil, reason.New(CodeBadRequest, "job_id required")
+	case s.jobAdmin == nil:
+		return nil, reason.New("jobs_unavailable", "job admin not configured")
+	}
+	if err := s.jobAdmin.Cancel(ctx, jobID); err != nil {
+		return nil, err
+	}
+	return map[string]any{"job_id": jobID, "message": "cancel requested"}, nil
 }
 
 // forgeVisible: Forge and forge-job reason codes carry messages meant for

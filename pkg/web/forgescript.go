@@ -6,16 +6,24 @@ import (
 	"time"
 )
 
-// forgeJS enhances the Forge panel: it polls job progress while a job is
-// queued or running (reloading once one finishes, so its previews show),
-// and loads the health state and the model list without blocking the page.
-// It is served from this origin because the CSP forbids inline scripts.
+// forgeJS enhances the Forge and ComfyUI panels: it polls job progress
+// while a job is queued or running (reloading once one finishes, so its
+// previews show), and loads the Forge health state and model list without
+// blocking the page. It is served from this origin (as /forge.js and
+// /comfy.js, whichever panel is wired) because the CSP forbids inline
+// scripts; included twice, it runs once.
 const forgeJS = `(function () {
   'use strict';
-  var panel = document.getElementById('forge-panel');
-  if (!panel || !window.SuperVisor) return;
-  var post = window.SuperVisor.post, mediaID = panel.dataset.mediaId;
+  if (!window.SuperVisor || window.SuperVisor.panelsPolled) return;
+  window.SuperVisor.panelsPolled = true;
+  var post = window.SuperVisor.post;
   function text(el, s) { if (el) el.textContent = s; }
+  var cp = document.getElementById('comfy-panel');
+  if (cp) poll(cp, '/comfy.php');
+  var panel = document.getElementById('forge-panel');
+  if (!panel) return;
+  var mediaID = panel.dataset.mediaId;
+  poll(panel, '/forge.php');
   var hb = document.getElementById('forge-health-btn');
   if (hb) hb.addEventListener('click', function () {
     var out = document.getElementById('forge-health-text');
@@ -39,11 +47,13 @@ const forgeJS = `(function () {
       text(st, (r.models || []).length + ' models (' + (r.source || r.status) + ')' + (r.reason_code ? ' ' + r.reason_code : ''));
     });
   });
+  function poll(panel, url) {
+  var mediaID = panel.dataset.mediaId;
   var live = function () { return panel.querySelectorAll('.forge-job[data-live="true"]').length > 0; };
   var delay = 2000;
   var tick = function () {
     if (document.hidden) { setTimeout(tick, delay); return; }
-    post('/forge.php', {action: 'status', media_id: mediaID}).then(function (r) {
+    post(url, {action: 'status', media_id: mediaID}).then(function (r) {
       if (!r.ok) { delay = Math.min(delay * 2, 30000); setTimeout(tick, delay); return; }
       var finished = false;
       (r.jobs || []).forEach(function (j) {
@@ -62,6 +72,7 @@ const forgeJS = `(function () {
     }).catch(function () { delay = Math.min(delay * 2, 30000); setTimeout(tick, delay); });
   };
   if (live()) setTimeout(tick, delay);
+  }
 })();
 `
 

@@ -376,12 +376,19 @@ func (s *Server) enqueue(ctx context.Context, typ string, id int64, payload map[
 // spawn starts a worker when web spawning is enabled; it never blocks on the
 // worker and reports the launcher's status word.
 func (s *Server) spawn(ctx context.Context, worker string, args []string) string {
+	return s.spawnFor(ctx, worker, workerService(worker), args)
+}
+
+// spawnFor is spawn for work that needs service svc ("": none the web
+// gates), for a worker that runs more than its own service's jobs
+// (forge-worker also runs ComfyUI jobs, gated by comfyui.enabled).
+func (s *Server) spawnFor(ctx context.Context, worker, svc string, args []string) string {
 	if !s.cfg.Workers.WebSpawnEnabled {
 		return "web_spawn_disabled"
 	}
 	// A worker of a service switched off in the config is never started:
 	// it would only wait on a service that is not there.
-	if svc := workerService(worker); svc != "" {
+	if svc != "" {
 		if err := s.serviceOff(svc); err != nil {
 			return reason.Code(err)
 		}

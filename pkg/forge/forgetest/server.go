@@ -151,7 +151,7 @@ type Server struct {
 	models    []Model
 	active    string
 	fault     Fault
-	hold      chan struct{} // non-nil: generations wait until closed
+	hold      svtest.Gate // held: generations wait until released
 	running   *generation
 	jobNo     int
 	started   chan struct{}
@@ -224,23 +224,10 @@ func (s *Server) Active() string {
 // Hold makes subsequent generations block after their first step until
 // Release, an interrupt or the client disconnecting, so tests can observe
 // progress and cancel deterministically.
-func (s *Server) Hold() {
-	s.mu.Lock()
-	if s.hold == nil {
-		s.hold = make(chan struct{})
-	}
-	s.mu.Unlock()
-}
+func (s *Server) Hold() { s.hold.Hold() }
 
 // Release lets held generations finish.
-func (s *Server) Release() {
-	s.mu.Lock()
-	if s.hold != nil {
-		close(s.hold)
-		s.hold = nil
-	}
-	s.mu.Unlock()
-}
+func (s *Server) Release() { s.hold.Release() }
 
 // Started receives once per generation that has begun (and, when held, is
 // waiting).
@@ -276,13 +263,8 @@ func (s *Server) serve(w http.ResponseWriter, r *http.Request) {
 
 	switch fault {
 	case FaultDown:
-		if hj, ok := w.(http.Hijacker); ok {
-			if c, _, err := hj.Hijack(); err == nil {
-				_ = c.Close()
-				return
-			}
-		}
-		panic(http.ErrAbortHandler)
+		svtest.Hangup(w)
+		return
 	case FaultUnauthorized:
 		w.Header().Set("WWW-Authenticate", "Basic")
 		writeStatusJSON(w, http.StatusUnauthorized, map[string]any{"detail": "Incorrect username or password"})
@@ -508,8 +490,8 @@ func (s *Server) generate(w http.ResponseWriter, r *http.Request, body []byte, f
 	s.jobNo++
 	s.running = g
 	g.step = 1
-	hold := s.hold
 	s.mu.Unlock()
+	hold := s.hold.C()
 	defer func() {
 		s.mu.Lock()
 		if s.running == g {
