@@ -15,6 +15,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/chromedp/chromedp"
+
 	"github.com/localsupervisor/supervisor/pkg/svtest"
 	"github.com/localsupervisor/supervisor/pkg/vidax"
 )
@@ -113,5 +115,38 @@ func TestComfyInstallRefusedByVidax(t *testing.T) {
 	page := c.do("GET", "/index.php?msg="+vidax.CodeHashMismatch, nil).Body.String()
 	if !strings.Contains(page, "SHA-256") || !strings.Contains(section(page, "comfyui"), `id="comfy-last-code"`) {
 		t.Fatalf("no sentence/code for the refusal:\n%s", section(page, "comfyui"))
+	}
+}
+
+// TestComfyCardBrowser clicks the dashboard card's buttons in Chromium as an
+// admin does: install the assets, start ComfyUI (the fake program, managed
+// by the real vidax server), see it running, stop it.
+func TestComfyCardBrowser(t *testing.T) {
+	base, proc := fakeVidax(t, shaOf)
+	f := newFixture(t)
+	setComfy(f, map[string]any{"enabled": true, "vidax_url": base, "vidax_api_key": "vkey"})
+	ts := httptest.NewServer(f.h)
+	defer ts.Close()
+	b := newBrowserSteps(t, 90*time.Second, "comfycard")
+	b.Login(ts.URL, "/index.php", `#comfyui`)
+	b.Run("install",
+		b.Shot("01-stopped"),
+		chromedp.Click(`#comfy-install`, chromedp.ByQuery),
+		chromedp.WaitVisible(`#comfyui [data-asset="workflow/basic"]`, chromedp.ByQuery),
+	)
+	var card string
+	b.Run("start", chromedp.Click(`#comfy-start`, chromedp.ByQuery),
+		chromedp.WaitVisible(`#comfyui .svc-ok`, chromedp.ByQuery),
+		chromedp.Text(`#comfyui`, &card, chromedp.ByQuery),
+		b.Shot("02-running"))
+	st := proc.Status(context.Background(), false)
+	if !st.Running || !strings.Contains(card, itoa(st.PID)) {
+		t.Fatalf("after Start: running %v, card %q", st.Running, card)
+	}
+	b.Run("stop", chromedp.Click(`#comfy-stop`, chromedp.ByQuery),
+		chromedp.WaitVisible(`#comfyui .svc-down`, chromedp.ByQuery),
+		b.Shot("03-stopped-again"))
+	if proc.Status(context.Background(), false).Running {
+		t.Fatal("ComfyUI still running after Stop")
 	}
 }
