@@ -10,7 +10,6 @@ import (
 	"path/filepath"
 	"regexp"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -247,7 +246,7 @@ func runShipped(t *testing.T, base string, sc shippedCommand) {
 	cmd := exec.Command("sh", "-c", line)
 	cmd.Dir = base
 	cmd.Env = append(append(os.Environ(), "SV_CONFIG=", "SV_BASE="), sc.env...)
-	out := &syncBuf{}
+	out := &svtest.SyncBuffer{}
 	cmd.Stdout, cmd.Stderr = out, out
 	if !sc.long {
 		if err := cmd.Run(); err != nil {
@@ -301,22 +300,4 @@ func runShipped(t *testing.T, base string, sc shippedCommand) {
 	case <-time.After(wineDeadline):
 		t.Fatalf("`%s` did not stop on SIGTERM\n%s", sc.line, out)
 	}
-}
-
-// syncBuf collects a process's output for failure messages.
-type syncBuf struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (s *syncBuf) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.buf.Write(p)
-}
-
-func (s *syncBuf) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.buf.String()
 }

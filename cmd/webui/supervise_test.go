@@ -16,7 +16,6 @@ import (
 	"path/filepath"
 	"regexp"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -27,24 +26,6 @@ import (
 	"github.com/localsupervisor/supervisor/pkg/svtest"
 	"github.com/localsupervisor/supervisor/pkg/web"
 )
-
-// syncBuffer collects a child's output while the test reads it.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
 
 // deadline bounds every poll; it is generous because the machine is
 // shared, and it only limits how long a failure takes to show.
@@ -92,7 +73,7 @@ type webui struct {
 	cmd    *exec.Cmd
 	url    string
 	key    string
-	stderr *syncBuffer
+	stderr *svtest.SyncBuffer
 	exited chan error
 }
 
@@ -101,7 +82,7 @@ var keyRe = regexp.MustCompile(`one-time key for this run: (\S+)`)
 
 func startWebui(t *testing.T, s site) *webui {
 	t.Helper()
-	w := &webui{stderr: &syncBuffer{}, exited: make(chan error, 1)}
+	w := &webui{stderr: &svtest.SyncBuffer{}, exited: make(chan error, 1)}
 	w.cmd = exec.Command(filepath.Join(s.bin, "webui"), "--config="+s.config, "--addr=127.0.0.1:0")
 	w.cmd.Dir = s.base
 	w.cmd.Env = append(os.Environ(), "SV_CONFIG=", "SV_BASE=")
