@@ -380,12 +380,19 @@ func (w *wineEnv) run(t *testing.T, dir, exe string, args ...string) svtest.RunR
 // start starts exe under Wine with its output in the file it returns.
 func (w *wineEnv) start(t *testing.T, dir, exe string, args ...string) (*exec.Cmd, string) {
 	t.Helper()
+	return w.startEnv(t, nil, dir, exe, args...)
+}
+
+// startEnv is start with extra environment variables.
+func (w *wineEnv) startEnv(t *testing.T, env []string, dir, exe string, args ...string) (*exec.Cmd, string) {
+	t.Helper()
 	f, err := os.CreateTemp(t.TempDir(), "wine-out-*")
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer f.Close()
 	cmd := w.command(dir, exe, args...)
+	cmd.Env = append(cmd.Env, env...)
 	cmd.Stdout, cmd.Stderr = f, f
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
