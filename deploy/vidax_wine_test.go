@@ -115,4 +115,3 @@ func writeJSONFile(t *testing.T, p string, v any) {
 		t.Fatal(err)
 	}
 }
-
