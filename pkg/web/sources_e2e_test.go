@@ -43,26 +43,43 @@ func TestSourcesDashboardBrowser(t *testing.T) {
 		})
 	}
 	var rows int
-	var confirmText, afterRows string
-	if err := chromedp.Run(ctx,
+	var confirmText, afterRows, removeHref string
+	// Each navigation is its own step, and the reads after one retry on a
+	// stale node: a query can resolve a node of the document that the
+	// navigation is replacing ("No node with given id found", seen under
+	// -race on a loaded machine).
+	run := func(step string, actions ...chromedp.Action) {
+		t.Helper()
+		if err := runFresh(ctx, actions...); err != nil {
+			t.Fatalf("%s: %v", step, err)
+		}
+	}
+	run("dashboard",
 		chromedp.Navigate(ts.URL+"/login?next=/index.php"),
 		chromedp.WaitVisible(`#login-key`, chromedp.ByQuery),
 		chromedp.SendKeys(`#login-key`, testKey, chromedp.ByQuery),
 		chromedp.Click(`#login-submit`, chromedp.ByQuery),
+	)
+	run("sources section",
 		chromedp.WaitVisible(`#sources-table`, chromedp.ByQuery),
 		chromedp.ScrollIntoView(`#sources`, chromedp.ByQuery),
 		chromedp.Evaluate(`document.querySelectorAll('#sources-table tr[data-source]').length`, &rows),
+		chromedp.Evaluate(`document.querySelector('tr[data-source] a[data-act="remove"]').href`, &removeHref),
 		shot("sources-dashboard"),
-		chromedp.Click(`tr[data-source] a[data-act="remove"]`, chromedp.ByQuery),
+	)
+	// The Remove link is followed as a click would (its href); clicking a
+	// node the dashboard's poller may have just swapped is what flaked.
+	run("remove page", chromedp.Navigate(removeHref))
+	run("remove confirmation",
 		chromedp.WaitVisible(`#remove-confirm`, chromedp.ByQuery),
 		chromedp.Text(`#source-remove`, &confirmText, chromedp.ByQuery),
 		shot("sources-remove-confirm"),
-		chromedp.Click(`#remove-confirm`, chromedp.ByQuery),
+	)
+	run("confirm", chromedp.Click(`#remove-confirm`, chromedp.ByQuery))
+	run("after removal",
 		chromedp.WaitVisible(`#dash-msg`, chromedp.ByQuery),
 		chromedp.Evaluate(`Array.from(document.querySelectorAll('#sources-table tr[data-source] td.mono')).map(td => td.textContent).join('|')`, &afterRows),
-	); err != nil {
-		t.Fatal(err)
-	}
+	)
 	if rows != 2 {
 		t.Fatalf("dashboard shows %d sources, want 2", rows)
 	}
@@ -73,4 +90,18 @@ func TestSourcesDashboardBrowser(t *testing.T) {
 	if afterRows != inPlace {
 		t.Fatalf("sources after removal %q, want only %s", afterRows, inPlace)
 	}
+}
+
+// runFresh runs read-only or idempotent actions, repeating them (up to
+// three times) when a node they found was replaced under them by a
+// navigation or a live update.
+func runFresh(ctx context.Context, actions ...chromedp.Action) error {
+	var err error
+	for try := 0; try < 3; try++ {
+		if err = chromedp.Run(ctx, actions...); err == nil || !strings.Contains(err.Error(), "No node with given id") {
+			return err
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+	return err
 }
