@@ -406,11 +406,14 @@ func TestBrowserEndToEnd(t *testing.T) {
 	run("tag add",
 		chromedp.SendKeys(`#tag-name`, "e2e-sunset", chromedp.ByQuery),
 		chromedp.Click(`#tag-add`, chromedp.ByQuery),
-		// The video had no tags: a tag item only exists on the reloaded page
-		// (polling JavaScript across the navigation would hit the old page).
-		chromedp.WaitVisible(`#tags li.tag`, chromedp.ByQuery),
-		chromedp.Text(`#tags`, &tagsText, chromedp.ByQuery),
 	)
+	// The video had no tags: a tag item only exists on the reloaded page
+	// (polling JavaScript across the navigation would hit the old page).
+	// The reads retry when a query resolved a node of the page being
+	// replaced (No node with given id found, seen on a loaded machine).
+	if err := runFresh(ctx, chromedp.WaitVisible(`#tags li.tag`, chromedp.ByQuery), chromedp.Text(`#tags`, &tagsText, chromedp.ByQuery)); err != nil {
+		t.Fatalf("tag list after add: %v", err)
+	}
 	if !strings.Contains(tagsText, "e2e-sunset") {
 		t.Fatalf("tag list after add: %q", tagsText)
 	}
