@@ -223,7 +223,13 @@ func (g *Generator) Get(ctx context.Context, src Source) (cachePath, contentType
 	for attempt := 0; ; attempt++ {
 		ch := g.flight.DoChan(base, func() (any, error) {
 			// Queue with the first requester's context: if it leaves before
-			// the work starts, nothing is generated for nobody.
+			// the work starts, nothing is generated for nobody. Checked
+			// first because a select with a free slot and a done context
+			// picks either at random (the flight goroutine may start only
+			// after the requester has gone and freed the slots).
+			if ctx.Err() != nil {
+				return nil, reason.Transient(probe.CodeCancelled, ctx.Err())
+			}
 			select {
 			case g.sem <- struct{}{}:
 			case <-ctx.Done():
