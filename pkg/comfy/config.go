@@ -9,6 +9,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/localsupervisor/supervisor/pkg/config"
 	"github.com/localsupervisor/supervisor/pkg/reason"
 )
 
@@ -52,13 +53,6 @@ type Config struct {
 	ConfigPath string `json:"-"`
 }
 
-func seconds(v float64, def time.Duration) time.Duration {
-	if v <= 0 {
-		return def
-	}
-	return time.Duration(v * float64(time.Second))
-}
-
 // BaseURLOrDefault returns the trimmed base URL or the default.
 func (c *Config) BaseURLOrDefault() string {
 	if c == nil || strings.TrimSpace(c.BaseURL) == "" {
@@ -72,7 +66,7 @@ func (c *Config) ShortTimeout() time.Duration {
 	if c == nil {
 		return TimeoutDefault
 	}
-	return seconds(c.Timeout, TimeoutDefault)
+	return config.Seconds(c.Timeout, TimeoutDefault)
 }
 
 // GenerationTimeoutOrDefault is how long one generation may take.
@@ -80,7 +74,7 @@ func (c *Config) GenerationTimeoutOrDefault() time.Duration {
 	if c == nil {
 		return GenerationTimeoutDefault
 	}
-	return seconds(c.GenerationTimeout, GenerationTimeoutDefault)
+	return config.Seconds(c.GenerationTimeout, GenerationTimeoutDefault)
 }
 
 // Validate checks the section before any ComfyUI action: it must be enabled

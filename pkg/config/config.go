@@ -513,3 +513,13 @@ func MissingKeys(prefix string, v any, names ...string) []string {
 	}
 	return out
 }
+
+// Seconds turns a module section's "seconds" value into a duration, def
+// when the value is absent or not positive (the forge and comfyui
+// sections' timeouts).
+func Seconds(v float64, def time.Duration) time.Duration {
+	if v <= 0 {
+		return def
+	}
+	return time.Duration(v * float64(time.Second))
+}

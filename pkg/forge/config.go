@@ -23,6 +23,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/localsupervisor/supervisor/pkg/config"
 	"github.com/localsupervisor/supervisor/pkg/reason"
 )
 
@@ -91,13 +92,6 @@ type Config struct {
 	ConfigPath string `json:"-"`
 }
 
-func seconds(v float64, def time.Duration) time.Duration {
-	if v <= 0 {
-		return def
-	}
-	return time.Duration(v * float64(time.Second))
-}
-
 // BaseURLOrDefault returns the trimmed base URL or the default.
 func (c *Config) BaseURLOrDefault() string {
 	if c == nil || strings.TrimSpace(c.BaseURL) == "" {
@@ -111,7 +105,7 @@ func (c *Config) HealthTimeout() time.Duration {
 	if c == nil {
 		return TimeoutDefault
 	}
-	return seconds(c.Timeout, TimeoutDefault)
+	return config.Seconds(c.Timeout, TimeoutDefault)
 }
 
 // GenerationTimeoutOrDefault is the timeout for generations.
@@ -119,7 +113,7 @@ func (c *Config) GenerationTimeoutOrDefault() time.Duration {
 	if c == nil {
 		return GenerationTimeoutDefault
 	}
-	return seconds(c.GenerationTimeout, GenerationTimeoutDefault)
+	return config.Seconds(c.GenerationTimeout, GenerationTimeoutDefault)
 }
 
 // SpawnCooldownOrDefault is the web spawn cooldown.
@@ -127,7 +121,7 @@ func (c *Config) SpawnCooldownOrDefault() time.Duration {
 	if c == nil {
 		return SpawnCooldownDefault
 	}
-	return seconds(c.SpawnCooldown, SpawnCooldownDefault)
+	return config.Seconds(c.SpawnCooldown, SpawnCooldownDefault)
 }
 
 // ModelsCacheTTLOrDefault is the model list TTL, never below ModelsCacheTTLMin.
@@ -135,7 +129,7 @@ func (c *Config) ModelsCacheTTLOrDefault() time.Duration {
 	if c == nil {
 		return ModelsCacheTTLDefault
 	}
-	d := seconds(c.ModelsCacheTTL, ModelsCacheTTLDefault)
+	d := config.Seconds(c.ModelsCacheTTL, ModelsCacheTTLDefault)
 	if d < ModelsCacheTTLMin {
 		d = ModelsCacheTTLMin
 	}
