@@ -158,15 +158,9 @@ func (rs releaseSet) unpacked(t *testing.T, target string) string {
 }
 
 // extract unpacks a .tar.gz or .zip into dest, refusing entries that
-// leave it.
+// leave it. Entries are written as they are read: an archive holds about
+// 600 MB of binaries.
 func extract(archive, dest string) error {
-	type entry struct {
-		name string
-		mode os.FileMode
-		dir  bool
-		open func() (io.ReadCloser, error)
-	}
-	var entries []entry
 	if strings.HasSuffix(archive, ".zip") {
 		zr, err := zip.OpenReader(archive)
 		if err != nil {
@@ -174,66 +168,70 @@ func extract(archive, dest string) error {
 		}
 		defer zr.Close()
 		for _, f := range zr.File {
-			entries = append(entries, entry{f.Name, f.Mode(), f.FileInfo().IsDir(), f.Open})
-		}
-	} else {
-		f, err := os.Open(archive)
-		if err != nil {
-			return err
-		}
-		defer f.Close()
-		gz, err := gzip.NewReader(f)
-		if err != nil {
-			return err
-		}
-		tr := tar.NewReader(gz)
-		for {
-			h, err := tr.Next()
-			if err == io.EOF {
-				break
+			if f.FileInfo().IsDir() {
+				if err := writeEntry(dest, f.Name, 0, true, nil); err != nil {
+					return err
+				}
+				continue
 			}
+			r, err := f.Open()
 			if err != nil {
 				return err
 			}
-			b, err := io.ReadAll(tr)
+			err = writeEntry(dest, f.Name, f.Mode(), false, r)
+			r.Close()
 			if err != nil {
 				return err
 			}
-			entries = append(entries, entry{h.Name, h.FileInfo().Mode(), h.Typeflag == tar.TypeDir,
-				func() (io.ReadCloser, error) { return io.NopCloser(strings.NewReader(string(b))), nil }})
 		}
+		return nil
 	}
-	for _, e := range entries {
-		p := filepath.Join(dest, filepath.FromSlash(e.name))
-		if !strings.HasPrefix(p, filepath.Clean(dest)+string(filepath.Separator)) {
-			return fmt.Errorf("entry %q leaves the archive folder", e.name)
+	f, err := os.Open(archive)
+	if err != nil {
+		return err
+	}
+	defer f.Close()
+	gz, err := gzip.NewReader(f)
+	if err != nil {
+		return err
+	}
+	tr := tar.NewReader(gz)
+	for {
+		h, err := tr.Next()
+		if err == io.EOF {
+			return nil
 		}
-		if e.dir {
-			if err := os.MkdirAll(p, 0o755); err != nil {
-				return err
-			}
-			continue
-		}
-		if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
-			return err
-		}
-		r, err := e.open()
 		if err != nil {
 			return err
 		}
-		w, err := os.OpenFile(p, os.O_CREATE|os.O_WRONLY|os.O_TRUNC, e.mode.Perm()|0o200)
-		if err == nil {
-			_, err = io.Copy(w, r)
-			if cerr := w.Close(); err == nil {
-				err = cerr
-			}
-		}
-		r.Close()
-		if err != nil {
+		if err := writeEntry(dest, h.Name, h.FileInfo().Mode(), h.Typeflag == tar.TypeDir, tr); err != nil {
 			return err
 		}
 	}
-	return nil
+}
+
+// writeEntry writes one archive entry (a folder, or a file read from r)
+// under dest.
+func writeEntry(dest, name string, mode os.FileMode, dir bool, r io.Reader) error {
+	p := filepath.Join(dest, filepath.FromSlash(name))
+	if !strings.HasPrefix(p, filepath.Clean(dest)+string(filepath.Separator)) {
+		return fmt.Errorf("entry %q leaves the archive folder", name)
+	}
+	if dir {
+		return os.MkdirAll(p, 0o755)
+	}
+	if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
+		return err
+	}
+	w, err := os.OpenFile(p, os.O_CREATE|os.O_WRONLY|os.O_TRUNC, mode.Perm()|0o200)
+	if err != nil {
+		return err
+	}
+	_, err = io.Copy(w, r)
+	if cerr := w.Close(); err == nil {
+		err = cerr
+	}
+	return err
 }
 
 // cmdNames lists the binaries a release must hold: one per cmd/ folder.
