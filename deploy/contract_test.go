@@ -4,7 +4,6 @@ import (
 	"bufio"
 	"bytes"
 	"context"
-	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -14,6 +13,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/localsupervisor/supervisor/pkg/jobs/workerstate"
 	"github.com/localsupervisor/supervisor/pkg/svtest"
 )
 
@@ -175,7 +175,7 @@ func TestShippedLinuxCommands(t *testing.T) {
 	units, _ := filepath.Glob("systemd/*.service")
 	for _, u := range units {
 		var env []string
-		var exec, typ string
+		var execStart, typ string
 		sc := bufio.NewScanner(bytes.NewReader(svtest.ReadFile(t, u)))
 		for sc.Scan() {
 			k, v, _ := strings.Cut(strings.TrimSpace(sc.Text()), "=")
@@ -183,12 +183,12 @@ func TestShippedLinuxCommands(t *testing.T) {
 			case "Environment":
 				env = append(env, strings.ReplaceAll(v, "/opt/supervisor", base))
 			case "ExecStart":
-				exec = strings.ReplaceAll(v, "/opt/supervisor", base)
+				execStart = strings.ReplaceAll(v, "/opt/supervisor", base)
 			case "Type":
 				typ = v
 			}
 		}
-		if exec == "" {
+		if execStart == "" {
 			t.Fatalf("%s has no ExecStart", u)
 		}
 		timer := fileExists(strings.TrimSuffix(u, ".service") + ".timer")
@@ -196,7 +196,7 @@ func TestShippedLinuxCommands(t *testing.T) {
 			t.Errorf("%s: Type=%s but timer %v", u, typ, timer)
 		}
 		instances := []string{""}
-		if strings.Contains(exec, "%i") {
+		if strings.Contains(execStart, "%i") {
 			// The template documents its instances in a comment line
 			// "# %i is the worker: scan, media, … (…)"; each is run.
 			m := regexp.MustCompile(`(?m)^# %i is the worker: ([a-z, -]+)`).FindSubmatch(svtest.ReadFile(t, u))
@@ -207,7 +207,7 @@ func TestShippedLinuxCommands(t *testing.T) {
 		}
 		for _, in := range instances {
 			cmds = append(cmds, shippedCommand{origin: filepath.Base(u) + map[bool]string{true: " (@" + in + ")", false: ""}[in != ""],
-				line: strings.ReplaceAll(exec, "%i", in), env: env, long: !timer})
+				line: strings.ReplaceAll(execStart, "%i", in), env: env, long: !timer})
 		}
 	}
 	readme := string(svtest.ReadFile(t, filepath.Join(repo, "README.md")))
@@ -216,11 +216,13 @@ func TestShippedLinuxCommands(t *testing.T) {
 	block, _, _ = strings.Cut(block, "```")
 	for _, l := range strings.Split(strings.TrimSpace(block), "\n") {
 		f := strings.Fields(l)
-		sched, rest := 5, f[5:]
+		// The command follows the five schedule fields, or one @keyword.
+		var rest []string
 		if strings.HasPrefix(f[0], "@") {
-			sched, rest = 1, f[1:]
+			rest = f[1:]
+		} else {
+			rest = f[5:]
 		}
-		_ = sched
 		line := strings.ReplaceAll(strings.Join(rest, " "), "/opt/supervisor", base)
 		cmds = append(cmds, shippedCommand{origin: "README cron: " + l, line: line, long: f[0] == "@reboot"})
 	}
@@ -270,10 +272,10 @@ func runShipped(t *testing.T, base string, sc shippedCommand) {
 			return true
 		}
 		hbs, _ := filepath.Glob(filepath.Join(logs, "*.heartbeat.json"))
-		for _, hb := range hbs {
-			if st, err := os.Stat(hb); err == nil && st.ModTime().After(time.Now().Add(-2*time.Second)) {
-				b, _ := os.ReadFile(hb)
-				if bytes.Contains(b, []byte(fmt.Sprintf(`"pid":%d`, cmd.Process.Pid))) || bytes.Contains(b, []byte(fmt.Sprintf(`"pid": %d`, cmd.Process.Pid))) {
+		for _, p := range hbs {
+			if st, err := os.Stat(p); err == nil && st.ModTime().After(time.Now().Add(-2*time.Second)) {
+				hb, err := workerstate.ReadHeartbeat(logs, strings.TrimSuffix(filepath.Base(p), ".heartbeat.json"))
+				if err == nil && hb.PID == cmd.Process.Pid {
 					return true
 				}
 			}
